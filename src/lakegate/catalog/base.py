@@ -1,0 +1,98 @@
+"""Who may see what: shares, schemas, tables and the recipients they are granted to.
+
+A recipient never learns that something it is not granted exists: every lookup of an ungranted share, schema
+or table fails exactly as a lookup of a name that does not exist.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from lakegate.exceptions import NotFoundError
+
+
+@dataclass(frozen=True)
+class ShareInfo:
+    name: str
+    id: str = ""
+    display_name: str | None = None
+    comment: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SchemaInfo:
+    name: str
+    share: str
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    schema: str
+    share: str
+    location: str
+    id: str = ""
+    share_id: str = ""
+    auxiliary_locations: tuple[str, ...] = ()
+    history_shared: bool = False
+    start_version: int = 0
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.share}.{self.schema}.{self.name}"
+
+    @property
+    def path(self) -> str:
+        """share/schema/table, as used in file URLs."""
+        return f"{self.share}/{self.schema}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. `shares` None means every share (the reference server's single token)."""
+
+    recipient: str
+    shares: frozenset[str] | None = None
+
+    def may_see(self, share: str) -> bool:
+        return self.shares is None or share.lower() in self.shares
+
+
+def share_not_found(share: str) -> NotFoundError:
+    return NotFoundError(f"share '{share}' not found")
+
+
+def schema_not_found(share: str, schema: str) -> NotFoundError:
+    return NotFoundError(f"schema '{schema}' not found in share '{share}'")
+
+
+def table_not_found(share: str, schema: str, table: str) -> NotFoundError:
+    return NotFoundError(
+        f"[Share/Schema/Table] '{share}/{schema}/{table}' does not exist, "
+        "please contact your share provider for further information."
+    )
+
+
+class Catalog(ABC):
+    @abstractmethod
+    def authenticate(self, bearer_token: str | None) -> Principal:
+        """The principal for a bearer token; raises UnauthenticatedError."""
+
+    @abstractmethod
+    def list_shares(self, principal: Principal) -> list[ShareInfo]: ...
+
+    @abstractmethod
+    def get_share(self, principal: Principal, share: str) -> ShareInfo: ...
+
+    @abstractmethod
+    def list_schemas(self, principal: Principal, share: str) -> list[SchemaInfo]: ...
+
+    @abstractmethod
+    def list_tables(self, principal: Principal, share: str, schema: str | None) -> list[TableInfo]:
+        """Tables of one schema, or of every schema of the share when `schema` is None."""
+
+    @abstractmethod
+    def get_table(self, principal: Principal | None, share: str, schema: str, table: str) -> TableInfo:
+        """The table; `principal` None looks it up without a grant check (signed file URLs)."""

@@ -1,0 +1,111 @@
+"""Storage locations: parse, normalize and compare the URIs tables live at.
+
+One `Location` names a directory in one store: local disk (`/abs`, `file:///abs`), S3 (`s3://`, `s3a://`,
+`s3n://` are the same store), Azure (`abfs[s]://container@account.dfs.core.windows.net/...`,
+`wasb[s]://container@account.blob.core.windows.net/...`, `https://account.(blob|dfs).core.windows.net/container/...`)
+and GCS (`gs://`). Containment is by whole path segments, so `tables/t1` never contains `tables/t1_old`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from lakegate.exceptions import InvalidParameterError
+
+_AZURE_HOST = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.I)
+_S3_SCHEMES = {"s3", "s3a", "s3n"}
+_AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs"}
+
+
+@dataclass(frozen=True)
+class Location:
+    """A normalized directory: `cloud` in {file, s3, gs, azure}; `path` has no leading or trailing '/'
+    (for `file`, it is the absolute path without its leading '/')."""
+
+    cloud: str
+    bucket: str  # S3/GCS bucket, Azure container, "" for local disk
+    path: str
+    account: str = ""  # Azure storage account
+    original: str = ""  # the URI as written in the configuration, for display
+
+    @classmethod
+    def parse(cls, uri: str) -> Location:
+        """Parse a URI; raises InvalidParameterError if it is not a storage URL this server knows."""
+        text = uri.strip()
+        if not text:
+            raise InvalidParameterError("location is empty")
+        if text.startswith("/"):
+            return cls("file", "", _clean_path(text, decode=False), original=uri)
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise InvalidParameterError(f"unsupported file URI host in location '{uri}'")
+            return cls("file", "", _clean_path(parts.path), original=uri)
+        if scheme in _S3_SCHEMES or scheme == "gs":
+            if not parts.netloc:
+                raise InvalidParameterError(f"location '{uri}' has no bucket")
+            return cls("s3" if scheme in _S3_SCHEMES else "gs", parts.netloc, _clean_path(parts.path), original=uri)
+        if scheme in _AZURE_SCHEMES:
+            container, _, host = parts.netloc.partition("@")
+            match = _AZURE_HOST.match(host)
+            if not container or not match:
+                raise InvalidParameterError(f"location '{uri}' is not container@account.(dfs|blob).core.windows.net")
+            return cls("azure", container, _clean_path(parts.path), match["account"].lower(), original=uri)
+        if scheme in ("https", "http"):
+            match = _AZURE_HOST.match(parts.hostname or "")
+            container, _, rest = parts.path.lstrip("/").partition("/")
+            if match and container:
+                return cls("azure", container, _clean_path(rest), match["account"].lower(), original=uri)
+        raise InvalidParameterError(f"unsupported storage location '{uri}'")
+
+    @property
+    def uri(self) -> str:
+        """Canonical URI (`s3://`, `gs://`, `abfss://...dfs...`, `file:///`)."""
+        if self.cloud == "file":
+            return "file:///" + self.path
+        if self.cloud == "azure":
+            base = f"abfss://{self.bucket}@{self.account}.dfs.core.windows.net"
+            return f"{base}/{self.path}" if self.path else base
+        return f"{self.cloud}://{self.bucket}/{self.path}" if self.path else f"{self.cloud}://{self.bucket}"
+
+    @property
+    def display(self) -> str:
+        return self.original or self.uri
+
+    @property
+    def local_path(self) -> str:
+        if self.cloud != "file":
+            raise ValueError("not a local location")
+        return "/" + self.path
+
+    def child(self, relative: str) -> Location:
+        """The location `relative` (already URL-decoded, '/'-separated) below this one."""
+        rel = _clean_path(relative, decode=False)
+        path = f"{self.path}/{rel}" if self.path and rel else (self.path or rel)
+        return Location(self.cloud, self.bucket, path, self.account)
+
+    def same_store(self, other: Location) -> bool:
+        return (self.cloud, self.bucket, self.account) == (other.cloud, other.bucket, other.account)
+
+    def contains(self, other: Location) -> bool:
+        """True if `other` is this directory or below it (whole segments only)."""
+        if not self.same_store(other):
+            return False
+        return not self.path or other.path == self.path or other.path.startswith(self.path + "/")
+
+    def relative(self, other: Location) -> str:
+        """`other`'s path relative to this directory (which must contain it)."""
+        if not self.contains(other):
+            raise ValueError(f"{other.uri} is not under {self.uri}")
+        return other.path[len(self.path) :].lstrip("/") if self.path else other.path
+
+
+def _clean_path(path: str, decode: bool = True) -> str:
+    """Decode %-escapes (URIs only), drop empty segments, refuse '.' and '..' (no escaping a table root)."""
+    segments = [s for s in (unquote(path) if decode else path).split("/") if s]
+    if any(s in (".", "..") for s in segments) or any(ord(c) < 32 for c in path):
+        raise InvalidParameterError(f"location path '{path}' is not allowed")
+    return "/".join(segments)

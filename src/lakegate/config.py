@@ -1,0 +1,237 @@
+"""Server configuration: the delta-io reference server's YAML, unchanged, plus lakegate's own keys.
+
+Precedence: YAML file < LAKEGATE_* environment variables < command-line flags (`lakegate serve --host/--port`).
+Unknown keys are reported (a warning naming each), invalid values raise ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from lakegate.exceptions import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class _Model(BaseModel):
+    # extra="allow" so unknown keys survive validation and can be reported by `unknown_keys`.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class TableConfig(_Model):
+    name: str
+    location: str
+    id: str = ""
+    history_shared: bool = Field(False, alias="historyShared")
+    start_version: int = Field(0, alias="startVersion", ge=0)
+    auxiliary_locations: list[str] = Field(default_factory=list, alias="auxiliaryLocations")
+
+
+class SchemaConfig(_Model):
+    name: str
+    tables: list[TableConfig] = Field(default_factory=list)
+
+
+class ShareConfig(_Model):
+    name: str
+    id: str = ""
+    display_name: str | None = Field(None, alias="displayName")
+    comment: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
+    schemas: list[SchemaConfig] = Field(default_factory=list)
+
+
+class AuthorizationConfig(_Model):
+    bearer_token: SecretStr | None = Field(None, alias="bearerToken")
+
+
+class SslConfig(_Model):
+    self_signed: bool = Field(False, alias="selfSigned")
+    certificate_file: str | None = Field(None, alias="certificateFile")
+    certificate_key_file: str | None = Field(None, alias="certificateKeyFile")
+    certificate_password_file: str | None = Field(None, alias="certificatePasswordFile")
+
+
+class AwsStorageConfig(_Model):
+    endpoint: str | None = None
+    region: str | None = None
+    path_style: bool | None = Field(None, alias="pathStyle")
+    profile: str | None = None
+    access_key_id: str | None = Field(None, alias="accessKeyId")
+    secret_access_key: SecretStr | None = Field(None, alias="secretAccessKey")
+    session_token: SecretStr | None = Field(None, alias="sessionToken")
+    # Directory access (temporary credentials) settings.
+    role_arn: str | None = Field(None, alias="roleArn")
+    external_id: SecretStr | None = Field(None, alias="externalId")
+    duration_seconds: int = Field(3600, alias="durationSeconds", ge=900, le=43200)
+    sts_endpoint: str | None = Field(None, alias="stsEndpoint")
+    session_name: str = Field("lakegate", alias="sessionName")
+    kms_key_arns: list[str] = Field(default_factory=list, alias="kmsKeyArns")
+    federation_token: bool = Field(False, alias="federationToken")
+
+
+class StorageConfig(_Model):
+    """Per-location settings; the entry with the longest matching `location` prefix wins."""
+
+    location: str
+    aws: AwsStorageConfig | None = None
+    azure: dict[str, Any] | None = None
+    gcp: dict[str, Any] | None = None
+
+
+class ServerConfig(_Model):
+    version: int
+    shares: list[ShareConfig] = Field(default_factory=list)
+    authorization: AuthorizationConfig | None = None
+    ssl: SslConfig | None = None
+    host: str = "localhost"
+    port: int = Field(8080, ge=0, le=65535)
+    endpoint: str = "/delta-sharing"
+    pre_signed_url_timeout_seconds: int = Field(3600, alias="preSignedUrlTimeoutSeconds", ge=1, le=604800)
+    temporary_credential_validity_seconds: int = Field(3600, alias="temporaryCredentialValiditySeconds")
+    delta_table_cache_size: int = Field(10, alias="deltaTableCacheSize", ge=0)
+    staleness_acceptable: bool = Field(False, alias="stalenessAcceptable")
+    evaluate_predicate_hints: bool = Field(True, alias="evaluatePredicateHints")
+    evaluate_json_predicate_hints: bool = Field(True, alias="evaluateJsonPredicateHints")
+    evaluate_json_predicate_hints_v2: bool = Field(True, alias="evaluateJsonPredicateHintsV2")
+    request_timeout_seconds: int = Field(30, alias="requestTimeoutSeconds", ge=0)
+    query_table_page_size_limit: int = Field(10000, alias="queryTablePageSizeLimit", ge=1)
+    query_table_page_token_ttl_ms: int = Field(259_200_000, alias="queryTablePageTokenTtlMs", ge=1)
+    refresh_token_ttl_ms: int = Field(3_600_000, alias="refreshTokenTtlMs", ge=1)
+    # lakegate keys
+    storage: list[StorageConfig] = Field(default_factory=list)
+    public_url: str | None = Field(None, alias="publicUrl")
+    token_signing_key: SecretStr | None = Field(None, alias="tokenSigningKey")
+    database: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _version_is_one(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(f"must be 1, got {value}")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_a_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value.rstrip("/")
+
+    @field_validator("temporary_credential_validity_seconds")
+    @classmethod
+    def _validity_default(cls, value: int) -> int:
+        return value if value > 0 else 3600  # the reference server treats <= 0 as the default
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> ServerConfig:
+        _check_unique("shares", [s.name for s in self.shares])
+        for share in self.shares:
+            _check_unique(f"shares[{share.name}].schemas", [s.name for s in share.schemas])
+            for schema in share.schemas:
+                _check_unique(f"shares[{share.name}].schemas[{schema.name}].tables", [t.name for t in schema.tables])
+        return self
+
+    def storage_for(self, location: str) -> StorageConfig | None:
+        """The `storage:` entry whose location is the longest prefix of `location`."""
+        best: StorageConfig | None = None
+        for entry in self.storage:
+            if location.startswith(entry.location) and (best is None or len(entry.location) > len(best.location)):
+                best = entry
+        return best
+
+
+# Reference keys that are accepted for compatibility but have no effect here, with the reason.
+NOT_USED = {
+    "evaluateJsonPredicateHints": "JSON predicate hints are always evaluated over partition values and stats",
+    "evaluateJsonPredicateHintsV2": "JSON predicate hints are always evaluated over partition values and stats",
+}
+
+
+def _check_unique(where: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen:
+            raise ValueError(f"{where}: duplicate name '{name}' (names are case-insensitive)")
+        seen.add(name.lower())
+
+
+def unknown_keys(model: BaseModel, path: str = "") -> list[str]:
+    """Dotted paths of keys the configuration has but lakegate does not know."""
+    found = [f"{path}{key}" for key in (model.model_extra or {})]
+    for name, field in type(model).model_fields.items():
+        key = f"{path}{field.alias or name}"
+        value = getattr(model, name)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                suffix = f"[{i}]." if isinstance(value, list) else "."
+                found += unknown_keys(item, key + suffix)
+    return found
+
+
+def parse_config(data: Any, source: str = "config") -> ServerConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must be a YAML mapping")
+    try:
+        config = ServerConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: {key}: {err['msg']}") from None
+    for key in unknown_keys(config):
+        log.warning("%s: unknown key '%s' is ignored", source, key)
+    for key, reason in NOT_USED.items():
+        if key in data:
+            log.info("%s: key '%s' is accepted but has no effect: %s", source, key, reason)
+    return config
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    config = parse_config(data, str(path))
+    return apply_environment(config)
+
+
+def apply_environment(config: ServerConfig) -> ServerConfig:
+    """LAKEGATE_HOST, LAKEGATE_PORT, LAKEGATE_PUBLIC_URL, LAKEGATE_DATABASE, LAKEGATE_TOKEN_SIGNING_KEY."""
+    updates: dict[str, Any] = {}
+    for env, field in (
+        ("LAKEGATE_HOST", "host"),
+        ("LAKEGATE_PORT", "port"),
+        ("LAKEGATE_PUBLIC_URL", "public_url"),
+        ("LAKEGATE_DATABASE", "database"),
+        ("LAKEGATE_TOKEN_SIGNING_KEY", "token_signing_key"),
+    ):
+        if env in os.environ:
+            updates[field] = os.environ[env]
+    if not updates:
+        return config
+    merged = config.model_dump(by_alias=False)
+    merged.update(updates)
+    try:
+        return ServerConfig.model_validate({_alias(k): v for k, v in merged.items()})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"environment: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def _alias(field: str) -> str:
+    info = ServerConfig.model_fields.get(field)
+    return (info.alias or field) if info else field

@@ -1,0 +1,79 @@
+"""Snapshots kept between requests.
+
+The latest snapshot of each table is reused and moved forward incrementally when new commits appear (one
+listing of `_delta_log/` after the cached version per request); snapshots of older versions, asked for by time
+travel and paged queries, are kept in a small LRU. A request holds one Snapshot object from start to end, so it
+always sees one consistent version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from lakegate.cloud.locations import Location
+from lakegate.cloud.registry import StoreRegistry
+from lakegate.delta.log import DeltaLog
+from lakegate.delta.snapshot import Snapshot, load_snapshot
+
+
+class SnapshotCache:
+    def __init__(self, stores: StoreRegistry, *, max_tables: int = 10, max_versions: int = 16,
+                 staleness_acceptable: bool = False) -> None:
+        self._stores = stores
+        self._max_tables = max(1, max_tables)
+        self._max_versions = max_versions
+        self._staleness_acceptable = staleness_acceptable
+        self._latest: OrderedDict[str, Snapshot] = OrderedDict()
+        self._versions: OrderedDict[tuple[str, int], Snapshot] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def log(self, root: Location) -> DeltaLog:
+        return DeltaLog(self._stores.store_for(root), root)
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def latest(self, root: Location) -> Snapshot:
+        key = root.uri
+        with self._lock(key):
+            cached = self._latest.get(key)
+            if cached is not None and self._staleness_acceptable:
+                self.hits += 1
+                return cached
+            snapshot = load_snapshot(self.log(root), None, cached)
+            if cached is not None and snapshot is cached:
+                self.hits += 1
+            else:
+                self.misses += 1
+            with self._guard:
+                self._latest[key] = snapshot
+                self._latest.move_to_end(key)
+                while len(self._latest) > self._max_tables:
+                    self._latest.popitem(last=False)
+            return snapshot
+
+    def at_version(self, root: Location, version: int) -> Snapshot:
+        key = root.uri
+        with self._guard:
+            latest = self._latest.get(key)
+            if latest is not None and latest.version == version:
+                self.hits += 1
+                return latest
+            found = self._versions.get((key, version))
+            if found is not None:
+                self._versions.move_to_end((key, version))
+                self.hits += 1
+                return found
+        self.misses += 1
+        base = latest if latest is not None and latest.version <= version else None
+        snapshot = load_snapshot(self.log(root), version, base)
+        with self._guard:
+            self._versions[(key, version)] = snapshot
+            while len(self._versions) > self._max_versions:
+                self._versions.popitem(last=False)
+        return snapshot

@@ -1,0 +1,51 @@
+"""Where a log entry's files are: data file paths and deletion-vector files, resolved against the table root."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import unquote
+
+from lakegate.cloud.locations import Location
+from lakegate.exceptions import UnsupportedOperationError
+
+# Z85 (ZeroMQ RFC 32) alphabet: Delta encodes deletion-vector UUIDs with it (not base64's b85 alphabet).
+_Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+_Z85_VALUE = {c: i for i, c in enumerate(_Z85)}
+
+
+def z85_decode(text: str) -> bytes:
+    if len(text) % 5:
+        raise ValueError("Z85 text length must be a multiple of 5")
+    out = bytearray()
+    for i in range(0, len(text), 5):
+        value = 0
+        for c in text[i : i + 5]:
+            value = value * 85 + _Z85_VALUE[c]
+        out += value.to_bytes(4, "big")
+    return bytes(out)
+
+
+def data_location(root: Location, path: str, allowed: tuple[Location, ...]) -> Location:
+    """The location of a file named in the log: a relative (URL-encoded) path below the root, or an absolute
+    URI that must lie in the root or an auxiliary location (files elsewhere are never handed out)."""
+    if "://" not in path and not path.startswith("/"):
+        return root.child(unquote(path))
+    location = Location.parse(path)
+    if any(a.contains(location) for a in (root, *allowed)):
+        return location
+    raise UnsupportedOperationError("the table references files outside its shared locations")
+
+
+def deletion_vector_location(root: Location, descriptor: dict, allowed: tuple[Location, ...]) -> Location | None:
+    """The file of a `u` (UUID-named, relative) or `p` (absolute) deletion vector; None for inline ones."""
+    kind = descriptor.get("storageType")
+    value = descriptor.get("pathOrInlineDv", "")
+    if kind == "i":
+        return None
+    if kind == "p":
+        return data_location(root, value, allowed)
+    if kind == "u" and len(value) >= 20:
+        prefix, encoded = value[:-20], value[-20:]
+        name = f"deletion_vector_{uuid.UUID(bytes=z85_decode(encoded))}.bin"
+        return root.child(f"{prefix}/{name}" if prefix else name)
+    raise UnsupportedOperationError(f"unsupported deletion vector storage type '{kind}'")

@@ -1,0 +1,150 @@
+"""A table's state at one version: protocol, metadata and the live data files, rebuilt by log replay.
+
+Files are keyed by (path, deletion vector id) as the Delta protocol requires: a commit that adds a deletion
+vector to a file removes the file without it and adds it again with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import orjson
+
+from lakegate.delta.log import DeltaLog, Listing
+from lakegate.exceptions import MalformedRequestError, StorageError
+
+
+def dv_id(descriptor: dict | None) -> str:
+    if not descriptor:
+        return ""
+    offset = descriptor.get("offset")
+    suffix = f"@{offset}" if offset is not None else ""
+    return f"{descriptor.get('storageType', '')}{descriptor.get('pathOrInlineDv', '')}{suffix}"
+
+
+def file_key(action: dict) -> tuple[str, str]:
+    return action["path"], dv_id(action.get("deletionVector"))
+
+
+@dataclass
+class Snapshot:
+    version: int
+    protocol: dict
+    metadata: dict
+    files: dict[tuple[str, str], dict]  # live add actions, in replay order
+    commit_mtime_ms: int  # modification time of this version's commit file (0 if unknown)
+    in_commit_timestamp: int | None = None
+    # Per-response-format caches of pre-encoded line fragments, filled by lakegate.protocol.lines.
+    fragments: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def schema(self) -> dict:
+        try:
+            return orjson.loads(self.metadata.get("schemaString") or "{}")
+        except orjson.JSONDecodeError as exc:
+            raise StorageError("the table's schemaString is not valid JSON") from exc
+
+    @cached_property
+    def column_types(self) -> dict[str, str]:
+        """Top-level column name -> Delta type name (nested types as 'struct', 'array', 'map')."""
+        types = {}
+        for f in self.schema.get("fields", []):
+            kind = f.get("type")
+            types[f["name"]] = kind if isinstance(kind, str) else kind.get("type", "struct")
+        return types
+
+    @property
+    def partition_columns(self) -> list[str]:
+        return list(self.metadata.get("partitionColumns") or [])
+
+    @property
+    def configuration(self) -> dict[str, str]:
+        return dict(self.metadata.get("configuration") or {})
+
+    @property
+    def reader_features(self) -> set[str]:
+        return set(self.protocol.get("readerFeatures") or [])
+
+    @property
+    def min_reader_version(self) -> int:
+        return int(self.protocol.get("minReaderVersion", 1))
+
+    @cached_property
+    def size_bytes(self) -> int:
+        return sum(int(f.get("size", 0)) for f in self.files.values())
+
+    def apply(self, version: int, actions: list[dict], mtime_ms: int, *, in_place: bool = False) -> Snapshot:
+        """The snapshot after one more commit. Copy-on-write by default, because cached snapshots are shared
+        by concurrent requests; a cold replay that nobody else sees yet mutates in place."""
+        files = self.files if in_place else dict(self.files)
+        protocol, metadata, ict = self.protocol, self.metadata, None
+        for action in actions:
+            if "add" in action:
+                add = action["add"]
+                files[file_key(add)] = add
+            elif "remove" in action:
+                files.pop(file_key(action["remove"]), None)
+            elif "metaData" in action:
+                metadata = action["metaData"]
+            elif "protocol" in action:
+                protocol = action["protocol"]
+            elif "commitInfo" in action:
+                ict = action["commitInfo"].get("inCommitTimestamp")
+        return Snapshot(version, protocol, metadata, files, mtime_ms, ict)
+
+
+def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | None = None) -> Snapshot:
+    """The snapshot at `version` (latest if None), reusing `base` (an older snapshot) when possible."""
+    if base is not None and (version is None or version >= base.version):
+        listing = log.list(start_after=f"{base.version:020d}.json")
+        newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))
+        if _contiguous(base.version, newer) and (version is None or version in (base.version, *newer)):
+            snapshot = base
+            for v in newer:
+                snapshot = snapshot.apply(v, log.read_commit(v), listing.commits[v].mtime_ms)
+            return snapshot
+    start = log.last_checkpoint_version()
+    listing = log.list(start_after=f"{start:020d}" if start is not None and (version is None or version >= start)
+                       else None)
+    if start is not None and not listing.checkpoints:
+        listing = log.list()  # _last_checkpoint pointed at a checkpoint that is gone
+    return _replay(log, listing, version)
+
+
+def _replay(log: DeltaLog, listing: Listing, version: int | None) -> Snapshot:
+    latest = listing.latest_version
+    if latest is None:
+        raise StorageError(f"no Delta table at {log.root.display}: _delta_log is empty or missing")
+    target = latest if version is None else version
+    if target > latest:
+        raise MalformedRequestError(
+            f"Cannot load table version {target} as the latest version is {latest}"
+        )
+    checkpoint = max((v for v in listing.checkpoints if v <= target), default=None)
+    first = 0 if checkpoint is None else checkpoint + 1
+    commits = list(range(first, target + 1))
+    missing = [v for v in commits if v not in listing.commits]
+    if missing:
+        raise MalformedRequestError(
+            f"Cannot load table version {target}: the log no longer has commit {missing[0]} "
+            "(it was cleaned up); choose a later version"
+        )
+    if checkpoint is not None:
+        state = log.read_checkpoint(listing.checkpoints[checkpoint])
+        files = {file_key(add): add for add in state.adds}
+        ckpt_info = listing.commits.get(checkpoint)
+        snapshot = Snapshot(checkpoint, state.protocol or {}, state.metadata or {}, files,
+                            ckpt_info.mtime_ms if ckpt_info else 0)
+    else:
+        snapshot = Snapshot(-1, {}, {}, {}, 0)
+    for v in commits:
+        snapshot = snapshot.apply(v, log.read_commit(v), listing.commits[v].mtime_ms, in_place=True)
+    if not snapshot.metadata or not snapshot.protocol:
+        raise StorageError(f"the log of {log.root.display} has no metaData or protocol action")
+    return snapshot
+
+
+def _contiguous(start: int, versions: list[int]) -> bool:
+    return versions == list(range(start + 1, start + 1 + len(versions)))

@@ -1,0 +1,182 @@
+"""The ASGI application: the route table on one screen, authentication, and thin handlers.
+
+Handlers are plain (sync) functions: Starlette runs them in its thread pool, so log reads and signing never
+block the event loop. NDJSON bodies stream from a generator in ~256 KiB chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+
+from lakegate.catalog.base import Catalog, Principal
+from lakegate.cloud.local import PURPOSE, file_url_payload
+from lakegate.config import ServerConfig
+from lakegate.exceptions import NotFoundError, PermissionDeniedError
+from lakegate.http.errors import HANDLERS
+from lakegate.keys import KeyRing
+from lakegate.protocol.capabilities import HEADER, Capabilities
+from lakegate.protocol.requests import QueryRequest, parse_int
+from lakegate.service.browse import BrowseService
+from lakegate.service.responses import NdjsonAnswer
+from lakegate.service.tables import TableService, parse_file_id_hash
+
+log = logging.getLogger("lakegate.http")
+JSON_UTF8 = "application/json; charset=utf-8"
+
+
+@dataclass
+class Services:
+    config: ServerConfig
+    catalog: Catalog
+    browse: BrowseService
+    tables: TableService
+    keys: KeyRing
+
+
+def _svc(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return _svc(request).catalog.authenticate(bearer)
+
+
+def _json(data: dict) -> JSONResponse:
+    return JSONResponse(data, media_type=JSON_UTF8)
+
+
+def _ndjson(answer: NdjsonAnswer) -> StreamingResponse:
+    return StreamingResponse(answer.chunks(), headers=answer.headers, media_type=answer.headers["Content-Type"])
+
+
+def _params(request: Request) -> tuple[str, str, str]:
+    p = request.path_params
+    return p["share"], p["schema"], p["table"]
+
+
+def _capabilities(request: Request) -> Capabilities:
+    return Capabilities.parse(request.headers.get(HEADER))
+
+
+# -- discovery --------------------------------------------------------------------------------------------------
+
+def list_shares(request: Request) -> Response:
+    q = request.query_params
+    return _json(_svc(request).browse.list_shares(_principal(request), q.get("maxResults"), q.get("pageToken")))
+
+
+def get_share(request: Request) -> Response:
+    return _json(_svc(request).browse.get_share(_principal(request), request.path_params["share"]))
+
+
+def list_schemas(request: Request) -> Response:
+    q = request.query_params
+    return _json(_svc(request).browse.list_schemas(_principal(request), request.path_params["share"],
+                                                   q.get("maxResults"), q.get("pageToken")))
+
+
+def list_tables(request: Request) -> Response:
+    q, p = request.query_params, request.path_params
+    return _json(_svc(request).browse.list_tables(_principal(request), p["share"], p["schema"],
+                                                  q.get("maxResults"), q.get("pageToken")))
+
+
+def list_all_tables(request: Request) -> Response:
+    q = request.query_params
+    return _json(_svc(request).browse.list_tables(_principal(request), request.path_params["share"], None,
+                                                  q.get("maxResults"), q.get("pageToken")))
+
+
+# -- tables -----------------------------------------------------------------------------------------------------
+
+def table_version(request: Request) -> Response:
+    version = _svc(request).tables.table_version(_principal(request), *_params(request),
+                                                 request.query_params.get("startingTimestamp"))
+    return Response(status_code=200, headers={"Delta-Table-Version": str(version)})
+
+
+def table_metadata(request: Request) -> Response:
+    q = request.query_params
+    version = q.get("version")
+    answer = _svc(request).tables.table_metadata(
+        _principal(request), *_params(request), _capabilities(request),
+        version=parse_int(version, "version") if version is not None else None, timestamp=q.get("timestamp"),
+    )
+    return _ndjson(answer)
+
+
+async def query_table(request: Request) -> Response:
+    body = await request.body()
+
+    def run() -> NdjsonAnswer:
+        return _svc(request).tables.query(
+            _principal(request), *_params(request), QueryRequest.from_body(body), _capabilities(request),
+            parse_file_id_hash(request.headers.get("fileidhash")), str(request.base_url).rstrip("/") + _prefix(request),
+        )
+
+    return _ndjson(await run_in_threadpool(run))
+
+
+def _prefix(request: Request) -> str:
+    return _svc(request).config.endpoint
+
+
+# -- files of local tables, served under signed URLs -------------------------------------------------------------
+
+def serve_file(request: Request) -> Response:
+    svc = _svc(request)
+    share, schema, table = _params(request)
+    relative = request.path_params["path"]
+    expires = request.query_params.get("Expires", "")
+    signature = request.query_params.get("X-Amz-Signature", "")
+    table_path = f"{share}/{schema}/{table}"
+    if not expires.isdigit() or not svc.keys.verify(PURPOSE, file_url_payload(table_path, relative, int(expires)),
+                                                    signature):
+        raise PermissionDeniedError("the file URL's signature is invalid")
+    if int(expires) < time.time():
+        raise PermissionDeniedError("the file URL has expired")
+    resolved = svc.tables.resolve(None, share, schema, table)
+    location = resolved.root.child(relative)
+    path = location.local_path
+    if resolved.root.cloud != "file" or not os.path.isfile(path):
+        raise NotFoundError("file not found")
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+def health(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+def create_app(services: Services) -> Starlette:
+    tables = "/shares/{share}/schemas/{schema}/tables/{table}"
+    protocol_routes = [
+        Route("/shares", list_shares),
+        Route("/shares/{share}", get_share),
+        Route("/shares/{share}/schemas", list_schemas),
+        Route("/shares/{share}/schemas/{schema}/tables", list_tables),
+        Route("/shares/{share}/all-tables", list_all_tables),
+        Route(tables, table_version, methods=["HEAD"]),
+        Route(tables + "/version", table_version),
+        Route(tables + "/metadata", table_metadata),
+        Route(tables + "/query", query_table, methods=["POST"]),
+        Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(
+        routes=[Route("/healthz", health), Mount(services.config.endpoint, routes=protocol_routes)],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+    )
+    app.state.services = services
+    return app
+

@@ -1,0 +1,37 @@
+"""Server-side secret keys: one master key, one derived key per purpose.
+
+Page tokens, refresh tokens and local file URLs are HMAC-signed with keys derived from the master key, so a
+token made for one purpose can never be replayed as another. Replicas that share the master key (config
+`tokenSigningKey`, or the database) accept each other's tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+
+class KeyRing:
+    def __init__(self, master: bytes) -> None:
+        if len(master) < 16:
+            raise ValueError("the token signing key must be at least 16 bytes")
+        self._master = master
+        self._derived: dict[str, bytes] = {}
+
+    @classmethod
+    def random(cls) -> KeyRing:
+        return cls(secrets.token_bytes(32))
+
+    def key(self, purpose: str) -> bytes:
+        if purpose not in self._derived:
+            self._derived[purpose] = hmac.new(self._master, purpose.encode(), hashlib.sha256).digest()
+        return self._derived[purpose]
+
+    def sign(self, purpose: str, payload: bytes) -> str:
+        digest = hmac.new(self.key(purpose), payload, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def verify(self, purpose: str, payload: bytes, signature: str) -> bool:
+        return hmac.compare_digest(self.sign(purpose, payload), signature)

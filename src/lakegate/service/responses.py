@@ -1,0 +1,30 @@
+"""An NDJSON answer: the headers, decided before the first byte, and the body, produced lazily in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+NDJSON = "application/x-ndjson; charset=utf-8"
+CHUNK_BYTES = 256 * 1024
+
+
+@dataclass
+class NdjsonAnswer:
+    headers: dict[str, str]
+    lines: Iterable[bytes]
+    # Filled while streaming, for audit and metrics.
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def chunks(self) -> Iterator[bytes]:
+        """Lines joined into ~256 KiB chunks: one thread hop per chunk instead of per line."""
+        buffer: list[bytes] = []
+        size = 0
+        for item in self.lines:
+            buffer.append(item)
+            size += len(item)
+            if size >= CHUNK_BYTES:
+                yield b"".join(buffer)
+                buffer, size = [], 0
+        if buffer:
+            yield b"".join(buffer)
