@@ -1,0 +1,3 @@
+from lakegate.cli.main import main
+
+main()

@@ -1,0 +1,60 @@
+"""Run `lakegate serve` as a separate process for a test, exactly as a provider would."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.services._proc import Daemon, free_port
+
+
+@dataclass
+class RunningServer:
+    daemon: Daemon
+    base_url: str  # http://127.0.0.1:PORT
+    endpoint: str  # base_url + prefix
+    token: str | None
+    workdir: Path
+
+    def profile(self, token: str | None = None, name: str = "profile.share") -> str:
+        path = self.workdir / name
+        path.write_text(json.dumps({"shareCredentialsVersion": 1, "endpoint": self.endpoint,
+                                    "bearerToken": token or self.token or "none"}))
+        return str(path)
+
+    def headers(self, token: str | None = None, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}", **extra}
+
+    def log(self) -> str:
+        return self.daemon.log_tail(200)
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+def start_server(workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None,
+                 token: str | None = "auto", name: str = "lakegate") -> RunningServer:
+    """Write `config` (a reference-style YAML mapping; host/port/token filled in) and start the server."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = {"version": 1, "host": "127.0.0.1", "port": port, **config}
+    config["port"] = port
+    if token == "auto":
+        token = secrets.token_urlsafe(24)
+    if token is not None:
+        config.setdefault("authorization", {"bearerToken": token})
+    config.setdefault("tokenSigningKey", secrets.token_urlsafe(32))
+    config_path = workdir / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    daemon = Daemon(name, [sys.executable, "-m", "lakegate", "serve", "--config", str(config_path)], workdir,
+                    env={**os.environ, **(env or {})})
+    daemon.wait_for_port(port, timeout=30)
+    base = f"http://127.0.0.1:{port}"
+    return RunningServer(daemon, base, base + config.get("endpoint", "/delta-sharing"), token, workdir)
