@@ -7,6 +7,7 @@
     ├── UnauthenticatedError           401 UNAUTHENTICATED
     ├── PermissionDeniedError          403 PERMISSION_DENIED
     ├── NotFoundError                  404 RESOURCE_DOES_NOT_EXIST
+    ├── TableFilesMissingError         400 RESOURCE_DOES_NOT_EXIST (the shared table has no Delta log)
     ├── StorageError                   500 INTERNAL_ERROR (a store failed; details only in the log)
     └── ConfigError                    a configuration file or value is invalid (CLI: exit code 2)
 
@@ -59,6 +60,13 @@ class PermissionDeniedError(_ClientError):
 
 class NotFoundError(_ClientError):
     status = 404
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class TableFilesMissingError(_ClientError):
+    """The reference server's answer for a table whose files are gone (400, so clients do not retry)."""
+
+    status = 400
     error_code = "RESOURCE_DOES_NOT_EXIST"
 
 

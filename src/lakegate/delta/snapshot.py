@@ -6,6 +6,7 @@ vector to a file removes the file without it and adds it again with it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -13,7 +14,10 @@ from typing import Any
 import orjson
 
 from lakegate.delta.log import DeltaLog, Listing
-from lakegate.exceptions import MalformedRequestError, StorageError
+from lakegate.exceptions import MalformedRequestError, StorageError, TableFilesMissingError
+
+
+log_ = logging.getLogger(__name__)
 
 
 def dv_id(descriptor: dict | None) -> str:
@@ -116,7 +120,8 @@ def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | No
 def _replay(log: DeltaLog, listing: Listing, version: int | None) -> Snapshot:
     latest = listing.latest_version
     if latest is None:
-        raise StorageError(f"no Delta table at {log.root.display}: _delta_log is empty or missing")
+        log_.error("no Delta table at %s: _delta_log is empty or missing", log.root.display)
+        raise TableFilesMissingError("table files missing: the provider's table has no Delta log")
     target = latest if version is None else version
     if target > latest:
         raise MalformedRequestError(
