@@ -103,9 +103,13 @@ class Location:
         return other.path[len(self.path) :].lstrip("/") if self.path else other.path
 
 
+_FORBIDDEN = re.compile(r"[\x00-\x1f]|(?:^|/)\.\.?(?:/|$)")
+_SLASHES = re.compile(r"//+")
+
+
 def _clean_path(path: str, decode: bool = True) -> str:
     """Decode %-escapes (URIs only), drop empty segments, refuse '.' and '..' (no escaping a table root)."""
-    segments = [s for s in (unquote(path) if decode else path).split("/") if s]
-    if any(s in (".", "..") for s in segments) or any(ord(c) < 32 for c in path):
+    text = unquote(path) if decode else path
+    if _FORBIDDEN.search(text):
         raise InvalidParameterError(f"location path '{path}' is not allowed")
-    return "/".join(segments)
+    return _SLASHES.sub("/", text).strip("/")

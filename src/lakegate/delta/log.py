@@ -129,10 +129,7 @@ class CheckpointActions:
     def absorb_table(self, table: pa.Table) -> None:
         names = table.column_names
         if "add" in names:
-            adds = table.column("add")
-            valid = adds.is_valid()
-            for add in adds.filter(valid).to_pylist():
-                self.adds.append(_clean_checkpoint_add(add))
+            self.adds += _struct_rows(table.column("add"), skip=("stats_parsed", "partitionValues_parsed"))
         for column, attr in (("metaData", "metadata"), ("protocol", "protocol")):
             if column in names:
                 values = table.column(column)
@@ -143,15 +140,54 @@ class CheckpointActions:
             self.sidecars += [v["path"] for v in values.filter(values.is_valid()).to_pylist()]
 
 
-def _clean_checkpoint_add(add: dict) -> dict:
-    """A checkpoint row as the JSON action a commit would hold: maps as dicts, nulls and parsed stats dropped."""
-    out = {k: v for k, v in add.items() if v is not None and k != "stats_parsed" and k != "partitionValues_parsed"}
-    out["partitionValues"] = dict(add.get("partitionValues") or ())
-    if isinstance(out.get("tags"), list):
-        out["tags"] = dict(out["tags"])
-    if isinstance(out.get("deletionVector"), dict):
-        out["deletionVector"] = {k: v for k, v in out["deletionVector"].items() if v is not None}
-    return out
+def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ()) -> list[dict]:
+    """The non-null rows of a struct column as JSON-like dicts (nulls dropped, maps as dicts).
+
+    Converted field by field: pyarrow's to_pylist on a whole struct column costs ~50 µs per row (a 100k-file
+    checkpoint took 5 s); per-field lists plus manual map assembly take a fraction of that."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    valid = column.is_valid()
+    if valid.false_count:
+        column = column.filter(valid)
+    fields: list[tuple[str, list]] = []
+    for i, field in enumerate(column.type):
+        if field.name in skip:
+            continue
+        child = column.field(i)
+        if child.null_count == len(child):
+            continue
+        if pa.types.is_map(field.type):
+            values: list = _map_rows(child)
+        elif pa.types.is_struct(field.type):
+            values = [None] * len(child)
+            rows = iter(_struct_rows(child))
+            for j, ok in enumerate(child.is_valid().to_pylist()):
+                if ok:
+                    values[j] = next(rows)
+        else:
+            values = child.to_pylist()
+        fields.append((field.name, values))
+    # Columns without nulls make rows with one C-level dict(zip()); the rest are added where present.
+    dense = [(name, values) for name, values in fields if None not in values]
+    sparse = [(name, values) for name, values in fields if None in values]
+    dense_names = [name for name, _ in dense]
+    rows = [dict(zip(dense_names, row)) for row in zip(*(v for _, v in dense))] if dense else \
+        [{} for _ in range(len(column))]
+    for name, values in sparse:
+        for row, value in zip(rows, values):
+            if value is not None:
+                row[name] = value
+    return rows
+
+
+def _map_rows(column: pa.MapArray) -> list[dict | None]:
+    offsets = column.offsets.to_pylist()
+    keys = column.keys.to_pylist()
+    items = column.items.to_pylist()
+    valid = column.is_valid().to_pylist()
+    return [dict(zip(keys[offsets[i] : offsets[i + 1]], items[offsets[i] : offsets[i + 1]])) if valid[i] else None
+            for i in range(len(column))]
 
 
 _MAP_FIELDS = {"configuration", "options", "partitionValues", "tags"}

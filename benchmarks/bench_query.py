@@ -1,0 +1,121 @@
+"""Benchmark: a full /query of a 100k-file table on S3 (Ceph RGW), over loopback, cold and warm, with the
+in-process floor (log read, signing, encoding) measured piece by piece.
+
+    .venv/bin/python benchmarks/bench_query.py [N_FILES]
+
+Starts its own RGW and lakegate (needs scripts/install-test-services.sh). Prints a Markdown table; the figures
+in docs/performance.md come from it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bigtable import commit_lines  # noqa: E402
+from tests.server import start_server  # noqa: E402
+from tests.services.rgw import RgwService  # noqa: E402
+
+BUCKET = "bench"
+
+
+def timed_query(url: str, headers: dict) -> tuple[float, int, int]:
+    start = time.perf_counter()
+    size = lines = 0
+    with httpx.stream("POST", url, headers=headers, json={}, timeout=120) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes(1 << 20):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    return time.perf_counter() - start, size, lines
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
+    from lakegate.cloud.base import SignRequest
+    from lakegate.cloud.aws.storage import S3Store
+    from lakegate.cloud.locations import Location
+    from lakegate.config import AwsStorageConfig
+    from lakegate.delta.log import DeltaLog
+    from lakegate.delta.snapshot import load_snapshot
+    from lakegate.protocol import lines
+    from lakegate.service.files import entries
+
+    settings = AwsStorageConfig(endpoint=rgw.endpoint, region=rgw.region, accessKeyId=rgw.owner.access_key_id,
+                                secretAccessKey=rgw.owner.secret_access_key)
+    store = S3Store(settings)
+    root = Location.parse(f"s3://{BUCKET}/big")
+    t0 = time.perf_counter()
+    snapshot = load_snapshot(DeltaLog(store, root))
+    t1 = time.perf_counter()
+    files = entries(snapshot, root, (), "parquet", "parquet")
+    t2 = time.perf_counter()
+    now = int(time.time())
+    sign = store.url_signer(SignRequest(expires_at_s=now + 3600, now_s=now))
+    expiry = lines.extra_fields(expirationTimestamp=(now + 3600) * 1000)
+    total = 0
+    for entry in files.values():
+        total += len(lines.parquet_file_line("file", sign(entry.location), entry.file_id, entry.tail, expiry))
+    t3 = time.perf_counter()
+    assert len(files) == n_files
+    return {"log read (checkpoint from RGW)": t1 - t0, "per-snapshot line parts (cached)": t2 - t1,
+            "sign + encode lines": t3 - t2, "MB": total / 1e6}
+
+
+def main() -> None:
+    n_files = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    work = Path(tempfile.mkdtemp(prefix="lakegate-bench-"))
+    rgw = RgwService.start(work / "rgw")
+    server = None
+    try:
+        rgw.create_bucket(BUCKET)
+        s3 = rgw.boto3_client("s3")
+        s3.put_object(Bucket=BUCKET, Key="big/_delta_log/00000000000000000000.json", Body=commit_lines(n_files))
+        os.environ.update(rgw.env(rgw.owner))
+        from deltalake import DeltaTable
+
+        DeltaTable(f"s3://{BUCKET}/big").create_checkpoint()
+        config = {
+            "shares": [{"name": "bench", "schemas": [{"name": "s", "tables": [
+                {"name": "big", "location": f"s3://{BUCKET}/big"}]}]}],
+            "storage": [{"location": f"s3://{BUCKET}/", "aws": {
+                "endpoint": rgw.endpoint, "region": rgw.region, "accessKeyId": rgw.owner.access_key_id,
+                "secretAccessKey": rgw.owner.secret_access_key}}],
+        }
+        server = start_server(work / "server", config)
+        url = f"{server.endpoint}/shares/bench/schemas/s/tables/big/query"
+        cold, size, count = timed_query(url, server.headers())
+        warm = [timed_query(url, server.headers())[0] for _ in range(5)]
+        rss = peak_rss_mb(server.daemon.proc.pid)
+        floor = in_process_floor(rgw, n_files)
+        print(f"\n### /query of a {n_files:,}-file table on Ceph RGW ({os.cpu_count()} cores)\n")
+        print("| measure | seconds |\n|---|---|")
+        print(f"| cold (first request after start: log read + line parts + signing + transfer) | {cold:.2f} |")
+        print(f"| warm (median of 5) | {statistics.median(warm):.2f} |")
+        print(f"| warm (best of 5) | {min(warm):.2f} |")
+        for name, value in floor.items():
+            if name != "MB":
+                print(f"| in-process: {name} | {value:.2f} |")
+        print(f"\nResponse: {count:,} lines, {size / 1e6:.0f} MB; server peak RSS {rss:.0f} MB.")
+    finally:
+        if server is not None:
+            server.stop()
+        rgw.stop()
+
+
+if __name__ == "__main__":
+    main()
