@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from lakegate._gc import paused_gc
 from lakegate.delta.log import DeltaLog, Listing
 from lakegate.exceptions import MalformedRequestError, StorageError, TableFilesMissingError
 
@@ -101,6 +102,11 @@ class Snapshot:
 
 def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | None = None) -> Snapshot:
     """The snapshot at `version` (latest if None), reusing `base` (an older snapshot) when possible."""
+    with paused_gc():
+        return _load(log, version, base)
+
+
+def _load(log: DeltaLog, version: int | None, base: Snapshot | None) -> Snapshot:
     if base is not None and (version is None or version >= base.version):
         listing = log.list(start_after=f"{base.version:020d}.json")
         newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from lakegate._gc import paused_gc
 from lakegate.cloud.base import ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
@@ -21,7 +22,7 @@ from lakegate.protocol.capabilities import DELTA
 _lock = threading.Lock()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FileEntry:
     add: dict
     location: Location
@@ -35,10 +36,12 @@ def entries(snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], f
     cached = snapshot.fragments.get(key)
     if cached is None:
         tail = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
-        cached = {
-            k: FileEntry(add, data_location(root, add["path"], allowed), lines.file_id(add["path"], id_scheme), tail(add))
-            for k, add in snapshot.files.items()
-        }
+        with paused_gc():
+            cached = {
+                k: FileEntry(add, data_location(root, add["path"], allowed), lines.file_id(add["path"], id_scheme),
+                             tail(add))
+                for k, add in snapshot.files.items()
+            }
         with _lock:
             snapshot.fragments[key] = cached
     return cached
