@@ -9,10 +9,19 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lakegate.exceptions import ConfigError
 
@@ -49,6 +58,9 @@ class ShareConfig(_Model):
 
 class AuthorizationConfig(_Model):
     bearer_token: SecretStr | None = Field(None, alias="bearerToken")
+    # lakegate: without a token a request is refused (401) unless this is set; the reference server lets
+    # every request in when no bearerToken is configured.
+    allow_anonymous: bool = Field(False, alias="allowAnonymous")
 
 
 class SslConfig(_Model):
@@ -76,13 +88,45 @@ class AwsStorageConfig(_Model):
     federation_token: bool = Field(False, alias="federationToken")
 
 
+class AzureStorageConfig(_Model):
+    """Azure Blob / ADLS Gen2. Identity, in this order: client secret (tenantId, clientId, clientSecret),
+    managed identity, account key, else azure-identity's DefaultAzureCredential."""
+
+    endpoint: str | None = None  # blob endpoint; default https://<account>.blob.core.windows.net
+    account_key: SecretStr | None = Field(None, alias="accountKey")
+    tenant_id: str | None = Field(None, alias="tenantId")
+    client_id: str | None = Field(None, alias="clientId")
+    client_secret: SecretStr | None = Field(None, alias="clientSecret")
+    authority_host: str | None = Field(None, alias="authorityHost")
+    managed_identity: bool = Field(False, alias="managedIdentity")
+    ca_bundle: str | None = Field(None, alias="caBundle")  # extra trusted CA file (self-signed endpoints)
+    # Directory access (temporary credentials) settings.
+    directory_access: bool = Field(False, alias="directoryAccess")
+    hierarchical_namespace: bool | None = Field(None, alias="hierarchicalNamespace")  # None: dfs host => True
+    allow_container_sas: bool = Field(False, alias="allowContainerSas")
+    user_delegation_key_seconds: int = Field(6 * 3600, alias="userDelegationKeySeconds", ge=900, le=7 * 86400)
+
+
+class GcpStorageConfig(_Model):
+    """Google Cloud Storage. Identity: a service-account key file, else Application Default Credentials."""
+
+    service_account_key_file: str | None = Field(None, alias="serviceAccountKeyFile")
+    project: str | None = None
+    endpoint: str | None = None  # storage API endpoint (emulators); default Google's
+    hmac_access_id: str | None = Field(None, alias="hmacAccessId")  # fast URL signing (GOOG4-HMAC-SHA256)
+    hmac_secret: SecretStr | None = Field(None, alias="hmacSecret")
+    # Directory access (downscoped tokens) settings.
+    directory_access: bool = Field(False, alias="directoryAccess")
+    token_exchange_endpoint: str = Field("https://sts.googleapis.com/v1/token", alias="tokenExchangeEndpoint")
+
+
 class StorageConfig(_Model):
     """Per-location settings; the entry with the longest matching `location` prefix wins."""
 
     location: str
     aws: AwsStorageConfig | None = None
-    azure: dict[str, Any] | None = None
-    gcp: dict[str, Any] | None = None
+    azure: AzureStorageConfig | None = None
+    gcp: GcpStorageConfig | None = None
 
 
 class ServerConfig(_Model):
@@ -95,6 +139,8 @@ class ServerConfig(_Model):
     endpoint: str = "/delta-sharing"
     pre_signed_url_timeout_seconds: int = Field(3600, alias="preSignedUrlTimeoutSeconds", ge=1, le=604800)
     temporary_credential_validity_seconds: int = Field(3600, alias="temporaryCredentialValiditySeconds")
+    # A recipient never receives a vended credential with less than this left (cached ones are re-vended).
+    minimum_credential_seconds: int = Field(300, alias="minimumCredentialSeconds", ge=0)
     delta_table_cache_size: int = Field(10, alias="deltaTableCacheSize", ge=0)
     staleness_acceptable: bool = Field(False, alias="stalenessAcceptable")
     evaluate_predicate_hints: bool = Field(True, alias="evaluatePredicateHints")
@@ -104,11 +150,36 @@ class ServerConfig(_Model):
     query_table_page_size_limit: int = Field(10000, alias="queryTablePageSizeLimit", ge=1)
     query_table_page_token_ttl_ms: int = Field(259_200_000, alias="queryTablePageTokenTtlMs", ge=1)
     refresh_token_ttl_ms: int = Field(3_600_000, alias="refreshTokenTtlMs", ge=1)
+    # Async queries (capability asyncquery=true) run in the background from this many files (snapshot) or
+    # versions (startingVersion) on; smaller ones are answered at once, as the protocol allows.
+    async_query_min_files: int = Field(10_000, alias="asyncQueryMinFiles", ge=0)
     # lakegate keys
     storage: list[StorageConfig] = Field(default_factory=list)
     public_url: str | None = Field(None, alias="publicUrl")
     token_signing_key: SecretStr | None = Field(None, alias="tokenSigningKey")
-    database: str | None = None
+    database: str | None = None  # SQLAlchemy URL; default: SQLite file lakegate.db beside the config file
+    log_format: Literal["json", "text"] = Field("json", alias="logFormat")
+    shutdown_timeout_seconds: int = Field(30, alias="shutdownTimeoutSeconds", ge=0)
+    # The directory of the configuration file: relative paths (the default database) are resolved from it.
+    _base_dir: Path | None = PrivateAttr(None)
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self._base_dir
+
+    def public_endpoint(self) -> str:
+        """The URL recipients use (profiles' `endpoint`): publicUrl, else http(s)://host:port{endpoint}."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}{self.endpoint}"
+
+    def public_endpoint_warning(self) -> str | None:
+        """Why profiles' endpoint is probably wrong (a wildcard listen address and no publicUrl), or None."""
+        if self.public_url or self.host not in ("0.0.0.0", "::", ""):
+            return None
+        return (f"publicUrl is not set and the server listens on all addresses: profiles name "
+                f"{self.public_endpoint()}, which recipients cannot reach; set publicUrl")
 
     @field_validator("version")
     @classmethod
@@ -205,8 +276,9 @@ def load_config(path: str | Path) -> ServerConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
-    config = parse_config(data, str(path))
-    return apply_environment(config)
+    config = apply_environment(parse_config(data, str(path)))
+    config._base_dir = path.resolve().parent
+    return config
 
 
 def apply_environment(config: ServerConfig) -> ServerConfig:

@@ -3,33 +3,78 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from lakegate.catalog.config_catalog import ConfigCatalog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+
+from lakegate.audit import AuditLog
+from lakegate.catalog.admins import AdminTokens
+from lakegate.catalog.db import Database
+from lakegate.catalog.keystore import signing_key
+from lakegate.catalog.migrate import open_database
+from lakegate.catalog.recipients import Recipients, active_token_count
+from lakegate.catalog.shares import Shares
+from lakegate.catalog.sql import SqlCatalog
 from lakegate.cloud.registry import StoreRegistry
+from lakegate.cloud.vending import VendorRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
+from lakegate.http.admin import AdminApi, admin_routes
 from lakegate.http.app import Services, create_app
+from lakegate.http.observability import ObservabilityMiddleware, operational_routes
 from lakegate.keys import KeyRing
+from lakegate.metrics import Metrics
 from lakegate.service.browse import BrowseService
+from lakegate.service.credentials import CredentialService
 from lakegate.service.tables import TableService
 
 log = logging.getLogger("lakegate")
 
 
-def build_services(config: ServerConfig) -> Services:
-    if config.token_signing_key is not None:
-        keys = KeyRing(config.token_signing_key.get_secret_value().encode())
-    else:
-        log.warning("no tokenSigningKey configured: page tokens and file URLs are valid only until restart "
-                    "and only on this process")
-        keys = KeyRing.random()
-    catalog = ConfigCatalog(config)
+def build_services(config: ServerConfig, db: Database | None = None) -> Services:
+    db = db or open_database(config)
+    # Replicas share the key (configured, or kept in the database), so their page and refresh tokens and
+    # file URLs are valid on each other.
+    keys = KeyRing(signing_key(db, config))
+    anonymous = config.authorization is not None and config.authorization.allow_anonymous
+    catalog = SqlCatalog(db, allow_anonymous=anonymous)
+    _warn_about_access(db, anonymous)
     stores = StoreRegistry(config, keys)
     snapshots = SnapshotCache(stores, max_tables=config.delta_table_cache_size or 1,
                               staleness_acceptable=config.staleness_acceptable)
     tables = TableService(config, catalog, snapshots, stores, keys)
-    return Services(config, catalog, BrowseService(catalog, keys), tables, keys)
+    credentials = CredentialService(tables, VendorRegistry(config, stores))
+    tables.dir_access = credentials.has_dir_access
+    browse = BrowseService(catalog, keys, table_extras=credentials.table_extras)
+    return Services(config, catalog, browse, tables, keys, credentials)
 
 
-def build_app(config: ServerConfig):  # noqa: ANN201 - a Starlette app
-    return create_app(build_services(config))
+def _warn_about_access(db: Database, anonymous: bool) -> None:
+    if anonymous:
+        log.warning("authorization.allowAnonymous is true: ANYONE who can reach this server can read EVERY share")
+    elif active_token_count(db) == 0:
+        log.warning("no recipient can connect: there is no authorization.bearerToken and no active recipient "
+                    "token; every request is refused (401) until you run `lakegate recipients create NAME "
+                    "--share SHARE --profile-out FILE`")
+
+
+def build_app(config: ServerConfig) -> Starlette:
+    db = open_database(config)
+    if config.public_endpoint_warning():
+        log.warning(config.public_endpoint_warning())
+    services = build_services(config, db)
+    audit = AuditLog(db)
+    admin = AdminApi(AdminTokens(db), Recipients(db), Shares(db), audit, config.public_endpoint())
+    operations = [*operational_routes(db, Metrics(services.tables.snapshots)),
+                  Mount("/admin", routes=admin_routes(admin))]
+    middleware = [Middleware(ObservabilityMiddleware, audit=audit, prefix=config.endpoint)]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        db.close()  # after uvicorn has drained in-flight requests
+
+    return create_app(services, operations, middleware, lifespan)

@@ -4,9 +4,11 @@ then reads a table over TLS) and `selfSigned`."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-import delta_sharing
 import httpx
 import pytest
 
@@ -19,7 +21,7 @@ def _shares(root: str) -> list[dict]:
     return [{"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t", "location": root}]}]}]
 
 
-def test_certificate_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_certificate_files(tmp_path: Path) -> None:
     root = build_plain(tmp_path / "t")
     cert, key = self_signed_certificate("127.0.0.1")
     server = start_server(tmp_path / "srv", {"ssl": {"certificateFile": str(cert), "certificateKeyFile": str(key)},
@@ -28,12 +30,15 @@ def test_certificate_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         endpoint = server.endpoint.replace("http://", "https://")
         with pytest.raises(httpx.ConnectError):
             httpx.get(endpoint + "/shares", headers=server.headers(), timeout=5)  # not trusted by default
-        for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
-            monkeypatch.setenv(variable, str(cert))  # the recipient trusts the provider's certificate
         profile = tmp_path / "https.share"
         profile.write_text(json.dumps({"shareCredentialsVersion": 1, "endpoint": endpoint,
                                        "bearerToken": server.token}))
-        assert len(delta_sharing.load_as_pandas(f"{profile}#s.d.t", use_delta_format=False)) == 3
+        # A recipient process that trusts the provider's certificate (aiohttp reads SSL_CERT_FILE once, at
+        # import, so this runs in its own process).
+        env = {**os.environ, **{v: str(cert) for v in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")}}
+        script = f"import delta_sharing; print(len(delta_sharing.load_as_pandas('{profile}#s.d.t', use_delta_format=False)))"
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert result.stdout.strip() == "3", result.stderr[-2000:]
     finally:
         server.stop()
 

@@ -9,7 +9,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from lakegate.exceptions import NotFoundError
+from lakegate.exceptions import InvalidParameterError, LakegateError, NotFoundError
+
+
+class ConflictError(LakegateError):
+    """An administrative change that contradicts the catalog's state (e.g. a share the YAML declares)."""
+
+    status = 409
+    error_code = "CONFLICT"
+    public = True
+
+
+class AlreadyExistsError(ConflictError):
+    error_code = "RESOURCE_ALREADY_EXISTS"
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,16 @@ class Principal:
 
     def may_see(self, share: str) -> bool:
         return self.shares is None or share.lower() in self.shares
+
+
+def check_name(kind: str, name: str, *, dots: bool = True) -> str:
+    """A name as the protocol allows it (protocol.md §1 "Names"); InvalidParameterError naming the rule."""
+    if not name or len(name) > 255:
+        raise InvalidParameterError(f"{kind} name must be 1 to 255 characters")
+    if any(c in " /" or ord(c) < 0x20 or ord(c) == 0x7F for c in name) or (not dots and "." in name):
+        forbidden = "spaces, '/', '.' or control characters" if not dots else "spaces, '/' or control characters"
+        raise InvalidParameterError(f"{kind} name {name!r} must not contain {forbidden}")
+    return name
 
 
 def share_not_found(share: str) -> NotFoundError:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from lakegate.cli.admin import register as register_admin_commands
+from lakegate.cli.recipient import app as recipient_app
 from lakegate.exceptions import ConfigError
+from lakegate.tls import ssl_options
 
 app = typer.Typer(help="lakegate: a Delta Sharing server.", no_args_is_help=True, add_completion=False)
+app.add_typer(recipient_app, name="recipient")
+register_admin_commands(app)
 
 
 def _fail(message: str) -> None:
@@ -25,37 +29,39 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Listen address (overrides the file)."),
     port: Optional[int] = typer.Option(None, help="Listen port (overrides the file)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_format: Optional[str] = typer.Option(None, help="json or text (overrides the file's logFormat)."),
 ) -> None:
-    """Serve the shares of a configuration file."""
+    """Serve the shares of a configuration file (its database is migrated and synced first)."""
     import uvicorn
 
     from lakegate.config import load_config
+    from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_format is not None and log_format not in FORMATS:
+        _fail(f"--log-format must be one of {', '.join(FORMATS)}")
+    configure_logging(log_format or "json", log_level)
     try:
         settings = load_config(config)
         overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
         if overrides:
             settings = settings.model_copy(update=overrides)
+        if log_format is None:
+            configure_logging(settings.log_format, log_level)
         application = build_app(settings)
     except ConfigError as exc:
         _fail(str(exc))
         return
-    ssl_kwargs = _ssl_options(settings, config.parent)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level, **ssl_kwargs)
-
-
-def _ssl_options(settings, base: Path) -> dict:  # noqa: ANN001
-    ssl = settings.ssl
-    if ssl is None:
-        return {}
-    if ssl.self_signed or not ssl.certificate_file:
-        _fail("ssl: selfSigned is not supported; give certificateFile and certificateKeyFile")
-    options = {"ssl_certfile": str(base / ssl.certificate_file), "ssl_keyfile": str(base / ssl.certificate_key_file)}
-    if ssl.certificate_password_file:
-        options["ssl_keyfile_password"] = (base / ssl.certificate_password_file).read_text().strip()
-    return options
+    try:
+        ssl_kwargs = ssl_options(settings.ssl, config.parent, settings.host)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    # uvicorn logs through lakegate's handlers (log_config=None); its access log is replaced by lakegate's,
+    # which omits query strings (signed URLs). On SIGTERM it stops accepting, then drains requests in flight.
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level, log_config=None,
+                access_log=False, timeout_graceful_shutdown=settings.shutdown_timeout_seconds or None,
+                **ssl_kwargs)
 
 
 @app.command()
@@ -77,7 +83,7 @@ def demo(
     )
     if run:
         sys.stdout.flush()
-        serve(config=config_path, host=None, port=None, log_level="info")
+        serve(config=config_path, host=None, port=None, log_level="info", log_format="text")
 
 
 def main() -> None:

@@ -42,6 +42,14 @@ class StoreRegistry:
                 from lakegate.cloud.aws.storage import S3Store
 
                 return S3Store(settings.aws if settings else None)
+            if location.cloud == "azure":
+                from lakegate.cloud.azure.storage import AzureStore
+
+                return AzureStore(settings.azure if settings else None)
+            if location.cloud == "gs":
+                from lakegate.cloud.gcp.storage import GcsStore
+
+                return GcsStore(settings.gcp if settings else None)
         except ImportError as exc:
             hint = _INSTALL_HINT.get(location.cloud, "")
             raise UnsupportedOperationError(f"support for {location.cloud} is not installed ({hint})") from exc

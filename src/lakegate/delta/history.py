@@ -7,10 +7,12 @@ timestamp at or before an earlier one), as Delta readers do.
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from lakegate.delta.log import DeltaLog
+from lakegate.delta.log import DeltaLog, version_name
 from lakegate.exceptions import InvalidParameterError
 
 
@@ -43,13 +45,21 @@ class History:
             )
         return self.versions[i]
 
-    def version_as_of(self, ts_ms: int, text: str) -> int:
-        """Latest version committed at or before the timestamp (time travel semantics)."""
+    def version_as_of(self, ts_ms: int, text: str, *, after_latest: bool = False) -> int:
+        """Latest version committed at or before the timestamp. Time travel (the default) refuses a timestamp
+        after the latest commit, as Delta does: the table's state then is not known yet. The end of a change
+        data range (`after_latest=True`) is the latest version."""
         i = bisect_right(self.timestamps, ts_ms)
         if i == 0:
             raise InvalidParameterError(
                 f"The provided timestamp ({text}) is before the earliest version available to this table "
                 f"({self.earliest}, committed at {_iso(self.timestamps[0])})."
+            )
+        if i == len(self.versions) and ts_ms > self.timestamps[-1] and not after_latest:
+            raise InvalidParameterError(
+                f"The provided timestamp ({text}) is after the latest version available to this table "
+                f"({self.latest}, committed at {_iso(self.timestamps[-1])}). Use a timestamp at or before it, "
+                "or query the latest version without a timestamp."
             )
         return self.versions[i - 1]
 
@@ -66,17 +76,64 @@ def load_history(log: DeltaLog, in_commit_timestamps_from: int | None = None) ->
     versions = versions[start:]
     if not versions:
         raise InvalidParameterError(f"the table at {log.root.display} has no commits")
-    timestamps: list[int] = []
-    for v in versions:
-        ts = None
-        if in_commit_timestamps_from is not None and v >= in_commit_timestamps_from:
-            ts = _in_commit_timestamp(log, v)
+    return _extend(History([], []), log, [(v, listing.commits[v].mtime_ms) for v in versions],
+                   in_commit_timestamps_from)
+
+
+def _extend(history: History, log: DeltaLog, commits: list[tuple[int, int]], ict_from: int | None) -> History:
+    """`history` followed by `commits` ((version, mtime ms), ascending and contiguous with it)."""
+    versions, timestamps = list(history.versions), list(history.timestamps)
+    for v, mtime in commits:
+        ts = _in_commit_timestamp(log, v) if ict_from is not None and v >= ict_from else None
         if ts is None:
-            ts = listing.commits[v].mtime_ms
+            ts = mtime
             if timestamps and ts <= timestamps[-1]:
                 ts = timestamps[-1] + 1
+        versions.append(v)
         timestamps.append(ts)
     return History(versions, timestamps)
+
+
+class HistoryCache:
+    """The History of each table, kept between requests and extended with new commits only.
+
+    Rebuilding it from a full listing of `_delta_log/` (and, with in-commit timestamps, a read of every
+    commit) on each time-travel or change-feed request would cost O(versions) per request; commits never
+    change once written, so only the commits after the cached latest version are listed and read."""
+
+    def __init__(self, max_tables: int = 64) -> None:
+        self._max_tables = max(1, max_tables)
+        self._tables: OrderedDict[tuple[str, int | None], History] = OrderedDict()
+        self._locks: dict[tuple[str, int | None], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, log: DeltaLog, in_commit_timestamps_from: int | None = None,
+            at_least: int | None = None) -> History:
+        """The table's History, covering at least version `at_least` (the version the caller's snapshot has);
+        without `at_least` the log is listed for newer commits."""
+        key = (log.root.uri, in_commit_timestamps_from)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            cached = self._tables.get(key)
+            if cached is not None and at_least is not None and cached.latest >= at_least:
+                history = cached
+            elif cached is None:
+                history = load_history(log, in_commit_timestamps_from)
+            else:
+                listing = log.list(start_after=f"{version_name(cached.latest)}.json")
+                newer = sorted(v for v in listing.commits if v > cached.latest)
+                if newer and newer != list(range(cached.latest + 1, cached.latest + 1 + len(newer))):
+                    history = load_history(log, in_commit_timestamps_from)  # a gap: start over
+                else:
+                    history = _extend(cached, log, [(v, listing.commits[v].mtime_ms) for v in newer],
+                                      in_commit_timestamps_from) if newer else cached
+            with self._guard:
+                self._tables[key] = history
+                self._tables.move_to_end(key)
+                while len(self._tables) > self._max_tables:
+                    self._tables.popitem(last=False)
+            return history
 
 
 def _in_commit_timestamp(log: DeltaLog, version: int) -> int | None:

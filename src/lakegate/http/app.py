@@ -9,23 +9,29 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Lifespan
 
 from lakegate.catalog.base import Catalog, Principal
 from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.config import ServerConfig
-from lakegate.exceptions import NotFoundError, PermissionDeniedError
+from lakegate.exceptions import NotFoundError, PermissionDeniedError, UnsupportedOperationError
+from lakegate.http.auth import bearer_token
 from lakegate.http.errors import HANDLERS
+from lakegate.http.observability import observe_answer, observe_principal
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import HEADER, Capabilities
-from lakegate.protocol.requests import QueryRequest, parse_int
+from lakegate.protocol.requests import QueryInfoRequest, QueryRequest, parse_int
 from lakegate.service.browse import BrowseService
+from lakegate.service.credentials import CredentialService
 from lakegate.service.responses import NdjsonAnswer
 from lakegate.service.tables import TableService, parse_file_id_hash
 
@@ -40,6 +46,7 @@ class Services:
     browse: BrowseService
     tables: TableService
     keys: KeyRing
+    credentials: CredentialService | None = None  # directory access (temporary table credentials)
 
 
 def _svc(request: Request) -> Services:
@@ -47,10 +54,9 @@ def _svc(request: Request) -> Services:
 
 
 def _principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return _svc(request).catalog.authenticate(bearer)
+    principal = _svc(request).catalog.authenticate(bearer_token(request))
+    observe_principal(principal)
+    return principal
 
 
 def _json(data: dict) -> JSONResponse:
@@ -58,6 +64,7 @@ def _json(data: dict) -> JSONResponse:
 
 
 def _ndjson(answer: NdjsonAnswer) -> StreamingResponse:
+    observe_answer(answer)
     return StreamingResponse(answer.chunks(), headers=answer.headers, media_type=answer.headers["Content-Type"])
 
 
@@ -129,6 +136,40 @@ async def query_table(request: Request) -> Response:
     return _ndjson(await run_in_threadpool(run))
 
 
+async def table_credentials(request: Request) -> Response:
+    body = await request.body()
+
+    def run() -> dict:
+        credentials = _svc(request).credentials
+        principal = _principal(request)
+        if credentials is None:
+            raise UnsupportedOperationError("this server does not vend temporary table credentials")
+        return credentials.temporary_credentials(principal, *_params(request), body)
+
+    # no-store: a credential must not be kept by proxies or HTTP caches.
+    return JSONResponse(await run_in_threadpool(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"})
+
+
+def table_changes(request: Request) -> Response:
+    answer = _svc(request).tables.changes.changes(
+        _principal(request), *_params(request), request.query_params, _capabilities(request),
+        parse_file_id_hash(request.headers.get("fileidhash")), str(request.base_url).rstrip("/") + _prefix(request),
+    )
+    return _ndjson(answer)
+
+
+async def query_info(request: Request) -> Response:
+    body = await request.body()
+
+    def run() -> NdjsonAnswer:
+        return _svc(request).tables.changes.query_info(
+            _principal(request), *_params(request), request.path_params["query_id"],
+            QueryInfoRequest.from_body(body), _capabilities(request),
+        )
+
+    return _ndjson(await run_in_threadpool(run))
+
+
 def _prefix(request: Request) -> str:
     return _svc(request).config.endpoint
 
@@ -159,7 +200,9 @@ def health(request: Request) -> Response:
     return _json({"status": "ok"})
 
 
-def create_app(services: Services) -> Starlette:
+def create_app(services: Services, operations: Sequence[BaseRoute] = (), middleware: Sequence[Middleware] = (),
+               lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+    """`operations`: /metrics, /readyz and the /admin mount; `middleware`: metrics, access log and audit."""
     tables = "/shares/{share}/schemas/{schema}/tables/{table}"
     protocol_routes = [
         Route("/shares", list_shares),
@@ -171,11 +214,16 @@ def create_app(services: Services) -> Starlette:
         Route(tables + "/version", table_version),
         Route(tables + "/metadata", table_metadata),
         Route(tables + "/query", query_table, methods=["POST"]),
+        Route(tables + "/changes", table_changes),
+        Route(tables + "/queries/{query_id}", query_info, methods=["POST"]),
+        Route(tables + "/temporary-table-credentials", table_credentials, methods=["POST"]),
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
-        routes=[Route("/healthz", health), Mount(services.config.endpoint, routes=protocol_routes)],
+        routes=[Route("/healthz", health), *operations, Mount(services.config.endpoint, routes=protocol_routes)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=middleware,
+        lifespan=lifespan,
     )
     app.state.services = services
     return app

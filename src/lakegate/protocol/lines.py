@@ -107,6 +107,12 @@ def parquet_tail(add: dict) -> bytes:
     return b"," + _dumps(body)[1:-1]
 
 
+def parquet_change_tail(action: dict) -> bytes:
+    """`,"partitionValues":…,"size":…` of a parquet-format `remove` or `cdf` line (these carry no stats)."""
+    body = {"partitionValues": action.get("partitionValues") or {}, "size": action.get("size", 0)}
+    return b"," + _dumps(body)[1:-1]
+
+
 def parquet_file_line(kind: str, url: str, fid: str, tail: bytes, extra: bytes) -> bytes:
     """`kind` is `file` (snapshots) or `add`/`remove`/`cdf` (history); `extra` is pre-encoded `,"k":v` pairs."""
     return b'{"%s":{"url":%s,"id":"%s"%s%s}}\n' % (kind.encode(), _dumps(url), fid.encode(), tail, extra)
@@ -129,7 +135,10 @@ def extra_fields(**fields: int | str | None) -> bytes:
 
 
 def end_stream_line(*, next_page_token: str | None = None, refresh_token: str | None = None,
-                    min_url_expiration: int | None = None, error_message: str | None = None) -> bytes:
+                    min_url_expiration: int | None = None, error_message: str | None = None,
+                    http_status: int | None = None) -> bytes:
+    """`http_status` goes with `error_message`: the status the error would have had before streaming began
+    (`httpStatusErrorCode`, read by the Spark client)."""
     action: dict[str, Any] = {}
     if refresh_token is not None:
         action["refreshToken"] = refresh_token
@@ -139,4 +148,14 @@ def end_stream_line(*, next_page_token: str | None = None, refresh_token: str | 
         action["minUrlExpirationTimestamp"] = min_url_expiration
     if error_message is not None:
         action["errorMessage"] = error_message
+    if http_status is not None:
+        action["httpStatusErrorCode"] = http_status
     return line({"endStreamAction": action})
+
+
+def query_status_line(query_id: str, status: str, error_message: str | None = None) -> bytes:
+    """`{"queryStatus":…}`: the only line of an async query's answer while it runs or after it failed."""
+    action: dict[str, Any] = {"queryId": query_id, "status": status}
+    if error_message is not None:
+        action["errorMessage"] = error_message
+    return line({"queryStatus": action})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -12,18 +14,22 @@ from lakegate.exceptions import InvalidParameterError, MalformedRequestError
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+# An unencoded '+' in a query string arrives as a space: `…T10:00:00 02:00` means `…T10:00:00+02:00`.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SPACE_OFFSET = re.compile(r"^(.*T.*\d) (\d{2}(?::?\d{2})?)$")
 
 
 def parse_timestamp(text: str, name: str) -> int:
     """ISO-8601 with any offset (`2022-01-01T00:00:00Z`, `…+02:00`); a naive value is UTC. Returns epoch ms."""
-    value = text.strip()
+    value = _SPACE_OFFSET.sub(r"\1+\2", text.strip())
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise InvalidParameterError(f"Invalid {name}: {text}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp() * 1000)
+    # Integer arithmetic: float seconds * 1000 can land one millisecond short of the instant given.
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_bool(value: Any, name: str) -> bool:
@@ -128,4 +134,86 @@ class QueryRequest:
             include_refresh_token=parse_bool(get("includeRefreshToken") or False, "includeRefreshToken"),
             refresh_token=opt_str("refreshToken"),
             idempotency_key=opt_str("idempotencyKey", "idempotency_key"),
+        )
+
+
+def _body_json(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequestError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedRequestError("the request body must be a JSON object")
+    return data
+
+
+@dataclass(frozen=True)
+class ChangesRequest:
+    """Query parameters of GET …/changes (protocol.md §2.9). Parsing checks types only; which combinations
+    are allowed is checked by `check_bounds`, after the table is known to share its history."""
+
+    starting_version: int | None = None
+    starting_timestamp: str | None = None
+    ending_version: int | None = None
+    ending_timestamp: str | None = None
+    include_historical_metadata: bool = False
+    include_historical_protocol: bool = False
+    max_files: int | None = None
+    page_token: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> ChangesRequest:
+        def opt_int(name: str, minimum: int = 0, maximum: int = INT64_MAX) -> int | None:
+            value = params.get(name)
+            return None if value is None else parse_int(value, name, minimum=minimum, maximum=maximum)
+
+        def opt_bool(name: str) -> bool:
+            value = params.get(name)
+            return False if value is None or not value.strip() else parse_bool(value, name)
+
+        return cls(
+            starting_version=opt_int("startingVersion"),
+            starting_timestamp=params.get("startingTimestamp"),
+            ending_version=opt_int("endingVersion"),
+            ending_timestamp=params.get("endingTimestamp"),
+            include_historical_metadata=opt_bool("includeHistoricalMetadata"),
+            include_historical_protocol=opt_bool("includeHistoricalProtocol"),
+            max_files=opt_int("maxFiles", minimum=1, maximum=INT32_MAX),
+            page_token=params.get("pageToken") or None,
+        )
+
+    def check_bounds(self) -> None:
+        if self.starting_version is not None and self.starting_timestamp is not None:
+            raise InvalidParameterError("Multiple starting arguments provided for CDF read. Please provide one of "
+                                        "either startingTimestamp or startingVersion.")
+        if self.ending_version is not None and self.ending_timestamp is not None:
+            raise InvalidParameterError("Multiple ending arguments provided for CDF read. Please provide one of "
+                                        "either endingTimestamp or endingVersion.")
+        if self.starting_version is None and self.starting_timestamp is None:
+            raise InvalidParameterError("No startingVersion or startingTimestamp provided for CDF read.")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The parameters that define the result (a page token is bound to them)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("max_files", "page_token")}
+
+
+@dataclass(frozen=True)
+class QueryInfoRequest:
+    """Body of POST …/queries/{queryId}: `maxFiles` and `pageToken` (also the proto's snake_case names)."""
+
+    max_files: int | None = None
+    page_token: str | None = None
+
+    @classmethod
+    def from_body(cls, body: bytes) -> QueryInfoRequest:
+        data = _body_json(body)
+        max_files = data.get("maxFiles", data.get("max_files"))
+        token = data.get("pageToken", data.get("page_token"))
+        if token is not None and not isinstance(token, str):
+            raise MalformedRequestError("pageToken must be a string")
+        return cls(
+            max_files=None if max_files is None else parse_int(max_files, "maxFiles", minimum=1, maximum=INT32_MAX),
+            page_token=token or None,
         )

@@ -1,4 +1,5 @@
-"""Table use cases: version, metadata and snapshot queries (protocol.md §2.6–2.8).
+"""Table use cases: version, metadata and snapshot queries (protocol.md §2.6–2.8). Streaming queries, the
+change data feed and async queries are in `lakegate.service.history`.
 
 Everything that can fail — authorisation, table lookup, parameter checks, version resolution, format
 negotiation — happens before an answer is returned; the body generator only signs and encodes.
@@ -6,9 +7,8 @@ negotiation — happens before an answer is returned; the body generator only si
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -19,8 +19,8 @@ from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
-from lakegate.delta.history import History, load_history
-from lakegate.delta.predicates import combine, json_predicate_filter, sql_predicate_filter
+from lakegate.delta.history import History, HistoryCache
+from lakegate.delta.predicates import FileFilter, combine, json_predicate_filter, sql_predicate_filter
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError
 from lakegate.keys import KeyRing
@@ -29,9 +29,10 @@ from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities,
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
 from lakegate.service.files import FileEntry, Signers, entries, file_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
+from lakegate.service.async_queries import Prepared
+from lakegate.service.history import QUERY_PAGE, HistoryService, Page, query_checksum
 from lakegate.service.responses import NDJSON, NdjsonAnswer
 
-QUERY_PAGE = "query-page"
 REFRESH = "refresh"
 
 
@@ -60,6 +61,8 @@ class TableService:
         self.snapshots = snapshots
         self.stores = stores
         self.keys = keys
+        self.histories = HistoryCache(max_tables=max(64, config.delta_table_cache_size))
+        self.changes = HistoryService(self)
 
     # -- lookups ---------------------------------------------------------------------------------------------
 
@@ -68,14 +71,19 @@ class TableService:
         return ResolvedTable(info, Location.parse(info.location),
                              tuple(Location.parse(a) for a in info.auxiliary_locations))
 
-    def history(self, table: ResolvedTable, snapshot: Snapshot | None = None) -> History:
+    def history(self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None) -> History:
+        """Commit timestamps up to at least `snapshot`'s version (the latest if not given) and `at_least`."""
         snapshot = snapshot or self.snapshots.latest(table.root)
         ict = snapshot.configuration.get("delta.enableInCommitTimestamps", "").lower() == "true"
         start = int(snapshot.configuration.get("delta.inCommitTimestampEnablementVersion", 0)) if ict else None
-        return load_history(self.snapshots.log(table.root), start)
+        return self.histories.get(self.snapshots.log(table.root), start, max(snapshot.version, at_least or 0))
+
+    # Set by server.py to CredentialService.has_dir_access when directory access is wired in.
+    dir_access: Callable[[ResolvedTable], bool] | None = None
 
     def access_modes(self, table: ResolvedTable) -> list[str]:
-        return ["url"]
+        """`url` always; `dir` where temporary credentials can be vended for every location of the table."""
+        return ["url", "dir"] if self.dir_access is not None and self.dir_access(table) else ["url"]
 
     def describe(self, table: ResolvedTable, snapshot: Snapshot, version: int | None) -> lines.TableDescription:
         modes = self.access_modes(table)
@@ -136,87 +144,102 @@ class TableService:
                                                                       snapshot.version if travelled else None),
                                 history_shared=resolved.info.history_shared),
         ]
-        return NdjsonAnswer(self._headers(snapshot.version, fmt), body, {"version": snapshot.version})
+        return NdjsonAnswer(self.headers(snapshot.version, fmt), body, {"version": snapshot.version})
 
     # -- /query (snapshot) -----------------------------------------------------------------------------------
 
     def query(self, principal: Principal, share: str, schema: str, table: str, request: QueryRequest,
               caps: Capabilities, file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
         resolved = self.resolve(principal, share, schema, table)
-        self._check_query(resolved, request)
+        self._check_query(resolved, request, caps)
+        if request.starting_version is not None:
+            return self.changes.stream_query(principal, resolved, request, caps, file_id_hash, base_url)
         version, timestamp = request.version, request.timestamp
         page_start = 0
-        checksum = _checksum(request)
+        page = None
         if request.page_token:
             page = tokens.decode(self.keys, QUERY_PAGE, request.page_token, "Error decoding the page token.")
-            self._check_token_table(page, resolved, "page token")
-            if page.get("q") != checksum:
-                raise InvalidParameterError(
-                    "Query parameter mismatch detected for the next page query. The query parameter cannot "
-                    "change when querying the next page results."
-                )
+            self.check_token(page, resolved, "page token")
             version, timestamp, page_start = int(page["v"]), None, int(page["i"])
         if request.refresh_token:
             refresh = tokens.decode(self.keys, REFRESH, request.refresh_token, "Error decoding refresh token.")
-            self._check_token_table(refresh, resolved, "refresh token")
+            self.check_token(refresh, resolved, "refresh token")
             version = int(refresh["v"])
         if request.page_token or request.refresh_token:
-            snapshot, travelled = self.snapshots.at_version(resolved.root, version), request.version is not None
-            travelled = travelled or request.timestamp is not None
+            assert version is not None  # set from the token
+            snapshot = self.snapshots.at_version(resolved.root, version)
+            travelled = request.version is not None or request.timestamp is not None
         else:
             snapshot, travelled = self.snapshot_for(resolved, version, timestamp)
 
         fmt = choose_format(caps, snapshot)
         check_readable(snapshot, fmt, caps)
+        checksum = query_checksum(request, caps, file_id_hash)
+        if page is not None and (page.get("q") != checksum or "m" in page):
+            raise InvalidParameterError(
+                "Query parameter mismatch detected for the next page query. The query parameter cannot "
+                "change when querying the next page results."
+            )
         id_scheme = file_id_hash or fmt
-        selected = self._select(snapshot, resolved, request, fmt, id_scheme)
+        refresh_token = None
+        if request.include_refresh_token:
+            refresh_token = tokens.encode(self.keys, REFRESH, {**self.token_base(resolved, self.config.refresh_token_ttl_ms),
+                                                               "v": snapshot.version})
+        end_stream = caps.include_end_stream_action or request.max_files is not None or request.include_refresh_token
+        extra = None
+        if travelled:  # time travel: each file says which version it was read at, and when that was committed
+            fields = lines.extra_fields(version=snapshot.version, timestamp=self.history(resolved).timestamp_of(
+                snapshot.version))
+            extra = lambda _entry: fields  # noqa: E731
+        description = self.describe(resolved, snapshot, snapshot.version if travelled else None)
+        head = [lines.protocol_line(response_protocol(snapshot, caps), fmt),
+                lines.metadata_line(snapshot.metadata, fmt, description, history_shared=resolved.info.history_shared)]
+        root, aux = resolved.root, resolved.auxiliary
+
+        def render(files: Sequence[FileEntry], signers: Signers) -> Iterator[bytes]:
+            return file_lines(files, fmt, signers, root, aux, extra=extra)
+
+        if caps.async_query and page is None and len(snapshot.files) >= self.config.async_query_min_files:
+            def work() -> Prepared:  # the file selection (predicates, limit) runs in the background
+                selected = self._select(snapshot, resolved, request, fmt, id_scheme, ordered=True)
+                return Prepared(resolved, fmt, snapshot.version, head, selected, render, file_id_hash, base_url,
+                                request.max_files, end_stream, refresh_token)
+            return self.changes.submit(principal, resolved, request.idempotency_key or "", checksum, fmt,
+                                       snapshot.version, file_id_hash, work)
+
+        # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
+        # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
+        paged = request.max_files is not None or page is not None
+        selected = self._select(snapshot, resolved, request, fmt, id_scheme, ordered=paged)
         limit = min(request.max_files, self.config.query_table_page_size_limit) if request.max_files else None
         next_token = None
         if limit is not None:
             if page_start + limit < len(selected):
                 next_token = tokens.encode(self.keys, QUERY_PAGE, {
-                    "t": resolved.info.id or resolved.info.full_name.lower(), "v": snapshot.version,
-                    "i": page_start + limit, "q": checksum, "e": _now_ms() + self.config.query_table_page_token_ttl_ms,
+                    **self.token_base(resolved, self.config.query_table_page_token_ttl_ms),
+                    "v": snapshot.version, "i": page_start + limit, "q": checksum,
                 })
             selected = selected[page_start : page_start + limit]
-        refresh_token = None
-        if request.include_refresh_token:
-            refresh_token = tokens.encode(self.keys, REFRESH, {
-                "t": resolved.info.id or resolved.info.full_name.lower(), "v": snapshot.version,
-                "e": _now_ms() + self.config.refresh_token_ttl_ms,
-            })
-        end_stream = caps.include_end_stream_action or request.max_files is not None or request.include_refresh_token
+        elif page_start:
+            selected = selected[page_start:]
+        answer_page = Page(self.headers(snapshot.version, fmt, end_stream, file_id_hash), head,
+                           lambda signers: render(selected, signers), len(selected), end_stream, next_token,
+                           refresh_token)
+        return answer_page.answer(self.signers(resolved, base_url), {"version": snapshot.version, "files": len(selected)})
 
-        signers = self._signers(resolved, base_url)
-        header_version = snapshot.version
-        extra = None
-        if travelled:
-            ts = self.history(resolved).timestamp_of(snapshot.version)
-            fields = lines.extra_fields(version=snapshot.version, timestamp=ts)
-            extra = lambda _entry: fields  # noqa: E731
-        description = self.describe(resolved, snapshot, snapshot.version if travelled else None)
-        answer = NdjsonAnswer(self._headers(header_version, fmt, end_stream, file_id_hash), [],
-                              {"version": snapshot.version, "files": len(selected)})
-
-        def body() -> Iterator[bytes]:
-            yield lines.protocol_line(response_protocol(snapshot, caps), fmt)
-            yield lines.metadata_line(snapshot.metadata, fmt, description, history_shared=resolved.info.history_shared)
-            yield from file_lines(selected, fmt, signers, resolved.root, resolved.auxiliary, extra=extra)
-            if end_stream:
-                yield lines.end_stream_line(next_page_token=next_token, refresh_token=refresh_token,
-                                            min_url_expiration=signers.expires_ms if selected else None)
-
-        answer.lines = body()
-        return answer
-
-    def _check_query(self, table: ResolvedTable, request: QueryRequest) -> None:
+    def _check_query(self, table: ResolvedTable, request: QueryRequest, caps: Capabilities) -> None:
         given = [n for n, v in (("version", request.version), ("timestamp", request.timestamp),
                                 ("startingVersion", request.starting_version)) if v is not None]
         if len(given) > 1:
             raise InvalidParameterError("Please only provide one of: version,timestamp,startingVersion")
-        if request.version is not None:
+        if request.version is not None or request.timestamp is not None:
             table.history_required()
+        if request.version is not None:
             table.check_start_version(request.version)
+        if request.ending_version is not None and request.starting_version is None:
+            raise InvalidParameterError("endingVersion can only be used together with startingVersion.")
+        if caps.async_query and not request.idempotency_key:
+            raise InvalidParameterError("idempotency_key is required for async query.")
         if request.refresh_token or request.include_refresh_token:
             name = "refreshToken" if request.refresh_token else "includeRefreshToken"
             if given:
@@ -224,20 +247,36 @@ class TableService:
             if request.page_token:
                 raise InvalidParameterError(f"{name} must be used in the first page request.")
 
-    def _check_token_table(self, payload: dict, table: ResolvedTable, what: str) -> None:
+    def token_base(self, table: ResolvedTable, ttl_ms: int) -> dict:
+        """The fields binding a page or refresh token to its table and giving its expiry."""
+        return {"t": table.info.id or table.info.full_name.lower(), "e": _now_ms() + ttl_ms}
+
+    def check_token(self, payload: dict, table: ResolvedTable, what: str) -> None:
         if payload.get("t") != (table.info.id or table.info.full_name.lower()):
             raise InvalidParameterError(f"The table specified in the {what} does not match the table being queried.")
         if int(payload.get("e", 0)) < _now_ms():
             raise InvalidParameterError(f"The {what} has expired. Please restart the query.")
 
-    def _select(self, snapshot: Snapshot, table: ResolvedTable, request: QueryRequest, fmt: str,
-                id_scheme: str) -> list[FileEntry]:
-        all_entries = list(entries(snapshot, table.root, table.auxiliary, fmt, id_scheme).values())
-        kwargs = {"partition_columns": snapshot.partition_columns, "column_types": snapshot.column_types}
-        keep = combine(
-            json_predicate_filter(request.json_predicate_hints, **kwargs),
-            sql_predicate_filter(request.predicate_hints, **kwargs) if self.config.evaluate_predicate_hints else None,
+    def file_filter(self, request: QueryRequest, snapshot: Snapshot) -> FileFilter | None:
+        """The request's predicate hints as one filter over partition values and stats (None: keep all)."""
+        columns, types = snapshot.partition_columns, snapshot.column_types
+        return combine(
+            json_predicate_filter(request.json_predicate_hints, partition_columns=columns, column_types=types),
+            sql_predicate_filter(request.predicate_hints, partition_columns=columns, column_types=types)
+            if self.config.evaluate_predicate_hints else None,
         )
+
+    def _select(self, snapshot: Snapshot, table: ResolvedTable, request: QueryRequest, fmt: str,
+                id_scheme: str, ordered: bool = False) -> list[FileEntry]:
+        found = entries(snapshot, table.root, table.auxiliary, fmt, id_scheme)
+        if ordered:
+            key = f"sorted:{fmt}:{id_scheme}"
+            all_entries = snapshot.fragments.get(key)
+            if all_entries is None:
+                all_entries = snapshot.fragments[key] = [found[k] for k in sorted(found)]
+        else:
+            all_entries = list(found.values())
+        keep = self.file_filter(request, snapshot)
         if keep is not None:
             all_entries = [e for e in all_entries if keep(e.add.get("partitionValues") or {}, _stats(e.add))]
         elif request.limit_hint is not None:
@@ -252,14 +291,14 @@ class TableService:
             all_entries = chosen
         return all_entries
 
-    def _signers(self, table: ResolvedTable, base_url: str) -> Signers:
+    def signers(self, table: ResolvedTable, base_url: str) -> Signers:
         now = int(time.time())
         return Signers(self.stores, SignRequest(
             expires_at_s=now + self.config.pre_signed_url_timeout_seconds, now_s=now,
             base_url=self.config.public_url or base_url, table_path=table.info.path, root=table.root,
         ))
 
-    def _headers(self, version: int, fmt: str, end_stream: bool = False, file_id_hash: str | None = None) -> dict:
+    def headers(self, version: int, fmt: str, end_stream: bool = False, file_id_hash: str | None = None) -> dict:
         headers = {"Content-Type": NDJSON, "Delta-Table-Version": str(version), HEADER: response_header(fmt, end_stream)}
         if file_id_hash:
             headers["fileidhash"] = file_id_hash
@@ -275,12 +314,6 @@ def _stats(add: dict) -> dict | None:
     except orjson.JSONDecodeError:
         return None
     return stats if isinstance(stats, dict) else None
-
-
-def _checksum(request: QueryRequest) -> str:
-    """Binds a page token to the query parameters that define the file set."""
-    fields = {k: v for k, v in request.__dict__.items() if k not in ("page_token", "max_files", "idempotency_key")}
-    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
 def _now_ms() -> int:

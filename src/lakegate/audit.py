@@ -1,0 +1,110 @@
+"""The audit trail: every data access (metadata, query, changes, temporary credentials), kept in the database
+and written as one structured log line, whatever its outcome.
+
+Writing an event never fails the request it describes: a failed write is logged and counted
+(`lakegate_audit_write_failures_total`), and the log line is still written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from lakegate.catalog.db import Database, utcnow
+from lakegate.catalog.models import AuditEvent
+from lakegate.catalog.tokens import iso
+from lakegate.exceptions import InvalidParameterError
+from lakegate.metrics import AUDIT_FAILURES
+
+log = logging.getLogger("lakegate.audit")
+REPLICA = f"{socket.gethostname()}:{os.getpid()}"
+MAX_LIMIT = 10_000
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class Access:
+    """One data access as the audit trail records it."""
+
+    recipient: str | None
+    operation: str  # metadata | query | changes | temporary-credentials
+    share: str | None
+    schema_name: str | None
+    table_name: str | None
+    mode: str  # "url" (files by signed URL) or "dir" (directory access by temporary credentials)
+    status: int
+    outcome: str  # "ok", or the error code answered
+    version: int | None = None
+    files: int | None = None
+    client: str | None = None
+    user_agent: str | None = None
+    at: datetime = field(default_factory=utcnow)
+    replica: str = REPLICA
+
+
+def event_json(row: Any) -> dict[str, Any]:
+    table = ".".join(p for p in (row.share, row.schema_name, row.table_name) if p) or None
+    return {"time": iso(row.at), "recipient": row.recipient, "operation": row.operation, "table": table,
+            "version": row.version, "mode": row.mode, "files": row.files, "status": row.status,
+            "outcome": row.outcome, "client": row.client, "userAgent": row.user_agent, "replica": row.replica}
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, access: Access) -> None:
+        values = {key: _storable(key, value) for key, value in asdict(access).items()}
+        event = event_json(access)
+        log.info("%s %s %s: %s", access.recipient or "(unauthenticated)", access.operation, event["table"],
+                 access.outcome, extra={"audit": event})
+        try:
+            with self.db.write() as conn:
+                conn.execute(sa.insert(AuditEvent).values(**values))
+        except sa.exc.SQLAlchemyError as exc:
+            AUDIT_FAILURES.inc()
+            log.error("could not write the audit event to the database: %s", exc.__class__.__name__)
+
+    def query(self, since: datetime | None = None, recipient: str | None = None,
+              limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent `limit` events (oldest first) since a time, for one recipient or all."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidParameterError(f"limit must be 1 to {MAX_LIMIT}")
+        query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        if recipient is not None:
+            query = query.where(AuditEvent.recipient == _storable("recipient", recipient))
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [event_json(row) for row in reversed(rows)]
+
+
+def _storable(column: str, value: Any) -> Any:
+    """Text as the audit table can hold it: cut to the column's length, NUL (refused by PostgreSQL) replaced."""
+    if not isinstance(value, str):
+        return value
+    length = getattr(AuditEvent.__table__.c[column].type, "length", None)
+    return value.replace("\x00", "\ufffd")[:length]
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`30s`, `15m`, `2h`, `7d`, `1w` ago, or an ISO-8601 time (naive means UTC)."""
+    now = now or utcnow()
+    value = text.strip()
+    relative = _RELATIVE.match(value.lower())
+    if relative:
+        return now - timedelta(seconds=int(relative.group(1)) * _UNITS[relative.group(2)])
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameterError(f"since: '{text}' is neither a duration like 15m, 2h, 7d nor an ISO time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)

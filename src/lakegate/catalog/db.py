@@ -1,0 +1,137 @@
+"""The catalog's database: a SQLAlchemy engine tuned per backend, and the transactions the catalog uses.
+
+SQLite (the default, a file beside the configuration) runs in WAL mode so a running server and the CLI can
+use one file at once; write transactions take the write lock up front (`BEGIN IMMEDIATE`) so two writers wait
+for each other instead of failing mid-transaction. PostgreSQL is the choice for several replicas.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from lakegate.exceptions import ConfigError
+
+DEFAULT_FILE = "lakegate.db"
+_WRITE = "lakegate_write"  # execution option marking a write transaction (SQLite: BEGIN IMMEDIATE)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def resolve_url(url: str | None, base_dir: Path | None) -> str:
+    """The SQLAlchemy URL to use: the default SQLite file, relative SQLite paths resolved against the
+    configuration's directory, and `postgresql://` mapped to the psycopg 3 driver lakegate ships with."""
+    if not url:
+        return f"sqlite:///{(base_dir or Path.cwd()) / DEFAULT_FILE}"
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError("database: not a valid SQLAlchemy URL") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            parsed = parsed.set(database=str((base_dir or Path.cwd()) / path))
+    return parsed.render_as_string(hide_password=False)
+
+
+def redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url: URL = make_url(url)
+        self.backend = self.url.get_backend_name()
+        self.engine: Engine = _engine(self.url)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for an in-memory SQLite or another backend."""
+        db = self.url.database
+        return Path(db) if self.backend == "sqlite" and db and db != ":memory:" else None
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction, committed on success and rolled back on error."""
+        with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+            yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)})"
+
+
+# Starlette runs handlers on up to 40 worker threads; each may hold one connection while it authenticates,
+# looks a table up or writes an audit event. Size the database's max_connections for 40 per replica.
+POOL = {"pool_size": 10, "max_overflow": 30}
+
+
+def _engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        # pre_ping: a replica survives a database restart or failover without serving errors.
+        return sa.create_engine(url, pool_pre_ping=True, **POOL)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if not url.database or url.database == ":memory:":
+        kwargs["poolclass"] = StaticPool  # one shared connection, or every connection sees an empty database
+    else:
+        _create_private_file(Path(url.database))
+        kwargs.update(POOL)
+    engine = sa.create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if url.database and url.database != ":memory:":
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Straight to the driver: a full SQLAlchemy execution here would double the cost of each request's reads.
+        begin = "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN"
+        conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+
+    return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file readable by its owner only: it holds the token signing key and the audit
+    trail (SQLite gives its -wal and -shm files the same mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass

@@ -1,0 +1,168 @@
+"""The catalog on a SQL database: what the protocol endpoints read on every request.
+
+Nothing is cached between requests: every request authenticates with one indexed query (token hash → its
+recipient and granted shares), so a revocation, an expiry or a grant change made by any replica or by the CLI
+takes effect on the very next request everywhere. Each lookup is one more query.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from lakegate.catalog.base import (
+    Catalog,
+    Principal,
+    SchemaInfo,
+    ShareInfo,
+    TableInfo,
+    schema_not_found,
+    share_not_found,
+    table_not_found,
+)
+from lakegate.catalog.db import Database, utcnow
+from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
+from lakegate.catalog.tokens import active, token_hash
+from lakegate.exceptions import UnauthenticatedError
+
+UNAUTHENTICATED = "missing, invalid, expired or revoked bearer token"
+ANONYMOUS = "anonymous"
+
+
+class SqlCatalog(Catalog):
+    def __init__(self, db: Database, *, allow_anonymous: bool = False,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self._allow_anonymous = allow_anonymous
+        self._clock = clock
+
+    def authenticate(self, bearer_token: str | None) -> Principal:
+        if not bearer_token:
+            if self._allow_anonymous:
+                return Principal(ANONYMOUS)
+            raise UnauthenticatedError(UNAUTHENTICATED)
+        digest = token_hash(bearer_token)
+        with self.db.read() as conn:
+            rows = conn.execute(_AUTHENTICATE, {"digest": digest, "now": self._clock()}).all()
+        # The index lookup compares hashes of the caller's input, which reveals nothing about a stored token;
+        # the constant-time comparison is the explicit check that the row found is the token presented.
+        if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
+            raise UnauthenticatedError(UNAUTHENTICATED)
+        first = rows[0]
+        if first.all_shares:
+            return Principal(first.name)
+        return Principal(first.name, frozenset(r.name_key for r in rows if r.name_key is not None))
+
+    def list_shares(self, principal: Principal) -> list[ShareInfo]:
+        query = sa.select(SHARES).order_by(SHARES.c.position, SHARES.c.id)
+        if principal.shares is not None:
+            if not principal.shares:
+                return []
+            query = query.where(SHARES.c.name_key.in_(sorted(principal.shares)))
+        with self.db.read() as conn:
+            return [_share_info(row) for row in conn.execute(query)]
+
+    def get_share(self, principal: Principal, share: str) -> ShareInfo:
+        self._check_grant(principal, share)
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(SHARES).where(SHARES.c.name_key == share.lower())).first()
+        if row is None:
+            raise share_not_found(share)
+        return _share_info(row)
+
+    def list_schemas(self, principal: Principal, share: str) -> list[SchemaInfo]:
+        self._check_grant(principal, share)
+        query = (
+            sa.select(SHARES.c.name.label("share"), SCHEMAS.c.name)
+            .select_from(SHARES.outerjoin(SCHEMAS, SCHEMAS.c.share_id == SHARES.c.id))
+            .where(SHARES.c.name_key == share.lower())
+            .order_by(SCHEMAS.c.position, SCHEMAS.c.id)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            raise share_not_found(share)
+        return [SchemaInfo(row.name, row.share) for row in rows if row.name is not None]
+
+    def list_tables(self, principal: Principal, share: str, schema: str | None) -> list[TableInfo]:
+        self._check_grant(principal, share)
+        on_schema = SCHEMAS.c.share_id == SHARES.c.id
+        if schema is not None:
+            matches = SCHEMAS.c.name_key == schema.lower() if _storable(schema) else sa.false()
+            on_schema = sa.and_(on_schema, matches)
+        query = (
+            _table_columns()
+            .select_from(SHARES.outerjoin(SCHEMAS, on_schema).outerjoin(TABLES, TABLES.c.schema_id == SCHEMAS.c.id))
+            .where(SHARES.c.name_key == share.lower())
+            .order_by(SCHEMAS.c.position, SCHEMAS.c.id, TABLES.c.position, TABLES.c.id)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            raise share_not_found(share)
+        if schema is not None and rows[0].schema is None:
+            raise schema_not_found(share, schema)
+        return [_table_info(row) for row in rows if row.name is not None]
+
+    def get_table(self, principal: Principal | None, share: str, schema: str, table: str) -> TableInfo:
+        if (principal is not None and not principal.may_see(share)) or not _storable(share, schema, table):
+            raise table_not_found(share, schema, table)
+        query = (
+            _table_columns()
+            .select_from(SHARES.join(SCHEMAS, SCHEMAS.c.share_id == SHARES.c.id)
+                         .join(TABLES, TABLES.c.schema_id == SCHEMAS.c.id))
+            .where(SHARES.c.name_key == share.lower(), SCHEMAS.c.name_key == schema.lower(),
+                   TABLES.c.name_key == table.lower())
+        )
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise table_not_found(share, schema, table)
+        return _table_info(row)
+
+    @staticmethod
+    def _check_grant(principal: Principal, share: str) -> None:
+        # Ungranted answers exactly as nonexistent: the same exception, raised before any lookup.
+        if not principal.may_see(share) or not _storable(share):
+            raise share_not_found(share)
+
+
+# Built once: the token's recipient and granted shares, if the token is active at `now` (one indexed lookup).
+_AUTHENTICATE = (
+    sa.select(Recipient.name, Recipient.all_shares, RecipientToken.token_hash, SHARES.c.name_key)
+    .select_from(RecipientToken)
+    .join(Recipient, Recipient.id == RecipientToken.recipient_id)
+    .outerjoin(Grant, Grant.recipient_id == Recipient.id)
+    .outerjoin(SHARES, SHARES.c.id == Grant.share_id)
+    .where(RecipientToken.token_hash == sa.bindparam("digest"),
+           active(RecipientToken, sa.bindparam("now", type_=UtcDateTime())))
+)
+
+
+def _storable(*names: str) -> bool:
+    """False for a name no row can have and PostgreSQL cannot even compare (a NUL character): not found."""
+    return not any("\x00" in name for name in names)
+
+
+def _table_columns() -> sa.Select[Any]:
+    return sa.select(
+        TABLES.c.name, SCHEMAS.c.name.label("schema"), SHARES.c.name.label("share"), TABLES.c.location,
+        TABLES.c.public_id, SHARES.c.public_id.label("share_id"), TABLES.c.auxiliary_locations,
+        TABLES.c.history_shared, TABLES.c.start_version,
+    )
+
+
+def _share_info(row: Any) -> ShareInfo:
+    return ShareInfo(row.name, row.public_id, row.display_name, row.comment, dict(row.properties or {}))
+
+
+def _table_info(row: Any) -> TableInfo:
+    return TableInfo(
+        name=row.name, schema=row.schema, share=row.share, location=row.location, id=row.public_id,
+        share_id=row.share_id, auxiliary_locations=tuple(row.auxiliary_locations or ()),
+        history_shared=bool(row.history_shared), start_version=int(row.start_version),
+    )

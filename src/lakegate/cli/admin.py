@@ -1,0 +1,366 @@
+"""Administration commands: recipients, shares, tables, admin tokens, the database and the audit trail.
+
+They work on the configuration's database directly (bringing it up to date first, as `serve` does), so they
+need no running server, and a running server sees their effect on its next request. Every command takes
+--config (or LAKEGATE_CONFIG) and --output text|json; the JSON is what the admin API answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lakegate.exceptions import ConfigError, InvalidParameterError, LakegateError
+
+CONFIG_HELP = "Server configuration (YAML); or set LAKEGATE_CONFIG."
+OUTPUT_HELP = "text or json."
+ConfigOption = typer.Option(..., "--config", "-c", envvar="LAKEGATE_CONFIG", help=CONFIG_HELP)
+OutputOption = typer.Option("text", "--output", "-o", help=OUTPUT_HELP)
+
+recipients_app = typer.Typer(help="Recipients: their tokens (create, rotate, revoke) and grants.",
+                             no_args_is_help=True)
+shares_app = typer.Typer(help="Shares created live (shares in the YAML are managed there).", no_args_is_help=True)
+tables_app = typer.Typer(help="Tables of shares created live.", no_args_is_help=True)
+admin_tokens_app = typer.Typer(help="Tokens for the /admin API.", no_args_is_help=True)
+db_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
+
+
+class Context:
+    """An open, up-to-date database and the configuration it belongs to."""
+
+    def __init__(self, config_path: Path) -> None:
+        from lakegate.catalog.migrate import open_database
+        from lakegate.config import load_config
+
+        self.config = load_config(config_path)
+        self.db = open_database(self.config)
+
+    def recipients(self) -> Any:
+        from lakegate.catalog.recipients import Recipients
+
+        return Recipients(self.db)
+
+    def shares(self) -> Any:
+        from lakegate.catalog.shares import Shares
+
+        return Shares(self.db)
+
+
+@contextmanager
+def _context(config: Path, output: str) -> Iterator[Context]:
+    """Errors become `error: …` on stderr (a JSON error object with --output json) and an exit status."""
+    if output not in ("text", "json"):
+        typer.echo("error: --output must be text or json", err=True)
+        raise typer.Exit(2)
+    ctx = None
+    try:
+        ctx = Context(config)
+        yield ctx
+    except LakegateError as exc:
+        if output == "json":
+            typer.echo(json.dumps({"errorCode": exc.error_code, "message": exc.message}), err=True)
+        else:
+            typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+    finally:
+        if ctx is not None:
+            ctx.db.close()
+
+
+def _emit(output: str, data: Any, text: Callable[[Any], str]) -> None:
+    typer.echo(json.dumps(data, indent=2) if output == "json" else text(data))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
+
+
+@contextmanager
+def _profile_target(path: Path | None) -> Iterator[Path | None]:
+    """Check that the profile can be written before a token is made for it; undo a file made for nothing."""
+    if path is None:
+        yield None
+        return
+    existed = path.exists()
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # no O_TRUNC: keep an old profile on failure
+    except OSError as exc:
+        raise InvalidParameterError(f"--profile-out {path}: {exc.strerror}") from None
+    done = False
+    try:
+        yield path
+        done = True
+    finally:
+        if not done and not existed:
+            path.unlink(missing_ok=True)
+
+
+def write_private(path: Path, content: str) -> None:
+    """Write a file only its owner can read: profiles hold a bearer token."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(content)
+    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
+
+
+# -- recipients -------------------------------------------------------------------------------------------------
+
+def _recipient_text(r: dict[str, Any]) -> str:
+    shares = "every share" if r["allShares"] else (", ".join(r["shares"]) or "none")
+    active = [t for t in r["tokens"] if t["status"] == "active"]
+    expiries = ", ".join(t["expiresAt"] or "never" for t in active) or "-"
+    return f"recipient '{r['name']}': {r['status']}; shares: {shares}; active tokens expire: {expiries}"
+
+
+def _issued(ctx: Context, issued: Any, profile_out: Path | None, output: str, verb: str) -> None:
+    profile = issued.profile(ctx.config.public_endpoint())
+    if ctx.config.public_endpoint_warning():
+        typer.echo(f"warning: {ctx.config.public_endpoint_warning()}", err=True)
+    if profile_out is None:
+        # The profile goes to stdout (redirect it to a file); this is the only time the token is shown.
+        data = {"recipient": issued.recipient, "profile": profile}
+        _emit(output, data, lambda d: json.dumps(d["profile"], indent=2))
+        if output == "text":
+            typer.echo(f"{_recipient_text(issued.recipient)} ({verb}; keep this profile, the token is shown once)",
+                       err=True)
+        return
+    write_private(profile_out, json.dumps(profile, indent=2) + "\n")
+    data = {"recipient": issued.recipient, "profileFile": str(profile_out)}
+    _emit(output, data, lambda d: f"{_recipient_text(d['recipient'])}\n{verb}: profile written to {profile_out}")
+
+
+@recipients_app.command("create")
+def recipients_create(
+    name: str,
+    share: list[str] = typer.Option([], "--share", "-s", help="A share to grant (repeat for several)."),
+    expires_in: int | None = typer.Option(None, help="The token expires after SECONDS (default: never)."),
+    comment: str | None = typer.Option(None, help="A note about the recipient."),
+    profile_out: Path | None = typer.Option(None, help="Write the profile file here (default: stdout)."),
+    config: Path = ConfigOption, output: str = OutputOption,
+) -> None:
+    """Create a recipient, grant it shares, and write its profile (endpoint + new bearer token)."""
+    with _context(config, output) as ctx, _profile_target(profile_out) as target:
+        _issued(ctx, ctx.recipients().create(name, share, expires_in, comment), target, output, "created")
+
+
+@recipients_app.command("rotate")
+def recipients_rotate(
+    name: str,
+    grace: int = typer.Option(0, help="SECONDS during which the current token keeps working (default 0)."),
+    expires_in: int | None = typer.Option(None, help="The new token expires after SECONDS (default: never)."),
+    profile_out: Path | None = typer.Option(None, help="Write the new profile file here (default: stdout)."),
+    config: Path = ConfigOption, output: str = OutputOption,
+) -> None:
+    """Issue a new token; the current one stops working after the grace period."""
+    with _context(config, output) as ctx, _profile_target(profile_out) as target:
+        _issued(ctx, ctx.recipients().rotate(name, grace, expires_in), target, output, "rotated")
+
+
+@recipients_app.command("revoke")
+def recipients_revoke(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Revoke every token of a recipient, at once, on every replica (rotate issues a new one)."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.recipients().revoke(name),
+              lambda r: f"{_recipient_text(r)}\nrevoked {r['tokensRevoked']} token(s)")
+
+
+@recipients_app.command("list")
+def recipients_list(config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Recipients with their status, shares and tokens."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.recipients().all(), lambda rs: _table([[
+            r["name"], r["status"], "*" if r["allShares"] else ",".join(r["shares"]),
+            str(sum(t["status"] == "active" for t in r["tokens"])),
+            ",".join(t["expiresAt"] or "never" for t in r["tokens"] if t["status"] == "active") or "-",
+        ] for r in rs], ["NAME", "STATUS", "SHARES", "ACTIVE_TOKENS", "EXPIRES"]))
+
+
+@recipients_app.command("show")
+def recipients_show(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """One recipient, with each of its tokens."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.recipients().get(name), lambda r: _recipient_text(r) + "\n" + _table([[
+            str(t["id"]), t["status"], t["createdAt"], t["expiresAt"] or "never", t["revokedAt"] or "-",
+        ] for t in r["tokens"]], ["TOKEN", "STATUS", "CREATED", "EXPIRES", "REVOKED"]))
+
+
+@recipients_app.command("grant")
+def recipients_grant(name: str, share: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Grant a share to a recipient (effective on its next request)."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.recipients().grant(name, share), _recipient_text)
+
+
+@recipients_app.command("ungrant")
+def recipients_ungrant(name: str, share: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Take a share away from a recipient (effective on its next request)."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.recipients().ungrant(name, share), _recipient_text)
+
+
+# -- shares and tables ------------------------------------------------------------------------------------------
+
+def _share_text(s: dict[str, Any]) -> str:
+    lines = [f"share '{s['name']}' ({s['managedBy']}), id {s['id'] or '-'}, recipients: "
+             f"{', '.join(s['recipients']) or 'none'}"]
+    lines += [f"  {t['name']}  {t['location']}" + ("  [history]" if t["historyShared"] else "")
+              for t in s.get("tables", [])]
+    return "\n".join(lines)
+
+
+def _properties(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"'{pair}' is not KEY=VALUE", param_hint="--property")
+        out[key] = value
+    return out
+
+
+@shares_app.command("create")
+def shares_create(
+    name: str,
+    display_name: str | None = typer.Option(None, help="Shown to recipients (protocol v1.4 displayName)."),
+    comment: str | None = typer.Option(None, help="Shown to recipients."),
+    prop: list[str] = typer.Option([], "--property", help="KEY=VALUE shown to recipients (repeatable)."),
+    config: Path = ConfigOption, output: str = OutputOption,
+) -> None:
+    """Create an empty share (add tables with `lakegate tables add`)."""
+    properties = _properties(prop)
+    with _context(config, output) as ctx:
+        _emit(output, ctx.shares().create(name, display_name, comment, properties), _share_text)
+
+
+@shares_app.command("list")
+def shares_list(config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Every share, from the YAML and created live."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.shares().all(), lambda ss: _table([[
+            s["name"], s["managedBy"], str(s["tableCount"]), ",".join(s["recipients"]),
+        ] for s in ss], ["NAME", "MANAGED_BY", "TABLES", "RECIPIENTS"]))
+
+
+@shares_app.command("show")
+def shares_show(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """A share with its tables and the recipients it is granted to."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.shares().show(name), _share_text)
+
+
+@shares_app.command("delete")
+def shares_delete(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Delete a share created live, with its tables and grants."""
+    with _context(config, output) as ctx:
+        _emit(output, ctx.shares().delete(name), lambda s: f"deleted share '{s['name']}'")
+
+
+@tables_app.command("add")
+def tables_add(
+    table: str = typer.Argument(..., help="SHARE.SCHEMA.TABLE (the schema is created if new)."),
+    location: str = typer.Argument(..., help="The Delta table's root: s3://…, abfss://…, gs://…, file:///…"),
+    history: bool = typer.Option(False, "--history", help="Share the table's history (time travel, CDF)."),
+    start_version: int = typer.Option(0, help="The first version recipients may read."),
+    auxiliary_location: list[str] = typer.Option([], help="Another storage root of the table's files."),
+    config: Path = ConfigOption, output: str = OutputOption,
+) -> None:
+    """Add a table to a share created live."""
+    from lakegate.catalog.shares import split_table_name
+
+    with _context(config, output) as ctx:
+        share, schema, name = split_table_name(table)
+        _emit(output, ctx.shares().add_table(share, schema, name, location, history_shared=history,
+                                             start_version=start_version, auxiliary_locations=auxiliary_location),
+              _share_text)
+
+
+@tables_app.command("remove")
+def tables_remove(table: str = typer.Argument(..., help="SHARE.SCHEMA.TABLE"), config: Path = ConfigOption,
+                  output: str = OutputOption) -> None:
+    """Remove a table from a share created live."""
+    from lakegate.catalog.shares import split_table_name
+
+    with _context(config, output) as ctx:
+        _emit(output, ctx.shares().remove_table(*split_table_name(table)), _share_text)
+
+
+# -- admin tokens, database, audit ------------------------------------------------------------------------------
+
+@admin_tokens_app.command("create")
+def admin_tokens_create(
+    name: str, expires_in: int | None = typer.Option(None, help="Expires after SECONDS (default: never)."),
+    config: Path = ConfigOption, output: str = OutputOption,
+) -> None:
+    """Create a token for the /admin API and print it (shown once)."""
+    from lakegate.catalog.admins import AdminTokens
+
+    with _context(config, output) as ctx:
+        described, token = AdminTokens(ctx.db).create(name, expires_in)
+        _emit(output, {**described, "token": token}, lambda d: d["token"])
+
+
+@admin_tokens_app.command("list")
+def admin_tokens_list(config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Admin tokens (never the tokens themselves)."""
+    from lakegate.catalog.admins import AdminTokens
+
+    with _context(config, output) as ctx:
+        _emit(output, AdminTokens(ctx.db).all(), lambda ts: _table([
+            [t["name"], str(t["id"]), t["status"], t["expiresAt"] or "never"] for t in ts
+        ], ["NAME", "ID", "STATUS", "EXPIRES"]))
+
+
+@admin_tokens_app.command("revoke")
+def admin_tokens_revoke(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Revoke every admin token of that name."""
+    from lakegate.catalog.admins import AdminTokens
+
+    with _context(config, output) as ctx:
+        _emit(output, AdminTokens(ctx.db).revoke(name), lambda d: f"revoked {d['tokensRevoked']} admin token(s)")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Apply pending migrations and the YAML's shares (serve does this too, at start)."""
+    from lakegate.catalog.migrate import current_revision
+
+    with _context(config, output) as ctx:
+        data = {"database": ctx.db.url.render_as_string(hide_password=True), "revision": current_revision(ctx.db)}
+        _emit(output, data, lambda d: f"{d['database']} is at revision {d['revision']}")
+
+
+def audit(
+    since: str | None = typer.Option(None, help="15m, 2h, 7d… ago, or an ISO-8601 time."),
+    recipient: str | None = typer.Option(None, help="Only this recipient's accesses."),
+    limit: int = typer.Option(100, help="At most this many events (the most recent)."),
+    config: Path = ConfigOption, output: str = OutputOption,
+) -> None:
+    """Read the audit trail of data accesses."""
+    from lakegate.audit import AuditLog, parse_since
+
+    with _context(config, output) as ctx:
+        events = AuditLog(ctx.db).query(parse_since(since) if since else None, recipient, limit)
+        _emit(output, events, lambda es: _table([[
+            e["time"], e["recipient"] or "-", e["operation"], e["table"] or "-", _dash(e["version"]), e["mode"],
+            _dash(e["files"]), e["outcome"], e["client"] or "-",
+        ] for e in es], ["TIME", "RECIPIENT", "OPERATION", "TABLE", "VERSION", "MODE", "FILES", "OUTCOME", "CLIENT"]))
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(recipients_app, name="recipients")
+    app.add_typer(shares_app, name="shares")
+    app.add_typer(tables_app, name="tables")
+    app.add_typer(admin_tokens_app, name="admin-tokens")
+    app.add_typer(db_app, name="db")
+    app.command("audit")(audit)

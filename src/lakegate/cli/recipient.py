@@ -1,0 +1,67 @@
+"""`lakegate recipient`: what a recipient can do with a profile file — list the tables it may read (with their
+access modes) and print the first rows of one, in directory mode when the table offers it."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Read shared tables as a recipient (profile files).", no_args_is_help=True)
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        options[key] = value
+    return options
+
+
+@app.command()
+def tables(
+    profile: str = typer.Argument(..., help="Profile file (JSON with endpoint and bearerToken)."),
+    output: str = typer.Option("text", help="text or json."),
+) -> None:
+    """List every table of every share the profile may read, with its access modes."""
+    from lakegate.client import Profile, RestClient, SharingError
+
+    try:
+        client = RestClient(Profile.load(profile))
+        rows = [t for s in client.list_shares() for t in client.list_all_tables(s["name"])]
+    except (SharingError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if output == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for t in rows:
+        modes = ",".join(t.get("accessModes") or ["url"])
+        where = f"  {t['location']}" if t.get("location") else ""
+        typer.echo(f"{t['share']}.{t['schema']}.{t['name']}  [{modes}]{where}")
+
+
+@app.command()
+def head(
+    table: str = typer.Argument(..., help="PROFILE#share.schema.table"),
+    rows: int = typer.Option(10, "--rows", "-n", help="How many rows to print."),
+    option: Optional[list[str]] = typer.Option(
+        None, "--option", "-o", help="deltalake storage option KEY=VALUE (endpoint, region…)."
+    ),
+    version: Optional[int] = typer.Option(None, help="Table version (time travel)."),
+) -> None:
+    """Print the first rows of a table: directory mode when offered, else URL mode."""
+    from lakegate.client import SharedTable, SharingError, load_as_pandas
+
+    try:
+        shared = SharedTable(table, _options(option or []))
+        mode = "dir" if shared.has_dir_access else "url"
+        frame = shared.table(version).to_pandas() if mode == "dir" else load_as_pandas(table, version=version)
+    except (SharingError, ValueError, OSError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"# {len(frame)} rows, read in {mode} mode")
+    typer.echo(frame.head(rows).to_string(index=False))

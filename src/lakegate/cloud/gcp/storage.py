@@ -1,0 +1,132 @@
+"""GCS tables: read the Delta log with google-cloud-storage, sign data-file URLs with V4 signatures.
+
+The server's identity is a service-account key file (`serviceAccountKeyFile`) or Application Default
+Credentials, loaded on first use. The vendor (lakegate.cloud.gcp.vending) exchanges the same identity's token
+for downscoped ones, so URL and directory access share one source credential.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
+from lakegate.cloud.gcp.signing import GcsUrlSigner
+from lakegate.cloud.locations import Location
+from lakegate.config import GcpStorageConfig
+from lakegate.exceptions import StorageError
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # what a token exchange for downscoping needs
+
+
+class GcsStore(ObjectStore):
+    def __init__(self, settings: GcpStorageConfig | None) -> None:
+        import google.auth  # noqa: F401 - fail early (with the install hint) if the SDK is missing
+
+        self.settings = settings or GcpStorageConfig()
+        self._credentials: Any = None
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # -- the server's identity -------------------------------------------------------------------------------
+
+    def credentials(self) -> Any:
+        with self._lock:
+            if self._credentials is None:
+                self._credentials = self._load_credentials()
+            return self._credentials
+
+    def _load_credentials(self) -> Any:
+        if self.settings.service_account_key_file:
+            from google.oauth2 import service_account
+
+            return service_account.Credentials.from_service_account_file(
+                self.settings.service_account_key_file, scopes=SCOPES
+            )
+        import google.auth
+
+        credentials, _ = google.auth.default(scopes=SCOPES)
+        return credentials
+
+    @property
+    def identity_name(self) -> str:
+        """Which identity tokens derive from (for cache keys; no secret)."""
+        if self.settings.service_account_key_file:
+            return f"sa:{self.settings.service_account_key_file}"
+        return "adc"
+
+    def access_token(self, min_remaining_s: int) -> str:
+        """The source identity's access token, refreshed if it has less than `min_remaining_s` left (a
+        downscoped token never outlives the token it was exchanged from)."""
+        from google.auth.transport.requests import Request
+
+        credentials = self.credentials()
+        with self._lock:
+            expiry = getattr(credentials, "expiry", None)
+            remaining = (expiry.replace(tzinfo=timezone.utc).timestamp() - time.time()) if expiry else -1
+            if not credentials.token or remaining < min_remaining_s:
+                credentials.refresh(Request())
+            return str(credentials.token)
+
+    # -- reading the log -------------------------------------------------------------------------------------
+
+    def client(self) -> Any:
+        if self._client is None:
+            from google.cloud import storage
+
+            options = {"api_endpoint": self.settings.endpoint} if self.settings.endpoint else None
+            credentials = self.credentials()
+            project = self.settings.project or getattr(credentials, "project_id", None) or "lakegate"
+            self._client = storage.Client(project=project, credentials=credentials, client_options=options)
+        return self._client
+
+    def list_dir(self, directory: Location, start_after: str | None = None) -> list[ObjectInfo]:
+        prefix = directory.path + "/" if directory.path else ""
+        kwargs: dict[str, Any] = {"prefix": prefix, "delimiter": "/"}
+        if start_after:
+            kwargs["start_offset"] = prefix + start_after
+        infos = []
+        try:
+            for blob in self.client().list_blobs(directory.bucket, **kwargs):
+                name = blob.name[len(prefix) :]
+                if name and (start_after is None or name > start_after):
+                    infos.append(ObjectInfo(name, int(blob.size or 0), int(blob.updated.timestamp() * 1000)))
+        except Exception as exc:
+            raise StorageError(f"listing {directory.uri}/ failed: {type(exc).__name__}: {exc}") from exc
+        return sorted(infos, key=lambda i: i.name)
+
+    def read(self, location: Location) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return bytes(self.client().bucket(location.bucket).blob(location.path).download_as_bytes())
+        except NotFound:
+            raise FileNotFoundError(location.uri) from None
+        except Exception as exc:
+            raise StorageError(f"reading {location.uri} failed: {type(exc).__name__}: {exc}") from exc
+
+    # -- URL access ------------------------------------------------------------------------------------------
+
+    def url_signer(self, request: SignRequest) -> UrlSigner:
+        batch = self.signer().batch(
+            max(1, request.expires_at_s - request.now_s), datetime.fromtimestamp(request.now_s, timezone.utc)
+        )
+        return lambda location: batch(location.bucket, location.path)
+
+    def signer(self) -> GcsUrlSigner:
+        settings = self.settings
+        if settings.hmac_access_id and settings.hmac_secret:
+            return GcsUrlSigner(
+                settings.endpoint, hmac_key=(settings.hmac_access_id, settings.hmac_secret.get_secret_value())
+            )
+        credentials = self.credentials()
+        key_signer = getattr(credentials, "signer", None)
+        email = getattr(credentials, "service_account_email", None)
+        if key_signer is None or not email:
+            raise StorageError(
+                "signing GCS URLs needs an HMAC key (gcp.hmacAccessId/hmacSecret) or a "
+                "service-account key file (gcp.serviceAccountKeyFile)"
+            )
+        return GcsUrlSigner(settings.endpoint, rsa=(email, key_signer.sign))

@@ -1,0 +1,282 @@
+"""Directory access: which locations a recipient may ask credentials for, and who vends them.
+
+    authorize_location   the requested location must be the table root or one of its auxiliary locations
+    CredentialVendor     one per `storage:` entry and cloud; turns a location into a read-only credential
+    CredentialCache      reuses a credential per (location, cloud identity) until half its life is spent
+    VendorRegistry       picks the vendor for a location, or says that none is configured
+
+Cloud SDKs are imported only inside `lakegate.cloud.<name>.vending`, when a vendor is first used.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from lakegate.cloud.locations import Location
+from lakegate.config import ServerConfig, StorageConfig
+from lakegate.exceptions import (
+    ConfigError,
+    InvalidParameterError,
+    LakegateError,
+    PermissionDeniedError,
+    UnsupportedOperationError,
+)
+
+log = logging.getLogger(__name__)
+
+_INSTALL_HINT = {
+    "s3": "pip install boto3",
+    "azure": "pip install 'lakegate[azure]'",
+    "gs": "pip install 'lakegate[gcp]'",
+}
+_NOT_A_URL = re.compile(r"[\x00-\x20\x7f]")  # control characters and spaces never appear in a storage URL
+_MAX_LOCATION = 4096
+_AZURE_SUFFIX = re.compile(r"^[^@/]*@?[a-z0-9]{3,24}\.(?:blob|dfs)\.(?P<suffix>[^/:]+)", re.IGNORECASE)
+
+
+class VendingError(LakegateError):
+    """The cloud refused or failed to issue a credential. The message is safe to show (it names no secret
+    and no cloud account detail); what the cloud said is in the server log."""
+
+    public = True
+
+
+@dataclass(frozen=True)
+class TemporaryCredential:
+    """A read-only credential for one directory, in the protocol's shape (`credentials` of the answer)."""
+
+    location: str  # the table location as configured (root or auxiliary)
+    kind: str  # awsTempCredentials | azureUserDelegationSas | gcpOauthToken
+    secret: dict[str, str] = field(repr=False)  # never logged
+    expiration_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"location": self.location, self.kind: dict(self.secret), "expirationTime": self.expiration_ms}
+
+    def remaining_s(self, now_s: float) -> float:
+        return self.expiration_ms / 1000 - now_s
+
+
+class CredentialVendor(ABC):
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """What the credential derives from (role, service account, storage account + principal): part of the
+        cache key, so two storage entries with different identities never share a credential. No secret."""
+
+    @abstractmethod
+    def vend(self, location: Location) -> TemporaryCredential:
+        """A read-only credential scoped to `location` and nothing else; raises VendingError."""
+
+
+# -- which location may be asked for -------------------------------------------------------------------------
+
+
+def authorize_location(requested: object, root: Location, auxiliary: Sequence[Location]) -> Location:
+    """The configured location (root or auxiliary) that `requested` names; None means the root.
+
+    Equality after normalization (trailing slashes, s3/s3a/s3n, %-escapes, abfss/wasbs/https spellings of one
+    Azure container) — never containment: a sub-directory, a parent, a sibling prefix, '..', a query string,
+    another bucket, scheme, account or endpoint is refused with 403. Only a value that is not a URL at all is
+    a 400.
+    """
+    if requested is None:
+        return root
+    if not isinstance(requested, str):
+        raise InvalidParameterError("'location' must be a string")
+    if not requested or len(requested) > _MAX_LOCATION or _NOT_A_URL.search(requested):
+        raise InvalidParameterError("'location' is not a storage URL")
+    try:
+        parts = urlsplit(requested)
+    except ValueError:
+        raise InvalidParameterError("'location' is not a storage URL") from None
+    if not parts.scheme and not requested.startswith("/"):
+        raise InvalidParameterError("'location' is not a storage URL")
+    denied = PermissionDeniedError(
+        "The requested location is not this table's location or one of its auxiliary locations."
+    )
+    if parts.query or parts.fragment or "?" in requested or "#" in requested:
+        raise denied
+    try:
+        wanted = Location.parse(requested)
+    except InvalidParameterError:  # a URL, but not one of a store we know, or with '..' in it
+        raise denied from None
+    for candidate in (root, *auxiliary):
+        if _same_directory(wanted, candidate):
+            return candidate
+    raise denied
+
+
+def _same_directory(a: Location, b: Location) -> bool:
+    if (a.cloud, a.bucket, a.account, a.path) != (b.cloud, b.bucket, b.account, b.path):
+        return False
+    # Location keeps the Azure account but not its cloud (core.windows.net, a sovereign cloud, an emulator).
+    return a.cloud != "azure" or azure_suffix(a) == azure_suffix(b)
+
+
+def azure_suffix(location: Location) -> str:
+    """The endpoint suffix of an Azure location (`core.windows.net`), lowercase; '' if not written."""
+    text = location.original.split("://", 1)[-1]
+    match = _AZURE_SUFFIX.match(text)
+    return match["suffix"].lower() if match else ""
+
+
+# -- caching -------------------------------------------------------------------------------------------------
+
+
+class CredentialCache:
+    """Vended credentials per (location, identity), reused until half their life is spent, and never handed
+    out with less than `minimum_s` left. One vend at a time per key: a burst of requests makes one STS call.
+    """
+
+    def __init__(self, minimum_s: int, clock: Callable[[], float] = time.time) -> None:
+        self._minimum_s = minimum_s
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, TemporaryCredential]] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, location: Location, vendor: CredentialVendor) -> TemporaryCredential:
+        key = (location.uri, vendor.identity)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            entry = self._entries.get(key)
+            now = self._clock()
+            if entry is not None and self._fresh(entry, now):
+                return entry[1]
+            credential = vendor.vend(location)
+            now = self._clock()
+            if credential.remaining_s(now) < self._minimum_s:
+                raise VendingError(
+                    f"the cloud issued a credential valid for {int(credential.remaining_s(now))} s, less "
+                    f"than minimumCredentialSeconds ({self._minimum_s}); the server's settings need fixing"
+                )
+            self._entries[key] = (now, credential)
+            return credential
+
+    def _fresh(self, entry: tuple[float, TemporaryCredential], now: float) -> bool:
+        issued, credential = entry
+        half_life = issued + (credential.expiration_ms / 1000 - issued) / 2
+        return now < half_life and credential.remaining_s(now) >= self._minimum_s
+
+
+# -- which vendor serves a location --------------------------------------------------------------------------
+
+
+class VendorRegistry:
+    """One vendor per (cloud, `storage:` entry), created on first use; `problem()` says, without importing any
+    SDK, why a location cannot get credentials (None when it can)."""
+
+    def __init__(self, config: ServerConfig, stores: Any) -> None:
+        self._config = config
+        self._stores = stores  # StoreRegistry: Azure and GCS vendors share its clients and keys
+        self._vendors: dict[tuple[str, int], CredentialVendor] = {}
+        self._lock = threading.Lock()
+        self.cache = CredentialCache(config.minimum_credential_seconds)
+        self._check_durations()
+
+    def problem(self, location: Location) -> str | None:
+        settings = self._stores.settings_for(location)
+        if location.cloud == "s3":
+            aws = settings.aws if settings else None
+            if aws is None or not (aws.role_arn or aws.federation_token):
+                return "no roleArn is configured for its S3 storage"
+            return None
+        if location.cloud == "azure":
+            azure = settings.azure if settings else None
+            if azure is None or not azure.directory_access:
+                return "directoryAccess is not enabled for its Azure storage"
+            if (
+                location.path
+                and not hierarchical(location, azure.hierarchical_namespace)
+                and not azure.allow_container_sas
+            ):
+                return (
+                    "its Azure account has a flat namespace, where a SAS cannot be limited to a directory "
+                    "(allowContainerSas is not set)"
+                )
+            return None
+        if location.cloud == "gs":
+            gcp = settings.gcp if settings else None
+            if gcp is None or not gcp.directory_access:
+                return "directoryAccess is not enabled for its GCS storage"
+            return None
+        return f"'{location.cloud}' locations cannot be shared by directory"
+
+    def credential(self, location: Location) -> TemporaryCredential:
+        problem = self.problem(location)
+        if problem is not None:
+            raise UnsupportedOperationError(f"Directory access is not available for this table: {problem}.")
+        return self.cache.get(location, self.vendor_for(location))
+
+    def vendor_for(self, location: Location) -> CredentialVendor:
+        settings = self._stores.settings_for(location)
+        key = (location.cloud, id(settings))
+        with self._lock:
+            vendor = self._vendors.get(key)
+            if vendor is None:
+                vendor = self._vendors[key] = self._create(location, settings)
+            return vendor
+
+    def _create(self, location: Location, settings: StorageConfig | None) -> CredentialVendor:
+        assert settings is not None  # problem() returned None
+        try:
+            if location.cloud == "s3":
+                from lakegate.cloud.aws.vending import AwsVendor
+
+                assert settings.aws is not None
+                return AwsVendor(settings.aws)
+            if location.cloud == "azure":
+                from lakegate.cloud.azure.vending import AzureVendor
+
+                assert settings.azure is not None
+                return AzureVendor(
+                    self._stores.store_for(location),
+                    settings.azure,
+                    self._config.temporary_credential_validity_seconds,
+                )
+            if location.cloud == "gs":
+                from lakegate.cloud.gcp.vending import GcsVendor
+
+                assert settings.gcp is not None
+                return GcsVendor(self._stores.store_for(location), settings.gcp)
+        except ImportError as exc:
+            hint = _INSTALL_HINT.get(location.cloud, "")
+            raise UnsupportedOperationError(
+                f"support for {location.cloud} is not installed ({hint})"
+            ) from exc
+        raise UnsupportedOperationError(f"'{location.cloud}' locations cannot be shared by directory")
+
+    def _check_durations(self) -> None:
+        """A vendor set to issue credentials shorter than the minimum could never answer: say so now."""
+        minimum = self._config.minimum_credential_seconds
+        for entry in self._config.storage:
+            lifetimes = []
+            if entry.aws and (entry.aws.role_arn or entry.aws.federation_token):
+                lifetimes.append(("aws.durationSeconds", entry.aws.duration_seconds))
+            if entry.azure and entry.azure.directory_access:
+                lifetimes.append(
+                    ("temporaryCredentialValiditySeconds", self._config.temporary_credential_validity_seconds)
+                )
+            for name, seconds in lifetimes:
+                if seconds <= minimum:
+                    raise ConfigError(
+                        f"storage[{entry.location}]: {name} ({seconds}) must exceed "
+                        f"minimumCredentialSeconds ({minimum})"
+                    )
+
+
+def hierarchical(location: Location, configured: bool | None) -> bool:
+    """Whether an Azure account has a hierarchical namespace (ADLS Gen2): as configured, else a `dfs` host."""
+    if configured is not None:
+        return configured
+    return bool(re.match(r"^(abfss?://[^/]*\.dfs\.|https?://[^/]*\.dfs\.)", location.original, re.IGNORECASE))

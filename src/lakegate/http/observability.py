@@ -1,0 +1,178 @@
+"""What a server tells its operators: request metrics, the access log, the audit trail, /metrics and /readyz.
+
+One ASGI middleware sees every request from its first to its last byte. Handlers report who the caller is and
+what a table answer held through `observe_principal`, `observe_answer` and `audit_note`, which write into a
+per-request record (a context variable: Starlette runs sync handlers and streaming bodies in worker threads,
+which see the same record). When a data endpoint's answer ends, its audit event is written before the last
+byte goes out, so a client that has read its answer can already find it in the trail.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lakegate.audit import Access, AuditLog
+from lakegate.catalog.base import Principal
+from lakegate.catalog.db import Database
+from lakegate.http.errors import error_response
+from lakegate.metrics import CONTENT_TYPE, CREDENTIALS_VENDED, FILES_SIGNED, LATENCY, REQUESTS, Metrics
+from lakegate.service.responses import NdjsonAnswer
+
+log = logging.getLogger("lakegate.access")
+# The last path segment of an audited table endpoint -> (operation, access mode).
+AUDITED = {"metadata": ("metadata", "url"), "query": ("query", "url"), "changes": ("changes", "url"),
+           "queries": ("query-info", "url"), "temporary-table-credentials": ("temporary-credentials", "dir")}
+# A segment after one of these is a name, shown as a placeholder in route labels (bounded metric labels).
+_NAMED = {"shares": "{share}", "schemas": "{schema}", "tables": "{table}", "recipients": "{recipient}",
+          "grants": "{share}", "admin-tokens": "{name}", "queries": "{queryId}"}
+
+
+@dataclass
+class RequestRecord:
+    recipient: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+_CURRENT: ContextVar[RequestRecord | None] = ContextVar("lakegate_request", default=None)
+
+
+def observe_principal(principal: Principal) -> None:
+    """Called by the authentication step: the audit trail's recipient."""
+    record = _CURRENT.get()
+    if record is not None:
+        record.recipient = principal.recipient
+
+
+def observe_answer(answer: NdjsonAnswer) -> None:
+    """Called for each NDJSON answer: its `stats` (version, files), filled while it streams, go to the audit."""
+    record = _CURRENT.get()
+    if record is not None:
+        record.stats = answer.stats
+
+
+def audit_note(**stats: Any) -> None:
+    """Add to the audit event of the current request, e.g. `audit_note(version=12)` from a handler."""
+    record = _CURRENT.get()
+    if record is not None:
+        record.stats.update(stats)
+
+
+def route_label(path: str) -> str:
+    """`/delta-sharing/shares/s/schemas/d/tables/t/query` -> `/delta-sharing/shares/{share}/…/tables/{table}/query`."""
+    parts = path.strip("/").split("/")
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        out.append(parts[i])
+        if parts[i] == "files":  # {prefix}/files/<anything>: signed file URLs
+            return "/" + "/".join(out) + "/{path}"
+        if parts[i] in _NAMED and i + 1 < len(parts):
+            out.append(_NAMED[parts[i]])
+            i += 1
+        i += 1
+    return "/" + "/".join(out)
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, audit: AuditLog, prefix: str) -> None:
+        self.app = app
+        self.audit = audit
+        self.table_path = re.compile(re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        record = RequestRecord()
+        reset = _CURRENT.set(record)
+        start = time.perf_counter()
+        status, done = 500, False
+        body = bytearray()  # the start of an error answer, for the audit's outcome
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, done
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and not done:
+                if status >= 400 and len(body) < 4096:
+                    body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    done = True
+                    await self._finish(scope, record, status, bytes(body), start, "")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        except Exception:
+            if not done:
+                await self._finish(scope, record, 500, b"", start, "INTERNAL_ERROR")
+            raise
+        else:
+            if not done:  # the client went away before the answer ended
+                await self._finish(scope, record, status, b"", start, "ABORTED")
+        finally:
+            _CURRENT.reset(reset)
+
+    async def _finish(self, scope: Scope, record: RequestRecord, status: int, body: bytes, start: float,
+                      outcome: str) -> None:
+        elapsed = time.perf_counter() - start
+        method = scope["method"]
+        route = route_label(scope["path"]) if "endpoint" in scope else "unmatched"
+        REQUESTS.labels(route, method, str(status)).inc()
+        LATENCY.labels(route, method).observe(elapsed)
+        client = scope["client"][0] if scope.get("client") else None
+        log.info("%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000, extra={"http": {
+            "method": method, "path": scope["path"], "route": route, "status": status,
+            "durationMs": round(elapsed * 1000, 2), "client": client, "recipient": record.recipient,
+        }})
+        match = self.table_path.match(scope["path"])
+        if match is None or match.group(4) not in AUDITED:
+            return
+        operation, mode = AUDITED[match.group(4)]
+        outcome = outcome or ("ok" if status < 400 else _error_code(body, status))
+        files = record.stats.get("files")
+        if outcome == "ok" and mode == "url" and files:
+            FILES_SIGNED.inc(files)
+        if outcome == "ok" and operation == "temporary-credentials":
+            CREDENTIALS_VENDED.inc()
+        user_agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1") or None
+        access = Access(
+            recipient=record.recipient, operation=operation, share=match.group(1), schema_name=match.group(2),
+            table_name=match.group(3), mode=mode, status=status, outcome=outcome,
+            version=record.stats.get("version"), files=files, client=client, user_agent=user_agent,
+        )
+        await run_in_threadpool(self.audit.record, access)
+
+
+def _error_code(body: bytes, status: int) -> str:
+    try:
+        code = orjson.loads(body).get("errorCode")
+    except (orjson.JSONDecodeError, AttributeError):
+        code = None
+    return str(code) if code else f"HTTP_{status}"
+
+
+def operational_routes(db: Database, metrics: Metrics) -> list[BaseRoute]:
+    """/metrics (Prometheus text format) and /readyz (ready when the database answers); /healthz is the app's."""
+
+    def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    def ready(request: Request) -> Response:
+        if not db.ping():
+            return error_response(503, "NOT_READY", "the database is unreachable", request.method == "HEAD")
+        return JSONResponse({"status": "ready"}, media_type="application/json; charset=utf-8")
+
+    return [Route("/metrics", metrics_endpoint), Route("/readyz", ready, methods=["GET", "HEAD"])]

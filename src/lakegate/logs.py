@@ -1,0 +1,49 @@
+"""Logging: one JSON object per line (the default for `serve`), or plain text for people at a terminal.
+
+Extra fields passed with `extra={...}` become keys of the JSON object, so the audit trail and the access log
+are machine-readable as they are. No credential is ever logged: tokens are not passed to loggers at all, and
+the access log has the path without its query string (signed file URLs carry signatures there).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+FORMATS = ("json", "text")
+# LogRecord's own attributes, and uvicorn's terminal-coloured copy of its message: not extra fields.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName",
+                                                                          "color_message"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+def configure_logging(fmt: str = "json", level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Alembic announces its context on every schema check; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,113 @@
+"""Async queries of this process (protocol.md §2.8 `asyncquery`, §2.10 Get Query Info): submitted work runs on a
+small thread pool and its result is kept for an hour, to be served in pages."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lakegate.exceptions import InvalidParameterError, LakegateError, NotFoundError
+
+if TYPE_CHECKING:
+    from lakegate.service.files import Signers
+    from lakegate.service.tables import ResolvedTable
+
+log = logging.getLogger("lakegate.async")
+
+
+def public_message(exc: BaseException) -> str:
+    if isinstance(exc, LakegateError) and exc.public:
+        return exc.message
+    return "An internal error occurred; the server log has the details."
+
+
+@dataclass
+class Prepared:
+    """The result of an async query, computed in the background and served in pages by Get Query Info."""
+
+    table: ResolvedTable
+    fmt: str
+    version: int  # Delta-Table-Version
+    head: list[bytes]
+    items: Sequence[Any]  # FileEntry (snapshot) or Item (streaming)
+    render: Callable[[Sequence[Any], Signers], Iterable[bytes]]
+    file_id_hash: str | None
+    base_url: str
+    max_files: int | None  # page size asked at submission
+    end_stream: bool  # an EndStreamAction was asked at submission
+    refresh_token: str | None = None
+
+
+@dataclass
+class AsyncQuery:
+    id: str
+    owner: tuple[str, str]
+    key: str
+    checksum: str
+    status: str = "pending"  # pending | succeeded | failed
+    result: Prepared | None = None
+    error: str | None = None
+    done_at: float | None = None
+
+
+class QueryRegistry:
+    """Async queries of this process: submitted work runs on a small thread pool; results are kept for
+    `ttl_s` after they are ready. A retried submission (same recipient, table and idempotency key) finds the
+    query it started instead of starting another."""
+
+    def __init__(self, ttl_s: float = 3600, max_queries: int = 64, workers: int = 4) -> None:
+        self.ttl_s = ttl_s
+        self._max = max_queries
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakegate-async")
+        self._by_id: dict[str, AsyncQuery] = {}
+        self._by_key: dict[tuple[tuple[str, str], str], AsyncQuery] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, owner: tuple[str, str], key: str, checksum: str, work: Callable[[], Prepared]) -> AsyncQuery:
+        with self._lock:
+            self._purge()
+            found = self._by_key.get((owner, key))
+            if found is not None and found.status != "failed":
+                if found.checksum != checksum:
+                    raise InvalidParameterError(f"idempotencyKey '{key}' was already used for a different query "
+                                                "on this table; use a new key for a new query.")
+                return found
+            query = AsyncQuery(secrets.token_urlsafe(18), owner, key, checksum)
+            self._by_id[query.id] = self._by_key[(owner, key)] = query
+        self._pool.submit(self._run, query, work)
+        return query
+
+    def _run(self, query: AsyncQuery, work: Callable[[], Prepared]) -> None:
+        try:
+            result = work()
+        except Exception as exc:  # the client polls for the outcome; nothing else would see the exception
+            if not (isinstance(exc, LakegateError) and exc.public):
+                log.error("async query %s failed", query.id, exc_info=exc)
+            query.error, query.status = public_message(exc), "failed"
+        else:
+            query.result, query.status = result, "succeeded"
+        query.done_at = time.monotonic()
+
+    def get(self, query_id: str, owner: tuple[str, str]) -> AsyncQuery:
+        with self._lock:
+            self._purge()
+            query = self._by_id.get(query_id)
+        if query is None or query.owner != owner:
+            raise NotFoundError(f"query '{query_id}' does not exist or has expired")
+        return query
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        done = sorted((q for q in self._by_id.values() if q.done_at is not None), key=lambda q: q.done_at or 0)
+        excess = max(0, len(self._by_id) - self._max)
+        for i, q in enumerate(done):
+            if i < excess or now - (q.done_at or now) > self.ttl_s:
+                self._by_id.pop(q.id, None)
+                if self._by_key.get((q.owner, q.key)) is q:
+                    del self._by_key[(q.owner, q.key)]

@@ -1,0 +1,96 @@
+"""Directory access (protocol.md §2.11): temporary read credentials for a table's directories, and what the
+listings and metadata say about them (`location`, `auxiliaryLocations`, `accessModes`).
+
+A table offers `dir` only when a vendor is configured for its root and every auxiliary location, and only
+when recipients may see its whole history: a directory credential reads every version and every file still
+in storage, so a table without `historyShared` (or with a `startVersion`) stays URL-only, as in the reference
+server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from lakegate.catalog.base import Principal, TableInfo
+from lakegate.cloud.locations import Location
+from lakegate.cloud.vending import TemporaryCredential, VendorRegistry, authorize_location
+from lakegate.exceptions import InvalidParameterError, MalformedRequestError, UnsupportedOperationError
+from lakegate.service.tables import ResolvedTable, TableService
+
+# Called after a credential is handed out: (principal, table, location, credential). The catalog's audit log
+# plugs in here; it must not raise.
+AuditHook = Callable[[Principal, ResolvedTable, Location, TemporaryCredential], None]
+
+
+class CredentialService:
+    def __init__(self, tables: TableService, vendors: VendorRegistry, audit: AuditHook | None = None) -> None:
+        self.tables = tables
+        self.vendors = vendors
+        self.audit = audit
+
+    def dir_problem(self, table: ResolvedTable) -> str | None:
+        """Why the table has no directory access, or None if it has."""
+        if not table.info.history_shared:
+            return "history sharing is not enabled on it (a directory credential reads every version)"
+        if table.info.start_version > 0:
+            return "it is shared from a startVersion (a directory credential reads every version)"
+        for location in (table.root, *table.auxiliary):
+            problem = self.vendors.problem(location)
+            if problem is not None:
+                return problem
+        return None
+
+    def has_dir_access(self, table: ResolvedTable) -> bool:
+        return self.dir_problem(table) is None
+
+    def table_extras(self, info: TableInfo) -> dict[str, Any]:
+        """`location`, `auxiliaryLocations` (dir tables only) and `accessModes` of a table list item."""
+        try:
+            table = ResolvedTable(
+                info,
+                Location.parse(info.location),
+                tuple(Location.parse(a) for a in info.auxiliary_locations),
+            )
+        except InvalidParameterError:
+            return {"accessModes": ["url"]}
+        modes = self.tables.access_modes(table)
+        if "dir" not in modes:
+            return {"accessModes": modes}
+        return {
+            "location": table.root.display,
+            "auxiliaryLocations": [a.display for a in table.auxiliary],
+            "accessModes": modes,
+        }
+
+    def temporary_credentials(
+        self, principal: Principal, share: str, schema: str, table: str, body: bytes
+    ) -> dict[str, Any]:
+        resolved = self.tables.resolve(principal, share, schema, table)  # ungranted ≡ nonexistent (404)
+        problem = self.dir_problem(resolved)
+        if problem is not None:
+            raise UnsupportedOperationError(
+                f"Temporary table credentials are not available for table {resolved.info.full_name}: "
+                f"{problem}. "
+                "Read it through the query API (URL access)."
+            )
+        location = authorize_location(_requested_location(body), resolved.root, resolved.auxiliary)
+        credential = self.vendors.credential(location)
+        if self.audit is not None:
+            self.audit(principal, resolved, location, credential)
+        return {"credentials": credential.to_json()}
+
+
+def _requested_location(body: bytes) -> object:
+    """The body's `location`, or None for an empty body. Other keys are ignored (forward compatibility)."""
+    if not body.strip():
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedRequestError("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedRequestError("the request body must be a JSON object")
+    return data.get("location")

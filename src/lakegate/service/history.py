@@ -1,0 +1,444 @@
+"""Table history over the protocol: streaming queries (/query with startingVersion), the change data feed
+(/changes), and async queries (protocol.md §2.8–2.10, §9.4).
+
+A history answer walks the versions of a range: per version, optional historical protocol/metaData lines, then
+the files the version contributes (`lakegate.delta.changes`). The first page reads every commit of the range
+before answering, because the checks (change data recorded, readable in the chosen format) cover the whole
+range; later pages trust their signed page token, which pins the range, the opening snapshot and the format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+
+from lakegate.catalog.base import Principal
+from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
+from lakegate.delta.files import data_location
+from lakegate.delta.history import History
+from lakegate.delta.predicates import FileFilter
+from lakegate.delta.snapshot import Snapshot, file_key
+from lakegate.exceptions import InvalidParameterError, LakegateError
+from lakegate.protocol import lines, tokens
+from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities
+from lakegate.protocol.requests import ChangesRequest, QueryInfoRequest, QueryRequest, parse_timestamp
+from lakegate.service.async_queries import Prepared, QueryRegistry, public_message
+from lakegate.service.files import FileEntry, Signers, file_lines
+from lakegate.service.formats import check_readable, choose_format, response_protocol
+from lakegate.service.responses import NDJSON, NdjsonAnswer
+
+if TYPE_CHECKING:
+    from lakegate.service.tables import ResolvedTable, TableService
+
+log = logging.getLogger("lakegate.history")
+
+QUERY_PAGE = "query-page"  # shared with snapshot page tokens: a token of one mode fails the other's checksum
+CHANGES_PAGE = "changes-page"
+ASYNC_PAGE = "async-page"
+STREAM, CDF = "stream", "cdf"
+_WIRE_KIND = {PARQUET: {ADD: "add", REMOVE: "remove", CDC: "cdf"}, DELTA: {ADD: "add", REMOVE: "remove", CDC: "cdc"}}
+
+
+# -- pages: what one response holds, decided before the first byte ---------------------------------------------
+
+@dataclass(frozen=True)
+class FileItem:
+    kind: str  # the wire name in the response format
+    extra: bytes  # pre-encoded `,"version":v,"timestamp":t`
+    entry: FileEntry
+
+
+Item = bytes | FileItem  # a pre-encoded line (historical metaData/protocol) or a file to sign
+
+
+@dataclass
+class Page:
+    headers: dict[str, str]
+    head: list[bytes]  # protocol and metaData lines
+    body: Callable[[Signers], Iterable[bytes]]  # the signed file (and historical) lines
+    files: int
+    end_stream: bool
+    next_page_token: str | None = None
+    refresh_token: str | None = None
+
+    def answer(self, signers: Signers, stats: dict[str, int]) -> NdjsonAnswer:
+        return NdjsonAnswer(self.headers, self._lines(signers), stats)
+
+    def _lines(self, signers: Signers) -> Iterator[bytes]:
+        yield from self.head
+        try:
+            yield from self.body(signers)
+        except Exception as exc:
+            # The 200 status is already on the wire; a client that asked for an EndStreamAction learns of the
+            # failure from it, any other client from the broken stream.
+            if not self.end_stream:
+                raise
+            log.error("error after streaming began: %s", exc, exc_info=exc)
+            status = exc.status if isinstance(exc, LakegateError) else 500
+            yield lines.end_stream_line(error_message=public_message(exc), http_status=status)
+            return
+        if self.end_stream:
+            yield lines.end_stream_line(next_page_token=self.next_page_token, refresh_token=self.refresh_token,
+                                        min_url_expiration=signers.expires_ms if self.files else None)
+
+
+def render_items(items: Iterable[Item], fmt: str, signers: Signers, table: ResolvedTable) -> Iterator[bytes]:
+    """Lines of mixed items: runs of files sharing kind and version go through the fast `file_lines`."""
+    for key, group in groupby(items, key=_run_key):
+        if key is None:
+            yield from cast(Iterator[bytes], group)
+        else:
+            kind, extra = key
+            entries = (cast(FileItem, it).entry for it in group)
+            yield from file_lines(entries, fmt, signers, table.root, table.auxiliary, kind=kind,
+                                  extra=_constant(extra))
+
+
+def _run_key(item: Item) -> tuple[str, bytes] | None:
+    return None if isinstance(item, bytes) else (item.kind, item.extra)
+
+
+def _constant(value: bytes) -> Callable[[FileEntry], bytes]:
+    return lambda _entry: value
+
+
+# -- walking a range of versions ------------------------------------------------------------------------------
+
+@dataclass
+class Walk:
+    """Everything that defines the lines of a history answer; pages differ only in where they start."""
+
+    table: ResolvedTable
+    mode: str  # STREAM or CDF
+    start: int
+    end: int
+    head: Snapshot  # the protocol and metadata opening every page
+    fmt: str
+    id_scheme: str
+    caps: Capabilities
+    history: History
+    description: lines.TableDescription
+    historical_metadata: bool
+    historical_protocol: bool
+    keep: FileFilter | None = None  # predicate hints (streaming queries only; best effort)
+
+
+class HistoryService:
+    def __init__(self, tables: TableService) -> None:
+        self.tables = tables
+        self.commits = CommitCache()
+        self.queries = QueryRegistry()
+
+    # -- /query with startingVersion ---------------------------------------------------------------------------
+
+    def stream_query(self, principal: Principal, table: ResolvedTable, request: QueryRequest, caps: Capabilities,
+                     file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
+        table.history_required()
+        start = request.starting_version
+        assert start is not None
+        table.check_start_version(start)
+        end = request.ending_version
+        if end is not None and start > end:
+            raise InvalidParameterError(f"startingVersion({start}) must be smaller than or equal to "
+                                        f"endingVersion({end}).")
+        checksum = query_checksum(request, caps, file_id_hash)
+        limit = self._limit(request.max_files)
+        end_stream = caps.include_end_stream_action or request.max_files is not None
+        if request.page_token:
+            walk, first = self._resume(table, QUERY_PAGE, STREAM, request.page_token, checksum, caps, request)
+            return self._page(walk, first, limit, end_stream, QUERY_PAGE, checksum, file_id_hash, base_url)
+        latest_snapshot = self.tables.snapshots.latest(table.root)
+        latest = latest_snapshot.version
+        if start > latest:
+            raise InvalidParameterError(f"Provided startingVersion({start}) is invalid. It cannot be greater than the "
+                                        f"latest version of the table({latest}).")
+        if end is not None and end > latest:
+            raise InvalidParameterError(f"Provided end version({end}) is invalid. End version cannot be greater than "
+                                        f"the latest version of the table({latest}).")
+        end = latest if end is None else end
+        head = self.tables.snapshots.at_version(table.root, start)
+        keep = self.tables.file_filter(request, head)
+
+        def walk_of(commits: list[Commit]) -> Walk:
+            fmt = self._check_range(caps, head, commits)
+            return Walk(table, STREAM, start, end, head, fmt, file_id_hash or fmt, caps,
+                        self.tables.history(table, latest_snapshot), self.tables.describe(table, head, start),
+                        historical_metadata=True, historical_protocol=request.include_historical_protocol, keep=keep)
+
+        if caps.async_query and end - start + 1 >= self.tables.config.async_query_min_files:
+            fmt = choose_format(caps, head)
+            return self.submit(principal, table, request.idempotency_key or "", checksum, fmt, start, file_id_hash,
+                               lambda: self._prepare(walk_of(self._read(table, start, end)), start, request.max_files,
+                                                     end_stream, None, file_id_hash, base_url))
+        walk = walk_of(self._read(table, start, end))
+        return self._page(walk, (start, 0), limit, end_stream, QUERY_PAGE, checksum, file_id_hash, base_url)
+
+    # -- /changes ----------------------------------------------------------------------------------------------
+
+    def changes(self, principal: Principal, share: str, schema: str, name: str, params: Mapping[str, str],
+                caps: Capabilities, file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
+        table = self.tables.resolve(principal, share, schema, name)
+        if not table.info.history_shared:
+            raise InvalidParameterError(f"cdf is not enabled on table {table.info.full_name}: the table is shared "
+                                        "without its history (historyShared is false)")
+        request = ChangesRequest.from_params(params)
+        request.check_bounds()
+        checksum = _checksum({"changes": request.fingerprint(), **_caps_fingerprint(caps, file_id_hash)})
+        limit = self._limit(request.max_files)
+        end_stream = caps.include_end_stream_action or request.max_files is not None
+        if request.page_token:
+            walk, first = self._resume(table, CHANGES_PAGE, CDF, request.page_token, checksum, caps)
+            return self._page(walk, first, limit, end_stream, CHANGES_PAGE, checksum, file_id_hash, base_url)
+
+        latest = self.tables.snapshots.latest(table.root)
+        history = self.tables.history(table, latest)
+        start, end = self._cdf_bounds(table, request, history, latest.version)
+        at_start = self.tables.snapshots.at_version(table.root, start)
+        # The opening metadata: as of the start when the client replays metadata changes itself, otherwise the
+        # one in force at the end of the range (the schema of every change returned).
+        head = at_start if request.include_historical_metadata else self.tables.snapshots.at_version(table.root, end)
+        commits = self._read(table, start, end)
+        check_cdf_recorded(start, end, at_start.metadata, [c for c in commits if c.version > start])
+        fmt = self._check_range(caps, at_start, commits, also=head)
+        walk = Walk(table, CDF, start, end, head, fmt, file_id_hash or fmt, caps, history,
+                    self.tables.describe(table, head, head.version),
+                    historical_metadata=request.include_historical_metadata,
+                    historical_protocol=request.include_historical_protocol)
+        return self._page(walk, (start, 0), limit, end_stream, CHANGES_PAGE, checksum, file_id_hash, base_url)
+
+    def _cdf_bounds(self, table: ResolvedTable, request: ChangesRequest, history: History,
+                    latest: int) -> tuple[int, int]:
+        if request.starting_timestamp is not None:
+            start = history.version_at_or_after(parse_timestamp(request.starting_timestamp, "startingTimestamp"),
+                                                request.starting_timestamp)
+        else:
+            assert request.starting_version is not None
+            start = request.starting_version
+        if request.ending_timestamp is not None:
+            end = history.version_as_of(parse_timestamp(request.ending_timestamp, "endingTimestamp"),
+                                        request.ending_timestamp, after_latest=True)
+        else:
+            # Like Delta readers, an ending version past the latest reads up to the latest.
+            end = latest if request.ending_version is None else min(request.ending_version, latest)
+        if start > latest:
+            raise InvalidParameterError(f"Provided Start version({start}) for reading change data is invalid. Start "
+                                        f"version cannot be greater than the latest version of the table({latest}).")
+        if end < start:
+            raise InvalidParameterError(f"CDF range from start {start} to end {end} was invalid. End cannot be "
+                                        "before start.")
+        table.check_start_version(start, "table changes")
+        return start, end
+
+    # -- shared machinery --------------------------------------------------------------------------------------
+
+    def _limit(self, max_files: int | None) -> int | None:
+        return None if max_files is None else min(max_files, self.tables.config.query_table_page_size_limit)
+
+    def _read(self, table: ResolvedTable, start: int, end: int) -> list[Commit]:
+        log_ = self.tables.snapshots.log(table.root)
+        return [self.commits.get(log_, v) for v in range(start, end + 1)]
+
+    def _check_range(self, caps: Capabilities, first: Snapshot, commits: list[Commit],
+                     also: Snapshot | None = None) -> str:
+        """The response format for the range, after checking the client can read every state of the table
+        within it (a later version may turn on deletion vectors or column mapping)."""
+        states = [first] + ([also] if also is not None else [])
+        protocol, metadata = first.protocol, first.metadata
+        for c in commits:
+            if c.version > first.version and (c.protocol or c.metadata):
+                protocol, metadata = c.protocol or protocol, c.metadata or metadata
+                states.append(Snapshot(c.version, protocol, metadata, {}, 0))
+        formats = {choose_format(caps, s) for s in states}
+        fmt = DELTA if DELTA in formats else PARQUET
+        for s in states:
+            check_readable(s, fmt, caps)
+        return fmt
+
+    def _resume(self, table: ResolvedTable, purpose: str, mode: str, token: str, checksum: str,
+                caps: Capabilities, request: QueryRequest | None = None) -> tuple[Walk, tuple[int, int]]:
+        page = tokens.decode(self.tables.keys, purpose, token, "Error decoding the page token.")
+        self.tables.check_token(page, table, "page token")
+        if page.get("q") != checksum or page.get("m") != mode:
+            raise InvalidParameterError("Query parameter mismatch detected for the next page query. The query "
+                                        "parameter cannot change when querying the next page results.")
+        start, end, fmt = int(page["s"]), int(page["n"]), str(page["f"])
+        head = self.tables.snapshots.at_version(table.root, int(page["h"]))
+        walk = Walk(table, mode, start, end, head, fmt, str(page["ids"]), caps,
+                    self.tables.history(table, at_least=end),
+                    self.tables.describe(table, head, head.version),
+                    historical_metadata=bool(page["hm"]), historical_protocol=bool(page["hp"]))
+        if request is not None:
+            walk.keep = self.tables.file_filter(request, head)
+        return walk, (int(page["v"]), int(page["i"]))
+
+    def _head_lines(self, walk: Walk) -> list[bytes]:
+        protocol_version = walk.head.version if walk.historical_protocol and walk.fmt == DELTA else None
+        return [
+            lines.protocol_line(response_protocol(walk.head, walk.caps), walk.fmt, version=protocol_version),
+            lines.metadata_line(walk.head.metadata, walk.fmt, walk.description, history_shared=True),
+        ]
+
+    def _items(self, walk: Walk, version: int) -> list[Item]:
+        """The lines version `version` contributes, in order."""
+        log_ = self.tables.snapshots.log(walk.table.root)
+        commit = self.commits.get(log_, version)
+        items: list[Item] = []
+        if version > walk.start:
+            if walk.historical_protocol and walk.fmt == DELTA and commit.protocol:
+                state = Snapshot(version, commit.protocol, walk.head.metadata, {}, 0)
+                items.append(lines.protocol_line(response_protocol(state, walk.caps), DELTA, version=version))
+            if walk.historical_metadata and commit.metadata:
+                description = dataclasses.replace(walk.description, version=version, size=None, num_files=None)
+                items.append(lines.metadata_line(commit.metadata, walk.fmt, description, history_shared=True))
+        files = commit.cdf_files() if walk.mode == CDF else commit.streaming_files()
+        extra = lines.extra_fields(version=version, timestamp=walk.history.timestamp_of(version))
+        kinds = _WIRE_KIND[walk.fmt]
+        previous: Snapshot | None = None
+        for kind, action in files:
+            if kind == REMOVE and "partitionValues" not in action:
+                # Old writers leave partition values and size out of removes; readers need them.
+                previous = previous or self.tables.snapshots.at_version(walk.table.root, version - 1)
+                action = {**previous.files.get(file_key(action), {}), **action}
+                action.setdefault("partitionValues", {})
+            if walk.keep is not None and kind != CDC and not walk.keep(action.get("partitionValues") or {},
+                                                                       _stats(action)):
+                continue
+            if walk.fmt == DELTA:
+                tail = lines.delta_action_tail(action)
+            else:
+                tail = lines.parquet_tail(action) if kind == ADD else lines.parquet_change_tail(action)
+            path = action["path"]
+            entry = FileEntry(action, data_location(walk.table.root, path, walk.table.auxiliary),
+                              lines.file_id(path, walk.id_scheme), tail)
+            items.append(FileItem(kinds[kind], extra, entry))
+        return items
+
+    def _collect(self, walk: Walk, first: tuple[int, int],
+                 limit: int | None) -> tuple[list[Item], tuple[int, int] | None]:
+        """Items from position `first` ((version, index within the version)) until `limit` files; and the
+        position of the next file, if any remains."""
+        out: list[Item] = []
+        files = 0
+        for version in range(first[0], walk.end + 1):
+            items = self._items(walk, version)
+            for i in range(first[1] if version == first[0] else 0, len(items)):
+                item = items[i]
+                if isinstance(item, FileItem):
+                    if limit is not None and files == limit:
+                        return out, (version, i)
+                    files += 1
+                out.append(item)
+        return out, None
+
+    def _page(self, walk: Walk, first: tuple[int, int], limit: int | None, end_stream: bool, purpose: str,
+              checksum: str, file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
+        items, following = self._collect(walk, first, limit)
+        next_token = None
+        if following is not None:
+            next_token = tokens.encode(self.tables.keys, purpose, {
+                **self.tables.token_base(walk.table, self.tables.config.query_table_page_token_ttl_ms),
+                "q": checksum, "m": walk.mode, "s": walk.start, "n": walk.end, "h": walk.head.version,
+                "f": walk.fmt, "ids": walk.id_scheme, "hm": walk.historical_metadata,
+                "hp": walk.historical_protocol, "v": following[0], "i": following[1],
+            })
+        files = sum(1 for it in items if isinstance(it, FileItem))
+        fmt, table = walk.fmt, walk.table
+        page = Page(self.tables.headers(walk.start, fmt, end_stream, file_id_hash), self._head_lines(walk),
+                    lambda signers: render_items(items, fmt, signers, table), files, end_stream, next_token)
+        return page.answer(self.tables.signers(table, base_url), {"version": walk.start, "files": files})
+
+    # -- async queries -----------------------------------------------------------------------------------------
+
+    def submit(self, principal: Principal, table: ResolvedTable, key: str, checksum: str, fmt: str, version: int,
+               file_id_hash: str | None, work: Callable[[], Prepared]) -> NdjsonAnswer:
+        """Start (or find, for a retried submission) an async query; the answer names it."""
+        query = self.queries.submit(_owner(principal, table), key, checksum, work)
+        headers = self.tables.headers(version, fmt, False, file_id_hash)
+        headers[HEADER] += ";asyncquery=true"
+        return NdjsonAnswer(headers, [lines.query_status_line(query.id, "pending")], {"version": version})
+
+    def _prepare(self, walk: Walk, version: int, max_files: int | None, end_stream: bool,
+                 refresh_token: str | None, file_id_hash: str | None, base_url: str) -> Prepared:
+        items, _ = self._collect(walk, (walk.start, 0), None)
+        fmt, table = walk.fmt, walk.table
+        return Prepared(table, fmt, version, self._head_lines(walk), items,
+                        lambda chunk, signers: render_items(chunk, fmt, signers, table),
+                        file_id_hash, base_url, max_files, end_stream, refresh_token)
+
+    def query_info(self, principal: Principal, share: str, schema: str, name: str, query_id: str,
+                   request: QueryInfoRequest, caps: Capabilities) -> NdjsonAnswer:
+        table = self.tables.resolve(principal, share, schema, name)
+        query = self.queries.get(query_id, _owner(principal, table))
+        result = query.result
+        if result is None:
+            headers = {"Content-Type": NDJSON, HEADER: "asyncquery=true"}
+            return NdjsonAnswer(headers, [lines.query_status_line(query.id, query.status, query.error)], {})
+        first = 0
+        if request.page_token:
+            page = tokens.decode(self.tables.keys, ASYNC_PAGE, request.page_token, "Error decoding the page token.")
+            if page.get("query") != query.id:
+                raise InvalidParameterError("The page token belongs to another query.")
+            if int(page.get("e", 0)) < _now_ms():
+                raise InvalidParameterError("The page token has expired. Please restart the query.")
+            first = int(page["i"])
+        limit = self._limit(request.max_files or result.max_files)
+        chunk = result.items[first:] if limit is None else result.items[first:first + limit]
+        following = first + len(chunk)
+        next_token = None
+        if following < len(result.items):
+            # Valid as long as the result is kept: the token is of no use once the registry has dropped it.
+            next_token = tokens.encode(self.tables.keys, ASYNC_PAGE, {
+                "query": query.id, "i": following, "e": _now_ms() + int(self.queries.ttl_s * 1000)})
+        end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
+        files = sum(1 for it in chunk if not isinstance(it, bytes))
+        page_ = Page(self.tables.headers(result.version, result.fmt, end_stream, result.file_id_hash),
+                     result.head, lambda signers: result.render(chunk, signers), files, end_stream, next_token,
+                     result.refresh_token if first == 0 else None)
+        return page_.answer(self.tables.signers(result.table, result.base_url),
+                            {"version": result.version, "files": files})
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+
+def _owner(principal: Principal, table: ResolvedTable) -> tuple[str, str]:
+    return principal.recipient, table.info.full_name.lower()
+
+
+def query_checksum(request: QueryRequest, caps: Capabilities, file_id_hash: str | None) -> str:
+    """Binds a /query page token to what defines the file set and its lines: the query parameters (not the
+    paging ones, nor the refresh token options, which only the first page carries), the formats asked for and
+    the file id scheme."""
+    fields = {k: v for k, v in request.__dict__.items()
+              if k not in ("page_token", "max_files", "idempotency_key", "include_refresh_token", "refresh_token")}
+    return _checksum({**fields, **_caps_fingerprint(caps, file_id_hash)})
+
+
+def _caps_fingerprint(caps: Capabilities, file_id_hash: str | None) -> dict[str, Any]:
+    return {"formats": list(caps.response_formats), "features": sorted(caps.reader_features), "ids": file_id_hash}
+
+
+def _checksum(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def _stats(action: dict) -> dict | None:
+    raw = action.get("stats")
+    if not raw:
+        return None
+    try:
+        stats = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return stats if isinstance(stats, dict) else None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

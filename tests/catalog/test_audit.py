@@ -1,0 +1,61 @@
+"""The audit trail in the database: recorded, read back by time and recipient."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from lakegate.audit import Access, AuditLog, parse_since
+from lakegate.catalog.db import Database
+from lakegate.exceptions import InvalidParameterError
+from tests.catalog.support import prepared
+
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _access(recipient: str | None, minutes: int, **extra: object) -> Access:
+    values: dict = {"operation": "query", "share": "s", "schema_name": "d", "table_name": "t", "mode": "url",
+                    "status": 200, "outcome": "ok", "version": 3, "files": 7, "client": "10.0.0.1",
+                    "user_agent": "Delta-Sharing-Python/1.4.2", **extra}
+    return Access(recipient=recipient, at=T0 + timedelta(minutes=minutes), **values)
+
+
+def test_record_and_query(db: Database) -> None:
+    prepared(db)
+    audit = AuditLog(db)
+    audit.record(_access("alice", 0))
+    audit.record(_access("bob", 1, operation="temporary-credentials", mode="dir", files=None, version=None))
+    audit.record(_access(None, 2, status=401, outcome="UNAUTHENTICATED", user_agent="x" * 2000))
+    audit.record(_access("alice", 3, status=404, outcome="RESOURCE_DOES_NOT_EXIST"))
+    everything = audit.query()
+    assert [e["recipient"] for e in everything] == ["alice", "bob", None, "alice"]
+    assert everything[0] == {
+        "time": "2026-07-01T12:00:00.000Z", "recipient": "alice", "operation": "query", "table": "s.d.t",
+        "version": 3, "mode": "url", "files": 7, "status": 200, "outcome": "ok", "client": "10.0.0.1",
+        "userAgent": "Delta-Sharing-Python/1.4.2", "replica": everything[0]["replica"],
+    }
+    assert everything[1]["mode"] == "dir" and everything[2]["userAgent"] == "x" * 512
+    assert [e["time"][11:16] for e in audit.query(since=T0 + timedelta(minutes=2))] == ["12:02", "12:03"]
+    assert [e["outcome"] for e in audit.query(recipient="alice")] == ["ok", "RESOURCE_DOES_NOT_EXIST"]
+    assert [e["time"][11:16] for e in audit.query(limit=2)] == ["12:02", "12:03"]
+    with pytest.raises(InvalidParameterError):
+        audit.query(limit=0)
+
+
+def test_parse_since() -> None:
+    assert parse_since("15m", T0) == T0 - timedelta(minutes=15)
+    assert parse_since("2h", T0) == T0 - timedelta(hours=2)
+    assert parse_since("7d", T0) == T0 - timedelta(days=7)
+    assert parse_since("2026-06-30T00:00:00Z", T0) == datetime(2026, 6, 30, tzinfo=timezone.utc)
+    assert parse_since("2026-06-30T00:00:00", T0) == datetime(2026, 6, 30, tzinfo=timezone.utc)
+    with pytest.raises(InvalidParameterError):
+        parse_since("yesterday", T0)
+
+
+def test_names_the_database_cannot_hold_are_cleaned(db: Database) -> None:
+    prepared(db)
+    audit = AuditLog(db)
+    audit.record(_access("eve\x00", 0, share="s" * 300, table_name="t\x00", client="c" * 100))
+    event = audit.query(recipient="eve\x00")[0]
+    assert event["table"] == "s" * 255 + ".d.t\ufffd" and event["client"] == "c" * 64

@@ -1,0 +1,48 @@
+"""Database URLs, the default SQLite file, and failing clearly when the database cannot be reached."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lakegate.catalog.db import Database, resolve_url
+from lakegate.catalog.migrate import open_database
+from lakegate.config import load_config
+from lakegate.exceptions import ConfigError
+
+UNREACHABLE = "postgresql://lakegate:s3cret-pw@127.0.0.1:1/lakegate"
+
+
+def test_urls(tmp_path: Path) -> None:
+    assert resolve_url(None, tmp_path) == f"sqlite:///{tmp_path}/lakegate.db"
+    assert resolve_url("sqlite:///rel/cat.db", tmp_path) == f"sqlite:///{tmp_path}/rel/cat.db"
+    assert resolve_url("sqlite:////abs/cat.db", tmp_path) == "sqlite:////abs/cat.db"
+    assert resolve_url("postgresql://u:p@h:5432/d", tmp_path) == "postgresql+psycopg://u:p@h:5432/d"
+    assert resolve_url("postgres://u@h/d", tmp_path) == "postgresql+psycopg://u@h/d"
+    with pytest.raises(ConfigError):
+        resolve_url("not a url", tmp_path)
+
+
+def test_default_database_is_a_private_sqlite_file_beside_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "server.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump({"version": 1, "shares": [{"name": "s"}]}))
+    db = open_database(load_config(path))
+    db.close()
+    assert (path.parent / "lakegate.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_unreachable_database(tmp_path: Path) -> None:
+    assert Database(resolve_url(UNREACHABLE, None)).ping() is False
+    path = tmp_path / "server.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "database": UNREACHABLE}))
+    with pytest.raises(ConfigError, match=r"database postgresql\+psycopg://lakegate:\*\*\*@127.0.0.1:1/lakegate"):
+        open_database(load_config(path))
+    proc = subprocess.run([sys.executable, "-m", "lakegate", "serve", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "error: database" in proc.stderr
+    assert "s3cret-pw" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr

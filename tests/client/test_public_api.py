@@ -1,0 +1,59 @@
+"""The recipient client's public API is what `lakegate.client.__all__` says; this test fails on drift."""
+
+from __future__ import annotations
+
+import lakegate.client
+
+EXPECTED = {
+    "DirectoryAccessUnavailable",
+    "Profile",
+    "ProfileError",
+    "RestClient",
+    "SharedTable",
+    "SharingError",
+    "TableRef",
+    "load_as_pandas",
+    "load_as_pyarrow",
+    "open_table",
+    "parse_table_url",
+    "storage_options",
+}
+
+
+def test_public_api() -> None:
+    assert set(lakegate.client.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(lakegate.client, name) is not None
+
+
+def test_table_urls_and_profiles(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from lakegate.client import Profile, ProfileError, parse_table_url
+
+    path, ref = parse_table_url("/p/my profile.share#s.sc.t")
+    assert (path, ref.share, ref.schema, ref.name) == ("/p/my profile.share", "s", "sc", "t")
+    for bad in ("/p/x.share", "/p/x.share#s.t", "#s.sc.t", "/p#s..t"):
+        with pytest.raises(ProfileError):
+            parse_table_url(bad)
+    good = tmp_path / "ok.share"
+    good.write_text(
+        json.dumps({"shareCredentialsVersion": 1, "endpoint": "https://h/ds/", "bearerToken": "sekret"})
+    )
+    assert Profile.load(good).endpoint == "https://h/ds" and "sekret" not in repr(Profile.load(good))
+    for data in (
+        {"shareCredentialsVersion": 2, "endpoint": "e", "bearerToken": "t"},
+        {"shareCredentialsVersion": 1, "endpoint": "e"},
+        {
+            "shareCredentialsVersion": 1,
+            "endpoint": "e",
+            "bearerToken": "t",
+            "expirationTime": "2020-01-01T00:00:00Z",
+        },
+    ):
+        bad_file = tmp_path / "bad.share"
+        bad_file.write_text(json.dumps(data))
+        with pytest.raises(ProfileError):
+            Profile.load(bad_file)
