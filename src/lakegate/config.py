@@ -143,6 +143,8 @@ class ServerConfig(_Model):
     minimum_credential_seconds: int = Field(300, alias="minimumCredentialSeconds", ge=0)
     delta_table_cache_size: int = Field(10, alias="deltaTableCacheSize", ge=0)
     staleness_acceptable: bool = Field(False, alias="stalenessAcceptable")
+    # Load the latest snapshots of up to deltaTableCacheSize tables in the background at start.
+    warm_up: bool = Field(True, alias="warmUp")
     evaluate_predicate_hints: bool = Field(True, alias="evaluatePredicateHints")
     evaluate_json_predicate_hints: bool = Field(True, alias="evaluateJsonPredicateHints")
     evaluate_json_predicate_hints_v2: bool = Field(True, alias="evaluateJsonPredicateHintsV2")

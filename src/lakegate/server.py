@@ -30,6 +30,7 @@ from lakegate.metrics import Metrics
 from lakegate.service.browse import BrowseService
 from lakegate.service.credentials import CredentialService
 from lakegate.service.tables import TableService
+from lakegate.service.warmup import start_warm_up
 
 log = logging.getLogger("lakegate")
 
@@ -74,6 +75,8 @@ def build_app(config: ServerConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.warm_up:
+            start_warm_up(services.tables, config.delta_table_cache_size)
         yield
         db.close()  # after uvicorn has drained in-flight requests
 

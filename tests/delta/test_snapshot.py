@@ -92,3 +92,21 @@ def test_missing_versions_and_tables(tmp_path: Path) -> None:
     with pytest.raises(MalformedRequestError, match="cleaned up"):
         load_snapshot(_log(root), 0)
     assert load_snapshot(_log(root)).version == 3  # the checkpoint still serves the latest version
+
+
+def test_entries_of_unchanged_files_are_reused_after_a_commit(tmp_path: Path) -> None:
+    from lakegate.service.files import entries
+
+    root = str(tmp_path / "t")
+    build_partitioned(root)
+    log, location = _log(root), Location.parse(root)
+    base = load_snapshot(log)
+    before = entries(base, location, (), "parquet", "parquet")
+    write_deltalake(root, rows([70]), mode="append")
+    moved = load_snapshot(log, None, base)
+    after = entries(moved, location, (), "parquet", "parquet")
+    assert set(before) < set(after)
+    assert all(after[k] is before[k] for k in before)  # the same objects: nothing rebuilt
+    cold = entries(load_snapshot(log), location, (), "parquet", "parquet")
+    assert {k: (e.file_id, e.tail, e.location) for k, e in cold.items()} == \
+        {k: (e.file_id, e.tail, e.location) for k, e in after.items()}

@@ -154,15 +154,15 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
     mask = column.is_valid().to_pylist() if column.null_count else None
     count = len(column) - column.null_count
     fields: list[tuple[str, list]] = []
-    for i, field in enumerate(column.type):
-        if field.name in skip:
+    for i, child_type in enumerate(column.type):
+        if child_type.name in skip:
             continue
         child = column.field(i)
         if child.null_count == len(child):
             continue
-        if pa.types.is_map(field.type):
+        if pa.types.is_map(child_type.type):
             values: list = _map_rows(child)
-        elif pa.types.is_struct(field.type):
+        elif pa.types.is_struct(child_type.type):
             values = [None] * len(child)
             rows = iter(_struct_rows(child))
             for j, ok in enumerate(child.is_valid().to_pylist()):
@@ -170,7 +170,7 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
                     values[j] = next(rows)
         else:
             values = _pylist(child)
-        fields.append((field.name, list(compress(values, mask)) if mask is not None else values))
+        fields.append((child_type.name, list(compress(values, mask)) if mask is not None else values))
     # Columns without nulls make rows with one C-level dict(zip()); the rest are added where present.
     dense = [(name, values) for name, values in fields if None not in values]
     sparse = [(name, values) for name, values in fields if None in values]

@@ -43,6 +43,9 @@ class Snapshot:
     in_commit_timestamp: int | None = None
     # Per-response-format caches of pre-encoded line fragments, filled by lakegate.protocol.lines.
     fragments: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The snapshot this one was derived from by `apply`, so cached fragments of unchanged files can be reused;
+    # only the latest link is kept (see `apply`), so chains of old snapshots are never held in memory.
+    previous: Snapshot | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def schema(self) -> dict:
@@ -97,7 +100,12 @@ class Snapshot:
                 protocol = action["protocol"]
             elif "commitInfo" in action:
                 ict = action["commitInfo"].get("inCommitTimestamp")
-        return Snapshot(version, protocol, metadata, files, mtime_ms, ict)
+        if in_place:
+            return Snapshot(version, protocol, metadata, files, mtime_ms, ict)
+        origin = self if self.fragments else self.previous  # several commits applied in a row: keep the cached one
+        if origin is not None:
+            origin.previous = None
+        return Snapshot(version, protocol, metadata, files, mtime_ms, ict, previous=origin)
 
 
 def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | None = None) -> Snapshot:

@@ -28,22 +28,35 @@ class FileEntry:
     location: Location
     file_id: str
     tail: bytes  # pre-encoded fields after the URL (parquet) or after the path (delta)
+    in_root: bool = True  # below the table root (signed by the root's store), else an auxiliary location
+
+
+def make_entry(add: dict, root: Location, allowed: tuple[Location, ...], id_scheme: str,
+               tail: Callable[[dict], bytes]) -> FileEntry:
+    path = add["path"]
+    location = data_location(root, path, allowed)
+    relative = "://" not in path and not path.startswith("/")
+    return FileEntry(add, location, lines.file_id(path, id_scheme), tail(add), relative or root.contains(location))
 
 
 def entries(snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str,
             id_scheme: str) -> dict[tuple[str, str], FileEntry]:
+    """The snapshot's file entries for one format, built once; entries of the snapshot it was derived from are
+    reused for files that did not change, so a commit to a large table costs only its own files."""
     key = f"{fmt}:{id_scheme}"
     cached = snapshot.fragments.get(key)
     if cached is None:
         tail = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
+        previous = snapshot.previous.fragments.get(key, {}) if snapshot.previous is not None else {}
         with paused_gc():
-            cached = {
-                k: FileEntry(add, data_location(root, add["path"], allowed), lines.file_id(add["path"], id_scheme),
-                             tail(add))
-                for k, add in snapshot.files.items()
-            }
+            cached = {}
+            for k, add in snapshot.files.items():
+                entry = previous.get(k)
+                cached[k] = entry if entry is not None and entry.add is add else \
+                    make_entry(add, root, allowed, id_scheme, tail)
         with _lock:
             snapshot.fragments[key] = cached
+            snapshot.previous = None  # let the older snapshot's entries go
     return cached
 
 
@@ -76,7 +89,7 @@ def file_lines(selected: Iterable[FileEntry], fmt: str, signers: Signers, root: 
     sign_root = signers.for_location(root)
     for entry in selected:
         loc = entry.location
-        url = sign_root(loc) if root.contains(loc) else signers.sign(loc)
+        url = sign_root(loc) if entry.in_root else signers.sign(loc)
         more = expiry + (extra(entry) if extra else b"")
         if fmt == DELTA:
             tail = entry.tail

@@ -22,7 +22,6 @@ import orjson
 
 from lakegate.catalog.base import Principal
 from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
-from lakegate.delta.files import data_location
 from lakegate.delta.history import History
 from lakegate.delta.predicates import FileFilter
 from lakegate.delta.snapshot import Snapshot, file_key
@@ -31,7 +30,7 @@ from lakegate.protocol import lines, tokens
 from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities
 from lakegate.protocol.requests import ChangesRequest, QueryInfoRequest, QueryRequest, parse_timestamp
 from lakegate.service.async_queries import Prepared, QueryRegistry, public_message
-from lakegate.service.files import FileEntry, Signers, file_lines
+from lakegate.service.files import FileEntry, Signers, file_lines, make_entry
 from lakegate.service.formats import check_readable, choose_format, response_protocol
 from lakegate.service.responses import NDJSON, NdjsonAnswer
 
@@ -315,9 +314,7 @@ class HistoryService:
                 tail = lines.delta_action_tail(action)
             else:
                 tail = lines.parquet_tail(action) if kind == ADD else lines.parquet_change_tail(action)
-            path = action["path"]
-            entry = FileEntry(action, data_location(walk.table.root, path, walk.table.auxiliary),
-                              lines.file_id(path, walk.id_scheme), tail)
+            entry = make_entry(action, walk.table.root, walk.table.auxiliary, walk.id_scheme, lambda _a: tail)
             items.append(FileItem(kinds[kind], extra, entry))
         return items
 
