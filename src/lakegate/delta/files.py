@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from urllib.parse import unquote
 
+import orjson
+
 from lakegate.cloud.locations import Location
 from lakegate.exceptions import UnsupportedOperationError
 
@@ -53,3 +55,15 @@ def deletion_vector_location(root: Location, descriptor: dict, allowed: tuple[Lo
         name = f"deletion_vector_{uuid.UUID(bytes=z85_decode(encoded))}.bin"
         return root.child(f"{prefix}/{name}" if prefix else name)
     raise UnsupportedOperationError(f"unsupported deletion vector storage type '{kind}'")
+
+
+def file_stats(action: dict) -> dict | None:
+    """The parsed `stats` of an add action, or None when it has none or they are not valid JSON."""
+    raw = action.get("stats")
+    if not raw:
+        return None
+    try:
+        stats = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return stats if isinstance(stats, dict) else None

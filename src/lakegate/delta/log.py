@@ -9,8 +9,8 @@ version's own actions for streaming and change data feed.
 from __future__ import annotations
 
 import re
-from itertools import compress
 from dataclasses import dataclass, field
+from itertools import compress
 
 import numpy as np
 import orjson

@@ -17,7 +17,6 @@ from lakegate._gc import paused_gc
 from lakegate.delta.log import DeltaLog, Listing
 from lakegate.exceptions import MalformedRequestError, StorageError, TableFilesMissingError
 
-
 log_ = logging.getLogger(__name__)
 
 

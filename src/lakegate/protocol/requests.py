@@ -79,15 +79,7 @@ class QueryRequest:
 
     @classmethod
     def from_body(cls, body: bytes) -> QueryRequest:
-        if not body.strip():
-            return cls()
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedRequestError(f"the request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise MalformedRequestError("the request body must be a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(_body_json(body))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryRequest:

@@ -7,6 +7,7 @@ nor edit one, nor use one kind of token as another. Payloads hold no secrets (on
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import orjson
@@ -32,3 +33,8 @@ def decode(keys: KeyRing, kind: str, token: str, error: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidParameterError(error)
     return payload
+
+
+def now_ms() -> int:
+    """The clock token expiries are measured against (epoch milliseconds)."""
+    return int(time.time() * 1000)

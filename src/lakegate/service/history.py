@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby
@@ -22,6 +21,7 @@ import orjson
 
 from lakegate.catalog.base import Principal
 from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
+from lakegate.delta.files import file_stats
 from lakegate.delta.history import History
 from lakegate.delta.predicates import FileFilter
 from lakegate.delta.snapshot import Snapshot, file_key
@@ -308,7 +308,7 @@ class HistoryService:
                 action = {**previous.files.get(file_key(action), {}), **action}
                 action.setdefault("partitionValues", {})
             if walk.keep is not None and kind != CDC and not walk.keep(action.get("partitionValues") or {},
-                                                                       _stats(action)):
+                                                                       file_stats(action)):
                 continue
             if walk.fmt == DELTA:
                 tail = lines.delta_action_tail(action)
@@ -383,7 +383,7 @@ class HistoryService:
             page = tokens.decode(self.tables.keys, ASYNC_PAGE, request.page_token, "Error decoding the page token.")
             if page.get("query") != query.id:
                 raise InvalidParameterError("The page token belongs to another query.")
-            if int(page.get("e", 0)) < _now_ms():
+            if int(page.get("e", 0)) < tokens.now_ms():
                 raise InvalidParameterError("The page token has expired. Please restart the query.")
             first = int(page["i"])
         limit = self._limit(request.max_files or result.max_files)
@@ -393,7 +393,7 @@ class HistoryService:
         if following < len(result.items):
             # Valid as long as the result is kept: the token is of no use once the registry has dropped it.
             next_token = tokens.encode(self.tables.keys, ASYNC_PAGE, {
-                "query": query.id, "i": following, "e": _now_ms() + int(self.queries.ttl_s * 1000)})
+                "query": query.id, "i": following, "e": tokens.now_ms() + int(self.queries.ttl_s * 1000)})
         end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
         files = sum(1 for it in chunk if not isinstance(it, bytes))
         page_ = Page(self.tables.headers(result.version, result.fmt, end_stream, result.file_id_hash),
@@ -424,18 +424,3 @@ def _caps_fingerprint(caps: Capabilities, file_id_hash: str | None) -> dict[str,
 
 def _checksum(fields: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-
-
-def _stats(action: dict) -> dict | None:
-    raw = action.get("stats")
-    if not raw:
-        return None
-    try:
-        stats = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return stats if isinstance(stats, dict) else None
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -11,14 +11,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import orjson
-
 from lakegate.catalog.base import Catalog, Principal, TableInfo
 from lakegate.cloud.base import SignRequest
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
+from lakegate.delta.files import file_stats
 from lakegate.delta.history import History, HistoryCache
 from lakegate.delta.predicates import FileFilter, combine, json_predicate_filter, sql_predicate_filter
 from lakegate.delta.snapshot import Snapshot
@@ -27,9 +26,9 @@ from lakegate.keys import KeyRing
 from lakegate.protocol import lines, tokens
 from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities, response_header
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
+from lakegate.service.async_queries import Prepared
 from lakegate.service.files import FileEntry, Signers, entries, file_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
-from lakegate.service.async_queries import Prepared
 from lakegate.service.history import QUERY_PAGE, HistoryService, Page, query_checksum
 from lakegate.service.responses import NDJSON, NdjsonAnswer
 
@@ -249,12 +248,12 @@ class TableService:
 
     def token_base(self, table: ResolvedTable, ttl_ms: int) -> dict:
         """The fields binding a page or refresh token to its table and giving its expiry."""
-        return {"t": table.info.id or table.info.full_name.lower(), "e": _now_ms() + ttl_ms}
+        return {"t": table.info.id or table.info.full_name.lower(), "e": tokens.now_ms() + ttl_ms}
 
     def check_token(self, payload: dict, table: ResolvedTable, what: str) -> None:
         if payload.get("t") != (table.info.id or table.info.full_name.lower()):
             raise InvalidParameterError(f"The table specified in the {what} does not match the table being queried.")
-        if int(payload.get("e", 0)) < _now_ms():
+        if int(payload.get("e", 0)) < tokens.now_ms():
             raise InvalidParameterError(f"The {what} has expired. Please restart the query.")
 
     def file_filter(self, request: QueryRequest, snapshot: Snapshot) -> FileFilter | None:
@@ -278,7 +277,7 @@ class TableService:
             all_entries = list(found.values())
         keep = self.file_filter(request, snapshot)
         if keep is not None:
-            all_entries = [e for e in all_entries if keep(e.add.get("partitionValues") or {}, _stats(e.add))]
+            all_entries = [e for e in all_entries if keep(e.add.get("partitionValues") or {}, file_stats(e.add))]
         elif request.limit_hint is not None:
             # Without predicates, stop once the files hold enough rows (a file without stats counts 0).
             chosen, rows = [], 0
@@ -286,7 +285,7 @@ class TableService:
                 if rows >= request.limit_hint:
                     break
                 chosen.append(e)
-                stats = _stats(e.add) or {}
+                stats = file_stats(e.add) or {}
                 rows += int(stats.get("numRecords") or 0) - int((e.add.get("deletionVector") or {}).get("cardinality", 0))
             all_entries = chosen
         return all_entries
@@ -305,19 +304,6 @@ class TableService:
         return headers
 
 
-def _stats(add: dict) -> dict | None:
-    raw = add.get("stats")
-    if not raw:
-        return None
-    try:
-        stats = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return stats if isinstance(stats, dict) else None
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def parse_file_id_hash(value: str | None) -> str | None:
