@@ -188,8 +188,10 @@ def _pylist(array: pa.Array) -> list:
     """`array.to_pylist()`, several times faster for the common column types of a checkpoint: pyarrow builds a
     scalar per value (~1.5 µs); plain strings are sliced out of one decoded buffer, integers go through numpy."""
     kind = array.type
-    if array.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
-        return array.to_numpy(zero_copy_only=False).tolist()
+    if array.null_count == 0 and pa.types.is_integer(kind):
+        # Straight from the value buffer: array.to_numpy() would import pandas (~0.3 s) on first use.
+        width = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kind) else 'i'}{kind.bit_width // 8}")
+        return np.frombuffer(array.buffers()[1], dtype=width)[array.offset : array.offset + len(array)].tolist()
     if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and len(array):
         _, offsets_buffer, data_buffer = array.buffers()
         width = np.int32 if pa.types.is_string(kind) else np.int64

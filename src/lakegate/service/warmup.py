@@ -1,13 +1,17 @@
-"""Loading tables before the first recipient asks: after start, a background thread reads the latest snapshot
-of up to `deltaTableCacheSize` shared tables and prepares their parquet-format file lines, so the first query
-of a 100k-file table is as fast as later ones. Failures are logged and left for the request to report."""
+"""Work done before the first recipient asks.
+
+At start, `prepare` creates the store (cloud SDK client) of every shared table's location and imports what the
+first conversion of a checkpoint would import (pyarrow loads pandas lazily): together ~1 s that would otherwise
+fall on the first request. Then, unless `warmUp: false`, a background thread reads the latest snapshot of up to
+`deltaTableCacheSize` tables and prepares their parquet-format file lines, so the first query of a 100k-file
+table is as fast as later ones. Failures are logged and left for the table's requests to report."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from lakegate.catalog.base import Principal
+from lakegate.catalog.base import Principal, TableInfo
 from lakegate.protocol.capabilities import PARQUET
 from lakegate.service.files import entries
 from lakegate.service.tables import TableService
@@ -15,21 +19,39 @@ from lakegate.service.tables import TableService
 log = logging.getLogger("lakegate.warmup")
 
 
+def _tables(tables: TableService) -> list[TableInfo]:
+    everyone = Principal("warm-up")  # sees every share; nothing is sent to anyone
+    return [info for share in tables.catalog.list_shares(everyone)
+            for info in tables.catalog.list_tables(everyone, share.name, None)]
+
+
+def prepare(tables: TableService) -> None:
+    try:
+        import pandas  # noqa: F401  - pyarrow imports it on first use anyway
+    except ImportError:
+        pass
+    for info in _tables(tables):
+        try:
+            resolved = tables.resolve(None, info.share, info.schema, info.name)
+            for location in (resolved.root, *resolved.auxiliary):
+                tables.stores.store_for(location)
+        except Exception as exc:
+            log.info("could not prepare the store of %s: %s", info.full_name, exc)
+
+
 def warm_up(tables: TableService, limit: int) -> int:
     """Loads up to `limit` tables; returns how many were loaded."""
-    everyone = Principal("warm-up")  # sees every share; nothing is sent to anyone
     loaded = 0
-    for share in tables.catalog.list_shares(everyone):
-        for info in tables.catalog.list_tables(everyone, share.name, None):
-            if loaded >= limit:
-                return loaded
-            try:
-                resolved = tables.resolve(None, info.share, info.schema, info.name)
-                snapshot = tables.snapshots.latest(resolved.root)
-                entries(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
-                loaded += 1
-            except Exception as exc:  # the table's own requests will report it properly
-                log.info("warm-up skipped %s: %s", info.full_name, exc)
+    for info in _tables(tables):
+        if loaded >= limit:
+            break
+        try:
+            resolved = tables.resolve(None, info.share, info.schema, info.name)
+            snapshot = tables.snapshots.latest(resolved.root)
+            entries(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
+            loaded += 1
+        except Exception as exc:  # the table's own requests will report it properly
+            log.info("warm-up skipped %s: %s", info.full_name, exc)
     return loaded
 
 
