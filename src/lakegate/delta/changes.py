@@ -58,6 +58,18 @@ class Commit:
                 info = action["commitInfo"]
         return cls(version, tuple(adds), tuple(removes), tuple(cdcs), metadata, protocol, info)
 
+    def change_timestamp(self, commit_timestamp: int) -> int:
+        """`_commit_timestamp` of this version's changes: the commit's own timestamp (its in-commit timestamp,
+        else `commitInfo.timestamp`), which is what deltalake's `load_cdf` reports; the commit timestamp of the
+        table's history (file modification time) only when the commit records none. The two usually agree to
+        the millisecond, but not always (a slow write, a copied table)."""
+        info = self.commit_info or {}
+        for key in ("inCommitTimestamp", "timestamp"):
+            value = info.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return commit_timestamp
+
     def streaming_files(self) -> list[tuple[str, dict]]:
         """(kind, action) of the files a streaming query returns for this version."""
         return [(ADD, a) for a in self.adds] + [(REMOVE, r) for r in self.removes]

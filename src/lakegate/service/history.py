@@ -298,7 +298,10 @@ class HistoryService:
                 description = dataclasses.replace(walk.description, version=version, size=None, num_files=None)
                 items.append(lines.metadata_line(commit.metadata, walk.fmt, description, history_shared=True))
         files = commit.cdf_files() if walk.mode == CDF else commit.streaming_files()
-        extra = lines.extra_fields(version=version, timestamp=walk.history.timestamp_of(version))
+        timestamp = walk.history.timestamp_of(version)
+        if walk.mode == CDF:
+            timestamp = commit.change_timestamp(timestamp)
+        extra = lines.extra_fields(version=version, timestamp=timestamp)
         kinds = _WIRE_KIND[walk.fmt]
         previous: Snapshot | None = None
         for kind, action in files:
