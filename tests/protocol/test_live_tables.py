@@ -58,3 +58,16 @@ def test_demo_is_readable(tmp_path: Path) -> None:
         assert changes_version.headers["delta-table-version"] == "3"
     finally:
         server.stop()
+
+
+def test_anonymous_access_as_the_reference_server_without_a_token(tmp_path: Path) -> None:
+    root = build_plain(tmp_path / "t")
+    server = start_server(tmp_path / "srv", {"authorization": {"allowAnonymous": True}, "shares": [
+        {"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t", "location": root}]}]}]}, token=None)
+    try:
+        profile = server.profile(token="anything-the-profile-says")
+        assert [t.name for t in delta_sharing.SharingClient(profile).list_all_tables()] == ["t"]
+        assert len(delta_sharing.load_as_pandas(f"{profile}#s.d.t")) == 3
+        assert httpx.get(server.endpoint + "/shares").status_code == 200
+    finally:
+        server.stop()
