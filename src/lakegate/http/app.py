@@ -1,7 +1,7 @@
 """The ASGI application: the route table on one screen, authentication, and thin handlers.
 
 Handlers are plain (sync) functions: Starlette runs them in its thread pool, so log reads and signing never
-block the event loop. NDJSON bodies stream from a generator in ~256 KiB chunks.
+block the event loop. NDJSON bodies stream from a generator in ~1 MiB chunks.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 NDJSON = "application/x-ndjson; charset=utf-8"
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -17,7 +17,8 @@ class NdjsonAnswer:
     stats: dict[str, int] = field(default_factory=dict)
 
     def chunks(self) -> Iterator[bytes]:
-        """Lines joined into ~256 KiB chunks: one thread hop per chunk instead of per line."""
+        """Lines joined into ~1 MiB chunks: one thread hop per chunk instead of per line (each hop waits for the
+        GIL, so fewer, larger chunks stream faster; 1 MiB is ~1,400 file lines)."""
         buffer: list[bytes] = []
         size = 0
         for item in self.lines:
