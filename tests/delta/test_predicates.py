@@ -195,8 +195,14 @@ def test_truncated_string_max_with_tie_breaker() -> None:
         ("date", "date", "2021-04-28", "2021-04-29", "greaterThanOrEqual", False),
         ("timestamp", "timestamp", "2021-04-28 10:00:00", "2021-04-28T10:00:00Z", "equal", True),
         ("timestamp", "timestamp", "2021-04-28 10:00:00", "2021-04-28T12:00:00+02:00", "equal", True),
-        ("timestamp", "timestamp", "2021-04-28 10:00:00.5", "2021-04-28T10:00:00.5Z", "lessThan", False),
-        ("timestamp", "timestamp", "2021-04-28 10:00:00", "2021-04-28T10:00:00.000001Z", "greaterThanOrEqual", False),
+        # Wall-clock partition values (no zone: the writer's session time zone) are never pruned on ...
+        ("timestamp", "timestamp", "2021-04-28 10:00:00.5", "2021-04-28T10:00:00.5Z", "lessThan", True),
+        ("timestamp", "timestamp", "2021-04-28 10:00:00", "2021-04-28T10:00:00.000001Z", "greaterThanOrEqual", True),
+        # ... values written in UTC ISO-8601 form are.
+        ("timestamp", "timestamp", "2021-04-28T10:00:00.5Z", "2021-04-28T10:00:00.5Z", "lessThan", False),
+        ("timestamp", "timestamp", "2021-04-28T10:00:00Z", "2021-04-28T10:00:00.000001Z", "greaterThanOrEqual", False),
+        ("timestamp", "timestamp", "2021-04-28T12:00:00+02:00", "2021-04-28T10:00:00Z", "equal", True),
+        ("timestamp", "timestamp", "2021-04-28T12:00:00+02:00", "2021-04-28T11:00:00Z", "equal", False),
         ("double", "double", "1.5", "1.5", "greaterThan", False),
         ("float", "float", "0.1", "0.1", "greaterThan", True),  # float32 value may exceed the double 0.1
     ],
@@ -468,7 +474,7 @@ SQL_FILE = {"d": "2021-04-28", "s": "it's", "i": "5", "f": "1.5", "b": "true", "
         ("b = true", True),
         ("b = FALSE", False),
         ("t = TIMESTAMP '2021-04-28 10:00:00'", True),
-        ("t > '2021-04-28T10:00:00Z'", False),
+        ("t > '2021-04-28T10:00:00Z'", True),  # wall-clock partition value: never pruned
         ("t > CAST('2021-04-28 09:00:00' AS TIMESTAMP)", True),
         ("D = '2021-04-29'", False),  # case-insensitive column
         ("`d` = '2021-04-29'", False),

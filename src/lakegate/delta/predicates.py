@@ -47,6 +47,9 @@ _TS_RE = re.compile(
 )
 
 
+_HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+
+
 class _Invalid(Exception):
     """The hint is malformed; the caller falls back to no filtering."""
 
@@ -185,6 +188,10 @@ class _Col:
                 return None  # absent key: don't guess it is null
             if raw is None or raw == "":
                 return _Range(may_null=True, has_values=False)
+            if self.vt == "timestamp" and not _HAS_ZONE.search(raw.strip()):
+                # `2024-01-01 10:00:00` is wall-clock time in the writer's session time zone (Spark), which
+                # the log does not record: comparing it as UTC could drop matching files, so don't prune.
+                return None
             v = _parse_number(raw) if self.vt in ("int", "long", "float", "double") else _parse(self.vt, raw)
             return _Range(v, v, may_null=False)
         if not isinstance(stats, Mapping):
