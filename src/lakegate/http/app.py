@@ -189,9 +189,10 @@ def serve_file(request: Request) -> Response:
     if int(expires) < time.time():
         raise PermissionDeniedError("the file URL has expired")
     resolved = svc.tables.resolve(None, share, schema, table)
-    location = resolved.root.child(relative)
-    path = location.local_path
-    if resolved.root.cloud != "file" or not os.path.isfile(path):
+    if resolved.root.cloud != "file":  # only local tables' files are served here
+        raise NotFoundError("file not found")
+    path = resolved.root.child(relative).local_path
+    if not os.path.isfile(path):
         raise NotFoundError("file not found")
     return FileResponse(path, media_type="application/octet-stream")
 
