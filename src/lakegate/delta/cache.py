@@ -9,8 +9,8 @@ always sees one consistent version.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
+from lakegate._lru import Lru
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.delta.log import DeltaLog
@@ -21,11 +21,9 @@ class SnapshotCache:
     def __init__(self, stores: StoreRegistry, *, max_tables: int = 10, max_versions: int = 16,
                  staleness_acceptable: bool = False) -> None:
         self._stores = stores
-        self._max_tables = max(1, max_tables)
-        self._max_versions = max_versions
         self._staleness_acceptable = staleness_acceptable
-        self._latest: OrderedDict[str, Snapshot] = OrderedDict()
-        self._versions: OrderedDict[tuple[str, int], Snapshot] = OrderedDict()
+        self._latest: Lru[str, Snapshot] = Lru(max_tables)
+        self._versions: Lru[tuple[str, int], Snapshot] = Lru(max_versions)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.hits = 0
@@ -51,10 +49,7 @@ class SnapshotCache:
             else:
                 self.misses += 1
             with self._guard:
-                self._latest[key] = snapshot
-                self._latest.move_to_end(key)
-                while len(self._latest) > self._max_tables:
-                    self._latest.popitem(last=False)
+                self._latest.put(key, snapshot)
             return snapshot
 
     def at_version(self, root: Location, version: int) -> Snapshot:
@@ -66,14 +61,11 @@ class SnapshotCache:
                 return latest
             found = self._versions.get((key, version))
             if found is not None:
-                self._versions.move_to_end((key, version))
                 self.hits += 1
                 return found
         self.misses += 1
         base = latest if latest is not None and latest.version <= version else None
         snapshot = load_snapshot(self.log(root), version, base)
         with self._guard:
-            self._versions[(key, version)] = snapshot
-            while len(self._versions) > self._max_versions:
-                self._versions.popitem(last=False)
+            self._versions.put((key, version), snapshot)
         return snapshot

@@ -9,9 +9,9 @@ removes (deletes) — except a MERGE that changed no row, whose rewritten files 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from lakegate._lru import Lru
 from lakegate.delta.log import DeltaLog
 from lakegate.exceptions import InvalidParameterError
 
@@ -125,8 +125,7 @@ class CommitCache:
     history queries re-read the same versions."""
 
     def __init__(self, max_commits: int = 512) -> None:
-        self._max = max(1, max_commits)
-        self._commits: OrderedDict[tuple[str, int], Commit] = OrderedDict()
+        self._commits: Lru[tuple[str, int], Commit] = Lru(max_commits)
         self._lock = threading.Lock()
 
     def get(self, log: DeltaLog, version: int) -> Commit:
@@ -134,11 +133,8 @@ class CommitCache:
         with self._lock:
             found = self._commits.get(key)
             if found is not None:
-                self._commits.move_to_end(key)
                 return found
         commit = Commit.parse(version, log.read_commit(version))
         with self._lock:
-            self._commits[key] = commit
-            while len(self._commits) > self._max:
-                self._commits.popitem(last=False)
+            self._commits.put(key, commit)
         return commit

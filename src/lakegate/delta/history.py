@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
 from dataclasses import dataclass
 
-from lakegate.delta.log import DeltaLog, version_name
+from lakegate._lru import Lru
+from lakegate.delta.log import DeltaLog, contiguous, version_name
 from lakegate.exceptions import InvalidParameterError
 
 
@@ -102,8 +102,7 @@ class HistoryCache:
     change once written, so only the commits after the cached latest version are listed and read."""
 
     def __init__(self, max_tables: int = 64) -> None:
-        self._max_tables = max(1, max_tables)
-        self._tables: OrderedDict[tuple[str, int | None], History] = OrderedDict()
+        self._tables: Lru[tuple[str, int | None], History] = Lru(max_tables)
         self._locks: dict[tuple[str, int | None], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -123,16 +122,13 @@ class HistoryCache:
             else:
                 listing = log.list(start_after=f"{version_name(cached.latest)}.json")
                 newer = sorted(v for v in listing.commits if v > cached.latest)
-                if newer and newer != list(range(cached.latest + 1, cached.latest + 1 + len(newer))):
+                if newer and not contiguous(cached.latest, newer):
                     history = load_history(log, in_commit_timestamps_from)  # a gap: start over
                 else:
                     history = _extend(cached, log, [(v, listing.commits[v].mtime_ms) for v in newer],
                                       in_commit_timestamps_from) if newer else cached
             with self._guard:
-                self._tables[key] = history
-                self._tables.move_to_end(key)
-                while len(self._tables) > self._max_tables:
-                    self._tables.popitem(last=False)
+                self._tables.put(key, history)
             return history
 
 

@@ -31,6 +31,11 @@ def version_name(version: int) -> str:
     return f"{version:020d}"
 
 
+def contiguous(start: int, versions: list[int]) -> bool:
+    """Whether sorted `versions` are exactly start+1, start+2, … (no commit missing after `start`)."""
+    return versions == list(range(start + 1, start + 1 + len(versions)))
+
+
 @dataclass
 class Listing:
     """What a directory listing of `_delta_log/` tells: commit files and complete checkpoints per version."""

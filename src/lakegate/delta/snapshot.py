@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from lakegate._gc import paused_gc
-from lakegate.delta.log import DeltaLog, Listing
+from lakegate.delta.log import DeltaLog, Listing, contiguous
 from lakegate.exceptions import MalformedRequestError, StorageError, TableFilesMissingError
 
 log_ = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _load(log: DeltaLog, version: int | None, base: Snapshot | None) -> Snapshot
     if base is not None and (version is None or version >= base.version):
         listing = log.list(start_after=f"{base.version:020d}.json")
         newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))
-        if _contiguous(base.version, newer) and (version is None or version in (base.version, *newer)):
+        if contiguous(base.version, newer) and (version is None or version in (base.version, *newer)):
             snapshot = base
             for v in newer:
                 snapshot = snapshot.apply(v, log.read_commit(v), listing.commits[v].mtime_ms)
@@ -162,7 +162,3 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None) -> Snapshot:
     if not snapshot.metadata or not snapshot.protocol:
         raise StorageError(f"the log of {log.root.display} has no metaData or protocol action")
     return snapshot
-
-
-def _contiguous(start: int, versions: list[int]) -> bool:
-    return versions == list(range(start + 1, start + 1 + len(versions)))
