@@ -32,8 +32,21 @@ BUCKET = "bench"
 def timed_query(url: str, headers: dict) -> tuple[float, int, int]:
     """Seconds to receive the whole answer with curl (a C client, so the figure is the server's), bytes, lines."""
     if shutil.which("curl"):
-        args = ["curl", "-sS", "--fail", "-X", "POST", "-H", "Content-Type: application/json", "--data", "{}",
-                "-o", "-", "-w", "%{stderr}%{time_total}"]
+        args = [
+            "curl",
+            "-sS",
+            "--fail",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            "{}",
+            "-o",
+            "-",
+            "-w",
+            "%{stderr}%{time_total}",
+        ]
         for key, value in headers.items():
             args += ["-H", f"{key}: {value}"]
         done = subprocess.run([*args, url], capture_output=True, check=True)
@@ -70,8 +83,12 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     from lakegate.protocol import lines
     from lakegate.service.files import entries
 
-    settings = AwsStorageConfig(endpoint=rgw.endpoint, region=rgw.region, accessKeyId=rgw.owner.access_key_id,
-                                secretAccessKey=rgw.owner.secret_access_key)
+    settings = AwsStorageConfig(
+        endpoint=rgw.endpoint,
+        region=rgw.region,
+        accessKeyId=rgw.owner.access_key_id,
+        secretAccessKey=rgw.owner.secret_access_key,
+    )
     store = S3Store(settings)
     root = Location.parse(f"s3://{BUCKET}/big")
     t0 = time.perf_counter()
@@ -87,8 +104,12 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
         total += len(lines.parquet_file_line("file", sign(entry.location), entry.file_id, entry.tail, expiry))
     t3 = time.perf_counter()
     assert len(files) == n_files
-    return {"log read (checkpoint from RGW)": t1 - t0, "per-snapshot line parts (cached)": t2 - t1,
-            "sign + encode lines": t3 - t2, "MB": total / 1e6}
+    return {
+        "log read (checkpoint from RGW)": t1 - t0,
+        "per-snapshot line parts (cached)": t2 - t1,
+        "sign + encode lines": t3 - t2,
+        "MB": total / 1e6,
+    }
 
 
 def main() -> None:
@@ -99,17 +120,31 @@ def main() -> None:
     try:
         rgw.create_bucket(BUCKET)
         s3 = rgw.boto3_client("s3")
-        s3.put_object(Bucket=BUCKET, Key="big/_delta_log/00000000000000000000.json", Body=commit_lines(n_files))
+        s3.put_object(
+            Bucket=BUCKET, Key="big/_delta_log/00000000000000000000.json", Body=commit_lines(n_files)
+        )
         os.environ.update(rgw.env(rgw.owner))
         from deltalake import DeltaTable
 
         DeltaTable(f"s3://{BUCKET}/big").create_checkpoint()
         config = {
-            "shares": [{"name": "bench", "schemas": [{"name": "s", "tables": [
-                {"name": "big", "location": f"s3://{BUCKET}/big"}]}]}],
-            "storage": [{"location": f"s3://{BUCKET}/", "aws": {
-                "endpoint": rgw.endpoint, "region": rgw.region, "accessKeyId": rgw.owner.access_key_id,
-                "secretAccessKey": rgw.owner.secret_access_key}}],
+            "shares": [
+                {
+                    "name": "bench",
+                    "schemas": [{"name": "s", "tables": [{"name": "big", "location": f"s3://{BUCKET}/big"}]}],
+                }
+            ],
+            "storage": [
+                {
+                    "location": f"s3://{BUCKET}/",
+                    "aws": {
+                        "endpoint": rgw.endpoint,
+                        "region": rgw.region,
+                        "accessKeyId": rgw.owner.access_key_id,
+                        "secretAccessKey": rgw.owner.secret_access_key,
+                    },
+                }
+            ],
         }
         # True cold: warm-up off, so the first request reads the log and prepares every line part itself.
         server = start_server(work / "cold", {**config, "warmUp": False})
@@ -122,12 +157,15 @@ def main() -> None:
         # Default: warm-up on; the first request a few seconds after start finds the table loaded.
         server = start_server(work / "warm", config)
         time.sleep(8)
-        first_after_warm_up = timed_query(url.replace(url.split("/delta-sharing")[0], server.base_url),
-                                          server.headers())[0]
+        first_after_warm_up = timed_query(
+            url.replace(url.split("/delta-sharing")[0], server.base_url), server.headers()
+        )[0]
         floor = in_process_floor(rgw, n_files)
         print(f"\n### /query of a {n_files:,}-file table on Ceph RGW ({os.cpu_count()} cores)\n")
         print("| measure | seconds |\n|---|---|")
-        print(f"| cold: first request, warm-up off (log read + line parts + signing + transfer) | {cold:.2f} |")
+        print(
+            f"| cold: first request, warm-up off (log read + line parts + signing + transfer) | {cold:.2f} |"
+        )
         print(f"| first request 8 s after start, warm-up on (default) | {first_after_warm_up:.2f} |")
         print(f"| warm (median of 5) | {statistics.median(warm):.2f} |")
         print(f"| warm (best of 5) | {min(warm):.2f} |")

@@ -43,22 +43,36 @@ def history_shares(tables: dict[str, str]) -> list[dict[str, Any]]:
     def shared(name: str, location: str, **more: Any) -> dict[str, Any]:
         return {"name": name, "location": location, "historyShared": True, **more}
 
-    return [{"name": "hist", "schemas": [{"name": "s", "tables": [
-        shared("cdf", tables["cdf"], id=TABLE_IDS["cdf"]),
-        shared("late", tables["late"]),
-        shared("off", tables["off"]),
-        shared("gap", tables["gap"]),
-        shared("schema", tables["schema"]),
-        {"name": "private", "location": tables["private"]},
-        shared("started", tables["cdf"], startVersion=2),
-        shared("pages", tables["pages"], id=TABLE_IDS["pages"]),
-        shared("moving", tables["moving"]),
-    ]}]}]
+    return [
+        {
+            "name": "hist",
+            "schemas": [
+                {
+                    "name": "s",
+                    "tables": [
+                        shared("cdf", tables["cdf"], id=TABLE_IDS["cdf"]),
+                        shared("late", tables["late"]),
+                        shared("off", tables["off"]),
+                        shared("gap", tables["gap"]),
+                        shared("schema", tables["schema"]),
+                        {"name": "private", "location": tables["private"]},
+                        shared("started", tables["cdf"], startVersion=2),
+                        shared("pages", tables["pages"], id=TABLE_IDS["pages"]),
+                        shared("moving", tables["moving"]),
+                    ],
+                }
+            ],
+        }
+    ]
 
 
 @pytest.fixture(scope="session")
-def history_server(tmp_path_factory: pytest.TempPathFactory, history_tables: dict[str, str]) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("history-server"), {"shares": history_shares(history_tables)})
+def history_server(
+    tmp_path_factory: pytest.TempPathFactory, history_tables: dict[str, str]
+) -> Iterator[RunningServer]:
+    running = start_server(
+        tmp_path_factory.mktemp("history-server"), {"shares": history_shares(history_tables)}
+    )
     yield running
     running.stop()
 
@@ -107,9 +121,9 @@ def file_actions(lines: list[dict]) -> list[tuple[str, dict]]:
     """(wrapper or delta action name, fields) of the file lines of a response."""
     out = []
     for line in lines:
-        (key, value), = line.items()
+        ((key, value),) = line.items()
         if key == "file" and "deltaSingleAction" in value:
-            (kind, action), = value["deltaSingleAction"].items()
+            ((kind, action),) = value["deltaSingleAction"].items()
             out.append((kind, {**value, **action}))
         elif key in ("file", "add", "remove", "cdf"):
             out.append((key, value))

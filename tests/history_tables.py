@@ -56,8 +56,12 @@ def build_cdf_history(root: Path | str) -> str:
     v0 create, v1 append, v2 delete one row, v3 update, v4 optimize (no data change), v5 merge (update +
     insert), v6 delete a whole partition, v7 append."""
     root = str(root)
-    write_deltalake(root, rows([1, 2, 3, 4]), partition_by=["region"],
-                    configuration={"delta.enableChangeDataFeed": "true"})
+    write_deltalake(
+        root,
+        rows([1, 2, 3, 4]),
+        partition_by=["region"],
+        configuration={"delta.enableChangeDataFeed": "true"},
+    )
     _pause()
     write_deltalake(root, rows([5, 6, 7]), mode="append")
     _pause()
@@ -68,8 +72,13 @@ def build_cdf_history(root: Path | str) -> str:
     DeltaTable(root).optimize.compact()
     _pause()
     source = rows([3, 8])
-    (DeltaTable(root).merge(source, predicate="t.id = s.id", source_alias="s", target_alias="t")
-     .when_matched_update(updates={"note": "'merged'"}).when_not_matched_insert_all().execute())
+    (
+        DeltaTable(root)
+        .merge(source, predicate="t.id = s.id", source_alias="s", target_alias="t")
+        .when_matched_update(updates={"note": "'merged'"})
+        .when_not_matched_insert_all()
+        .execute()
+    )
     _pause()
     DeltaTable(root).delete("region = 'amer'")
     _pause()
@@ -138,8 +147,13 @@ def build_many_files(root: Path | str, versions: int) -> str:
     root = str(root)
     for v in range(versions):
         ids = [v * 10 + i for i in (1, 2, 4, 5)]  # both regions, no all-null column
-        write_deltalake(root, rows(ids), mode="append", partition_by=["region"],
-                        configuration={"delta.enableChangeDataFeed": "true"} if v == 0 else None)
+        write_deltalake(
+            root,
+            rows(ids),
+            mode="append",
+            partition_by=["region"],
+            configuration={"delta.enableChangeDataFeed": "true"} if v == 0 else None,
+        )
     return root
 
 

@@ -25,8 +25,15 @@ class RunningServer:
 
     def profile(self, token: str | None = None, name: str = "profile.share") -> str:
         path = self.workdir / name
-        path.write_text(json.dumps({"shareCredentialsVersion": 1, "endpoint": self.endpoint,
-                                    "bearerToken": token or self.token or "none"}))
+        path.write_text(
+            json.dumps(
+                {
+                    "shareCredentialsVersion": 1,
+                    "endpoint": self.endpoint,
+                    "bearerToken": token or self.token or "none",
+                }
+            )
+        )
         return str(path)
 
     def headers(self, token: str | None = None, **extra: str) -> dict[str, str]:
@@ -39,8 +46,13 @@ class RunningServer:
         self.daemon.stop()
 
 
-def start_server(workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None,
-                 token: str | None = "auto", name: str = "lakegate") -> RunningServer:
+def start_server(
+    workdir: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    token: str | None = "auto",
+    name: str = "lakegate",
+) -> RunningServer:
     """Write `config` (a reference-style YAML mapping; host/port/token filled in) and start the server."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -53,8 +65,12 @@ def start_server(workdir: Path, config: dict[str, Any], env: dict[str, str] | No
     config.setdefault("tokenSigningKey", secrets.token_urlsafe(32))
     config_path = workdir / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    daemon = Daemon(name, [sys.executable, "-m", "lakegate", "serve", "--config", str(config_path)], workdir,
-                    env={**os.environ, **(env or {})})
+    daemon = Daemon(
+        name,
+        [sys.executable, "-m", "lakegate", "serve", "--config", str(config_path)],
+        workdir,
+        env={**os.environ, **(env or {})},
+    )
     daemon.wait_for_port(port, timeout=30)
     base = f"http://127.0.0.1:{port}"
     return RunningServer(daemon, base, base + config.get("endpoint", "/delta-sharing"), token, workdir)

@@ -10,20 +10,26 @@ from deltalake import DeltaTable, write_deltalake
 
 
 def rows(ids: list[int], region: str | None = None) -> pa.Table:
-    return pa.table({
-        "id": pa.array(ids, pa.int64()),
-        "region": [region or ("emea" if i % 2 else "amer") for i in ids],
-        "amount": [float(i) * 1.5 for i in ids],
-        "day": [date(2026, 1, 1 + i % 28) for i in ids],
-        "note": [None if i % 3 == 0 else f"n{i}" for i in ids],
-    })
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "region": [region or ("emea" if i % 2 else "amer") for i in ids],
+            "amount": [float(i) * 1.5 for i in ids],
+            "day": [date(2026, 1, 1 + i % 28) for i in ids],
+            "note": [None if i % 3 == 0 else f"n{i}" for i in ids],
+        }
+    )
 
 
 def build_partitioned(root: Path | str) -> str:
     """Partitioned by region, change data feed on; v0 create, v1 append, v2 delete, v3 update."""
     root = str(root)
-    write_deltalake(root, rows([1, 2, 3, 4]), partition_by=["region"],
-                    configuration={"delta.enableChangeDataFeed": "true"})
+    write_deltalake(
+        root,
+        rows([1, 2, 3, 4]),
+        partition_by=["region"],
+        configuration={"delta.enableChangeDataFeed": "true"},
+    )
     write_deltalake(root, rows([5, 6, 7]), mode="append")
     table = DeltaTable(root)
     table.delete("id = 2")

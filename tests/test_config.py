@@ -67,27 +67,56 @@ def test_reference_template_loads(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 
 def test_unknown_keys_are_warned_by_path(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        parse_config({"version": 1, "colour": "blue", "shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
-            {"name": "t", "location": "/x", "cdfEnabled": True}]}]}]})
+        parse_config(
+            {
+                "version": 1,
+                "colour": "blue",
+                "shares": [
+                    {
+                        "name": "s",
+                        "schemas": [
+                            {"name": "d", "tables": [{"name": "t", "location": "/x", "cdfEnabled": True}]}
+                        ],
+                    }
+                ],
+            }
+        )
     messages = " ".join(r.message for r in caplog.records)
     assert "'colour'" in messages and "'shares[0].schemas[0].tables[0].cdfEnabled'" in messages
 
 
-@pytest.mark.parametrize("data,fragment", [
-    ({"version": 2}, "version: "),
-    ({}, "version: "),
-    ({"version": 1, "port": "eighty"}, "port: "),
-    ({"version": 1, "port": 70000}, "port: "),
-    ({"version": 1, "endpoint": "no-slash"}, "endpoint: "),
-    ({"version": 1, "shares": [{"schemas": []}]}, "shares.0.name: "),
-    ({"version": 1, "shares": [{"name": "a"}, {"name": "A"}]}, "duplicate name 'A'"),
-    ({"version": 1, "shares": [{"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t"}]}]}]},
-     "shares.0.schemas.0.tables.0.location: "),
-    ({"version": 1, "preSignedUrlTimeoutSeconds": 0}, "preSignedUrlTimeoutSeconds: "),
-    ({"version": 1, "shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
-        {"name": "t", "location": "/x", "startVersion": -1}]}]}]}, "startVersion: "),
-    ([1, 2], "mapping"),
-])
+@pytest.mark.parametrize(
+    "data,fragment",
+    [
+        ({"version": 2}, "version: "),
+        ({}, "version: "),
+        ({"version": 1, "port": "eighty"}, "port: "),
+        ({"version": 1, "port": 70000}, "port: "),
+        ({"version": 1, "endpoint": "no-slash"}, "endpoint: "),
+        ({"version": 1, "shares": [{"schemas": []}]}, "shares.0.name: "),
+        ({"version": 1, "shares": [{"name": "a"}, {"name": "A"}]}, "duplicate name 'A'"),
+        (
+            {"version": 1, "shares": [{"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t"}]}]}]},
+            "shares.0.schemas.0.tables.0.location: ",
+        ),
+        ({"version": 1, "preSignedUrlTimeoutSeconds": 0}, "preSignedUrlTimeoutSeconds: "),
+        (
+            {
+                "version": 1,
+                "shares": [
+                    {
+                        "name": "s",
+                        "schemas": [
+                            {"name": "d", "tables": [{"name": "t", "location": "/x", "startVersion": -1}]}
+                        ],
+                    }
+                ],
+            },
+            "startVersion: ",
+        ),
+        ([1, 2], "mapping"),
+    ],
+)
 def test_invalid_values_name_the_key(data: object, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(data, "server.yaml")
@@ -109,25 +138,34 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_storage_entries_longest_prefix_wins() -> None:
-    config = parse_config({"version": 1, "storage": [
-        {"location": "s3://bucket/", "aws": {"region": "eu-west-1"}},
-        {"location": "s3://bucket/special/", "aws": {"region": "us-west-2"}},
-    ]})
+    config = parse_config(
+        {
+            "version": 1,
+            "storage": [
+                {"location": "s3://bucket/", "aws": {"region": "eu-west-1"}},
+                {"location": "s3://bucket/special/", "aws": {"region": "us-west-2"}},
+            ],
+        }
+    )
     assert config.storage_for("s3://bucket/special/t1").aws.region == "us-west-2"
     assert config.storage_for("s3://bucket/other").aws.region == "eu-west-1"
     assert config.storage_for("s3://elsewhere/t") is None
 
 
 def _serve(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakegate", "serve", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "lakegate", "serve", *args], capture_output=True, text=True, timeout=60
+    )
 
 
-@pytest.mark.parametrize("content,fragment", [
-    ("version: 1\nport: [1]\n", "port:"),
-    ("version: 1\nshares: {\n", "not valid YAML at line"),
-    ("version: 7\n", "version: "),
-])
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        ("version: 1\nport: [1]\n", "port:"),
+        ("version: 1\nshares: {\n", "not valid YAML at line"),
+        ("version: 7\n", "version: "),
+    ],
+)
 def test_cli_reports_one_line_and_exit_code_2(tmp_path: Path, content: str, fragment: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content)

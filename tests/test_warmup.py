@@ -13,9 +13,15 @@ from tests.tables import build_plain
 def test_warm_up_loads_up_to_the_cache_size(tmp_path: Path) -> None:
     tables = [{"name": f"t{i}", "location": build_plain(tmp_path / f"t{i}")} for i in range(3)]
     tables.append({"name": "broken", "location": str(tmp_path / "no-such-table")})
-    config = parse_config({"version": 1, "database": f"sqlite:///{tmp_path}/db.sqlite", "deltaTableCacheSize": 10,
-                           "authorization": {"bearerToken": "x" * 20},
-                           "shares": [{"name": "s", "schemas": [{"name": "d", "tables": tables}]}]})
+    config = parse_config(
+        {
+            "version": 1,
+            "database": f"sqlite:///{tmp_path}/db.sqlite",
+            "deltaTableCacheSize": 10,
+            "authorization": {"bearerToken": "x" * 20},
+            "shares": [{"name": "s", "schemas": [{"name": "d", "tables": tables}]}],
+        }
+    )
     services = build_services(config)
     assert warm_up(services.tables, 2) == 2
     assert warm_up(services.tables, 10) == 3  # the broken table is skipped, not fatal

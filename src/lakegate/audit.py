@@ -52,9 +52,20 @@ class Access:
 
 def event_json(row: Any) -> dict[str, Any]:
     table = ".".join(p for p in (row.share, row.schema_name, row.table_name) if p) or None
-    return {"time": iso(row.at), "recipient": row.recipient, "operation": row.operation, "table": table,
-            "version": row.version, "mode": row.mode, "files": row.files, "status": row.status,
-            "outcome": row.outcome, "client": row.client, "userAgent": row.user_agent, "replica": row.replica}
+    return {
+        "time": iso(row.at),
+        "recipient": row.recipient,
+        "operation": row.operation,
+        "table": table,
+        "version": row.version,
+        "mode": row.mode,
+        "files": row.files,
+        "status": row.status,
+        "outcome": row.outcome,
+        "client": row.client,
+        "userAgent": row.user_agent,
+        "replica": row.replica,
+    }
 
 
 class AuditLog:
@@ -64,8 +75,14 @@ class AuditLog:
     def record(self, access: Access) -> None:
         values = {key: _storable(key, value) for key, value in asdict(access).items()}
         event = event_json(access)
-        log.info("%s %s %s: %s", access.recipient or "(unauthenticated)", access.operation, event["table"],
-                 access.outcome, extra={"audit": event})
+        log.info(
+            "%s %s %s: %s",
+            access.recipient or "(unauthenticated)",
+            access.operation,
+            event["table"],
+            access.outcome,
+            extra={"audit": event},
+        )
         try:
             with self.db.write() as conn:
                 conn.execute(sa.insert(AuditEvent).values(**values))
@@ -73,8 +90,9 @@ class AuditLog:
             AUDIT_FAILURES.inc()
             log.error("could not write the audit event to the database: %s", exc.__class__.__name__)
 
-    def query(self, since: datetime | None = None, recipient: str | None = None,
-              limit: int = 100) -> list[dict[str, Any]]:
+    def query(
+        self, since: datetime | None = None, recipient: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """The most recent `limit` events (oldest first) since a time, for one recipient or all."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidParameterError(f"limit must be 1 to {MAX_LIMIT}")
@@ -106,5 +124,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidParameterError(f"since: '{text}' is neither a duration like 15m, 2h, 7d nor an ISO time") from None
+        raise InvalidParameterError(
+            f"since: '{text}' is neither a duration like 15m, 2h, 7d nor an ISO time"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)

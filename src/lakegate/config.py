@@ -180,8 +180,10 @@ class ServerConfig(_Model):
         """Why profiles' endpoint is probably wrong (a wildcard listen address and no publicUrl), or None."""
         if self.public_url or self.host not in ("0.0.0.0", "::", ""):
             return None
-        return (f"publicUrl is not set and the server listens on all addresses: profiles name "
-                f"{self.public_endpoint()}, which recipients cannot reach; set publicUrl")
+        return (
+            f"publicUrl is not set and the server listens on all addresses: profiles name "
+            f"{self.public_endpoint()}, which recipients cannot reach; set publicUrl"
+        )
 
     @field_validator("version")
     @classmethod
@@ -208,14 +210,18 @@ class ServerConfig(_Model):
         for share in self.shares:
             _check_unique(f"shares[{share.name}].schemas", [s.name for s in share.schemas])
             for schema in share.schemas:
-                _check_unique(f"shares[{share.name}].schemas[{schema.name}].tables", [t.name for t in schema.tables])
+                _check_unique(
+                    f"shares[{share.name}].schemas[{schema.name}].tables", [t.name for t in schema.tables]
+                )
         return self
 
     def storage_for(self, location: str) -> StorageConfig | None:
         """The `storage:` entry whose location is the longest prefix of `location`."""
         best: StorageConfig | None = None
         for entry in self.storage:
-            if location.startswith(entry.location) and (best is None or len(entry.location) > len(best.location)):
+            if location.startswith(entry.location) and (
+                best is None or len(entry.location) > len(best.location)
+            ):
                 best = entry
         return best
 

@@ -16,27 +16,41 @@ def _write_tables(tables: Path) -> None:
 
     sales = tables / "sales"
     if not (sales / "_delta_log").exists():
-        rows = pa.table({
-            "id": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
-            "region": ["emea", "emea", "amer", "amer", "apac", "apac"],
-            "amount": [10.5, 20.0, 7.25, 99.9, 42.0, 3.5],
-            "day": [date(2026, 1, d) for d in (1, 2, 3, 4, 5, 6)],
-        })
-        write_deltalake(sales, rows, partition_by=["region"],
-                        configuration={"delta.enableChangeDataFeed": "true"})
-        more = pa.table({"id": pa.array([7, 8], pa.int64()), "region": ["emea", "amer"],
-                         "amount": [1.0, 2.0], "day": [date(2026, 2, 1), date(2026, 2, 2)]})
+        rows = pa.table(
+            {
+                "id": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
+                "region": ["emea", "emea", "amer", "amer", "apac", "apac"],
+                "amount": [10.5, 20.0, 7.25, 99.9, 42.0, 3.5],
+                "day": [date(2026, 1, d) for d in (1, 2, 3, 4, 5, 6)],
+            }
+        )
+        write_deltalake(
+            sales, rows, partition_by=["region"], configuration={"delta.enableChangeDataFeed": "true"}
+        )
+        more = pa.table(
+            {
+                "id": pa.array([7, 8], pa.int64()),
+                "region": ["emea", "amer"],
+                "amount": [1.0, 2.0],
+                "day": [date(2026, 2, 1), date(2026, 2, 2)],
+            }
+        )
         write_deltalake(sales, more, mode="append")
         table = DeltaTable(sales)
         table.delete("id = 2")
         table.update(predicate="id = 4", updates={"amount": "100.0"})
     customers = tables / "customers"
     if not (customers / "_delta_log").exists():
-        write_deltalake(customers, pa.table({
-            "customer_id": pa.array([1, 2, 3], pa.int64()),
-            "name": ["Ada", "Grace", "Edsger"],
-            "country": ["UK", "US", "NL"],
-        }))
+        write_deltalake(
+            customers,
+            pa.table(
+                {
+                    "customer_id": pa.array([1, 2, 3], pa.int64()),
+                    "name": ["Ada", "Grace", "Edsger"],
+                    "country": ["UK", "US", "NL"],
+                }
+            ),
+        )
 
 
 def build_demo(directory: Path, port: int = 8080) -> tuple[Path, Path, list[str]]:
@@ -48,7 +62,9 @@ def build_demo(directory: Path, port: int = 8080) -> tuple[Path, Path, list[str]
     profile_path = directory / "profile.share"
     if config_path.exists():
         token = yaml.safe_load(config_path.read_text())["authorization"]["bearerToken"]
-        signing_key = yaml.safe_load(config_path.read_text()).get("tokenSigningKey") or secrets.token_urlsafe(32)
+        signing_key = yaml.safe_load(config_path.read_text()).get("tokenSigningKey") or secrets.token_urlsafe(
+            32
+        )
     else:
         token, signing_key = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     config = {
@@ -58,21 +74,28 @@ def build_demo(directory: Path, port: int = 8080) -> tuple[Path, Path, list[str]
         "endpoint": "/delta-sharing",
         "authorization": {"bearerToken": token},
         "tokenSigningKey": signing_key,
-        "shares": [{
-            "name": "demo",
-            "schemas": [{
-                "name": "default",
-                "tables": [
-                    {"name": "sales", "location": str(tables / "sales"), "historyShared": True},
-                    {"name": "customers", "location": str(tables / "customers")},
+        "shares": [
+            {
+                "name": "demo",
+                "schemas": [
+                    {
+                        "name": "default",
+                        "tables": [
+                            {"name": "sales", "location": str(tables / "sales"), "historyShared": True},
+                            {"name": "customers", "location": str(tables / "customers")},
+                        ],
+                    }
                 ],
-            }],
-        }],
+            }
+        ],
     }
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     config_path.chmod(0o600)
-    profile = {"shareCredentialsVersion": 1, "endpoint": f"http://127.0.0.1:{port}/delta-sharing",
-               "bearerToken": token}
+    profile = {
+        "shareCredentialsVersion": 1,
+        "endpoint": f"http://127.0.0.1:{port}/delta-sharing",
+        "bearerToken": token,
+    }
     profile_path.write_text(json.dumps(profile, indent=2) + "\n")
     profile_path.chmod(0o600)
     return config_path, profile_path, ["demo.default.sales", "demo.default.customers"]

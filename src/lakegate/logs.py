@@ -16,8 +16,12 @@ import orjson
 
 FORMATS = ("json", "text")
 # LogRecord's own attributes, and uvicorn's terminal-coloured copy of its message: not extra fields.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName",
-                                                                          "color_message"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

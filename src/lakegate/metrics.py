@@ -19,21 +19,37 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-REQUESTS = Counter("lakegate_http_requests", "HTTP requests answered, by route template, method and status.",
-                   ["route", "method", "status"], registry=REGISTRY)
-LATENCY = Histogram("lakegate_http_request_duration_seconds",
-                    "Time from request to the last byte of the answer, by route template and method.",
-                    ["route", "method"], registry=REGISTRY,
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-FILES_SIGNED = Counter("lakegate_files_signed", "Files returned to recipients with a signed URL (query, changes).",
-                       registry=REGISTRY)
-CREDENTIALS_VENDED = Counter("lakegate_credentials_vended",
-                             "Temporary table credentials returned to recipients (directory access).",
-                             registry=REGISTRY)
-CREDENTIAL_CACHE_HITS = Counter("lakegate_credential_cache_hits",
-                                "Temporary credentials answered from the vending cache.", registry=REGISTRY)
-AUDIT_FAILURES = Counter("lakegate_audit_write_failures", "Audit events that could not be written.",
-                         registry=REGISTRY)
+REQUESTS = Counter(
+    "lakegate_http_requests",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "lakegate_http_request_duration_seconds",
+    "Time from request to the last byte of the answer, by route template and method.",
+    ["route", "method"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+FILES_SIGNED = Counter(
+    "lakegate_files_signed",
+    "Files returned to recipients with a signed URL (query, changes).",
+    registry=REGISTRY,
+)
+CREDENTIALS_VENDED = Counter(
+    "lakegate_credentials_vended",
+    "Temporary table credentials returned to recipients (directory access).",
+    registry=REGISTRY,
+)
+CREDENTIAL_CACHE_HITS = Counter(
+    "lakegate_credential_cache_hits",
+    "Temporary credentials answered from the vending cache.",
+    registry=REGISTRY,
+)
+AUDIT_FAILURES = Counter(
+    "lakegate_audit_write_failures", "Audit events that could not be written.", registry=REGISTRY
+)
 
 
 class _SnapshotCacheCollector:
@@ -41,10 +57,14 @@ class _SnapshotCacheCollector:
         self._cache = cache
 
     def collect(self) -> Iterator[Metric]:
-        yield CounterMetricFamily("lakegate_snapshot_cache_hits", "Table snapshots served from the cache.",
-                                  value=self._cache.hits)
-        yield CounterMetricFamily("lakegate_snapshot_cache_misses", "Table snapshots loaded or moved forward.",
-                                  value=self._cache.misses)
+        yield CounterMetricFamily(
+            "lakegate_snapshot_cache_hits", "Table snapshots served from the cache.", value=self._cache.hits
+        )
+        yield CounterMetricFamily(
+            "lakegate_snapshot_cache_misses",
+            "Table snapshots loaded or moved forward.",
+            value=self._cache.misses,
+        )
 
 
 class Metrics:

@@ -44,8 +44,11 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
     catalog = SqlCatalog(db, allow_anonymous=anonymous)
     _warn_about_access(db, anonymous)
     stores = StoreRegistry(config, keys)
-    snapshots = SnapshotCache(stores, max_tables=config.delta_table_cache_size or 1,
-                              staleness_acceptable=config.staleness_acceptable)
+    snapshots = SnapshotCache(
+        stores,
+        max_tables=config.delta_table_cache_size or 1,
+        staleness_acceptable=config.staleness_acceptable,
+    )
     tables = TableService(config, catalog, snapshots, stores, keys)
     credentials = CredentialService(tables, VendorRegistry(config, stores))
     tables.dir_access = credentials.has_dir_access
@@ -55,11 +58,15 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
 
 def _warn_about_access(db: Database, anonymous: bool) -> None:
     if anonymous:
-        log.warning("authorization.allowAnonymous is true: ANYONE who can reach this server can read EVERY share")
+        log.warning(
+            "authorization.allowAnonymous is true: ANYONE who can reach this server can read EVERY share"
+        )
     elif active_token_count(db) == 0:
-        log.warning("no recipient can connect: there is no authorization.bearerToken and no active recipient "
-                    "token; every request is refused (401) until you run `lakegate recipients create NAME "
-                    "--share SHARE --profile-out FILE`")
+        log.warning(
+            "no recipient can connect: there is no authorization.bearerToken and no active recipient "
+            "token; every request is refused (401) until you run `lakegate recipients create NAME "
+            "--share SHARE --profile-out FILE`"
+        )
 
 
 def build_app(config: ServerConfig) -> Starlette:
@@ -69,8 +76,10 @@ def build_app(config: ServerConfig) -> Starlette:
     services = build_services(config, db)
     audit = AuditLog(db)
     admin = AdminApi(AdminTokens(db), Recipients(db), Shares(db), audit, config.public_endpoint())
-    operations = [*operational_routes(db, Metrics(services.tables.snapshots)),
-                  Mount("/admin", routes=admin_routes(admin))]
+    operations = [
+        *operational_routes(db, Metrics(services.tables.snapshots)),
+        Mount("/admin", routes=admin_routes(admin)),
+    ]
     middleware = [Middleware(ObservabilityMiddleware, audit=audit, prefix=config.endpoint)]
 
     @asynccontextmanager

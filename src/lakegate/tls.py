@@ -19,7 +19,10 @@ def ssl_options(ssl: SslConfig | None, base: Path, host: str) -> dict[str, str]:
     if ssl.certificate_file:
         if not ssl.certificate_key_file:
             raise ConfigError("ssl.certificateKeyFile: required with ssl.certificateFile")
-        options = {"ssl_certfile": str(base / ssl.certificate_file), "ssl_keyfile": str(base / ssl.certificate_key_file)}
+        options = {
+            "ssl_certfile": str(base / ssl.certificate_file),
+            "ssl_keyfile": str(base / ssl.certificate_key_file),
+        }
         if ssl.certificate_password_file:
             options["ssl_keyfile_password"] = (base / ssl.certificate_password_file).read_text().strip()
         return options
@@ -44,8 +47,12 @@ def self_signed_certificate(host: str) -> tuple[Path, Path]:
     now = datetime.datetime.now(datetime.timezone.utc)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(key, hashes.SHA256())
@@ -53,7 +60,10 @@ def self_signed_certificate(host: str) -> tuple[Path, Path]:
     directory = Path(tempfile.mkdtemp(prefix="lakegate-tls-"))
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     key_path.chmod(0o600)
     return cert_path, key_path

@@ -34,16 +34,38 @@ def prepared(db: Database, **data: object) -> ServerConfig:
 
 
 SHARES = [
-    {"name": "share1", "id": "11111111-1111-1111-1111-111111111111", "displayName": "Share One",
-     "comment": "first", "properties": {"team": "data"},
-     "schemas": [{"name": "default", "tables": [
-         {"name": "sales", "location": "/data/sales", "historyShared": True, "startVersion": 2,
-          "id": "00000000-0000-0000-0000-000000000001"},
-         {"name": "plain", "location": "s3://bucket/plain", "auxiliaryLocations": ["s3://other/plain"]},
-     ]}]},
-    {"name": "Share2", "schemas": [
-        {"name": "s1", "tables": [{"name": "t1", "location": "/data/t1"}]},
-        {"name": "s2", "tables": [{"name": "t2", "location": "/data/t2"}]},
-    ]},
+    {
+        "name": "share1",
+        "id": "11111111-1111-1111-1111-111111111111",
+        "displayName": "Share One",
+        "comment": "first",
+        "properties": {"team": "data"},
+        "schemas": [
+            {
+                "name": "default",
+                "tables": [
+                    {
+                        "name": "sales",
+                        "location": "/data/sales",
+                        "historyShared": True,
+                        "startVersion": 2,
+                        "id": "00000000-0000-0000-0000-000000000001",
+                    },
+                    {
+                        "name": "plain",
+                        "location": "s3://bucket/plain",
+                        "auxiliaryLocations": ["s3://other/plain"],
+                    },
+                ],
+            }
+        ],
+    },
+    {
+        "name": "Share2",
+        "schemas": [
+            {"name": "s1", "tables": [{"name": "t1", "location": "/data/t1"}]},
+            {"name": "s2", "tables": [{"name": "t2", "location": "/data/t2"}]},
+        ],
+    },
     {"name": "empty_share"},
 ]

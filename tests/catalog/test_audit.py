@@ -15,9 +15,20 @@ T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def _access(recipient: str | None, minutes: int, **extra: object) -> Access:
-    values: dict = {"operation": "query", "share": "s", "schema_name": "d", "table_name": "t", "mode": "url",
-                    "status": 200, "outcome": "ok", "version": 3, "files": 7, "client": "10.0.0.1",
-                    "user_agent": "Delta-Sharing-Python/1.4.2", **extra}
+    values: dict = {
+        "operation": "query",
+        "share": "s",
+        "schema_name": "d",
+        "table_name": "t",
+        "mode": "url",
+        "status": 200,
+        "outcome": "ok",
+        "version": 3,
+        "files": 7,
+        "client": "10.0.0.1",
+        "user_agent": "Delta-Sharing-Python/1.4.2",
+        **extra,
+    }
     return Access(recipient=recipient, at=T0 + timedelta(minutes=minutes), **values)
 
 
@@ -31,9 +42,18 @@ def test_record_and_query(db: Database) -> None:
     everything = audit.query()
     assert [e["recipient"] for e in everything] == ["alice", "bob", None, "alice"]
     assert everything[0] == {
-        "time": "2026-07-01T12:00:00.000Z", "recipient": "alice", "operation": "query", "table": "s.d.t",
-        "version": 3, "mode": "url", "files": 7, "status": 200, "outcome": "ok", "client": "10.0.0.1",
-        "userAgent": "Delta-Sharing-Python/1.4.2", "replica": everything[0]["replica"],
+        "time": "2026-07-01T12:00:00.000Z",
+        "recipient": "alice",
+        "operation": "query",
+        "table": "s.d.t",
+        "version": 3,
+        "mode": "url",
+        "files": 7,
+        "status": 200,
+        "outcome": "ok",
+        "client": "10.0.0.1",
+        "userAgent": "Delta-Sharing-Python/1.4.2",
+        "replica": everything[0]["replica"],
     }
     assert everything[1]["mode"] == "dir" and everything[2]["userAgent"] == "x" * 512
     assert [e["time"][11:16] for e in audit.query(since=T0 + timedelta(minutes=2))] == ["12:02", "12:03"]

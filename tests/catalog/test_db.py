@@ -40,9 +40,15 @@ def test_unreachable_database(tmp_path: Path) -> None:
     assert Database(resolve_url(UNREACHABLE, None)).ping() is False
     path = tmp_path / "server.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "database": UNREACHABLE}))
-    with pytest.raises(ConfigError, match=r"database postgresql\+psycopg://lakegate:\*\*\*@127.0.0.1:1/lakegate"):
+    with pytest.raises(
+        ConfigError, match=r"database postgresql\+psycopg://lakegate:\*\*\*@127.0.0.1:1/lakegate"
+    ):
         open_database(load_config(path))
-    proc = subprocess.run([sys.executable, "-m", "lakegate", "serve", "--config", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lakegate", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "error: database" in proc.stderr
     assert "s3cret-pw" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr

@@ -24,8 +24,9 @@ def test_upgrade_creates_the_models_schema(db: Database) -> None:
     migrate.upgrade(db)
     assert migrate.current_revision(db) == migrate.head_revision()
     with db.read() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                      "version_table": migrate.VERSION_TABLE})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "version_table": migrate.VERSION_TABLE}
+        )
         assert compare_metadata(context, Base.metadata) == []
 
 
@@ -66,8 +67,15 @@ def test_db_upgrade_commands_in_parallel_processes(db_url: str, tmp_path: Path) 
     """`lakegate db upgrade` from several processes at once, as replicas started together would."""
     path = tmp_path / "server.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "database": db_url, "shares": SHARES}))
-    procs = [subprocess.Popen([sys.executable, "-m", "lakegate", "db", "upgrade", "--config", str(path)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lakegate", "db", "upgrade", "--config", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
     assert all(code == 0 for _, _, code in results), results
     assert all(f"revision {migrate.head_revision()}" in out for out, _, _ in results)

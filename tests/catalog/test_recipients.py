@@ -34,15 +34,20 @@ def _works(db: Database, clock: Clock, token: str) -> bool:
 def _all_text(db: Database) -> str:
     """Every value of every table, as text: where a token in clear would show."""
     with db.read() as conn:
-        return "\n".join(repr(tuple(row)) for table in Base.metadata.sorted_tables
-                         for row in conn.execute(sa.select(table)))
+        return "\n".join(
+            repr(tuple(row))
+            for table in Base.metadata.sorted_tables
+            for row in conn.execute(sa.select(table))
+        )
 
 
 def test_tokens_are_random_256_bit_and_stored_only_as_hashes(db: Database, recipients: Recipients) -> None:
     tokens = [recipients.create(f"r{i}", ["share1"]).token for i in range(5)]
     assert len(set(tokens)) == 5
     for token in tokens:
-        assert re.fullmatch(r"lg_[A-Za-z0-9_-]{43}", token)  # 43 base64url chars = 258 bits, 256 of them random
+        assert re.fullmatch(
+            r"lg_[A-Za-z0-9_-]{43}", token
+        )  # 43 base64url chars = 258 bits, 256 of them random
     stored = _all_text(db)
     assert not any(token in stored or token[3:] in stored for token in tokens)
     assert all(token_hash(token) in stored for token in tokens)
@@ -50,14 +55,18 @@ def test_tokens_are_random_256_bit_and_stored_only_as_hashes(db: Database, recip
 
 def test_profile_has_expiration_only_when_the_token_expires(recipients: Recipients, clock: Clock) -> None:
     forever = recipients.create("forever", ["share1"]).profile("https://x/delta-sharing")
-    assert forever == {"shareCredentialsVersion": 1, "endpoint": "https://x/delta-sharing",
-                       "bearerToken": forever["bearerToken"]}
+    assert forever == {
+        "shareCredentialsVersion": 1,
+        "endpoint": "https://x/delta-sharing",
+        "bearerToken": forever["bearerToken"],
+    }
     brief = recipients.create("brief", ["share1"], expires_in=90).profile("https://x/delta-sharing")
     assert brief["expirationTime"] == "2026-07-01T12:01:30.000Z"
 
 
-def test_rotation_keeps_the_old_token_for_the_grace_period(db: Database, recipients: Recipients,
-                                                          clock: Clock) -> None:
+def test_rotation_keeps_the_old_token_for_the_grace_period(
+    db: Database, recipients: Recipients, clock: Clock
+) -> None:
     old = recipients.create("alice", ["share1"]).token
     rotated = recipients.rotate("alice", grace=30)
     assert rotated.recipient["previousTokensValidUntil"] == "2026-07-01T12:00:30.000Z"
@@ -68,8 +77,9 @@ def test_rotation_keeps_the_old_token_for_the_grace_period(db: Database, recipie
     assert not _works(db, clock, old) and _works(db, clock, rotated.token)
 
 
-def test_rotation_without_grace_stops_the_old_token_at_once(db: Database, recipients: Recipients,
-                                                           clock: Clock) -> None:
+def test_rotation_without_grace_stops_the_old_token_at_once(
+    db: Database, recipients: Recipients, clock: Clock
+) -> None:
     old = recipients.create("alice", ["share1"]).token
     new = recipients.rotate("alice", expires_in=10).token
     assert not _works(db, clock, old) and _works(db, clock, new)
@@ -84,8 +94,9 @@ def test_grace_never_extends_an_earlier_expiry(db: Database, recipients: Recipie
     assert not _works(db, clock, old)
 
 
-def test_revoke_stops_every_token_and_rotate_restores_access(db: Database, recipients: Recipients,
-                                                             clock: Clock) -> None:
+def test_revoke_stops_every_token_and_rotate_restores_access(
+    db: Database, recipients: Recipients, clock: Clock
+) -> None:
     first = recipients.create("alice", ["share1"]).token
     second = recipients.rotate("alice", grace=60).token
     assert recipients.revoke("alice")["tokensRevoked"] == 2

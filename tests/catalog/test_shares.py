@@ -32,7 +32,11 @@ def test_create_add_tables_and_read_them_as_a_recipient(db: Database, shares: Sh
     assert (share.display_name, share.comment, share.properties) == ("Live", "made live", {"k": "v"})
     table = catalog.get_table(principal, "live", "sch", "t1")
     assert (table.location, table.history_shared, table.start_version, table.share_id) == (
-        "s3://bucket/t1", True, 3, created["id"])
+        "s3://bucket/t1",
+        True,
+        3,
+        created["id"],
+    )
     assert catalog.get_table(principal, "live", "sch", "t2").auxiliary_locations == ("s3://aux/t2",)
 
 

@@ -66,7 +66,9 @@ def test_grant_changes_apply_to_the_next_request(db: Database, catalog: SqlCatal
     recipients.ungrant("alice", "share1")
     principal = catalog.authenticate(token)
     assert principal.shares == frozenset({"share2"})
-    assert isinstance(_error(lambda: catalog.get_table(principal, "share1", "default", "sales")), NotFoundError)
+    assert isinstance(
+        _error(lambda: catalog.get_table(principal, "share1", "default", "sales")), NotFoundError
+    )
 
 
 CASES = {
@@ -79,7 +81,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_ungranted_share_is_answered_as_a_nonexistent_one(db: Database, catalog: SqlCatalog, case: str) -> None:
+def test_ungranted_share_is_answered_as_a_nonexistent_one(
+    db: Database, catalog: SqlCatalog, case: str
+) -> None:
     principal = catalog.authenticate(Recipients(db).create("alice", ["share2"]).token)
     ungranted = _error(lambda: CASES[case](catalog, principal, "share1"))
     missing = _error(lambda: CASES[case](catalog, principal, "nosuch"))
@@ -89,8 +93,10 @@ def test_ungranted_share_is_answered_as_a_nonexistent_one(db: Database, catalog:
 
 def test_missing_schema_and_table_in_a_granted_share(catalog: SqlCatalog) -> None:
     principal = Principal("test", frozenset({"share2"}))
-    assert _error(lambda: catalog.list_tables(principal, "share2", "nope")).message == \
-        "schema 'nope' not found in share 'share2'"
+    assert (
+        _error(lambda: catalog.list_tables(principal, "share2", "nope")).message
+        == "schema 'nope' not found in share 'share2'"
+    )
     assert isinstance(_error(lambda: catalog.get_table(principal, "share2", "s1", "nope")), NotFoundError)
     assert isinstance(_error(lambda: catalog.get_table(principal, "share2", "s2", "t1")), NotFoundError)
 
@@ -99,7 +105,12 @@ def test_names_are_case_insensitive(catalog: SqlCatalog) -> None:
     principal = Principal("test", frozenset({"share1"}))
     table = catalog.get_table(principal, "SHARE1", "Default", "SALES")
     assert (table.share, table.schema, table.name, table.history_shared, table.start_version) == (
-        "share1", "default", "sales", True, 2)
+        "share1",
+        "default",
+        "sales",
+        True,
+        2,
+    )
     assert table.share_id == "11111111-1111-1111-1111-111111111111"
 
 
@@ -111,7 +122,10 @@ def test_empty_share_and_all_tables_order(catalog: SqlCatalog) -> None:
     principal = Principal("test")
     assert catalog.list_schemas(principal, "empty_share") == []
     assert catalog.list_tables(principal, "empty_share", None) == []
-    assert [(t.schema, t.name) for t in catalog.list_tables(principal, "share2", None)] == [("s1", "t1"), ("s2", "t2")]
+    assert [(t.schema, t.name) for t in catalog.list_tables(principal, "share2", None)] == [
+        ("s1", "t1"),
+        ("s2", "t2"),
+    ]
 
 
 def test_names_with_nul_are_not_found_not_errors(db: Database, catalog: SqlCatalog) -> None:
@@ -119,6 +133,10 @@ def test_names_with_nul_are_not_found_not_errors(db: Database, catalog: SqlCatal
     principal = Principal("test")
     assert isinstance(_error(lambda: catalog.get_share(principal, "share1\x00")), NotFoundError)
     assert isinstance(_error(lambda: catalog.list_tables(principal, "share1", "default\x00")), NotFoundError)
-    assert isinstance(_error(lambda: catalog.get_table(principal, "share1", "de\x00fault", "sales")), NotFoundError)
-    assert isinstance(_error(lambda: catalog.get_table(None, "share1", "default", "sales\x00")), NotFoundError)
+    assert isinstance(
+        _error(lambda: catalog.get_table(principal, "share1", "de\x00fault", "sales")), NotFoundError
+    )
+    assert isinstance(
+        _error(lambda: catalog.get_table(None, "share1", "default", "sales\x00")), NotFoundError
+    )
     assert isinstance(_error(lambda: Recipients(db).create("x", ["share1\x00"])), NotFoundError)

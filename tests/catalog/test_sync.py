@@ -20,8 +20,10 @@ ALL = Principal("test")
 
 
 def _tables(db: Database, share: str) -> list[tuple]:
-    return [(t.schema, t.name, t.location, t.id, t.history_shared, t.start_version, t.auxiliary_locations)
-            for t in SqlCatalog(db).list_tables(ALL, share, None)]
+    return [
+        (t.schema, t.name, t.location, t.id, t.history_shared, t.start_version, t.auxiliary_locations)
+        for t in SqlCatalog(db).list_tables(ALL, share, None)
+    ]
 
 
 def test_yaml_shares_are_applied(db: Database) -> None:
@@ -30,7 +32,11 @@ def test_yaml_shares_are_applied(db: Database) -> None:
     assert [s.name for s in catalog.list_shares(ALL)] == ["share1", "Share2", "empty_share"]
     share1 = catalog.get_share(ALL, "SHARE1")
     assert (share1.id, share1.display_name, share1.comment, share1.properties) == (
-        "11111111-1111-1111-1111-111111111111", "Share One", "first", {"team": "data"})
+        "11111111-1111-1111-1111-111111111111",
+        "Share One",
+        "first",
+        {"team": "data"},
+    )
     assert _tables(db, "share1") == [
         ("default", "sales", "/data/sales", "00000000-0000-0000-0000-000000000001", True, 2, ()),
         ("default", "plain", "s3://bucket/plain", "", False, 0, ("s3://other/plain",)),
@@ -44,9 +50,15 @@ def test_a_second_sync_writes_nothing(db: Database) -> None:
         before = conn.execute(sa.select(Share.id, Share.name)).all()
     with db.engine.connect() as conn:
         writes: list[str] = []
-        sa.event.listen(conn, "before_cursor_execute",
-                        lambda *args: writes.append(args[2]) if not args[2].lstrip().upper().startswith(
-                            ("SELECT", "BEGIN")) else None)
+        sa.event.listen(
+            conn,
+            "before_cursor_execute",
+            lambda *args: (
+                writes.append(args[2])
+                if not args[2].lstrip().upper().startswith(("SELECT", "BEGIN"))
+                else None
+            ),
+        )
         with conn.begin():
             sync_config(conn, settings)
     assert writes == []
@@ -64,8 +76,10 @@ def test_yaml_changes_win_and_keep_grants(db: Database) -> None:
     share2["schemas"][0]["tables"].append({"name": "t3", "location": "/data/t3"})
     del share2["schemas"][1]  # schema s2 and its table go
     prepared(db, shares=changed)
-    assert _tables(db, "share2") == [("s1", "t1", "/data/t1-moved", "", False, 0, ()),
-                                     ("s1", "t3", "/data/t3", "", False, 0, ())]
+    assert _tables(db, "share2") == [
+        ("s1", "t1", "/data/t1-moved", "", False, 0, ()),
+        ("s1", "t3", "/data/t3", "", False, 0, ()),
+    ]
     assert SqlCatalog(db).get_share(ALL, "share2").comment == "now with a comment"
     assert Recipients(db).get("alice")["shares"] == ["Share2"]
 
@@ -91,7 +105,12 @@ def test_bootstrap_token_sees_every_share_even_new_ones(db: Database) -> None:
     Shares(db).create("later")
     principal = SqlCatalog(db).authenticate("bootstrap-token-value")
     assert principal.recipient == "bootstrap"
-    assert [s.name for s in SqlCatalog(db).list_shares(principal)] == ["share1", "Share2", "empty_share", "later"]
+    assert [s.name for s in SqlCatalog(db).list_shares(principal)] == [
+        "share1",
+        "Share2",
+        "empty_share",
+        "later",
+    ]
 
 
 def test_changed_bootstrap_token_replaces_the_old_one(db: Database) -> None:

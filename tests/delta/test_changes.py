@@ -22,7 +22,15 @@ from tests.tables import rows
 
 
 def _add(path: str, data_change: bool = True) -> dict:
-    return {"add": {"path": path, "partitionValues": {}, "size": 1, "modificationTime": 0, "dataChange": data_change}}
+    return {
+        "add": {
+            "path": path,
+            "partitionValues": {},
+            "size": 1,
+            "modificationTime": 0,
+            "dataChange": data_change,
+        }
+    }
 
 
 def _remove(path: str, data_change: bool = True) -> dict:
@@ -34,28 +42,53 @@ def _merge(**metrics: object) -> dict:
 
 
 def test_streaming_takes_data_changes_only() -> None:
-    commit = Commit.parse(3, [_add("a"), _add("b", False), _remove("c"), _remove("d", False),
-                              {"cdc": {"path": "_change_data/x", "partitionValues": {}, "size": 1, "dataChange": False}}])
+    commit = Commit.parse(
+        3,
+        [
+            _add("a"),
+            _add("b", False),
+            _remove("c"),
+            _remove("d", False),
+            {"cdc": {"path": "_change_data/x", "partitionValues": {}, "size": 1, "dataChange": False}},
+        ],
+    )
     assert [(k, a["path"]) for k, a in commit.streaming_files()] == [("add", "a"), ("remove", "c")]
 
 
 def test_cdf_prefers_change_data_files() -> None:
     cdc = {"cdc": {"path": "_change_data/x", "partitionValues": {}, "size": 1, "dataChange": False}}
-    assert [(k, a["path"]) for k, a in Commit.parse(1, [_add("a"), cdc, _remove("c")]).cdf_files()] == \
-        [("cdc", "_change_data/x")]
-    assert [(k, a["path"]) for k, a in Commit.parse(1, [_add("a"), _remove("c")]).cdf_files()] == \
-        [("add", "a"), ("remove", "c")]
-    optimize = Commit.parse(1, [{"commitInfo": {"operation": "OPTIMIZE"}}, _add("a", False), _remove("c", False)])
+    assert [(k, a["path"]) for k, a in Commit.parse(1, [_add("a"), cdc, _remove("c")]).cdf_files()] == [
+        ("cdc", "_change_data/x")
+    ]
+    assert [(k, a["path"]) for k, a in Commit.parse(1, [_add("a"), _remove("c")]).cdf_files()] == [
+        ("add", "a"),
+        ("remove", "c"),
+    ]
+    optimize = Commit.parse(
+        1, [{"commitInfo": {"operation": "OPTIMIZE"}}, _add("a", False), _remove("c", False)]
+    )
     assert optimize.cdf_files() == [] and optimize.streaming_files() == []
 
 
-@pytest.mark.parametrize("metrics, noop", [
-    ({"numTargetRowsInserted": "0", "numTargetRowsUpdated": "0", "numTargetRowsDeleted": "0"}, True),  # Spark
-    ({"num_target_rows_inserted": 0, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}, True),  # delta-rs
-    ({"numTargetRowsInserted": "0", "numTargetRowsUpdated": "1", "numTargetRowsDeleted": "0"}, False),
-    ({"numTargetRowsInserted": "0", "numTargetRowsUpdated": "0"}, False),  # metrics missing: not known to be a no-op
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    "metrics, noop",
+    [
+        (
+            {"numTargetRowsInserted": "0", "numTargetRowsUpdated": "0", "numTargetRowsDeleted": "0"},
+            True,
+        ),  # Spark
+        (
+            {"num_target_rows_inserted": 0, "num_target_rows_updated": 0, "num_target_rows_deleted": 0},
+            True,
+        ),  # delta-rs
+        ({"numTargetRowsInserted": "0", "numTargetRowsUpdated": "1", "numTargetRowsDeleted": "0"}, False),
+        (
+            {"numTargetRowsInserted": "0", "numTargetRowsUpdated": "0"},
+            False,
+        ),  # metrics missing: not known to be a no-op
+        ({}, False),
+    ],
+)
 def test_merge_that_changed_nothing_contributes_no_change(metrics: dict, noop: bool) -> None:
     commit = Commit.parse(5, [_merge(**metrics), _add("rewritten"), _remove("old")])
     assert commit.is_noop_merge is noop
@@ -76,6 +109,7 @@ def test_cdf_recorded_over_the_range() -> None:
 
 
 # -- on real logs -----------------------------------------------------------------------------------------------
+
 
 class CountingLog(DeltaLog):
     """A DeltaLog that counts listings and commit reads, to check what the caches save."""
@@ -151,7 +185,9 @@ def test_history_cache_lists_only_new_commits(tmp_path: Path) -> None:
     cache = HistoryCache()
     first = cache.get(log, None, at_least=1)
     assert first.versions == [0, 1] and log.listings == [None]
-    assert cache.get(log, None, at_least=1) is first and len(log.listings) == 1  # already covers v1: no listing
+    assert (
+        cache.get(log, None, at_least=1) is first and len(log.listings) == 1
+    )  # already covers v1: no listing
     write_deltalake(root, rows([7]), mode="append")
     write_deltalake(root, rows([8]), mode="append")
     grown = cache.get(log, None, at_least=3)

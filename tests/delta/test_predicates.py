@@ -23,8 +23,9 @@ def op(name: str, *children: dict[str, Any]) -> dict[str, Any]:
 
 
 def jf(tree: Any, parts: list[str], types: dict[str, str]) -> FileFilter | None:
-    return json_predicate_filter(json.dumps(tree) if not isinstance(tree, str) else tree,
-                                 partition_columns=parts, column_types=types)
+    return json_predicate_filter(
+        json.dumps(tree) if not isinstance(tree, str) else tree, partition_columns=parts, column_types=types
+    )
 
 
 def stats(col_name: str, lo: Any, hi: Any, nulls: int | None = 0, rows: int = 10) -> dict[str, Any]:
@@ -68,15 +69,20 @@ BIRTHDAY_FILES = [
 ]
 BDAY_TYPES = {"name": "string", "age": "integer", "birthday": "date"}
 NOT_NULL_BDAY = op("not", op("isNull", col("birthday", "date")))
-BDAY_RANGE = [op("lessThan", col("birthday", "date"), lit("2020-02-03", "date")),
-              op("greaterThanOrEqual", col("birthday", "date"), lit("2020-01-01", "date"))]
+BDAY_RANGE = [
+    op("lessThan", col("birthday", "date"), lit("2020-02-03", "date")),
+    op("greaterThanOrEqual", col("birthday", "date"), lit("2020-01-01", "date")),
+]
 
 
 @pytest.mark.parametrize(
     "tree, expected",
     [
         (op("and", NOT_NULL_BDAY, op("equal", col("birthday", "date"), lit("2020-01-01", "date"))), [0]),
-        (op("and", NOT_NULL_BDAY, op("greaterThan", col("birthday", "date"), lit("2020-01-01", "date"))), [1]),
+        (
+            op("and", NOT_NULL_BDAY, op("greaterThan", col("birthday", "date"), lit("2020-01-01", "date"))),
+            [1],
+        ),
         (op("and", *BDAY_RANGE), [0, 1]),
         (op("and", NOT_NULL_BDAY, op("equal", col("age", "int"), lit("2", "int"))), [1]),
         (op("and", NOT_NULL_BDAY, op("lessThan", col("age", "int"), lit("3", "int"))), [0, 1]),
@@ -128,33 +134,83 @@ CMP_CASES = [
     ("date", "date", "2021-01-01", "2021-01-31", "2021-02-01", "greaterThanOrEqual", False),
     ("date", "date", "2021-01-01", "2021-01-31", "2021-1-31", "greaterThanOrEqual", True),
     ("date", "date", "2021-01-01", "2021-01-31", "2020-12-31", "lessThanOrEqual", False),
-    ("timestamp", "timestamp", "2021-04-28T23:33:48.000Z", "2021-04-28T23:33:48.719Z",
-     "2021-04-29T00:00:00Z", "greaterThanOrEqual", False),
+    (
+        "timestamp",
+        "timestamp",
+        "2021-04-28T23:33:48.000Z",
+        "2021-04-28T23:33:48.719Z",
+        "2021-04-29T00:00:00Z",
+        "greaterThanOrEqual",
+        False,
+    ),
     # the max is truncated to ms: a row at .719500 may exist, so "> .719" must keep the file
-    ("timestamp", "timestamp", "2021-04-28T23:33:48.000Z", "2021-04-28T23:33:48.719Z",
-     "2021-04-28T23:33:48.719Z", "greaterThan", True),
-    ("timestamp", "timestamp", "2021-04-28T23:33:48.000Z", "2021-04-28T23:33:48.719Z",
-     "2021-04-28T23:33:48.721Z", "greaterThan", False),
+    (
+        "timestamp",
+        "timestamp",
+        "2021-04-28T23:33:48.000Z",
+        "2021-04-28T23:33:48.719Z",
+        "2021-04-28T23:33:48.719Z",
+        "greaterThan",
+        True,
+    ),
+    (
+        "timestamp",
+        "timestamp",
+        "2021-04-28T23:33:48.000Z",
+        "2021-04-28T23:33:48.719Z",
+        "2021-04-28T23:33:48.721Z",
+        "greaterThan",
+        False,
+    ),
     # offsets: 16:33:48-07:00 is 23:33:48Z
-    ("timestamp", "timestamp", "2021-04-28T16:00:00.000-07:00", "2021-04-28T16:33:48.719-07:00",
-     "2021-04-29T01:40:00+02:00", "greaterThanOrEqual", False),
-    ("timestamp", "timestamp", "2021-04-28T16:00:00.000-07:00", "2021-04-28T16:33:48.719-07:00",
-     "2021-04-29T01:30:00+02:00", "greaterThanOrEqual", True),
-    ("timestamp_ntz", "timestamp", "2021-01-01T00:00:00.000", "2021-01-01T10:00:00.000",
-     "2021-01-01T11:00:00Z", "greaterThan", False),
+    (
+        "timestamp",
+        "timestamp",
+        "2021-04-28T16:00:00.000-07:00",
+        "2021-04-28T16:33:48.719-07:00",
+        "2021-04-29T01:40:00+02:00",
+        "greaterThanOrEqual",
+        False,
+    ),
+    (
+        "timestamp",
+        "timestamp",
+        "2021-04-28T16:00:00.000-07:00",
+        "2021-04-28T16:33:48.719-07:00",
+        "2021-04-29T01:30:00+02:00",
+        "greaterThanOrEqual",
+        True,
+    ),
+    (
+        "timestamp_ntz",
+        "timestamp",
+        "2021-01-01T00:00:00.000",
+        "2021-01-01T10:00:00.000",
+        "2021-01-01T11:00:00Z",
+        "greaterThan",
+        False,
+    ),
 ]
 
 
 @pytest.mark.parametrize("coltype, vt, lo, hi, value, cmp, keep", CMP_CASES)
-def test_json_stats_comparisons(coltype: str, vt: str, lo: Any, hi: Any, value: str, cmp: str, keep: bool) -> None:
+def test_json_stats_comparisons(
+    coltype: str, vt: str, lo: Any, hi: Any, value: str, cmp: str, keep: bool
+) -> None:
     f = jf(op(cmp, col("x", vt), lit(value, vt)), [], {"x": coltype})
     assert f is not None
     assert f({}, stats("x", lo, hi)) is keep
 
 
 @pytest.mark.parametrize(
-    "cmp, flipped", [("lessThan", "greaterThan"), ("lessThanOrEqual", "greaterThanOrEqual"), ("equal", "equal"),
-                     ("greaterThan", "lessThan"), ("greaterThanOrEqual", "lessThanOrEqual")]
+    "cmp, flipped",
+    [
+        ("lessThan", "greaterThan"),
+        ("lessThanOrEqual", "greaterThanOrEqual"),
+        ("equal", "equal"),
+        ("greaterThan", "lessThan"),
+        ("greaterThanOrEqual", "lessThanOrEqual"),
+    ],
 )
 @pytest.mark.parametrize("value", ["0", "10", "15", "20", "30"])
 def test_json_literal_on_left_flips(cmp: str, flipped: str, value: str) -> None:
@@ -172,7 +228,7 @@ def test_json_literal_on_left_example() -> None:
 
 def test_truncated_string_max_with_tie_breaker() -> None:
     # Delta truncates long strings to a prefix and may append U+FFFF; real values can still start with the prefix
-    f = jf(op("greaterThanOrEqual", col("s", "string"), lit("abc\U0001F600", "string")), [], {"s": "string"})
+    f = jf(op("greaterThanOrEqual", col("s", "string"), lit("abc\U0001f600", "string")), [], {"s": "string"})
     assert f and f({}, stats("s", "a", "abc\uffff"))
     g = jf(op("greaterThan", col("s", "string"), lit("abd", "string")), [], {"s": "string"})
     assert g and not g({}, stats("s", "a", "abc\uffff"))
@@ -197,10 +253,24 @@ def test_truncated_string_max_with_tie_breaker() -> None:
         ("timestamp", "timestamp", "2021-04-28 10:00:00", "2021-04-28T12:00:00+02:00", "equal", True),
         # Wall-clock partition values (no zone: the writer's session time zone) are never pruned on ...
         ("timestamp", "timestamp", "2021-04-28 10:00:00.5", "2021-04-28T10:00:00.5Z", "lessThan", True),
-        ("timestamp", "timestamp", "2021-04-28 10:00:00", "2021-04-28T10:00:00.000001Z", "greaterThanOrEqual", True),
+        (
+            "timestamp",
+            "timestamp",
+            "2021-04-28 10:00:00",
+            "2021-04-28T10:00:00.000001Z",
+            "greaterThanOrEqual",
+            True,
+        ),
         # ... values written in UTC ISO-8601 form are.
         ("timestamp", "timestamp", "2021-04-28T10:00:00.5Z", "2021-04-28T10:00:00.5Z", "lessThan", False),
-        ("timestamp", "timestamp", "2021-04-28T10:00:00Z", "2021-04-28T10:00:00.000001Z", "greaterThanOrEqual", False),
+        (
+            "timestamp",
+            "timestamp",
+            "2021-04-28T10:00:00Z",
+            "2021-04-28T10:00:00.000001Z",
+            "greaterThanOrEqual",
+            False,
+        ),
         ("timestamp", "timestamp", "2021-04-28T12:00:00+02:00", "2021-04-28T10:00:00Z", "equal", True),
         ("timestamp", "timestamp", "2021-04-28T12:00:00+02:00", "2021-04-28T11:00:00Z", "equal", False),
         ("double", "double", "1.5", "1.5", "greaterThan", False),
@@ -229,16 +299,24 @@ def test_json_null_partition_value(pv: str | None, cmp: str) -> None:
 
 def test_json_or_with_null_partition() -> None:
     # null OR true is true: keep; p is null OR p = 1 keeps the null file
-    f = jf(op("or", op("isNull", col("p", "int")), op("equal", col("p", "int"), lit("1", "int"))), ["p"],
-           {"p": "integer"})
+    f = jf(
+        op("or", op("isNull", col("p", "int")), op("equal", col("p", "int"), lit("1", "int"))),
+        ["p"],
+        {"p": "integer"},
+    )
     assert f and f({"p": None}, None) and f({"p": "1"}, None) and not f({"p": "2"}, None)
 
 
 @pytest.mark.parametrize(
     "st",
-    [None, {}, {"numRecords": 3}, {"numRecords": 3, "minValues": {"x": 1}, "maxValues": {}},
-     {"numRecords": 3, "minValues": {"x": "one"}, "maxValues": {"x": "two"}},  # wrong JSON type
-     {"numRecords": 3, "minValues": {"y": 100}, "maxValues": {"y": 200}}],
+    [
+        None,
+        {},
+        {"numRecords": 3},
+        {"numRecords": 3, "minValues": {"x": 1}, "maxValues": {}},
+        {"numRecords": 3, "minValues": {"x": "one"}, "maxValues": {"x": "two"}},  # wrong JSON type
+        {"numRecords": 3, "minValues": {"y": 100}, "maxValues": {"y": 200}},
+    ],
 )
 def test_json_missing_or_bad_stats_keep(st: Any) -> None:
     f = jf(op("equal", col("x", "int"), lit("50", "int")), [], {"x": "integer", "y": "integer"})
@@ -260,7 +338,9 @@ def test_json_missing_partition_key_is_unknown() -> None:
         (None, 10, True, True),  # unknown
     ],
 )
-def test_json_is_null_uses_null_count(nulls: int | None, rows: int, is_null_keep: bool, not_null_keep: bool) -> None:
+def test_json_is_null_uses_null_count(
+    nulls: int | None, rows: int, is_null_keep: bool, not_null_keep: bool
+) -> None:
     lo, hi = (None, None) if nulls == rows else (1, 5)
     st = stats("x", lo, hi, nulls=nulls, rows=rows)
     f = jf(op("isNull", col("x", "int")), [], {"x": "integer"})
@@ -271,8 +351,10 @@ def test_json_is_null_uses_null_count(nulls: int | None, rows: int, is_null_keep
 
 def test_json_all_null_column_comparisons_prune() -> None:
     st = stats("x", None, None, nulls=4, rows=4)
-    for tree in (op("equal", col("x", "int"), lit("1", "int")),
-                 op("not", op("equal", col("x", "int"), lit("1", "int")))):
+    for tree in (
+        op("equal", col("x", "int"), lit("1", "int")),
+        op("not", op("equal", col("x", "int"), lit("1", "int"))),
+    ):
         f = jf(tree, [], {"x": "integer"})
         assert f and not f({}, st)
 
@@ -305,9 +387,11 @@ def test_json_bare_bool_column_and_literal() -> None:
     assert f and f({}, stats("b", False, True)) and not f({}, stats("b", False, False)) and f({}, None)
     g = jf(op("not", col("b", "bool")), [], types)
     assert g and not g({}, stats("b", True, True)) and g({}, stats("b", False, True))
-    lit_false, lit_and_col, bare_int = (jf(lit("false", "bool"), [], types),
-                                        jf(op("and", lit("true", "bool"), col("b", "bool")), [], types),
-                                        jf(col("x", "int"), [], types))
+    lit_false, lit_and_col, bare_int = (
+        jf(lit("false", "bool"), [], types),
+        jf(op("and", lit("true", "bool"), col("b", "bool")), [], types),
+        jf(col("x", "int"), [], types),
+    )
     assert lit_false and lit_and_col and bare_int
     assert not lit_false({}, None) and not lit_and_col({}, stats("b", False, False))
     assert bare_int({}, stats("x", 1, 1))  # a bare non-bool column is unknown
@@ -348,7 +432,12 @@ def test_json_case_insensitive_names() -> None:
 
 
 def test_json_nested_column() -> None:
-    st = {"numRecords": 1, "minValues": {"a": {"b": 10}}, "maxValues": {"a": {"b": 20}}, "nullCount": {"a": {"b": 0}}}
+    st = {
+        "numRecords": 1,
+        "minValues": {"a": {"b": 10}},
+        "maxValues": {"a": {"b": 20}},
+        "nullCount": {"a": {"b": 0}},
+    }
     f = jf(op("greaterThan", col("a.b", "int"), lit("20", "int")), [], {"a": "struct"})
     g = jf(op("greaterThan", col("a.b", "int"), lit("19", "int")), [], {"a": "struct"})
     assert f and g and not f({}, st) and g({}, st)
@@ -357,8 +446,15 @@ def test_json_nested_column() -> None:
 
 
 def test_json_partition_and_stats_mixed() -> None:
-    f = jf(op("or", op("equal", col("p", "string"), lit("x", "string")),
-              op("greaterThan", col("v", "long"), lit("100", "long"))), ["p"], {"p": "string", "v": "long"})
+    f = jf(
+        op(
+            "or",
+            op("equal", col("p", "string"), lit("x", "string")),
+            op("greaterThan", col("v", "long"), lit("100", "long")),
+        ),
+        ["p"],
+        {"p": "string", "v": "long"},
+    )
     assert f
     assert f({"p": "x"}, stats("v", 1, 2))
     assert not f({"p": "y"}, stats("v", 1, 2))
@@ -389,7 +485,9 @@ GOOD_LEAF = op("equal", col("x", "int"), lit("1", "int"))
         json.dumps({"op": "and", "children": "x"}),
         json.dumps(op("equal", {"op": "column", "valueType": "int"}, lit("1", "int"))),  # missing name
         json.dumps(op("equal", col("x", "int"), {"op": "literal", "valueType": "int"})),  # missing value
-        json.dumps(op("equal", col("x", "int"), {"op": "literal", "value": 1, "valueType": "int"})),  # not a string
+        json.dumps(
+            op("equal", col("x", "int"), {"op": "literal", "value": 1, "valueType": "int"})
+        ),  # not a string
         json.dumps(op("equal", col("x", "decimal"), lit("1", "decimal"))),  # unsupported valueType
         json.dumps(op("equal", col("x", "int"), lit("1.5", "int"))),  # unparsable literals
         json.dumps(op("equal", col("x", "int"), lit("2147483648", "int"))),
@@ -435,15 +533,27 @@ def test_json_size_limit() -> None:
 def test_json_filter_never_raises_on_odd_inputs() -> None:
     f = jf(op("and", GOOD_LEAF, op("isNull", col("p", "int"))), ["p"], {"x": "integer", "p": "integer"})
     assert f
-    odd: list[tuple[Any, Any]] = [({"p": 5}, {"numRecords": "x"}), ({"p": None}, {"minValues": 3}),
-                                  ({}, {"nullCount": []}), (None, "stats")]
+    odd: list[tuple[Any, Any]] = [
+        ({"p": 5}, {"numRecords": "x"}),
+        ({"p": None}, {"minValues": 3}),
+        ({}, {"nullCount": []}),
+        (None, "stats"),
+    ]
     for pv, st in odd:
         assert f(pv, st) in (True, False)
 
 
 # ---------------------------------------------------------------- SQL predicateHints
 
-SQL_TYPES = {"d": "date", "s": "string", "i": "integer", "f": "double", "b": "boolean", "t": "timestamp", "v": "long"}
+SQL_TYPES = {
+    "d": "date",
+    "s": "string",
+    "i": "integer",
+    "f": "double",
+    "b": "boolean",
+    "t": "timestamp",
+    "v": "long",
+}
 SQL_PARTS = ["d", "s", "i", "f", "b", "t"]
 SQL_FILE = {"d": "2021-04-28", "s": "it's", "i": "5", "f": "1.5", "b": "true", "t": "2021-04-28 10:00:00"}
 
@@ -518,8 +628,9 @@ def test_sql_unusable_hints_are_skipped(hint: str) -> None:
 
 
 def test_sql_hints_are_anded_and_nulls() -> None:
-    f = sql_predicate_filter(["d >= '2021-01-01'", "d <= '2021-01-31'"], partition_columns=["d"],
-                             column_types={"d": "date"})
+    f = sql_predicate_filter(
+        ["d >= '2021-01-01'", "d <= '2021-01-31'"], partition_columns=["d"], column_types={"d": "date"}
+    )
     assert f
     assert [f({"d": v}, None) for v in ("2021-01-15", "2021-02-01", None, "")] == [True, False, False, False]
     g = sql_predicate_filter(["d IS NULL"], partition_columns=["d"], column_types={"d": "date"})
@@ -539,4 +650,12 @@ def test_combine() -> None:
     b = jf(op("lessThan", col("i", "int"), lit("5", "int")), ["i"], {"i": "integer"})
     assert combine(a, None) is a
     both = combine(a, None, b)
-    assert both and [both({"i": str(n)}, None) for n in range(7)] == [False, False, True, True, True, False, False]
+    assert both and [both({"i": str(n)}, None) for n in range(7)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]

@@ -108,5 +108,6 @@ def test_entries_of_unchanged_files_are_reused_after_a_commit(tmp_path: Path) ->
     assert set(before) < set(after)
     assert all(after[k] is before[k] for k in before)  # the same objects: nothing rebuilt
     cold = entries(load_snapshot(log), location, (), "parquet", "parquet")
-    assert {k: (e.file_id, e.tail, e.location) for k, e in cold.items()} == \
-        {k: (e.file_id, e.tail, e.location) for k, e in after.items()}
+    assert {k: (e.file_id, e.tail, e.location) for k, e in cold.items()} == {
+        k: (e.file_id, e.tail, e.location) for k, e in after.items()
+    }

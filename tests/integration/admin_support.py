@@ -14,8 +14,12 @@ import httpx
 
 def lakegate(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run `lakegate ARGS --config CONFIG` as a separate process."""
-    proc = subprocess.run([sys.executable, "-m", "lakegate", *args, "--config", str(config)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lakegate", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"lakegate {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
@@ -42,7 +46,9 @@ def wait_until(moment_iso: str, margin: float = 0.3) -> None:
     time.sleep(max(0.0, deadline - time.time()))
 
 
-def files_containing(root: Path, secrets: list[str], skip_suffixes: tuple[str, ...] = (".share",)) -> list[str]:
+def files_containing(
+    root: Path, secrets: list[str], skip_suffixes: tuple[str, ...] = (".share",)
+) -> list[str]:
     """Every file under `root` (but profiles, which must hold their token) that contains one of `secrets`."""
     found = []
     needles = [s.encode() for s in secrets]

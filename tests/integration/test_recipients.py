@@ -37,13 +37,29 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tables: dict[str, str]) -> Iterator[RunningServer]:
     shares = [
-        {"name": "share1", "schemas": [{"name": "default", "tables": [
-            {"name": "sales", "location": tables["sales"], "historyShared": True},
-            {"name": "plain", "location": tables["plain"]},
-        ]}]},
-        {"name": "share2", "schemas": [{"name": "other", "tables": [
-            {"name": "plain2", "location": tables["plain"]},
-        ]}]},
+        {
+            "name": "share1",
+            "schemas": [
+                {
+                    "name": "default",
+                    "tables": [
+                        {"name": "sales", "location": tables["sales"], "historyShared": True},
+                        {"name": "plain", "location": tables["plain"]},
+                    ],
+                }
+            ],
+        },
+        {
+            "name": "share2",
+            "schemas": [
+                {
+                    "name": "other",
+                    "tables": [
+                        {"name": "plain2", "location": tables["plain"]},
+                    ],
+                }
+            ],
+        },
     ]
     running = start_server(tmp_path_factory.mktemp("recipients-server"), {"shares": shares})
     yield running
@@ -66,8 +82,9 @@ def _frame_ids(profile: Path, table: str) -> list[int]:
     return sorted(delta_sharing.load_as_pandas(f"{profile}#{table}")["id"].tolist())
 
 
-def test_new_recipient_profile_works_and_shows_only_its_shares(server: RunningServer, config: Path,
-                                                               tables: dict[str, str]) -> None:
+def test_new_recipient_profile_works_and_shows_only_its_shares(
+    server: RunningServer, config: Path, tables: dict[str, str]
+) -> None:
     profile = create(config, "alice", "--share", "share2", "--expires-in", "3600")
     content = json.loads(profile.read_text())
     assert set(content) == {"shareCredentialsVersion", "endpoint", "bearerToken", "expirationTime"}
@@ -111,21 +128,40 @@ def share2_token(config: Path) -> str:
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
-def test_ungranted_is_answered_exactly_as_nonexistent(server: RunningServer, share2_token: str, method: str,
-                                                      path: str, body: dict | None) -> None:
+def test_ungranted_is_answered_exactly_as_nonexistent(
+    server: RunningServer, share2_token: str, method: str, path: str, body: dict | None
+) -> None:
     token = share2_token
 
     def answer(share: str) -> tuple[int, str | None, str]:
-        response = httpx.request(method, server.endpoint + path.format(share=share), json=body,
-                                 headers=server.headers(token), timeout=30)
-        return response.status_code, response.headers.get("content-type"), response.text.replace(share, "<name>")
+        response = httpx.request(
+            method,
+            server.endpoint + path.format(share=share),
+            json=body,
+            headers=server.headers(token),
+            timeout=30,
+        )
+        return (
+            response.status_code,
+            response.headers.get("content-type"),
+            response.text.replace(share, "<name>"),
+        )
 
     ungranted, missing = answer("share1"), answer("nosuch")
     assert ungranted == missing
     assert ungranted[0] == 404
     # The bootstrap token sees share1, so the 404 above was the grant, not the request.
-    assert httpx.request(method, server.endpoint + path.format(share="share1"), json=body,
-                         headers=server.headers(), timeout=30).status_code != 404 or "queries" in path
+    assert (
+        httpx.request(
+            method,
+            server.endpoint + path.format(share="share1"),
+            json=body,
+            headers=server.headers(),
+            timeout=30,
+        ).status_code
+        != 404
+        or "queries" in path
+    )
 
 
 def test_grants_apply_on_the_next_request(server: RunningServer, config: Path) -> None:
@@ -137,15 +173,20 @@ def test_grants_apply_on_the_next_request(server: RunningServer, config: Path) -
     assert len(_frame_ids(profile, "share1.default.plain")) == 9
     lakegate(config, "recipients", "ungrant", "bob", "share1")
     assert client.list_shares() == []
-    assert status(f"{server.endpoint}/shares/share1/schemas/default/tables/plain/version",
-                  profile_token(profile)) == 404
+    assert (
+        status(
+            f"{server.endpoint}/shares/share1/schemas/default/tables/plain/version", profile_token(profile)
+        )
+        == 404
+    )
 
 
 def test_rotation_with_grace(server: RunningServer, config: Path) -> None:
     old = profile_token(create(config, "carol", "--share", "share1"))
     new_profile = config.parent / "carol-2.share"
-    rotated = lakegate_json(config, "recipients", "rotate", "carol", "--grace", "3",
-                            "--profile-out", str(new_profile))
+    rotated = lakegate_json(
+        config, "recipients", "rotate", "carol", "--grace", "3", "--profile-out", str(new_profile)
+    )
     new = profile_token(new_profile)
     ISSUED.append(new)
     url = f"{server.endpoint}/shares"
@@ -181,8 +222,10 @@ def test_expiry_takes_effect_on_time(server: RunningServer, config: Path) -> Non
 def test_bad_credentials_are_401_json(server: RunningServer, header: str | None) -> None:
     response = httpx.get(f"{server.endpoint}/shares", headers={"Authorization": header} if header else {})
     assert response.status_code == 401
-    assert response.json() == {"errorCode": "UNAUTHENTICATED",
-                               "message": "missing, invalid, expired or revoked bearer token"}
+    assert response.json() == {
+        "errorCode": "UNAUTHENTICATED",
+        "message": "missing, invalid, expired or revoked bearer token",
+    }
 
 
 def test_shares_and_tables_created_live(server: RunningServer, config: Path, tables: dict[str, str]) -> None:
@@ -201,12 +244,19 @@ def test_shares_and_tables_created_live(server: RunningServer, config: Path, tab
 
 
 def test_cli_errors_are_messages_not_tracebacks(config: Path) -> None:
-    for args in (["recipients", "create", "x y"], ["recipients", "rotate", "nobody"],
-                 ["recipients", "grant", "alice", "nosuch"], ["tables", "add", "nodots", "/x"]):
+    for args in (
+        ["recipients", "create", "x y"],
+        ["recipients", "rotate", "nobody"],
+        ["recipients", "grant", "alice", "nosuch"],
+        ["tables", "add", "nodots", "/x"],
+    ):
         proc = lakegate(config, *args, check=False)
         assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     proc = lakegate(config, "recipients", "rotate", "nobody", "--output", "json", check=False)
-    assert json.loads(proc.stderr) == {"errorCode": "RESOURCE_DOES_NOT_EXIST", "message": "recipient 'nobody' not found"}
+    assert json.loads(proc.stderr) == {
+        "errorCode": "RESOURCE_DOES_NOT_EXIST",
+        "message": "recipient 'nobody' not found",
+    }
 
 
 def test_admin_api(server: RunningServer, config: Path) -> None:
@@ -229,7 +279,10 @@ def test_admin_api(server: RunningServer, config: Path) -> None:
     rotated = httpx.post(f"{base}/recipients/grace/rotate", headers=auth, json={"graceSeconds": 0}).json()
     ISSUED.append(rotated["profile"]["bearerToken"])
     assert status(f"{server.endpoint}/shares", profile["bearerToken"]) == 401
-    assert httpx.put(f"{base}/recipients/grace/grants/share2", headers=auth).json()["shares"] == ["share1", "share2"]
+    assert httpx.put(f"{base}/recipients/grace/grants/share2", headers=auth).json()["shares"] == [
+        "share1",
+        "share2",
+    ]
     assert httpx.post(f"{base}/recipients/grace/revoke", headers=auth).json()["tokensRevoked"] == 1
     bad = httpx.post(f"{base}/recipients", headers=auth, content=b"{not json")
     assert (bad.status_code, bad.json()["errorCode"]) == (400, "MALFORMED_REQUEST")
@@ -246,8 +299,11 @@ def test_audit_records_every_data_access(server: RunningServer, config: Path, ta
     token = profile_token(profile)
     delta_sharing.load_as_pandas(f"{profile}#share1.default.plain")
     status(f"{server.endpoint}/shares/share2/schemas/other/tables/plain2/metadata", token)  # not granted
-    status(f"{server.endpoint}/shares/share1/schemas/default/tables/plain/temporary-table-credentials", token,
-           "POST")  # a local table has no directory access
+    status(
+        f"{server.endpoint}/shares/share1/schemas/default/tables/plain/temporary-table-credentials",
+        token,
+        "POST",
+    )  # a local table has no directory access
     events = lakegate_json(config, "audit", "--recipient", "heidi", "--since", "10m")
     assert [(e["operation"], e["table"], e["mode"], e["outcome"]) for e in events] == [
         ("metadata", "share1.default.plain", "url", "ok"),
@@ -260,20 +316,32 @@ def test_audit_records_every_data_access(server: RunningServer, config: Path, ta
     assert query["client"] == "127.0.0.1" and query["userAgent"].startswith("Delta-Sharing-Python/")
     assert events[2]["status"] == 404
     # The same events as structured JSON log lines.
-    lines = [json.loads(line) for line in Path(server.daemon.log_path).read_text().splitlines()
-             if line.startswith("{") and '"lakegate.audit"' in line]
+    lines = [
+        json.loads(line)
+        for line in Path(server.daemon.log_path).read_text().splitlines()
+        if line.startswith("{") and '"lakegate.audit"' in line
+    ]
     logged = [line["audit"] for line in lines if line["audit"]["recipient"] == "heidi"]
     assert [(e["operation"], e["outcome"], e["files"]) for e in logged][:3] == [
-        ("metadata", "ok", None), ("query", "ok", 3), ("metadata", "RESOURCE_DOES_NOT_EXIST", None)]
+        ("metadata", "ok", None),
+        ("query", "ok", 3),
+        ("metadata", "RESOURCE_DOES_NOT_EXIST", None),
+    ]
     status(f"{server.endpoint}/shares/share1/schemas/default/tables/plain/metadata", "lg_wrong")
     anonymous = lakegate_json(config, "audit", "--limit", "1")
-    assert (anonymous[0]["recipient"], anonymous[0]["outcome"], anonymous[0]["status"]) == (None, "UNAUTHENTICATED", 401)
+    assert (anonymous[0]["recipient"], anonymous[0]["outcome"], anonymous[0]["status"]) == (
+        None,
+        "UNAUTHENTICATED",
+        401,
+    )
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
     """The value of one sample of the Prometheus text format (0 if absent)."""
     for line in text.splitlines():
-        if line.startswith(name + ("{" if labels else " ")) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+        if line.startswith(name + ("{" if labels else " ")) and all(
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -286,18 +354,35 @@ def test_metrics_reflect_requests(server: RunningServer, config: Path) -> None:
     status(f"{server.endpoint}/shares/nosuch", profile_token(profile))
     after = httpx.get(server.base_url + "/metrics")
     assert after.headers["content-type"].startswith("text/plain")
-    query = {"route": "/delta-sharing/shares/{share}/schemas/{schema}/tables/{table}/query", "method": "POST",
-             "status": "200"}
+    query = {
+        "route": "/delta-sharing/shares/{share}/schemas/{schema}/tables/{table}/query",
+        "method": "POST",
+        "status": "200",
+    }
     missing = {"route": "/delta-sharing/shares/{share}", "method": "GET", "status": "404"}
     for labels, increase in ((query, 2), (missing, 1)):
-        assert _metric(after.text, "lakegate_http_requests_total", **labels) - \
-            _metric(before, "lakegate_http_requests_total", **labels) == increase
-    assert _metric(after.text, "lakegate_files_signed_total") - _metric(before, "lakegate_files_signed_total") == 6
+        assert (
+            _metric(after.text, "lakegate_http_requests_total", **labels)
+            - _metric(before, "lakegate_http_requests_total", **labels)
+            == increase
+        )
+    assert (
+        _metric(after.text, "lakegate_files_signed_total") - _metric(before, "lakegate_files_signed_total")
+        == 6
+    )
     duration = {"route": query["route"], "method": "POST"}
-    assert _metric(after.text, "lakegate_http_request_duration_seconds_count", **duration) - \
-        _metric(before, "lakegate_http_request_duration_seconds_count", **duration) == 2
-    assert _metric(after.text, "lakegate_snapshot_cache_hits_total") > _metric(before, "lakegate_snapshot_cache_hits_total")
-    assert "lakegate_credentials_vended_total" in after.text and "lakegate_credential_cache_hits_total" in after.text
+    assert (
+        _metric(after.text, "lakegate_http_request_duration_seconds_count", **duration)
+        - _metric(before, "lakegate_http_request_duration_seconds_count", **duration)
+        == 2
+    )
+    assert _metric(after.text, "lakegate_snapshot_cache_hits_total") > _metric(
+        before, "lakegate_snapshot_cache_hits_total"
+    )
+    assert (
+        "lakegate_credentials_vended_total" in after.text
+        and "lakegate_credential_cache_hits_total" in after.text
+    )
 
 
 def test_health_and_readiness(server: RunningServer) -> None:
@@ -315,18 +400,30 @@ def test_no_token_in_clear_on_disk_or_in_logs(server: RunningServer, config: Pat
     lakegate(config, "recipients", "list")
     assert ISSUED
     assert files_containing(server.workdir, ISSUED) == []
-    assert any(server.workdir.glob("*.db-wal")) and (server.workdir / "lakegate.db").stat().st_mode & 0o077 == 0
+    assert (
+        any(server.workdir.glob("*.db-wal")) and (server.workdir / "lakegate.db").stat().st_mode & 0o077 == 0
+    )
 
 
 def test_closed_by_default_until_a_recipient_is_created(tmp_path: Path, tables: dict[str, str]) -> None:
-    shares = [{"name": "only", "schemas": [{"name": "s", "tables": [{"name": "t", "location": tables["plain"]}]}]}]
+    shares = [
+        {"name": "only", "schemas": [{"name": "s", "tables": [{"name": "t", "location": tables["plain"]}]}]}
+    ]
     running = start_server(tmp_path, {"shares": shares}, token=None)
     try:
         assert status(f"{running.endpoint}/shares", None) == 401
         assert "no recipient can connect" in running.log()
         profile = tmp_path / "first.share"
-        lakegate(tmp_path / "lakegate.yaml", "recipients", "create", "first", "--share", "only",
-                 "--profile-out", str(profile))
+        lakegate(
+            tmp_path / "lakegate.yaml",
+            "recipients",
+            "create",
+            "first",
+            "--share",
+            "only",
+            "--profile-out",
+            str(profile),
+        )
         assert [s.name for s in delta_sharing.SharingClient(str(profile)).list_shares()] == ["only"]
     finally:
         running.stop()

@@ -33,16 +33,26 @@ def database(postgres: PostgresService) -> str:
 def replicas(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[list[RunningServer]]:
     table = build_plain(tmp_path_factory.mktemp("replica-tables") / "plain", batches=4)
     base = tmp_path_factory.mktemp("replicas")
-    config = {"database": database, "tokenSigningKey": None,
-              "shares": [{"name": "share1", "schemas": [{"name": "default", "tables": [
-                  {"name": "plain", "location": table}]}]},
-                         {"name": "share2", "schemas": [{"name": "default", "tables": [
-                             {"name": "plain", "location": table}]}]}]}
+    config = {
+        "database": database,
+        "tokenSigningKey": None,
+        "shares": [
+            {
+                "name": "share1",
+                "schemas": [{"name": "default", "tables": [{"name": "plain", "location": table}]}],
+            },
+            {
+                "name": "share2",
+                "schemas": [{"name": "default", "tables": [{"name": "plain", "location": table}]}],
+            },
+        ],
+    }
     token = "bootstrap-token-for-the-replica-test"
     # Started together on an empty database: both race to migrate and sync, under the advisory lock.
     with ThreadPoolExecutor(2) as pool:
-        running = list(pool.map(lambda name: start_server(base / name, config, token=token, name="lakegate"),
-                                ["a", "b"]))
+        running = list(
+            pool.map(lambda name: start_server(base / name, config, token=token, name="lakegate"), ["a", "b"])
+        )
     yield running
     for server in running:
         server.stop()
@@ -65,8 +75,11 @@ def _profile_for(server: RunningServer, profile: dict, name: str) -> str:
 
 
 def _create_via_admin(server: RunningServer, admin: str, name: str, shares: list[str]) -> dict:
-    response = httpx.post(f"{server.base_url}/admin/recipients", headers={"Authorization": f"Bearer {admin}"},
-                          json={"name": name, "shares": shares})
+    response = httpx.post(
+        f"{server.base_url}/admin/recipients",
+        headers={"Authorization": f"Bearer {admin}"},
+        json={"name": name, "shares": shares},
+    )
     assert response.status_code == 201, response.text
     return response.json()["profile"]
 
@@ -107,8 +120,11 @@ def test_cli_grant_and_revoke_are_honoured_by_both_at_once(replicas: list[Runnin
 def test_rotation_with_grace_across_replicas(replicas: list[RunningServer], admin: str) -> None:
     a, b = replicas
     old = _create_via_admin(a, admin, "carol", ["share1"])["bearerToken"]
-    rotated = httpx.post(f"{b.base_url}/admin/recipients/carol/rotate", headers={"Authorization": f"Bearer {admin}"},
-                         json={"graceSeconds": 2}).json()
+    rotated = httpx.post(
+        f"{b.base_url}/admin/recipients/carol/rotate",
+        headers={"Authorization": f"Bearer {admin}"},
+        json={"graceSeconds": 2},
+    ).json()
     new = rotated["profile"]["bearerToken"]
     assert [status(s.endpoint + "/shares", t) for s in replicas for t in (old, new)] == [200] * 4
     time.sleep(2.3)
@@ -119,15 +135,17 @@ def test_page_tokens_and_file_urls_from_one_replica_work_on_the_other(replicas: 
     a, b = replicas
     listing = httpx.get(f"{a.endpoint}/shares?maxResults=1", headers=a.headers()).json()
     assert [s["name"] for s in listing["items"]] == ["share1"]
-    rest = httpx.get(f"{b.endpoint}/shares?maxResults=1&pageToken={listing['nextPageToken']}",
-                     headers=b.headers()).json()
+    rest = httpx.get(
+        f"{b.endpoint}/shares?maxResults=1&pageToken={listing['nextPageToken']}", headers=b.headers()
+    ).json()
     assert [s["name"] for s in rest["items"]] == ["share2"]
 
     query = "/shares/share1/schemas/default/tables/plain/query"
     first = httpx.post(a.endpoint + query, headers=a.headers(), json={"maxFiles": 2}).text.splitlines()
     end = json.loads(first[-1])["endStreamAction"]
-    second = httpx.post(b.endpoint + query, headers=b.headers(),
-                        json={"maxFiles": 2, "pageToken": end["nextPageToken"]})
+    second = httpx.post(
+        b.endpoint + query, headers=b.headers(), json={"maxFiles": 2, "pageToken": end["nextPageToken"]}
+    )
     assert second.status_code == 200
     files = [json.loads(line)["file"] for line in first + second.text.splitlines() if '"file"' in line]
     assert len({f["id"] for f in files}) == 4
@@ -146,8 +164,9 @@ def test_audit_gathers_both_replicas(replicas: list[RunningServer], admin: str) 
     assert len({e["replica"] for e in events}) == 2
 
 
-def test_no_token_in_clear_in_the_database_or_on_disk(replicas: list[RunningServer], admin: str,
-                                                      database: str) -> None:
+def test_no_token_in_clear_in_the_database_or_on_disk(
+    replicas: list[RunningServer], admin: str, database: str
+) -> None:
     tokens = [admin, replicas[0].token or ""]
     tokens.append(_create_via_admin(replicas[0], admin, "erin", ["share1"])["bearerToken"])
     for server in replicas:
@@ -166,10 +185,15 @@ def test_no_token_in_clear_in_the_database_or_on_disk(replicas: list[RunningServ
 def test_names_postgresql_cannot_hold_are_not_found(replicas: list[RunningServer], admin: str) -> None:
     a = replicas[0]
     table = "/shares/share1/schemas/default/tables/plain"
-    for path in ("/shares/sh%00are1", "/shares/share1/schemas/de%00fault/tables",
-                 table.replace("plain", "pl%00ain") + "/metadata", "/shares/share1/schemas/%00/tables/plain/query"):
-        response = httpx.request("POST" if path.endswith("query") else "GET", a.endpoint + path, json={},
-                                 headers=a.headers())
+    for path in (
+        "/shares/sh%00are1",
+        "/shares/share1/schemas/de%00fault/tables",
+        table.replace("plain", "pl%00ain") + "/metadata",
+        "/shares/share1/schemas/%00/tables/plain/query",
+    ):
+        response = httpx.request(
+            "POST" if path.endswith("query") else "GET", a.endpoint + path, json={}, headers=a.headers()
+        )
         assert (response.status_code, response.json()["errorCode"]) == (404, "RESOURCE_DOES_NOT_EXIST"), path
     response = httpx.get(f"{a.base_url}/admin/recipients/x%00y", headers={"Authorization": f"Bearer {admin}"})
     assert response.status_code == 404

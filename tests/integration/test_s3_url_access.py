@@ -39,33 +39,59 @@ def s3_tables(rgw: RgwService, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def _shares(tables: dict[str, str], scheme: str = "s3") -> list[dict]:
-    return [{"name": "s3share", "schemas": [{"name": "default", "tables": [
-        {"name": "sales", "location": tables["sales"].replace("s3://", f"{scheme}://"), "historyShared": True},
-        {"name": "plain", "location": tables["plain"]},
-    ]}]}]
+    return [
+        {
+            "name": "s3share",
+            "schemas": [
+                {
+                    "name": "default",
+                    "tables": [
+                        {
+                            "name": "sales",
+                            "location": tables["sales"].replace("s3://", f"{scheme}://"),
+                            "historyShared": True,
+                        },
+                        {"name": "plain", "location": tables["plain"]},
+                    ],
+                }
+            ],
+        }
+    ]
 
 
 @pytest.fixture(scope="module")
 def env_server(rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
     """Endpoint and keys from the standard AWS environment variables."""
-    server = start_server(tmp_path_factory.mktemp("s3env"), {"shares": _shares(s3_tables, "s3a")},
-                          env=rgw.env(rgw.owner))
+    server = start_server(
+        tmp_path_factory.mktemp("s3env"), {"shares": _shares(s3_tables, "s3a")}, env=rgw.env(rgw.owner)
+    )
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def storage_server(rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+def storage_server(
+    rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.TempPathFactory
+) -> RunningServer:
     """Endpoint and keys from a `storage:` entry; the environment names no endpoint at all."""
     config = {
         "shares": _shares(s3_tables),
-        "storage": [{"location": f"s3://{BUCKET}/", "aws": {
-            "endpoint": rgw.endpoint, "region": rgw.region, "accessKeyId": rgw.owner.access_key_id,
-            "secretAccessKey": rgw.owner.secret_access_key,
-        }}],
+        "storage": [
+            {
+                "location": f"s3://{BUCKET}/",
+                "aws": {
+                    "endpoint": rgw.endpoint,
+                    "region": rgw.region,
+                    "accessKeyId": rgw.owner.access_key_id,
+                    "secretAccessKey": rgw.owner.secret_access_key,
+                },
+            }
+        ],
     }
-    clean_env = {k: "" for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
-                                 "AWS_SECRET_ACCESS_KEY")}
+    clean_env = {
+        k: ""
+        for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
     server = start_server(tmp_path_factory.mktemp("s3storage"), {**config}, env=clean_env)
     yield server
     server.stop()
@@ -74,24 +100,30 @@ def storage_server(rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.Te
 @pytest.mark.parametrize("which", ["env_server", "storage_server"])
 @pytest.mark.parametrize("table", ["sales", "plain"])
 @pytest.mark.parametrize("use_delta_format", [False, True])
-def test_official_client_reads_s3_tables(request: pytest.FixtureRequest, s3_tables: dict, which: str, table: str,
-                                         use_delta_format: bool) -> None:
+def test_official_client_reads_s3_tables(
+    request: pytest.FixtureRequest, s3_tables: dict, which: str, table: str, use_delta_format: bool
+) -> None:
     server: RunningServer = request.getfixturevalue(which)
-    frame = delta_sharing.load_as_pandas(f"{server.profile()}#s3share.default.{table}",
-                                         use_delta_format=use_delta_format)
+    frame = delta_sharing.load_as_pandas(
+        f"{server.profile()}#s3share.default.{table}", use_delta_format=use_delta_format
+    )
     assert _normalize(_rows(frame)) == _normalize(s3_tables[f"expected:{table}"])
 
 
 def _file_urls(server: RunningServer, table: str) -> list[str]:
-    response = httpx.post(f"{server.endpoint}/shares/s3share/schemas/default/tables/{table}/query",
-                          headers=server.headers(), json={})
+    response = httpx.post(
+        f"{server.endpoint}/shares/s3share/schemas/default/tables/{table}/query",
+        headers=server.headers(),
+        json={},
+    )
     assert response.status_code == 200, response.text
     lines = [httpx.Response(200, content=line).json() for line in response.content.splitlines()]
     return [line["file"]["url"] for line in lines[2:]]
 
 
-def test_urls_point_at_the_configured_endpoint_and_are_verified(rgw: RgwService,
-                                                                storage_server: RunningServer) -> None:
+def test_urls_point_at_the_configured_endpoint_and_are_verified(
+    rgw: RgwService, storage_server: RunningServer
+) -> None:
     urls = _file_urls(storage_server, "plain")
     assert urls
     endpoint = urlsplit(rgw.endpoint)
@@ -107,16 +139,41 @@ def test_urls_point_at_the_configured_endpoint_and_are_verified(rgw: RgwService,
     assert httpx.get(other_key).status_code == 403
 
 
-def test_storage_errors_are_not_leaked(storage_server: RunningServer, tmp_path: Path, rgw: RgwService) -> None:
+def test_storage_errors_are_not_leaked(
+    storage_server: RunningServer, tmp_path: Path, rgw: RgwService
+) -> None:
     """A table whose location does not exist answers a JSON error without internal details."""
-    server = start_server(tmp_path, {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
-        {"name": "missing", "location": f"s3://{BUCKET}/tables/nothing-here"}]}]}],
-        "storage": [{"location": f"s3://{BUCKET}/", "aws": {
-            "endpoint": rgw.endpoint, "region": rgw.region, "accessKeyId": rgw.owner.access_key_id,
-            "secretAccessKey": rgw.owner.secret_access_key}}]})
+    server = start_server(
+        tmp_path,
+        {
+            "shares": [
+                {
+                    "name": "s",
+                    "schemas": [
+                        {
+                            "name": "d",
+                            "tables": [{"name": "missing", "location": f"s3://{BUCKET}/tables/nothing-here"}],
+                        }
+                    ],
+                }
+            ],
+            "storage": [
+                {
+                    "location": f"s3://{BUCKET}/",
+                    "aws": {
+                        "endpoint": rgw.endpoint,
+                        "region": rgw.region,
+                        "accessKeyId": rgw.owner.access_key_id,
+                        "secretAccessKey": rgw.owner.secret_access_key,
+                    },
+                }
+            ],
+        },
+    )
     try:
-        response = httpx.post(f"{server.endpoint}/shares/s/schemas/d/tables/missing/query",
-                              headers=server.headers(), json={})
+        response = httpx.post(
+            f"{server.endpoint}/shares/s/schemas/d/tables/missing/query", headers=server.headers(), json={}
+        )
         assert response.status_code >= 400
         body = response.json()
         assert set(body) == {"errorCode", "message"}

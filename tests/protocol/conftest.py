@@ -27,22 +27,42 @@ def dv_table(tmp_path_factory: pytest.TempPathFactory) -> DvTable:
 
 def shares_config(tables: dict[str, str], dv: DvTable) -> list[dict]:
     return [
-        {"name": "share1", "schemas": [{"name": "default", "tables": [
-            {"name": "sales", "location": tables["sales"], "historyShared": True, "id": "00000000-0000-0000-0000-000000000001"},
-            {"name": "plain", "location": tables["plain"]},
-            {"name": "paged", "location": tables["paged"]},
-            {"name": "dv", "location": str(dv.root)},
-        ]}]},
-        {"name": "share2", "schemas": [
-            {"name": "s1", "tables": [{"name": "file_uri", "location": tables["file_uri"]}]},
-            {"name": "s2", "tables": [{"name": "plain2", "location": tables["plain"]}]},
-        ]},
+        {
+            "name": "share1",
+            "schemas": [
+                {
+                    "name": "default",
+                    "tables": [
+                        {
+                            "name": "sales",
+                            "location": tables["sales"],
+                            "historyShared": True,
+                            "id": "00000000-0000-0000-0000-000000000001",
+                        },
+                        {"name": "plain", "location": tables["plain"]},
+                        {"name": "paged", "location": tables["paged"]},
+                        {"name": "dv", "location": str(dv.root)},
+                    ],
+                }
+            ],
+        },
+        {
+            "name": "share2",
+            "schemas": [
+                {"name": "s1", "tables": [{"name": "file_uri", "location": tables["file_uri"]}]},
+                {"name": "s2", "tables": [{"name": "plain2", "location": tables["plain"]}]},
+            ],
+        },
         {"name": "empty_share", "schemas": []},
     ]
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, local_tables: dict[str, str], dv_table: DvTable) -> RunningServer:
-    running = start_server(tmp_path_factory.mktemp("server"), {"shares": shares_config(local_tables, dv_table)})
+def server(
+    tmp_path_factory: pytest.TempPathFactory, local_tables: dict[str, str], dv_table: DvTable
+) -> RunningServer:
+    running = start_server(
+        tmp_path_factory.mktemp("server"), {"shares": shares_config(local_tables, dv_table)}
+    )
     yield running
     running.stop()

@@ -20,14 +20,26 @@ DELTA = {"delta-sharing-capabilities": "responseformat=delta;readerfeatures=dele
 
 
 def iso(ms: int, offset_hours: int = 0) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=offset_hours))).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=offset_hours))).isoformat(
+        timespec="milliseconds"
+    )
 
 
 def _rows(frame: pd.DataFrame) -> list[dict]:
     out = []
     for r in frame.to_dict("records"):
-        out.append({k: (None if v is None or (isinstance(v, float) and pd.isna(v))
-                        else v.isoformat()[:10] if hasattr(v, "isoformat") else v) for k, v in r.items()})
+        out.append(
+            {
+                k: (
+                    None
+                    if v is None or (isinstance(v, float) and pd.isna(v))
+                    else v.isoformat()[:10]
+                    if hasattr(v, "isoformat")
+                    else v
+                )
+                for k, v in r.items()
+            }
+        )
     return sorted(out, key=lambda r: r["id"])
 
 
@@ -45,19 +57,23 @@ def _deltalake_at(root: str, when: datetime) -> tuple[int, list[dict]]:
 
 # -- time travel through the official client ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("use_delta_format", [False, True], ids=["parquet", "delta"])
-def test_client_reads_every_version(history_server: RunningServer, history_tables: dict[str, str],
-                                    use_delta_format: bool) -> None:
+def test_client_reads_every_version(
+    history_server: RunningServer, history_tables: dict[str, str], use_delta_format: bool
+) -> None:
     root = history_tables["cdf"]
     for version in range(DeltaTable(root).version() + 1):
-        frame = delta_sharing.load_as_pandas(f"{history_server.profile()}#hist.s.cdf", version=version,
-                                             use_delta_format=use_delta_format)
+        frame = delta_sharing.load_as_pandas(
+            f"{history_server.profile()}#hist.s.cdf", version=version, use_delta_format=use_delta_format
+        )
         assert _rows(frame) == _expected(read_expected(root, version)), version
 
 
 @pytest.mark.parametrize("use_delta_format", [False, True], ids=["parquet", "delta"])
-def test_client_reads_by_timestamp(history_server: RunningServer, history_tables: dict[str, str],
-                                   use_delta_format: bool) -> None:
+def test_client_reads_by_timestamp(
+    history_server: RunningServer, history_tables: dict[str, str], use_delta_format: bool
+) -> None:
     root = history_tables["cdf"]
     ts = commit_times_ms(root)
     # Between two commits, exactly at a commit, and at the last one; in UTC and in other offsets.
@@ -65,22 +81,29 @@ def test_client_reads_by_timestamp(history_server: RunningServer, history_tables
     for ms, offset in probes:
         when = datetime.fromtimestamp(ms / 1000, timezone.utc)
         version, rows = _deltalake_at(root, when)
-        frame = delta_sharing.load_as_pandas(f"{history_server.profile()}#hist.s.cdf", timestamp=iso(ms, offset),
-                                             use_delta_format=use_delta_format)
+        frame = delta_sharing.load_as_pandas(
+            f"{history_server.profile()}#hist.s.cdf",
+            timestamp=iso(ms, offset),
+            use_delta_format=use_delta_format,
+        )
         assert _rows(frame) == _expected(rows), (ms, version)
 
 
-def test_client_reads_schema_at_version(history_server: RunningServer, history_tables: dict[str, str]) -> None:
+def test_client_reads_schema_at_version(
+    history_server: RunningServer, history_tables: dict[str, str]
+) -> None:
     root = history_tables["schema"]
     for version in (1, 2):
         for fmt in (False, True):
-            frame = delta_sharing.load_as_pandas(f"{history_server.profile()}#hist.s.schema", version=version,
-                                                 use_delta_format=fmt)
+            frame = delta_sharing.load_as_pandas(
+                f"{history_server.profile()}#hist.s.schema", version=version, use_delta_format=fmt
+            )
             assert ("extra" in frame.columns) == (version >= 2)
             assert _rows(frame) == _expected(read_expected(root, version))
 
 
 # -- time travel on the wire ----------------------------------------------------------------------------------------
+
 
 def test_time_travel_lines_carry_version_and_timestamp(raw: Raw, history_tables: dict[str, str]) -> None:
     ts = commit_times_ms(history_tables["cdf"])
@@ -119,7 +142,9 @@ def test_version_at_or_after_a_timestamp(raw: Raw, history_tables: dict[str, str
     assert version_for(iso(ts[3])) == 3  # exactly at a commit: that commit
     assert version_for(iso(ts[3] + 1, offset_hours=5)) == 4
     assert version_for(iso(ts[7])) == 7
-    assert "after the latest version" in error_of(raw.get("cdf/version", {"startingTimestamp": iso(ts[7] + 1)}))
+    assert "after the latest version" in error_of(
+        raw.get("cdf/version", {"startingTimestamp": iso(ts[7] + 1)})
+    )
     assert "Invalid startingTimestamp" in error_of(raw.get("cdf/version", {"startingTimestamp": "soon"}))
     assert "since version 2" in error_of(raw.get("started/version", {"startingTimestamp": iso(ts[1])}))
     assert raw.get("cdf/version").headers["delta-table-version"] == "7"
@@ -127,36 +152,73 @@ def test_version_at_or_after_a_timestamp(raw: Raw, history_tables: dict[str, str
 
 # -- history gates --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("call", [
-    lambda raw: raw.query("private", {"version": 0}),
-    lambda raw: raw.query("private", {"timestamp": "2020-01-01T00:00:00Z"}),
-    lambda raw: raw.query("private", {"startingVersion": 0}),
-    lambda raw: raw.get("private/metadata", {"version": 0}),
-    lambda raw: raw.get("private/metadata", {"timestamp": "2020-01-01T00:00:00Z"}),
-    lambda raw: raw.get("private/version", {"startingTimestamp": "2020-01-01T00:00:00Z"}),
-    lambda raw: raw.changes("private", {"startingVersion": 0}),
-    lambda raw: raw.changes("private", {"startingTimestamp": "2020-01-01T00:00:00Z"}),
-], ids=["version", "timestamp", "startingVersion", "metadata-version", "metadata-timestamp", "startingTimestamp",
-        "changes", "changes-timestamp"])
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda raw: raw.query("private", {"version": 0}),
+        lambda raw: raw.query("private", {"timestamp": "2020-01-01T00:00:00Z"}),
+        lambda raw: raw.query("private", {"startingVersion": 0}),
+        lambda raw: raw.get("private/metadata", {"version": 0}),
+        lambda raw: raw.get("private/metadata", {"timestamp": "2020-01-01T00:00:00Z"}),
+        lambda raw: raw.get("private/version", {"startingTimestamp": "2020-01-01T00:00:00Z"}),
+        lambda raw: raw.changes("private", {"startingVersion": 0}),
+        lambda raw: raw.changes("private", {"startingTimestamp": "2020-01-01T00:00:00Z"}),
+    ],
+    ids=[
+        "version",
+        "timestamp",
+        "startingVersion",
+        "metadata-version",
+        "metadata-timestamp",
+        "startingTimestamp",
+        "changes",
+        "changes-timestamp",
+    ],
+)
 def test_history_needs_history_sharing(raw: Raw, call) -> None:  # noqa: ANN001
     assert "hist.s.private" in error_of(call(raw))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda raw: raw.query("started", {"version": 1}), "You can only query table data since version 2."),
-    (lambda raw: raw.query("started", {"startingVersion": 0}), "You can only query table data since version 2."),
-    (lambda raw: raw.get("started/metadata", {"version": 0}), "You can only query table data since version 2."),
-    (lambda raw: raw.query("started", {"timestamp": "2000-01-01T00:00:00Z"}), "is before the earliest version"),
-    (lambda raw: raw.query("cdf", {"timestamp": "2999-01-01T00:00:00Z"}), "is after the latest version"),
-    (lambda raw: raw.get("cdf/metadata", {"timestamp": "2999-01-01T00:00:00+01:00"}), "is after the latest version"),
-    (lambda raw: raw.get("cdf/metadata", {"timestamp": "1999-12-31T23:00:00-01:00"}), "is before the earliest version"),
-    (lambda raw: raw.query("cdf", {"version": 8}), "Cannot load table version 8"),
-    (lambda raw: raw.query("cdf", {"version": 1, "timestamp": "2000-01-01T00:00:00Z"}), "Please only provide one of"),
-    (lambda raw: raw.get("cdf/metadata", {"version": 1, "timestamp": "2000-01-01T00:00:00Z"}), "Please only provide one of"),
-    (lambda raw: raw.get("cdf/metadata", {"version": -1}), "version cannot be negative."),
-    (lambda raw: raw.query("cdf", {"version": -1}), "table version cannot be negative."),
-    (lambda raw: raw.query("cdf", {"timestamp": "noon"}), "Invalid timestamp: noon"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda raw: raw.query("started", {"version": 1}), "You can only query table data since version 2."),
+        (
+            lambda raw: raw.query("started", {"startingVersion": 0}),
+            "You can only query table data since version 2.",
+        ),
+        (
+            lambda raw: raw.get("started/metadata", {"version": 0}),
+            "You can only query table data since version 2.",
+        ),
+        (
+            lambda raw: raw.query("started", {"timestamp": "2000-01-01T00:00:00Z"}),
+            "is before the earliest version",
+        ),
+        (lambda raw: raw.query("cdf", {"timestamp": "2999-01-01T00:00:00Z"}), "is after the latest version"),
+        (
+            lambda raw: raw.get("cdf/metadata", {"timestamp": "2999-01-01T00:00:00+01:00"}),
+            "is after the latest version",
+        ),
+        (
+            lambda raw: raw.get("cdf/metadata", {"timestamp": "1999-12-31T23:00:00-01:00"}),
+            "is before the earliest version",
+        ),
+        (lambda raw: raw.query("cdf", {"version": 8}), "Cannot load table version 8"),
+        (
+            lambda raw: raw.query("cdf", {"version": 1, "timestamp": "2000-01-01T00:00:00Z"}),
+            "Please only provide one of",
+        ),
+        (
+            lambda raw: raw.get("cdf/metadata", {"version": 1, "timestamp": "2000-01-01T00:00:00Z"}),
+            "Please only provide one of",
+        ),
+        (lambda raw: raw.get("cdf/metadata", {"version": -1}), "version cannot be negative."),
+        (lambda raw: raw.query("cdf", {"version": -1}), "table version cannot be negative."),
+        (lambda raw: raw.query("cdf", {"timestamp": "noon"}), "Invalid timestamp: noon"),
+    ],
+)
 def test_time_travel_errors(raw: Raw, call, message: str) -> None:  # noqa: ANN001
     response = call(raw)
     code = "MALFORMED_REQUEST" if "Cannot load" in message else "INVALID_PARAMETER_VALUE"
@@ -173,6 +235,7 @@ def test_start_version_allows_later_versions(raw: Raw, history_tables: dict[str,
 
 # -- streaming queries ----------------------------------------------------------------------------------------------
 
+
 def _data_changes(root: str, start: int, end: int) -> list[tuple[int, str, str]]:
     """(version, add|remove, path) of every data-changing file action, read from the commit files."""
     out = []
@@ -185,8 +248,9 @@ def _data_changes(root: str, start: int, end: int) -> list[tuple[int, str, str]]
 
 
 @pytest.mark.parametrize("headers", [{}, DELTA], ids=["parquet", "delta"])
-def test_streaming_returns_data_changes_of_each_version(raw: Raw, history_tables: dict[str, str],
-                                                        headers: dict) -> None:
+def test_streaming_returns_data_changes_of_each_version(
+    raw: Raw, history_tables: dict[str, str], headers: dict
+) -> None:
     root = history_tables["cdf"]
     ts = commit_times_ms(root)
     response = raw.query("cdf", {"startingVersion": 2, "endingVersion": 6}, **headers)
@@ -200,7 +264,10 @@ def test_streaming_returns_data_changes_of_each_version(raw: Raw, history_tables
     assert sorted(got) == _data_changes(root, 2, 6)
     assert not any("endStreamAction" in line for line in lines)
     scheme = hashlib.sha256 if headers else hashlib.md5
-    assert all(f["id"] == scheme(log_path(f.get("url") or f["path"]).encode()).hexdigest() for _, f in file_actions(lines))
+    assert all(
+        f["id"] == scheme(log_path(f.get("url") or f["path"]).encode()).hexdigest()
+        for _, f in file_actions(lines)
+    )
 
 
 def test_streaming_historical_metadata_and_protocol(raw: Raw, history_tables: dict[str, str]) -> None:
@@ -209,8 +276,12 @@ def test_streaming_historical_metadata_and_protocol(raw: Raw, history_tables: di
     # Head as of the starting version, then the schema change at v2, in the parquet shape.
     assert [m["version"] for m in metas] == [0, 2]
     assert "extra" in metas[1]["schemaString"] and metas[1]["format"] == {"provider": "parquet"}
-    order = [("meta", line["metaData"]["version"]) if "metaData" in line else ("file", line[next(iter(line))]["version"])
-             for line in lines[1:]]
+    order = [
+        ("meta", line["metaData"]["version"])
+        if "metaData" in line
+        else ("file", line[next(iter(line))]["version"])
+        for line in lines[1:]
+    ]
     assert order.index(("meta", 2)) < order.index(("file", 2))
     delta = ndjson(raw.query("schema", {"startingVersion": 0, "includeHistoricalProtocol": True}, **DELTA))
     assert delta[0]["protocol"]["version"] == 0
@@ -224,22 +295,36 @@ def test_streaming_with_protocol_changes(raw: Raw, history_tables: dict[str, str
     # late: v2 turned CDF on (a protocol upgrade to writer 4 and a metadata change)
     lines = ndjson(raw.query("late", {"startingVersion": 1, "includeHistoricalProtocol": True}, **DELTA))
     protocols = [line["protocol"] for line in lines if "protocol" in line]
-    changed = [v for v in range(2, 5) if any("protocol" in a for a in commit_actions(history_tables["late"], v))]
+    changed = [
+        v for v in range(2, 5) if any("protocol" in a for a in commit_actions(history_tables["late"], v))
+    ]
     assert [p["version"] for p in protocols] == [1, *changed]
     without = ndjson(raw.query("late", {"startingVersion": 1}, **DELTA))
     assert sum("protocol" in line for line in without) == 1
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"startingVersion": 3, "endingVersion": 2}, "startingVersion(3) must be smaller than or equal to endingVersion(2)."),
-    ({"startingVersion": 0, "endingVersion": 99}, "Provided end version(99) is invalid."),
-    ({"startingVersion": 99}, "Provided startingVersion(99) is invalid."),
-    ({"startingVersion": -2}, "startingVersion cannot be negative."),
-    ({"startingVersion": 1, "version": 1}, "Please only provide one of: version,timestamp,startingVersion"),
-    ({"endingVersion": 1}, "endingVersion can only be used together with startingVersion."),
-    ({"startingVersion": 1, "includeRefreshToken": True}, "includeRefreshToken cannot be used when querying a specific version."),
-    ({"startingVersion": "one"}, "startingVersion is not a valid number."),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            {"startingVersion": 3, "endingVersion": 2},
+            "startingVersion(3) must be smaller than or equal to endingVersion(2).",
+        ),
+        ({"startingVersion": 0, "endingVersion": 99}, "Provided end version(99) is invalid."),
+        ({"startingVersion": 99}, "Provided startingVersion(99) is invalid."),
+        ({"startingVersion": -2}, "startingVersion cannot be negative."),
+        (
+            {"startingVersion": 1, "version": 1},
+            "Please only provide one of: version,timestamp,startingVersion",
+        ),
+        ({"endingVersion": 1}, "endingVersion can only be used together with startingVersion."),
+        (
+            {"startingVersion": 1, "includeRefreshToken": True},
+            "includeRefreshToken cannot be used when querying a specific version.",
+        ),
+        ({"startingVersion": "one"}, "startingVersion is not a valid number."),
+    ],
+)
 def test_streaming_errors(raw: Raw, body: dict, message: str) -> None:
     assert message in error_of(raw.query("cdf", body))
 
@@ -258,13 +343,19 @@ def test_sql_predicate_hints_on_time_travel(raw: Raw, history_tables: dict[str, 
     assert {f["partitionValues"]["region"] for _, f in emea} == {"emea"}
     assert len(emea) == sum(f["partitionValues"]["region"] == "emea" for _, f in everything)
     # Hints the server cannot use are skipped (best effort): nothing is pruned.
-    skipped = file_actions(ndjson(raw.query("cdf", {"version": 3, "predicateHints": ["region LIKE 'e%'", "id + 1 = 2"]})))
+    skipped = file_actions(
+        ndjson(raw.query("cdf", {"version": 3, "predicateHints": ["region LIKE 'e%'", "id + 1 = 2"]}))
+    )
     assert len(skipped) == len(everything)
 
 
 def test_fileidhash_on_streaming(raw: Raw) -> None:
-    response = raw.query("cdf", {"startingVersion": 5}, fileidhash="parquet",
-                         **{"delta-sharing-capabilities": "responseformat=delta"})
+    response = raw.query(
+        "cdf",
+        {"startingVersion": 5},
+        fileidhash="parquet",
+        **{"delta-sharing-capabilities": "responseformat=delta"},
+    )
     assert response.headers["fileidhash"] == "parquet"
     files = file_actions(ndjson(response))
     assert files and all(f["id"] == hashlib.md5(log_path(f["path"]).encode()).hexdigest() for _, f in files)

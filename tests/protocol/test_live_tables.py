@@ -16,16 +16,19 @@ from tests.tables import build_plain, read_expected, rows
 
 
 def _query(server, table: str) -> tuple[int, set[str]]:  # noqa: ANN001
-    response = httpx.post(f"{server.endpoint}/shares/s/schemas/d/tables/{table}/query", headers=server.headers(),
-                          json={})
+    response = httpx.post(
+        f"{server.endpoint}/shares/s/schemas/d/tables/{table}/query", headers=server.headers(), json={}
+    )
     ids = {json.loads(line)["file"]["id"] for line in response.text.splitlines()[2:]}
     return int(response.headers["delta-table-version"]), ids
 
 
 def test_server_sees_new_commits(tmp_path: Path) -> None:
     root = build_plain(tmp_path / "t", batches=2)
-    server = start_server(tmp_path / "srv", {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
-        {"name": "t", "location": root}]}]}]})
+    server = start_server(
+        tmp_path / "srv",
+        {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t", "location": root}]}]}]},
+    )
     try:
         version, ids = _query(server, "t")
         write_deltalake(root, rows([100, 101]), mode="append")
@@ -44,8 +47,9 @@ def test_demo_is_readable(tmp_path: Path) -> None:
     config_path, profile_path, tables = build_demo(tmp_path / "demo", port=0)
     config = yaml.safe_load(config_path.read_text())
     assert oct(config_path.stat().st_mode & 0o777) == "0o600"
-    server = start_server(tmp_path / "srv", {k: v for k, v in config.items() if k not in ("host", "port")},
-                          token=None)
+    server = start_server(
+        tmp_path / "srv", {k: v for k, v in config.items() if k not in ("host", "port")}, token=None
+    )
     try:
         profile = json.loads(Path(profile_path).read_text())
         profile["endpoint"] = server.endpoint
@@ -53,8 +57,10 @@ def test_demo_is_readable(tmp_path: Path) -> None:
         for table in tables:
             frame = delta_sharing.load_as_pandas(f"{profile_path}#{table}")
             assert len(frame) > 0
-        changes_version = httpx.get(f"{server.endpoint}/shares/demo/schemas/default/tables/sales/version",
-                                    headers={"Authorization": f"Bearer {profile['bearerToken']}"})
+        changes_version = httpx.get(
+            f"{server.endpoint}/shares/demo/schemas/default/tables/sales/version",
+            headers={"Authorization": f"Bearer {profile['bearerToken']}"},
+        )
         assert changes_version.headers["delta-table-version"] == "3"
     finally:
         server.stop()
@@ -62,8 +68,16 @@ def test_demo_is_readable(tmp_path: Path) -> None:
 
 def test_anonymous_access_as_the_reference_server_without_a_token(tmp_path: Path) -> None:
     root = build_plain(tmp_path / "t")
-    server = start_server(tmp_path / "srv", {"authorization": {"allowAnonymous": True}, "shares": [
-        {"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t", "location": root}]}]}]}, token=None)
+    server = start_server(
+        tmp_path / "srv",
+        {
+            "authorization": {"allowAnonymous": True},
+            "shares": [
+                {"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t", "location": root}]}]}
+            ],
+        },
+        token=None,
+    )
     try:
         profile = server.profile(token="anything-the-profile-says")
         assert [t.name for t in delta_sharing.SharingClient(profile).list_all_tables()] == ["t"]

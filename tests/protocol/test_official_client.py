@@ -16,7 +16,9 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
     records = frame.to_dict("records")
     out = []
     for r in records:
-        out.append({k: (None if (v is None or (isinstance(v, float) and pd.isna(v))) else v) for k, v in r.items()})
+        out.append(
+            {k: (None if (v is None or (isinstance(v, float) and pd.isna(v))) else v) for k, v in r.items()}
+        )
     return sorted(out, key=lambda r: r["id"])
 
 
@@ -32,24 +34,34 @@ def test_lists_every_share_schema_and_table(server: RunningServer) -> None:
     assert [s.name for s in client.list_schemas(share2)] == ["s1", "s2"]
     tables = {(t.share, t.schema, t.name) for t in client.list_all_tables()}
     assert tables == {
-        ("share1", "default", "sales"), ("share1", "default", "plain"), ("share1", "default", "paged"),
-        ("share1", "default", "dv"), ("share2", "s1", "file_uri"), ("share2", "s2", "plain2"),
+        ("share1", "default", "sales"),
+        ("share1", "default", "plain"),
+        ("share1", "default", "paged"),
+        ("share1", "default", "dv"),
+        ("share2", "s1", "file_uri"),
+        ("share2", "s2", "plain2"),
     }
 
 
 @pytest.mark.parametrize("table", ["sales", "plain", "paged"])
 @pytest.mark.parametrize("use_delta_format", [False, True])
-def test_load_as_pandas_equals_deltalake(server: RunningServer, local_tables: dict[str, str], table: str,
-                                         use_delta_format: bool) -> None:
-    frame = delta_sharing.load_as_pandas(f"{server.profile()}#share1.default.{table}",
-                                         use_delta_format=use_delta_format)
+def test_load_as_pandas_equals_deltalake(
+    server: RunningServer, local_tables: dict[str, str], table: str, use_delta_format: bool
+) -> None:
+    frame = delta_sharing.load_as_pandas(
+        f"{server.profile()}#share1.default.{table}", use_delta_format=use_delta_format
+    )
     assert _normalize(_rows(frame)) == _normalize(read_expected(local_tables[table]))
 
 
 @pytest.mark.parametrize("use_delta_format", [False, True])
-def test_file_uri_location(server: RunningServer, local_tables: dict[str, str], use_delta_format: bool) -> None:
-    frame = delta_sharing.load_as_pandas(f"{server.profile()}#share2.s1.file_uri", use_delta_format=use_delta_format)
-    assert _normalize(_rows(frame)) == _normalize(read_expected(local_tables["file_uri"][len("file://"):]))
+def test_file_uri_location(
+    server: RunningServer, local_tables: dict[str, str], use_delta_format: bool
+) -> None:
+    frame = delta_sharing.load_as_pandas(
+        f"{server.profile()}#share2.s1.file_uri", use_delta_format=use_delta_format
+    )
+    assert _normalize(_rows(frame)) == _normalize(read_expected(local_tables["file_uri"][len("file://") :]))
 
 
 def test_auto_format_reads_partitioned_table(server: RunningServer, local_tables: dict[str, str]) -> None:
@@ -69,8 +81,10 @@ def test_deletion_vectors_refused_in_parquet_format(server: RunningServer) -> No
 
 def test_limit_and_json_predicate_through_client(server: RunningServer, local_tables: dict[str, str]) -> None:
     url = f"{server.profile()}#share1.default.sales"
-    hint = '{"op":"equal","children":[{"op":"column","name":"region","valueType":"string"},' \
-           '{"op":"literal","value":"emea","valueType":"string"}]}'
+    hint = (
+        '{"op":"equal","children":[{"op":"column","name":"region","valueType":"string"},'
+        '{"op":"literal","value":"emea","valueType":"string"}]}'
+    )
     frame = delta_sharing.load_as_pandas(url, jsonPredicateHints=hint, use_delta_format=False)
     # The server prunes files; the rows it returns must include every emea row.
     expected_emea = [r["id"] for r in read_expected(local_tables["sales"]) if r["region"] == "emea"]
@@ -82,6 +96,7 @@ def test_limit_and_json_predicate_through_client(server: RunningServer, local_ta
 def test_time_travel_by_version(server: RunningServer, local_tables: dict[str, str]) -> None:
     for version in (0, 1, 2):
         for fmt in (False, True):
-            frame = delta_sharing.load_as_pandas(f"{server.profile()}#share1.default.sales", version=version,
-                                                 use_delta_format=fmt)
+            frame = delta_sharing.load_as_pandas(
+                f"{server.profile()}#share1.default.sales", version=version, use_delta_format=fmt
+            )
             assert _normalize(_rows(frame)) == _normalize(read_expected(local_tables["sales"], version))

@@ -57,6 +57,7 @@ def _union(pages: list[list[dict]]) -> list[tuple]:
 
 # -- snapshot pages -----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("max_files", [1, 5, 12, 50])
 def test_snapshot_pages_cover_every_file_once(raw: Raw, max_files: int) -> None:
     everything = sorted(_key(k, f) for k, f in file_actions(ndjson(raw.query("pages"))))
@@ -94,8 +95,11 @@ def test_pages_stay_on_their_version_while_the_table_moves(raw: Raw, history_tab
 
 # -- streaming and change data feed pages ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("max_files", [1, 2, 3])
-@pytest.mark.parametrize("headers", [{}, {"delta-sharing-capabilities": "responseformat=delta"}], ids=["parquet", "delta"])
+@pytest.mark.parametrize(
+    "headers", [{}, {"delta-sharing-capabilities": "responseformat=delta"}], ids=["parquet", "delta"]
+)
 def test_streaming_pages_cover_every_change_once(raw: Raw, max_files: int, headers: dict) -> None:
     body = {"startingVersion": 1, "endingVersion": 7}
     whole = ndjson(raw.query("cdf", body, **headers))
@@ -116,7 +120,9 @@ def test_changes_pages_cover_every_change_once(raw: Raw, max_files: int) -> None
     assert [m["metaData"]["version"] for m in historical] == [2]
 
 
-def test_changes_pages_keep_their_range_while_the_table_moves(raw: Raw, history_tables: dict[str, str]) -> None:
+def test_changes_pages_keep_their_range_while_the_table_moves(
+    raw: Raw, history_tables: dict[str, str]
+) -> None:
     root = history_tables["moving"]
     start = DeltaTable(root).version()
     write_deltalake(root, rows([202]), mode="append")
@@ -135,6 +141,7 @@ def test_changes_pages_keep_their_range_while_the_table_moves(raw: Raw, history_
 
 # -- page token checks ----------------------------------------------------------------------------------------------
 
+
 def _first_token(response) -> str:  # noqa: ANN001
     return ndjson(response)[-1]["endStreamAction"]["nextPageToken"]
 
@@ -145,12 +152,19 @@ def test_page_tokens_are_tamper_evident_and_bound(raw: Raw) -> None:
     payload = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     payload["i"] = 0
     forged = base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode() + "." + signature
-    assert error_of(raw.query("pages", {"maxFiles": 2, "pageToken": forged})) == "Error decoding the page token."
+    assert (
+        error_of(raw.query("pages", {"maxFiles": 2, "pageToken": forged})) == "Error decoding the page token."
+    )
     assert "does not match the table" in error_of(raw.query("cdf", {"maxFiles": 2, "pageToken": token}))
     assert MISMATCH in error_of(raw.query("pages", {"maxFiles": 2, "pageToken": token, "limitHint": 3}))
     assert MISMATCH in error_of(raw.query("pages", {"maxFiles": 2, "pageToken": token, "version": 3}))
-    assert MISMATCH in error_of(raw.query("pages", {"maxFiles": 2, "pageToken": token},
-                                          **{"delta-sharing-capabilities": "responseformat=delta"}))
+    assert MISMATCH in error_of(
+        raw.query(
+            "pages",
+            {"maxFiles": 2, "pageToken": token},
+            **{"delta-sharing-capabilities": "responseformat=delta"},
+        )
+    )
     # a different page size is allowed
     assert raw.query("pages", {"maxFiles": 5, "pageToken": token}).status_code == 200
 
@@ -160,22 +174,38 @@ def test_page_tokens_do_not_cross_modes(raw: Raw) -> None:
     changes = _first_token(raw.changes("pages", {"startingVersion": 0, "maxFiles": 1}))
     snapshot = _first_token(raw.query("pages", {"maxFiles": 1}))
     assert MISMATCH in error_of(raw.query("pages", {"maxFiles": 1, "pageToken": stream}))
-    assert MISMATCH in error_of(raw.query("pages", {"startingVersion": 0, "maxFiles": 1, "pageToken": snapshot}))
-    assert MISMATCH in error_of(raw.query("pages", {"startingVersion": 1, "maxFiles": 1, "pageToken": stream}))
-    assert error_of(raw.query("pages", {"maxFiles": 1, "pageToken": changes})) == "Error decoding the page token."
-    assert error_of(raw.changes("pages", {"startingVersion": 0, "maxFiles": 1, "pageToken": stream})) == \
-        "Error decoding the page token."
-    assert MISMATCH in error_of(raw.changes("pages", {"startingVersion": 1, "maxFiles": 1, "pageToken": changes}))
+    assert MISMATCH in error_of(
+        raw.query("pages", {"startingVersion": 0, "maxFiles": 1, "pageToken": snapshot})
+    )
+    assert MISMATCH in error_of(
+        raw.query("pages", {"startingVersion": 1, "maxFiles": 1, "pageToken": stream})
+    )
+    assert (
+        error_of(raw.query("pages", {"maxFiles": 1, "pageToken": changes}))
+        == "Error decoding the page token."
+    )
+    assert (
+        error_of(raw.changes("pages", {"startingVersion": 0, "maxFiles": 1, "pageToken": stream}))
+        == "Error decoding the page token."
+    )
+    assert MISMATCH in error_of(
+        raw.changes("pages", {"startingVersion": 1, "maxFiles": 1, "pageToken": changes})
+    )
 
 
 # -- EndStreamAction rules ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("call", [
-    lambda raw, h: raw.query("cdf", {}, **h),
-    lambda raw, h: raw.query("cdf", {"version": 2}, **h),
-    lambda raw, h: raw.query("cdf", {"startingVersion": 2}, **h),
-    lambda raw, h: raw.changes("cdf", {"startingVersion": 2}, **h),
-], ids=["snapshot", "version", "streaming", "changes"])
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda raw, h: raw.query("cdf", {}, **h),
+        lambda raw, h: raw.query("cdf", {"version": 2}, **h),
+        lambda raw, h: raw.query("cdf", {"startingVersion": 2}, **h),
+        lambda raw, h: raw.changes("cdf", {"startingVersion": 2}, **h),
+    ],
+    ids=["snapshot", "version", "streaming", "changes"],
+)
 def test_end_stream_action_only_when_asked(raw: Raw, call) -> None:  # noqa: ANN001
     for headers in ({}, {"delta-sharing-capabilities": "includeendstreamaction=false"}):
         response = call(raw, headers)
@@ -198,6 +228,7 @@ def test_end_stream_action_without_files(raw: Raw) -> None:
 
 # -- refresh tokens -------------------------------------------------------------------------------------------------
 
+
 def test_refresh_token_gives_the_same_files_with_fresh_urls(raw: Raw, history_tables: dict[str, str]) -> None:
     first = raw.query("moving", {"includeRefreshToken": True})
     lines = ndjson(first)
@@ -219,25 +250,40 @@ def test_refresh_token_errors(raw: Raw) -> None:
     assert "does not match the table" in error_of(raw.query("pages", {"refreshToken": token}))
     assert error_of(raw.query("moving", {"refreshToken": token[:-2]})) == "Error decoding refresh token."
     assert "cannot be used when querying a specific version" in error_of(
-        raw.query("moving", {"refreshToken": token, "version": 1}))
+        raw.query("moving", {"refreshToken": token, "version": 1})
+    )
     assert "must be used in the first page request" in error_of(
-        raw.query("pages", {"includeRefreshToken": True, "maxFiles": 1, "pageToken": page}))
+        raw.query("pages", {"includeRefreshToken": True, "maxFiles": 1, "pageToken": page})
+    )
     # a refresh token is no page token, and the reverse
-    assert error_of(raw.query("moving", {"pageToken": token, "maxFiles": 1})) == "Error decoding the page token."
+    assert (
+        error_of(raw.query("moving", {"pageToken": token, "maxFiles": 1})) == "Error decoding the page token."
+    )
     # refreshed and paged: later pages follow with page tokens
-    pages, versions = _pages(lambda extra: raw.query("moving", {**extra, **({} if "pageToken" in extra else
-                                                                            {"refreshToken": token})}), 1)
+    pages, versions = _pages(
+        lambda extra: raw.query(
+            "moving", {**extra, **({} if "pageToken" in extra else {"refreshToken": token})}
+        ),
+        1,
+    )
     assert len(set(versions)) == 1 and len(_union(pages)) == len(set(_union(pages)))
 
 
 # -- expiry, async queries (servers with their own settings) ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tuned_server(tmp_path_factory: pytest.TempPathFactory, history_tables: dict[str, str]) -> Iterator[Raw]:
     """Page and refresh tokens that expire at once; async from 2 files (or versions) on."""
-    server = start_server(tmp_path_factory.mktemp("tuned"), {
-        "shares": history_shares(history_tables), "queryTablePageTokenTtlMs": 1, "refreshTokenTtlMs": 1,
-        "asyncQueryMinFiles": 2})
+    server = start_server(
+        tmp_path_factory.mktemp("tuned"),
+        {
+            "shares": history_shares(history_tables),
+            "queryTablePageTokenTtlMs": 1,
+            "refreshTokenTtlMs": 1,
+            "asyncQueryMinFiles": 2,
+        },
+    )
     client = Raw(server)
     yield client
     client.http.close()
@@ -246,13 +292,17 @@ def tuned_server(tmp_path_factory: pytest.TempPathFactory, history_tables: dict[
 
 def test_expired_tokens(tuned_server: Raw) -> None:
     page = _first_token(tuned_server.query("pages", {"maxFiles": 1}))
-    refresh = ndjson(tuned_server.query("pages", {"includeRefreshToken": True}))[-1]["endStreamAction"]["refreshToken"]
+    refresh = ndjson(tuned_server.query("pages", {"includeRefreshToken": True}))[-1]["endStreamAction"][
+        "refreshToken"
+    ]
     changes = _first_token(tuned_server.changes("pages", {"startingVersion": 0, "maxFiles": 1}))
     time.sleep(0.01)
     expired = "has expired. Please restart the query."
     assert expired in error_of(tuned_server.query("pages", {"maxFiles": 1, "pageToken": page}))
     assert expired in error_of(tuned_server.query("pages", {"refreshToken": refresh}))
-    assert expired in error_of(tuned_server.changes("pages", {"startingVersion": 0, "maxFiles": 1, "pageToken": changes}))
+    assert expired in error_of(
+        tuned_server.changes("pages", {"startingVersion": 0, "maxFiles": 1, "pageToken": changes})
+    )
 
 
 ASYNC = {"delta-sharing-capabilities": "asyncquery=true;includeendstreamaction=true"}
@@ -283,7 +333,12 @@ def test_async_snapshot_query_in_pages(tuned_server: Raw, raw: Raw) -> None:
     status = _submit(tuned_server, "pages", {"idempotencyKey": "k-pages"})
     seen, token = [], None
     while True:
-        lines = _poll(tuned_server, "pages", status["queryId"], {"maxFiles": 5, **({"pageToken": token} if token else {})})
+        lines = _poll(
+            tuned_server,
+            "pages",
+            status["queryId"],
+            {"maxFiles": 5, **({"pageToken": token} if token else {})},
+        )
         assert list(lines[0]) == ["protocol"] and list(lines[1]) == ["metaData"]
         seen += [_key(k, f) for k, f in file_actions(lines)]
         token = lines[-1]["endStreamAction"].get("nextPageToken")
@@ -297,18 +352,25 @@ def test_async_snapshot_query_in_pages(tuned_server: Raw, raw: Raw) -> None:
 def test_async_streaming_query(tuned_server: Raw, raw: Raw) -> None:
     body = {"startingVersion": 1, "endingVersion": 6}
     expected = sorted(_key(k, f) for k, f in file_actions(ndjson(raw.query("cdf", body))))
-    status = _submit(tuned_server, "cdf", {**body, "idempotencyKey": "k-stream"}, headers={
-        "delta-sharing-capabilities": "asyncquery=true"})
+    status = _submit(
+        tuned_server,
+        "cdf",
+        {**body, "idempotencyKey": "k-stream"},
+        headers={"delta-sharing-capabilities": "asyncquery=true"},
+    )
     lines = _poll(tuned_server, "cdf", status["queryId"], headers={})
     assert not any("endStreamAction" in line for line in lines)  # nobody asked for one
     assert sorted(_key(k, f) for k, f in file_actions(lines)) == expected
 
 
 def test_async_query_errors(tuned_server: Raw, raw: Raw) -> None:
-    assert error_of(tuned_server.query("pages", {}, **ASYNC)) == "idempotency_key is required for async query."
+    assert (
+        error_of(tuned_server.query("pages", {}, **ASYNC)) == "idempotency_key is required for async query."
+    )
     status = _submit(tuned_server, "pages", {"idempotencyKey": "k-reused"})
     assert "already used for a different query" in error_of(
-        tuned_server.query("pages", {"idempotencyKey": "k-reused", "limitHint": 1}, **ASYNC))
+        tuned_server.query("pages", {"idempotencyKey": "k-reused", "limitHint": 1}, **ASYNC)
+    )
     unknown = tuned_server.http.post(tuned_server.table("pages") + "/queries/nope", json={})
     assert error_of(unknown, 404, "RESOURCE_DOES_NOT_EXIST")
     other_table = tuned_server.http.post(tuned_server.table("cdf") + f"/queries/{status['queryId']}", json={})
@@ -322,21 +384,36 @@ def test_async_query_errors(tuned_server: Raw, raw: Raw) -> None:
 def test_async_failure_is_reported_in_status(tuned_server: Raw, raw: Raw) -> None:
     # gap: commit 1 was cleaned up (a checkpoint at 2 keeps the table readable); reading the changes since 0
     # fails. Answered at once, that is a 400 before streaming; asynchronously, the failure is the query's status.
-    assert "commit file is missing" in error_of(raw.query("gap", {"startingVersion": 0}), code="MALFORMED_REQUEST")
+    assert "commit file is missing" in error_of(
+        raw.query("gap", {"startingVersion": 0}), code="MALFORMED_REQUEST"
+    )
     status = _submit(tuned_server, "gap", {"startingVersion": 0, "idempotencyKey": "k-gap"})
     for _ in range(200):
-        lines = ndjson(tuned_server.http.post(tuned_server.table("gap") + f"/queries/{status['queryId']}", json={}))
+        lines = ndjson(
+            tuned_server.http.post(tuned_server.table("gap") + f"/queries/{status['queryId']}", json={})
+        )
         if lines[0]["queryStatus"]["status"] != "pending":
             break
         time.sleep(0.02)
-    assert lines == [{"queryStatus": {"queryId": status["queryId"], "status": "failed",
-                                      "errorMessage": lines[0]["queryStatus"]["errorMessage"]}}]
+    assert lines == [
+        {
+            "queryStatus": {
+                "queryId": status["queryId"],
+                "status": "failed",
+                "errorMessage": lines[0]["queryStatus"]["errorMessage"],
+            }
+        }
+    ]
     assert "commit file is missing" in lines[0]["queryStatus"]["errorMessage"]
     # a failed query can be submitted again under the same key (it starts over)
-    assert _submit(tuned_server, "gap", {"startingVersion": 0, "idempotencyKey": "k-gap"})["queryId"] != status["queryId"]
+    assert (
+        _submit(tuned_server, "gap", {"startingVersion": 0, "idempotencyKey": "k-gap"})["queryId"]
+        != status["queryId"]
+    )
 
 
 # -- an error after streaming began (in process: a signer that fails mid-response) ------------------------------------
+
 
 class _OneTable(Catalog):
     def __init__(self, location: str) -> None:
@@ -375,6 +452,7 @@ def failing_signer(monkeypatch: pytest.MonkeyPatch) -> None:
             if len(calls) > 2:
                 raise StorageError("signing failed")
             return sign(location)
+
         return flaky
 
     monkeypatch.setattr(LocalStore, "url_signer", url_signer)
@@ -395,15 +473,29 @@ def test_error_after_streaming_began(history_tables: dict[str, str], mode: str) 
 
     def answer(caps: str):  # noqa: ANN202
         if mode == "changes":
-            return tables.changes.changes(principal, "share", "s", "t", {"startingVersion": "0"},
-                                          Capabilities.parse(caps), None, "http://server")
+            return tables.changes.changes(
+                principal,
+                "share",
+                "s",
+                "t",
+                {"startingVersion": "0"},
+                Capabilities.parse(caps),
+                None,
+                "http://server",
+            )
         body = QueryRequest(starting_version=0 if mode == "streaming" else None)
-        return tables.query(principal, "share", "s", "t", body, Capabilities.parse(caps), None, "http://server")
+        return tables.query(
+            principal, "share", "s", "t", body, Capabilities.parse(caps), None, "http://server"
+        )
 
     lines = [orjson.loads(line) for line in answer("includeendstreamaction=true").lines]
     assert len(file_actions(lines)) == 2
-    assert lines[-1] == {"endStreamAction": {"errorMessage": "An internal error occurred; the server log has the "
-                                                             "details.", "httpStatusErrorCode": 500}}
+    assert lines[-1] == {
+        "endStreamAction": {
+            "errorMessage": "An internal error occurred; the server log has the details.",
+            "httpStatusErrorCode": 500,
+        }
+    }
     # Without an EndStreamAction to carry it, the error breaks the stream (the client sees a truncated body).
     with pytest.raises(StorageError):
         list(answer("").lines)

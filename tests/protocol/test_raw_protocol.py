@@ -37,8 +37,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict:
 
 # -- authentication ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"},
-                                     {"Authorization": "Bearer"}])
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}],
+)
 def test_missing_or_wrong_token_is_401(server: RunningServer, headers: dict) -> None:
     assert_error(get(server, "/shares", headers=headers), 401, "UNAUTHENTICATED")
     assert_error(post(server, f"{T}/sales/query", headers=headers), 401, "UNAUTHENTICATED")
@@ -46,10 +49,13 @@ def test_missing_or_wrong_token_is_401(server: RunningServer, headers: dict) -> 
 
 # -- discovery and pagination -----------------------------------------------------------------------------------
 
+
 def test_list_pagination_visits_every_item_once(server: RunningServer) -> None:
-    for path, expected in [("/shares", ["share1", "share2", "empty_share"]),
-                           ("/shares/share1/all-tables", ["sales", "plain", "paged", "dv"]),
-                           ("/shares/share2/schemas", ["s1", "s2"])]:
+    for path, expected in [
+        ("/shares", ["share1", "share2", "empty_share"]),
+        ("/shares/share1/all-tables", ["sales", "plain", "paged", "dv"]),
+        ("/shares/share2/schemas", ["s1", "s2"]),
+    ]:
         for size in (1, 2, 3):
             seen, token = [], None
             while True:
@@ -70,31 +76,59 @@ def test_list_responses_and_shapes(server: RunningServer) -> None:
     assert get(server, "/shares/SHARE1").json() == {"share": {"name": "share1"}}
     tables = get(server, "/shares/share1/schemas/default/tables").json()["items"]
     sales = next(t for t in tables if t["name"] == "sales")
-    assert sales == {"name": "sales", "schema": "default", "share": "share1",
-                     "id": "00000000-0000-0000-0000-000000000001", "accessModes": ["url"]} or \
-        {k: sales[k] for k in ("name", "schema", "share", "id")} == {
-            "name": "sales", "schema": "default", "share": "share1", "id": "00000000-0000-0000-0000-000000000001"}
+    assert sales == {
+        "name": "sales",
+        "schema": "default",
+        "share": "share1",
+        "id": "00000000-0000-0000-0000-000000000001",
+        "accessModes": ["url"],
+    } or {k: sales[k] for k in ("name", "schema", "share", "id")} == {
+        "name": "sales",
+        "schema": "default",
+        "share": "share1",
+        "id": "00000000-0000-0000-0000-000000000001",
+    }
     assert get(server, "/shares/empty_share/schemas").json().get("items", []) == []
     zero = get(server, "/shares", params={"maxResults": 0}).json()
     assert zero.get("items", []) == [] and zero.get("nextPageToken")
 
 
-@pytest.mark.parametrize("params", [{"maxResults": -1}, {"maxResults": 501}, {"maxResults": "abc"},
-                                    {"pageToken": "garbage"}, {"pageToken": "e30.AAAA"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"maxResults": -1},
+        {"maxResults": 501},
+        {"maxResults": "abc"},
+        {"pageToken": "garbage"},
+        {"pageToken": "e30.AAAA"},
+    ],
+)
 def test_bad_list_parameters_are_400(server: RunningServer, params: dict) -> None:
     assert_error(get(server, "/shares", params=params), 400, "INVALID_PARAMETER_VALUE")
 
 
 def test_page_token_is_bound_to_its_listing(server: RunningServer) -> None:
     token = get(server, "/shares", params={"maxResults": 1}).json()["nextPageToken"]
-    assert_error(get(server, "/shares/share2/schemas", params={"pageToken": token}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(
+        get(server, "/shares/share2/schemas", params={"pageToken": token}), 400, "INVALID_PARAMETER_VALUE"
+    )
     edited = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert_error(get(server, "/shares", params={"pageToken": edited}), 400, "INVALID_PARAMETER_VALUE")
 
 
-@pytest.mark.parametrize("path", ["/shares/nope", "/shares/nope/schemas", "/shares/share1/schemas/nope/tables",
-                                  "/shares/nope/all-tables", f"{T}/nope/version", f"{T}/nope/metadata",
-                                  "/shares/share1/schemas/nope/tables/sales/metadata", "/no/such/route"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/shares/nope",
+        "/shares/nope/schemas",
+        "/shares/share1/schemas/nope/tables",
+        "/shares/nope/all-tables",
+        f"{T}/nope/version",
+        f"{T}/nope/metadata",
+        "/shares/share1/schemas/nope/tables/sales/metadata",
+        "/no/such/route",
+    ],
+)
 def test_unknown_names_are_404(server: RunningServer, path: str) -> None:
     assert_error(get(server, path), 404, "RESOURCE_DOES_NOT_EXIST")
 
@@ -105,18 +139,33 @@ def test_unknown_table_query_is_404(server: RunningServer) -> None:
 
 # -- version and metadata ---------------------------------------------------------------------------------------
 
+
 def test_version_get_and_head(server: RunningServer) -> None:
     response = get(server, f"{T}/SALES/version")
-    assert response.status_code == 200 and response.headers["delta-table-version"] == "3" and response.content == b""
+    assert (
+        response.status_code == 200
+        and response.headers["delta-table-version"] == "3"
+        and response.content == b""
+    )
     head = httpx.head(server.endpoint + f"{T}/sales", headers=server.headers())
     assert head.status_code == 200 and head.headers["delta-table-version"] == "3"
     assert httpx.head(server.endpoint + f"{T}/nope", headers=server.headers()).status_code == 404
-    assert get(server, f"{T}/sales/version", params={"startingTimestamp": "2000-01-01T00:00:00Z"}) \
-        .headers["delta-table-version"] == "0"
-    assert_error(get(server, f"{T}/sales/version", params={"startingTimestamp": "yesterday"}), 400,
-                 "INVALID_PARAMETER_VALUE")
-    assert_error(get(server, f"{T}/plain/version", params={"startingTimestamp": "2000-01-01T00:00:00Z"}), 400,
-                 "INVALID_PARAMETER_VALUE")
+    assert (
+        get(server, f"{T}/sales/version", params={"startingTimestamp": "2000-01-01T00:00:00Z"}).headers[
+            "delta-table-version"
+        ]
+        == "0"
+    )
+    assert_error(
+        get(server, f"{T}/sales/version", params={"startingTimestamp": "yesterday"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(
+        get(server, f"{T}/plain/version", params={"startingTimestamp": "2000-01-01T00:00:00Z"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 def test_metadata_parquet_and_delta(server: RunningServer) -> None:
@@ -129,9 +178,20 @@ def test_metadata_parquet_and_delta(server: RunningServer) -> None:
     meta = metadata["metaData"]
     assert meta["format"] == {"provider": "parquet"} and meta["partitionColumns"] == ["region"]
     assert meta["configuration"] == {"enableChangeDataFeed": "true"}
-    assert [f["name"] for f in json.loads(meta["schemaString"])["fields"]] == ["id", "region", "amount", "day", "note"]
-    delta = get(server, f"{T}/sales/metadata", headers=server.headers(**{
-        "delta-sharing-capabilities": "responseformat=delta;readerfeatures=deletionvectors"}))
+    assert [f["name"] for f in json.loads(meta["schemaString"])["fields"]] == [
+        "id",
+        "region",
+        "amount",
+        "day",
+        "note",
+    ]
+    delta = get(
+        server,
+        f"{T}/sales/metadata",
+        headers=server.headers(
+            **{"delta-sharing-capabilities": "responseformat=delta;readerfeatures=deletionvectors"}
+        ),
+    )
     assert delta.headers["delta-sharing-capabilities"] == "responseformat=delta"
     protocol, metadata = ndjson(delta)
     assert protocol["protocol"]["deltaProtocol"]["minReaderVersion"] >= 1
@@ -142,13 +202,21 @@ def test_metadata_parquet_and_delta(server: RunningServer) -> None:
 def test_dv_table_needs_delta_format_with_the_feature(server: RunningServer) -> None:
     assert_error(get(server, f"{T}/dv/metadata"), 400, "UNSUPPORTED_OPERATION")
     no_feature = {"delta-sharing-capabilities": "responseformat=delta"}
-    assert_error(post(server, f"{T}/dv/query", headers=server.headers(**no_feature)), 400, "UNSUPPORTED_OPERATION")
-    auto = get(server, f"{T}/dv/metadata", headers=server.headers(**{
-        "delta-sharing-capabilities": "responseformat=delta,parquet;readerfeatures=deletionvectors"}))
+    assert_error(
+        post(server, f"{T}/dv/query", headers=server.headers(**no_feature)), 400, "UNSUPPORTED_OPERATION"
+    )
+    auto = get(
+        server,
+        f"{T}/dv/metadata",
+        headers=server.headers(
+            **{"delta-sharing-capabilities": "responseformat=delta,parquet;readerfeatures=deletionvectors"}
+        ),
+    )
     assert auto.headers["delta-sharing-capabilities"] == "responseformat=delta"
 
 
 # -- query ------------------------------------------------------------------------------------------------------
+
 
 def test_query_lines_and_headers(server: RunningServer) -> None:
     response = post(server, f"{T}/paged/query")
@@ -166,8 +234,11 @@ def test_query_lines_and_headers(server: RunningServer) -> None:
 def test_no_end_stream_action_unless_asked(server: RunningServer) -> None:
     lines = ndjson(post(server, f"{T}/paged/query", {"limitHint": 1}))
     assert all("endStreamAction" not in line for line in lines)
-    asked = post(server, f"{T}/paged/query", headers=server.headers(**{
-        "delta-sharing-capabilities": "includeendstreamaction=true"}))
+    asked = post(
+        server,
+        f"{T}/paged/query",
+        headers=server.headers(**{"delta-sharing-capabilities": "includeendstreamaction=true"}),
+    )
     assert asked.headers["delta-sharing-capabilities"] == "responseformat=parquet;includeendstreamaction=true"
     last = ndjson(asked)[-1]["endStreamAction"]
     assert last["minUrlExpirationTimestamp"] > 0 and "nextPageToken" not in last
@@ -192,19 +263,28 @@ def test_refresh_token_gives_same_files(server: RunningServer) -> None:
     first = ndjson(post(server, f"{T}/paged/query", {"includeRefreshToken": True}))
     token = first[-1]["endStreamAction"]["refreshToken"]
     again = ndjson(post(server, f"{T}/paged/query", {"refreshToken": token}))
-    assert {l["file"]["id"] for l in first[2:-1]} == {l["file"]["id"] for l in again[2:]} or \
-        {l["file"]["id"] for l in first[2:-1]} == {l["file"]["id"] for l in again[2:-1]}
+    assert {l["file"]["id"] for l in first[2:-1]} == {l["file"]["id"] for l in again[2:]} or {
+        l["file"]["id"] for l in first[2:-1]
+    } == {l["file"]["id"] for l in again[2:-1]}
 
 
-@pytest.mark.parametrize("body,code", [
-    (b"{not json", "MALFORMED_REQUEST"), (b"[1,2]", "MALFORMED_REQUEST"),
-    ({"predicateHints": "x"}, "MALFORMED_REQUEST"), ({"version": -1}, "INVALID_PARAMETER_VALUE"),
-    ({"version": "abc"}, "INVALID_PARAMETER_VALUE"), ({"limitHint": -5}, "INVALID_PARAMETER_VALUE"),
-    ({"maxFiles": 0}, "INVALID_PARAMETER_VALUE"), ({"version": 1, "timestamp": "2020-01-01T00:00:00Z"},
-                                                   "INVALID_PARAMETER_VALUE"),
-    ({"version": 99}, "MALFORMED_REQUEST"), ({"pageToken": "bogus"}, "INVALID_PARAMETER_VALUE"),
-    ({"refreshToken": "bogus"}, "INVALID_PARAMETER_VALUE"), ({"version": True}, "INVALID_PARAMETER_VALUE"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b"{not json", "MALFORMED_REQUEST"),
+        (b"[1,2]", "MALFORMED_REQUEST"),
+        ({"predicateHints": "x"}, "MALFORMED_REQUEST"),
+        ({"version": -1}, "INVALID_PARAMETER_VALUE"),
+        ({"version": "abc"}, "INVALID_PARAMETER_VALUE"),
+        ({"limitHint": -5}, "INVALID_PARAMETER_VALUE"),
+        ({"maxFiles": 0}, "INVALID_PARAMETER_VALUE"),
+        ({"version": 1, "timestamp": "2020-01-01T00:00:00Z"}, "INVALID_PARAMETER_VALUE"),
+        ({"version": 99}, "MALFORMED_REQUEST"),
+        ({"pageToken": "bogus"}, "INVALID_PARAMETER_VALUE"),
+        ({"refreshToken": "bogus"}, "INVALID_PARAMETER_VALUE"),
+        ({"version": True}, "INVALID_PARAMETER_VALUE"),
+    ],
+)
 def test_bad_query_bodies_are_4xx(server: RunningServer, body, code: str) -> None:
     assert_error(post(server, f"{T}/sales/query", body), 400, code)
 
@@ -224,11 +304,15 @@ def test_fileidhash_header(server: RunningServer) -> None:
     response = post(server, f"{T}/paged/query", headers=server.headers(fileidhash="DELTA"))
     assert response.headers["fileidhash"] == "delta"
     assert all(len(line["file"]["id"]) == 64 for line in ndjson(response)[2:])
-    assert_error(post(server, f"{T}/paged/query", headers=server.headers(fileidhash="sha1")), 400,
-                 "INVALID_PARAMETER_VALUE")
+    assert_error(
+        post(server, f"{T}/paged/query", headers=server.headers(fileidhash="sha1")),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 # -- signed file URLs of local tables ---------------------------------------------------------------------------
+
 
 def test_local_file_urls(server: RunningServer) -> None:
     url = ndjson(post(server, f"{T}/plain/query"))[2]["file"]["url"]

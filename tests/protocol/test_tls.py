@@ -24,27 +24,37 @@ def _shares(root: str) -> list[dict]:
 def test_certificate_files(tmp_path: Path) -> None:
     root = build_plain(tmp_path / "t")
     cert, key = self_signed_certificate("127.0.0.1")
-    server = start_server(tmp_path / "srv", {"ssl": {"certificateFile": str(cert), "certificateKeyFile": str(key)},
-                                             "shares": _shares(root)})
+    server = start_server(
+        tmp_path / "srv",
+        {"ssl": {"certificateFile": str(cert), "certificateKeyFile": str(key)}, "shares": _shares(root)},
+    )
     try:
         endpoint = server.endpoint.replace("http://", "https://")
         with pytest.raises(httpx.ConnectError):
             httpx.get(endpoint + "/shares", headers=server.headers(), timeout=5)  # not trusted by default
         profile = tmp_path / "https.share"
-        profile.write_text(json.dumps({"shareCredentialsVersion": 1, "endpoint": endpoint,
-                                       "bearerToken": server.token}))
+        profile.write_text(
+            json.dumps({"shareCredentialsVersion": 1, "endpoint": endpoint, "bearerToken": server.token})
+        )
         # A recipient process that trusts the provider's certificate (aiohttp reads SSL_CERT_FILE once, at
         # import, so this runs in its own process).
-        env = {**os.environ, **{v: str(cert) for v in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")}}
+        env = {
+            **os.environ,
+            **{v: str(cert) for v in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")},
+        }
         script = f"import delta_sharing; print(len(delta_sharing.load_as_pandas('{profile}#s.d.t', use_delta_format=False)))"
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.stdout.strip() == "3", result.stderr[-2000:]
     finally:
         server.stop()
 
 
 def test_self_signed(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "srv", {"ssl": {"selfSigned": True}, "shares": _shares(build_plain(tmp_path / "t"))})
+    server = start_server(
+        tmp_path / "srv", {"ssl": {"selfSigned": True}, "shares": _shares(build_plain(tmp_path / "t"))}
+    )
     try:
         endpoint = server.endpoint.replace("http://", "https://")
         response = httpx.get(endpoint + "/shares", headers=server.headers(), verify=False)

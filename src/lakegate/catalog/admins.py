@@ -33,8 +33,14 @@ class AdminTokens:
             raise InvalidParameterError(f"expires-in must be 0 to {MAX_SECONDS} seconds")
         now, token = self.clock(), new_token()
         with self.db.write() as conn:
-            conn.execute(sa.insert(AdminToken).values(name=name, token_hash=token_hash(token), created_at=now,
-                                                      expires_at=expiry(now, expires_in)))
+            conn.execute(
+                sa.insert(AdminToken).values(
+                    name=name,
+                    token_hash=token_hash(token),
+                    created_at=now,
+                    expires_at=expiry(now, expires_in),
+                )
+            )
         return self.all(name)[-1], token
 
     def all(self, name: str | None = None) -> list[dict[str, Any]]:
@@ -58,8 +64,11 @@ class AdminTokens:
             raise UnauthenticatedError("an admin bearer token is required")
         digest = token_hash(bearer_token)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(AdminToken.name, AdminToken.token_hash)
-                               .where(AdminToken.token_hash == digest, active(AdminToken, self.clock()))).first()
+            row = conn.execute(
+                sa.select(AdminToken.name, AdminToken.token_hash).where(
+                    AdminToken.token_hash == digest, active(AdminToken, self.clock())
+                )
+            ).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise UnauthenticatedError("missing, invalid, expired or revoked admin token")
         return str(row.name)

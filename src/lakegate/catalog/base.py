@@ -77,7 +77,9 @@ def check_name(kind: str, name: str, *, dots: bool = True) -> str:
     if not name or len(name) > 255:
         raise InvalidParameterError(f"{kind} name must be 1 to 255 characters")
     if any(c in " /" or ord(c) < 0x20 or ord(c) == 0x7F for c in name) or (not dots and "." in name):
-        forbidden = "spaces, '/', '.' or control characters" if not dots else "spaces, '/' or control characters"
+        forbidden = (
+            "spaces, '/', '.' or control characters" if not dots else "spaces, '/' or control characters"
+        )
         raise InvalidParameterError(f"{kind} name {name!r} must not contain {forbidden}")
     return name
 

@@ -100,10 +100,12 @@ class Recipient(_Named, Base):
 
 class Grant(Base):
     __tablename__ = "grants"
-    recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"),
-                                              primary_key=True)
-    share_id: Mapped[int] = mapped_column(sa.ForeignKey("shares.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    recipient_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True
+    )
+    share_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shares.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -61,8 +61,9 @@ class Recipients:
         self.db = db
         self.clock = clock
 
-    def create(self, name: str, shares: Iterable[str] = (), expires_in: int | None = None,
-               comment: str | None = None) -> Issued:
+    def create(
+        self, name: str, shares: Iterable[str] = (), expires_in: int | None = None, comment: str | None = None
+    ) -> Issued:
         check_name("recipient", name)
         if name.lower() in RESERVED:
             raise ConflictError(f"recipient name '{name}' is reserved")
@@ -73,12 +74,22 @@ class Recipients:
                 if self._find(conn, name) is not None:
                     raise AlreadyExistsError(f"recipient '{name}' already exists")
                 share_ids = {share_id(conn, s) for s in shares}
-                recipient_id = conn.execute(sa.insert(Recipient).values(
-                    name=name, name_key=name.lower(), comment=comment, all_shares=False, managed_by="api",
-                    created_at=now,
-                ).returning(Recipient.id)).scalar_one()
+                recipient_id = conn.execute(
+                    sa.insert(Recipient)
+                    .values(
+                        name=name,
+                        name_key=name.lower(),
+                        comment=comment,
+                        all_shares=False,
+                        managed_by="api",
+                        created_at=now,
+                    )
+                    .returning(Recipient.id)
+                ).scalar_one()
                 for sid in sorted(share_ids):
-                    conn.execute(sa.insert(Grant).values(recipient_id=recipient_id, share_id=sid, created_at=now))
+                    conn.execute(
+                        sa.insert(Grant).values(recipient_id=recipient_id, share_id=sid, created_at=now)
+                    )
                 self._issue(conn, recipient_id, token, now, expires_at)
         except sa.exc.IntegrityError:  # created concurrently by another replica or CLI
             raise AlreadyExistsError(f"recipient '{name}' already exists") from None
@@ -93,10 +104,15 @@ class Recipients:
             recipient_id = self._require(conn, name).id
             mine = RecipientToken.recipient_id == recipient_id
             if grace:
-                conn.execute(sa.update(RecipientToken)
-                             .where(mine, active(RecipientToken, now),
-                                    sa.or_(RecipientToken.expires_at.is_(None), RecipientToken.expires_at > cutoff))
-                             .values(expires_at=cutoff))
+                conn.execute(
+                    sa.update(RecipientToken)
+                    .where(
+                        mine,
+                        active(RecipientToken, now),
+                        sa.or_(RecipientToken.expires_at.is_(None), RecipientToken.expires_at > cutoff),
+                    )
+                    .values(expires_at=cutoff)
+                )
             else:
                 revoke_active(conn, RecipientToken, mine, now)
             self._issue(conn, recipient_id, token, now, expires_at)
@@ -108,17 +124,22 @@ class Recipients:
         """Every token of the recipient stops working now; its grants stay (rotate issues a new token)."""
         with self.db.write() as conn:
             recipient_id = self._require(conn, name).id
-            count = revoke_active(conn, RecipientToken, RecipientToken.recipient_id == recipient_id, self.clock())
+            count = revoke_active(
+                conn, RecipientToken, RecipientToken.recipient_id == recipient_id, self.clock()
+            )
         return {**self.get(name), "tokensRevoked": count}
 
     def grant(self, name: str, share: str) -> dict[str, Any]:
         with self.db.write() as conn:
             recipient = self._require_grantable(conn, name)
             sid = share_id(conn, share)
-            exists = conn.execute(sa.select(Grant.share_id).where(Grant.recipient_id == recipient.id,
-                                                                  Grant.share_id == sid)).first()
+            exists = conn.execute(
+                sa.select(Grant.share_id).where(Grant.recipient_id == recipient.id, Grant.share_id == sid)
+            ).first()
             if exists is None:
-                conn.execute(sa.insert(Grant).values(recipient_id=recipient.id, share_id=sid, created_at=self.clock()))
+                conn.execute(
+                    sa.insert(Grant).values(recipient_id=recipient.id, share_id=sid, created_at=self.clock())
+                )
         return self.get(name)
 
     def ungrant(self, name: str, share: str) -> dict[str, Any]:
@@ -156,33 +177,56 @@ class Recipients:
         return row
 
     @staticmethod
-    def _issue(conn: sa.Connection, recipient_id: int, token: str, now: datetime, expires_at: datetime | None) -> None:
-        conn.execute(sa.insert(RecipientToken).values(recipient_id=recipient_id, token_hash=token_hash(token),
-                                                      created_at=now, expires_at=expires_at))
+    def _issue(
+        conn: sa.Connection, recipient_id: int, token: str, now: datetime, expires_at: datetime | None
+    ) -> None:
+        conn.execute(
+            sa.insert(RecipientToken).values(
+                recipient_id=recipient_id, token_hash=token_hash(token), created_at=now, expires_at=expires_at
+            )
+        )
 
     def _views(self, condition: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
         now = self.clock()
         with self.db.read() as conn:
-            recipients = conn.execute(sa.select(Recipient).where(condition).order_by(Recipient.name_key)).all()
+            recipients = conn.execute(
+                sa.select(Recipient).where(condition).order_by(Recipient.name_key)
+            ).all()
             ids = [r.id for r in recipients]
-            grants = conn.execute(sa.select(Grant.recipient_id, Share.name).join(Share, Share.id == Grant.share_id)
-                                  .where(Grant.recipient_id.in_(ids)).order_by(Share.position, Share.id)).all()
-            tokens = conn.execute(sa.select(RecipientToken).where(RecipientToken.recipient_id.in_(ids))
-                                  .order_by(RecipientToken.id)).all()
+            grants = conn.execute(
+                sa.select(Grant.recipient_id, Share.name)
+                .join(Share, Share.id == Grant.share_id)
+                .where(Grant.recipient_id.in_(ids))
+                .order_by(Share.position, Share.id)
+            ).all()
+            tokens = conn.execute(
+                sa.select(RecipientToken)
+                .where(RecipientToken.recipient_id.in_(ids))
+                .order_by(RecipientToken.id)
+            ).all()
         out = []
         for r in recipients:
             mine = [view(t, now) for t in tokens if t.recipient_id == r.id]
-            out.append({
-                "name": r.name, "comment": r.comment, "allShares": r.all_shares, "managedBy": r.managed_by,
-                "shares": [g.name for g in grants if g.recipient_id == r.id], "createdAt": iso(r.created_at),
-                "status": "active" if any(t["status"] == "active" for t in mine) else "inactive",
-                "tokens": mine,
-            })
+            out.append(
+                {
+                    "name": r.name,
+                    "comment": r.comment,
+                    "allShares": r.all_shares,
+                    "managedBy": r.managed_by,
+                    "shares": [g.name for g in grants if g.recipient_id == r.id],
+                    "createdAt": iso(r.created_at),
+                    "status": "active" if any(t["status"] == "active" for t in mine) else "inactive",
+                    "tokens": mine,
+                }
+            )
         return out
 
 
 def active_token_count(db: Database) -> int:
     """How many recipient tokens can authenticate now (a server with none is closed to everyone)."""
     with db.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(RecipientToken)
-                                .where(active(RecipientToken, utcnow()))).scalar_one())
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(RecipientToken).where(active(RecipientToken, utcnow()))
+            ).scalar_one()
+        )

@@ -29,8 +29,16 @@ def _check_properties(properties: dict[str, str]) -> dict[str, str]:
     if len(properties) > MAX_PROPERTIES:
         raise InvalidParameterError(f"a share has at most {MAX_PROPERTIES} properties")
     for key, value in properties.items():
-        if not isinstance(key, str) or not isinstance(value, str) or not key or len(key) > 255 or len(value) > 1000:
-            raise InvalidParameterError("property keys are 1 to 255 characters, values at most 1000 characters")
+        if (
+            not isinstance(key, str)
+            or not isinstance(value, str)
+            or not key
+            or len(key) > 255
+            or len(value) > 1000
+        ):
+            raise InvalidParameterError(
+                "property keys are 1 to 255 characters, values at most 1000 characters"
+            )
     return dict(properties)
 
 
@@ -48,8 +56,13 @@ class Shares:
         self.db = db
         self.clock = clock
 
-    def create(self, name: str, display_name: str | None = None, comment: str | None = None,
-               properties: dict[str, str] | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        name: str,
+        display_name: str | None = None,
+        comment: str | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         check_name("share", name)
         if display_name is not None and len(display_name) > 255:
             raise InvalidParameterError("displayName is at most 255 characters")
@@ -58,14 +71,27 @@ class Shares:
         props = _check_properties(properties or {})
         try:
             with self.db.write() as conn:
-                if conn.execute(sa.select(Share.id).where(Share.name_key == name.lower())).first() is not None:
+                if (
+                    conn.execute(sa.select(Share.id).where(Share.name_key == name.lower())).first()
+                    is not None
+                ):
                     raise AlreadyExistsError(f"share '{name}' already exists")
-                position = conn.execute(sa.select(sa.func.coalesce(sa.func.max(Share.position), -1))).scalar_one()
-                conn.execute(sa.insert(Share).values(
-                    name=name, name_key=name.lower(), public_id=str(uuid.uuid4()), display_name=display_name,
-                    comment=comment, properties=props, managed_by="api", position=position + 1,
-                    created_at=self.clock(),
-                ))
+                position = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(Share.position), -1))
+                ).scalar_one()
+                conn.execute(
+                    sa.insert(Share).values(
+                        name=name,
+                        name_key=name.lower(),
+                        public_id=str(uuid.uuid4()),
+                        display_name=display_name,
+                        comment=comment,
+                        properties=props,
+                        managed_by="api",
+                        position=position + 1,
+                        created_at=self.clock(),
+                    )
+                )
         except sa.exc.IntegrityError:
             raise AlreadyExistsError(f"share '{name}' already exists") from None
         return self.show(name)
@@ -77,8 +103,17 @@ class Shares:
             conn.execute(sa.delete(Share).where(Share.name_key == name.lower()))
         return shown
 
-    def add_table(self, share: str, schema: str, table: str, location: str, *, history_shared: bool = False,
-                  start_version: int = 0, auxiliary_locations: Sequence[str] = ()) -> dict[str, Any]:
+    def add_table(
+        self,
+        share: str,
+        schema: str,
+        table: str,
+        location: str,
+        *,
+        history_shared: bool = False,
+        start_version: int = 0,
+        auxiliary_locations: Sequence[str] = (),
+    ) -> dict[str, Any]:
         check_name("schema", schema, dots=False)
         check_name("table", table, dots=False)
         for loc in (location, *auxiliary_locations):
@@ -87,21 +122,42 @@ class Shares:
             raise InvalidParameterError("startVersion must be 0 or more (a 64-bit version number)")
         with self.db.write() as conn:
             sid = self._editable(conn, share)
-            schema_id = conn.execute(sa.select(SharedSchema.id).where(SharedSchema.share_id == sid,
-                                                                      SharedSchema.name_key == schema.lower())).scalar()
+            schema_id = conn.execute(
+                sa.select(SharedSchema.id).where(
+                    SharedSchema.share_id == sid, SharedSchema.name_key == schema.lower()
+                )
+            ).scalar()
             if schema_id is None:
-                schema_id = conn.execute(sa.insert(SharedSchema).values(
-                    share_id=sid, name=schema, name_key=schema.lower(), position=_next(conn, SharedSchema, SharedSchema.share_id, sid),
-                ).returning(SharedSchema.id)).scalar_one()
-            taken = conn.execute(sa.select(SharedTable.id).where(SharedTable.schema_id == schema_id,
-                                                                 SharedTable.name_key == table.lower())).first()
+                schema_id = conn.execute(
+                    sa.insert(SharedSchema)
+                    .values(
+                        share_id=sid,
+                        name=schema,
+                        name_key=schema.lower(),
+                        position=_next(conn, SharedSchema, SharedSchema.share_id, sid),
+                    )
+                    .returning(SharedSchema.id)
+                ).scalar_one()
+            taken = conn.execute(
+                sa.select(SharedTable.id).where(
+                    SharedTable.schema_id == schema_id, SharedTable.name_key == table.lower()
+                )
+            ).first()
             if taken is not None:
                 raise AlreadyExistsError(f"table '{share}.{schema}.{table}' already exists")
-            conn.execute(sa.insert(SharedTable).values(
-                schema_id=schema_id, name=table, name_key=table.lower(), public_id=str(uuid.uuid4()),
-                location=location, auxiliary_locations=list(auxiliary_locations), history_shared=history_shared,
-                start_version=start_version, position=_next(conn, SharedTable, SharedTable.schema_id, schema_id),
-            ))
+            conn.execute(
+                sa.insert(SharedTable).values(
+                    schema_id=schema_id,
+                    name=table,
+                    name_key=table.lower(),
+                    public_id=str(uuid.uuid4()),
+                    location=location,
+                    auxiliary_locations=list(auxiliary_locations),
+                    history_shared=history_shared,
+                    start_version=start_version,
+                    position=_next(conn, SharedTable, SharedTable.schema_id, schema_id),
+                )
+            )
         return self.show(share)
 
     def remove_table(self, share: str, schema: str, table: str) -> dict[str, Any]:
@@ -110,13 +166,18 @@ class Shares:
             found = conn.execute(
                 sa.select(SharedTable.id, SharedSchema.id.label("schema_id"))
                 .join(SharedSchema, SharedSchema.id == SharedTable.schema_id)
-                .where(SharedSchema.share_id == sid, SharedSchema.name_key == schema.lower(),
-                       SharedTable.name_key == table.lower())
+                .where(
+                    SharedSchema.share_id == sid,
+                    SharedSchema.name_key == schema.lower(),
+                    SharedTable.name_key == table.lower(),
+                )
             ).first()
             if found is None:
                 raise NotFoundError(f"table '{share}.{schema}.{table}' not found")
             conn.execute(sa.delete(SharedTable).where(SharedTable.id == found.id))
-            left = conn.execute(sa.select(SharedTable.id).where(SharedTable.schema_id == found.schema_id)).first()
+            left = conn.execute(
+                sa.select(SharedTable.id).where(SharedTable.schema_id == found.schema_id)
+            ).first()
             if left is None:  # a schema exists only through its tables when made here
                 conn.execute(sa.delete(SharedSchema).where(SharedSchema.id == found.schema_id))
         return self.show(share)
@@ -137,24 +198,41 @@ class Shares:
                 .where(SharedSchema.share_id == share.id)
                 .order_by(SharedSchema.position, SharedSchema.id, TABLES.c.position, TABLES.c.id)
             ).all()
-            recipients = conn.execute(
-                sa.select(Recipient.name).join(Grant, Grant.recipient_id == Recipient.id)
-                .where(Grant.share_id == share.id).order_by(Recipient.name_key)
-            ).scalars().all()
+            recipients = (
+                conn.execute(
+                    sa.select(Recipient.name)
+                    .join(Grant, Grant.recipient_id == Recipient.id)
+                    .where(Grant.share_id == share.id)
+                    .order_by(Recipient.name_key)
+                )
+                .scalars()
+                .all()
+            )
         out: dict[str, Any] = {
-            "name": share.name, "id": share.public_id, "displayName": share.display_name, "comment": share.comment,
-            "properties": share.properties or {}, "managedBy": share.managed_by, "createdAt": iso(share.created_at),
+            "name": share.name,
+            "id": share.public_id,
+            "displayName": share.display_name,
+            "comment": share.comment,
+            "properties": share.properties or {},
+            "managedBy": share.managed_by,
+            "createdAt": iso(share.created_at),
             "schemas": list(dict.fromkeys(r.schema for r in rows)),
             "recipients": list(recipients),
         }
         table_rows = [r for r in rows if r.name is not None]
         out["tableCount"] = len(table_rows)
         if tables:
-            out["tables"] = [{
-                "name": f"{share.name}.{r.schema}.{r.name}", "id": r.public_id, "location": r.location,
-                "auxiliaryLocations": r.auxiliary_locations or [], "historyShared": r.history_shared,
-                "startVersion": r.start_version,
-            } for r in table_rows]
+            out["tables"] = [
+                {
+                    "name": f"{share.name}.{r.schema}.{r.name}",
+                    "id": r.public_id,
+                    "location": r.location,
+                    "auxiliaryLocations": r.auxiliary_locations or [],
+                    "historyShared": r.history_shared,
+                    "startVersion": r.start_version,
+                }
+                for r in table_rows
+            ]
         return out
 
     @staticmethod
@@ -168,5 +246,8 @@ class Shares:
 
 def _next(conn: sa.Connection, model: Any, parent: Any, parent_id: int) -> int:
     """The position after the last child of a parent: new schemas and tables list last."""
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(model.position), -1) + 1)
-                            .where(parent == parent_id)).scalar_one())
+    return int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(model.position), -1) + 1).where(parent == parent_id)
+        ).scalar_one()
+    )

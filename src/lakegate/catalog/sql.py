@@ -34,8 +34,9 @@ ANONYMOUS = "anonymous"
 
 
 class SqlCatalog(Catalog):
-    def __init__(self, db: Database, *, allow_anonymous: bool = False,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, db: Database, *, allow_anonymous: bool = False, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.db = db
         self._allow_anonymous = allow_anonymous
         self._clock = clock
@@ -100,7 +101,9 @@ class SqlCatalog(Catalog):
             on_schema = sa.and_(on_schema, matches)
         query = (
             _table_columns()
-            .select_from(SHARES.outerjoin(SCHEMAS, on_schema).outerjoin(TABLES, TABLES.c.schema_id == SCHEMAS.c.id))
+            .select_from(
+                SHARES.outerjoin(SCHEMAS, on_schema).outerjoin(TABLES, TABLES.c.schema_id == SCHEMAS.c.id)
+            )
             .where(SHARES.c.name_key == share.lower())
             .order_by(SCHEMAS.c.position, SCHEMAS.c.id, TABLES.c.position, TABLES.c.id)
         )
@@ -117,10 +120,16 @@ class SqlCatalog(Catalog):
             raise table_not_found(share, schema, table)
         query = (
             _table_columns()
-            .select_from(SHARES.join(SCHEMAS, SCHEMAS.c.share_id == SHARES.c.id)
-                         .join(TABLES, TABLES.c.schema_id == SCHEMAS.c.id))
-            .where(SHARES.c.name_key == share.lower(), SCHEMAS.c.name_key == schema.lower(),
-                   TABLES.c.name_key == table.lower())
+            .select_from(
+                SHARES.join(SCHEMAS, SCHEMAS.c.share_id == SHARES.c.id).join(
+                    TABLES, TABLES.c.schema_id == SCHEMAS.c.id
+                )
+            )
+            .where(
+                SHARES.c.name_key == share.lower(),
+                SCHEMAS.c.name_key == schema.lower(),
+                TABLES.c.name_key == table.lower(),
+            )
         )
         with self.db.read() as conn:
             row = conn.execute(query).first()
@@ -142,8 +151,10 @@ _AUTHENTICATE = (
     .join(Recipient, Recipient.id == RecipientToken.recipient_id)
     .outerjoin(Grant, Grant.recipient_id == Recipient.id)
     .outerjoin(SHARES, SHARES.c.id == Grant.share_id)
-    .where(RecipientToken.token_hash == sa.bindparam("digest"),
-           active(RecipientToken, sa.bindparam("now", type_=UtcDateTime())))
+    .where(
+        RecipientToken.token_hash == sa.bindparam("digest"),
+        active(RecipientToken, sa.bindparam("now", type_=UtcDateTime())),
+    )
 )
 
 
@@ -154,9 +165,15 @@ def _storable(*names: str) -> bool:
 
 def _table_columns() -> sa.Select[Any]:
     return sa.select(
-        TABLES.c.name, SCHEMAS.c.name.label("schema"), SHARES.c.name.label("share"), TABLES.c.location,
-        TABLES.c.public_id, SHARES.c.public_id.label("share_id"), TABLES.c.auxiliary_locations,
-        TABLES.c.history_shared, TABLES.c.start_version,
+        TABLES.c.name,
+        SCHEMAS.c.name.label("schema"),
+        SHARES.c.name.label("share"),
+        TABLES.c.location,
+        TABLES.c.public_id,
+        SHARES.c.public_id.label("share_id"),
+        TABLES.c.auxiliary_locations,
+        TABLES.c.history_shared,
+        TABLES.c.start_version,
     )
 
 
@@ -166,7 +183,13 @@ def _share_info(row: Any) -> ShareInfo:
 
 def _table_info(row: Any) -> TableInfo:
     return TableInfo(
-        name=row.name, schema=row.schema, share=row.share, location=row.location, id=row.public_id,
-        share_id=row.share_id, auxiliary_locations=tuple(row.auxiliary_locations or ()),
-        history_shared=bool(row.history_shared), start_version=int(row.start_version),
+        name=row.name,
+        schema=row.schema,
+        share=row.share,
+        location=row.location,
+        id=row.public_id,
+        share_id=row.share_id,
+        auxiliary_locations=tuple(row.auxiliary_locations or ()),
+        history_shared=bool(row.history_shared),
+        start_version=int(row.start_version),
     )

@@ -44,13 +44,24 @@ def sync_config(conn: sa.Connection, config: ServerConfig, now: datetime | None 
 
 
 def _sync_share(conn: sa.Connection, row: Any, share: ShareConfig, position: int, now: datetime) -> int:
-    values = {"name": share.name, "public_id": share.id, "display_name": share.display_name,
-              "comment": share.comment, "properties": dict(share.properties), "managed_by": CONFIG,
-              "position": position}
+    values = {
+        "name": share.name,
+        "public_id": share.id,
+        "display_name": share.display_name,
+        "comment": share.comment,
+        "properties": dict(share.properties),
+        "managed_by": CONFIG,
+        "position": position,
+    }
     if row is None:
         log.info("share '%s' added from the configuration", share.name)
-        return int(conn.execute(sa.insert(SHARES).values(name_key=share.name.lower(), created_at=now, **values)
-                                .returning(SHARES.c.id)).scalar_one())
+        return int(
+            conn.execute(
+                sa.insert(SHARES)
+                .values(name_key=share.name.lower(), created_at=now, **values)
+                .returning(SHARES.c.id)
+            ).scalar_one()
+        )
     _update_if_changed(conn, SHARES, row, values)
     return int(row.id)
 
@@ -59,14 +70,24 @@ def _sync_schemas(conn: sa.Connection, share_id: int, schemas: list[SchemaConfig
     wanted = [{"name": s.name, "position": i} for i, s in enumerate(schemas)]
     ids = _sync_children(conn, SCHEMAS, SCHEMAS.c.share_id, share_id, wanted)
     for schema in schemas:
-        tables = [{"name": t.name, "public_id": t.id, "location": t.location,
-                   "auxiliary_locations": list(t.auxiliary_locations), "history_shared": t.history_shared,
-                   "start_version": t.start_version, "position": i} for i, t in enumerate(schema.tables)]
+        tables = [
+            {
+                "name": t.name,
+                "public_id": t.id,
+                "location": t.location,
+                "auxiliary_locations": list(t.auxiliary_locations),
+                "history_shared": t.history_shared,
+                "start_version": t.start_version,
+                "position": i,
+            }
+            for i, t in enumerate(schema.tables)
+        ]
         _sync_children(conn, TABLES, TABLES.c.schema_id, ids[schema.name.lower()], tables)
 
 
-def _sync_children(conn: sa.Connection, table: sa.Table, parent: sa.Column[int], parent_id: int,
-                   wanted: list[dict[str, Any]]) -> dict[str, int]:
+def _sync_children(
+    conn: sa.Connection, table: sa.Table, parent: sa.Column[int], parent_id: int, wanted: list[dict[str, Any]]
+) -> dict[str, int]:
     """Make the rows under one parent exactly `wanted`, matched by name; returns name_key -> row id."""
     rows = {row.name_key: row for row in conn.execute(sa.select(table).where(parent == parent_id))}
     ids: dict[str, int] = {}
@@ -74,8 +95,13 @@ def _sync_children(conn: sa.Connection, table: sa.Table, parent: sa.Column[int],
         key = values["name"].lower()
         row = rows.pop(key, None)
         if row is None:
-            ids[key] = int(conn.execute(sa.insert(table).values(**{parent.key: parent_id}, name_key=key, **values)
-                                        .returning(table.c.id)).scalar_one())
+            ids[key] = int(
+                conn.execute(
+                    sa.insert(table)
+                    .values(**{parent.key: parent_id}, name_key=key, **values)
+                    .returning(table.c.id)
+                ).scalar_one()
+            )
         else:
             _update_if_changed(conn, table, row, values)
             ids[key] = int(row.id)
@@ -98,21 +124,36 @@ def _sync_bootstrap(conn: sa.Connection, token: str | None, now: datetime) -> No
             log.warning("authorization.bearerToken was removed from the configuration: its token is revoked")
         return
     if recipient_id is None:
-        recipient_id = conn.execute(sa.insert(Recipient).values(
-            name=BOOTSTRAP, name_key=BOOTSTRAP, all_shares=True, managed_by=CONFIG, created_at=now,
-            comment="the configuration's authorization.bearerToken",
-        ).returning(Recipient.id)).scalar_one()
+        recipient_id = conn.execute(
+            sa.insert(Recipient)
+            .values(
+                name=BOOTSTRAP,
+                name_key=BOOTSTRAP,
+                all_shares=True,
+                managed_by=CONFIG,
+                created_at=now,
+                comment="the configuration's authorization.bearerToken",
+            )
+            .returning(Recipient.id)
+        ).scalar_one()
     digest = token_hash(token)
-    known = conn.execute(sa.select(RecipientToken.recipient_id, RecipientToken.revoked_at, RecipientToken.expires_at)
-                         .where(RecipientToken.token_hash == digest)).first()
+    known = conn.execute(
+        sa.select(RecipientToken.recipient_id, RecipientToken.revoked_at, RecipientToken.expires_at).where(
+            RecipientToken.token_hash == digest
+        )
+    ).first()
     if known is None:
         _revoke_active(conn, recipient_id, now)  # the previous configured token, if any
-        conn.execute(sa.insert(RecipientToken).values(recipient_id=recipient_id, token_hash=digest, created_at=now))
+        conn.execute(
+            sa.insert(RecipientToken).values(recipient_id=recipient_id, token_hash=digest, created_at=now)
+        )
     elif known.recipient_id != recipient_id:
         raise ConfigError("authorization.bearerToken: this token already belongs to another recipient")
     elif known.revoked_at is not None or (known.expires_at is not None and known.expires_at <= now):
-        log.warning("authorization.bearerToken was revoked or has expired: it no longer authenticates; "
-                    "set a new value to restore the bootstrap recipient")
+        log.warning(
+            "authorization.bearerToken was revoked or has expired: it no longer authenticates; "
+            "set a new value to restore the bootstrap recipient"
+        )
 
 
 def _revoke_active(conn: sa.Connection, recipient_id: int, now: datetime) -> int:

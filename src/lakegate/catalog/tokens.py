@@ -44,7 +44,9 @@ def iso(moment: datetime | None) -> str | None:
     """`2026-07-01T12:00:00.000Z`: the protocol's timestamp format, readable by the official client."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def profile(endpoint: str, token: str, expires_at: datetime | None) -> dict[str, Any]:
@@ -65,5 +67,10 @@ def status(row: Any, now: datetime) -> str:
 
 def view(row: Any, now: datetime) -> dict[str, Any]:
     """A token row as the CLI and admin API show it: never the token, never its hash."""
-    return {"id": row.id, "createdAt": iso(row.created_at), "expiresAt": iso(row.expires_at),
-            "revokedAt": iso(row.revoked_at), "status": status(row, now)}
+    return {
+        "id": row.id,
+        "createdAt": iso(row.created_at),
+        "expiresAt": iso(row.expires_at),
+        "revokedAt": iso(row.revoked_at),
+        "status": status(row, now),
+    }

@@ -23,9 +23,12 @@ OUTPUT_HELP = "text or json."
 ConfigOption = typer.Option(..., "--config", "-c", envvar="LAKEGATE_CONFIG", help=CONFIG_HELP)
 OutputOption = typer.Option("text", "--output", "-o", help=OUTPUT_HELP)
 
-recipients_app = typer.Typer(help="Recipients: their tokens (create, rotate, revoke) and grants.",
-                             no_args_is_help=True)
-shares_app = typer.Typer(help="Shares created live (shares in the YAML are managed there).", no_args_is_help=True)
+recipients_app = typer.Typer(
+    help="Recipients: their tokens (create, rotate, revoke) and grants.", no_args_is_help=True
+)
+shares_app = typer.Typer(
+    help="Shares created live (shares in the YAML are managed there).", no_args_is_help=True
+)
 tables_app = typer.Typer(help="Tables of shares created live.", no_args_is_help=True)
 admin_tokens_app = typer.Typer(help="Tokens for the /admin API.", no_args_is_help=True)
 db_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
@@ -79,7 +82,9 @@ def _emit(output: str, data: Any, text: Callable[[Any], str]) -> None:
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    )
 
 
 @contextmanager
@@ -112,6 +117,7 @@ def write_private(path: Path, content: str) -> None:
 
 # -- recipients -------------------------------------------------------------------------------------------------
 
+
 def _recipient_text(r: dict[str, Any]) -> str:
     shares = "every share" if r["allShares"] else (", ".join(r["shares"]) or "none")
     active = [t for t in r["tokens"] if t["status"] == "active"]
@@ -128,12 +134,16 @@ def _issued(ctx: Context, issued: Any, profile_out: Path | None, output: str, ve
         data = {"recipient": issued.recipient, "profile": profile}
         _emit(output, data, lambda d: json.dumps(d["profile"], indent=2))
         if output == "text":
-            typer.echo(f"{_recipient_text(issued.recipient)} ({verb}; keep this profile, the token is shown once)",
-                       err=True)
+            typer.echo(
+                f"{_recipient_text(issued.recipient)} ({verb}; keep this profile, the token is shown once)",
+                err=True,
+            )
         return
     write_private(profile_out, json.dumps(profile, indent=2) + "\n")
     data = {"recipient": issued.recipient, "profileFile": str(profile_out)}
-    _emit(output, data, lambda d: f"{_recipient_text(d['recipient'])}\n{verb}: profile written to {profile_out}")
+    _emit(
+        output, data, lambda d: f"{_recipient_text(d['recipient'])}\n{verb}: profile written to {profile_out}"
+    )
 
 
 @recipients_app.command("create")
@@ -143,7 +153,8 @@ def recipients_create(
     expires_in: int | None = typer.Option(None, help="The token expires after SECONDS (default: never)."),
     comment: str | None = typer.Option(None, help="A note about the recipient."),
     profile_out: Path | None = typer.Option(None, help="Write the profile file here (default: stdout)."),
-    config: Path = ConfigOption, output: str = OutputOption,
+    config: Path = ConfigOption,
+    output: str = OutputOption,
 ) -> None:
     """Create a recipient, grant it shares, and write its profile (endpoint + new bearer token)."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
@@ -156,7 +167,8 @@ def recipients_rotate(
     grace: int = typer.Option(0, help="SECONDS during which the current token keeps working (default 0)."),
     expires_in: int | None = typer.Option(None, help="The new token expires after SECONDS (default: never)."),
     profile_out: Path | None = typer.Option(None, help="Write the new profile file here (default: stdout)."),
-    config: Path = ConfigOption, output: str = OutputOption,
+    config: Path = ConfigOption,
+    output: str = OutputOption,
 ) -> None:
     """Issue a new token; the current one stops working after the grace period."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
@@ -167,28 +179,62 @@ def recipients_rotate(
 def recipients_revoke(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Revoke every token of a recipient, at once, on every replica (rotate issues a new one)."""
     with _context(config, output) as ctx:
-        _emit(output, ctx.recipients().revoke(name),
-              lambda r: f"{_recipient_text(r)}\nrevoked {r['tokensRevoked']} token(s)")
+        _emit(
+            output,
+            ctx.recipients().revoke(name),
+            lambda r: f"{_recipient_text(r)}\nrevoked {r['tokensRevoked']} token(s)",
+        )
 
 
 @recipients_app.command("list")
 def recipients_list(config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Recipients with their status, shares and tokens."""
     with _context(config, output) as ctx:
-        _emit(output, ctx.recipients().all(), lambda rs: _table([[
-            r["name"], r["status"], "*" if r["allShares"] else ",".join(r["shares"]),
-            str(sum(t["status"] == "active" for t in r["tokens"])),
-            ",".join(t["expiresAt"] or "never" for t in r["tokens"] if t["status"] == "active") or "-",
-        ] for r in rs], ["NAME", "STATUS", "SHARES", "ACTIVE_TOKENS", "EXPIRES"]))
+        _emit(
+            output,
+            ctx.recipients().all(),
+            lambda rs: _table(
+                [
+                    [
+                        r["name"],
+                        r["status"],
+                        "*" if r["allShares"] else ",".join(r["shares"]),
+                        str(sum(t["status"] == "active" for t in r["tokens"])),
+                        ",".join(t["expiresAt"] or "never" for t in r["tokens"] if t["status"] == "active")
+                        or "-",
+                    ]
+                    for r in rs
+                ],
+                ["NAME", "STATUS", "SHARES", "ACTIVE_TOKENS", "EXPIRES"],
+            ),
+        )
 
 
 @recipients_app.command("show")
 def recipients_show(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
     """One recipient, with each of its tokens."""
     with _context(config, output) as ctx:
-        _emit(output, ctx.recipients().get(name), lambda r: _recipient_text(r) + "\n" + _table([[
-            str(t["id"]), t["status"], t["createdAt"], t["expiresAt"] or "never", t["revokedAt"] or "-",
-        ] for t in r["tokens"]], ["TOKEN", "STATUS", "CREATED", "EXPIRES", "REVOKED"]))
+        _emit(
+            output,
+            ctx.recipients().get(name),
+            lambda r: (
+                _recipient_text(r)
+                + "\n"
+                + _table(
+                    [
+                        [
+                            str(t["id"]),
+                            t["status"],
+                            t["createdAt"],
+                            t["expiresAt"] or "never",
+                            t["revokedAt"] or "-",
+                        ]
+                        for t in r["tokens"]
+                    ],
+                    ["TOKEN", "STATUS", "CREATED", "EXPIRES", "REVOKED"],
+                )
+            ),
+        )
 
 
 @recipients_app.command("grant")
@@ -199,7 +245,9 @@ def recipients_grant(name: str, share: str, config: Path = ConfigOption, output:
 
 
 @recipients_app.command("ungrant")
-def recipients_ungrant(name: str, share: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+def recipients_ungrant(
+    name: str, share: str, config: Path = ConfigOption, output: str = OutputOption
+) -> None:
     """Take a share away from a recipient (effective on its next request)."""
     with _context(config, output) as ctx:
         _emit(output, ctx.recipients().ungrant(name, share), _recipient_text)
@@ -207,11 +255,16 @@ def recipients_ungrant(name: str, share: str, config: Path = ConfigOption, outpu
 
 # -- shares and tables ------------------------------------------------------------------------------------------
 
+
 def _share_text(s: dict[str, Any]) -> str:
-    lines = [f"share '{s['name']}' ({s['managedBy']}), id {s['id'] or '-'}, recipients: "
-             f"{', '.join(s['recipients']) or 'none'}"]
-    lines += [f"  {t['name']}  {t['location']}" + ("  [history]" if t["historyShared"] else "")
-              for t in s.get("tables", [])]
+    lines = [
+        f"share '{s['name']}' ({s['managedBy']}), id {s['id'] or '-'}, recipients: "
+        f"{', '.join(s['recipients']) or 'none'}"
+    ]
+    lines += [
+        f"  {t['name']}  {t['location']}" + ("  [history]" if t["historyShared"] else "")
+        for t in s.get("tables", [])
+    ]
     return "\n".join(lines)
 
 
@@ -231,7 +284,8 @@ def shares_create(
     display_name: str | None = typer.Option(None, help="Shown to recipients (protocol v1.4 displayName)."),
     comment: str | None = typer.Option(None, help="Shown to recipients."),
     prop: list[str] = typer.Option([], "--property", help="KEY=VALUE shown to recipients (repeatable)."),
-    config: Path = ConfigOption, output: str = OutputOption,
+    config: Path = ConfigOption,
+    output: str = OutputOption,
 ) -> None:
     """Create an empty share (add tables with `lakegate tables add`)."""
     properties = _properties(prop)
@@ -243,9 +297,22 @@ def shares_create(
 def shares_list(config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Every share, from the YAML and created live."""
     with _context(config, output) as ctx:
-        _emit(output, ctx.shares().all(), lambda ss: _table([[
-            s["name"], s["managedBy"], str(s["tableCount"]), ",".join(s["recipients"]),
-        ] for s in ss], ["NAME", "MANAGED_BY", "TABLES", "RECIPIENTS"]))
+        _emit(
+            output,
+            ctx.shares().all(),
+            lambda ss: _table(
+                [
+                    [
+                        s["name"],
+                        s["managedBy"],
+                        str(s["tableCount"]),
+                        ",".join(s["recipients"]),
+                    ]
+                    for s in ss
+                ],
+                ["NAME", "MANAGED_BY", "TABLES", "RECIPIENTS"],
+            ),
+        )
 
 
 @shares_app.command("show")
@@ -269,21 +336,35 @@ def tables_add(
     history: bool = typer.Option(False, "--history", help="Share the table's history (time travel, CDF)."),
     start_version: int = typer.Option(0, help="The first version recipients may read."),
     auxiliary_location: list[str] = typer.Option([], help="Another storage root of the table's files."),
-    config: Path = ConfigOption, output: str = OutputOption,
+    config: Path = ConfigOption,
+    output: str = OutputOption,
 ) -> None:
     """Add a table to a share created live."""
     from lakegate.catalog.shares import split_table_name
 
     with _context(config, output) as ctx:
         share, schema, name = split_table_name(table)
-        _emit(output, ctx.shares().add_table(share, schema, name, location, history_shared=history,
-                                             start_version=start_version, auxiliary_locations=auxiliary_location),
-              _share_text)
+        _emit(
+            output,
+            ctx.shares().add_table(
+                share,
+                schema,
+                name,
+                location,
+                history_shared=history,
+                start_version=start_version,
+                auxiliary_locations=auxiliary_location,
+            ),
+            _share_text,
+        )
 
 
 @tables_app.command("remove")
-def tables_remove(table: str = typer.Argument(..., help="SHARE.SCHEMA.TABLE"), config: Path = ConfigOption,
-                  output: str = OutputOption) -> None:
+def tables_remove(
+    table: str = typer.Argument(..., help="SHARE.SCHEMA.TABLE"),
+    config: Path = ConfigOption,
+    output: str = OutputOption,
+) -> None:
     """Remove a table from a share created live."""
     from lakegate.catalog.shares import split_table_name
 
@@ -293,10 +374,13 @@ def tables_remove(table: str = typer.Argument(..., help="SHARE.SCHEMA.TABLE"), c
 
 # -- admin tokens, database, audit ------------------------------------------------------------------------------
 
+
 @admin_tokens_app.command("create")
 def admin_tokens_create(
-    name: str, expires_in: int | None = typer.Option(None, help="Expires after SECONDS (default: never)."),
-    config: Path = ConfigOption, output: str = OutputOption,
+    name: str,
+    expires_in: int | None = typer.Option(None, help="Expires after SECONDS (default: never)."),
+    config: Path = ConfigOption,
+    output: str = OutputOption,
 ) -> None:
     """Create a token for the /admin API and print it (shown once)."""
     from lakegate.catalog.admins import AdminTokens
@@ -312,9 +396,14 @@ def admin_tokens_list(config: Path = ConfigOption, output: str = OutputOption) -
     from lakegate.catalog.admins import AdminTokens
 
     with _context(config, output) as ctx:
-        _emit(output, AdminTokens(ctx.db).all(), lambda ts: _table([
-            [t["name"], str(t["id"]), t["status"], t["expiresAt"] or "never"] for t in ts
-        ], ["NAME", "ID", "STATUS", "EXPIRES"]))
+        _emit(
+            output,
+            AdminTokens(ctx.db).all(),
+            lambda ts: _table(
+                [[t["name"], str(t["id"]), t["status"], t["expiresAt"] or "never"] for t in ts],
+                ["NAME", "ID", "STATUS", "EXPIRES"],
+            ),
+        )
 
 
 @admin_tokens_app.command("revoke")
@@ -323,7 +412,9 @@ def admin_tokens_revoke(name: str, config: Path = ConfigOption, output: str = Ou
     from lakegate.catalog.admins import AdminTokens
 
     with _context(config, output) as ctx:
-        _emit(output, AdminTokens(ctx.db).revoke(name), lambda d: f"revoked {d['tokensRevoked']} admin token(s)")
+        _emit(
+            output, AdminTokens(ctx.db).revoke(name), lambda d: f"revoked {d['tokensRevoked']} admin token(s)"
+        )
 
 
 @db_app.command("upgrade")
@@ -332,7 +423,10 @@ def db_upgrade(config: Path = ConfigOption, output: str = OutputOption) -> None:
     from lakegate.catalog.migrate import current_revision
 
     with _context(config, output) as ctx:
-        data = {"database": ctx.db.url.render_as_string(hide_password=True), "revision": current_revision(ctx.db)}
+        data = {
+            "database": ctx.db.url.render_as_string(hide_password=True),
+            "revision": current_revision(ctx.db),
+        }
         _emit(output, data, lambda d: f"{d['database']} is at revision {d['revision']}")
 
 
@@ -340,17 +434,35 @@ def audit(
     since: str | None = typer.Option(None, help="15m, 2h, 7d… ago, or an ISO-8601 time."),
     recipient: str | None = typer.Option(None, help="Only this recipient's accesses."),
     limit: int = typer.Option(100, help="At most this many events (the most recent)."),
-    config: Path = ConfigOption, output: str = OutputOption,
+    config: Path = ConfigOption,
+    output: str = OutputOption,
 ) -> None:
     """Read the audit trail of data accesses."""
     from lakegate.audit import AuditLog, parse_since
 
     with _context(config, output) as ctx:
         events = AuditLog(ctx.db).query(parse_since(since) if since else None, recipient, limit)
-        _emit(output, events, lambda es: _table([[
-            e["time"], e["recipient"] or "-", e["operation"], e["table"] or "-", _dash(e["version"]), e["mode"],
-            _dash(e["files"]), e["outcome"], e["client"] or "-",
-        ] for e in es], ["TIME", "RECIPIENT", "OPERATION", "TABLE", "VERSION", "MODE", "FILES", "OUTCOME", "CLIENT"]))
+        _emit(
+            output,
+            events,
+            lambda es: _table(
+                [
+                    [
+                        e["time"],
+                        e["recipient"] or "-",
+                        e["operation"],
+                        e["table"] or "-",
+                        _dash(e["version"]),
+                        e["mode"],
+                        _dash(e["files"]),
+                        e["outcome"],
+                        e["client"] or "-",
+                    ]
+                    for e in es
+                ],
+                ["TIME", "RECIPIENT", "OPERATION", "TABLE", "VERSION", "MODE", "FILES", "OUTCOME", "CLIENT"],
+            ),
+        )
 
 
 def _dash(value: Any) -> str:

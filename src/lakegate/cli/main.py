@@ -59,9 +59,16 @@ def serve(
         return
     # uvicorn logs through lakegate's handlers (log_config=None); its access log is replaced by lakegate's,
     # which omits query strings (signed URLs). On SIGTERM it stops accepting, then drains requests in flight.
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level, log_config=None,
-                access_log=False, timeout_graceful_shutdown=settings.shutdown_timeout_seconds or None,
-                **ssl_kwargs)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds or None,
+        **ssl_kwargs,
+    )
 
 
 @app.command()
@@ -78,7 +85,7 @@ def demo(
     typer.echo(
         f"\nDemo ready: {config_path}\nRead a table with the official client (pip install delta-sharing):\n\n"
         f"    import delta_sharing\n"
-        f"    url = \"{profile_path}#{table}\"\n"
+        f'    url = "{profile_path}#{table}"\n'
         f"    print(delta_sharing.load_as_pandas(url))\n"
     )
     if run:

@@ -14,7 +14,9 @@ from urllib.parse import unquote, urlsplit
 
 from lakegate.exceptions import InvalidParameterError
 
-_AZURE_HOST = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.I)
+_AZURE_HOST = re.compile(
+    r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.I
+)
 _S3_SCHEMES = {"s3", "s3a", "s3n"}
 _AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs"}
 
@@ -48,12 +50,16 @@ class Location(NamedTuple):
         if scheme in _S3_SCHEMES or scheme == "gs":
             if not parts.netloc:
                 raise InvalidParameterError(f"location '{uri}' has no bucket")
-            return cls("s3" if scheme in _S3_SCHEMES else "gs", parts.netloc, _clean_path(parts.path), original=uri)
+            return cls(
+                "s3" if scheme in _S3_SCHEMES else "gs", parts.netloc, _clean_path(parts.path), original=uri
+            )
         if scheme in _AZURE_SCHEMES:
             container, _, host = parts.netloc.partition("@")
             match = _AZURE_HOST.match(host)
             if not container or not match:
-                raise InvalidParameterError(f"location '{uri}' is not container@account.(dfs|blob).core.windows.net")
+                raise InvalidParameterError(
+                    f"location '{uri}' is not container@account.(dfs|blob).core.windows.net"
+                )
             return cls("azure", container, _clean_path(parts.path), match["account"].lower(), original=uri)
         if scheme in ("https", "http"):
             match = _AZURE_HOST.match(parts.hostname or "")

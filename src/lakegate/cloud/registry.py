@@ -52,5 +52,7 @@ class StoreRegistry:
                 return GcsStore(settings.gcp if settings else None)
         except ImportError as exc:
             hint = _INSTALL_HINT.get(location.cloud, "")
-            raise UnsupportedOperationError(f"support for {location.cloud} is not installed ({hint})") from exc
+            raise UnsupportedOperationError(
+                f"support for {location.cloud} is not installed ({hint})"
+            ) from exc
         raise UnsupportedOperationError(f"tables on '{location.cloud}' storage are not supported yet")

@@ -18,8 +18,14 @@ from lakegate.delta.snapshot import Snapshot, load_snapshot
 
 
 class SnapshotCache:
-    def __init__(self, stores: StoreRegistry, *, max_tables: int = 10, max_versions: int = 16,
-                 staleness_acceptable: bool = False) -> None:
+    def __init__(
+        self,
+        stores: StoreRegistry,
+        *,
+        max_tables: int = 10,
+        max_versions: int = 16,
+        staleness_acceptable: bool = False,
+    ) -> None:
         self._stores = stores
         self._staleness_acceptable = staleness_acceptable
         self._latest: Lru[str, Snapshot] = Lru(max_tables)

@@ -112,7 +112,9 @@ def check_cdf_recorded(start: int, end: int, metadata_at_start: dict, commits: l
     metadata in force at `start` and in every metadata change within the range."""
     bad = None if cdf_enabled(metadata_at_start) else start
     if bad is None:
-        bad = next((c.version for c in commits if c.metadata is not None and not cdf_enabled(c.metadata)), None)
+        bad = next(
+            (c.version for c in commits if c.metadata is not None and not cdf_enabled(c.metadata)), None
+        )
     if bad is not None:
         raise InvalidParameterError(
             f"Error getting change data for range [{start}, {end}] as change data was not recorded for "

@@ -34,7 +34,9 @@ def data_location(root: Location, path: str, allowed: tuple[Location, ...]) -> L
         relative = unquote(path) if "%" in path else path
         if relative.isprintable() and "/." not in relative and not relative.startswith("."):
             # The common case, on the hot path of a 100k-file snapshot: a plain relative path.
-            return Location(root.cloud, root.bucket, f"{root.path}/{relative}" if root.path else relative, root.account)
+            return Location(
+                root.cloud, root.bucket, f"{root.path}/{relative}" if root.path else relative, root.account
+            )
         return root.child(relative)
     location = Location.parse(path)
     if any(a.contains(location) for a in (root, *allowed)):
@@ -42,7 +44,9 @@ def data_location(root: Location, path: str, allowed: tuple[Location, ...]) -> L
     raise UnsupportedOperationError("the table references files outside its shared locations")
 
 
-def deletion_vector_location(root: Location, descriptor: dict, allowed: tuple[Location, ...]) -> Location | None:
+def deletion_vector_location(
+    root: Location, descriptor: dict, allowed: tuple[Location, ...]
+) -> Location | None:
     """The file of a `u` (UUID-named, relative) or `p` (absolute) deletion vector; None for inline ones."""
     kind = descriptor.get("storageType")
     value = descriptor.get("pathOrInlineDv", "")

@@ -76,8 +76,9 @@ def load_history(log: DeltaLog, in_commit_timestamps_from: int | None = None) ->
     versions = versions[start:]
     if not versions:
         raise InvalidParameterError(f"the table at {log.root.display} has no commits")
-    return _extend(History([], []), log, [(v, listing.commits[v].mtime_ms) for v in versions],
-                   in_commit_timestamps_from)
+    return _extend(
+        History([], []), log, [(v, listing.commits[v].mtime_ms) for v in versions], in_commit_timestamps_from
+    )
 
 
 def _extend(history: History, log: DeltaLog, commits: list[tuple[int, int]], ict_from: int | None) -> History:
@@ -106,8 +107,9 @@ class HistoryCache:
         self._locks: dict[tuple[str, int | None], threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, log: DeltaLog, in_commit_timestamps_from: int | None = None,
-            at_least: int | None = None) -> History:
+    def get(
+        self, log: DeltaLog, in_commit_timestamps_from: int | None = None, at_least: int | None = None
+    ) -> History:
         """The table's History, covering at least version `at_least` (the version the caller's snapshot has);
         without `at_least` the log is listed for newer commits."""
         key = (log.root.uri, in_commit_timestamps_from)
@@ -125,8 +127,16 @@ class HistoryCache:
                 if newer and not contiguous(cached.latest, newer):
                     history = load_history(log, in_commit_timestamps_from)  # a gap: start over
                 else:
-                    history = _extend(cached, log, [(v, listing.commits[v].mtime_ms) for v in newer],
-                                      in_commit_timestamps_from) if newer else cached
+                    history = (
+                        _extend(
+                            cached,
+                            log,
+                            [(v, listing.commits[v].mtime_ms) for v in newer],
+                            in_commit_timestamps_from,
+                        )
+                        if newer
+                        else cached
+                    )
             with self._guard:
                 self._tables.put(key, history)
             return history

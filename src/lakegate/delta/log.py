@@ -89,7 +89,9 @@ class DeltaLog:
         try:
             raw = self.store.read(self.log_dir.child(version_name(version) + ".json"))
         except FileNotFoundError:
-            raise MalformedRequestError(f"Cannot load table version {version}: its commit file is missing") from None
+            raise MalformedRequestError(
+                f"Cannot load table version {version}: its commit file is missing"
+            ) from None
         try:
             return [orjson.loads(line) for line in raw.splitlines() if line.strip()]
         except orjson.JSONDecodeError as exc:
@@ -99,7 +101,11 @@ class DeltaLog:
         result = CheckpointActions()
         for name in names:
             if name.endswith(".json"):
-                actions = [orjson.loads(line) for line in self.store.read(self.log_dir.child(name)).splitlines() if line]
+                actions = [
+                    orjson.loads(line)
+                    for line in self.store.read(self.log_dir.child(name)).splitlines()
+                    if line
+                ]
                 for action in actions:
                     result.absorb(action)
             else:
@@ -180,8 +186,11 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
     dense = [(name, values) for name, values in fields if None not in values]
     sparse = [(name, values) for name, values in fields if None in values]
     dense_names = [name for name, _ in dense]
-    rows = [dict(zip(dense_names, row)) for row in zip(*(v for _, v in dense))] if dense else \
-        [{} for _ in range(count)]
+    rows = (
+        [dict(zip(dense_names, row)) for row in zip(*(v for _, v in dense))]
+        if dense
+        else [{} for _ in range(count)]
+    )
     for name, values in sparse:
         for row, value in zip(rows, values):
             if value is not None:
@@ -196,11 +205,15 @@ def _pylist(array: pa.Array) -> list:
     if array.null_count == 0 and pa.types.is_integer(kind):
         # Straight from the value buffer: array.to_numpy() would import pandas (~0.3 s) on first use.
         width = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kind) else 'i'}{kind.bit_width // 8}")
-        return np.frombuffer(array.buffers()[1], dtype=width)[array.offset : array.offset + len(array)].tolist()
+        return np.frombuffer(array.buffers()[1], dtype=width)[
+            array.offset : array.offset + len(array)
+        ].tolist()
     if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and len(array):
         _, offsets_buffer, data_buffer = array.buffers()
         width = np.int32 if pa.types.is_string(kind) else np.int64
-        offsets = np.frombuffer(offsets_buffer, dtype=width)[array.offset : array.offset + len(array) + 1].tolist()
+        offsets = np.frombuffer(offsets_buffer, dtype=width)[
+            array.offset : array.offset + len(array) + 1
+        ].tolist()
         data = data_buffer.to_pybytes() if data_buffer is not None else b""
         if data.isascii():  # byte offsets are character offsets
             text = data.decode("ascii")
@@ -216,8 +229,10 @@ def _map_rows(column: pa.MapArray) -> list[dict | None]:
     keys = _pylist(column.keys)
     items = _pylist(column.items)
     valid = column.is_valid().to_pylist()
-    return [dict(zip(keys[offsets[i] : offsets[i + 1]], items[offsets[i] : offsets[i + 1]])) if valid[i] else None
-            for i in range(len(column))]
+    return [
+        dict(zip(keys[offsets[i] : offsets[i + 1]], items[offsets[i] : offsets[i + 1]])) if valid[i] else None
+        for i in range(len(column))
+    ]
 
 
 _MAP_FIELDS = {"configuration", "options", "partitionValues", "tags"}

@@ -102,7 +102,11 @@ def _from_stats(vt: str, v: Any) -> Any:
     """Convert a JSON stats value; a JSON type that does not fit ``vt`` means "unknown" (ValueError)."""
     if vt == "bool" and isinstance(v, bool):
         return v
-    if vt in ("int", "long", "float", "double") and isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
+    if (
+        vt in ("int", "long", "float", "double")
+        and isinstance(v, (int, float, Decimal))
+        and not isinstance(v, bool)
+    ):
         return float(v) if isinstance(v, Decimal) else v
     if vt == "string" and isinstance(v, str):
         return v
@@ -117,8 +121,15 @@ def _compatible(vt: str, coltype: str | None) -> bool:
         return True
     if vt in ("int", "long", "float", "double"):
         return coltype in _INTEGRAL or coltype in ("float", "double") or coltype.startswith("decimal")
-    return coltype in {"bool": ("boolean",), "string": ("string",), "date": ("date",),
-                       "timestamp": ("timestamp", "timestamp_ntz")}[vt]
+    return (
+        coltype
+        in {
+            "bool": ("boolean",),
+            "string": ("string",),
+            "date": ("date",),
+            "timestamp": ("timestamp", "timestamp_ntz"),
+        }[vt]
+    )
 
 
 def _find(name: str, names: Any) -> str | None:
@@ -146,8 +157,15 @@ def _stat(stats: Mapping[str, Any], section: str, path: tuple[str, ...]) -> Any:
 class _Range:
     """Non-null values of a column in a file lie within [lo, hi]; ``prefix``: hi may be a truncated string."""
 
-    def __init__(self, lo: Any = None, hi: Any = None, *, prefix: bool = False, may_null: bool = True,
-                 has_values: bool = True) -> None:
+    def __init__(
+        self,
+        lo: Any = None,
+        hi: Any = None,
+        *,
+        prefix: bool = False,
+        may_null: bool = True,
+        has_values: bool = True,
+    ) -> None:
         self.lo, self.hi, self.prefix, self.may_null, self.has_values = lo, hi, prefix, may_null, has_values
 
 
@@ -233,8 +251,9 @@ def _compare(op: str, col: _Col, lit: Any, r: _Range) -> int:
         return ANY
     if isinstance(lo, (int, float)) and not isinstance(lo, bool):
         # Exact when the engine compares in double, or in integers (JSON ints for a nested leaf of unknown type).
-        ints = isinstance(lit, int) and (col.coltype in _INTEGRAL or (col.coltype is None and all(
-            isinstance(x, int) for x in (lo, hi))))
+        ints = isinstance(lit, int) and (
+            col.coltype in _INTEGRAL or (col.coltype is None and all(isinstance(x, int) for x in (lo, hi)))
+        )
         exact = col.coltype == "double" or ints
         if not exact:  # float32 / decimal-as-double stats, or float literals: rounding may differ by an ulp
             lo = lo - abs(lo) * 1e-6 if math.isfinite(lo) else lo
@@ -308,11 +327,18 @@ def _bool_column(col: _Col) -> _Eval:
     return ev if col.ok and col.vt == "bool" else (lambda pv, st: ANY)
 
 
-_FLIP = {"equal": "equal", "lessThan": "greaterThan", "lessThanOrEqual": "greaterThanOrEqual",
-         "greaterThan": "lessThan", "greaterThanOrEqual": "lessThanOrEqual"}
+_FLIP = {
+    "equal": "equal",
+    "lessThan": "greaterThan",
+    "lessThanOrEqual": "greaterThanOrEqual",
+    "greaterThan": "lessThan",
+    "greaterThanOrEqual": "lessThanOrEqual",
+}
 
 
-def _compile_json(node: Any, depth: int, parts: Sequence[str], types: Mapping[str, str]) -> _Col | _Lit | _Eval:
+def _compile_json(
+    node: Any, depth: int, parts: Sequence[str], types: Mapping[str, str]
+) -> _Col | _Lit | _Eval:
     """Validate and compile one op node; leaves come back as _Col / _Lit."""
     if depth > MAX_DEPTH or not isinstance(node, dict):
         raise _Invalid("too deep or not an object")
@@ -397,17 +423,35 @@ _SQL_TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|'')*')|(?P<op><=|>=|<>|!=|==|=|<|>|[(),])"
     r"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])|(?P<id>`(?:[^`]|``)+`|[^\W\d]\w*))"
 )
-_SQL_OPS = {"=": "equal", "==": "equal", "<": "lessThan", "<=": "lessThanOrEqual", ">": "greaterThan",
-            ">=": "greaterThanOrEqual", "<>": "!=", "!=": "!="}
-_SQL_CASTS = {"date": "date", "timestamp": "timestamp", "string": "str", "boolean": "bool",
-              **{t: "num" for t in ("tinyint", "smallint", "int", "integer", "bigint", "long", "float", "double")}}
+_SQL_OPS = {
+    "=": "equal",
+    "==": "equal",
+    "<": "lessThan",
+    "<=": "lessThanOrEqual",
+    ">": "greaterThan",
+    ">=": "greaterThanOrEqual",
+    "<>": "!=",
+    "!=": "!=",
+}
+_SQL_CASTS = {
+    "date": "date",
+    "timestamp": "timestamp",
+    "string": "str",
+    "boolean": "bool",
+    **{t: "num" for t in ("tinyint", "smallint", "int", "integer", "bigint", "long", "float", "double")},
+}
 
 
 def _family(coltype: str | None) -> str | None:
     if coltype in _INTEGRAL or coltype in ("float", "double") or (coltype or "").startswith("decimal"):
         return "num"
-    return {"string": "str", "boolean": "bool", "date": "date", "timestamp": "timestamp",
-            "timestamp_ntz": "timestamp"}.get(coltype or "")
+    return {
+        "string": "str",
+        "boolean": "bool",
+        "date": "date",
+        "timestamp": "timestamp",
+        "timestamp_ntz": "timestamp",
+    }.get(coltype or "")
 
 
 def _sql_tokens(s: str) -> list[tuple[str, str]] | None:
@@ -435,8 +479,15 @@ def _sql_operand(t: list[tuple[str, str]]) -> tuple[str, Any] | None:
         return (kinds[0], t[0][1])
     if kinds == ["id", "str"] and up[0] in ("DATE", "TIMESTAMP"):
         return (up[0].lower(), t[1][1])
-    if (len(t) == 6 and up[0] == "CAST" and t[1] == ("op", "(") and kinds[2] in ("str", "num")
-            and up[3] == "AS" and kinds[4] == "id" and t[5] == ("op", ")")):
+    if (
+        len(t) == 6
+        and up[0] == "CAST"
+        and t[1] == ("op", "(")
+        and kinds[2] in ("str", "num")
+        and up[3] == "AS"
+        and kinds[4] == "id"
+        and t[5] == ("op", ")")
+    ):
         fam = _SQL_CASTS.get(t[4][1].lower())  # CAST('2021-04-28' AS DATE)
         return None if fam is None else (fam, t[2][1])
     return None

@@ -101,7 +101,9 @@ class Snapshot:
                 ict = action["commitInfo"].get("inCommitTimestamp")
         if in_place:
             return Snapshot(version, protocol, metadata, files, mtime_ms, ict)
-        origin = self if self.fragments else self.previous  # several commits applied in a row: keep the cached one
+        origin = (
+            self if self.fragments else self.previous
+        )  # several commits applied in a row: keep the cached one
         if origin is not None:
             origin.previous = None
         return Snapshot(version, protocol, metadata, files, mtime_ms, ict, previous=origin)
@@ -123,8 +125,9 @@ def _load(log: DeltaLog, version: int | None, base: Snapshot | None) -> Snapshot
                 snapshot = snapshot.apply(v, log.read_commit(v), listing.commits[v].mtime_ms)
             return snapshot
     start = log.last_checkpoint_version()
-    listing = log.list(start_after=f"{start:020d}" if start is not None and (version is None or version >= start)
-                       else None)
+    listing = log.list(
+        start_after=f"{start:020d}" if start is not None and (version is None or version >= start) else None
+    )
     if start is not None and not listing.checkpoints:
         listing = log.list()  # _last_checkpoint pointed at a checkpoint that is gone
     return _replay(log, listing, version)
@@ -137,9 +140,7 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None) -> Snapshot:
         raise TableFilesMissingError("table files missing: the provider's table has no Delta log")
     target = latest if version is None else version
     if target > latest:
-        raise MalformedRequestError(
-            f"Cannot load table version {target} as the latest version is {latest}"
-        )
+        raise MalformedRequestError(f"Cannot load table version {target} as the latest version is {latest}")
     checkpoint = max((v for v in listing.checkpoints if v <= target), default=None)
     first = 0 if checkpoint is None else checkpoint + 1
     commits = list(range(first, target + 1))
@@ -153,8 +154,13 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None) -> Snapshot:
         state = log.read_checkpoint(listing.checkpoints[checkpoint])
         files = {file_key(add): add for add in state.adds}
         ckpt_info = listing.commits.get(checkpoint)
-        snapshot = Snapshot(checkpoint, state.protocol or {}, state.metadata or {}, files,
-                            ckpt_info.mtime_ms if ckpt_info else 0)
+        snapshot = Snapshot(
+            checkpoint,
+            state.protocol or {},
+            state.metadata or {},
+            files,
+            ckpt_info.mtime_ms if ckpt_info else 0,
+        )
     else:
         snapshot = Snapshot(-1, {}, {}, {}, 0)
     for v in commits:

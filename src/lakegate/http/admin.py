@@ -99,8 +99,13 @@ def admin_routes(api: AdminApi) -> list[BaseRoute]:
             body = await request.body()
             status, data = await run_in_threadpool(action, request, body)
             if request.method != "GET":
-                log.info("admin '%s': %s %s", admin, request.method, request.url.path,
-                         extra={"admin": {"token": admin, "method": request.method, "path": request.url.path}})
+                log.info(
+                    "admin '%s': %s %s",
+                    admin,
+                    request.method,
+                    request.url.path,
+                    extra={"admin": {"token": admin, "method": request.method, "path": request.url.path}},
+                )
             return JSONResponse(data, status_code=status, media_type="application/json; charset=utf-8")
 
         return handle
@@ -120,7 +125,9 @@ def admin_routes(api: AdminApi) -> list[BaseRoute]:
 
     def rotate(request: Request, body: bytes) -> tuple[int, Any]:
         rotation = _parse(Rotation, body)
-        return 200, api.issued(api.recipients.rotate(p(request, "recipient"), rotation.grace, rotation.expires_in))
+        return 200, api.issued(
+            api.recipients.rotate(p(request, "recipient"), rotation.grace, rotation.expires_in)
+        )
 
     def revoke(request: Request, body: bytes) -> tuple[int, Any]:
         return 200, api.recipients.revoke(p(request, "recipient"))
@@ -143,9 +150,15 @@ def admin_routes(api: AdminApi) -> list[BaseRoute]:
 
     def add_table(request: Request, body: bytes) -> tuple[int, Any]:
         new = _parse(NewTable, body)
-        return 201, api.shares.add_table(p(request, "share"), new.schema_name, new.name, new.location,
-                                         history_shared=new.history_shared, start_version=new.start_version,
-                                         auxiliary_locations=new.auxiliary_locations)
+        return 201, api.shares.add_table(
+            p(request, "share"),
+            new.schema_name,
+            new.name,
+            new.location,
+            history_shared=new.history_shared,
+            start_version=new.start_version,
+            auxiliary_locations=new.auxiliary_locations,
+        )
 
     def remove_table(request: Request, body: bytes) -> tuple[int, Any]:
         return 200, api.shares.remove_table(p(request, "share"), p(request, "schema"), p(request, "table"))

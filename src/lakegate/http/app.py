@@ -65,7 +65,9 @@ def _json(data: dict) -> JSONResponse:
 
 def _ndjson(answer: NdjsonAnswer) -> StreamingResponse:
     observe_answer(answer)
-    return StreamingResponse(answer.chunks(), headers=answer.headers, media_type=answer.headers["Content-Type"])
+    return StreamingResponse(
+        answer.chunks(), headers=answer.headers, media_type=answer.headers["Content-Type"]
+    )
 
 
 def _params(request: Request) -> tuple[str, str, str]:
@@ -79,9 +81,12 @@ def _capabilities(request: Request) -> Capabilities:
 
 # -- discovery --------------------------------------------------------------------------------------------------
 
+
 def list_shares(request: Request) -> Response:
     q = request.query_params
-    return _json(_svc(request).browse.list_shares(_principal(request), q.get("maxResults"), q.get("pageToken")))
+    return _json(
+        _svc(request).browse.list_shares(_principal(request), q.get("maxResults"), q.get("pageToken"))
+    )
 
 
 def get_share(request: Request) -> Response:
@@ -90,27 +95,38 @@ def get_share(request: Request) -> Response:
 
 def list_schemas(request: Request) -> Response:
     q = request.query_params
-    return _json(_svc(request).browse.list_schemas(_principal(request), request.path_params["share"],
-                                                   q.get("maxResults"), q.get("pageToken")))
+    return _json(
+        _svc(request).browse.list_schemas(
+            _principal(request), request.path_params["share"], q.get("maxResults"), q.get("pageToken")
+        )
+    )
 
 
 def list_tables(request: Request) -> Response:
     q, p = request.query_params, request.path_params
-    return _json(_svc(request).browse.list_tables(_principal(request), p["share"], p["schema"],
-                                                  q.get("maxResults"), q.get("pageToken")))
+    return _json(
+        _svc(request).browse.list_tables(
+            _principal(request), p["share"], p["schema"], q.get("maxResults"), q.get("pageToken")
+        )
+    )
 
 
 def list_all_tables(request: Request) -> Response:
     q = request.query_params
-    return _json(_svc(request).browse.list_tables(_principal(request), request.path_params["share"], None,
-                                                  q.get("maxResults"), q.get("pageToken")))
+    return _json(
+        _svc(request).browse.list_tables(
+            _principal(request), request.path_params["share"], None, q.get("maxResults"), q.get("pageToken")
+        )
+    )
 
 
 # -- tables -----------------------------------------------------------------------------------------------------
 
+
 def table_version(request: Request) -> Response:
-    version = _svc(request).tables.table_version(_principal(request), *_params(request),
-                                                 request.query_params.get("startingTimestamp"))
+    version = _svc(request).tables.table_version(
+        _principal(request), *_params(request), request.query_params.get("startingTimestamp")
+    )
     return Response(status_code=200, headers={"Delta-Table-Version": str(version)})
 
 
@@ -118,8 +134,11 @@ def table_metadata(request: Request) -> Response:
     q = request.query_params
     version = q.get("version")
     answer = _svc(request).tables.table_metadata(
-        _principal(request), *_params(request), _capabilities(request),
-        version=parse_int(version, "version") if version is not None else None, timestamp=q.get("timestamp"),
+        _principal(request),
+        *_params(request),
+        _capabilities(request),
+        version=parse_int(version, "version") if version is not None else None,
+        timestamp=q.get("timestamp"),
     )
     return _ndjson(answer)
 
@@ -129,8 +148,12 @@ async def query_table(request: Request) -> Response:
 
     def run() -> NdjsonAnswer:
         return _svc(request).tables.query(
-            _principal(request), *_params(request), QueryRequest.from_body(body), _capabilities(request),
-            parse_file_id_hash(request.headers.get("fileidhash")), str(request.base_url).rstrip("/") + _prefix(request),
+            _principal(request),
+            *_params(request),
+            QueryRequest.from_body(body),
+            _capabilities(request),
+            parse_file_id_hash(request.headers.get("fileidhash")),
+            str(request.base_url).rstrip("/") + _prefix(request),
         )
 
     return _ndjson(await run_in_threadpool(run))
@@ -147,13 +170,19 @@ async def table_credentials(request: Request) -> Response:
         return credentials.temporary_credentials(principal, *_params(request), body)
 
     # no-store: a credential must not be kept by proxies or HTTP caches.
-    return JSONResponse(await run_in_threadpool(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        await run_in_threadpool(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"}
+    )
 
 
 def table_changes(request: Request) -> Response:
     answer = _svc(request).tables.changes.changes(
-        _principal(request), *_params(request), request.query_params, _capabilities(request),
-        parse_file_id_hash(request.headers.get("fileidhash")), str(request.base_url).rstrip("/") + _prefix(request),
+        _principal(request),
+        *_params(request),
+        request.query_params,
+        _capabilities(request),
+        parse_file_id_hash(request.headers.get("fileidhash")),
+        str(request.base_url).rstrip("/") + _prefix(request),
     )
     return _ndjson(answer)
 
@@ -163,8 +192,11 @@ async def query_info(request: Request) -> Response:
 
     def run() -> NdjsonAnswer:
         return _svc(request).tables.changes.query_info(
-            _principal(request), *_params(request), request.path_params["query_id"],
-            QueryInfoRequest.from_body(body), _capabilities(request),
+            _principal(request),
+            *_params(request),
+            request.path_params["query_id"],
+            QueryInfoRequest.from_body(body),
+            _capabilities(request),
         )
 
     return _ndjson(await run_in_threadpool(run))
@@ -176,6 +208,7 @@ def _prefix(request: Request) -> str:
 
 # -- files of local tables, served under signed URLs -------------------------------------------------------------
 
+
 def serve_file(request: Request) -> Response:
     svc = _svc(request)
     share, schema, table = _params(request)
@@ -183,8 +216,9 @@ def serve_file(request: Request) -> Response:
     expires = request.query_params.get("Expires", "")
     signature = request.query_params.get("X-Amz-Signature", "")
     table_path = f"{share}/{schema}/{table}"
-    if not expires.isdigit() or not svc.keys.verify(PURPOSE, file_url_payload(table_path, relative, int(expires)),
-                                                    signature):
+    if not expires.isdigit() or not svc.keys.verify(
+        PURPOSE, file_url_payload(table_path, relative, int(expires)), signature
+    ):
         raise PermissionDeniedError("the file URL's signature is invalid")
     if int(expires) < time.time():
         raise PermissionDeniedError("the file URL has expired")
@@ -201,8 +235,12 @@ def health(request: Request) -> Response:
     return _json({"status": "ok"})
 
 
-def create_app(services: Services, operations: Sequence[BaseRoute] = (), middleware: Sequence[Middleware] = (),
-               lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+def create_app(
+    services: Services,
+    operations: Sequence[BaseRoute] = (),
+    middleware: Sequence[Middleware] = (),
+    lifespan: Lifespan[Starlette] | None = None,
+) -> Starlette:
     """`operations`: /metrics, /readyz and the /admin mount; `middleware`: metrics, access log and audit."""
     tables = "/shares/{share}/schemas/{schema}/tables/{table}"
     protocol_routes = [
@@ -221,11 +259,14 @@ def create_app(services: Services, operations: Sequence[BaseRoute] = (), middlew
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
-        routes=[Route("/healthz", health), *operations, Mount(services.config.endpoint, routes=protocol_routes)],
+        routes=[
+            Route("/healthz", health),
+            *operations,
+            Mount(services.config.endpoint, routes=protocol_routes),
+        ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=middleware,
         lifespan=lifespan,
     )
     app.state.services = services
     return app
-

@@ -32,11 +32,23 @@ from lakegate.service.responses import NdjsonAnswer
 
 log = logging.getLogger("lakegate.access")
 # The last path segment of an audited table endpoint -> (operation, access mode).
-AUDITED = {"metadata": ("metadata", "url"), "query": ("query", "url"), "changes": ("changes", "url"),
-           "queries": ("query-info", "url"), "temporary-table-credentials": ("temporary-credentials", "dir")}
+AUDITED = {
+    "metadata": ("metadata", "url"),
+    "query": ("query", "url"),
+    "changes": ("changes", "url"),
+    "queries": ("query-info", "url"),
+    "temporary-table-credentials": ("temporary-credentials", "dir"),
+}
 # A segment after one of these is a name, shown as a placeholder in route labels (bounded metric labels).
-_NAMED = {"shares": "{share}", "schemas": "{schema}", "tables": "{table}", "recipients": "{recipient}",
-          "grants": "{share}", "admin-tokens": "{name}", "queries": "{queryId}"}
+_NAMED = {
+    "shares": "{share}",
+    "schemas": "{schema}",
+    "tables": "{table}",
+    "recipients": "{recipient}",
+    "grants": "{share}",
+    "admin-tokens": "{name}",
+    "queries": "{queryId}",
+}
 
 
 @dataclass
@@ -89,7 +101,9 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, audit: AuditLog, prefix: str) -> None:
         self.app = app
         self.audit = audit
-        self.table_path = re.compile(re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$")
+        self.table_path = re.compile(
+            re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,18 +139,33 @@ class ObservabilityMiddleware:
         finally:
             _CURRENT.reset(reset)
 
-    async def _finish(self, scope: Scope, record: RequestRecord, status: int, body: bytes, start: float,
-                      outcome: str) -> None:
+    async def _finish(
+        self, scope: Scope, record: RequestRecord, status: int, body: bytes, start: float, outcome: str
+    ) -> None:
         elapsed = time.perf_counter() - start
         method = scope["method"]
         route = route_label(scope["path"]) if "endpoint" in scope else "unmatched"
         REQUESTS.labels(route, method, str(status)).inc()
         LATENCY.labels(route, method).observe(elapsed)
         client = scope["client"][0] if scope.get("client") else None
-        log.info("%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000, extra={"http": {
-            "method": method, "path": scope["path"], "route": route, "status": status,
-            "durationMs": round(elapsed * 1000, 2), "client": client, "recipient": record.recipient,
-        }})
+        log.info(
+            "%s %s %d %.1fms",
+            method,
+            scope["path"],
+            status,
+            elapsed * 1000,
+            extra={
+                "http": {
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "durationMs": round(elapsed * 1000, 2),
+                    "client": client,
+                    "recipient": record.recipient,
+                }
+            },
+        )
         match = self.table_path.match(scope["path"])
         if match is None or match.group(4) not in AUDITED:
             return
@@ -149,9 +178,18 @@ class ObservabilityMiddleware:
             CREDENTIALS_VENDED.inc()
         user_agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1") or None
         access = Access(
-            recipient=record.recipient, operation=operation, share=match.group(1), schema_name=match.group(2),
-            table_name=match.group(3), mode=mode, status=status, outcome=outcome,
-            version=record.stats.get("version"), files=files, client=client, user_agent=user_agent,
+            recipient=record.recipient,
+            operation=operation,
+            share=match.group(1),
+            schema_name=match.group(2),
+            table_name=match.group(3),
+            mode=mode,
+            status=status,
+            outcome=outcome,
+            version=record.stats.get("version"),
+            files=files,
+            client=client,
+            user_agent=user_agent,
         )
         await run_in_threadpool(self.audit.record, access)
 

@@ -63,8 +63,9 @@ def protocol_line(protocol: dict, response_format: str, version: int | None = No
     return line({"protocol": {"minReaderVersion": 1}})
 
 
-def metadata_line(metadata: dict, response_format: str, description: TableDescription, *,
-                  history_shared: bool) -> bytes:
+def metadata_line(
+    metadata: dict, response_format: str, description: TableDescription, *, history_shared: bool
+) -> bytes:
     if response_format == DELTA:
         delta = dict(metadata)
         delta.setdefault("format", {"provider": "parquet", "options": {}})
@@ -126,7 +127,12 @@ def delta_action_tail(action: dict) -> bytes:
 
 def delta_file_line(kind: str, url: str, fid: str, tail: bytes, extra: bytes) -> bytes:
     return b'{"file":{"id":"%s"%s,"deltaSingleAction":{"%s":{"path":%s%s}}}}\n' % (
-        fid.encode(), extra, kind.encode(), _dumps(url), tail)
+        fid.encode(),
+        extra,
+        kind.encode(),
+        _dumps(url),
+        tail,
+    )
 
 
 def extra_fields(**fields: int | str | None) -> bytes:
@@ -134,9 +140,14 @@ def extra_fields(**fields: int | str | None) -> bytes:
     return b"".join(b',"%s":%s' % (k.encode(), _dumps(v)) for k, v in fields.items() if v is not None)
 
 
-def end_stream_line(*, next_page_token: str | None = None, refresh_token: str | None = None,
-                    min_url_expiration: int | None = None, error_message: str | None = None,
-                    http_status: int | None = None) -> bytes:
+def end_stream_line(
+    *,
+    next_page_token: str | None = None,
+    refresh_token: str | None = None,
+    min_url_expiration: int | None = None,
+    error_message: str | None = None,
+    http_status: int | None = None,
+) -> bytes:
     """`http_status` goes with `error_message`: the status the error would have had before streaming began
     (`httpStatusErrorCode`, read by the Spark client)."""
     action: dict[str, Any] = {}

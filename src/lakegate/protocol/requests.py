@@ -55,7 +55,9 @@ def parse_int(value: Any, name: str, *, minimum: int = 0, maximum: int = INT64_M
     if not isinstance(value, int):
         raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
-        raise InvalidParameterError(f"{name} cannot be negative." if minimum == 0 else f"{name} must be positive.")
+        raise InvalidParameterError(
+            f"{name} cannot be negative." if minimum == 0 else f"{name} must be positive."
+        )
     if value > maximum:
         raise InvalidParameterError(f"{name} is too large: {value}")
     return value
@@ -119,8 +121,9 @@ class QueryRequest:
             timestamp=opt_str("timestamp"),
             starting_version=opt_int("startingVersion"),
             ending_version=opt_int("endingVersion"),
-            include_historical_protocol=parse_bool(get("includeHistoricalProtocol") or False,
-                                                   "includeHistoricalProtocol"),
+            include_historical_protocol=parse_bool(
+                get("includeHistoricalProtocol") or False, "includeHistoricalProtocol"
+            ),
             max_files=opt_int("maxFiles", minimum=1, maximum=INT32_MAX),
             page_token=opt_str("pageToken"),
             include_refresh_token=parse_bool(get("includeRefreshToken") or False, "includeRefreshToken"),
@@ -178,11 +181,15 @@ class ChangesRequest:
 
     def check_bounds(self) -> None:
         if self.starting_version is not None and self.starting_timestamp is not None:
-            raise InvalidParameterError("Multiple starting arguments provided for CDF read. Please provide one of "
-                                        "either startingTimestamp or startingVersion.")
+            raise InvalidParameterError(
+                "Multiple starting arguments provided for CDF read. Please provide one of "
+                "either startingTimestamp or startingVersion."
+            )
         if self.ending_version is not None and self.ending_timestamp is not None:
-            raise InvalidParameterError("Multiple ending arguments provided for CDF read. Please provide one of "
-                                        "either endingTimestamp or endingVersion.")
+            raise InvalidParameterError(
+                "Multiple ending arguments provided for CDF read. Please provide one of "
+                "either endingTimestamp or endingVersion."
+            )
         if self.starting_version is None and self.starting_timestamp is None:
             raise InvalidParameterError("No startingVersion or startingTimestamp provided for CDF read.")
 
@@ -206,6 +213,8 @@ class QueryInfoRequest:
         if token is not None and not isinstance(token, str):
             raise MalformedRequestError("pageToken must be a string")
         return cls(
-            max_files=None if max_files is None else parse_int(max_files, "maxFiles", minimum=1, maximum=INT32_MAX),
+            max_files=None
+            if max_files is None
+            else parse_int(max_files, "maxFiles", minimum=1, maximum=INT32_MAX),
             page_token=token or None,
         )

@@ -69,14 +69,18 @@ class QueryRegistry:
         self._by_key: dict[tuple[tuple[str, str], str], AsyncQuery] = {}
         self._lock = threading.Lock()
 
-    def submit(self, owner: tuple[str, str], key: str, checksum: str, work: Callable[[], Prepared]) -> AsyncQuery:
+    def submit(
+        self, owner: tuple[str, str], key: str, checksum: str, work: Callable[[], Prepared]
+    ) -> AsyncQuery:
         with self._lock:
             self._purge()
             found = self._by_key.get((owner, key))
             if found is not None and found.status != "failed":
                 if found.checksum != checksum:
-                    raise InvalidParameterError(f"idempotencyKey '{key}' was already used for a different query "
-                                                "on this table; use a new key for a new query.")
+                    raise InvalidParameterError(
+                        f"idempotencyKey '{key}' was already used for a different query "
+                        "on this table; use a new key for a new query."
+                    )
                 return found
             query = AsyncQuery(secrets.token_urlsafe(18), owner, key, checksum)
             self._by_id[query.id] = self._by_key[(owner, key)] = query
@@ -104,7 +108,9 @@ class QueryRegistry:
 
     def _purge(self) -> None:
         now = time.monotonic()
-        done = sorted((q for q in self._by_id.values() if q.done_at is not None), key=lambda q: q.done_at or 0)
+        done = sorted(
+            (q for q in self._by_id.values() if q.done_at is not None), key=lambda q: q.done_at or 0
+        )
         excess = max(0, len(self._by_id) - self._max)
         for i, q in enumerate(done):
             if i < excess or now - (q.done_at or now) > self.ttl_s:

@@ -47,13 +47,21 @@ class BrowseService:
     def get_share(self, principal: Principal, share: str) -> dict:
         return {"share": share_json(self.catalog.get_share(principal, share))}
 
-    def list_schemas(self, principal: Principal, share: str, max_results: str | None, page_token: str | None) -> dict:
+    def list_schemas(
+        self, principal: Principal, share: str, max_results: str | None, page_token: str | None
+    ) -> dict:
         schemas = self.catalog.list_schemas(principal, share)
         items, token = self._page(schemas, f"schemas/{share.lower()}", max_results, page_token)
         return _listing([{"name": s.name, "share": share} for s in items], token)
 
-    def list_tables(self, principal: Principal, share: str, schema: str | None, max_results: str | None,
-                    page_token: str | None) -> dict:
+    def list_tables(
+        self,
+        principal: Principal,
+        share: str,
+        schema: str | None,
+        max_results: str | None,
+        page_token: str | None,
+    ) -> dict:
         tables = self.catalog.list_tables(principal, share, schema)
         scope = f"tables/{share.lower()}/{schema.lower() if schema else '*'}"
         items, token = self._page(tables, scope, max_results, page_token)
@@ -69,8 +77,9 @@ class BrowseService:
             out.update(self.table_extras(table))
         return out
 
-    def _page(self, items: Sequence[T], scope: str, max_results: str | None,
-              page_token: str | None) -> tuple[Sequence[T], str | None]:
+    def _page(
+        self, items: Sequence[T], scope: str, max_results: str | None, page_token: str | None
+    ) -> tuple[Sequence[T], str | None]:
         limit = MAX_RESULTS
         if max_results is not None:
             limit = parse_int(max_results, "maxResults")
@@ -92,8 +101,9 @@ class BrowseService:
         token = None
         if more:
             last = page[-1] if page else (items[start - 1] if start else None)
-            token = tokens.encode(self.keys, LIST_PAGE, {"s": scope, "a": _name(last) if last else "",
-                                                         "i": start + len(page)})
+            token = tokens.encode(
+                self.keys, LIST_PAGE, {"s": scope, "a": _name(last) if last else "", "i": start + len(page)}
+            )
         return page, token
 
 

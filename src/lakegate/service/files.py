@@ -31,16 +31,20 @@ class FileEntry:
     in_root: bool = True  # below the table root (signed by the root's store), else an auxiliary location
 
 
-def make_entry(add: dict, root: Location, allowed: tuple[Location, ...], id_scheme: str,
-               tail: Callable[[dict], bytes]) -> FileEntry:
+def make_entry(
+    add: dict, root: Location, allowed: tuple[Location, ...], id_scheme: str, tail: Callable[[dict], bytes]
+) -> FileEntry:
     path = add["path"]
     location = data_location(root, path, allowed)
     relative = "://" not in path and not path.startswith("/")
-    return FileEntry(add, location, lines.file_id(path, id_scheme), tail(add), relative or root.contains(location))
+    return FileEntry(
+        add, location, lines.file_id(path, id_scheme), tail(add), relative or root.contains(location)
+    )
 
 
-def entries(snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str,
-            id_scheme: str) -> dict[tuple[str, str], FileEntry]:
+def entries(
+    snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
+) -> dict[tuple[str, str], FileEntry]:
     """The snapshot's file entries for one format, built once; entries of the snapshot it was derived from are
     reused for files that did not change, so a commit to a large table costs only its own files."""
     key = f"{fmt}:{id_scheme}"
@@ -52,8 +56,11 @@ def entries(snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], f
             cached = {}
             for k, add in snapshot.files.items():
                 entry = previous.get(k)
-                cached[k] = entry if entry is not None and entry.add is add else \
-                    make_entry(add, root, allowed, id_scheme, tail)
+                cached[k] = (
+                    entry
+                    if entry is not None and entry.add is add
+                    else make_entry(add, root, allowed, id_scheme, tail)
+                )
         with _lock:
             snapshot.fragments[key] = cached
             snapshot.previous = None  # let the older snapshot's entries go
@@ -80,9 +87,15 @@ class Signers:
         return self.for_location(location)(location)
 
 
-def file_lines(selected: Iterable[FileEntry], fmt: str, signers: Signers, root: Location,
-               allowed: tuple[Location, ...], kind: str = "file",
-               extra: Callable[[FileEntry], bytes] | None = None) -> Iterator[bytes]:
+def file_lines(
+    selected: Iterable[FileEntry],
+    fmt: str,
+    signers: Signers,
+    root: Location,
+    allowed: tuple[Location, ...],
+    kind: str = "file",
+    extra: Callable[[FileEntry], bytes] | None = None,
+) -> Iterator[bytes]:
     """Signed lines for the files; `kind` is the parquet wrapper (`file`, `add`, `remove`, `cdf`) or the delta
     action (`add`, `remove`, `cdc`) name; `extra` gives per-file `version`/`timestamp` fields."""
     expiry = lines.extra_fields(expirationTimestamp=signers.expires_ms)
@@ -101,8 +114,9 @@ def file_lines(selected: Iterable[FileEntry], fmt: str, signers: Signers, root: 
             yield lines.parquet_file_line(kind, url, entry.file_id, entry.tail, more)
 
 
-def _presigned_dv(add: dict, descriptor: dict, signers: Signers, root: Location,
-                  allowed: tuple[Location, ...]) -> dict:
+def _presigned_dv(
+    add: dict, descriptor: dict, signers: Signers, root: Location, allowed: tuple[Location, ...]
+) -> dict:
     """The recipient rebuilds a log elsewhere, so a DV stored beside the table must be handed out as an
     absolute (`p`) signed URL; inline DVs stay as they are."""
     dv_file = deletion_vector_location(root, descriptor, allowed)

@@ -14,7 +14,9 @@ def choose_format(caps: Capabilities, snapshot: Snapshot) -> str:
     requested = caps.response_formats or (PARQUET,)
     known = [f for f in requested if f in (PARQUET, DELTA)]
     if not known:
-        raise InvalidParameterError(f"unsupported responseformat '{','.join(requested)}': use parquet or delta")
+        raise InvalidParameterError(
+            f"unsupported responseformat '{','.join(requested)}': use parquet or delta"
+        )
     if len(known) == 1:
         return known[0]
     if PARQUET in known and not required_reader_features(snapshot) and snapshot.min_reader_version == 1:

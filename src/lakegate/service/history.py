@@ -43,10 +43,14 @@ QUERY_PAGE = "query-page"  # shared with snapshot page tokens: a token of one mo
 CHANGES_PAGE = "changes-page"
 ASYNC_PAGE = "async-page"
 STREAM, CDF = "stream", "cdf"
-_WIRE_KIND = {PARQUET: {ADD: "add", REMOVE: "remove", CDC: "cdf"}, DELTA: {ADD: "add", REMOVE: "remove", CDC: "cdc"}}
+_WIRE_KIND = {
+    PARQUET: {ADD: "add", REMOVE: "remove", CDC: "cdf"},
+    DELTA: {ADD: "add", REMOVE: "remove", CDC: "cdc"},
+}
 
 
 # -- pages: what one response holds, decided before the first byte ---------------------------------------------
+
 
 @dataclass(frozen=True)
 class FileItem:
@@ -85,8 +89,11 @@ class Page:
             yield lines.end_stream_line(error_message=public_message(exc), http_status=status)
             return
         if self.end_stream:
-            yield lines.end_stream_line(next_page_token=self.next_page_token, refresh_token=self.refresh_token,
-                                        min_url_expiration=signers.expires_ms if self.files else None)
+            yield lines.end_stream_line(
+                next_page_token=self.next_page_token,
+                refresh_token=self.refresh_token,
+                min_url_expiration=signers.expires_ms if self.files else None,
+            )
 
 
 def render_items(items: Iterable[Item], fmt: str, signers: Signers, table: ResolvedTable) -> Iterator[bytes]:
@@ -97,8 +104,9 @@ def render_items(items: Iterable[Item], fmt: str, signers: Signers, table: Resol
         else:
             kind, extra = key
             entries = (cast(FileItem, it).entry for it in group)
-            yield from file_lines(entries, fmt, signers, table.root, table.auxiliary, kind=kind,
-                                  extra=_constant(extra))
+            yield from file_lines(
+                entries, fmt, signers, table.root, table.auxiliary, kind=kind, extra=_constant(extra)
+            )
 
 
 def _run_key(item: Item) -> tuple[str, bytes] | None:
@@ -110,6 +118,7 @@ def _constant(value: bytes) -> Callable[[FileEntry], bytes]:
 
 
 # -- walking a range of versions ------------------------------------------------------------------------------
+
 
 @dataclass
 class Walk:
@@ -138,16 +147,24 @@ class HistoryService:
 
     # -- /query with startingVersion ---------------------------------------------------------------------------
 
-    def stream_query(self, principal: Principal, table: ResolvedTable, request: QueryRequest, caps: Capabilities,
-                     file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
+    def stream_query(
+        self,
+        principal: Principal,
+        table: ResolvedTable,
+        request: QueryRequest,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> NdjsonAnswer:
         table.history_required()
         start = request.starting_version
         assert start is not None
         table.check_start_version(start)
         end = request.ending_version
         if end is not None and start > end:
-            raise InvalidParameterError(f"startingVersion({start}) must be smaller than or equal to "
-                                        f"endingVersion({end}).")
+            raise InvalidParameterError(
+                f"startingVersion({start}) must be smaller than or equal to endingVersion({end})."
+            )
         checksum = query_checksum(request, caps, file_id_hash)
         limit = self._limit(request.max_files)
         end_stream = caps.include_end_stream_action or request.max_files is not None
@@ -157,37 +174,79 @@ class HistoryService:
         latest_snapshot = self.tables.snapshots.latest(table.root)
         latest = latest_snapshot.version
         if start > latest:
-            raise InvalidParameterError(f"Provided startingVersion({start}) is invalid. It cannot be greater than the "
-                                        f"latest version of the table({latest}).")
+            raise InvalidParameterError(
+                f"Provided startingVersion({start}) is invalid. It cannot be greater than the "
+                f"latest version of the table({latest})."
+            )
         if end is not None and end > latest:
-            raise InvalidParameterError(f"Provided end version({end}) is invalid. End version cannot be greater than "
-                                        f"the latest version of the table({latest}).")
+            raise InvalidParameterError(
+                f"Provided end version({end}) is invalid. End version cannot be greater than "
+                f"the latest version of the table({latest})."
+            )
         end = latest if end is None else end
         head = self.tables.snapshots.at_version(table.root, start)
         keep = self.tables.file_filter(request, head)
 
         def walk_of(commits: list[Commit]) -> Walk:
             fmt = self._check_range(caps, head, commits)
-            return Walk(table, STREAM, start, end, head, fmt, file_id_hash or fmt, caps,
-                        self.tables.history(table, latest_snapshot), self.tables.describe(table, head, start),
-                        historical_metadata=True, historical_protocol=request.include_historical_protocol, keep=keep)
+            return Walk(
+                table,
+                STREAM,
+                start,
+                end,
+                head,
+                fmt,
+                file_id_hash or fmt,
+                caps,
+                self.tables.history(table, latest_snapshot),
+                self.tables.describe(table, head, start),
+                historical_metadata=True,
+                historical_protocol=request.include_historical_protocol,
+                keep=keep,
+            )
 
         if caps.async_query and end - start + 1 >= self.tables.config.async_query_min_files:
             fmt = choose_format(caps, head)
-            return self.submit(principal, table, request.idempotency_key or "", checksum, fmt, start, file_id_hash,
-                               lambda: self._prepare(walk_of(self._read(table, start, end)), start, request.max_files,
-                                                     end_stream, None, file_id_hash, base_url))
+            return self.submit(
+                principal,
+                table,
+                request.idempotency_key or "",
+                checksum,
+                fmt,
+                start,
+                file_id_hash,
+                lambda: self._prepare(
+                    walk_of(self._read(table, start, end)),
+                    start,
+                    request.max_files,
+                    end_stream,
+                    None,
+                    file_id_hash,
+                    base_url,
+                ),
+            )
         walk = walk_of(self._read(table, start, end))
         return self._page(walk, (start, 0), limit, end_stream, QUERY_PAGE, checksum, file_id_hash, base_url)
 
     # -- /changes ----------------------------------------------------------------------------------------------
 
-    def changes(self, principal: Principal, share: str, schema: str, name: str, params: Mapping[str, str],
-                caps: Capabilities, file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
+    def changes(
+        self,
+        principal: Principal,
+        share: str,
+        schema: str,
+        name: str,
+        params: Mapping[str, str],
+        caps: Capabilities,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> NdjsonAnswer:
         table = self.tables.resolve(principal, share, schema, name)
         if not table.info.history_shared:
-            raise InvalidParameterError(f"cdf is not enabled on table {table.info.full_name}: the table is shared "
-                                        "without its history (historyShared is false)")
+            raise InvalidParameterError(
+                f"cdf is not enabled on table {table.info.full_name}: the table is shared "
+                "without its history (historyShared is false)"
+            )
         request = ChangesRequest.from_params(params)
         request.check_bounds()
         checksum = _checksum({"changes": request.fingerprint(), **_caps_fingerprint(caps, file_id_hash)})
@@ -203,36 +262,58 @@ class HistoryService:
         at_start = self.tables.snapshots.at_version(table.root, start)
         # The opening metadata: as of the start when the client replays metadata changes itself, otherwise the
         # one in force at the end of the range (the schema of every change returned).
-        head = at_start if request.include_historical_metadata else self.tables.snapshots.at_version(table.root, end)
+        head = (
+            at_start
+            if request.include_historical_metadata
+            else self.tables.snapshots.at_version(table.root, end)
+        )
         commits = self._read(table, start, end)
         check_cdf_recorded(start, end, at_start.metadata, [c for c in commits if c.version > start])
         fmt = self._check_range(caps, at_start, commits, also=head)
-        walk = Walk(table, CDF, start, end, head, fmt, file_id_hash or fmt, caps, history,
-                    self.tables.describe(table, head, head.version),
-                    historical_metadata=request.include_historical_metadata,
-                    historical_protocol=request.include_historical_protocol)
+        walk = Walk(
+            table,
+            CDF,
+            start,
+            end,
+            head,
+            fmt,
+            file_id_hash or fmt,
+            caps,
+            history,
+            self.tables.describe(table, head, head.version),
+            historical_metadata=request.include_historical_metadata,
+            historical_protocol=request.include_historical_protocol,
+        )
         return self._page(walk, (start, 0), limit, end_stream, CHANGES_PAGE, checksum, file_id_hash, base_url)
 
-    def _cdf_bounds(self, table: ResolvedTable, request: ChangesRequest, history: History,
-                    latest: int) -> tuple[int, int]:
+    def _cdf_bounds(
+        self, table: ResolvedTable, request: ChangesRequest, history: History, latest: int
+    ) -> tuple[int, int]:
         if request.starting_timestamp is not None:
-            start = history.version_at_or_after(parse_timestamp(request.starting_timestamp, "startingTimestamp"),
-                                                request.starting_timestamp)
+            start = history.version_at_or_after(
+                parse_timestamp(request.starting_timestamp, "startingTimestamp"), request.starting_timestamp
+            )
         else:
             assert request.starting_version is not None
             start = request.starting_version
         if request.ending_timestamp is not None:
-            end = history.version_as_of(parse_timestamp(request.ending_timestamp, "endingTimestamp"),
-                                        request.ending_timestamp, after_latest=True)
+            end = history.version_as_of(
+                parse_timestamp(request.ending_timestamp, "endingTimestamp"),
+                request.ending_timestamp,
+                after_latest=True,
+            )
         else:
             # Like Delta readers, an ending version past the latest reads up to the latest.
             end = latest if request.ending_version is None else min(request.ending_version, latest)
         if start > latest:
-            raise InvalidParameterError(f"Provided Start version({start}) for reading change data is invalid. Start "
-                                        f"version cannot be greater than the latest version of the table({latest}).")
+            raise InvalidParameterError(
+                f"Provided Start version({start}) for reading change data is invalid. Start "
+                f"version cannot be greater than the latest version of the table({latest})."
+            )
         if end < start:
-            raise InvalidParameterError(f"CDF range from start {start} to end {end} was invalid. End cannot be "
-                                        "before start.")
+            raise InvalidParameterError(
+                f"CDF range from start {start} to end {end} was invalid. End cannot be before start."
+            )
         table.check_start_version(start, "table changes")
         return start, end
 
@@ -245,8 +326,9 @@ class HistoryService:
         log_ = self.tables.snapshots.log(table.root)
         return [self.commits.get(log_, v) for v in range(start, end + 1)]
 
-    def _check_range(self, caps: Capabilities, first: Snapshot, commits: list[Commit],
-                     also: Snapshot | None = None) -> str:
+    def _check_range(
+        self, caps: Capabilities, first: Snapshot, commits: list[Commit], also: Snapshot | None = None
+    ) -> str:
         """The response format for the range, after checking the client can read every state of the table
         within it (a later version may turn on deletion vectors or column mapping)."""
         states = [first] + ([also] if also is not None else [])
@@ -261,19 +343,39 @@ class HistoryService:
             check_readable(s, fmt, caps)
         return fmt
 
-    def _resume(self, table: ResolvedTable, purpose: str, mode: str, token: str, checksum: str,
-                caps: Capabilities, request: QueryRequest | None = None) -> tuple[Walk, tuple[int, int]]:
+    def _resume(
+        self,
+        table: ResolvedTable,
+        purpose: str,
+        mode: str,
+        token: str,
+        checksum: str,
+        caps: Capabilities,
+        request: QueryRequest | None = None,
+    ) -> tuple[Walk, tuple[int, int]]:
         page = tokens.decode(self.tables.keys, purpose, token, "Error decoding the page token.")
         self.tables.check_token(page, table, "page token")
         if page.get("q") != checksum or page.get("m") != mode:
-            raise InvalidParameterError("Query parameter mismatch detected for the next page query. The query "
-                                        "parameter cannot change when querying the next page results.")
+            raise InvalidParameterError(
+                "Query parameter mismatch detected for the next page query. The query "
+                "parameter cannot change when querying the next page results."
+            )
         start, end, fmt = int(page["s"]), int(page["n"]), str(page["f"])
         head = self.tables.snapshots.at_version(table.root, int(page["h"]))
-        walk = Walk(table, mode, start, end, head, fmt, str(page["ids"]), caps,
-                    self.tables.history(table, at_least=end),
-                    self.tables.describe(table, head, head.version),
-                    historical_metadata=bool(page["hm"]), historical_protocol=bool(page["hp"]))
+        walk = Walk(
+            table,
+            mode,
+            start,
+            end,
+            head,
+            fmt,
+            str(page["ids"]),
+            caps,
+            self.tables.history(table, at_least=end),
+            self.tables.describe(table, head, head.version),
+            historical_metadata=bool(page["hm"]),
+            historical_protocol=bool(page["hp"]),
+        )
         if request is not None:
             walk.keep = self.tables.file_filter(request, head)
         return walk, (int(page["v"]), int(page["i"]))
@@ -295,7 +397,9 @@ class HistoryService:
                 state = Snapshot(version, commit.protocol, walk.head.metadata, {}, 0)
                 items.append(lines.protocol_line(response_protocol(state, walk.caps), DELTA, version=version))
             if walk.historical_metadata and commit.metadata:
-                description = dataclasses.replace(walk.description, version=version, size=None, num_files=None)
+                description = dataclasses.replace(
+                    walk.description, version=version, size=None, num_files=None
+                )
                 items.append(lines.metadata_line(commit.metadata, walk.fmt, description, history_shared=True))
         files = commit.cdf_files() if walk.mode == CDF else commit.streaming_files()
         timestamp = walk.history.timestamp_of(version)
@@ -310,8 +414,11 @@ class HistoryService:
                 previous = previous or self.tables.snapshots.at_version(walk.table.root, version - 1)
                 action = {**previous.files.get(file_key(action), {}), **action}
                 action.setdefault("partitionValues", {})
-            if walk.keep is not None and kind != CDC and not walk.keep(action.get("partitionValues") or {},
-                                                                       file_stats(action)):
+            if (
+                walk.keep is not None
+                and kind != CDC
+                and not walk.keep(action.get("partitionValues") or {}, file_stats(action))
+            ):
                 continue
             if walk.fmt == DELTA:
                 tail = lines.delta_action_tail(action)
@@ -321,8 +428,9 @@ class HistoryService:
             items.append(FileItem(kinds[kind], extra, entry))
         return items
 
-    def _collect(self, walk: Walk, first: tuple[int, int],
-                 limit: int | None) -> tuple[list[Item], tuple[int, int] | None]:
+    def _collect(
+        self, walk: Walk, first: tuple[int, int], limit: int | None
+    ) -> tuple[list[Item], tuple[int, int] | None]:
         """Items from position `first` ((version, index within the version)) until `limit` files; and the
         position of the next file, if any remains."""
         out: list[Item] = []
@@ -338,43 +446,105 @@ class HistoryService:
                 out.append(item)
         return out, None
 
-    def _page(self, walk: Walk, first: tuple[int, int], limit: int | None, end_stream: bool, purpose: str,
-              checksum: str, file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
+    def _page(
+        self,
+        walk: Walk,
+        first: tuple[int, int],
+        limit: int | None,
+        end_stream: bool,
+        purpose: str,
+        checksum: str,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> NdjsonAnswer:
         items, following = self._collect(walk, first, limit)
         next_token = None
         if following is not None:
-            next_token = tokens.encode(self.tables.keys, purpose, {
-                **self.tables.token_base(walk.table, self.tables.config.query_table_page_token_ttl_ms),
-                "q": checksum, "m": walk.mode, "s": walk.start, "n": walk.end, "h": walk.head.version,
-                "f": walk.fmt, "ids": walk.id_scheme, "hm": walk.historical_metadata,
-                "hp": walk.historical_protocol, "v": following[0], "i": following[1],
-            })
+            next_token = tokens.encode(
+                self.tables.keys,
+                purpose,
+                {
+                    **self.tables.token_base(walk.table, self.tables.config.query_table_page_token_ttl_ms),
+                    "q": checksum,
+                    "m": walk.mode,
+                    "s": walk.start,
+                    "n": walk.end,
+                    "h": walk.head.version,
+                    "f": walk.fmt,
+                    "ids": walk.id_scheme,
+                    "hm": walk.historical_metadata,
+                    "hp": walk.historical_protocol,
+                    "v": following[0],
+                    "i": following[1],
+                },
+            )
         files = sum(1 for it in items if isinstance(it, FileItem))
         fmt, table = walk.fmt, walk.table
-        page = Page(self.tables.headers(walk.start, fmt, end_stream, file_id_hash), self._head_lines(walk),
-                    lambda signers: render_items(items, fmt, signers, table), files, end_stream, next_token)
+        page = Page(
+            self.tables.headers(walk.start, fmt, end_stream, file_id_hash),
+            self._head_lines(walk),
+            lambda signers: render_items(items, fmt, signers, table),
+            files,
+            end_stream,
+            next_token,
+        )
         return page.answer(self.tables.signers(table, base_url), {"version": walk.start, "files": files})
 
     # -- async queries -----------------------------------------------------------------------------------------
 
-    def submit(self, principal: Principal, table: ResolvedTable, key: str, checksum: str, fmt: str, version: int,
-               file_id_hash: str | None, work: Callable[[], Prepared]) -> NdjsonAnswer:
+    def submit(
+        self,
+        principal: Principal,
+        table: ResolvedTable,
+        key: str,
+        checksum: str,
+        fmt: str,
+        version: int,
+        file_id_hash: str | None,
+        work: Callable[[], Prepared],
+    ) -> NdjsonAnswer:
         """Start (or find, for a retried submission) an async query; the answer names it."""
         query = self.queries.submit(_owner(principal, table), key, checksum, work)
         headers = self.tables.headers(version, fmt, False, file_id_hash)
         headers[HEADER] += ";asyncquery=true"
         return NdjsonAnswer(headers, [lines.query_status_line(query.id, "pending")], {"version": version})
 
-    def _prepare(self, walk: Walk, version: int, max_files: int | None, end_stream: bool,
-                 refresh_token: str | None, file_id_hash: str | None, base_url: str) -> Prepared:
+    def _prepare(
+        self,
+        walk: Walk,
+        version: int,
+        max_files: int | None,
+        end_stream: bool,
+        refresh_token: str | None,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> Prepared:
         items, _ = self._collect(walk, (walk.start, 0), None)
         fmt, table = walk.fmt, walk.table
-        return Prepared(table, fmt, version, self._head_lines(walk), items,
-                        lambda chunk, signers: render_items(chunk, fmt, signers, table),
-                        file_id_hash, base_url, max_files, end_stream, refresh_token)
+        return Prepared(
+            table,
+            fmt,
+            version,
+            self._head_lines(walk),
+            items,
+            lambda chunk, signers: render_items(chunk, fmt, signers, table),
+            file_id_hash,
+            base_url,
+            max_files,
+            end_stream,
+            refresh_token,
+        )
 
-    def query_info(self, principal: Principal, share: str, schema: str, name: str, query_id: str,
-                   request: QueryInfoRequest, caps: Capabilities) -> NdjsonAnswer:
+    def query_info(
+        self,
+        principal: Principal,
+        share: str,
+        schema: str,
+        name: str,
+        query_id: str,
+        request: QueryInfoRequest,
+        caps: Capabilities,
+    ) -> NdjsonAnswer:
         table = self.tables.resolve(principal, share, schema, name)
         query = self.queries.get(query_id, _owner(principal, table))
         result = query.result
@@ -383,30 +553,43 @@ class HistoryService:
             return NdjsonAnswer(headers, [lines.query_status_line(query.id, query.status, query.error)], {})
         first = 0
         if request.page_token:
-            page = tokens.decode(self.tables.keys, ASYNC_PAGE, request.page_token, "Error decoding the page token.")
+            page = tokens.decode(
+                self.tables.keys, ASYNC_PAGE, request.page_token, "Error decoding the page token."
+            )
             if page.get("query") != query.id:
                 raise InvalidParameterError("The page token belongs to another query.")
             if int(page.get("e", 0)) < tokens.now_ms():
                 raise InvalidParameterError("The page token has expired. Please restart the query.")
             first = int(page["i"])
         limit = self._limit(request.max_files or result.max_files)
-        chunk = result.items[first:] if limit is None else result.items[first:first + limit]
+        chunk = result.items[first:] if limit is None else result.items[first : first + limit]
         following = first + len(chunk)
         next_token = None
         if following < len(result.items):
             # Valid as long as the result is kept: the token is of no use once the registry has dropped it.
-            next_token = tokens.encode(self.tables.keys, ASYNC_PAGE, {
-                "query": query.id, "i": following, "e": tokens.now_ms() + int(self.queries.ttl_s * 1000)})
+            next_token = tokens.encode(
+                self.tables.keys,
+                ASYNC_PAGE,
+                {"query": query.id, "i": following, "e": tokens.now_ms() + int(self.queries.ttl_s * 1000)},
+            )
         end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
         files = sum(1 for it in chunk if not isinstance(it, bytes))
-        page_ = Page(self.tables.headers(result.version, result.fmt, end_stream, result.file_id_hash),
-                     result.head, lambda signers: result.render(chunk, signers), files, end_stream, next_token,
-                     result.refresh_token if first == 0 else None)
-        return page_.answer(self.tables.signers(result.table, result.base_url),
-                            {"version": result.version, "files": files})
+        page_ = Page(
+            self.tables.headers(result.version, result.fmt, end_stream, result.file_id_hash),
+            result.head,
+            lambda signers: result.render(chunk, signers),
+            files,
+            end_stream,
+            next_token,
+            result.refresh_token if first == 0 else None,
+        )
+        return page_.answer(
+            self.tables.signers(result.table, result.base_url), {"version": result.version, "files": files}
+        )
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
+
 
 def _owner(principal: Principal, table: ResolvedTable) -> tuple[str, str]:
     return principal.recipient, table.info.full_name.lower()
@@ -416,13 +599,20 @@ def query_checksum(request: QueryRequest, caps: Capabilities, file_id_hash: str 
     """Binds a /query page token to what defines the file set and its lines: the query parameters (not the
     paging ones, nor the refresh token options, which only the first page carries), the formats asked for and
     the file id scheme."""
-    fields = {k: v for k, v in request.__dict__.items()
-              if k not in ("page_token", "max_files", "idempotency_key", "include_refresh_token", "refresh_token")}
+    fields = {
+        k: v
+        for k, v in request.__dict__.items()
+        if k not in ("page_token", "max_files", "idempotency_key", "include_refresh_token", "refresh_token")
+    }
     return _checksum({**fields, **_caps_fingerprint(caps, file_id_hash)})
 
 
 def _caps_fingerprint(caps: Capabilities, file_id_hash: str | None) -> dict[str, Any]:
-    return {"formats": list(caps.response_formats), "features": sorted(caps.reader_features), "ids": file_id_hash}
+    return {
+        "formats": list(caps.response_formats),
+        "features": sorted(caps.reader_features),
+        "ids": file_id_hash,
+    }
 
 
 def _checksum(fields: dict[str, Any]) -> str:

@@ -53,8 +53,14 @@ class ResolvedTable:
 
 
 class TableService:
-    def __init__(self, config: ServerConfig, catalog: Catalog, snapshots: SnapshotCache, stores: StoreRegistry,
-                 keys: KeyRing) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        catalog: Catalog,
+        snapshots: SnapshotCache,
+        stores: StoreRegistry,
+        keys: KeyRing,
+    ) -> None:
         self.config = config
         self.catalog = catalog
         self.snapshots = snapshots
@@ -67,14 +73,19 @@ class TableService:
 
     def resolve(self, principal: Principal | None, share: str, schema: str, table: str) -> ResolvedTable:
         info = self.catalog.get_table(principal, share, schema, table)
-        return ResolvedTable(info, Location.parse(info.location),
-                             tuple(Location.parse(a) for a in info.auxiliary_locations))
+        return ResolvedTable(
+            info, Location.parse(info.location), tuple(Location.parse(a) for a in info.auxiliary_locations)
+        )
 
-    def history(self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None) -> History:
+    def history(
+        self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None
+    ) -> History:
         """Commit timestamps up to at least `snapshot`'s version (the latest if not given) and `at_least`."""
         snapshot = snapshot or self.snapshots.latest(table.root)
         ict = snapshot.configuration.get("delta.enableInCommitTimestamps", "").lower() == "true"
-        start = int(snapshot.configuration.get("delta.inCommitTimestampEnablementVersion", 0)) if ict else None
+        start = (
+            int(snapshot.configuration.get("delta.inCommitTimestampEnablementVersion", 0)) if ict else None
+        )
         return self.histories.get(self.snapshots.log(table.root), start, max(snapshot.version, at_least or 0))
 
     # Set by server.py to CredentialService.has_dir_access when directory access is wired in.
@@ -84,11 +95,15 @@ class TableService:
         """`url` always; `dir` where temporary credentials can be vended for every location of the table."""
         return ["url", "dir"] if self.dir_access is not None and self.dir_access(table) else ["url"]
 
-    def describe(self, table: ResolvedTable, snapshot: Snapshot, version: int | None) -> lines.TableDescription:
+    def describe(
+        self, table: ResolvedTable, snapshot: Snapshot, version: int | None
+    ) -> lines.TableDescription:
         modes = self.access_modes(table)
         dir_access = "dir" in modes
         return lines.TableDescription(
-            version=version, size=snapshot.size_bytes, num_files=len(snapshot.files),
+            version=version,
+            size=snapshot.size_bytes,
+            num_files=len(snapshot.files),
             location=table.root.display if dir_access else None,
             auxiliary_locations=[a.display for a in table.auxiliary] if dir_access else [],
             access_modes=modes,
@@ -96,8 +111,9 @@ class TableService:
 
     # -- /version --------------------------------------------------------------------------------------------
 
-    def table_version(self, principal: Principal, share: str, schema: str, table: str,
-                      starting_timestamp: str | None) -> int:
+    def table_version(
+        self, principal: Principal, share: str, schema: str, table: str, starting_timestamp: str | None
+    ) -> int:
         resolved = self.resolve(principal, share, schema, table)
         snapshot = self.snapshots.latest(resolved.root)
         if starting_timestamp is None:
@@ -105,7 +121,11 @@ class TableService:
         resolved.history_required()
         ts = parse_timestamp(starting_timestamp, "startingTimestamp")
         history = self.history(resolved, snapshot)
-        version = history.earliest if ts <= history.timestamps[0] else history.version_at_or_after(ts, starting_timestamp)
+        version = (
+            history.earliest
+            if ts <= history.timestamps[0]
+            else history.version_at_or_after(ts, starting_timestamp)
+        )
         if version < resolved.info.start_version:
             raise InvalidParameterError(
                 f"You can only query table data since version {resolved.info.start_version}."
@@ -115,7 +135,9 @@ class TableService:
 
     # -- snapshots at a version or a timestamp ---------------------------------------------------------------
 
-    def snapshot_for(self, table: ResolvedTable, version: int | None, timestamp: str | None) -> tuple[Snapshot, bool]:
+    def snapshot_for(
+        self, table: ResolvedTable, version: int | None, timestamp: str | None
+    ) -> tuple[Snapshot, bool]:
         """The snapshot asked for, and whether it was asked by version/timestamp (time travel)."""
         if version is not None and timestamp is not None:
             raise InvalidParameterError("Please only provide one of: version,timestamp")
@@ -131,24 +153,44 @@ class TableService:
 
     # -- /metadata -------------------------------------------------------------------------------------------
 
-    def table_metadata(self, principal: Principal, share: str, schema: str, table: str, caps: Capabilities,
-                       version: int | None = None, timestamp: str | None = None) -> NdjsonAnswer:
+    def table_metadata(
+        self,
+        principal: Principal,
+        share: str,
+        schema: str,
+        table: str,
+        caps: Capabilities,
+        version: int | None = None,
+        timestamp: str | None = None,
+    ) -> NdjsonAnswer:
         resolved = self.resolve(principal, share, schema, table)
         snapshot, travelled = self.snapshot_for(resolved, version, timestamp)
         fmt = choose_format(caps, snapshot)
         check_readable(snapshot, fmt, caps)
         body = [
             lines.protocol_line(response_protocol(snapshot, caps), fmt),
-            lines.metadata_line(snapshot.metadata, fmt, self.describe(resolved, snapshot,
-                                                                      snapshot.version if travelled else None),
-                                history_shared=resolved.info.history_shared),
+            lines.metadata_line(
+                snapshot.metadata,
+                fmt,
+                self.describe(resolved, snapshot, snapshot.version if travelled else None),
+                history_shared=resolved.info.history_shared,
+            ),
         ]
         return NdjsonAnswer(self.headers(snapshot.version, fmt), body, {"version": snapshot.version})
 
     # -- /query (snapshot) -----------------------------------------------------------------------------------
 
-    def query(self, principal: Principal, share: str, schema: str, table: str, request: QueryRequest,
-              caps: Capabilities, file_id_hash: str | None, base_url: str) -> NdjsonAnswer:
+    def query(
+        self,
+        principal: Principal,
+        share: str,
+        schema: str,
+        table: str,
+        request: QueryRequest,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> NdjsonAnswer:
         resolved = self.resolve(principal, share, schema, table)
         self._check_query(resolved, request, caps)
         if request.starting_version is not None:
@@ -161,7 +203,9 @@ class TableService:
             self.check_token(page, resolved, "page token")
             version, timestamp, page_start = int(page["v"]), None, int(page["i"])
         if request.refresh_token:
-            refresh = tokens.decode(self.keys, REFRESH, request.refresh_token, "Error decoding refresh token.")
+            refresh = tokens.decode(
+                self.keys, REFRESH, request.refresh_token, "Error decoding refresh token."
+            )
             self.check_token(refresh, resolved, "refresh token")
             version = int(refresh["v"])
         if request.page_token or request.refresh_token:
@@ -182,29 +226,60 @@ class TableService:
         id_scheme = file_id_hash or fmt
         refresh_token = None
         if request.include_refresh_token:
-            refresh_token = tokens.encode(self.keys, REFRESH, {**self.token_base(resolved, self.config.refresh_token_ttl_ms),
-                                                               "v": snapshot.version})
-        end_stream = caps.include_end_stream_action or request.max_files is not None or request.include_refresh_token
+            refresh_token = tokens.encode(
+                self.keys,
+                REFRESH,
+                {**self.token_base(resolved, self.config.refresh_token_ttl_ms), "v": snapshot.version},
+            )
+        end_stream = (
+            caps.include_end_stream_action or request.max_files is not None or request.include_refresh_token
+        )
         extra = None
         if travelled:  # time travel: each file says which version it was read at, and when that was committed
-            fields = lines.extra_fields(version=snapshot.version, timestamp=self.history(resolved).timestamp_of(
-                snapshot.version))
+            fields = lines.extra_fields(
+                version=snapshot.version, timestamp=self.history(resolved).timestamp_of(snapshot.version)
+            )
             extra = lambda _entry: fields  # noqa: E731
         description = self.describe(resolved, snapshot, snapshot.version if travelled else None)
-        head = [lines.protocol_line(response_protocol(snapshot, caps), fmt),
-                lines.metadata_line(snapshot.metadata, fmt, description, history_shared=resolved.info.history_shared)]
+        head = [
+            lines.protocol_line(response_protocol(snapshot, caps), fmt),
+            lines.metadata_line(
+                snapshot.metadata, fmt, description, history_shared=resolved.info.history_shared
+            ),
+        ]
         root, aux = resolved.root, resolved.auxiliary
 
         def render(files: Sequence[FileEntry], signers: Signers) -> Iterator[bytes]:
             return file_lines(files, fmt, signers, root, aux, extra=extra)
 
         if caps.async_query and page is None and len(snapshot.files) >= self.config.async_query_min_files:
+
             def work() -> Prepared:  # the file selection (predicates, limit) runs in the background
                 selected = self._select(snapshot, resolved, request, fmt, id_scheme, ordered=True)
-                return Prepared(resolved, fmt, snapshot.version, head, selected, render, file_id_hash, base_url,
-                                request.max_files, end_stream, refresh_token)
-            return self.changes.submit(principal, resolved, request.idempotency_key or "", checksum, fmt,
-                                       snapshot.version, file_id_hash, work)
+                return Prepared(
+                    resolved,
+                    fmt,
+                    snapshot.version,
+                    head,
+                    selected,
+                    render,
+                    file_id_hash,
+                    base_url,
+                    request.max_files,
+                    end_stream,
+                    refresh_token,
+                )
+
+            return self.changes.submit(
+                principal,
+                resolved,
+                request.idempotency_key or "",
+                checksum,
+                fmt,
+                snapshot.version,
+                file_id_hash,
+                work,
+            )
 
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
@@ -214,21 +289,42 @@ class TableService:
         next_token = None
         if limit is not None:
             if page_start + limit < len(selected):
-                next_token = tokens.encode(self.keys, QUERY_PAGE, {
-                    **self.token_base(resolved, self.config.query_table_page_token_ttl_ms),
-                    "v": snapshot.version, "i": page_start + limit, "q": checksum,
-                })
+                next_token = tokens.encode(
+                    self.keys,
+                    QUERY_PAGE,
+                    {
+                        **self.token_base(resolved, self.config.query_table_page_token_ttl_ms),
+                        "v": snapshot.version,
+                        "i": page_start + limit,
+                        "q": checksum,
+                    },
+                )
             selected = selected[page_start : page_start + limit]
         elif page_start:
             selected = selected[page_start:]
-        answer_page = Page(self.headers(snapshot.version, fmt, end_stream, file_id_hash), head,
-                           lambda signers: render(selected, signers), len(selected), end_stream, next_token,
-                           refresh_token)
-        return answer_page.answer(self.signers(resolved, base_url), {"version": snapshot.version, "files": len(selected)})
+        answer_page = Page(
+            self.headers(snapshot.version, fmt, end_stream, file_id_hash),
+            head,
+            lambda signers: render(selected, signers),
+            len(selected),
+            end_stream,
+            next_token,
+            refresh_token,
+        )
+        return answer_page.answer(
+            self.signers(resolved, base_url), {"version": snapshot.version, "files": len(selected)}
+        )
 
     def _check_query(self, table: ResolvedTable, request: QueryRequest, caps: Capabilities) -> None:
-        given = [n for n, v in (("version", request.version), ("timestamp", request.timestamp),
-                                ("startingVersion", request.starting_version)) if v is not None]
+        given = [
+            n
+            for n, v in (
+                ("version", request.version),
+                ("timestamp", request.timestamp),
+                ("startingVersion", request.starting_version),
+            )
+            if v is not None
+        ]
         if len(given) > 1:
             raise InvalidParameterError("Please only provide one of: version,timestamp,startingVersion")
         if request.version is not None or request.timestamp is not None:
@@ -252,7 +348,9 @@ class TableService:
 
     def check_token(self, payload: dict, table: ResolvedTable, what: str) -> None:
         if payload.get("t") != (table.info.id or table.info.full_name.lower()):
-            raise InvalidParameterError(f"The table specified in the {what} does not match the table being queried.")
+            raise InvalidParameterError(
+                f"The table specified in the {what} does not match the table being queried."
+            )
         if int(payload.get("e", 0)) < tokens.now_ms():
             raise InvalidParameterError(f"The {what} has expired. Please restart the query.")
 
@@ -260,13 +358,23 @@ class TableService:
         """The request's predicate hints as one filter over partition values and stats (None: keep all)."""
         columns, types = snapshot.partition_columns, snapshot.column_types
         return combine(
-            json_predicate_filter(request.json_predicate_hints, partition_columns=columns, column_types=types),
+            json_predicate_filter(
+                request.json_predicate_hints, partition_columns=columns, column_types=types
+            ),
             sql_predicate_filter(request.predicate_hints, partition_columns=columns, column_types=types)
-            if self.config.evaluate_predicate_hints else None,
+            if self.config.evaluate_predicate_hints
+            else None,
         )
 
-    def _select(self, snapshot: Snapshot, table: ResolvedTable, request: QueryRequest, fmt: str,
-                id_scheme: str, ordered: bool = False) -> list[FileEntry]:
+    def _select(
+        self,
+        snapshot: Snapshot,
+        table: ResolvedTable,
+        request: QueryRequest,
+        fmt: str,
+        id_scheme: str,
+        ordered: bool = False,
+    ) -> list[FileEntry]:
         found = entries(snapshot, table.root, table.auxiliary, fmt, id_scheme)
         if ordered:
             key = f"sorted:{fmt}:{id_scheme}"
@@ -277,7 +385,9 @@ class TableService:
             all_entries = list(found.values())
         keep = self.file_filter(request, snapshot)
         if keep is not None:
-            all_entries = [e for e in all_entries if keep(e.add.get("partitionValues") or {}, file_stats(e.add))]
+            all_entries = [
+                e for e in all_entries if keep(e.add.get("partitionValues") or {}, file_stats(e.add))
+            ]
         elif request.limit_hint is not None:
             # Without predicates, stop once the files hold enough rows (a file without stats counts 0).
             chosen, rows = [], 0
@@ -286,24 +396,36 @@ class TableService:
                     break
                 chosen.append(e)
                 stats = file_stats(e.add) or {}
-                rows += int(stats.get("numRecords") or 0) - int((e.add.get("deletionVector") or {}).get("cardinality", 0))
+                rows += int(stats.get("numRecords") or 0) - int(
+                    (e.add.get("deletionVector") or {}).get("cardinality", 0)
+                )
             all_entries = chosen
         return all_entries
 
     def signers(self, table: ResolvedTable, base_url: str) -> Signers:
         now = int(time.time())
-        return Signers(self.stores, SignRequest(
-            expires_at_s=now + self.config.pre_signed_url_timeout_seconds, now_s=now,
-            base_url=self.config.public_url or base_url, table_path=table.info.path, root=table.root,
-        ))
+        return Signers(
+            self.stores,
+            SignRequest(
+                expires_at_s=now + self.config.pre_signed_url_timeout_seconds,
+                now_s=now,
+                base_url=self.config.public_url or base_url,
+                table_path=table.info.path,
+                root=table.root,
+            ),
+        )
 
-    def headers(self, version: int, fmt: str, end_stream: bool = False, file_id_hash: str | None = None) -> dict:
-        headers = {"Content-Type": NDJSON, "Delta-Table-Version": str(version), HEADER: response_header(fmt, end_stream)}
+    def headers(
+        self, version: int, fmt: str, end_stream: bool = False, file_id_hash: str | None = None
+    ) -> dict:
+        headers = {
+            "Content-Type": NDJSON,
+            "Delta-Table-Version": str(version),
+            HEADER: response_header(fmt, end_stream),
+        }
         if file_id_hash:
             headers["fileidhash"] = file_id_hash
         return headers
-
-
 
 
 def parse_file_id_hash(value: str | None) -> str | None:

@@ -21,8 +21,11 @@ log = logging.getLogger("lakegate.warmup")
 
 def _tables(tables: TableService) -> list[TableInfo]:
     everyone = Principal("warm-up")  # sees every share; nothing is sent to anyone
-    return [info for share in tables.catalog.list_shares(everyone)
-            for info in tables.catalog.list_tables(everyone, share.name, None)]
+    return [
+        info
+        for share in tables.catalog.list_shares(everyone)
+        for info in tables.catalog.list_tables(everyone, share.name, None)
+    ]
 
 
 def prepare(tables: TableService) -> None:

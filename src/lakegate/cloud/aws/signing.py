@@ -131,7 +131,9 @@ class S3UrlSigner:
         url_query = "?" + query + "&X-Amz-Signature="
 
         # HMAC pad states (lakegate._hmac), the inner one having absorbed the constant string-to-sign prefix.
-        inner, outer = pad_states(_signing_key(credentials.secret_access_key, amz_date[:8], self._region, "s3"))
+        inner, outer = pad_states(
+            _signing_key(credentials.secret_access_key, amz_date[:8], self._region, "s3")
+        )
         inner.update(f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n".encode())
         sha256 = hashlib.sha256
 

@@ -46,7 +46,9 @@ class S3Store(ObjectStore):
             "s3",
             endpoint_url=settings.endpoint,
             region_name=region,
-            config=Config(s3={"addressing_style": addressing}, retries={"max_attempts": 5, "mode": "standard"}),
+            config=Config(
+                s3={"addressing_style": addressing}, retries={"max_attempts": 5, "mode": "standard"}
+            ),
         )
         # The client resolved the endpoint from settings or AWS_ENDPOINT_URL(_S3); sign for the same one.
         endpoint = settings.endpoint or _custom_endpoint(self._client.meta.endpoint_url)
@@ -62,7 +64,11 @@ class S3Store(ObjectStore):
             for page in self._client.get_paginator("list_objects_v2").paginate(**kwargs):
                 for obj in page.get("Contents", ()):
                     infos.append(
-                        ObjectInfo(obj["Key"][len(prefix) :], obj["Size"], int(obj["LastModified"].timestamp() * 1000))
+                        ObjectInfo(
+                            obj["Key"][len(prefix) :],
+                            obj["Size"],
+                            int(obj["LastModified"].timestamp() * 1000),
+                        )
                     )
         except Exception as exc:  # botocore errors carry no secrets, but keep them out of client answers
             raise StorageError(f"listing s3://{directory.bucket}/{prefix} failed: {exc}") from exc

@@ -48,8 +48,12 @@ def upgrade() -> None:
     op.create_table(
         "share_schemas",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("share_id", sa.Integer(), sa.ForeignKey("shares.id", ondelete="CASCADE",
-                                                          name="fk_share_schemas_share_id_shares"), nullable=False),
+        sa.Column(
+            "share_id",
+            sa.Integer(),
+            sa.ForeignKey("shares.id", ondelete="CASCADE", name="fk_share_schemas_share_id_shares"),
+            nullable=False,
+        ),
         sa.Column("name", NAME, nullable=False),
         sa.Column("name_key", NAME, nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
@@ -58,9 +62,14 @@ def upgrade() -> None:
     op.create_table(
         "share_tables",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("schema_id", sa.Integer(), sa.ForeignKey("share_schemas.id", ondelete="CASCADE",
-                                                           name="fk_share_tables_schema_id_share_schemas"),
-                  nullable=False),
+        sa.Column(
+            "schema_id",
+            sa.Integer(),
+            sa.ForeignKey(
+                "share_schemas.id", ondelete="CASCADE", name="fk_share_tables_schema_id_share_schemas"
+            ),
+            nullable=False,
+        ),
         sa.Column("name", NAME, nullable=False),
         sa.Column("name_key", NAME, nullable=False),
         sa.Column("public_id", sa.String(64), nullable=False),
@@ -84,20 +93,32 @@ def upgrade() -> None:
     )
     op.create_table(
         "grants",
-        sa.Column("recipient_id", sa.Integer(), sa.ForeignKey("recipients.id", ondelete="CASCADE",
-                                                              name="fk_grants_recipient_id_recipients"),
-                  primary_key=True),
-        sa.Column("share_id", sa.Integer(), sa.ForeignKey("shares.id", ondelete="CASCADE",
-                                                          name="fk_grants_share_id_shares"), primary_key=True),
+        sa.Column(
+            "recipient_id",
+            sa.Integer(),
+            sa.ForeignKey("recipients.id", ondelete="CASCADE", name="fk_grants_recipient_id_recipients"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "share_id",
+            sa.Integer(),
+            sa.ForeignKey("shares.id", ondelete="CASCADE", name="fk_grants_share_id_shares"),
+            primary_key=True,
+        ),
         sa.Column("created_at", UtcDateTime(), nullable=False),
     )
     op.create_index("ix_grants_share_id", "grants", ["share_id"])
     op.create_table(
         "recipient_tokens",
         *_token_columns(),
-        sa.Column("recipient_id", sa.Integer(), sa.ForeignKey("recipients.id", ondelete="CASCADE",
-                                                              name="fk_recipient_tokens_recipient_id_recipients"),
-                  nullable=False),
+        sa.Column(
+            "recipient_id",
+            sa.Integer(),
+            sa.ForeignKey(
+                "recipients.id", ondelete="CASCADE", name="fk_recipient_tokens_recipient_id_recipients"
+            ),
+            nullable=False,
+        ),
         sa.UniqueConstraint("token_hash", name="uq_recipient_tokens_token_hash"),
     )
     op.create_index("ix_recipient_tokens_recipient_id", "recipient_tokens", ["recipient_id"])
@@ -136,6 +157,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("server_settings", "audit_events", "admin_tokens", "recipient_tokens", "grants", "recipients",
-                  "share_tables", "share_schemas", "shares"):
+    for table in (
+        "server_settings",
+        "audit_events",
+        "admin_tokens",
+        "recipient_tokens",
+        "grants",
+        "recipients",
+        "share_tables",
+        "share_schemas",
+        "shares",
+    ):
         op.drop_table(table)
