@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import AuditEvent
-from lakegate.catalog.tokens import iso
+from lakegate.catalog.bearer_tokens import iso
 from lakegate.exceptions import InvalidParameterError
 from lakegate.metrics import AUDIT_FAILURES
 
@@ -73,7 +73,7 @@ class AuditLog:
         self.db = db
 
     def record(self, access: Access) -> None:
-        values = {key: _storable(key, value) for key, value in asdict(access).items()}
+        values = {key: _fit_column(key, value) for key, value in asdict(access).items()}
         event = event_json(access)
         log.info(
             "%s %s %s: %s",
@@ -100,13 +100,13 @@ class AuditLog:
         if since is not None:
             query = query.where(AuditEvent.at >= since)
         if recipient is not None:
-            query = query.where(AuditEvent.recipient == _storable("recipient", recipient))
+            query = query.where(AuditEvent.recipient == _fit_column("recipient", recipient))
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [event_json(row) for row in reversed(rows)]
 
 
-def _storable(column: str, value: Any) -> Any:
+def _fit_column(column: str, value: Any) -> Any:
     """Text as the audit table can hold it: cut to the column's length, NUL (refused by PostgreSQL) replaced."""
     if not isinstance(value, str):
         return value

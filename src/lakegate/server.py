@@ -30,7 +30,7 @@ from lakegate.metrics import Metrics
 from lakegate.service.browse import BrowseService
 from lakegate.service.credentials import CredentialService
 from lakegate.service.tables import TableService
-from lakegate.service.warmup import prepare, start_warm_up
+from lakegate.service.warmup import create_stores, start_warm_up
 
 log = logging.getLogger("lakegate")
 
@@ -84,7 +84,7 @@ def build_app(config: ServerConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        prepare(services.tables)
+        create_stores(services.tables)
         if config.warm_up:
             start_warm_up(services.tables, config.delta_table_cache_size)
         yield

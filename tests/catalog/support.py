@@ -29,7 +29,7 @@ def config(**data: object) -> ServerConfig:
 def prepared(db: Database, **data: object) -> ServerConfig:
     """Migrate `db` and apply a configuration made of `data`, as a server start does."""
     settings = config(**data)
-    migrate.prepare(db, settings)
+    migrate.migrate_and_sync(db, settings)
     return settings
 
 

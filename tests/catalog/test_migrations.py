@@ -50,7 +50,7 @@ def test_concurrent_starts_migrate_and_sync_once(db_url: str) -> None:
     def start(_: int) -> None:
         database = Database(db_url)
         try:
-            migrate.prepare(database, settings)
+            migrate.migrate_and_sync(database, settings)
         finally:
             database.close()
 

@@ -12,7 +12,7 @@ from lakegate.catalog.db import Database
 from lakegate.catalog.models import Base
 from lakegate.catalog.recipients import Recipients
 from lakegate.catalog.sql import SqlCatalog
-from lakegate.catalog.tokens import token_hash
+from lakegate.catalog.bearer_tokens import token_hash
 from lakegate.exceptions import InvalidParameterError, NotFoundError, UnauthenticatedError
 from tests.catalog.support import SHARES, Clock, prepared
 

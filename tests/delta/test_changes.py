@@ -1,6 +1,6 @@
 """Per-version rules for streaming and change data feed (lakegate.delta.changes), and commit timestamps
-(lakegate.delta.history): which files each version contributes, the MERGE no-op rule, the CDF range check,
-in-commit timestamps, monotonized mtimes and the incremental History cache."""
+(lakegate.delta.timeline): which files each version contributes, the MERGE no-op rule, the CDF range check,
+in-commit timestamps, monotonized mtimes and the incremental Timeline cache."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from deltalake import write_deltalake
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.locations import Location
 from lakegate.delta.changes import Commit, CommitCache, cdf_enabled, check_cdf_recorded
-from lakegate.delta.history import HistoryCache, load_history
+from lakegate.delta.timeline import TimelineCache, load_timeline
 from lakegate.delta.log import DeltaLog
 from lakegate.exceptions import InvalidParameterError
 from lakegate.keys import KeyRing
@@ -150,7 +150,7 @@ def test_timestamps_are_mtimes_made_increasing(tmp_path: Path) -> None:
     root = _table(tmp_path, 4)
     for version, ms in enumerate([1_000, 5_000, 4_000, 5_000]):  # a clock that went back
         _set_mtime(root, version, ms)
-    history = load_history(CountingLog(root))
+    history = load_timeline(CountingLog(root))
     assert history.timestamps == [1_000, 5_000, 5_001, 5_002]
     assert history.version_as_of(5_001, "t") == 2 and history.version_at_or_after(5_001, "t") == 2
     assert history.version_at_or_after(1_001, "t") == 1 and history.version_at_or_after(0, "t") == 0
@@ -175,14 +175,14 @@ def test_in_commit_timestamps_win_over_mtimes(tmp_path: Path) -> None:
         path.write_text("\n".join(json.dumps(a) for a in actions) + "\n")
         _set_mtime(root, version, 99_999_999)
     _set_mtime(root, 0, 500)
-    assert load_history(CountingLog(root), in_commit_timestamps_from=1).timestamps == [500, 10_000, 20_000]
-    assert load_history(CountingLog(root)).timestamps[1:] == [99_999_999, 100_000_000]
+    assert load_timeline(CountingLog(root), in_commit_timestamps_from=1).timestamps == [500, 10_000, 20_000]
+    assert load_timeline(CountingLog(root)).timestamps[1:] == [99_999_999, 100_000_000]
 
 
 def test_history_cache_lists_only_new_commits(tmp_path: Path) -> None:
     root = _table(tmp_path, 2)
     log = CountingLog(root)
-    cache = HistoryCache()
+    cache = TimelineCache()
     first = cache.get(log, None, at_least=1)
     assert first.versions == [0, 1] and log.listings == [None]
     assert (

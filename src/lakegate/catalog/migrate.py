@@ -86,7 +86,7 @@ def _upgrade(db: Database) -> None:
     log.info("database schema upgraded from %s to %s", before or "empty", head_revision())
 
 
-def prepare(db: Database, config: ServerConfig) -> None:
+def migrate_and_sync(db: Database, config: ServerConfig) -> None:
     """Migrate, apply the YAML's shares and bootstrap token, and make sure replicas share a signing key."""
     with startup_lock(db):
         _upgrade(db)
@@ -104,7 +104,7 @@ def open_database(config: ServerConfig) -> Database:
     except OSError as exc:  # the SQLite file's directory is missing or not writable
         raise ConfigError(f"database {redacted(url)}: {exc.strerror}") from None
     try:
-        prepare(db, config)
+        migrate_and_sync(db, config)
     except (sa.exc.SQLAlchemyError, OSError) as exc:
         db.close()
         cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc

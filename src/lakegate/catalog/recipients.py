@@ -18,7 +18,16 @@ from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import Grant, Recipient, RecipientToken, Share
 from lakegate.catalog.sql import ANONYMOUS
 from lakegate.catalog.sync import BOOTSTRAP
-from lakegate.catalog.tokens import active, expiry, iso, new_token, profile, revoke_active, token_hash, view
+from lakegate.catalog.bearer_tokens import (
+    active,
+    expiry,
+    iso,
+    new_token,
+    profile,
+    revoke_active,
+    token_hash,
+    view,
+)
 from lakegate.exceptions import InvalidParameterError, NotFoundError
 
 RESERVED = {BOOTSTRAP, ANONYMOUS}

@@ -26,7 +26,7 @@ from lakegate.catalog.base import (
 )
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
-from lakegate.catalog.tokens import active, token_hash
+from lakegate.catalog.bearer_tokens import active, token_hash
 from lakegate.exceptions import UnauthenticatedError
 
 UNAUTHENTICATED = "missing, invalid, expired or revoked bearer token"
@@ -97,7 +97,7 @@ class SqlCatalog(Catalog):
         self._check_grant(principal, share)
         on_schema = SCHEMAS.c.share_id == SHARES.c.id
         if schema is not None:
-            matches = SCHEMAS.c.name_key == schema.lower() if _storable(schema) else sa.false()
+            matches = SCHEMAS.c.name_key == schema.lower() if _comparable(schema) else sa.false()
             on_schema = sa.and_(on_schema, matches)
         query = (
             _table_columns()
@@ -116,7 +116,7 @@ class SqlCatalog(Catalog):
         return [_table_info(row) for row in rows if row.name is not None]
 
     def get_table(self, principal: Principal | None, share: str, schema: str, table: str) -> TableInfo:
-        if (principal is not None and not principal.may_see(share)) or not _storable(share, schema, table):
+        if (principal is not None and not principal.may_see(share)) or not _comparable(share, schema, table):
             raise table_not_found(share, schema, table)
         query = (
             _table_columns()
@@ -140,7 +140,7 @@ class SqlCatalog(Catalog):
     @staticmethod
     def _check_grant(principal: Principal, share: str) -> None:
         # Ungranted answers exactly as nonexistent: the same exception, raised before any lookup.
-        if not principal.may_see(share) or not _storable(share):
+        if not principal.may_see(share) or not _comparable(share):
             raise share_not_found(share)
 
 
@@ -158,7 +158,7 @@ _AUTHENTICATE = (
 )
 
 
-def _storable(*names: str) -> bool:
+def _comparable(*names: str) -> bool:
     """False for a name no row can have and PostgreSQL cannot even compare (a NUL character): not found."""
     return not any("\x00" in name for name in names)
 

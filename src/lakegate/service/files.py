@@ -14,7 +14,7 @@ from lakegate._gc import paused_gc
 from lakegate.cloud.base import ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
-from lakegate.delta.files import data_location, deletion_vector_location
+from lakegate.delta.actions import data_location, deletion_vector_location
 from lakegate.delta.snapshot import Snapshot
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA

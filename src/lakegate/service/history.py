@@ -21,8 +21,8 @@ import orjson
 
 from lakegate.catalog.base import Principal
 from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
-from lakegate.delta.files import file_stats
-from lakegate.delta.history import History
+from lakegate.delta.actions import file_stats
+from lakegate.delta.timeline import Timeline
 from lakegate.delta.predicates import FileFilter
 from lakegate.delta.snapshot import Snapshot, file_key
 from lakegate.exceptions import InvalidParameterError, LakegateError
@@ -132,7 +132,7 @@ class Walk:
     fmt: str
     id_scheme: str
     caps: Capabilities
-    history: History
+    history: Timeline
     description: lines.TableDescription
     historical_metadata: bool
     historical_protocol: bool
@@ -287,7 +287,7 @@ class HistoryService:
         return self._page(walk, (start, 0), limit, end_stream, CHANGES_PAGE, checksum, file_id_hash, base_url)
 
     def _cdf_bounds(
-        self, table: ResolvedTable, request: ChangesRequest, history: History, latest: int
+        self, table: ResolvedTable, request: ChangesRequest, history: Timeline, latest: int
     ) -> tuple[int, int]:
         if request.starting_timestamp is not None:
             start = history.version_at_or_after(

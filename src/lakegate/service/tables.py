@@ -17,8 +17,8 @@ from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
-from lakegate.delta.files import file_stats
-from lakegate.delta.history import History, HistoryCache
+from lakegate.delta.actions import file_stats
+from lakegate.delta.timeline import Timeline, TimelineCache
 from lakegate.delta.predicates import FileFilter, combine, json_predicate_filter, sql_predicate_filter
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError
@@ -66,7 +66,7 @@ class TableService:
         self.snapshots = snapshots
         self.stores = stores
         self.keys = keys
-        self.histories = HistoryCache(max_tables=max(64, config.delta_table_cache_size))
+        self.timelines = TimelineCache(max_tables=max(64, config.delta_table_cache_size))
         self.changes = HistoryService(self)
 
     # -- lookups ---------------------------------------------------------------------------------------------
@@ -79,14 +79,14 @@ class TableService:
 
     def history(
         self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None
-    ) -> History:
+    ) -> Timeline:
         """Commit timestamps up to at least `snapshot`'s version (the latest if not given) and `at_least`."""
         snapshot = snapshot or self.snapshots.latest(table.root)
         ict = snapshot.configuration.get("delta.enableInCommitTimestamps", "").lower() == "true"
         start = (
             int(snapshot.configuration.get("delta.inCommitTimestampEnablementVersion", 0)) if ict else None
         )
-        return self.histories.get(self.snapshots.log(table.root), start, max(snapshot.version, at_least or 0))
+        return self.timelines.get(self.snapshots.log(table.root), start, max(snapshot.version, at_least or 0))
 
     # Set by server.py to CredentialService.has_dir_access when directory access is wired in.
     dir_access: Callable[[ResolvedTable], bool] | None = None

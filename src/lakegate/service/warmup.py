@@ -1,8 +1,8 @@
 """Work done before the first recipient asks.
 
-At start, `prepare` creates the store (cloud SDK client) of every shared table's location and imports what the
-first conversion of a checkpoint would import (pyarrow loads pandas lazily): together ~1 s that would otherwise
-fall on the first request. Then, unless `warmUp: false`, a background thread reads the latest snapshot of up to
+At start, `create_stores` creates the store (cloud SDK client) of every shared table's location and imports
+what the first conversion of a checkpoint would import (pyarrow loads pandas lazily): together ~1 s that would
+otherwise fall on the first request. Then, unless `warmUp: false`, a background thread reads the latest snapshot of up to
 `deltaTableCacheSize` tables and prepares their parquet-format file lines, so the first query of a 100k-file
 table is as fast as later ones. Failures are logged and left for the table's requests to report."""
 
@@ -28,7 +28,7 @@ def _tables(tables: TableService) -> list[TableInfo]:
     ]
 
 
-def prepare(tables: TableService) -> None:
+def create_stores(tables: TableService) -> None:
     try:
         import pandas  # noqa: F401  - pyarrow imports it on first use anyway
     except ImportError:

@@ -17,7 +17,7 @@ from lakegate.exceptions import InvalidParameterError
 
 
 @dataclass(frozen=True)
-class History:
+class Timeline:
     versions: list[int]  # ascending, contiguous up to the latest version
     timestamps: list[int]  # ms, strictly increasing, aligned with `versions`
 
@@ -64,7 +64,7 @@ class History:
         return self.versions[i - 1]
 
 
-def load_history(log: DeltaLog, in_commit_timestamps_from: int | None = None) -> History:
+def load_timeline(log: DeltaLog, in_commit_timestamps_from: int | None = None) -> Timeline:
     """All commits still in the log. `in_commit_timestamps_from`: first version whose commitInfo carries an
     in-commit timestamp (None when the table does not use them)."""
     listing = log.list()
@@ -77,13 +77,15 @@ def load_history(log: DeltaLog, in_commit_timestamps_from: int | None = None) ->
     if not versions:
         raise InvalidParameterError(f"the table at {log.root.display} has no commits")
     return _extend(
-        History([], []), log, [(v, listing.commits[v].mtime_ms) for v in versions], in_commit_timestamps_from
+        Timeline([], []), log, [(v, listing.commits[v].mtime_ms) for v in versions], in_commit_timestamps_from
     )
 
 
-def _extend(history: History, log: DeltaLog, commits: list[tuple[int, int]], ict_from: int | None) -> History:
-    """`history` followed by `commits` ((version, mtime ms), ascending and contiguous with it)."""
-    versions, timestamps = list(history.versions), list(history.timestamps)
+def _extend(
+    timeline: Timeline, log: DeltaLog, commits: list[tuple[int, int]], ict_from: int | None
+) -> Timeline:
+    """`timeline` followed by `commits` ((version, mtime ms), ascending and contiguous with it)."""
+    versions, timestamps = list(timeline.versions), list(timeline.timestamps)
     for v, mtime in commits:
         ts = _in_commit_timestamp(log, v) if ict_from is not None and v >= ict_from else None
         if ts is None:
@@ -92,25 +94,25 @@ def _extend(history: History, log: DeltaLog, commits: list[tuple[int, int]], ict
                 ts = timestamps[-1] + 1
         versions.append(v)
         timestamps.append(ts)
-    return History(versions, timestamps)
+    return Timeline(versions, timestamps)
 
 
-class HistoryCache:
-    """The History of each table, kept between requests and extended with new commits only.
+class TimelineCache:
+    """The Timeline of each table, kept between requests and extended with new commits only.
 
     Rebuilding it from a full listing of `_delta_log/` (and, with in-commit timestamps, a read of every
     commit) on each time-travel or change-feed request would cost O(versions) per request; commits never
     change once written, so only the commits after the cached latest version are listed and read."""
 
     def __init__(self, max_tables: int = 64) -> None:
-        self._tables: Lru[tuple[str, int | None], History] = Lru(max_tables)
+        self._tables: Lru[tuple[str, int | None], Timeline] = Lru(max_tables)
         self._locks: dict[tuple[str, int | None], threading.Lock] = {}
         self._guard = threading.Lock()
 
     def get(
         self, log: DeltaLog, in_commit_timestamps_from: int | None = None, at_least: int | None = None
-    ) -> History:
-        """The table's History, covering at least version `at_least` (the version the caller's snapshot has);
+    ) -> Timeline:
+        """The table's Timeline, covering at least version `at_least` (the version the caller's snapshot has);
         without `at_least` the log is listed for newer commits."""
         key = (log.root.uri, in_commit_timestamps_from)
         with self._guard:
@@ -118,16 +120,16 @@ class HistoryCache:
         with lock:
             cached = self._tables.get(key)
             if cached is not None and at_least is not None and cached.latest >= at_least:
-                history = cached
+                timeline = cached
             elif cached is None:
-                history = load_history(log, in_commit_timestamps_from)
+                timeline = load_timeline(log, in_commit_timestamps_from)
             else:
                 listing = log.list(start_after=f"{version_name(cached.latest)}.json")
                 newer = sorted(v for v in listing.commits if v > cached.latest)
                 if newer and not contiguous(cached.latest, newer):
-                    history = load_history(log, in_commit_timestamps_from)  # a gap: start over
+                    timeline = load_timeline(log, in_commit_timestamps_from)  # a gap: start over
                 else:
-                    history = (
+                    timeline = (
                         _extend(
                             cached,
                             log,
@@ -138,8 +140,8 @@ class HistoryCache:
                         else cached
                     )
             with self._guard:
-                self._tables.put(key, history)
-            return history
+                self._tables.put(key, timeline)
+            return timeline
 
 
 def _in_commit_timestamp(log: DeltaLog, version: int) -> int | None:

@@ -1,4 +1,5 @@
-"""Where a log entry's files are: data file paths and deletion-vector files, resolved against the table root."""
+"""What an add action points at: its data file and deletion-vector file (resolved against the table root) and
+its parsed stats."""
 
 from __future__ import annotations
 
