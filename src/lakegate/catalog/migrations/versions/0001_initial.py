@@ -12,21 +12,28 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from lakegate.catalog.models import BIG_ID, NAME, UtcDateTime
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
+# The column types as they were at this revision, written out rather than imported from the live models: a
+# migration must build the same schema forever, whatever later edits to `lakegate.catalog.models` change.
+NAME = sa.String(255)
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements only INTEGER keys
+UTC_DATETIME = sa.DateTime(
+    timezone=False
+)  # how the models' UtcDateTime stores aware datetimes: naive, in UTC
+
 
 def _token_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("token_hash", sa.String(64), nullable=False),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("expires_at", UtcDateTime(), nullable=True),
-        sa.Column("revoked_at", UtcDateTime(), nullable=True),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("expires_at", UTC_DATETIME, nullable=True),
+        sa.Column("revoked_at", UTC_DATETIME, nullable=True),
     ]
 
 
@@ -42,7 +49,7 @@ def upgrade() -> None:
         sa.Column("properties", sa.JSON(), nullable=False),
         sa.Column("managed_by", sa.String(16), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.UniqueConstraint("name_key", name="uq_shares_name_key"),
     )
     op.create_table(
@@ -88,7 +95,7 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("all_shares", sa.Boolean(), nullable=False),
         sa.Column("managed_by", sa.String(16), nullable=False),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.UniqueConstraint("name_key", name="uq_recipients_name_key"),
     )
     op.create_table(
@@ -105,7 +112,7 @@ def upgrade() -> None:
             sa.ForeignKey("shares.id", ondelete="CASCADE", name="fk_grants_share_id_shares"),
             primary_key=True,
         ),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
     )
     op.create_index("ix_grants_share_id", "grants", ["share_id"])
     op.create_table(
@@ -132,7 +139,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("id", BIG_ID, primary_key=True),
-        sa.Column("at", UtcDateTime(), nullable=False),
+        sa.Column("at", UTC_DATETIME, nullable=False),
         sa.Column("recipient", NAME, nullable=True),
         sa.Column("operation", sa.String(32), nullable=False),
         sa.Column("share", NAME, nullable=True),
