@@ -23,7 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bigtable import commit_lines  # noqa: E402
-from tests.server import start_server  # noqa: E402
+from tests.e2e.server import start_server  # noqa: E402
 from tests.services.rgw import RgwService  # noqa: E402
 
 BUCKET = "bench"
@@ -74,8 +74,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
-    from lakegate.cloud.base import SignRequest
     from lakegate.cloud.aws.storage import S3Store
+    from lakegate.cloud.base import SignRequest
     from lakegate.cloud.locations import Location
     from lakegate.config import AwsStorageConfig
     from lakegate.delta.log import DeltaLog

@@ -1,5 +1,5 @@
 """What the AWS vendor sends to STS and what it reports back, checked with botocore's own Stubber (the real
-STS round trip is tested on Ceph RGW in tests/integration/test_dir_access_s3.py)."""
+STS round trip is tested on Ceph RGW in tests/e2e/integration/test_dir_access_s3.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Azure SAS fields, checked without a server: Azurite cannot serve directory SAS (`sr=d`), so the directory
 SAS's fields and signature are checked here; container SAS enforcement is proved on Azurite
-(tests/integration/test_dir_access_azure.py)."""
+(tests/e2e/integration/test_dir_access_azure.py)."""
 
 from __future__ import annotations
 

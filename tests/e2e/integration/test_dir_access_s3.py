@@ -16,8 +16,8 @@ import httpx
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from tests.integration.conftest import ARCHIVE, DATA, NOVEND, vend
-from tests.server import RunningServer
+from tests.e2e.integration.conftest import ARCHIVE, DATA, NOVEND, vend
+from tests.e2e.server import RunningServer
 from tests.services.rgw import Credentials, RgwService
 from tests.tables import rows
 

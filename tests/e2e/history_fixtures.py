@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.e2e.server import RunningServer, start_server
 from tests.history_tables import (
     build_cdf_history,
     build_cdf_turned_off,
@@ -18,7 +19,6 @@ from tests.history_tables import (
     build_many_files,
     build_schema_change,
 )
-from tests.server import RunningServer, start_server
 from tests.tables import build_plain
 
 TABLE_IDS = {"cdf": "11111111-0000-0000-0000-000000000001", "pages": "11111111-0000-0000-0000-000000000002"}

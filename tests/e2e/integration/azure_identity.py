@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.integration.fake_http import send_json, serve
+from tests.e2e.integration.fake_http import send_json, serve
 
 
 class FakeManagedIdentity:

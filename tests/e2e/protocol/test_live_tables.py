@@ -11,7 +11,7 @@ import yaml
 from deltalake import write_deltalake
 
 from lakegate.demo import build_demo
-from tests.server import start_server
+from tests.e2e.server import start_server
 from tests.tables import build_plain, read_expected, rows
 
 

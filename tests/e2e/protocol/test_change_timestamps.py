@@ -10,7 +10,7 @@ import delta_sharing
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from tests.server import start_server
+from tests.e2e.server import start_server
 from tests.tables import build_partitioned
 
 

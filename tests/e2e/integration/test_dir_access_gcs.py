@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.integration.conftest import vend
-from tests.integration.google_sts import FakeGoogle
-from tests.server import RunningServer, start_server
+from tests.e2e.integration.conftest import vend
+from tests.e2e.integration.google_sts import FakeGoogle
+from tests.e2e.server import RunningServer, start_server
 
 TABLES = "/shares/gshare/schemas/default/tables"
 EXCHANGE = {

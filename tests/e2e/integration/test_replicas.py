@@ -16,8 +16,14 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.admin_support import files_containing, lakegate, lakegate_json, profile_token, status
-from tests.server import RunningServer, start_server
+from tests.e2e.integration.admin_support import (
+    files_containing,
+    lakegate,
+    lakegate_json,
+    profile_token,
+    status,
+)
+from tests.e2e.server import RunningServer, start_server
 from tests.services.postgres import PostgresService
 from tests.tables import build_plain
 

@@ -10,9 +10,9 @@ import delta_sharing
 import pandas as pd
 import pytest
 
-from tests.history_fixtures import Raw, error_of, file_actions, log_path, ndjson
+from tests.e2e.history_fixtures import Raw, error_of, file_actions, log_path, ndjson
+from tests.e2e.server import RunningServer
 from tests.history_tables import cdf_rows, cdf_sort_key, commit_actions, commit_times_ms
-from tests.server import RunningServer
 
 DELTA_CDF = {
     "delta-sharing-capabilities": "responseformat=delta;readerfeatures=deletionvectors,columnmapping"

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from tests.integration.azure_identity import FakeManagedIdentity
-from tests.server import RunningServer, start_server
+from tests.e2e.integration.azure_identity import FakeManagedIdentity
+from tests.e2e.server import RunningServer, start_server
 from tests.services.azurite import AzuriteService
 from tests.services.rgw import Credentials, RgwService
 from tests.tables import build_partitioned, build_plain, read_expected, rows

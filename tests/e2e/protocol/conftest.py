@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.server import RunningServer, start_server
 from tests.fixtures.dv_table import DvTable, build_dv_table
-from tests.server import RunningServer, start_server
 from tests.tables import build_partitioned, build_plain
 
 

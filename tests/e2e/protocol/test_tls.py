@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from lakegate.tls import self_signed_certificate
-from tests.server import start_server
+from tests.e2e.server import start_server
 from tests.tables import build_plain
 
 

@@ -21,8 +21,8 @@ from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest
 from lakegate.service.tables import TableService
-from tests.history_fixtures import Raw, error_of, file_actions, history_shares, log_path, ndjson
-from tests.server import start_server
+from tests.e2e.history_fixtures import Raw, error_of, file_actions, history_shares, log_path, ndjson
+from tests.e2e.server import start_server
 from tests.tables import rows
 
 END_STREAM = {"delta-sharing-capabilities": "includeendstreamaction=true"}

@@ -7,8 +7,8 @@ import delta_sharing
 import pandas as pd
 import pytest
 
+from tests.e2e.server import RunningServer
 from tests.fixtures.dv_table import DvTable
-from tests.server import RunningServer
 from tests.tables import read_expected
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import requests
 
-from tests.integration.admin_support import (
+from tests.e2e.integration.admin_support import (
     files_containing,
     lakegate,
     lakegate_json,
@@ -22,7 +22,7 @@ from tests.integration.admin_support import (
     status,
     wait_until,
 )
-from tests.server import RunningServer, start_server
+from tests.e2e.server import RunningServer, start_server
 from tests.tables import build_partitioned, build_plain, read_expected
 
 ISSUED: list[str] = []  # every token made in this module: none may be found on the server's disk

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from tests.integration.azure_identity import FakeManagedIdentity
-from tests.integration.conftest import HOST, sas_options, vend
-from tests.server import RunningServer
+from tests.e2e.integration.azure_identity import FakeManagedIdentity
+from tests.e2e.integration.conftest import HOST, sas_options, vend
+from tests.e2e.server import RunningServer
 from tests.services.azurite import AzuriteService
 from tests.tables import rows
 

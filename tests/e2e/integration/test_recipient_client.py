@@ -21,8 +21,8 @@ from lakegate.client import (
     open_table,
 )
 from lakegate.client.gcs_proxy import TokenProxy
-from tests.integration.fake_http import serve
-from tests.server import RunningServer
+from tests.e2e.integration.fake_http import serve
+from tests.e2e.server import RunningServer
 from tests.services.azurite import AzuriteService
 from tests.services.rgw import RgwService
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from tests.history_fixtures import Raw, error_of, file_actions, log_path, ndjson
+from tests.e2e.history_fixtures import Raw, error_of, file_actions, log_path, ndjson
+from tests.e2e.server import RunningServer
 from tests.history_tables import commit_actions, commit_times_ms
-from tests.server import RunningServer
 from tests.tables import read_expected
 
 DELTA = {"delta-sharing-capabilities": "responseformat=delta;readerfeatures=deletionvectors,columnmapping"}

@@ -12,8 +12,8 @@ import delta_sharing
 import httpx
 import pytest
 
-from tests.protocol.test_official_client import _normalize, _rows
-from tests.server import RunningServer, start_server
+from tests.e2e.protocol.test_official_client import _normalize, _rows
+from tests.e2e.server import RunningServer, start_server
 from tests.services.rgw import RgwService
 from tests.tables import build_partitioned, build_plain, read_expected
 

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from tests.server import RunningServer
+from tests.e2e.server import RunningServer
 
 T = "/shares/share1/schemas/default/tables"
 
