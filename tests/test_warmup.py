@@ -23,9 +23,9 @@ def test_warm_up_loads_up_to_the_cache_size(tmp_path: Path) -> None:
         }
     )
     services = build_services(config)
-    assert warm_up(services.tables, 2) == 2
-    assert warm_up(services.tables, 10) == 3  # the broken table is skipped, not fatal
-    snapshots = services.tables.snapshots
+    assert warm_up(services.context, 2) == 2
+    assert warm_up(services.context, 10) == 3  # the broken table is skipped, not fatal
+    snapshots = services.context.snapshots
     misses = snapshots.misses
-    services.tables.snapshots.latest(services.tables.resolve(None, "s", "d", "t0").root)
+    services.context.snapshots.latest(services.context.resolve(None, "s", "d", "t0").root)
     assert snapshots.misses == misses  # already loaded

@@ -74,5 +74,22 @@ class StorageError(LakegateError):
     """Reading a table's storage failed (missing log, access denied, network)."""
 
 
+class VendingError(LakegateError):
+    """The cloud refused or failed to issue a credential. The message is safe to show (it names no secret
+    and no cloud account detail); what the cloud said is in the server log."""
+
+    public = True
+
+
 class ConfigError(LakegateError):
     """The configuration is invalid; the message names the key and the problem."""
+
+
+INTERNAL_MESSAGE = "An internal error occurred; the server log has the details."
+
+
+def public_message(exc: BaseException) -> str:
+    """What a client may be told about `exc`: its message if the class is public, else a fixed sentence."""
+    if isinstance(exc, LakegateError) and exc.public:
+        return exc.message
+    return INTERNAL_MESSAGE

@@ -27,8 +27,11 @@ from lakegate.http.app import Services, create_app
 from lakegate.http.observability import ObservabilityMiddleware, operational_routes
 from lakegate.keys import KeyRing
 from lakegate.metrics import Metrics
+from lakegate.service.async_queries import AsyncQueries
 from lakegate.service.browse import BrowseService
-from lakegate.service.credentials import CredentialService
+from lakegate.service.context import TableContext
+from lakegate.service.credentials import CredentialService, DirectoryAccess
+from lakegate.service.history import HistoryService
 from lakegate.service.tables import TableService
 from lakegate.service.warmup import create_stores, start_warm_up
 
@@ -49,11 +52,20 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
         max_tables=config.delta_table_cache_size or 1,
         staleness_acceptable=config.staleness_acceptable,
     )
-    tables = TableService(config, catalog, snapshots, stores, keys)
-    credentials = CredentialService(tables, VendorRegistry(config, stores))
-    tables.dir_access = credentials.has_dir_access
-    browse = BrowseService(catalog, keys, table_extras=credentials.table_extras)
-    return Services(config, catalog, browse, tables, keys, credentials)
+    access = DirectoryAccess(VendorRegistry(config, stores))
+    context = TableContext(config, catalog, snapshots, stores, keys, dir_access=access.allows)
+    async_queries = AsyncQueries(context)
+    return Services(
+        config,
+        catalog,
+        keys,
+        context,
+        BrowseService(catalog, keys, table_extras=context.table_extras),
+        TableService(context, async_queries),
+        HistoryService(context, async_queries),
+        async_queries,
+        CredentialService(context, access),
+    )
 
 
 def _warn_about_access(db: Database, anonymous: bool) -> None:
@@ -77,16 +89,16 @@ def build_app(config: ServerConfig) -> Starlette:
     audit = AuditLog(db)
     admin = AdminApi(AdminTokens(db), Recipients(db), Shares(db), audit, config.public_endpoint())
     operations = [
-        *operational_routes(db, Metrics(services.tables.snapshots)),
+        *operational_routes(db, Metrics(services.context.snapshots)),
         Mount("/admin", routes=admin_routes(admin)),
     ]
     middleware = [Middleware(ObservabilityMiddleware, audit=audit, prefix=config.endpoint)]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        create_stores(services.tables)
+        create_stores(services.context)
         if config.warm_up:
-            start_warm_up(services.tables, config.delta_table_cache_size)
+            start_warm_up(services.context, config.delta_table_cache_size)
         yield
         db.close()  # after uvicorn has drained in-flight requests
 

@@ -1,4 +1,5 @@
-"""What every store offers the rest of the server: list and read a table's files, and sign URLs for them.
+"""What every cloud offers the rest of the server: a store (list and read a table's files, sign URLs for them)
+and a credential vendor (temporary read credentials for a directory).
 
 Cloud SDKs are imported only inside `lakegate.cloud.<name>`, lazily, so a provider who shares only S3 tables
 needs no Azure or Google packages installed.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from lakegate.cloud.locations import Location
 
@@ -48,3 +50,31 @@ class ObjectStore(ABC):
     @abstractmethod
     def url_signer(self, request: SignRequest) -> UrlSigner:
         """A function giving a pre-signed GET URL for a file location, valid until `request.expires_at_s`."""
+
+
+@dataclass(frozen=True)
+class TemporaryCredential:
+    """A read-only credential for one directory, in the protocol's shape (`credentials` of the answer)."""
+
+    location: str  # the table location as configured (root or auxiliary)
+    kind: str  # awsTempCredentials | azureUserDelegationSas | gcpOauthToken
+    secret: dict[str, str] = field(repr=False)  # never logged
+    expiration_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"location": self.location, self.kind: dict(self.secret), "expirationTime": self.expiration_ms}
+
+    def remaining_s(self, now_s: float) -> float:
+        return self.expiration_ms / 1000 - now_s
+
+
+class CredentialVendor(ABC):
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """What the credential derives from (role, service account, storage account + principal): part of the
+        cache key, so two storage entries with different identities never share a credential. No secret."""
+
+    @abstractmethod
+    def vend(self, location: Location) -> TemporaryCredential:
+        """A read-only credential scoped to `location` and nothing else; raises VendingError."""

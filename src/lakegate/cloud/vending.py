@@ -14,20 +14,19 @@ import logging
 import re
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from lakegate.cloud.base import CredentialVendor, TemporaryCredential
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.exceptions import (
     ConfigError,
     InvalidParameterError,
-    LakegateError,
     PermissionDeniedError,
     UnsupportedOperationError,
+    VendingError,
 )
 
 log = logging.getLogger(__name__)
@@ -40,41 +39,6 @@ _INSTALL_HINT = {
 _NOT_A_URL = re.compile(r"[\x00-\x20\x7f]")  # control characters and spaces never appear in a storage URL
 _MAX_LOCATION = 4096
 _AZURE_SUFFIX = re.compile(r"^[^@/]*@?[a-z0-9]{3,24}\.(?:blob|dfs)\.(?P<suffix>[^/:]+)", re.IGNORECASE)
-
-
-class VendingError(LakegateError):
-    """The cloud refused or failed to issue a credential. The message is safe to show (it names no secret
-    and no cloud account detail); what the cloud said is in the server log."""
-
-    public = True
-
-
-@dataclass(frozen=True)
-class TemporaryCredential:
-    """A read-only credential for one directory, in the protocol's shape (`credentials` of the answer)."""
-
-    location: str  # the table location as configured (root or auxiliary)
-    kind: str  # awsTempCredentials | azureUserDelegationSas | gcpOauthToken
-    secret: dict[str, str] = field(repr=False)  # never logged
-    expiration_ms: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"location": self.location, self.kind: dict(self.secret), "expirationTime": self.expiration_ms}
-
-    def remaining_s(self, now_s: float) -> float:
-        return self.expiration_ms / 1000 - now_s
-
-
-class CredentialVendor(ABC):
-    @property
-    @abstractmethod
-    def identity(self) -> str:
-        """What the credential derives from (role, service account, storage account + principal): part of the
-        cache key, so two storage entries with different identities never share a credential. No secret."""
-
-    @abstractmethod
-    def vend(self, location: Location) -> TemporaryCredential:
-        """A read-only credential scoped to `location` and nothing else; raises VendingError."""
 
 
 # -- which location may be asked for -------------------------------------------------------------------------
@@ -195,6 +159,8 @@ class VendorRegistry:
             azure = settings.azure if settings else None
             if azure is None or not azure.directory_access:
                 return "directoryAccess is not enabled for its Azure storage"
+            from lakegate.cloud.azure.storage import hierarchical
+
             if (
                 location.path
                 and not hierarchical(location, azure.hierarchical_namespace)
@@ -273,10 +239,3 @@ class VendorRegistry:
                         f"storage[{entry.location}]: {name} ({seconds}) must exceed "
                         f"minimumCredentialSeconds ({minimum})"
                     )
-
-
-def hierarchical(location: Location, configured: bool | None) -> bool:
-    """Whether an Azure account has a hierarchical namespace (ADLS Gen2): as configured, else a `dfs` host."""
-    if configured is not None:
-        return configured
-    return bool(re.match(r"^(abfss?://[^/]*\.dfs\.|https?://[^/]*\.dfs\.)", location.original, re.IGNORECASE))

@@ -30,10 +30,13 @@ from lakegate.http.observability import observe_answer, observe_principal
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import HEADER, Capabilities
 from lakegate.protocol.requests import QueryInfoRequest, QueryRequest, parse_int
+from lakegate.service.async_queries import AsyncQueries
 from lakegate.service.browse import BrowseService
+from lakegate.service.context import TableContext, parse_file_id_hash
 from lakegate.service.credentials import CredentialService
+from lakegate.service.history import HistoryService
 from lakegate.service.responses import NdjsonAnswer
-from lakegate.service.tables import TableService, parse_file_id_hash
+from lakegate.service.tables import TableService
 
 log = logging.getLogger("lakegate.http")
 JSON_UTF8 = "application/json; charset=utf-8"
@@ -41,11 +44,16 @@ JSON_UTF8 = "application/json; charset=utf-8"
 
 @dataclass
 class Services:
+    """The use cases the routes call, and what they share."""
+
     config: ServerConfig
     catalog: Catalog
-    browse: BrowseService
-    tables: TableService
     keys: KeyRing
+    context: TableContext
+    browse: BrowseService
+    tables: TableService  # version, metadata, snapshot queries
+    history: HistoryService  # streaming queries, change data feed
+    async_queries: AsyncQueries
     credentials: CredentialService | None = None  # directory access (temporary table credentials)
 
 
@@ -147,10 +155,18 @@ async def query_table(request: Request) -> Response:
     body = await request.body()
 
     def run() -> NdjsonAnswer:
-        return _svc(request).tables.query(
-            _principal(request),
+        principal = _principal(request)
+        query = QueryRequest.from_body(body)
+        # A query from a starting version reads the table's history; any other reads one snapshot.
+        use_case = (
+            _svc(request).tables.query
+            if query.starting_version is None
+            else _svc(request).history.stream_query
+        )
+        return use_case(
+            principal,
             *_params(request),
-            QueryRequest.from_body(body),
+            query,
             _capabilities(request),
             parse_file_id_hash(request.headers.get("fileidhash")),
             str(request.base_url).rstrip("/") + _prefix(request),
@@ -176,7 +192,7 @@ async def table_credentials(request: Request) -> Response:
 
 
 def table_changes(request: Request) -> Response:
-    answer = _svc(request).tables.changes.changes(
+    answer = _svc(request).history.changes(
         _principal(request),
         *_params(request),
         request.query_params,
@@ -191,7 +207,7 @@ async def query_info(request: Request) -> Response:
     body = await request.body()
 
     def run() -> NdjsonAnswer:
-        return _svc(request).tables.changes.query_info(
+        return _svc(request).async_queries.query_info(
             _principal(request),
             *_params(request),
             request.path_params["query_id"],
@@ -222,7 +238,7 @@ def serve_file(request: Request) -> Response:
         raise PermissionDeniedError("the file URL's signature is invalid")
     if int(expires) < time.time():
         raise PermissionDeniedError("the file URL has expired")
-    resolved = svc.tables.resolve(None, share, schema, table)
+    resolved = svc.context.resolve(None, share, schema, table)
     if resolved.root.cloud != "file":  # only local tables' files are served here
         raise NotFoundError("file not found")
     path = resolved.root.child(relative).local_path

@@ -1,5 +1,8 @@
 """Async queries of this process (protocol.md §2.8 `asyncquery`, §2.10 Get Query Info): submitted work runs on a
-small thread pool and its result is kept for an hour, to be served in pages."""
+small thread pool and its result is kept for an hour, to be served in pages.
+
+The snapshot and streaming use cases submit work here (`AsyncQueries.submit`); Get Query Info is answered here
+(`AsyncQueries.query_info`)."""
 
 from __future__ import annotations
 
@@ -10,21 +13,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lakegate.exceptions import InvalidParameterError, LakegateError, NotFoundError
-
-if TYPE_CHECKING:
-    from lakegate.service.files import Signers
-    from lakegate.service.tables import ResolvedTable
+from lakegate.catalog.base import Principal
+from lakegate.exceptions import InvalidParameterError, LakegateError, NotFoundError, public_message
+from lakegate.protocol import lines, tokens
+from lakegate.protocol.capabilities import HEADER, Capabilities
+from lakegate.protocol.requests import QueryInfoRequest
+from lakegate.service.context import ResolvedTable, TableContext
+from lakegate.service.files import Signers
+from lakegate.service.paging import ASYNC_PAGE, Page
+from lakegate.service.responses import NDJSON, NdjsonAnswer
 
 log = logging.getLogger("lakegate.async")
-
-
-def public_message(exc: BaseException) -> str:
-    if isinstance(exc, LakegateError) and exc.public:
-        return exc.message
-    return "An internal error occurred; the server log has the details."
 
 
 @dataclass
@@ -117,3 +118,85 @@ class QueryRegistry:
                 self._by_id.pop(q.id, None)
                 if self._by_key.get((q.owner, q.key)) is q:
                     del self._by_key[(q.owner, q.key)]
+
+
+class AsyncQueries:
+    """The async query use case: start a query (for the snapshot and streaming use cases) and serve its result
+    in pages (Get Query Info)."""
+
+    def __init__(self, context: TableContext, registry: QueryRegistry | None = None) -> None:
+        self.context = context
+        self.registry = registry or QueryRegistry()
+
+    def submit(
+        self,
+        principal: Principal,
+        table: ResolvedTable,
+        key: str,
+        checksum: str,
+        fmt: str,
+        version: int,
+        file_id_hash: str | None,
+        work: Callable[[], Prepared],
+    ) -> NdjsonAnswer:
+        """Start (or find, for a retried submission) an async query; the answer names it."""
+        query = self.registry.submit(_owner(principal, table), key, checksum, work)
+        headers = self.context.headers(version, fmt, False, file_id_hash)
+        headers[HEADER] += ";asyncquery=true"
+        return NdjsonAnswer(headers, [lines.query_status_line(query.id, "pending")], {"version": version})
+
+    def query_info(
+        self,
+        principal: Principal,
+        share: str,
+        schema: str,
+        name: str,
+        query_id: str,
+        request: QueryInfoRequest,
+        caps: Capabilities,
+    ) -> NdjsonAnswer:
+        table = self.context.resolve(principal, share, schema, name)
+        query = self.registry.get(query_id, _owner(principal, table))
+        result = query.result
+        if result is None:
+            headers = {"Content-Type": NDJSON, HEADER: "asyncquery=true"}
+            return NdjsonAnswer(headers, [lines.query_status_line(query.id, query.status, query.error)], {})
+        first = 0
+        if request.page_token:
+            page = tokens.decode(
+                self.context.keys, ASYNC_PAGE, request.page_token, "Error decoding the page token."
+            )
+            if page.get("query") != query.id:
+                raise InvalidParameterError("The page token belongs to another query.")
+            if int(page.get("e", 0)) < tokens.now_ms():
+                raise InvalidParameterError("The page token has expired. Please restart the query.")
+            first = int(page["i"])
+        limit = self.context.page_limit(request.max_files or result.max_files)
+        chunk = result.items[first:] if limit is None else result.items[first : first + limit]
+        following = first + len(chunk)
+        next_token = None
+        if following < len(result.items):
+            # Valid as long as the result is kept: the token is of no use once the registry has dropped it.
+            next_token = tokens.encode(
+                self.context.keys,
+                ASYNC_PAGE,
+                {"query": query.id, "i": following, "e": tokens.now_ms() + int(self.registry.ttl_s * 1000)},
+            )
+        end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
+        files = sum(1 for it in chunk if not isinstance(it, bytes))
+        page_ = Page(
+            self.context.headers(result.version, result.fmt, end_stream, result.file_id_hash),
+            result.head,
+            lambda signers: result.render(chunk, signers),
+            files,
+            end_stream,
+            next_token,
+            result.refresh_token if first == 0 else None,
+        )
+        return page_.answer(
+            self.context.signers(result.table, result.base_url), {"version": result.version, "files": files}
+        )
+
+
+def _owner(principal: Principal, table: ResolvedTable) -> tuple[str, str]:
+    return principal.recipient, table.info.full_name.lower()

@@ -14,24 +14,25 @@ from typing import Any
 
 import orjson
 
-from lakegate.catalog.base import Principal, TableInfo
+from lakegate.catalog.base import Principal
+from lakegate.cloud.base import TemporaryCredential
 from lakegate.cloud.locations import Location
-from lakegate.cloud.vending import TemporaryCredential, VendorRegistry, authorize_location
-from lakegate.exceptions import InvalidParameterError, MalformedRequestError, UnsupportedOperationError
-from lakegate.service.tables import ResolvedTable, TableService
+from lakegate.cloud.vending import VendorRegistry, authorize_location
+from lakegate.exceptions import MalformedRequestError, UnsupportedOperationError
+from lakegate.service.context import ResolvedTable, TableContext
 
 # Called after a credential is handed out: (principal, table, location, credential). The catalog's audit log
 # plugs in here; it must not raise.
 AuditHook = Callable[[Principal, ResolvedTable, Location, TemporaryCredential], None]
 
 
-class CredentialService:
-    def __init__(self, tables: TableService, vendors: VendorRegistry, audit: AuditHook | None = None) -> None:
-        self.tables = tables
-        self.vendors = vendors
-        self.audit = audit
+class DirectoryAccess:
+    """The policy deciding which tables offer directory access; given to `TableContext` at construction."""
 
-    def dir_problem(self, table: ResolvedTable) -> str | None:
+    def __init__(self, vendors: VendorRegistry) -> None:
+        self.vendors = vendors
+
+    def problem(self, table: ResolvedTable) -> str | None:
         """Why the table has no directory access, or None if it has."""
         if not table.info.history_shared:
             return "history sharing is not enabled on it (a directory credential reads every version)"
@@ -43,33 +44,23 @@ class CredentialService:
                 return problem
         return None
 
-    def has_dir_access(self, table: ResolvedTable) -> bool:
-        return self.dir_problem(table) is None
+    def allows(self, table: ResolvedTable) -> bool:
+        return self.problem(table) is None
 
-    def table_extras(self, info: TableInfo) -> dict[str, Any]:
-        """`location`, `auxiliaryLocations` (dir tables only) and `accessModes` of a table list item."""
-        try:
-            table = ResolvedTable(
-                info,
-                Location.parse(info.location),
-                tuple(Location.parse(a) for a in info.auxiliary_locations),
-            )
-        except InvalidParameterError:
-            return {"accessModes": ["url"]}
-        modes = self.tables.access_modes(table)
-        if "dir" not in modes:
-            return {"accessModes": modes}
-        return {
-            "location": table.root.display,
-            "auxiliaryLocations": [a.display for a in table.auxiliary],
-            "accessModes": modes,
-        }
+
+class CredentialService:
+    def __init__(
+        self, context: TableContext, access: DirectoryAccess, audit: AuditHook | None = None
+    ) -> None:
+        self.context = context
+        self.access = access
+        self.audit = audit
 
     def temporary_credentials(
         self, principal: Principal, share: str, schema: str, table: str, body: bytes
     ) -> dict[str, Any]:
-        resolved = self.tables.resolve(principal, share, schema, table)  # ungranted ≡ nonexistent (404)
-        problem = self.dir_problem(resolved)
+        resolved = self.context.resolve(principal, share, schema, table)  # ungranted ≡ nonexistent (404)
+        problem = self.access.problem(resolved)
         if problem is not None:
             raise UnsupportedOperationError(
                 f"Temporary table credentials are not available for table {resolved.info.full_name}: "
@@ -77,7 +68,7 @@ class CredentialService:
                 "Read it through the query API (URL access)."
             )
         location = authorize_location(_requested_location(body), resolved.root, resolved.auxiliary)
-        credential = self.vendors.credential(location)
+        credential = self.access.vendors.credential(location)
         if self.audit is not None:
             self.audit(principal, resolved, location, credential)
         return {"credentials": credential.to_json()}

@@ -10,38 +10,37 @@ range; later pages trust their signed page token, which pins the range, the open
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, cast
-
-import orjson
+from typing import cast
 
 from lakegate.catalog.base import Principal
-from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
 from lakegate.delta.actions import file_stats
-from lakegate.delta.timeline import Timeline
+from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
 from lakegate.delta.predicates import FileFilter
 from lakegate.delta.snapshot import Snapshot, file_key
-from lakegate.exceptions import InvalidParameterError, LakegateError
-from lakegate.protocol import lines, tokens
-from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities
-from lakegate.protocol.requests import ChangesRequest, QueryInfoRequest, QueryRequest, parse_timestamp
-from lakegate.service.async_queries import Prepared, QueryRegistry, public_message
+from lakegate.delta.timeline import Timeline
+from lakegate.exceptions import InvalidParameterError
+from lakegate.protocol import lines
+from lakegate.protocol.capabilities import DELTA, PARQUET, Capabilities
+from lakegate.protocol.requests import ChangesRequest, QueryRequest, parse_timestamp
+from lakegate.service.async_queries import AsyncQueries, Prepared
+from lakegate.service.context import ResolvedTable, TableContext, check_query
 from lakegate.service.files import FileEntry, Signers, file_lines, make_entry
 from lakegate.service.formats import check_readable, choose_format, response_protocol
-from lakegate.service.responses import NDJSON, NdjsonAnswer
+from lakegate.service.paging import (
+    CHANGES_PAGE,
+    MISMATCH,
+    QUERY_PAGE,
+    Page,
+    changes_checksum,
+    decode_token,
+    encode_token,
+    query_checksum,
+)
+from lakegate.service.responses import NdjsonAnswer
 
-if TYPE_CHECKING:
-    from lakegate.service.tables import ResolvedTable, TableService
-
-log = logging.getLogger("lakegate.history")
-
-QUERY_PAGE = "query-page"  # shared with snapshot page tokens: a token of one mode fails the other's checksum
-CHANGES_PAGE = "changes-page"
-ASYNC_PAGE = "async-page"
 STREAM, CDF = "stream", "cdf"
 _WIRE_KIND = {
     PARQUET: {ADD: "add", REMOVE: "remove", CDC: "cdf"},
@@ -49,7 +48,7 @@ _WIRE_KIND = {
 }
 
 
-# -- pages: what one response holds, decided before the first byte ---------------------------------------------
+# -- items: what one response holds, decided before the first byte ---------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -60,40 +59,6 @@ class FileItem:
 
 
 Item = bytes | FileItem  # a pre-encoded line (historical metaData/protocol) or a file to sign
-
-
-@dataclass
-class Page:
-    headers: dict[str, str]
-    head: list[bytes]  # protocol and metaData lines
-    body: Callable[[Signers], Iterable[bytes]]  # the signed file (and historical) lines
-    files: int
-    end_stream: bool
-    next_page_token: str | None = None
-    refresh_token: str | None = None
-
-    def answer(self, signers: Signers, stats: dict[str, int]) -> NdjsonAnswer:
-        return NdjsonAnswer(self.headers, self._lines(signers), stats)
-
-    def _lines(self, signers: Signers) -> Iterator[bytes]:
-        yield from self.head
-        try:
-            yield from self.body(signers)
-        except Exception as exc:
-            # The 200 status is already on the wire; a client that asked for an EndStreamAction learns of the
-            # failure from it, any other client from the broken stream.
-            if not self.end_stream:
-                raise
-            log.error("error after streaming began: %s", exc, exc_info=exc)
-            status = exc.status if isinstance(exc, LakegateError) else 500
-            yield lines.end_stream_line(error_message=public_message(exc), http_status=status)
-            return
-        if self.end_stream:
-            yield lines.end_stream_line(
-                next_page_token=self.next_page_token,
-                refresh_token=self.refresh_token,
-                min_url_expiration=signers.expires_ms if self.files else None,
-            )
 
 
 def render_items(items: Iterable[Item], fmt: str, signers: Signers, table: ResolvedTable) -> Iterator[bytes]:
@@ -140,22 +105,26 @@ class Walk:
 
 
 class HistoryService:
-    def __init__(self, tables: TableService) -> None:
-        self.tables = tables
+    def __init__(self, context: TableContext, async_queries: AsyncQueries) -> None:
+        self.context = context
+        self.async_queries = async_queries
         self.commits = CommitCache()
-        self.queries = QueryRegistry()
 
     # -- /query with startingVersion ---------------------------------------------------------------------------
 
     def stream_query(
         self,
         principal: Principal,
-        table: ResolvedTable,
+        share: str,
+        schema: str,
+        name: str,
         request: QueryRequest,
         caps: Capabilities,
         file_id_hash: str | None,
         base_url: str,
     ) -> NdjsonAnswer:
+        table = self.context.resolve(principal, share, schema, name)
+        check_query(table, request, caps)
         table.history_required()
         start = request.starting_version
         assert start is not None
@@ -166,12 +135,12 @@ class HistoryService:
                 f"startingVersion({start}) must be smaller than or equal to endingVersion({end})."
             )
         checksum = query_checksum(request, caps, file_id_hash)
-        limit = self._limit(request.max_files)
+        limit = self.context.page_limit(request.max_files)
         end_stream = caps.include_end_stream_action or request.max_files is not None
         if request.page_token:
             walk, first = self._resume(table, QUERY_PAGE, STREAM, request.page_token, checksum, caps, request)
             return self._page(walk, first, limit, end_stream, QUERY_PAGE, checksum, file_id_hash, base_url)
-        latest_snapshot = self.tables.snapshots.latest(table.root)
+        latest_snapshot = self.context.snapshots.latest(table.root)
         latest = latest_snapshot.version
         if start > latest:
             raise InvalidParameterError(
@@ -184,8 +153,8 @@ class HistoryService:
                 f"the latest version of the table({latest})."
             )
         end = latest if end is None else end
-        head = self.tables.snapshots.at_version(table.root, start)
-        keep = self.tables.file_filter(request, head)
+        head = self.context.snapshots.at_version(table.root, start)
+        keep = self.context.file_filter(request, head)
 
         def walk_of(commits: list[Commit]) -> Walk:
             fmt = self._check_range(caps, head, commits)
@@ -198,16 +167,16 @@ class HistoryService:
                 fmt,
                 file_id_hash or fmt,
                 caps,
-                self.tables.history(table, latest_snapshot),
-                self.tables.describe(table, head, start),
+                self.context.history(table, latest_snapshot),
+                self.context.describe(table, head, start),
                 historical_metadata=True,
                 historical_protocol=request.include_historical_protocol,
                 keep=keep,
             )
 
-        if caps.async_query and end - start + 1 >= self.tables.config.async_query_min_files:
+        if caps.async_query and end - start + 1 >= self.context.config.async_query_min_files:
             fmt = choose_format(caps, head)
-            return self.submit(
+            return self.async_queries.submit(
                 principal,
                 table,
                 request.idempotency_key or "",
@@ -241,7 +210,7 @@ class HistoryService:
         file_id_hash: str | None,
         base_url: str,
     ) -> NdjsonAnswer:
-        table = self.tables.resolve(principal, share, schema, name)
+        table = self.context.resolve(principal, share, schema, name)
         if not table.info.history_shared:
             raise InvalidParameterError(
                 f"cdf is not enabled on table {table.info.full_name}: the table is shared "
@@ -249,23 +218,23 @@ class HistoryService:
             )
         request = ChangesRequest.from_params(params)
         request.check_bounds()
-        checksum = _checksum({"changes": request.fingerprint(), **_caps_fingerprint(caps, file_id_hash)})
-        limit = self._limit(request.max_files)
+        checksum = changes_checksum(request.fingerprint(), caps, file_id_hash)
+        limit = self.context.page_limit(request.max_files)
         end_stream = caps.include_end_stream_action or request.max_files is not None
         if request.page_token:
             walk, first = self._resume(table, CHANGES_PAGE, CDF, request.page_token, checksum, caps)
             return self._page(walk, first, limit, end_stream, CHANGES_PAGE, checksum, file_id_hash, base_url)
 
-        latest = self.tables.snapshots.latest(table.root)
-        history = self.tables.history(table, latest)
+        latest = self.context.snapshots.latest(table.root)
+        history = self.context.history(table, latest)
         start, end = self._cdf_bounds(table, request, history, latest.version)
-        at_start = self.tables.snapshots.at_version(table.root, start)
+        at_start = self.context.snapshots.at_version(table.root, start)
         # The opening metadata: as of the start when the client replays metadata changes itself, otherwise the
         # one in force at the end of the range (the schema of every change returned).
         head = (
             at_start
             if request.include_historical_metadata
-            else self.tables.snapshots.at_version(table.root, end)
+            else self.context.snapshots.at_version(table.root, end)
         )
         commits = self._read(table, start, end)
         check_cdf_recorded(start, end, at_start.metadata, [c for c in commits if c.version > start])
@@ -280,7 +249,7 @@ class HistoryService:
             file_id_hash or fmt,
             caps,
             history,
-            self.tables.describe(table, head, head.version),
+            self.context.describe(table, head, head.version),
             historical_metadata=request.include_historical_metadata,
             historical_protocol=request.include_historical_protocol,
         )
@@ -319,11 +288,8 @@ class HistoryService:
 
     # -- shared machinery --------------------------------------------------------------------------------------
 
-    def _limit(self, max_files: int | None) -> int | None:
-        return None if max_files is None else min(max_files, self.tables.config.query_table_page_size_limit)
-
     def _read(self, table: ResolvedTable, start: int, end: int) -> list[Commit]:
-        log_ = self.tables.snapshots.log(table.root)
+        log_ = self.context.snapshots.log(table.root)
         return [self.commits.get(log_, v) for v in range(start, end + 1)]
 
     def _check_range(
@@ -353,15 +319,11 @@ class HistoryService:
         caps: Capabilities,
         request: QueryRequest | None = None,
     ) -> tuple[Walk, tuple[int, int]]:
-        page = tokens.decode(self.tables.keys, purpose, token, "Error decoding the page token.")
-        self.tables.check_token(page, table, "page token")
+        page = decode_token(self.context.keys, purpose, token, table, "page token")
         if page.get("q") != checksum or page.get("m") != mode:
-            raise InvalidParameterError(
-                "Query parameter mismatch detected for the next page query. The query "
-                "parameter cannot change when querying the next page results."
-            )
+            raise InvalidParameterError(MISMATCH)
         start, end, fmt = int(page["s"]), int(page["n"]), str(page["f"])
-        head = self.tables.snapshots.at_version(table.root, int(page["h"]))
+        head = self.context.snapshots.at_version(table.root, int(page["h"]))
         walk = Walk(
             table,
             mode,
@@ -371,13 +333,13 @@ class HistoryService:
             fmt,
             str(page["ids"]),
             caps,
-            self.tables.history(table, at_least=end),
-            self.tables.describe(table, head, head.version),
+            self.context.history(table, at_least=end),
+            self.context.describe(table, head, head.version),
             historical_metadata=bool(page["hm"]),
             historical_protocol=bool(page["hp"]),
         )
         if request is not None:
-            walk.keep = self.tables.file_filter(request, head)
+            walk.keep = self.context.file_filter(request, head)
         return walk, (int(page["v"]), int(page["i"]))
 
     def _head_lines(self, walk: Walk) -> list[bytes]:
@@ -389,7 +351,7 @@ class HistoryService:
 
     def _items(self, walk: Walk, version: int) -> list[Item]:
         """The lines version `version` contributes, in order."""
-        log_ = self.tables.snapshots.log(walk.table.root)
+        log_ = self.context.snapshots.log(walk.table.root)
         commit = self.commits.get(log_, version)
         items: list[Item] = []
         if version > walk.start:
@@ -411,7 +373,7 @@ class HistoryService:
         for kind, action in files:
             if kind == REMOVE and "partitionValues" not in action:
                 # Old writers leave partition values and size out of removes; readers need them.
-                previous = previous or self.tables.snapshots.at_version(walk.table.root, version - 1)
+                previous = previous or self.context.snapshots.at_version(walk.table.root, version - 1)
                 action = {**previous.files.get(file_key(action), {}), **action}
                 action.setdefault("partitionValues", {})
             if (
@@ -460,11 +422,12 @@ class HistoryService:
         items, following = self._collect(walk, first, limit)
         next_token = None
         if following is not None:
-            next_token = tokens.encode(
-                self.tables.keys,
+            next_token = encode_token(
+                self.context.keys,
                 purpose,
+                walk.table,
+                self.context.config.query_table_page_token_ttl_ms,
                 {
-                    **self.tables.token_base(walk.table, self.tables.config.query_table_page_token_ttl_ms),
                     "q": checksum,
                     "m": walk.mode,
                     "s": walk.start,
@@ -481,33 +444,16 @@ class HistoryService:
         files = sum(1 for it in items if isinstance(it, FileItem))
         fmt, table = walk.fmt, walk.table
         page = Page(
-            self.tables.headers(walk.start, fmt, end_stream, file_id_hash),
+            self.context.headers(walk.start, fmt, end_stream, file_id_hash),
             self._head_lines(walk),
             lambda signers: render_items(items, fmt, signers, table),
             files,
             end_stream,
             next_token,
         )
-        return page.answer(self.tables.signers(table, base_url), {"version": walk.start, "files": files})
+        return page.answer(self.context.signers(table, base_url), {"version": walk.start, "files": files})
 
     # -- async queries -----------------------------------------------------------------------------------------
-
-    def submit(
-        self,
-        principal: Principal,
-        table: ResolvedTable,
-        key: str,
-        checksum: str,
-        fmt: str,
-        version: int,
-        file_id_hash: str | None,
-        work: Callable[[], Prepared],
-    ) -> NdjsonAnswer:
-        """Start (or find, for a retried submission) an async query; the answer names it."""
-        query = self.queries.submit(_owner(principal, table), key, checksum, work)
-        headers = self.tables.headers(version, fmt, False, file_id_hash)
-        headers[HEADER] += ";asyncquery=true"
-        return NdjsonAnswer(headers, [lines.query_status_line(query.id, "pending")], {"version": version})
 
     def _prepare(
         self,
@@ -534,86 +480,3 @@ class HistoryService:
             end_stream,
             refresh_token,
         )
-
-    def query_info(
-        self,
-        principal: Principal,
-        share: str,
-        schema: str,
-        name: str,
-        query_id: str,
-        request: QueryInfoRequest,
-        caps: Capabilities,
-    ) -> NdjsonAnswer:
-        table = self.tables.resolve(principal, share, schema, name)
-        query = self.queries.get(query_id, _owner(principal, table))
-        result = query.result
-        if result is None:
-            headers = {"Content-Type": NDJSON, HEADER: "asyncquery=true"}
-            return NdjsonAnswer(headers, [lines.query_status_line(query.id, query.status, query.error)], {})
-        first = 0
-        if request.page_token:
-            page = tokens.decode(
-                self.tables.keys, ASYNC_PAGE, request.page_token, "Error decoding the page token."
-            )
-            if page.get("query") != query.id:
-                raise InvalidParameterError("The page token belongs to another query.")
-            if int(page.get("e", 0)) < tokens.now_ms():
-                raise InvalidParameterError("The page token has expired. Please restart the query.")
-            first = int(page["i"])
-        limit = self._limit(request.max_files or result.max_files)
-        chunk = result.items[first:] if limit is None else result.items[first : first + limit]
-        following = first + len(chunk)
-        next_token = None
-        if following < len(result.items):
-            # Valid as long as the result is kept: the token is of no use once the registry has dropped it.
-            next_token = tokens.encode(
-                self.tables.keys,
-                ASYNC_PAGE,
-                {"query": query.id, "i": following, "e": tokens.now_ms() + int(self.queries.ttl_s * 1000)},
-            )
-        end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
-        files = sum(1 for it in chunk if not isinstance(it, bytes))
-        page_ = Page(
-            self.tables.headers(result.version, result.fmt, end_stream, result.file_id_hash),
-            result.head,
-            lambda signers: result.render(chunk, signers),
-            files,
-            end_stream,
-            next_token,
-            result.refresh_token if first == 0 else None,
-        )
-        return page_.answer(
-            self.tables.signers(result.table, result.base_url), {"version": result.version, "files": files}
-        )
-
-
-# -- helpers ----------------------------------------------------------------------------------------------------
-
-
-def _owner(principal: Principal, table: ResolvedTable) -> tuple[str, str]:
-    return principal.recipient, table.info.full_name.lower()
-
-
-def query_checksum(request: QueryRequest, caps: Capabilities, file_id_hash: str | None) -> str:
-    """Binds a /query page token to what defines the file set and its lines: the query parameters (not the
-    paging ones, nor the refresh token options, which only the first page carries), the formats asked for and
-    the file id scheme."""
-    fields = {
-        k: v
-        for k, v in request.__dict__.items()
-        if k not in ("page_token", "max_files", "idempotency_key", "include_refresh_token", "refresh_token")
-    }
-    return _checksum({**fields, **_caps_fingerprint(caps, file_id_hash)})
-
-
-def _caps_fingerprint(caps: Capabilities, file_id_hash: str | None) -> dict[str, Any]:
-    return {
-        "formats": list(caps.response_formats),
-        "features": sorted(caps.reader_features),
-        "ids": file_id_hash,
-    }
-
-
-def _checksum(fields: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]

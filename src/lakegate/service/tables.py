@@ -1,5 +1,5 @@
-"""Table use cases: version, metadata and snapshot queries (protocol.md §2.6–2.8). Streaming queries, the
-change data feed and async queries are in `lakegate.service.history`.
+"""Table use cases: version, metadata and snapshot queries (protocol.md §2.6–2.8). Streaming queries and the
+change data feed are in `lakegate.service.history`, async queries in `lakegate.service.async_queries`.
 
 Everything that can fail — authorisation, table lookup, parameter checks, version resolution, format
 negotiation — happens before an answer is returned; the body generator only signs and encodes.
@@ -7,120 +7,79 @@ negotiation — happens before an answer is returned; the body generator only si
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from lakegate.catalog.base import Catalog, Principal, TableInfo
-from lakegate.cloud.base import SignRequest
-from lakegate.cloud.locations import Location
-from lakegate.cloud.registry import StoreRegistry
-from lakegate.config import ServerConfig
-from lakegate.delta.cache import SnapshotCache
+from lakegate.catalog.base import Principal
 from lakegate.delta.actions import file_stats
-from lakegate.delta.timeline import Timeline, TimelineCache
-from lakegate.delta.predicates import FileFilter, combine, json_predicate_filter, sql_predicate_filter
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError
-from lakegate.keys import KeyRing
-from lakegate.protocol import lines, tokens
-from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities, response_header
+from lakegate.protocol import lines
+from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
-from lakegate.service.async_queries import Prepared
+from lakegate.service.async_queries import AsyncQueries, Prepared
+from lakegate.service.context import ResolvedTable, TableContext, check_query
 from lakegate.service.files import FileEntry, Signers, entries, file_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
-from lakegate.service.history import QUERY_PAGE, HistoryService, Page, query_checksum
-from lakegate.service.responses import NDJSON, NdjsonAnswer
+from lakegate.service.paging import (
+    MISMATCH,
+    QUERY_PAGE,
+    REFRESH,
+    Page,
+    decode_token,
+    encode_token,
+    query_checksum,
+)
+from lakegate.service.responses import NdjsonAnswer
 
-REFRESH = "refresh"
+Render = Callable[[Sequence[FileEntry], Signers], Iterator[bytes]]
 
 
 @dataclass(frozen=True)
-class ResolvedTable:
-    info: TableInfo
-    root: Location
-    auxiliary: tuple[Location, ...]
+class _Position:
+    """Where a snapshot query reads: the snapshot, whether it was asked by version or timestamp (time travel),
+    and, for a later page, the page token's fields and the index of its first file."""
 
-    def history_required(self, what: str = "Reading table by version or timestamp") -> None:
-        if not self.info.history_shared:
-            raise InvalidParameterError(
-                f"{what} is not supported because history sharing is not enabled on table: {self.info.full_name}"
-            )
+    snapshot: Snapshot
+    travelled: bool
+    page: dict[str, Any] | None = None
+    first: int = 0
 
-    def check_start_version(self, version: int, what: str = "table data") -> None:
-        if version < self.info.start_version:
-            raise InvalidParameterError(f"You can only query {what} since version {self.info.start_version}.")
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything that defines a snapshot query's lines, decided before the first byte."""
+
+    table: ResolvedTable
+    request: QueryRequest
+    snapshot: Snapshot
+    fmt: str
+    id_scheme: str
+    checksum: str
+    head: list[bytes]  # protocol and metaData lines
+    end_stream: bool
+    refresh_token: str | None
+    render: Render
 
 
 class TableService:
-    def __init__(
-        self,
-        config: ServerConfig,
-        catalog: Catalog,
-        snapshots: SnapshotCache,
-        stores: StoreRegistry,
-        keys: KeyRing,
-    ) -> None:
-        self.config = config
-        self.catalog = catalog
-        self.snapshots = snapshots
-        self.stores = stores
-        self.keys = keys
-        self.timelines = TimelineCache(max_tables=max(64, config.delta_table_cache_size))
-        self.changes = HistoryService(self)
-
-    # -- lookups ---------------------------------------------------------------------------------------------
-
-    def resolve(self, principal: Principal | None, share: str, schema: str, table: str) -> ResolvedTable:
-        info = self.catalog.get_table(principal, share, schema, table)
-        return ResolvedTable(
-            info, Location.parse(info.location), tuple(Location.parse(a) for a in info.auxiliary_locations)
-        )
-
-    def history(
-        self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None
-    ) -> Timeline:
-        """Commit timestamps up to at least `snapshot`'s version (the latest if not given) and `at_least`."""
-        snapshot = snapshot or self.snapshots.latest(table.root)
-        ict = snapshot.configuration.get("delta.enableInCommitTimestamps", "").lower() == "true"
-        start = (
-            int(snapshot.configuration.get("delta.inCommitTimestampEnablementVersion", 0)) if ict else None
-        )
-        return self.timelines.get(self.snapshots.log(table.root), start, max(snapshot.version, at_least or 0))
-
-    # Set by server.py to CredentialService.has_dir_access when directory access is wired in.
-    dir_access: Callable[[ResolvedTable], bool] | None = None
-
-    def access_modes(self, table: ResolvedTable) -> list[str]:
-        """`url` always; `dir` where temporary credentials can be vended for every location of the table."""
-        return ["url", "dir"] if self.dir_access is not None and self.dir_access(table) else ["url"]
-
-    def describe(
-        self, table: ResolvedTable, snapshot: Snapshot, version: int | None
-    ) -> lines.TableDescription:
-        modes = self.access_modes(table)
-        dir_access = "dir" in modes
-        return lines.TableDescription(
-            version=version,
-            size=snapshot.size_bytes,
-            num_files=len(snapshot.files),
-            location=table.root.display if dir_access else None,
-            auxiliary_locations=[a.display for a in table.auxiliary] if dir_access else [],
-            access_modes=modes,
-        )
+    def __init__(self, context: TableContext, async_queries: AsyncQueries) -> None:
+        self.context = context
+        self.async_queries = async_queries
 
     # -- /version --------------------------------------------------------------------------------------------
 
     def table_version(
         self, principal: Principal, share: str, schema: str, table: str, starting_timestamp: str | None
     ) -> int:
-        resolved = self.resolve(principal, share, schema, table)
-        snapshot = self.snapshots.latest(resolved.root)
+        resolved = self.context.resolve(principal, share, schema, table)
+        snapshot = self.context.snapshots.latest(resolved.root)
         if starting_timestamp is None:
             return snapshot.version
         resolved.history_required()
         ts = parse_timestamp(starting_timestamp, "startingTimestamp")
-        history = self.history(resolved, snapshot)
+        history = self.context.history(resolved, snapshot)
         version = (
             history.earliest
             if ts <= history.timestamps[0]
@@ -142,14 +101,14 @@ class TableService:
         if version is not None and timestamp is not None:
             raise InvalidParameterError("Please only provide one of: version,timestamp")
         if version is None and timestamp is None:
-            return self.snapshots.latest(table.root), False
+            return self.context.snapshots.latest(table.root), False
         table.history_required()
         if timestamp is not None:
             ts = parse_timestamp(timestamp, "timestamp")
-            version = self.history(table).version_as_of(ts, timestamp)
+            version = self.context.history(table).version_as_of(ts, timestamp)
         assert version is not None
         table.check_start_version(version)
-        return self.snapshots.at_version(table.root, version), True
+        return self.context.snapshots.at_version(table.root, version), True
 
     # -- /metadata -------------------------------------------------------------------------------------------
 
@@ -163,22 +122,14 @@ class TableService:
         version: int | None = None,
         timestamp: str | None = None,
     ) -> NdjsonAnswer:
-        resolved = self.resolve(principal, share, schema, table)
+        resolved = self.context.resolve(principal, share, schema, table)
         snapshot, travelled = self.snapshot_for(resolved, version, timestamp)
         fmt = choose_format(caps, snapshot)
         check_readable(snapshot, fmt, caps)
-        body = [
-            lines.protocol_line(response_protocol(snapshot, caps), fmt),
-            lines.metadata_line(
-                snapshot.metadata,
-                fmt,
-                self.describe(resolved, snapshot, snapshot.version if travelled else None),
-                history_shared=resolved.info.history_shared,
-            ),
-        ]
-        return NdjsonAnswer(self.headers(snapshot.version, fmt), body, {"version": snapshot.version})
+        body = self._head(resolved, snapshot, fmt, caps, travelled)
+        return NdjsonAnswer(self.context.headers(snapshot.version, fmt), body, {"version": snapshot.version})
 
-    # -- /query (snapshot) -----------------------------------------------------------------------------------
+    # -- /query (snapshot; with startingVersion it is `HistoryService.stream_query`) -------------------------
 
     def query(
         self,
@@ -191,247 +142,192 @@ class TableService:
         file_id_hash: str | None,
         base_url: str,
     ) -> NdjsonAnswer:
-        resolved = self.resolve(principal, share, schema, table)
-        self._check_query(resolved, request, caps)
-        if request.starting_version is not None:
-            return self.changes.stream_query(principal, resolved, request, caps, file_id_hash, base_url)
-        version, timestamp = request.version, request.timestamp
-        page_start = 0
-        page = None
-        if request.page_token:
-            page = tokens.decode(self.keys, QUERY_PAGE, request.page_token, "Error decoding the page token.")
-            self.check_token(page, resolved, "page token")
-            version, timestamp, page_start = int(page["v"]), None, int(page["i"])
-        if request.refresh_token:
-            refresh = tokens.decode(
-                self.keys, REFRESH, request.refresh_token, "Error decoding refresh token."
-            )
-            self.check_token(refresh, resolved, "refresh token")
-            version = int(refresh["v"])
-        if request.page_token or request.refresh_token:
-            assert version is not None  # set from the token
-            snapshot = self.snapshots.at_version(resolved.root, version)
-            travelled = request.version is not None or request.timestamp is not None
-        else:
-            snapshot, travelled = self.snapshot_for(resolved, version, timestamp)
+        resolved = self.context.resolve(principal, share, schema, table)
+        check_query(resolved, request, caps)
+        position = self._position(resolved, request)
+        plan = self._plan(resolved, request, caps, file_id_hash, position)
+        snapshot = position.snapshot
+        if (
+            caps.async_query
+            and position.page is None
+            and len(snapshot.files) >= self.context.config.async_query_min_files
+        ):
+            return self._submit(principal, plan, file_id_hash, base_url)
+        return self._page(plan, position, file_id_hash, base_url)
 
+    def _position(self, table: ResolvedTable, request: QueryRequest) -> _Position:
+        """The snapshot to read: as the page or refresh token pins it, else as asked."""
+        keys = self.context.keys
+        if not (request.page_token or request.refresh_token):
+            return _Position(*self.snapshot_for(table, request.version, request.timestamp))
+        page, first, version = None, 0, request.version
+        if request.page_token:
+            page = decode_token(keys, QUERY_PAGE, request.page_token, table, "page token")
+            version, first = int(page["v"]), int(page["i"])
+        if request.refresh_token:
+            version = int(decode_token(keys, REFRESH, request.refresh_token, table, "refresh token")["v"])
+        assert version is not None  # set from the token
+        travelled = request.version is not None or request.timestamp is not None
+        return _Position(self.context.snapshots.at_version(table.root, version), travelled, page, first)
+
+    def _plan(
+        self,
+        table: ResolvedTable,
+        request: QueryRequest,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        position: _Position,
+    ) -> _Plan:
+        snapshot = position.snapshot
         fmt = choose_format(caps, snapshot)
         check_readable(snapshot, fmt, caps)
         checksum = query_checksum(request, caps, file_id_hash)
-        if page is not None and (page.get("q") != checksum or "m" in page):
-            raise InvalidParameterError(
-                "Query parameter mismatch detected for the next page query. The query parameter cannot "
-                "change when querying the next page results."
-            )
-        id_scheme = file_id_hash or fmt
-        refresh_token = None
-        if request.include_refresh_token:
-            refresh_token = tokens.encode(
-                self.keys,
-                REFRESH,
-                {**self.token_base(resolved, self.config.refresh_token_ttl_ms), "v": snapshot.version},
-            )
-        end_stream = (
-            caps.include_end_stream_action or request.max_files is not None or request.include_refresh_token
+        if position.page is not None and (position.page.get("q") != checksum or "m" in position.page):
+            raise InvalidParameterError(MISMATCH)
+        return _Plan(
+            table,
+            request,
+            snapshot,
+            fmt,
+            file_id_hash or fmt,
+            checksum,
+            self._head(table, snapshot, fmt, caps, position.travelled),
+            caps.include_end_stream_action or request.max_files is not None or request.include_refresh_token,
+            self._refresh_token(table, request, snapshot),
+            self._renderer(table, snapshot, fmt, position.travelled),
         )
+
+    def _head(
+        self, table: ResolvedTable, snapshot: Snapshot, fmt: str, caps: Capabilities, travelled: bool
+    ) -> list[bytes]:
+        """The protocol and metaData lines opening the answer."""
+        description = self.context.describe(table, snapshot, snapshot.version if travelled else None)
+        return [
+            lines.protocol_line(response_protocol(snapshot, caps), fmt),
+            lines.metadata_line(
+                snapshot.metadata, fmt, description, history_shared=table.info.history_shared
+            ),
+        ]
+
+    def _refresh_token(self, table: ResolvedTable, request: QueryRequest, snapshot: Snapshot) -> str | None:
+        if not request.include_refresh_token:
+            return None
+        ttl = self.context.config.refresh_token_ttl_ms
+        return encode_token(self.context.keys, REFRESH, table, ttl, {"v": snapshot.version})
+
+    def _renderer(self, table: ResolvedTable, snapshot: Snapshot, fmt: str, travelled: bool) -> Render:
         extra = None
         if travelled:  # time travel: each file says which version it was read at, and when that was committed
             fields = lines.extra_fields(
-                version=snapshot.version, timestamp=self.history(resolved).timestamp_of(snapshot.version)
+                version=snapshot.version, timestamp=self.context.history(table).timestamp_of(snapshot.version)
             )
             extra = lambda _entry: fields  # noqa: E731
-        description = self.describe(resolved, snapshot, snapshot.version if travelled else None)
-        head = [
-            lines.protocol_line(response_protocol(snapshot, caps), fmt),
-            lines.metadata_line(
-                snapshot.metadata, fmt, description, history_shared=resolved.info.history_shared
-            ),
-        ]
-        root, aux = resolved.root, resolved.auxiliary
+        root, aux = table.root, table.auxiliary
 
         def render(files: Sequence[FileEntry], signers: Signers) -> Iterator[bytes]:
             return file_lines(files, fmt, signers, root, aux, extra=extra)
 
-        if caps.async_query and page is None and len(snapshot.files) >= self.config.async_query_min_files:
+        return render
 
-            def work() -> Prepared:  # the file selection (predicates, limit) runs in the background
-                selected = self._select(snapshot, resolved, request, fmt, id_scheme, ordered=True)
-                return Prepared(
-                    resolved,
-                    fmt,
-                    snapshot.version,
-                    head,
-                    selected,
-                    render,
-                    file_id_hash,
-                    base_url,
-                    request.max_files,
-                    end_stream,
-                    refresh_token,
-                )
+    def _submit(
+        self, principal: Principal, plan: _Plan, file_id_hash: str | None, base_url: str
+    ) -> NdjsonAnswer:
+        """An async query: the file selection (predicates, limit) runs in the background."""
+        request, snapshot = plan.request, plan.snapshot
 
-            return self.changes.submit(
-                principal,
-                resolved,
-                request.idempotency_key or "",
-                checksum,
-                fmt,
+        def work() -> Prepared:
+            return Prepared(
+                plan.table,
+                plan.fmt,
                 snapshot.version,
+                plan.head,
+                self._select(plan, ordered=True),
+                plan.render,
                 file_id_hash,
-                work,
+                base_url,
+                request.max_files,
+                plan.end_stream,
+                plan.refresh_token,
             )
 
+        return self.async_queries.submit(
+            principal,
+            plan.table,
+            request.idempotency_key or "",
+            plan.checksum,
+            plan.fmt,
+            snapshot.version,
+            file_id_hash,
+            work,
+        )
+
+    def _page(
+        self, plan: _Plan, position: _Position, file_id_hash: str | None, base_url: str
+    ) -> NdjsonAnswer:
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
-        paged = request.max_files is not None or page is not None
-        selected = self._select(snapshot, resolved, request, fmt, id_scheme, ordered=paged)
-        limit = min(request.max_files, self.config.query_table_page_size_limit) if request.max_files else None
+        request, version = plan.request, plan.snapshot.version
+        paged = request.max_files is not None or position.page is not None
+        selected = self._select(plan, ordered=paged)
+        first = position.first
+        limit = self.context.page_limit(request.max_files) if request.max_files else None
         next_token = None
-        if limit is not None:
-            if page_start + limit < len(selected):
-                next_token = tokens.encode(
-                    self.keys,
-                    QUERY_PAGE,
-                    {
-                        **self.token_base(resolved, self.config.query_table_page_token_ttl_ms),
-                        "v": snapshot.version,
-                        "i": page_start + limit,
-                        "q": checksum,
-                    },
-                )
-            selected = selected[page_start : page_start + limit]
-        elif page_start:
-            selected = selected[page_start:]
-        answer_page = Page(
-            self.headers(snapshot.version, fmt, end_stream, file_id_hash),
-            head,
-            lambda signers: render(selected, signers),
+        if limit is None:
+            selected = selected[first:] if first else selected
+        else:
+            if first + limit < len(selected):
+                next_token = self._next_page_token(plan, first + limit)
+            selected = selected[first : first + limit]
+        page = Page(
+            self.context.headers(version, plan.fmt, plan.end_stream, file_id_hash),
+            plan.head,
+            lambda signers: plan.render(selected, signers),
             len(selected),
-            end_stream,
+            plan.end_stream,
             next_token,
-            refresh_token,
+            plan.refresh_token,
         )
-        return answer_page.answer(
-            self.signers(resolved, base_url), {"version": snapshot.version, "files": len(selected)}
-        )
-
-    def _check_query(self, table: ResolvedTable, request: QueryRequest, caps: Capabilities) -> None:
-        given = [
-            n
-            for n, v in (
-                ("version", request.version),
-                ("timestamp", request.timestamp),
-                ("startingVersion", request.starting_version),
-            )
-            if v is not None
-        ]
-        if len(given) > 1:
-            raise InvalidParameterError("Please only provide one of: version,timestamp,startingVersion")
-        if request.version is not None or request.timestamp is not None:
-            table.history_required()
-        if request.version is not None:
-            table.check_start_version(request.version)
-        if request.ending_version is not None and request.starting_version is None:
-            raise InvalidParameterError("endingVersion can only be used together with startingVersion.")
-        if caps.async_query and not request.idempotency_key:
-            raise InvalidParameterError("idempotency_key is required for async query.")
-        if request.refresh_token or request.include_refresh_token:
-            name = "refreshToken" if request.refresh_token else "includeRefreshToken"
-            if given:
-                raise InvalidParameterError(f"{name} cannot be used when querying a specific version.")
-            if request.page_token:
-                raise InvalidParameterError(f"{name} must be used in the first page request.")
-
-    def token_base(self, table: ResolvedTable, ttl_ms: int) -> dict:
-        """The fields binding a page or refresh token to its table and giving its expiry."""
-        return {"t": table.info.id or table.info.full_name.lower(), "e": tokens.now_ms() + ttl_ms}
-
-    def check_token(self, payload: dict, table: ResolvedTable, what: str) -> None:
-        if payload.get("t") != (table.info.id or table.info.full_name.lower()):
-            raise InvalidParameterError(
-                f"The table specified in the {what} does not match the table being queried."
-            )
-        if int(payload.get("e", 0)) < tokens.now_ms():
-            raise InvalidParameterError(f"The {what} has expired. Please restart the query.")
-
-    def file_filter(self, request: QueryRequest, snapshot: Snapshot) -> FileFilter | None:
-        """The request's predicate hints as one filter over partition values and stats (None: keep all)."""
-        columns, types = snapshot.partition_columns, snapshot.column_types
-        return combine(
-            json_predicate_filter(
-                request.json_predicate_hints, partition_columns=columns, column_types=types
-            ),
-            sql_predicate_filter(request.predicate_hints, partition_columns=columns, column_types=types)
-            if self.config.evaluate_predicate_hints
-            else None,
+        return page.answer(
+            self.context.signers(plan.table, base_url), {"version": version, "files": len(selected)}
         )
 
-    def _select(
-        self,
-        snapshot: Snapshot,
-        table: ResolvedTable,
-        request: QueryRequest,
-        fmt: str,
-        id_scheme: str,
-        ordered: bool = False,
-    ) -> list[FileEntry]:
-        found = entries(snapshot, table.root, table.auxiliary, fmt, id_scheme)
+    def _next_page_token(self, plan: _Plan, first: int) -> str:
+        ttl = self.context.config.query_table_page_token_ttl_ms
+        fields = {"v": plan.snapshot.version, "i": first, "q": plan.checksum}
+        return encode_token(self.context.keys, QUERY_PAGE, plan.table, ttl, fields)
+
+    # -- choosing the files ----------------------------------------------------------------------------------
+
+    def _select(self, plan: _Plan, ordered: bool = False) -> list[FileEntry]:
+        """The files the query returns: all, sorted by path if `ordered`, filtered by the predicate hints, or
+        cut short by the limit hint."""
+        snapshot, table, request = plan.snapshot, plan.table, plan.request
+        found = entries(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
         if ordered:
-            key = f"sorted:{fmt}:{id_scheme}"
+            key = f"sorted:{plan.fmt}:{plan.id_scheme}"
             all_entries = snapshot.fragments.get(key)
             if all_entries is None:
                 all_entries = snapshot.fragments[key] = [found[k] for k in sorted(found)]
         else:
             all_entries = list(found.values())
-        keep = self.file_filter(request, snapshot)
+        keep = self.context.file_filter(request, snapshot)
         if keep is not None:
-            all_entries = [
-                e for e in all_entries if keep(e.add.get("partitionValues") or {}, file_stats(e.add))
-            ]
-        elif request.limit_hint is not None:
-            # Without predicates, stop once the files hold enough rows (a file without stats counts 0).
-            chosen, rows = [], 0
-            for e in all_entries:
-                if rows >= request.limit_hint:
-                    break
-                chosen.append(e)
-                stats = file_stats(e.add) or {}
-                rows += int(stats.get("numRecords") or 0) - int(
-                    (e.add.get("deletionVector") or {}).get("cardinality", 0)
-                )
-            all_entries = chosen
+            return [e for e in all_entries if keep(e.add.get("partitionValues") or {}, file_stats(e.add))]
+        if request.limit_hint is not None:
+            return _enough_rows(all_entries, request.limit_hint)
         return all_entries
 
-    def signers(self, table: ResolvedTable, base_url: str) -> Signers:
-        now = int(time.time())
-        return Signers(
-            self.stores,
-            SignRequest(
-                expires_at_s=now + self.config.pre_signed_url_timeout_seconds,
-                now_s=now,
-                base_url=self.config.public_url or base_url,
-                table_path=table.info.path,
-                root=table.root,
-            ),
+
+def _enough_rows(files: list[FileEntry], rows_wanted: int) -> list[FileEntry]:
+    """Without predicates, the first files that hold `rows_wanted` rows (a file without stats counts 0)."""
+    chosen: list[FileEntry] = []
+    rows = 0
+    for e in files:
+        if rows >= rows_wanted:
+            break
+        chosen.append(e)
+        stats = file_stats(e.add) or {}
+        rows += int(stats.get("numRecords") or 0) - int(
+            (e.add.get("deletionVector") or {}).get("cardinality", 0)
         )
-
-    def headers(
-        self, version: int, fmt: str, end_stream: bool = False, file_id_hash: str | None = None
-    ) -> dict:
-        headers = {
-            "Content-Type": NDJSON,
-            "Delta-Table-Version": str(version),
-            HEADER: response_header(fmt, end_stream),
-        }
-        if file_id_hash:
-            headers["fileidhash"] = file_id_hash
-        return headers
-
-
-def parse_file_id_hash(value: str | None) -> str | None:
-    if value is None:
-        return None
-    normalized = value.strip().lower()
-    if normalized not in (PARQUET, DELTA):
-        raise InvalidParameterError(f"Unsupported fileidhash: '{value}'. Supported: parquet, delta")
-    return normalized
+    return chosen

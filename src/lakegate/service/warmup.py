@@ -13,13 +13,13 @@ import threading
 
 from lakegate.catalog.base import Principal, TableInfo
 from lakegate.protocol.capabilities import PARQUET
+from lakegate.service.context import TableContext
 from lakegate.service.files import entries
-from lakegate.service.tables import TableService
 
 log = logging.getLogger("lakegate.warmup")
 
 
-def _tables(tables: TableService) -> list[TableInfo]:
+def _tables(tables: TableContext) -> list[TableInfo]:
     everyone = Principal("warm-up")  # sees every share; nothing is sent to anyone
     return [
         info
@@ -28,7 +28,7 @@ def _tables(tables: TableService) -> list[TableInfo]:
     ]
 
 
-def create_stores(tables: TableService) -> None:
+def create_stores(tables: TableContext) -> None:
     try:
         import pandas  # noqa: F401  - pyarrow imports it on first use anyway
     except ImportError:
@@ -42,7 +42,7 @@ def create_stores(tables: TableService) -> None:
             log.info("could not prepare the store of %s: %s", info.full_name, exc)
 
 
-def warm_up(tables: TableService, limit: int) -> int:
+def warm_up(tables: TableContext, limit: int) -> int:
     """Loads up to `limit` tables; returns how many were loaded."""
     loaded = 0
     for info in _tables(tables):
@@ -58,7 +58,7 @@ def warm_up(tables: TableService, limit: int) -> int:
     return loaded
 
 
-def start_warm_up(tables: TableService, limit: int) -> threading.Thread:
+def start_warm_up(tables: TableContext, limit: int) -> threading.Thread:
     thread = threading.Thread(target=warm_up, args=(tables, limit), name="lakegate-warmup", daemon=True)
     thread.start()
     return thread

@@ -20,6 +20,9 @@ from lakegate.exceptions import StorageError
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest
+from lakegate.service.async_queries import AsyncQueries
+from lakegate.service.context import TableContext
+from lakegate.service.history import HistoryService
 from lakegate.service.tables import TableService
 from tests.e2e.history_fixtures import Raw, error_of, file_actions, history_shares, log_path, ndjson
 from tests.e2e.server import start_server
@@ -458,22 +461,24 @@ def failing_signer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LocalStore, "url_signer", url_signer)
 
 
-def _service(location: str) -> TableService:
+def _services(location: str) -> tuple[TableService, HistoryService]:
     config = parse_config({"version": 1})
     keys = KeyRing.random()
     stores = StoreRegistry(config, keys)
-    return TableService(config, _OneTable(location), SnapshotCache(stores), stores, keys)
+    context = TableContext(config, _OneTable(location), SnapshotCache(stores), stores, keys)
+    async_queries = AsyncQueries(context)
+    return TableService(context, async_queries), HistoryService(context, async_queries)
 
 
 @pytest.mark.usefixtures("failing_signer")
 @pytest.mark.parametrize("mode", ["snapshot", "streaming", "changes"])
 def test_error_after_streaming_began(history_tables: dict[str, str], mode: str) -> None:
-    tables = _service(history_tables["pages"])
+    tables, history = _services(history_tables["pages"])
     principal = Principal("tester")
 
     def answer(caps: str):  # noqa: ANN202
         if mode == "changes":
-            return tables.changes.changes(
+            return history.changes(
                 principal,
                 "share",
                 "s",
@@ -484,9 +489,8 @@ def test_error_after_streaming_began(history_tables: dict[str, str], mode: str) 
                 "http://server",
             )
         body = QueryRequest(starting_version=0 if mode == "streaming" else None)
-        return tables.query(
-            principal, "share", "s", "t", body, Capabilities.parse(caps), None, "http://server"
-        )
+        query = tables.query if mode == "snapshot" else history.stream_query
+        return query(principal, "share", "s", "t", body, Capabilities.parse(caps), None, "http://server")
 
     lines = [orjson.loads(line) for line in answer("includeendstreamaction=true").lines]
     assert len(file_actions(lines)) == 2

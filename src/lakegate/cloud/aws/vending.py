@@ -16,9 +16,10 @@ from typing import Any
 
 from lakegate.cloud.aws import policy
 from lakegate.cloud.aws.storage import make_session
+from lakegate.cloud.base import CredentialVendor, TemporaryCredential
 from lakegate.cloud.locations import Location
-from lakegate.cloud.vending import CredentialVendor, TemporaryCredential, VendingError
 from lakegate.config import AwsStorageConfig
+from lakegate.exceptions import VendingError
 
 log = logging.getLogger(__name__)
 KIND = "awsTempCredentials"

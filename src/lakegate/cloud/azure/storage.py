@@ -8,6 +8,7 @@ The Blob endpoint serves flat and hierarchical-namespace accounts alike, so abfs
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -168,3 +169,10 @@ def describe_error(exc: Exception) -> str:
     if status is not None or code is not None:
         return f"HTTP {status} {code or ''}".strip()
     return type(exc).__name__
+
+
+def hierarchical(location: Location, configured: bool | None) -> bool:
+    """Whether an Azure account has a hierarchical namespace (ADLS Gen2): as configured, else a `dfs` host."""
+    if configured is not None:
+        return configured
+    return bool(re.match(r"^(abfss?://[^/]*\.dfs\.|https?://[^/]*\.dfs\.)", location.original, re.IGNORECASE))

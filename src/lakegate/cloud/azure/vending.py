@@ -14,10 +14,11 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
-from lakegate.cloud.azure.storage import AzureStore, describe_error
+from lakegate.cloud.azure.storage import AzureStore, describe_error, hierarchical
+from lakegate.cloud.base import CredentialVendor, TemporaryCredential
 from lakegate.cloud.locations import Location
-from lakegate.cloud.vending import CredentialVendor, TemporaryCredential, VendingError, hierarchical
 from lakegate.config import AzureStorageConfig
+from lakegate.exceptions import VendingError
 
 log = logging.getLogger(__name__)
 KIND = "azureUserDelegationSas"

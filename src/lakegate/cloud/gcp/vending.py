@@ -19,10 +19,11 @@ import logging
 import time
 from typing import Any
 
+from lakegate.cloud.base import CredentialVendor, TemporaryCredential
 from lakegate.cloud.gcp.storage import GcsStore
 from lakegate.cloud.locations import Location
-from lakegate.cloud.vending import CredentialVendor, TemporaryCredential, VendingError
 from lakegate.config import GcpStorageConfig
+from lakegate.exceptions import VendingError
 
 log = logging.getLogger(__name__)
 KIND = "gcpOauthToken"

@@ -1,0 +1,129 @@
+"""Pages of NDJSON answers and the signed tokens that continue them (protocol.md §2.8–2.10, §4.3).
+
+A page is decided before its first byte (headers, protocol and metaData lines, how many files); its body signs
+lazily. Page and refresh tokens are signed per purpose, bound to their table and to a checksum of the query they
+continue, and expire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from lakegate.exceptions import InvalidParameterError, LakegateError, public_message
+from lakegate.keys import KeyRing
+from lakegate.protocol import lines, tokens
+from lakegate.protocol.capabilities import Capabilities
+from lakegate.protocol.requests import QueryRequest
+from lakegate.service.context import ResolvedTable
+from lakegate.service.files import Signers
+from lakegate.service.responses import NdjsonAnswer
+
+log = logging.getLogger("lakegate.paging")
+
+# Token purposes: a token signed for one cannot be replayed as another.
+QUERY_PAGE = (
+    "query-page"  # snapshot and streaming /query pages: a token of one mode fails the other's checksum
+)
+CHANGES_PAGE = "changes-page"
+ASYNC_PAGE = "async-page"
+REFRESH = "refresh"
+
+MISMATCH = (
+    "Query parameter mismatch detected for the next page query. The query parameter cannot change when "
+    "querying the next page results."
+)
+
+
+@dataclass
+class Page:
+    headers: dict[str, str]
+    head: list[bytes]  # protocol and metaData lines
+    body: Callable[[Signers], Iterable[bytes]]  # the signed file (and historical) lines
+    files: int
+    end_stream: bool
+    next_page_token: str | None = None
+    refresh_token: str | None = None
+
+    def answer(self, signers: Signers, stats: dict[str, int]) -> NdjsonAnswer:
+        return NdjsonAnswer(self.headers, self._lines(signers), stats)
+
+    def _lines(self, signers: Signers) -> Iterator[bytes]:
+        yield from self.head
+        try:
+            yield from self.body(signers)
+        except Exception as exc:
+            # The 200 status is already on the wire; a client that asked for an EndStreamAction learns of the
+            # failure from it, any other client from the broken stream.
+            if not self.end_stream:
+                raise
+            log.error("error after streaming began: %s", exc, exc_info=exc)
+            status = exc.status if isinstance(exc, LakegateError) else 500
+            yield lines.end_stream_line(error_message=public_message(exc), http_status=status)
+            return
+        if self.end_stream:
+            yield lines.end_stream_line(
+                next_page_token=self.next_page_token,
+                refresh_token=self.refresh_token,
+                min_url_expiration=signers.expires_ms if self.files else None,
+            )
+
+
+# -- tokens -----------------------------------------------------------------------------------------------------
+
+
+def encode_token(
+    keys: KeyRing, purpose: str, table: ResolvedTable, ttl_ms: int, fields: dict[str, Any]
+) -> str:
+    """A token bound to `table`, expiring in `ttl_ms`, carrying `fields`."""
+    return tokens.encode(keys, purpose, {"t": table.token_id, "e": tokens.now_ms() + ttl_ms, **fields})
+
+
+def decode_token(keys: KeyRing, purpose: str, token: str, table: ResolvedTable, what: str) -> dict[str, Any]:
+    """The fields of a token made by `encode_token`, after checking its signature, table and expiry."""
+    error = "Error decoding refresh token." if purpose == REFRESH else "Error decoding the page token."
+    payload = tokens.decode(keys, purpose, token, error)
+    if payload.get("t") != table.token_id:
+        raise InvalidParameterError(
+            f"The table specified in the {what} does not match the table being queried."
+        )
+    if int(payload.get("e", 0)) < tokens.now_ms():
+        raise InvalidParameterError(f"The {what} has expired. Please restart the query.")
+    return payload
+
+
+# -- checksums: what a page token continues ---------------------------------------------------------------------
+
+
+def query_checksum(request: QueryRequest, caps: Capabilities, file_id_hash: str | None) -> str:
+    """Binds a /query page token to what defines the file set and its lines: the query parameters (not the
+    paging ones, nor the refresh token options, which only the first page carries), the formats asked for and
+    the file id scheme."""
+    fields = {
+        k: v
+        for k, v in request.__dict__.items()
+        if k not in ("page_token", "max_files", "idempotency_key", "include_refresh_token", "refresh_token")
+    }
+    return _checksum({**fields, **_caps_fingerprint(caps, file_id_hash)})
+
+
+def changes_checksum(fingerprint: Any, caps: Capabilities, file_id_hash: str | None) -> str:
+    """Binds a /changes page token to the range asked for, the formats and the file id scheme."""
+    return _checksum({"changes": fingerprint, **_caps_fingerprint(caps, file_id_hash)})
+
+
+def _caps_fingerprint(caps: Capabilities, file_id_hash: str | None) -> dict[str, Any]:
+    return {
+        "formats": list(caps.response_formats),
+        "features": sorted(caps.reader_features),
+        "ids": file_id_hash,
+    }
+
+
+def _checksum(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
