@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test bench services install clean
+.PHONY: run test bench fuzz services install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) services
 bench: $(STAMP) services
 	$(PY) benchmarks/bench_signing.py
 	$(PY) benchmarks/bench_query.py
+
+## Fuzz every route of a running server: 50,000 requests, a random seed (printed; repeat a run with FUZZ_SEED=N).
+fuzz: $(STAMP)
+	FUZZ_REQUESTS=$${FUZZ_REQUESTS:-50000} FUZZ_SEED=$${FUZZ_SEED:-random} $(PY) -m pytest -q -s tests/security/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) demo .bench .test-services

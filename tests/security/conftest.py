@@ -1,0 +1,115 @@
+"""One running `lakegate serve` on real local Delta tables, with every kind of caller an attacker may be:
+recipients with and without grants, revoked and expired ones, an admin, the configuration's bootstrap token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import yaml
+
+from tests.integration.admin_support import lakegate_json
+from tests.server import RunningServer, start_server
+from tests.tables import build_partitioned, build_plain
+
+
+@dataclass
+class Target:
+    """The server under attack and what an attacker must never learn from it."""
+
+    server: RunningServer
+    tables: dict[str, str]  # table name -> directory on the server's disk
+    tokens: dict[str, str]  # caller -> bearer token: bootstrap, alice, bob, revoked, expired, admin
+    signing_key: str
+    issued: list[str] = field(default_factory=list)  # every token made, for the leak checks
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+    def auth(self, caller: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[caller]}"}
+
+    def secrets(self) -> list[str]:
+        """Strings no answer and no log line may contain."""
+        return [self.signing_key, *self.tokens.values(), *self.issued]
+
+    def server_paths(self) -> list[str]:
+        """Server-side paths no recipient's answer may contain."""
+        return [str(self.server.workdir), *self.tables.values()]
+
+    def log(self) -> str:
+        return self.server.daemon.log_path.read_text(errors="replace")
+
+
+TABLES = {
+    "share1": {"default": {"sales": "sales", "plain": "plain", "paged": "paged"}},
+    "share2": {"other": {"plain2": "plain"}},
+}
+
+
+def shares_config(tables: dict[str, str]) -> list[dict]:
+    return [
+        {
+            "name": share,
+            "schemas": [
+                {
+                    "name": schema,
+                    "tables": [
+                        {"name": name, "location": tables[source], "historyShared": True}
+                        for name, source in names.items()
+                    ],
+                }
+                for schema, names in schemas.items()
+            ],
+        }
+        for share, schemas in TABLES.items()
+    ]
+
+
+def _admin_post(base: str, admin: str, path: str, body: dict | None = None) -> dict:
+    response = httpx.post(
+        f"{base}/admin{path}", json=body or {}, headers={"Authorization": f"Bearer {admin}"}, timeout=30
+    )
+    assert response.status_code in (200, 201), response.text
+    return dict(response.json())
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    base = tmp_path_factory.mktemp("attack-tables")
+    tables = {
+        "sales": build_partitioned(base / "sales"),
+        "plain": build_plain(base / "plain"),
+        "paged": build_plain(base / "paged", batches=5),
+    }
+    # asyncQueryMinFiles 0: every query asking for `asyncquery=true` runs as an async query (a token to attack).
+    server = start_server(
+        tmp_path_factory.mktemp("attack-server"),
+        {"shares": shares_config(tables), "asyncQueryMinFiles": 0},
+    )
+    try:
+        config = server.workdir / "lakegate.yaml"
+        signing_key = str(yaml.safe_load(config.read_text())["tokenSigningKey"])
+        admin = str(lakegate_json(config, "admin-tokens", "create", "attack-admin")["token"])
+
+        def recipient(name: str, shares: list[str], **extra: int) -> str:
+            body = {"name": name, "shares": shares, **extra}
+            return str(_admin_post(server.base_url, admin, "/recipients", body)["profile"]["bearerToken"])
+
+        tokens = {
+            "bootstrap": str(server.token),
+            "admin": admin,
+            "alice": recipient("alice", ["share1", "share2"]),
+            "bob": recipient("bob", ["share2"]),
+            "revoked": recipient("revoked", ["share1", "share2"]),
+            "expired": recipient("expired", ["share1", "share2"], expiresInSeconds=1),
+        }
+        _admin_post(server.base_url, admin, "/recipients/revoked/revoke")
+        time.sleep(1.1)  # until the expired recipient's token has expired
+        yield Target(server, tables, tokens, signing_key)
+    finally:
+        server.stop()
