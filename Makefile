@@ -33,7 +33,7 @@ bench: $(STAMP) services
 
 ## Fuzz every route of a running server: 50,000 requests, a random seed (printed; repeat a run with FUZZ_SEED=N).
 fuzz: $(STAMP)
-	FUZZ_REQUESTS=$${FUZZ_REQUESTS:-50000} FUZZ_SEED=$${FUZZ_SEED:-random} $(PY) -m pytest -q -s tests/security/test_fuzz.py
+	FUZZ_REQUESTS=$${FUZZ_REQUESTS:-50000} FUZZ_SEED=$${FUZZ_SEED:-random} $(PY) -m pytest -q -s tests/e2e/security/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) demo .bench .test-services

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.admin_support import lakegate_json
-from tests.server import RunningServer, start_server
+from tests.e2e.integration.admin_support import lakegate_json
+from tests.e2e.server import RunningServer, start_server
 from tests.tables import build_partitioned, build_plain
 
 

@@ -15,8 +15,8 @@ import httpx
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from tests.security.conftest import TABLES, Target
-from tests.security.fuzzer import World, ndjson, run
+from tests.e2e.security.conftest import TABLES, Target
+from tests.e2e.security.fuzzer import World, ndjson, run
 
 DEFAULT_SEED = 20261130
 
