@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError
 
 from tests.e2e.integration.azure_identity import FakeManagedIdentity
 from tests.e2e.integration.conftest import HOST, sas_options, vend
@@ -97,9 +98,11 @@ def test_deltalake_reads_with_the_vended_sas_and_nothing_else(
     table = DeltaTable(f"abfss://dir-sales@{HOST}", storage_options=options)
     assert sorted(table.to_pyarrow_table().to_pylist(), key=lambda r: r["id"]) == azure_tables["t1"]
     assert table.load_cdf(starting_version=0).read_all().num_rows > 0
-    with pytest.raises(Exception):
+    # Azurite's refusals as deltalake passes them on (not a network or DNS failure): another container's
+    # requests fail authorization, a write lacks the permission.
+    with pytest.raises(OSError, match=r"(?s)403 Forbidden.*<Code>AuthorizationFailure</Code>"):
         DeltaTable(f"abfss://dir-other@{HOST}", storage_options=options).to_pyarrow_table()
-    with pytest.raises(Exception):
+    with pytest.raises(DeltaError, match=r"(?s)403 Forbidden.*<Code>AuthorizationPermissionMismatch</Code>"):
         write_deltalake(f"abfss://dir-sales@{HOST}", rows([99]), mode="append", storage_options=options)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import delta_sharing
 import pandas as pd
 import pytest
+import requests
 
 from tests.e2e.server import RunningServer
 from tests.fixtures.dv_table import DvTable
@@ -75,7 +76,7 @@ def test_deletion_vectors_read_in_delta_format(server: RunningServer, dv_table: 
 
 
 def test_deletion_vectors_refused_in_parquet_format(server: RunningServer) -> None:
-    with pytest.raises(Exception, match="UNSUPPORTED_OPERATION"):
+    with pytest.raises(requests.HTTPError, match="400 Client Error(.|\n)*UNSUPPORTED_OPERATION"):
         delta_sharing.load_as_pandas(f"{server.profile()}#share1.default.dv", use_delta_format=False)
 
 
