@@ -164,6 +164,12 @@ def _serve(args: list[str]) -> subprocess.CompletedProcess:
         ("version: 1\nport: [1]\n", "port:"),
         ("version: 1\nshares: {\n", "not valid YAML at line"),
         ("version: 7\n", "version: "),
+        ("version: 1\ntokenSigningKey: short\n", "tokenSigningKey: must be at least 16 bytes"),
+        ('version: 1\nauthorization: {bearerToken: "change-me"}\n', "bearerToken: is the documentation's"),
+        (
+            'version: 1\ntokenSigningKey: "a long random string shared by all replicas"\n',
+            "tokenSigningKey: is the documentation's placeholder",
+        ),
     ],
 )
 def test_cli_reports_one_line_and_exit_code_2(tmp_path: Path, content: str, fragment: str) -> None:
@@ -180,3 +186,19 @@ def test_cli_missing_file(tmp_path: Path) -> None:
     result = _serve(["--config", str(tmp_path / "nope.yaml")])
     assert result.returncode == 2 and "cannot read the configuration file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_short_signing_key_from_the_environment_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("version: 1\n")
+    monkeypatch.setenv("LAKEGATE_TOKEN_SIGNING_KEY", "0123456789")
+    with pytest.raises(ConfigError, match="tokenSigningKey: must be at least 16 bytes"):
+        load_config(path)
+
+
+def test_a_guessable_bearer_token_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        parse_config({"version": 1, "authorization": {"bearerToken": "secret"}})
+    assert any("shorter than 16 characters" in r.message for r in caplog.records)

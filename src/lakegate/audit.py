@@ -120,7 +120,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     value = text.strip()
     relative = _RELATIVE.match(value.lower())
     if relative:
-        return now - timedelta(seconds=int(relative.group(1)) * _UNITS[relative.group(2)])
+        try:
+            return now - timedelta(seconds=int(relative.group(1)) * _UNITS[relative.group(2)])
+        except (OverflowError, ValueError):  # before year 1, or more digits than int() takes
+            raise InvalidParameterError(f"since: '{text}' reaches back too far") from None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

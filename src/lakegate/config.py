@@ -56,11 +56,26 @@ class ShareConfig(_Model):
     schemas: list[SchemaConfig] = Field(default_factory=list)
 
 
+# Values copied from examples (the README's among them): a server started with one is open to anyone who read
+# the example, so it is refused at start rather than warned about.
+PLACEHOLDERS = {"change-me", "changeme", "a long random string shared by all replicas"}
+MIN_SIGNING_KEY_BYTES = 16
+WEAK_TOKEN_CHARS = 16
+
+
+def _not_a_placeholder(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDERS:
+        raise ValueError("is the documentation's placeholder; set a random secret (openssl rand -base64 32)")
+    return value
+
+
 class AuthorizationConfig(_Model):
     bearer_token: SecretStr | None = Field(None, alias="bearerToken")
     # lakegate: without a token a request is refused (401) unless this is set; the reference server lets
     # every request in when no bearerToken is configured.
     allow_anonymous: bool = Field(False, alias="allowAnonymous")
+
+    _placeholder = field_validator("bearer_token")(_not_a_placeholder)
 
 
 class SslConfig(_Model):
@@ -199,6 +214,13 @@ class ServerConfig(_Model):
             raise ValueError("must start with '/'")
         return value.rstrip("/")
 
+    @field_validator("token_signing_key")
+    @classmethod
+    def _signing_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SIGNING_KEY_BYTES:
+            raise ValueError(f"must be at least {MIN_SIGNING_KEY_BYTES} bytes (a random string of 32 or more)")
+        return _not_a_placeholder(value)
+
     @field_validator("temporary_credential_validity_seconds")
     @classmethod
     def _validity_default(cls, value: int) -> int:
@@ -261,9 +283,8 @@ def parse_config(data: Any, source: str = "config") -> ServerConfig:
     try:
         config = ServerConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: {key}: {err['msg']}") from None
+        raise ConfigError(f"{source}: {_first_error(exc)}") from None
+    _warn_about_weak_token(config, source)
     for key in unknown_keys(config):
         log.warning("%s: unknown key '%s' is ignored", source, key)
     for key, reason in NOT_USED.items():
@@ -308,8 +329,25 @@ def apply_environment(config: ServerConfig) -> ServerConfig:
     try:
         return ServerConfig.model_validate({_alias(k): v for k, v in merged.items()})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"environment: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise ConfigError(f"environment: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    """`key: problem` of the first error, without pydantic's "Value error, " prefix."""
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    return f"{key}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def _warn_about_weak_token(config: ServerConfig, source: str) -> None:
+    token = config.authorization.bearer_token if config.authorization else None
+    if token is not None and len(token.get_secret_value()) < WEAK_TOKEN_CHARS:
+        log.warning(
+            "%s: authorization.bearerToken is shorter than %d characters and can be guessed; "
+            "use a random secret (openssl rand -base64 32)",
+            source,
+            WEAK_TOKEN_CHARS,
+        )
 
 
 def _alias(field: str) -> str:

@@ -48,4 +48,6 @@ class KeyRing:
         return sign
 
     def verify(self, purpose: str, payload: bytes, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(purpose, payload), signature)
+        # Bytes on both sides: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        given = signature.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(self.sign(purpose, payload).encode(), given)

@@ -79,3 +79,9 @@ def test_names_the_database_cannot_hold_are_cleaned(db: Database) -> None:
     audit.record(_access("eve\x00", 0, share="s" * 300, table_name="t\x00", client="c" * 100))
     event = audit.query(recipient="eve\x00")[0]
     assert event["table"] == "s" * 255 + ".d.t\ufffd" and event["client"] == "c" * 64
+
+
+@pytest.mark.parametrize("text", ["999999999999d", "9" * 5000 + "s", "99999999999999999999w"])
+def test_parse_since_too_far_back_is_a_clear_error(text: str) -> None:
+    with pytest.raises(InvalidParameterError, match="too far"):
+        parse_since(text, T0)

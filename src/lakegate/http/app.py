@@ -25,8 +25,9 @@ from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.config import ServerConfig
 from lakegate.exceptions import NotFoundError, PermissionDeniedError, UnsupportedOperationError
 from lakegate.http.auth import bearer_token
-from lakegate.http.errors import HANDLERS
+from lakegate.http.errors import HANDLERS, error_response
 from lakegate.http.observability import observe_answer, observe_principal
+from lakegate.http.ranges import check_range
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import HEADER, Capabilities
 from lakegate.protocol.requests import QueryInfoRequest, QueryRequest, parse_int
@@ -225,25 +226,64 @@ def _prefix(request: Request) -> str:
 # -- files of local tables, served under signed URLs -------------------------------------------------------------
 
 
+_MAX_EXPIRES_DIGITS = 12  # seconds since 1970, good until the year 33658
+
+
+def _expires(text: str) -> int | None:
+    """The `Expires` of a file URL (ASCII digits only: `isdigit()` also takes '²', which `int()` refuses)."""
+    if not text or len(text) > _MAX_EXPIRES_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def _file_below(root: str, path: str) -> str | None:
+    """The real path of `path`, or None when it is not a regular file below the table root `root`. Symlinks are
+    followed first, so a link inside the root that leads out of it is refused like a missing file."""
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if not real.startswith(real_root.rstrip(os.sep) + os.sep) or not os.path.isfile(real):
+        return None
+    return real
+
+
 def serve_file(request: Request) -> Response:
     svc = _svc(request)
     share, schema, table = _params(request)
     relative = request.path_params["path"]
-    expires = request.query_params.get("Expires", "")
+    expires = _expires(request.query_params.get("Expires", ""))
     signature = request.query_params.get("X-Amz-Signature", "")
     table_path = f"{share}/{schema}/{table}"
-    if not expires.isdigit() or not svc.keys.verify(
-        PURPOSE, file_url_payload(table_path, relative, int(expires)), signature
+    if expires is None or not svc.keys.verify(
+        PURPOSE, file_url_payload(table_path, relative, expires), signature
     ):
         raise PermissionDeniedError("the file URL's signature is invalid")
-    if int(expires) < time.time():
+    if expires < time.time():
         raise PermissionDeniedError("the file URL has expired")
     resolved = svc.context.resolve(None, share, schema, table)
     if resolved.root.cloud != "file":  # only local tables' files are served here
         raise NotFoundError("file not found")
-    path = resolved.root.child(relative).local_path
-    if not os.path.isfile(path):
+    path = _file_below(resolved.root.local_path, resolved.root.child(relative).local_path)
+    if path is None:
         raise NotFoundError("file not found")
+    return _file_response(request, path)
+
+
+def _file_response(request: Request, path: str) -> Response:
+    """The file, or the ranges of it the `Range` header asks for (FileResponse reads Range from the scope, so
+    the scope gets what `check_range` kept)."""
+    size = os.path.getsize(path)
+    ranges = check_range(request.headers.get("range"), size)
+    if ranges.unsatisfiable:
+        return error_response(
+            416,
+            "RANGE_NOT_SATISFIABLE",
+            f"no range of the Range header lies within the file's {size} bytes",
+            request.method == "HEAD",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"]
+    if ranges.header is not None:
+        headers.append((b"range", ranges.header.encode("latin-1")))
+    request.scope["headers"] = headers
     return FileResponse(path, media_type="application/octet-stream")
 
 

@@ -23,13 +23,16 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, head: bool = False) -> Response:
+def error_response(
+    status: int, code: str, message: str, head: bool = False, headers: dict[str, str] | None = None
+) -> Response:
     if head:  # HEAD answers carry no body
-        return Response(status_code=status)
+        return Response(status_code=status, headers=headers)
     return JSONResponse(
         {"errorCode": code, "message": message},
         status_code=status,
         media_type="application/json; charset=utf-8",
+        headers=headers,
     )
 
 

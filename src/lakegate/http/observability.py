@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakegate.audit import Access, AuditLog
@@ -39,6 +40,7 @@ AUDITED = {
     "queries": ("query-info", "url"),
     "temporary-table-credentials": ("temporary-credentials", "dir"),
 }
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A segment after one of these is a name, shown as a placeholder in route labels (bounded metric labels).
 _NAMED = {
     "shares": "{share}",
@@ -97,10 +99,22 @@ def route_label(path: str) -> str:
     return "/" + "/".join(out)
 
 
+def route_labels(routes: Sequence[BaseRoute], prefix: str = "") -> set[str]:
+    """The label of every route template of an app: the only route labels metrics may carry."""
+    labels: set[str] = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            labels |= route_labels(route.routes, prefix + route.path)
+        elif isinstance(route, Route):
+            labels.add(route_label(prefix + route.path))
+    return labels
+
+
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, audit: AuditLog, prefix: str) -> None:
         self.app = app
         self.audit = audit
+        self.labels: set[str] | None = None  # from the app's routes, at the first request
         self.table_path = re.compile(
             re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$"
         )
@@ -144,9 +158,14 @@ class ObservabilityMiddleware:
     ) -> None:
         elapsed = time.perf_counter() - start
         method = scope["method"]
-        route = route_label(scope["path"]) if "endpoint" in scope else "unmatched"
-        REQUESTS.labels(route, method, str(status)).inc()
-        LATENCY.labels(route, method).observe(elapsed)
+        if self.labels is None:
+            self.labels = route_labels(scope["app"].routes)
+        # Label values are chosen by strangers: only route templates and known methods, or one catch-all.
+        route = route_label(scope["path"])
+        route = route if route in self.labels else "unmatched"
+        method_label = method if method in _METHODS else "OTHER"
+        REQUESTS.labels(route, method_label, str(status)).inc()
+        LATENCY.labels(route, method_label).observe(elapsed)
         client = scope["client"][0] if scope.get("client") else None
         log.info(
             "%s %s %d %.1fms",
