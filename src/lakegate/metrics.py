@@ -1,18 +1,18 @@
 """Prometheus metrics, served at /metrics.
 
-Process-wide counters live in one registry that any module may increment (the vending code counts its cache
-hits with `CREDENTIAL_CACHE_HITS.inc()`); per-server values that already exist as counters elsewhere (the
-snapshot cache's hits and misses) are read at scrape time rather than copied on every request.
+Process-wide counters live in one registry that any module may increment (the credential cache counts its
+hits with `CREDENTIAL_CACHE_HITS.inc()`), so this module imports nothing of lakegate; per-server values that
+already exist as counters elsewhere (the snapshot cache's hits and misses) are read at scrape time rather than
+copied on every request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
-
-from lakegate.delta.cache import SnapshotCache
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The *_created samples double the output and nobody graphs them.
@@ -52,8 +52,15 @@ AUDIT_FAILURES = Counter(
 )
 
 
+class CacheCounts(Protocol):
+    """What a cache exposes to be scraped (the snapshot cache does)."""
+
+    hits: int
+    misses: int
+
+
 class _SnapshotCacheCollector:
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: CacheCounts) -> None:
         self._cache = cache
 
     def collect(self) -> Iterator[Metric]:
@@ -70,7 +77,7 @@ class _SnapshotCacheCollector:
 class Metrics:
     """The exposition of one server: the process-wide counters and this server's caches."""
 
-    def __init__(self, snapshots: SnapshotCache) -> None:
+    def __init__(self, snapshots: CacheCounts) -> None:
         self._local = CollectorRegistry(auto_describe=False)
         self._local.register(_SnapshotCacheCollector(snapshots))
 

@@ -11,6 +11,7 @@ import pytest
 
 from lakegate.cloud.locations import Location
 from lakegate.cloud.vending import CredentialCache, CredentialVendor, TemporaryCredential, VendingError
+from lakegate.metrics import REGISTRY
 
 T1 = Location.parse("s3://b/tables/t1")
 T2 = Location.parse("s3://b/tables/t2")
@@ -53,6 +54,25 @@ def test_reused_until_half_life_then_renewed() -> None:
     clock.now += 2
     second = cache.get(T1, vendor)
     assert second is not first and vendor.calls == 2
+
+
+def _cache_hits() -> float:
+    return REGISTRY.get_sample_value("lakegate_credential_cache_hits_total") or 0.0
+
+
+def test_only_answers_from_the_cache_count_as_cache_hits() -> None:
+    clock = Clock()
+    cache, vendor = CredentialCache(300, clock), CountingVendor(clock, 3600)
+    before = _cache_hits()
+    cache.get(T1, vendor)
+    assert _cache_hits() == before  # vended, not a hit
+    clock.now += 60
+    cache.get(T1, vendor)
+    cache.get(T1, vendor)
+    assert _cache_hits() == before + 2 and vendor.calls == 1
+    clock.now += 1800  # past half-life: renewed, not a hit
+    cache.get(T1, vendor)
+    assert _cache_hits() == before + 2 and vendor.calls == 2
 
 
 def test_never_below_the_minimum_even_before_half_life() -> None:

@@ -28,6 +28,7 @@ from lakegate.exceptions import (
     UnsupportedOperationError,
     VendingError,
 )
+from lakegate.metrics import CREDENTIAL_CACHE_HITS
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class CredentialCache:
             entry = self._entries.get(key)
             now = self._clock()
             if entry is not None and self._fresh(entry, now):
+                CREDENTIAL_CACHE_HITS.inc()
                 return entry[1]
             credential = vendor.vend(location)
             now = self._clock()

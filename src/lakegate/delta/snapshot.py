@@ -40,7 +40,8 @@ class Snapshot:
     files: dict[tuple[str, str], dict]  # live add actions, in replay order
     commit_mtime_ms: int  # modification time of this version's commit file (0 if unknown)
     in_commit_timestamp: int | None = None
-    # Per-response-format caches of pre-encoded line fragments, filled by lakegate.protocol.lines.
+    # Per-response-format caches of pre-encoded file entries, filled by lakegate.service.files (and the
+    # query's sorted list by lakegate.service.tables).
     fragments: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # The snapshot this one was derived from by `apply`, so cached fragments of unchanged files can be reused;
     # only the latest link is kept (see `apply`), so chains of old snapshots are never held in memory.
@@ -101,9 +102,8 @@ class Snapshot:
                 ict = action["commitInfo"].get("inCommitTimestamp")
         if in_place:
             return Snapshot(version, protocol, metadata, files, mtime_ms, ict)
-        origin = (
-            self if self.fragments else self.previous
-        )  # several commits applied in a row: keep the cached one
+        # Several commits applied in a row: keep the link to the snapshot that has cached entries.
+        origin = self if self.fragments else self.previous
         if origin is not None:
             origin.previous = None
         return Snapshot(version, protocol, metadata, files, mtime_ms, ict, previous=origin)

@@ -1,8 +1,8 @@
 """What a server tells its operators: request metrics, the access log, the audit trail, /metrics and /readyz.
 
 One ASGI middleware sees every request from its first to its last byte. Handlers report who the caller is and
-what a table answer held through `observe_principal`, `observe_answer` and `audit_note`, which write into a
-per-request record (a context variable: Starlette runs sync handlers and streaming bodies in worker threads,
+what a table answer held through `observe_principal` and `observe_answer`, which write into a per-request
+record (a context variable: Starlette runs sync handlers and streaming bodies in worker threads,
 which see the same record). When a data endpoint's answer ends, its audit event is written before the last
 byte goes out, so a client that has read its answer can already find it in the trail.
 """
@@ -70,17 +70,10 @@ def observe_principal(principal: Principal) -> None:
 
 
 def observe_answer(answer: NdjsonAnswer) -> None:
-    """Called for each NDJSON answer: its `stats` (version, files), filled while it streams, go to the audit."""
+    """Called for each NDJSON answer: its `stats` (version, files; known before it streams) feed the audit."""
     record = _CURRENT.get()
     if record is not None:
         record.stats = answer.stats
-
-
-def audit_note(**stats: Any) -> None:
-    """Add to the audit event of the current request, e.g. `audit_note(version=12)` from a handler."""
-    record = _CURRENT.get()
-    if record is not None:
-        record.stats.update(stats)
 
 
 def route_label(path: str) -> str:

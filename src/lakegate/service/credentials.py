@@ -9,22 +9,14 @@ server.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from lakegate.catalog.base import Principal
-from lakegate.cloud.base import TemporaryCredential
-from lakegate.cloud.locations import Location
 from lakegate.cloud.vending import VendorRegistry, authorize_location
 from lakegate.exceptions import MalformedRequestError, UnsupportedOperationError
 from lakegate.service.context import ResolvedTable, TableContext
-
-# Called after a credential is handed out: (principal, table, location, credential). The catalog's audit log
-# plugs in here; it must not raise.
-AuditHook = Callable[[Principal, ResolvedTable, Location, TemporaryCredential], None]
-
 
 class DirectoryAccess:
     """The policy deciding which tables offer directory access; given to `TableContext` at construction."""
@@ -49,12 +41,11 @@ class DirectoryAccess:
 
 
 class CredentialService:
-    def __init__(
-        self, context: TableContext, access: DirectoryAccess, audit: AuditHook | None = None
-    ) -> None:
+    """Credentials are audited like every table request, by the HTTP layer's audit middleware."""
+
+    def __init__(self, context: TableContext, access: DirectoryAccess) -> None:
         self.context = context
         self.access = access
-        self.audit = audit
 
     def temporary_credentials(
         self, principal: Principal, share: str, schema: str, table: str, body: bytes
@@ -68,10 +59,7 @@ class CredentialService:
                 "Read it through the query API (URL access)."
             )
         location = authorize_location(_requested_location(body), resolved.root, resolved.auxiliary)
-        credential = self.access.vendors.credential(location)
-        if self.audit is not None:
-            self.audit(principal, resolved, location, credential)
-        return {"credentials": credential.to_json()}
+        return {"credentials": self.access.vendors.credential(location).to_json()}
 
 
 def _requested_location(body: bytes) -> object:

@@ -13,7 +13,7 @@ CHUNK_BYTES = 1024 * 1024
 class NdjsonAnswer:
     headers: dict[str, str]
     lines: Iterable[bytes]
-    # Filled while streaming, for audit and metrics.
+    # What the answer holds (version, files), known before the first byte: for the audit and metrics.
     stats: dict[str, int] = field(default_factory=dict)
 
     def chunks(self) -> Iterator[bytes]:
