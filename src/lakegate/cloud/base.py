@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakegate.cloud.locations import Location
+from lakegate.config import ServerConfig, StorageConfig
+from lakegate.keys import KeyRing
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,28 @@ class CredentialVendor(ABC):
     @abstractmethod
     def vend(self, location: Location) -> TemporaryCredential:
         """A read-only credential scoped to `location` and nothing else; raises VendingError."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Everything the server knows about one cloud, exported as `BACKEND` by its package (`cloud/<name>/`) and
+    listed once in `lakegate.cloud.backends`. The factories import the cloud's SDK; the rest must not."""
+
+    cloud: str  # Location.cloud
+    install_hint: str  # what to install when the factories raise ImportError ("" if nothing can be missing)
+    # The store reading and signing this cloud's locations, for their `storage:` entry (None: defaults).
+    make_store: Callable[[StorageConfig | None, KeyRing], ObjectStore]
+    # The credential vendor for a `storage:` entry (directory access); None if the cloud has none. Gets the
+    # entry's store lazily (some vendors sign with the store's clients and keys).
+    make_vendor: (
+        Callable[[StorageConfig, Callable[[], ObjectStore], ServerConfig], CredentialVendor] | None
+    ) = None
+    # Why a location of this cloud cannot get credentials under its `storage:` entry, or None if it can.
+    dir_access_problem: Callable[[Location, StorageConfig | None], str | None] | None = None
+    # The lifetime of the credentials a `storage:` entry's vendor issues, as (setting name, seconds), or None.
+    credential_lifetime: Callable[[StorageConfig, ServerConfig], tuple[str, int] | None] | None = None
+
+    def vendor_problem(self, location: Location, settings: StorageConfig | None) -> str | None:
+        if self.make_vendor is None or self.dir_access_problem is None:
+            return f"'{self.cloud}' locations cannot be shared by directory"
+        return self.dir_access_problem(location, settings)

@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
+from lakegate.cloud.base import Backend, ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
+from lakegate.config import StorageConfig
 from lakegate.keys import KeyRing
 
 PURPOSE = "local-file-url"
@@ -64,3 +65,11 @@ class LocalStore(ObjectStore):
             return f"{prefix}{path}?Expires={expires}&X-Amz-Signature={signature}"
 
         return sign
+
+
+def _store(settings: StorageConfig | None, keys: KeyRing) -> ObjectStore:
+    return LocalStore(keys)
+
+
+# Local tables are served by lakegate itself: no SDK, no directory access.
+BACKEND = Backend("file", "", _store)

@@ -1,16 +1,16 @@
-"""Which store serves a location: chosen by the location's cloud and its `storage:` entry, created once."""
+"""Which store serves a location: chosen by the location's cloud (`lakegate.cloud.backends`) and its
+`storage:` entry, created once."""
 
 from __future__ import annotations
 
 import threading
 
-from lakegate.cloud.base import ObjectStore
+from lakegate.cloud.backends import backend_for
+from lakegate.cloud.base import Backend, ObjectStore
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.exceptions import UnsupportedOperationError
 from lakegate.keys import KeyRing
-
-_INSTALL_HINT = {"azure": "pip install 'lakegate[azure]'", "gs": "pip install 'lakegate[gcp]'"}
 
 
 class StoreRegistry:
@@ -33,26 +33,14 @@ class StoreRegistry:
             return store
 
     def _create(self, location: Location, settings: StorageConfig | None) -> ObjectStore:
+        backend = backend_for(location.cloud)
+        if backend is None:
+            raise UnsupportedOperationError(f"tables on '{location.cloud}' storage are not supported yet")
         try:
-            if location.cloud == "file":
-                from lakegate.cloud.local import LocalStore
-
-                return LocalStore(self._keys)
-            if location.cloud == "s3":
-                from lakegate.cloud.aws.storage import S3Store
-
-                return S3Store(settings.aws if settings else None)
-            if location.cloud == "azure":
-                from lakegate.cloud.azure.storage import AzureStore
-
-                return AzureStore(settings.azure if settings else None)
-            if location.cloud == "gs":
-                from lakegate.cloud.gcp.storage import GcsStore
-
-                return GcsStore(settings.gcp if settings else None)
+            return backend.make_store(settings, self._keys)
         except ImportError as exc:
-            hint = _INSTALL_HINT.get(location.cloud, "")
-            raise UnsupportedOperationError(
-                f"support for {location.cloud} is not installed ({hint})"
-            ) from exc
-        raise UnsupportedOperationError(f"tables on '{location.cloud}' storage are not supported yet")
+            raise not_installed(backend) from exc
+
+
+def not_installed(backend: Backend) -> UnsupportedOperationError:
+    return UnsupportedOperationError(f"support for {backend.cloud} is not installed ({backend.install_hint})")

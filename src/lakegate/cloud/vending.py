@@ -5,7 +5,8 @@
     CredentialCache      reuses a credential per (location, cloud identity) until half its life is spent
     VendorRegistry       picks the vendor for a location, or says that none is configured
 
-Cloud SDKs are imported only inside `lakegate.cloud.<name>.vending`, when a vendor is first used.
+Which cloud can vend, under which `storage:` settings, and how its vendor is made is each cloud's own
+`Backend` (`lakegate.cloud.backends`); cloud SDKs are imported only when a vendor is first made.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
+from lakegate.cloud.backends import all_backends, backend_for
 from lakegate.cloud.base import CredentialVendor, TemporaryCredential
 from lakegate.cloud.locations import Location
+from lakegate.cloud.registry import StoreRegistry, not_installed
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.exceptions import (
     ConfigError,
@@ -32,11 +34,6 @@ from lakegate.metrics import CREDENTIAL_CACHE_HITS
 
 log = logging.getLogger(__name__)
 
-_INSTALL_HINT = {
-    "s3": "pip install boto3",
-    "azure": "pip install 'lakegate[azure]'",
-    "gs": "pip install 'lakegate[gcp]'",
-}
 _NOT_A_URL = re.compile(r"[\x00-\x20\x7f]")  # control characters and spaces never appear in a storage URL
 _MAX_LOCATION = 4096
 _AZURE_SUFFIX = re.compile(r"^[^@/]*@?[a-z0-9]{3,24}\.(?:blob|dfs)\.(?P<suffix>[^/:]+)", re.IGNORECASE)
@@ -142,43 +139,19 @@ class VendorRegistry:
     """One vendor per (cloud, `storage:` entry), created on first use; `problem()` says, without importing any
     SDK, why a location cannot get credentials (None when it can)."""
 
-    def __init__(self, config: ServerConfig, stores: Any) -> None:
+    def __init__(self, config: ServerConfig, stores: StoreRegistry) -> None:
         self._config = config
-        self._stores = stores  # StoreRegistry: Azure and GCS vendors share its clients and keys
+        self._stores = stores  # Azure and GCS vendors share the stores' clients and keys
         self._vendors: dict[tuple[str, int], CredentialVendor] = {}
         self._lock = threading.Lock()
         self.cache = CredentialCache(config.minimum_credential_seconds)
         self._check_durations()
 
     def problem(self, location: Location) -> str | None:
-        settings = self._stores.settings_for(location)
-        if location.cloud == "s3":
-            aws = settings.aws if settings else None
-            if aws is None or not (aws.role_arn or aws.federation_token):
-                return "no roleArn is configured for its S3 storage"
-            return None
-        if location.cloud == "azure":
-            azure = settings.azure if settings else None
-            if azure is None or not azure.directory_access:
-                return "directoryAccess is not enabled for its Azure storage"
-            from lakegate.cloud.azure.storage import hierarchical
-
-            if (
-                location.path
-                and not hierarchical(location, azure.hierarchical_namespace)
-                and not azure.allow_container_sas
-            ):
-                return (
-                    "its Azure account has a flat namespace, where a SAS cannot be limited to a directory "
-                    "(allowContainerSas is not set)"
-                )
-            return None
-        if location.cloud == "gs":
-            gcp = settings.gcp if settings else None
-            if gcp is None or not gcp.directory_access:
-                return "directoryAccess is not enabled for its GCS storage"
-            return None
-        return f"'{location.cloud}' locations cannot be shared by directory"
+        backend = backend_for(location.cloud)
+        if backend is None:
+            return f"'{location.cloud}' locations cannot be shared by directory"
+        return backend.vendor_problem(location, self._stores.settings_for(location))
 
     def credential(self, location: Location) -> TemporaryCredential:
         problem = self.problem(location)
@@ -196,46 +169,26 @@ class VendorRegistry:
             return vendor
 
     def _create(self, location: Location, settings: StorageConfig | None) -> CredentialVendor:
+        backend = backend_for(location.cloud)
+        if backend is None or backend.make_vendor is None:
+            raise UnsupportedOperationError(f"'{location.cloud}' locations cannot be shared by directory")
         assert settings is not None  # problem() returned None
         try:
-            if location.cloud == "s3":
-                from lakegate.cloud.aws.vending import AwsVendor
-
-                assert settings.aws is not None
-                return AwsVendor(settings.aws)
-            if location.cloud == "azure":
-                from lakegate.cloud.azure.vending import AzureVendor
-
-                assert settings.azure is not None
-                return AzureVendor(
-                    self._stores.store_for(location),
-                    settings.azure,
-                    self._config.temporary_credential_validity_seconds,
-                )
-            if location.cloud == "gs":
-                from lakegate.cloud.gcp.vending import GcsVendor
-
-                assert settings.gcp is not None
-                return GcsVendor(self._stores.store_for(location), settings.gcp)
+            return backend.make_vendor(settings, lambda: self._stores.store_for(location), self._config)
         except ImportError as exc:
-            hint = _INSTALL_HINT.get(location.cloud, "")
-            raise UnsupportedOperationError(
-                f"support for {location.cloud} is not installed ({hint})"
-            ) from exc
-        raise UnsupportedOperationError(f"'{location.cloud}' locations cannot be shared by directory")
+            raise not_installed(backend) from exc
 
     def _check_durations(self) -> None:
         """A vendor set to issue credentials shorter than the minimum could never answer: say so now."""
         minimum = self._config.minimum_credential_seconds
         for entry in self._config.storage:
-            lifetimes = []
-            if entry.aws and (entry.aws.role_arn or entry.aws.federation_token):
-                lifetimes.append(("aws.durationSeconds", entry.aws.duration_seconds))
-            if entry.azure and entry.azure.directory_access:
-                lifetimes.append(
-                    ("temporaryCredentialValiditySeconds", self._config.temporary_credential_validity_seconds)
+            for backend in all_backends():
+                lifetime = (
+                    backend.credential_lifetime(entry, self._config) if backend.credential_lifetime else None
                 )
-            for name, seconds in lifetimes:
+                if lifetime is None:
+                    continue
+                name, seconds = lifetime
                 if seconds <= minimum:
                     raise ConfigError(
                         f"storage[{entry.location}]: {name} ({seconds}) must exceed "

@@ -171,8 +171,11 @@ def describe_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
+_DFS_HOST = re.compile(r"^(abfss?://[^/]*\.dfs\.|https?://[^/]*\.dfs\.)", re.IGNORECASE)
+
+
 def hierarchical(location: Location, configured: bool | None) -> bool:
     """Whether an Azure account has a hierarchical namespace (ADLS Gen2): as configured, else a `dfs` host."""
     if configured is not None:
         return configured
-    return bool(re.match(r"^(abfss?://[^/]*\.dfs\.|https?://[^/]*\.dfs\.)", location.original, re.IGNORECASE))
+    return bool(_DFS_HOST.match(location.original))

@@ -3,7 +3,7 @@
 Hierarchical-namespace accounts (ADLS Gen2) get a directory SAS (`sr=d`, `sdd`, `sp=rl`): only that directory
 and below. Flat-namespace accounts cannot scope a SAS to a prefix, so they get a container SAS (`sr=c`,
 `sp=rl`) — offered only for a table at the container root or when `allowContainerSas` says the provider
-accepts container-wide reads (lakegate.cloud.vending.VendorRegistry.problem). Signed with the account's
+accepts container-wide reads (`_dir_access_problem` in lakegate.cloud.azure). Signed with the account's
 user-delegation key when the server has an Entra ID identity, else with the account key.
 The expiry is `temporaryCredentialValiditySeconds` from now, capped to the delegation key's expiry.
 """

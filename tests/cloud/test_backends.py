@@ -1,0 +1,80 @@
+"""One table of clouds (`lakegate.cloud.backends`): both the store and the vendor registries read it, so a cloud
+is added with one package exporting `BACKEND` and one row."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+
+import pytest
+
+from lakegate.cloud import backends
+from lakegate.cloud.base import Backend, CredentialVendor, ObjectStore
+from lakegate.cloud.locations import Location
+from lakegate.cloud.registry import StoreRegistry
+from lakegate.cloud.vending import VendorRegistry
+from lakegate.config import ServerConfig, StorageConfig, parse_config
+from lakegate.exceptions import UnsupportedOperationError
+from lakegate.keys import KeyRing
+
+EVERY_KIND = ["/data/t", "s3://b/t", "gs://b/t", "abfss://c@acct.dfs.core.windows.net/t"]
+
+
+@pytest.mark.parametrize("uri", EVERY_KIND)
+def test_every_location_the_parser_knows_has_a_backend(uri: str) -> None:
+    cloud = Location.parse(uri).cloud
+    backend = backends.backend_for(cloud)
+    assert backend is not None and backend.cloud == cloud
+    assert backend.install_hint or cloud == "file"  # a cloud needing an SDK says how to install it
+
+
+def _missing_sdk(settings: StorageConfig | None, *_: object) -> ObjectStore:
+    raise ImportError("No module named 'fakecloud_sdk'")
+
+
+def _vendor(
+    settings: StorageConfig, store: Callable[[], ObjectStore], config: ServerConfig
+) -> CredentialVendor:
+    raise ImportError("No module named 'fakecloud_sdk'")
+
+
+def _needs_an_entry(location: Location, settings: StorageConfig | None) -> str | None:
+    return None if settings is not None else "no storage entry names it"
+
+
+@pytest.fixture
+def fake_cloud(monkeypatch: pytest.MonkeyPatch) -> Location:
+    """A new cloud, added as a package would add it: a module exporting BACKEND and one table row."""
+    module = types.ModuleType("fakecloud_backend")
+    module.BACKEND = Backend(  # type: ignore[attr-defined]
+        "fake", "pip install fakecloud-sdk", _missing_sdk, _vendor, _needs_an_entry
+    )
+    monkeypatch.setitem(sys.modules, "fakecloud_backend", module)
+    monkeypatch.setitem(backends._BACKENDS, "fake", "fakecloud_backend")
+    return Location("fake", "bucket", "table")
+
+
+def test_both_registries_read_the_one_table(fake_cloud: Location) -> None:
+    config = parse_config({"version": 1, "storage": [{"location": "fake://bucket/"}]})
+    stores = StoreRegistry(config, KeyRing.random())
+    vendors = VendorRegistry(config, stores)
+    assert vendors.problem(fake_cloud._replace(bucket="other")) == "no storage entry names it"
+    with pytest.raises(
+        UnsupportedOperationError, match=r"support for fake is not installed \(pip install fakecloud-sdk\)"
+    ):
+        stores.store_for(fake_cloud)
+    assert vendors.problem(fake_cloud) is None  # the backend's own rule
+    with pytest.raises(
+        UnsupportedOperationError, match=r"support for fake is not installed \(pip install fakecloud-sdk\)"
+    ):
+        vendors.credential(fake_cloud)
+
+
+def test_a_cloud_without_a_vendor_has_no_directory_access() -> None:
+    config = parse_config({"version": 1})
+    vendors = VendorRegistry(config, StoreRegistry(config, KeyRing.random()))
+    assert vendors.problem(Location.parse("/data/t")) == "'file' locations cannot be shared by directory"
+    assert (
+        vendors.problem(Location("nowhere", "b", "t")) == "'nowhere' locations cannot be shared by directory"
+    )
