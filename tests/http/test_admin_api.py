@@ -1,0 +1,166 @@
+"""The /admin API in process (Starlette's TestClient, no subprocess): every route, its status and its answer,
+the admin-token check, the body checks, and the log line each change leaves."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from lakegate.catalog.admins import AdminTokens
+from lakegate.catalog.db import Database
+from lakegate.catalog.recipients import Recipients
+from lakegate.config import parse_config
+from lakegate.server import build_app
+
+PUBLIC = "https://share.example.com/delta-sharing"
+TABLE = {"schema": "sales", "name": "orders", "location": "s3://bucket/tables/orders"}
+
+
+@pytest.fixture
+def admin(tmp_path: Path) -> Iterator[tuple[TestClient, str, Database]]:
+    """A server on a fresh SQLite catalog, an admin token, and the database (to check what the API changed)."""
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    config = parse_config({"version": 1, "database": url, "warmUp": False, "publicUrl": PUBLIC})
+    app = build_app(config)
+    db = Database(url)
+    _, token = AdminTokens(db).create("ops")
+    with TestClient(app, base_url="http://lakegate.test") as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client, token, db
+    db.close()
+
+
+def _error(response: Any) -> tuple[int, str]:
+    return response.status_code, response.json()["errorCode"]
+
+
+def test_recipient_routes(admin: tuple[TestClient, str, Database]) -> None:
+    client, _, db = admin
+    assert client.post("/admin/shares", json={"name": "s1"}).status_code == 201
+    assert client.post("/admin/shares", json={"name": "s2"}).status_code == 201
+
+    created = client.post("/admin/recipients", json={"name": "alice", "shares": ["s1"], "comment": "partner"})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["recipient"]["name"] == "alice" and body["recipient"]["shares"] == ["s1"]
+    assert body["profile"]["endpoint"] == PUBLIC
+    first_token = body["profile"]["bearerToken"]
+
+    listed = client.get("/admin/recipients")
+    assert listed.status_code == 200
+    assert [r["name"] for r in listed.json()["items"]] == ["alice"]
+    assert client.get("/admin/recipients/alice").json() == Recipients(db).get("alice")
+
+    rotated = client.post("/admin/recipients/alice/rotate", json={"graceSeconds": 0})
+    assert rotated.status_code == 200
+    assert rotated.json()["profile"]["bearerToken"] != first_token
+
+    granted = client.put("/admin/recipients/alice/grants/s2")
+    assert (granted.status_code, granted.json()["shares"]) == (200, ["s1", "s2"])
+    ungranted = client.delete("/admin/recipients/alice/grants/s1")
+    assert (ungranted.status_code, ungranted.json()["shares"]) == (200, ["s2"])
+    assert Recipients(db).get("alice")["shares"] == ["s2"]
+
+    revoked = client.post("/admin/recipients/alice/revoke")
+    assert (revoked.status_code, revoked.json()["tokensRevoked"]) == (200, 1)
+
+    assert _error(client.get("/admin/recipients/nobody")) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert _error(client.post("/admin/recipients", json={"name": "alice"}))[0] == 409
+
+
+def test_share_and_table_routes(admin: tuple[TestClient, str, Database]) -> None:
+    client, _, _ = admin
+    created = client.post(
+        "/admin/shares", json={"name": "s1", "displayName": "Share one", "properties": {"team": "a"}}
+    )
+    assert created.status_code == 201 and created.json()["name"] == "s1"
+    assert [s["name"] for s in client.get("/admin/shares").json()["items"]] == ["s1"]
+
+    added = client.post("/admin/shares/s1/tables", json={**TABLE, "historyShared": True})
+    assert added.status_code == 201
+    shown = client.get("/admin/shares/s1")
+    assert shown.status_code == 200 and shown.json() == added.json()
+    assert "orders" in str(shown.json()) and "sales" in str(shown.json())
+    assert _error(client.post("/admin/shares/s1/tables", json=TABLE))[0] == 409
+
+    removed = client.delete("/admin/shares/s1/schemas/sales/tables/orders")
+    assert removed.status_code == 200 and "orders" not in str(removed.json())
+    assert _error(client.delete("/admin/shares/s1/schemas/sales/tables/orders"))[0] == 404
+
+    deleted = client.delete("/admin/shares/s1")
+    assert deleted.status_code == 200 and deleted.json()["name"] == "s1"
+    assert client.get("/admin/shares").json()["items"] == []
+    assert _error(client.get("/admin/shares/s1")) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_audit_route(admin: tuple[TestClient, str, Database]) -> None:
+    client, _, _ = admin
+    assert client.get("/admin/audit", params={"since": "1h", "recipient": "x", "limit": "5"}).json() == {
+        "items": []
+    }
+    assert _error(client.get("/admin/audit", params={"since": "yesterday"})) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert _error(client.get("/admin/audit", params={"limit": "many"})) == (400, "INVALID_PARAMETER_VALUE")
+
+
+@pytest.mark.parametrize("token", [None, "lg_not-a-token"])
+def test_every_route_needs_an_admin_token(admin: tuple[TestClient, str, Database], token: str | None) -> None:
+    client, _, _ = admin
+    headers = {"Authorization": f"Bearer {token}"} if token else {"Authorization": ""}
+    routes = [
+        ("GET", "/admin/recipients"),
+        ("POST", "/admin/recipients"),
+        ("GET", "/admin/recipients/alice"),
+        ("POST", "/admin/recipients/alice/rotate"),
+        ("POST", "/admin/recipients/alice/revoke"),
+        ("PUT", "/admin/recipients/alice/grants/s1"),
+        ("DELETE", "/admin/recipients/alice/grants/s1"),
+        ("GET", "/admin/shares"),
+        ("POST", "/admin/shares"),
+        ("GET", "/admin/shares/s1"),
+        ("DELETE", "/admin/shares/s1"),
+        ("POST", "/admin/shares/s1/tables"),
+        ("DELETE", "/admin/shares/s1/schemas/d/tables/t"),
+        ("GET", "/admin/audit"),
+    ]
+    for method, path in routes:
+        response = client.request(method, path, headers=headers)
+        assert _error(response) == (401, "UNAUTHENTICATED"), (method, path)
+
+
+def test_bodies_are_checked(admin: tuple[TestClient, str, Database]) -> None:
+    client, _, _ = admin
+    assert _error(client.post("/admin/recipients", content=b"{not json")) == (400, "MALFORMED_REQUEST")
+    assert _error(client.post("/admin/recipients", json={"name": "a", "unknown": 1})) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    missing = client.post("/admin/recipients", json={})
+    assert _error(missing) == (400, "INVALID_PARAMETER_VALUE") and "name" in missing.json()["message"]
+    wrong_type = client.post("/admin/shares", json={"name": "s", "properties": {"k": ["not", "text"]}})
+    assert _error(wrong_type) == (400, "INVALID_PARAMETER_VALUE")
+    assert "properties" in wrong_type.json()["message"]
+
+
+def test_names_with_nul_are_not_found(admin: tuple[TestClient, str, Database]) -> None:
+    client, _, _ = admin
+    assert _error(client.get("/admin/recipients/a%00b")) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_changes_are_logged_with_the_admin_name_reads_are_not(
+    admin: tuple[TestClient, str, Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _, _ = admin
+    with caplog.at_level(logging.INFO, logger="lakegate.admin"):
+        client.get("/admin/shares")
+        client.post("/admin/shares", json={"name": "logged"})
+    records = [r for r in caplog.records if r.name == "lakegate.admin"]
+    assert [r.getMessage() for r in records] == ["admin 'ops': POST /admin/shares"]
+    assert records[0].admin == {"token": "ops", "method": "POST", "path": "/admin/shares"}  # type: ignore[attr-defined]
