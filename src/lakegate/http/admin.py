@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,9 +22,9 @@ from lakegate.audit import AuditLog, parse_since
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.recipients import Issued, Recipients
 from lakegate.catalog.shares import Shares
-from lakegate.exceptions import InvalidParameterError, MalformedRequestError, NotFoundError
+from lakegate.exceptions import InvalidParameterError, NotFoundError
 from lakegate.http.auth import bearer_token
-from lakegate.protocol.requests import parse_int
+from lakegate.protocol.requests import json_object, parse_int
 
 log = logging.getLogger("lakegate.admin")
 
@@ -75,10 +74,7 @@ class NewTable(_Body):
 
 
 def _parse(model: type[BaseModel], body: bytes) -> Any:
-    try:
-        data = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError:
-        raise MalformedRequestError("the request body is not valid JSON") from None
+    data = json_object(body)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -81,7 +81,7 @@ class QueryRequest:
 
     @classmethod
     def from_body(cls, body: bytes) -> QueryRequest:
-        return cls.from_dict(_body_json(body))
+        return cls.from_dict(json_object(body))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryRequest:
@@ -132,7 +132,8 @@ class QueryRequest:
         )
 
 
-def _body_json(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; an empty body is `{}`. MalformedRequestError otherwise."""
     if not body.strip():
         return {}
     try:
@@ -207,7 +208,7 @@ class QueryInfoRequest:
 
     @classmethod
     def from_body(cls, body: bytes) -> QueryInfoRequest:
-        data = _body_json(body)
+        data = json_object(body)
         max_files = data.get("maxFiles", data.get("max_files"))
         token = data.get("pageToken", data.get("page_token"))
         if token is not None and not isinstance(token, str):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from lakegate.catalog.base import Principal
 from lakegate.cloud.vending import VendorRegistry, authorize_location
-from lakegate.exceptions import MalformedRequestError, UnsupportedOperationError
+from lakegate.exceptions import UnsupportedOperationError
+from lakegate.protocol.requests import json_object
 from lakegate.service.context import ResolvedTable, TableContext
+
 
 class DirectoryAccess:
     """The policy deciding which tables offer directory access; given to `TableContext` at construction."""
@@ -64,12 +64,4 @@ class CredentialService:
 
 def _requested_location(body: bytes) -> object:
     """The body's `location`, or None for an empty body. Other keys are ignored (forward compatibility)."""
-    if not body.strip():
-        return None
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise MalformedRequestError("the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise MalformedRequestError("the request body must be a JSON object")
-    return data.get("location")
+    return json_object(body).get("location")
