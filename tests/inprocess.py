@@ -146,7 +146,7 @@ def app(
     client.close()
 
 
-# -- what deltalake says about a table (the oracle) and what a response served ----------------------------------
+# -- what deltalake says about a table (the oracle) and what a response served --------------------------------
 
 
 def deltalake_adds(root: str, version: int | None = None) -> dict[str, dict[str, Any]]:

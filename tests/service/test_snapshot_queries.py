@@ -144,7 +144,15 @@ def test_paging_covers_the_snapshot_once(app: AppClient, app_tables: dict[str, s
 
 
 def test_partition_predicates_prune_to_the_partition(app: AppClient, app_tables: dict[str, str]) -> None:
-    hint = '{"op":"equal","children":[{"op":"column","name":"region","valueType":"string"},{"op":"literal","value":"emea","valueType":"string"}]}'
+    hint = orjson.dumps(
+        {
+            "op": "equal",
+            "children": [
+                {"op": "column", "name": "region", "valueType": "string"},
+                {"op": "literal", "value": "emea", "valueType": "string"},
+            ],
+        }
+    ).decode()
     lines = query(app, "sales", {"jsonPredicateHints": hint})
     emea = {
         p for p, a in deltalake_adds(app_tables["sales"]).items() if a["partitionValues"]["region"] == "emea"

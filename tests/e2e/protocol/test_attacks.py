@@ -50,7 +50,9 @@ def test_a_symlink_out_of_the_table_root_is_not_served(
 def test_odd_expires_values_are_refused_not_500(server: RunningServer, expires: str) -> None:
     url = ndjson(post(server, f"{T}/plain/query"))[2]["file"]["url"]
     good = url.split("Expires=")[1].split("&")[0]
-    assert_error(httpx.get(url.replace(f"Expires={good}", f"Expires={quote(expires)}")), 403, "PERMISSION_DENIED")
+    assert_error(
+        httpx.get(url.replace(f"Expires={good}", f"Expires={quote(expires)}")), 403, "PERMISSION_DENIED"
+    )
 
 
 def test_non_ascii_signatures_and_tokens_are_refused_not_500(server: RunningServer) -> None:
@@ -59,7 +61,9 @@ def test_non_ascii_signatures_and_tokens_are_refused_not_500(server: RunningServ
     assert_error(httpx.get(url.replace(signature, quote("\u00e9" * 43))), 403, "PERMISSION_DENIED")
     for token in ("\u00e9.\u00e9", "abc.\u00e9\u00e9", "\u2603"):
         assert_error(post(server, f"{T}/paged/query", {"pageToken": token}), 400, "INVALID_PARAMETER_VALUE")
-        assert_error(post(server, f"{T}/paged/query", {"refreshToken": token}), 400, "INVALID_PARAMETER_VALUE")
+        assert_error(
+            post(server, f"{T}/paged/query", {"refreshToken": token}), 400, "INVALID_PARAMETER_VALUE"
+        )
         assert_error(get(server, "/shares", params={"pageToken": token}), 400, "INVALID_PARAMETER_VALUE")
         response = get(server, f"{T}/sales/changes", params={"startingVersion": "0", "pageToken": token})
         assert_error(response, 400, "INVALID_PARAMETER_VALUE")
@@ -70,7 +74,9 @@ def _file(server: RunningServer) -> tuple[str, bytes]:
     return url, httpx.get(url).content
 
 
-@pytest.mark.parametrize("header", ["items=0-3", "bytes", "bytes=abc", "bytes=5-3", "bytes=0-3,x", "bytes=\u00b2-3"])
+@pytest.mark.parametrize(
+    "header", ["items=0-3", "bytes", "bytes=abc", "bytes=5-3", "bytes=0-3,x", "bytes=\u00b2-3"]
+)
 def test_a_range_the_server_cannot_use_is_ignored(server: RunningServer, header: str) -> None:
     url, whole = _file(server)
     response = httpx.get(url, headers={"Range": header.encode("utf-8")})
@@ -95,9 +101,16 @@ def test_the_satisfiable_ranges_of_a_set_are_served(server: RunningServer) -> No
 
 def test_metric_labels_stay_route_templates(server: RunningServer) -> None:
     marker = os.urandom(6).hex()
-    for path in (f"/delta-sharing/{marker}", f"/delta-sharing/shares/s/{marker}", f"/{marker}", f"/metrics/{marker}"):
+    for path in (
+        f"/delta-sharing/{marker}",
+        f"/delta-sharing/shares/s/{marker}",
+        f"/{marker}",
+        f"/metrics/{marker}",
+    ):
         httpx.get(server.base_url + path, headers=server.headers())
-    httpx.request("PROPFIND", server.base_url + "/healthz")  # a method the HTTP parser knows, lakegate does not
+    httpx.request(
+        "PROPFIND", server.base_url + "/healthz"
+    )  # a method the HTTP parser knows, lakegate does not
     exposition = httpx.get(server.base_url + "/metrics").text
     assert marker not in exposition and "PROPFIND" not in exposition
     assert 'route="unmatched"' in exposition and 'method="OTHER"' in exposition
