@@ -8,8 +8,9 @@ is logged with the admin token's name.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -83,99 +84,117 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
         raise InvalidParameterError(f"{where}: {err['msg']}") from None
 
 
-Action = Callable[[Request, bytes], tuple[int, Any]]
+# A handler runs in a worker thread with the API's parts, the request and its body; it returns (status, JSON).
+Handler = Callable[[AdminApi, Request, bytes], tuple[int, Any]]
+
+
+def _name(request: Request, key: str) -> str:
+    return str(request.path_params[key])
+
+
+def list_recipients(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, {"items": api.recipients.all()}
+
+
+def create_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    new = _parse(NewRecipient, body)
+    return 201, api.issued(api.recipients.create(new.name, new.shares, new.expires_in, new.comment))
+
+
+def get_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, api.recipients.get(_name(request, "recipient"))
+
+
+def rotate(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    rotation = _parse(Rotation, body)
+    issued = api.recipients.rotate(_name(request, "recipient"), rotation.grace, rotation.expires_in)
+    return 200, api.issued(issued)
+
+
+def revoke(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, api.recipients.revoke(_name(request, "recipient"))
+
+
+def grant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    change = api.recipients.grant if request.method == "PUT" else api.recipients.ungrant
+    return 200, change(_name(request, "recipient"), _name(request, "share"))
+
+
+def list_shares(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, {"items": api.shares.all()}
+
+
+def create_share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    new = _parse(NewShare, body)
+    return 201, api.shares.create(new.name, new.display_name, new.comment, new.properties)
+
+
+def share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    if request.method == "DELETE":
+        return 200, api.shares.delete(_name(request, "share"))
+    return 200, api.shares.show(_name(request, "share"))
+
+
+def add_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    new = _parse(NewTable, body)
+    return 201, api.shares.add_table(
+        _name(request, "share"),
+        new.schema_name,
+        new.name,
+        new.location,
+        history_shared=new.history_shared,
+        start_version=new.start_version,
+        auxiliary_locations=new.auxiliary_locations,
+    )
+
+
+def remove_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    names = (_name(request, "share"), _name(request, "schema"), _name(request, "table"))
+    return 200, api.shares.remove_table(*names)
+
+
+def audit(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    q = request.query_params
+    since = parse_since(q["since"]) if q.get("since") else None
+    limit = parse_int(q.get("limit", "100"), "limit")
+    return 200, {"items": api.audit.query(since, q.get("recipient"), limit)}
+
+
+async def _handle(api: AdminApi, handler: Handler, request: Request) -> Response:
+    """What every admin request goes through: the admin token, the names, the handler, the change log."""
+    admin = await run_in_threadpool(api.tokens.authenticate, bearer_token(request))
+    if any("\x00" in str(v) for v in request.path_params.values()):
+        raise NotFoundError("no such name: names cannot contain NUL characters")
+    body = await request.body()
+    status, data = await run_in_threadpool(handler, api, request, body)
+    if request.method != "GET":
+        log.info(
+            "admin '%s': %s %s",
+            admin,
+            request.method,
+            request.url.path,
+            extra={"admin": {"token": admin, "method": request.method, "path": request.url.path}},
+        )
+    return JSONResponse(data, status_code=status, media_type="application/json; charset=utf-8")
+
+
+def _route(api: AdminApi, path: str, handler: Handler, *methods: str) -> Route:
+    return Route(path, partial(_handle, api, handler), methods=list(methods))
 
 
 def admin_routes(api: AdminApi) -> list[BaseRoute]:
-    def endpoint(action: Action) -> Callable[[Request], Awaitable[Response]]:
-        async def handle(request: Request) -> Response:
-            admin = await run_in_threadpool(api.tokens.authenticate, bearer_token(request))
-            if any("\x00" in str(v) for v in request.path_params.values()):
-                raise NotFoundError("no such name: names cannot contain NUL characters")
-            body = await request.body()
-            status, data = await run_in_threadpool(action, request, body)
-            if request.method != "GET":
-                log.info(
-                    "admin '%s': %s %s",
-                    admin,
-                    request.method,
-                    request.url.path,
-                    extra={"admin": {"token": admin, "method": request.method, "path": request.url.path}},
-                )
-            return JSONResponse(data, status_code=status, media_type="application/json; charset=utf-8")
-
-        return handle
-
-    def p(request: Request, key: str) -> str:
-        return str(request.path_params[key])
-
-    def list_recipients(request: Request, body: bytes) -> tuple[int, Any]:
-        return 200, {"items": api.recipients.all()}
-
-    def create_recipient(request: Request, body: bytes) -> tuple[int, Any]:
-        new = _parse(NewRecipient, body)
-        return 201, api.issued(api.recipients.create(new.name, new.shares, new.expires_in, new.comment))
-
-    def get_recipient(request: Request, body: bytes) -> tuple[int, Any]:
-        return 200, api.recipients.get(p(request, "recipient"))
-
-    def rotate(request: Request, body: bytes) -> tuple[int, Any]:
-        rotation = _parse(Rotation, body)
-        return 200, api.issued(
-            api.recipients.rotate(p(request, "recipient"), rotation.grace, rotation.expires_in)
-        )
-
-    def revoke(request: Request, body: bytes) -> tuple[int, Any]:
-        return 200, api.recipients.revoke(p(request, "recipient"))
-
-    def grant(request: Request, body: bytes) -> tuple[int, Any]:
-        change = api.recipients.grant if request.method == "PUT" else api.recipients.ungrant
-        return 200, change(p(request, "recipient"), p(request, "share"))
-
-    def list_shares(request: Request, body: bytes) -> tuple[int, Any]:
-        return 200, {"items": api.shares.all()}
-
-    def create_share(request: Request, body: bytes) -> tuple[int, Any]:
-        new = _parse(NewShare, body)
-        return 201, api.shares.create(new.name, new.display_name, new.comment, new.properties)
-
-    def share(request: Request, body: bytes) -> tuple[int, Any]:
-        if request.method == "DELETE":
-            return 200, api.shares.delete(p(request, "share"))
-        return 200, api.shares.show(p(request, "share"))
-
-    def add_table(request: Request, body: bytes) -> tuple[int, Any]:
-        new = _parse(NewTable, body)
-        return 201, api.shares.add_table(
-            p(request, "share"),
-            new.schema_name,
-            new.name,
-            new.location,
-            history_shared=new.history_shared,
-            start_version=new.start_version,
-            auxiliary_locations=new.auxiliary_locations,
-        )
-
-    def remove_table(request: Request, body: bytes) -> tuple[int, Any]:
-        return 200, api.shares.remove_table(p(request, "share"), p(request, "schema"), p(request, "table"))
-
-    def audit(request: Request, body: bytes) -> tuple[int, Any]:
-        q = request.query_params
-        since = parse_since(q["since"]) if q.get("since") else None
-        limit = parse_int(q.get("limit", "100"), "limit")
-        return 200, {"items": api.audit.query(since, q.get("recipient"), limit)}
-
+    """The /admin route table; each route's endpoint is `_handle` bound to the API and its handler."""
     return [
-        Route("/recipients", endpoint(list_recipients), methods=["GET"]),
-        Route("/recipients", endpoint(create_recipient), methods=["POST"]),
-        Route("/recipients/{recipient}", endpoint(get_recipient), methods=["GET"]),
-        Route("/recipients/{recipient}/rotate", endpoint(rotate), methods=["POST"]),
-        Route("/recipients/{recipient}/revoke", endpoint(revoke), methods=["POST"]),
-        Route("/recipients/{recipient}/grants/{share}", endpoint(grant), methods=["PUT", "DELETE"]),
-        Route("/shares", endpoint(list_shares), methods=["GET"]),
-        Route("/shares", endpoint(create_share), methods=["POST"]),
-        Route("/shares/{share}", endpoint(share), methods=["GET", "DELETE"]),
-        Route("/shares/{share}/tables", endpoint(add_table), methods=["POST"]),
-        Route("/shares/{share}/schemas/{schema}/tables/{table}", endpoint(remove_table), methods=["DELETE"]),
-        Route("/audit", endpoint(audit), methods=["GET"]),
+        _route(api, "/recipients", list_recipients, "GET"),
+        _route(api, "/recipients", create_recipient, "POST"),
+        _route(api, "/recipients/{recipient}", get_recipient, "GET"),
+        _route(api, "/recipients/{recipient}/rotate", rotate, "POST"),
+        _route(api, "/recipients/{recipient}/revoke", revoke, "POST"),
+        _route(api, "/recipients/{recipient}/grants/{share}", grant, "PUT", "DELETE"),
+        _route(api, "/shares", list_shares, "GET"),
+        _route(api, "/shares", create_share, "POST"),
+        _route(api, "/shares/{share}", share, "GET", "DELETE"),
+        _route(api, "/shares/{share}/tables", add_table, "POST"),
+        _route(api, "/shares/{share}/schemas/{schema}/tables/{table}", remove_table, "DELETE"),
+        _route(api, "/audit", audit, "GET"),
     ]
