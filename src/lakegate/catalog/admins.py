@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakegate.catalog.base import check_name
+from lakegate.catalog.bearer_tokens import active, expiry, new_token, revoke_active, token_hash, view
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import AdminToken
 from lakegate.catalog.recipients import MAX_SECONDS
-from lakegate.catalog.bearer_tokens import active, expiry, new_token, revoke_active, token_hash, view
 from lakegate.exceptions import InvalidParameterError, NotFoundError, UnauthenticatedError
 
 

@@ -14,10 +14,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakegate.catalog.base import AlreadyExistsError, ConflictError, check_name
-from lakegate.catalog.db import Database, utcnow
-from lakegate.catalog.models import Grant, Recipient, RecipientToken, Share
-from lakegate.catalog.sql import ANONYMOUS
-from lakegate.catalog.sync import BOOTSTRAP
 from lakegate.catalog.bearer_tokens import (
     active,
     expiry,
@@ -28,6 +24,10 @@ from lakegate.catalog.bearer_tokens import (
     token_hash,
     view,
 )
+from lakegate.catalog.db import Database, utcnow
+from lakegate.catalog.models import Grant, Recipient, RecipientToken, Share
+from lakegate.catalog.sql import ANONYMOUS
+from lakegate.catalog.sync import BOOTSTRAP
 from lakegate.exceptions import InvalidParameterError, NotFoundError
 
 RESERVED = {BOOTSTRAP, ANONYMOUS}

@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakegate.catalog.base import AlreadyExistsError, ConflictError, check_name
+from lakegate.catalog.bearer_tokens import iso
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import TABLES, Grant, Recipient, Share, SharedSchema, SharedTable
 from lakegate.catalog.recipients import share_id
 from lakegate.catalog.sync import CONFIG
-from lakegate.catalog.bearer_tokens import iso
 from lakegate.cloud.locations import Location
 from lakegate.exceptions import InvalidParameterError, NotFoundError
 

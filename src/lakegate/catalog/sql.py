@@ -23,9 +23,9 @@ from lakegate.catalog.base import (
     share_not_found,
     table_not_found,
 )
+from lakegate.catalog.bearer_tokens import active, token_hash
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
-from lakegate.catalog.bearer_tokens import active, token_hash
 from lakegate.exceptions import UnauthenticatedError
 
 UNAUTHENTICATED = "missing, invalid, expired or revoked bearer token"

@@ -17,9 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lakegate.catalog.bearer_tokens import revoke_active, token_hash
 from lakegate.catalog.db import utcnow
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Recipient, RecipientToken
-from lakegate.catalog.bearer_tokens import revoke_active, token_hash
 from lakegate.config import SchemaConfig, ServerConfig, ShareConfig
 from lakegate.exceptions import ConfigError
 

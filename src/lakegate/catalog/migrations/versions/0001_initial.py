@@ -12,7 +12,6 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
