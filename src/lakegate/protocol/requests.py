@@ -101,6 +101,11 @@ class QueryRequest:
             value = get(name)
             return None if value is None else parse_int(value, name, minimum=minimum, maximum=maximum)
 
+        def opt_bool(name: str) -> bool:
+            # Only a boolean (or "true"/"false") is one: `0`, `""` and `[]` are wrong types, not false.
+            value = get(name)
+            return False if value is None else parse_bool(value, name)
+
         def opt_str(*names: str) -> str | None:
             for name in names:
                 value = get(name)
@@ -121,12 +126,10 @@ class QueryRequest:
             timestamp=opt_str("timestamp"),
             starting_version=opt_int("startingVersion"),
             ending_version=opt_int("endingVersion"),
-            include_historical_protocol=parse_bool(
-                get("includeHistoricalProtocol") or False, "includeHistoricalProtocol"
-            ),
+            include_historical_protocol=opt_bool("includeHistoricalProtocol"),
             max_files=opt_int("maxFiles", minimum=1, maximum=INT32_MAX),
             page_token=opt_str("pageToken"),
-            include_refresh_token=parse_bool(get("includeRefreshToken") or False, "includeRefreshToken"),
+            include_refresh_token=opt_bool("includeRefreshToken"),
             refresh_token=opt_str("refreshToken"),
             idempotency_key=opt_str("idempotencyKey", "idempotency_key"),
         )

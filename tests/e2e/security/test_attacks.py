@@ -1,0 +1,547 @@
+"""The attack matrix against a running server: who may call what, what a file URL or a token lets one reach,
+and what bad bodies get. Every refusal must be a clean `{"errorCode","message"}` answer: no traceback, no
+server path, no secret."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
+import pytest
+
+from lakegate.cloud.local import PURPOSE, file_url_payload
+from lakegate.keys import KeyRing
+from tests.e2e.security.conftest import Target
+from tests.e2e.security.fuzzer import Answer, FuzzRequest, Sender, judge, ndjson
+
+T = "/shares/{share}/schemas/{schema}/tables/{table}"
+SALES = {"share": "share1", "schema": "default", "table": "sales"}
+PROTOCOL_ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/shares", None),
+    ("GET", "/shares/{share}", None),
+    ("GET", "/shares/{share}/schemas", None),
+    ("GET", "/shares/{share}/schemas/{schema}/tables", None),
+    ("GET", "/shares/{share}/all-tables", None),
+    ("HEAD", T, None),
+    ("GET", T + "/version", None),
+    ("GET", T + "/metadata", None),
+    ("POST", T + "/query", {}),
+    ("POST", T + "/query", {"maxFiles": 1, "includeRefreshToken": True}),
+    ("GET", T + "/changes?startingVersion=0", None),
+    ("POST", T + "/queries/{query_id}", {}),
+    ("POST", T + "/temporary-table-credentials", {}),
+]
+ADMIN_ROUTES = [
+    ("GET", "/recipients", None),
+    ("POST", "/recipients", {"name": "mallory", "shares": ["share1"]}),
+    ("GET", "/recipients/alice", None),
+    ("POST", "/recipients/alice/rotate", {"graceSeconds": 0}),
+    ("POST", "/recipients/alice/revoke", None),
+    ("PUT", "/recipients/bob/grants/share1", None),
+    ("DELETE", "/recipients/alice/grants/share1", None),
+    ("GET", "/shares", None),
+    ("POST", "/shares", {"name": "mallory"}),
+    ("GET", "/shares/share1", None),
+    ("DELETE", "/shares/share1", None),
+    ("POST", "/shares/share1/tables", {"schema": "default", "name": "etc", "location": "/etc"}),
+    ("DELETE", "/shares/share1/schemas/default/tables/sales", None),
+    ("GET", "/audit", None),
+]
+UNAUTHENTICATED = {
+    "errorCode": "UNAUTHENTICATED",
+    "message": "missing, invalid, expired or revoked bearer token",
+}
+
+
+def _ids(routes: list[tuple[str, str, Any]]) -> list[str]:
+    return [f"{m} {p}{' ' + json.dumps(b) if b else ''}" for m, p, b in routes]
+
+
+def as_answer(response: httpx.Response) -> Answer:
+    return Answer(response.status_code, dict(response.headers), response.content, 0.0)
+
+
+def assert_clean(target: Target, method: str, path: str, answer: Answer, caller: str = "") -> None:
+    """No 5xx, errors as `{"errorCode","message"}`, no traceback, secret or server path."""
+    request = FuzzRequest(0, method, path, (), None, caller)
+    problems = judge(request, answer, target.secrets(), target.server_paths())
+    assert not problems, (problems, answer.status, answer.body[:300])
+
+
+def assert_refused(target: Target, response: httpx.Response, status: int, code: str | None = None) -> dict:
+    answer = as_answer(response)
+    assert_clean(target, response.request.method, response.request.url.raw_path.decode(), answer)
+    assert response.status_code == status, response.text
+    if response.request.method == "HEAD":
+        assert response.content == b""
+        return {}
+    body = dict(response.json())
+    if code is not None:
+        assert body["errorCode"] == code, body
+    return body
+
+
+def call(target: Target, method: str, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+    kwargs: dict[str, Any] = {"headers": headers, "timeout": 30}
+    if body is not None:
+        kwargs["content" if isinstance(body, bytes) else "json"] = body
+    return httpx.request(method, target.endpoint + path, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def async_query(target: Target) -> tuple[str, str]:
+    """An async query of alice's on share2.other.plain2 (a table bob may read too): its table path and id."""
+    path = T.format(share="share2", schema="other", table="plain2")
+    response = call(
+        target,
+        "POST",
+        path + "/query",
+        {"idempotency_key": "attack-matrix"},
+        {**target.auth("alice"), "delta-sharing-capabilities": "asyncquery=true"},
+    )
+    assert response.status_code == 200, response.text
+    (status,) = [line["queryStatus"] for line in ndjson(response.content) if "queryStatus" in line]
+    return path, str(status["queryId"])
+
+
+# -- who may call what ------------------------------------------------------------------------------------------
+
+
+def bad_credentials(target: Target) -> dict[str, dict[str, str]]:
+    """Every way to hold no valid recipient token: none, made up, revoked, expired, an admin token."""
+    return {
+        "none": {},
+        "wrong": {"Authorization": "Bearer lg_" + "A" * 43},
+        "wrong scheme": {"Authorization": f"Basic {target.tokens['alice']}"},
+        "revoked": target.auth("revoked"),
+        "expired": target.auth("expired"),
+        "admin": target.auth("admin"),
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTOCOL_ROUTES, ids=_ids(PROTOCOL_ROUTES))
+def test_protocol_routes_refuse_every_bad_credential_alike(
+    target: Target, async_query: tuple[str, str], method: str, path: str, body: Any
+) -> None:
+    url = path.format(**SALES, query_id=async_query[1])
+    answers = set()
+    for caller, headers in bad_credentials(target).items():
+        response = call(target, method, url, body, headers)
+        assert_refused(target, response, 401, "UNAUTHENTICATED")
+        answers.add((response.status_code, response.content))
+        assert method == "HEAD" or response.json() == UNAUTHENTICATED, caller
+    assert len(answers) == 1  # nothing tells a revoked or expired token from a made-up one
+    # The same request with a valid token is not refused: the 401 above was the credential.
+    assert call(target, method, url, body, target.auth("alice")).status_code != 401
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES, ids=_ids(ADMIN_ROUTES))
+def test_admin_routes_refuse_recipients_and_strangers(
+    target: Target, method: str, path: str, body: Any
+) -> None:
+    callers = {
+        **bad_credentials(target),
+        "recipient": target.auth("alice"),
+        "bootstrap": target.auth("bootstrap"),
+    }
+    del callers["admin"]
+    answers: dict[bool, set[bytes]] = {True: set(), False: set()}
+    for headers in callers.values():
+        response = httpx.request(method, f"{target.server.base_url}/admin{path}", json=body, headers=headers)
+        assert_refused(target, response, 401, "UNAUTHENTICATED")
+        answers["Bearer " in headers.get("Authorization", "")].add(response.content)
+    # A recipient's (or the configuration's) token is refused exactly as a made-up one.
+    assert len(answers[True]) == 1
+    # Nothing was changed by the refused calls: alice still reads share1, bob still does not.
+    assert call(target, "GET", "/shares/share1", None, target.auth("alice")).status_code == 200
+    assert call(target, "GET", "/shares/share1", None, target.auth("bob")).status_code == 404
+
+
+ROUTES_WITH_A_SHARE = [r for r in PROTOCOL_ROUTES if "{share}" in r[1]]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES_WITH_A_SHARE, ids=_ids(ROUTES_WITH_A_SHARE))
+def test_an_ungranted_share_is_byte_identical_to_a_missing_one(
+    target: Target, async_query: tuple[str, str], method: str, path: str, body: Any
+) -> None:
+    """bob holds share2 only: share1 must look exactly like a share that does not exist."""
+
+    def answer(share: str) -> tuple[int, str | None, bytes]:
+        url = path.format(**{**SALES, "share": share}, query_id=async_query[1])
+        response = call(target, method, url, body, target.auth("bob"))
+        assert_refused(target, response, 404)
+        return response.status_code, response.headers.get("content-type"), response.content
+
+    ungranted, missing = answer("share1"), answer("nosuch")
+    assert ungranted == (missing[0], missing[1], missing[2].replace(b"nosuch", b"share1"))
+
+
+def test_a_query_id_is_only_its_owners(target: Target, async_query: tuple[str, str]) -> None:
+    table, query_id = async_query
+
+    def poll(caller: str, query: str, where: str = table) -> httpx.Response:
+        return call(target, "POST", f"{where}/queries/{query}", {}, target.auth(caller))
+
+    assert poll("alice", query_id).status_code == 200
+    # Another recipient of the same table, and the owner on another table, get what a made-up id gets.
+    missing = assert_refused(target, poll("bob", "a" * len(query_id)), 404, "RESOURCE_DOES_NOT_EXIST")
+    stolen = assert_refused(target, poll("bob", query_id), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert stolen["message"] == missing["message"].replace("a" * len(query_id), query_id)
+    moved = poll("alice", query_id, T.format(share="share1", schema="default", table="plain"))
+    assert_refused(target, moved, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+# -- file URLs: signatures and traversal ------------------------------------------------------------------------
+
+
+def file_urls(target: Target, table: str = "plain", caller: str = "alice") -> list[str]:
+    response = call(
+        target,
+        "POST",
+        T.format(share="share1", schema="default", table=table) + "/query",
+        {},
+        target.auth(caller),
+    )
+    return [line["file"]["url"] for line in ndjson(response.content) if "file" in line]
+
+
+def forge(target: Target, table_path: str, relative: str, expires: int) -> str:
+    """A signature made with the server's own key: what a leaked or mis-issued signature would be."""
+    return KeyRing(target.signing_key.encode()).sign(PURPOSE, file_url_payload(table_path, relative, expires))
+
+
+def raw_get(
+    target: Target, path: str, method: str = "GET", headers: tuple[tuple[str, bytes], ...] = ()
+) -> Answer:
+    """GET a path byte for byte (httpx would resolve `..` and re-encode escapes before sending)."""
+    parts = urlsplit(target.server.base_url)
+    sender = Sender(parts.hostname or "", parts.port or 80, 30)
+    answer = sender.send(FuzzRequest(0, method, path, headers, None, "none"))
+    assert_clean(target, method, path, answer)
+    return answer
+
+
+def test_a_file_url_serves_its_file(target: Target) -> None:
+    for url in file_urls(target):
+        parts = urlsplit(url)
+        relative = unquote(parts.path.split("/files/share1/default/plain/", 1)[1])
+        answer = raw_get(target, f"{parts.path}?{parts.query}")
+        assert answer.status == 200
+        with open(os.path.join(target.tables["plain"], relative), "rb") as data:
+            assert answer.body == data.read()
+
+
+def test_edited_expired_and_cross_table_file_urls_are_refused(target: Target) -> None:
+    url = urlsplit(file_urls(target)[0])
+    other = urlsplit(file_urls(target, "sales")[0])
+    query = dict(p.split("=", 1) for p in url.query.split("&"))
+    expires, signature = query["Expires"], query["X-Amz-Signature"]
+    others = dict(p.split("=", 1) for p in other.query.split("&"))["X-Amz-Signature"]
+    edited = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    path = url.path
+    relative = unquote(path.split("/files/share1/default/plain/", 1)[1])
+    past = int(time.time()) - 60
+    expired = forge(target, "share1/default/plain", relative, past)
+    cases = {
+        "signature edited": f"{path}?Expires={expires}&X-Amz-Signature={edited}",
+        "signature of another file": f"{path}?Expires={expires}&X-Amz-Signature={others}",
+        "expiry edited": f"{path}?Expires={int(expires) + 1}&X-Amz-Signature={signature}",
+        "no signature": f"{path}?Expires={expires}",
+        "no expiry": f"{path}?X-Amz-Signature={signature}",
+        "expired": f"{path}?Expires={past}&X-Amz-Signature={expired}",
+        # The same signature on another table, even one with the same directory (share2.other.plain2).
+        "other table": f"{path.replace('/share1/default/plain/', '/share1/default/paged/')}?{url.query}",
+        "same files, other share": f"{path.replace('/share1/default/plain/', '/share2/other/plain2/')}?{url.query}",
+        "other file, this signature": f"{path.rsplit('/', 1)[0]}/{other.path.rsplit('/', 1)[1]}?{url.query}",
+    }
+    for name, target_path in cases.items():
+        for method in ("GET", "HEAD"):
+            answer = raw_get(target, target_path, method)
+            assert answer.status == 403, (name, answer.status, answer.body)
+            if method == "GET":
+                assert json.loads(answer.body)["errorCode"] == "PERMISSION_DENIED", name
+
+
+def traversals(target: Target) -> dict[str, str]:
+    """Relative paths (as sent, percent-encoded or not) that lead out of the plain table's root."""
+    config = target.server.workdir / "lakegate.yaml"
+    up_to_config = os.path.relpath(config, target.tables["plain"])
+    sales_file = next(p for p in sorted(os.listdir(target.tables["sales"])) if not p.startswith("_"))
+    return {
+        "dot-dot": up_to_config,
+        "encoded dot-dot": up_to_config.replace("..", "%2e%2e"),
+        "encoded slashes": up_to_config.replace("/", "%2f"),
+        "upper-case escapes": up_to_config.replace("..", "%2E%2E").replace("/", "%2F"),
+        "double encoded": up_to_config.replace("..", "%252e%252e").replace("/", "%252f"),
+        "backslashes": up_to_config.replace("/", "%5c"),
+        "sibling table": f"../sales/{sales_file}",
+        "absolute": quote(str(config)),
+        "absolute, encoded": quote(str(config), safe=""),
+        "log": "_delta_log/../" + up_to_config,
+        "nul": "part%00.parquet",
+    }
+
+
+def test_traversal_never_leaves_the_table_root(target: Target) -> None:
+    """Even with a valid signature for the path as the server decodes it, no file outside the root is served."""
+    expires = int(time.time()) + 600
+    for case, sent in traversals(target).items():
+        base = f"{urlsplit(target.endpoint).path}/files/share1/default/plain/"
+        decoded = unquote(sent)  # what the server's router hands to the handler
+        for path in (base + sent, base.replace("/plain/", "/%2e%2e/") + sent):
+            signature = forge(target, "share1/default/plain", decoded, expires)
+            answer = raw_get(target, f"{path}?Expires={expires}&X-Amz-Signature={signature}")
+            assert answer.status in (400, 403, 404), (case, path, answer.status, answer.body[:200])
+            assert target.signing_key.encode() not in answer.body and not answer.body.startswith(b"PAR1"), (
+                case
+            )
+
+
+# -- page, refresh and async tokens -----------------------------------------------------------------------------
+
+
+def _query(
+    target: Target,
+    table: str,
+    body: dict,
+    caller: str = "alice",
+    share: str = "share1",
+    schema: str = "default",
+) -> httpx.Response:
+    return call(
+        target,
+        "POST",
+        T.format(share=share, schema=schema, table=table) + "/query",
+        body,
+        target.auth(caller),
+    )
+
+
+def _end_stream(response: httpx.Response) -> dict:
+    assert response.status_code == 200, response.text
+    (end,) = [line["endStreamAction"] for line in ndjson(response.content) if "endStreamAction" in line]
+    return dict(end)
+
+
+def _file_ids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [line["file"]["id"] for line in ndjson(response.content) if "file" in line]
+
+
+def _edited(token: str, **changes: Any) -> str:
+    """The token with its payload edited and its signature kept."""
+    body, _, signature = token.partition(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload.update(changes)
+    edited = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    return f"{edited}.{signature}"
+
+
+def _forged(token: str) -> str:
+    """The token's payload signed with a key that is not the server's."""
+    body = token.partition(".")[0]
+    return f"{body}.{KeyRing(b'not the server key at all').sign('query-page', body.encode())}"
+
+
+def test_page_and_refresh_tokens_hold_only_where_they_were_issued(target: Target) -> None:
+    first = _end_stream(_query(target, "paged", {"maxFiles": 1, "includeRefreshToken": True}))
+    page, refresh = first["nextPageToken"], first["refreshToken"]
+    # Reuse is allowed (a client retries a page), and gives the same page.
+    again = [_file_ids(_query(target, "paged", {"maxFiles": 1, "pageToken": page})) for _ in range(2)]
+    assert again[0] == again[1] and len(again[0]) == 1
+    refreshed = _query(target, "paged", {"refreshToken": refresh})
+    assert refreshed.status_code == 200
+    refusals = [
+        _query(target, "plain", {"maxFiles": 1, "pageToken": page}),  # another table
+        _query(target, "plain2", {"maxFiles": 1, "pageToken": page}, "bob", "share2", "other"),  # recipient
+        _query(target, "paged", {"maxFiles": 1, "pageToken": _edited(page, i=0)}),
+        _query(target, "paged", {"maxFiles": 1, "pageToken": _forged(page)}),
+        _query(target, "paged", {"maxFiles": 1, "pageToken": page, "predicateHints": ["id > 1"]}),
+        _query(target, "paged", {"maxFiles": 1, "pageToken": refresh}),  # one kind of token as another
+        _query(target, "paged", {"refreshToken": page}),
+        _query(target, "plain", {"refreshToken": refresh}),
+        _query(target, "paged", {"refreshToken": _edited(refresh, v=0)}),
+        _query(target, "paged", {"refreshToken": _forged(refresh)}),
+        _query(target, "paged", {"refreshToken": _edited(refresh, e=1)}),
+        call(target, "GET", "/shares?pageToken=" + quote(page), None, target.auth("alice")),
+        call(
+            target,
+            "GET",
+            T.format(**SALES) + "/changes?startingVersion=0&pageToken=" + quote(page),
+            None,
+            target.auth("alice"),
+        ),
+    ]
+    for response in refusals:
+        assert_refused(target, response, 400, "INVALID_PARAMETER_VALUE")
+    # On a share the caller may not read, the token changes nothing: the table is missing.
+    assert_refused(target, _query(target, "paged", {"maxFiles": 1, "pageToken": page}, "bob"), 404)
+
+
+def test_list_and_change_tokens_hold_only_where_they_were_issued(target: Target) -> None:
+    listing = call(target, "GET", "/shares?maxResults=1", None, target.auth("alice")).json()["nextPageToken"]
+    changes = call(
+        target, "GET", T.format(**SALES) + "/changes?startingVersion=0&maxFiles=1", None, target.auth("alice")
+    )
+    change_token = _end_stream(changes)["nextPageToken"]
+    plain = T.format(share="share1", schema="default", table="plain")
+    refusals = [
+        call(target, "GET", "/shares/share1/schemas?pageToken=" + quote(listing), None, target.auth("alice")),
+        call(target, "GET", "/shares?pageToken=" + quote(_edited(listing, i=0)), None, target.auth("alice")),
+        call(target, "GET", "/shares?pageToken=" + quote(_forged(listing)), None, target.auth("alice")),
+        _query(target, "paged", {"maxFiles": 1, "pageToken": listing}),
+        call(
+            target,
+            "GET",
+            plain + "/changes?startingVersion=0&maxFiles=1&pageToken=" + quote(change_token),
+            None,
+            target.auth("alice"),
+        ),
+        call(
+            target,
+            "GET",
+            T.format(**SALES) + "/changes?startingVersion=1&maxFiles=1&pageToken=" + quote(change_token),
+            None,
+            target.auth("alice"),
+        ),
+        call(target, "GET", "/shares?pageToken=" + quote(change_token), None, target.auth("alice")),
+    ]
+    for response in refusals:
+        assert_refused(target, response, 400, "INVALID_PARAMETER_VALUE")
+
+
+# -- bodies and numbers -----------------------------------------------------------------------------------------
+
+
+def _nested(depth: int) -> str:
+    column, literal = (
+        '{"op":"column","name":"id","valueType":"int"}',
+        '{"op":"literal","value":"1","valueType":"int"}',
+    )
+    node = f'{{"op":"equal","children":[{column},{literal}]}}'
+    return '{"op":"not","children":[' * depth + node + "]}" * depth
+
+
+@pytest.mark.parametrize("depth", [10, 100, 1000, 10_000])
+def test_deeply_nested_json_predicates_are_answered_cleanly(target: Target, depth: int) -> None:
+    for hints in (
+        _nested(depth),
+        json.loads(_nested(min(depth, 100))),
+    ):  # as the protocol's string, and as JSON
+        response = _query(target, "sales", {"jsonPredicateHints": hints})
+        if response.status_code != 200:
+            assert_refused(target, response, 400)
+    assert httpx.get(f"{target.server.base_url}/healthz", timeout=5).status_code == 200
+
+
+BAD_BODIES = [
+    b"\xff\xfe\xfd",
+    b'{"predicateHints": ["id = \xff"]}',
+    b'{"limitHint": 1, "version": 1',
+    b"[]",
+    b'"maxFiles"',
+    b"null",
+    b"{" * 10_000,
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"version": ' + b"9" * 5000 + b"}",
+    b'{"maxFiles": NaN}',
+    b'{"maxFiles": Infinity}',
+    '{"timestamp": "2026-01-01T00:00:00Z"}'.encode("utf-16"),
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES, ids=[repr(b[:24]) for b in BAD_BODIES])
+def test_broken_bodies_are_400(target: Target, body: bytes) -> None:
+    assert_refused(target, _query_raw(target, body), 400, "MALFORMED_REQUEST")
+
+
+def _query_raw(target: Target, body: bytes) -> httpx.Response:
+    return call(target, "POST", T.format(**SALES) + "/query", body, target.auth("alice"))
+
+
+WRONG_FIELDS: list[tuple[str, Any]] = [
+    ("predicateHints", "id = 1"),
+    ("predicateHints", [1, 2]),
+    ("predicateHints", {"id": 1}),
+    ("limitHint", "many"),
+    ("limitHint", -1),
+    ("limitHint", 1.5),
+    ("limitHint", 10**30),
+    ("limitHint", [1]),
+    ("version", -1),
+    ("version", "latest"),
+    ("version", 2**63),
+    ("version", -(2**63)),
+    ("version", 1e308),
+    ("version", True),
+    ("timestamp", 1700000000000),
+    ("timestamp", "yesterday"),
+    ("startingVersion", -5),
+    ("startingVersion", 10**30),
+    ("startingVersion", {}),
+    ("endingVersion", -1),
+    ("maxFiles", 0),
+    ("maxFiles", -1),
+    ("maxFiles", 2**31),
+    ("maxFiles", "1e3"),
+    ("includeRefreshToken", "maybe"),
+    ("includeRefreshToken", 2),
+    ("includeHistoricalProtocol", []),
+    ("includeHistoricalProtocol", 0),
+    ("includeRefreshToken", ""),
+    ("pageToken", 5),
+    ("refreshToken", ["a"]),
+    ("idempotency_key", 7),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), WRONG_FIELDS, ids=[f"{f}={v!r}"[:40] for f, v in WRONG_FIELDS])
+def test_wrong_types_and_numbers_are_400(target: Target, field: str, value: Any) -> None:
+    body = {field: value}
+    if field == "endingVersion":
+        body["startingVersion"] = 0
+    assert_refused(target, _query(target, "sales", body), 400)
+
+
+BAD_PARAMETERS = [
+    ("/shares", "maxResults=-1"),
+    ("/shares", "maxResults=99999999999999999999999"),
+    ("/shares", "maxResults=ten"),
+    ("/shares/share1/all-tables", "maxResults=%C2%B2"),
+    (T + "/metadata", "version=-1"),
+    (T + "/metadata", "version=1e3"),
+    (T + "/metadata", "version=1&timestamp=2026-01-01T00:00:00Z"),
+    (T + "/metadata", "timestamp=not-a-time"),
+    (T + "/version", "startingTimestamp=not-a-time"),
+    (T + "/changes", ""),
+    (T + "/changes", "startingVersion=-1"),
+    (T + "/changes", "startingVersion=0&endingVersion=-1"),
+    (T + "/changes", "startingVersion=" + "9" * 400),
+    (T + "/changes", "startingVersion=0&maxFiles=0"),
+    (T + "/changes", "startingVersion=0&includeHistoricalMetadata=perhaps"),
+    (T + "/changes", "startingVersion=0&startingTimestamp=2026-01-01T00:00:00Z"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"), BAD_PARAMETERS, ids=[f"{p.split('/')[-1]}?{q}"[:50] for p, q in BAD_PARAMETERS]
+)
+def test_bad_query_parameters_are_400(target: Target, path: str, query: str) -> None:
+    response = call(target, "GET", path.format(**SALES) + "?" + query, None, target.auth("alice"))
+    assert_refused(target, response, 400)
+
+
+# -- afterwards ------------------------------------------------------------------------------------------------
+
+
+def test_no_log_line_holds_a_token_or_the_key(target: Target) -> None:
+    """Runs last in this module: every request above (and the fuzzer's, when run together) is in the log."""
+    log = target.log()
+    assert "UNAUTHENTICATED" in log or "401" in log  # the refusals above were logged
+    leaked = [line[:200] for line in log.splitlines() if any(s in line for s in target.secrets())]
+    assert not leaked, leaked[:5]
