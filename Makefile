@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test bench fuzz services install clean
+.PHONY: run test check bench fuzz services install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,azure,gcp,postgres]'
+	$(PY) -m pip install --quiet -e '.[test,dev,azure,gcp,postgres]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
@@ -21,6 +21,12 @@ run: $(STAMP)
 ## Test services (Ceph RGW, Azurite, PostgreSQL) from Debian and npm packages.
 services:
 	bash scripts/install-test-services.sh
+
+## The quality gate: formatting, lint and types (configured in pyproject.toml). Fast: run it before committing.
+check: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 ## Install everything and run the whole suite.
 test: $(STAMP) services

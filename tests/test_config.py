@@ -86,7 +86,7 @@ def test_unknown_keys_are_warned_by_path(caplog: pytest.LogCaptureFixture) -> No
 
 
 @pytest.mark.parametrize(
-    "data,fragment",
+    ("data", "fragment"),
     [
         ({"version": 2}, "version: "),
         ({}, "version: "),
@@ -159,7 +159,7 @@ def _serve(args: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "content,fragment",
+    ("content", "fragment"),
     [
         ("version: 1\nport: [1]\n", "port:"),
         ("version: 1\nshares: {\n", "not valid YAML at line"),

@@ -19,7 +19,7 @@ _was_enabled = False
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    global _depth, _was_enabled
+    global _depth, _was_enabled  # noqa: PLW0603  - one process-wide pause counter, under _lock
     with _lock:
         if _depth == 0:
             _was_enabled = gc.isenabled()

@@ -24,4 +24,5 @@ def finish(inner: Any, outer: Any) -> bytes:
     """The MAC, given a copy of the inner state that has absorbed the message."""
     mac = outer.copy()
     mac.update(inner.digest())
-    return mac.digest()
+    digest: bytes = mac.digest()
+    return digest

@@ -193,7 +193,7 @@ class ServerConfig(_Model):
 
     def public_endpoint_warning(self) -> str | None:
         """Why profiles' endpoint is probably wrong (a wildcard listen address and no publicUrl), or None."""
-        if self.public_url or self.host not in ("0.0.0.0", "::", ""):
+        if self.public_url or self.host not in ("0.0.0.0", "::", ""):  # noqa: S104  - a check, not a bind
             return None
         return (
             f"publicUrl is not set and the server listens on all addresses: profiles name "

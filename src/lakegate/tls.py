@@ -7,19 +7,28 @@ import datetime
 import ipaddress
 import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 from lakegate.config import SslConfig
 from lakegate.exceptions import ConfigError
 
 
-def ssl_options(ssl: SslConfig | None, base: Path, host: str) -> dict[str, str]:
+class SslOptions(TypedDict, total=False):
+    """uvicorn.run's ssl_* keyword arguments."""
+
+    ssl_certfile: str
+    ssl_keyfile: str
+    ssl_keyfile_password: str
+
+
+def ssl_options(ssl: SslConfig | None, base: Path, host: str) -> SslOptions:
     """uvicorn's ssl_* arguments; paths in the configuration are relative to the configuration file."""
     if ssl is None:
         return {}
     if ssl.certificate_file:
         if not ssl.certificate_key_file:
             raise ConfigError("ssl.certificateKeyFile: required with ssl.certificateFile")
-        options = {
+        options: SslOptions = {
             "ssl_certfile": str(base / ssl.certificate_file),
             "ssl_keyfile": str(base / ssl.certificate_key_file),
         }

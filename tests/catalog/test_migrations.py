@@ -76,6 +76,6 @@ def test_db_upgrade_commands_in_parallel_processes(db_url: str, tmp_path: Path) 
         )
         for _ in range(4)
     ]
-    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert all(code == 0 for _, _, code in results), results
     assert all(f"revision {migrate.head_revision()}" in out for out, _, _ in results)

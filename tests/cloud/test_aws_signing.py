@@ -123,7 +123,7 @@ def boto_url(
     at: datetime = FROZEN,
 ) -> str:
     client = _boto_client(endpoint, region, tuple(sorted(s3.items())), token)
-    with mock.patch.object(botocore.auth, "get_current_datetime", lambda *a, **k: at):
+    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=at):
         url: str = client.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
         )

@@ -71,7 +71,7 @@ def test_cdf_prefers_change_data_files() -> None:
 
 
 @pytest.mark.parametrize(
-    "metrics, noop",
+    ("metrics", "noop"),
     [
         (
             {"numTargetRowsInserted": "0", "numTargetRowsUpdated": "0", "numTargetRowsDeleted": "0"},
@@ -119,7 +119,7 @@ class CountingLog(DeltaLog):
         self.listings: list[str | None] = []
         self.reads: list[int] = []
 
-    def list(self, start_after: str | None = None):  # noqa: ANN201
+    def list(self, start_after: str | None = None):
         self.listings.append(start_after)
         return super().list(start_after)
 

@@ -45,7 +45,7 @@ C2_FILES = [({"c2": "0"}, None), ({"c2": "1"}, None)]
 
 
 @pytest.mark.parametrize(
-    "hint, expected",
+    ("hint", "expected"),
     [
         ("c2 = 0", [0]),
         ("c2 > 0", [1]),
@@ -76,7 +76,7 @@ BDAY_RANGE = [
 
 
 @pytest.mark.parametrize(
-    "tree, expected",
+    ("tree", "expected"),
     [
         (op("and", NOT_NULL_BDAY, op("equal", col("birthday", "date"), lit("2020-01-01", "date"))), [0]),
         (
@@ -193,7 +193,7 @@ CMP_CASES = [
 ]
 
 
-@pytest.mark.parametrize("coltype, vt, lo, hi, value, cmp, keep", CMP_CASES)
+@pytest.mark.parametrize(("coltype", "vt", "lo", "hi", "value", "cmp", "keep"), CMP_CASES)
 def test_json_stats_comparisons(
     coltype: str, vt: str, lo: Any, hi: Any, value: str, cmp: str, keep: bool
 ) -> None:
@@ -203,7 +203,7 @@ def test_json_stats_comparisons(
 
 
 @pytest.mark.parametrize(
-    "cmp, flipped",
+    ("cmp", "flipped"),
     [
         ("lessThan", "greaterThan"),
         ("lessThanOrEqual", "greaterThanOrEqual"),
@@ -238,7 +238,7 @@ def test_truncated_string_max_with_tie_breaker() -> None:
 
 
 @pytest.mark.parametrize(
-    "coltype, vt, pv, value, cmp, keep",
+    ("coltype", "vt", "pv", "value", "cmp", "keep"),
     [
         ("integer", "int", "5", "5", "equal", True),
         ("integer", "int", "5", "6", "equal", False),
@@ -330,7 +330,7 @@ def test_json_missing_partition_key_is_unknown() -> None:
 
 
 @pytest.mark.parametrize(
-    "nulls, rows, is_null_keep, not_null_keep",
+    ("nulls", "rows", "is_null_keep", "not_null_keep"),
     [
         (0, 10, False, True),  # no nulls: isNull false, not isNull true
         (10, 10, True, False),  # all null
@@ -559,7 +559,7 @@ SQL_FILE = {"d": "2021-04-28", "s": "it's", "i": "5", "f": "1.5", "b": "true", "
 
 
 @pytest.mark.parametrize(
-    "hint, keep",
+    ("hint", "keep"),
     [
         ("d = CAST('2021-04-28' AS DATE)", True),
         ("d = cast('2021-04-29' as date)", False),

@@ -24,7 +24,7 @@ def _log(root: str) -> DeltaLog:
     return DeltaLog(LocalStore(KeyRing.random()), Location.parse(root))
 
 
-def _paths(snapshot) -> set[str]:  # noqa: ANN001
+def _paths(snapshot) -> set[str]:
     return {unquote(add["path"]) for add in snapshot.files.values()}
 
 

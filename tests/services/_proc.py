@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -138,18 +139,14 @@ def stop_pid_file(pid_path: Path, sig: signal.Signals = signal.SIGTERM, timeout:
         pid = int(pid_path.read_text().strip())
     except (OSError, ValueError):
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    try:
-        # Daemons run in their own session (start_new_session), so their pid is also their group id.
+    # Daemons run in their own session (start_new_session), so their pid is also their group id.
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     pid_path.unlink(missing_ok=True)
 
 

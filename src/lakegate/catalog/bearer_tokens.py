@@ -25,8 +25,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def active(table: Any, now: datetime) -> sa.ColumnElement[bool]:
-    """The condition for a token row that may authenticate now: not revoked, not expired."""
+def active(table: Any, now: datetime | sa.ColumnElement[datetime]) -> sa.ColumnElement[bool]:
+    """The condition for a token row that may authenticate at `now` (a time or a bound parameter): not revoked,
+    not expired."""
     return sa.and_(table.revoked_at.is_(None), sa.or_(table.expires_at.is_(None), table.expires_at > now))
 
 

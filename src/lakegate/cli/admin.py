@@ -258,8 +258,10 @@ def recipients_ungrant(
 
 def _share_text(s: dict[str, Any]) -> str:
     lines = [
-        f"share '{s['name']}' ({s['managedBy']}), id {s['id'] or '-'}, recipients: "
-        f"{', '.join(s['recipients']) or 'none'}"
+        (
+            f"share '{s['name']}' ({s['managedBy']}), id {s['id'] or '-'}, recipients: "
+            f"{', '.join(s['recipients']) or 'none'}"
+        )
     ]
     lines += [
         f"  {t['name']}  {t['location']}" + ("  [history]" if t["historyShared"] else "")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -26,10 +25,10 @@ def _fail(message: str) -> None:
 @app.command()
 def serve(
     config: Path = typer.Option(..., "--config", "-c", help="Server configuration (YAML)."),
-    host: Optional[str] = typer.Option(None, help="Listen address (overrides the file)."),
-    port: Optional[int] = typer.Option(None, help="Listen port (overrides the file)."),
+    host: str | None = typer.Option(None, help="Listen address (overrides the file)."),
+    port: int | None = typer.Option(None, help="Listen port (overrides the file)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
-    log_format: Optional[str] = typer.Option(None, help="json or text (overrides the file's logFormat)."),
+    log_format: str | None = typer.Option(None, help="json or text (overrides the file's logFormat)."),
 ) -> None:
     """Serve the shares of a configuration file (its database is migrated and synced first)."""
     import uvicorn

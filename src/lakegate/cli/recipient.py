@@ -4,7 +4,6 @@ access modes) and print the first rows of one, in directory mode when the table 
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
@@ -48,10 +47,10 @@ def tables(
 def head(
     table: str = typer.Argument(..., help="PROFILE#share.schema.table"),
     rows: int = typer.Option(10, "--rows", "-n", help="How many rows to print."),
-    option: Optional[list[str]] = typer.Option(
+    option: list[str] | None = typer.Option(
         None, "--option", "-o", help="deltalake storage option KEY=VALUE (endpoint, region…)."
     ),
-    version: Optional[int] = typer.Option(None, help="Table version (time travel)."),
+    version: int | None = typer.Option(None, help="Table version (time travel)."),
 ) -> None:
     """Print the first rows of a table: directory mode when offered, else URL mode."""
     from lakegate.client import SharedTable, SharingError, load_as_pandas

@@ -24,7 +24,7 @@ from lakegate.cloud.locations import Location
 _URL_HINT = "pip install 'lakegate[client]' (the official delta-sharing client reads URL-access tables)"
 
 
-class DirectoryAccessUnavailable(RuntimeError):
+class DirectoryAccessUnavailable(RuntimeError):  # noqa: N818  - public name, kept
     """The table cannot be opened in directory mode (the server offers URL access only)."""
 
 

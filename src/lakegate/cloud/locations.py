@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from lakegate.exceptions import InvalidParameterError
 
 _AZURE_HOST = re.compile(
-    r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.I
+    r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.IGNORECASE
 )
 _S3_SCHEMES = {"s3", "s3a", "s3n"}
 _AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs"}

@@ -8,9 +8,10 @@ version's own actions for streaming and change data feed.
 
 from __future__ import annotations
 
+import builtins  # DeltaLog.list shadows the builtin inside the class body
 import re
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, pairwise
 
 import numpy as np
 import orjson
@@ -84,7 +85,7 @@ class DeltaLog:
         except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             return None
 
-    def read_commit(self, version: int) -> list[dict]:
+    def read_commit(self, version: int) -> builtins.list[dict]:
         """The actions of one commit, in file order."""
         try:
             raw = self.store.read(self.log_dir.child(version_name(version) + ".json"))
@@ -97,7 +98,7 @@ class DeltaLog:
         except orjson.JSONDecodeError as exc:
             raise StorageError(f"commit {version} of {self.root.uri} is not valid JSON") from exc
 
-    def read_checkpoint(self, names: list[str]) -> CheckpointActions:
+    def read_checkpoint(self, names: builtins.list[str]) -> CheckpointActions:
         result = CheckpointActions()
         for name in names:
             if name.endswith(".json"):
@@ -175,10 +176,10 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
             values: list = _map_rows(child)
         elif pa.types.is_struct(child_type.type):
             values = [None] * len(child)
-            rows = iter(_struct_rows(child))
+            child_rows = iter(_struct_rows(child))
             for j, ok in enumerate(child.is_valid().to_pylist()):
                 if ok:
-                    values[j] = next(rows)
+                    values[j] = next(child_rows)
         else:
             values = _pylist(child)
         fields.append((child_type.name, list(compress(values, mask)) if mask is not None else values))
@@ -187,12 +188,12 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
     sparse = [(name, values) for name, values in fields if None in values]
     dense_names = [name for name, _ in dense]
     rows = (
-        [dict(zip(dense_names, row)) for row in zip(*(v for _, v in dense))]
+        [dict(zip(dense_names, row, strict=True)) for row in zip(*(v for _, v in dense), strict=True)]
         if dense
         else [{} for _ in range(count)]
     )
     for name, values in sparse:
-        for row, value in zip(rows, values):
+        for row, value in zip(rows, values, strict=True):
             if value is not None:
                 row[name] = value
     return rows
@@ -205,23 +206,27 @@ def _pylist(array: pa.Array) -> list:
     if array.null_count == 0 and pa.types.is_integer(kind):
         # Straight from the value buffer: array.to_numpy() would import pandas (~0.3 s) on first use.
         width = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kind) else 'i'}{kind.bit_width // 8}")
-        return np.frombuffer(array.buffers()[1], dtype=width)[
+        integers: list = np.frombuffer(array.buffers()[1], dtype=width)[
             array.offset : array.offset + len(array)
         ].tolist()
+        return integers
     if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and len(array):
         _, offsets_buffer, data_buffer = array.buffers()
-        width = np.int32 if pa.types.is_string(kind) else np.int64
-        offsets = np.frombuffer(offsets_buffer, dtype=width)[
+        offset_type = np.int32 if pa.types.is_string(kind) else np.int64
+        offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[
             array.offset : array.offset + len(array) + 1
         ].tolist()
         data = data_buffer.to_pybytes() if data_buffer is not None else b""
         if data.isascii():  # byte offsets are character offsets
             text = data.decode("ascii")
-            values = [text[start:end] for start, end in zip(offsets, offsets[1:])]
+            values = [text[start:end] for start, end in pairwise(offsets)]
             if array.null_count:
-                values = [v if ok else None for v, ok in zip(values, array.is_valid().to_pylist())]
+                values = [
+                    v if ok else None for v, ok in zip(values, array.is_valid().to_pylist(), strict=True)
+                ]
             return values
-    return array.to_pylist()
+    plain: list = array.to_pylist()
+    return plain
 
 
 def _map_rows(column: pa.MapArray) -> list[dict | None]:
@@ -230,8 +235,8 @@ def _map_rows(column: pa.MapArray) -> list[dict | None]:
     items = _pylist(column.items)
     valid = column.is_valid().to_pylist()
     return [
-        dict(zip(keys[offsets[i] : offsets[i + 1]], items[offsets[i] : offsets[i + 1]])) if valid[i] else None
-        for i in range(len(column))
+        dict(zip(keys[start:end], items[start:end], strict=True)) if ok else None
+        for start, end, ok in zip(offsets, offsets[1:], valid, strict=False)  # offsets has one more entry
     ]
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 FileFilter = Callable[[Mapping[str, str | None], Mapping[str, Any] | None], bool]
 
@@ -50,7 +51,7 @@ _TS_RE = re.compile(
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
 
-class _Invalid(Exception):
+class _Invalid(Exception):  # noqa: N818  - internal, never escapes the module
     """The hint is malformed; the caller falls back to no filtering."""
 
 
@@ -188,7 +189,7 @@ class _Col:
         self.coltype: str | None = None if top is None else _lookup(column_types, top)
         if top is not None:
             self.path = (top,)
-        elif "." in name and (top := _find(name.split(".")[0], column_types)) is not None:
+        elif "." in name and (top := _find(name.split(".", maxsplit=1)[0], column_types)) is not None:
             self.path = (top, *name.split(".")[1:])  # nested field: leaf type unknown to us
         self.ok = self.path is not None and _compatible(vt, self.coltype)
 
@@ -196,7 +197,9 @@ class _Col:
         k = _find(self.part, pv) if isinstance(pv, Mapping) and self.part else None
         return _Missing if k is None else pv[k]
 
-    def range(self, pv: Mapping[str, str | None], stats: Mapping[str, Any] | None) -> _Range | None:
+    def range(  # noqa: PLR0911  - one return per kind of statistic
+        self, pv: Mapping[str, str | None], stats: Mapping[str, Any] | None
+    ) -> _Range | None:
         """The file's value range, or None when unknown."""
         if not self.ok:
             return None
@@ -307,7 +310,7 @@ def _safe(ev: _Eval) -> _Eval:
     def run(pv: Mapping[str, str | None], st: Mapping[str, Any] | None) -> int:
         try:
             return ev(pv, st)
-        except Exception:  # odd stats or partition value: unknown for this node only
+        except Exception:  # noqa: BLE001  - odd stats or partition value: unknown for this node only
             return ANY
 
     return run
@@ -336,7 +339,7 @@ _FLIP = {
 }
 
 
-def _compile_json(
+def _compile_json(  # noqa: PLR0911, PLR0912  - one case per operator; split in issue 9.7
     node: Any, depth: int, parts: Sequence[str], types: Mapping[str, str]
 ) -> _Col | _Lit | _Eval:
     """Validate and compile one op node; leaves come back as _Col / _Lit."""
@@ -358,7 +361,7 @@ def _compile_json(
         except (ValueError, OverflowError) as e:
             raise _Invalid(str(e)) from e
     children = node.get("children")
-    arity = {"isNull": 1, "not": 1, "and": 2, "or": 2, **{k: 2 for k in _FLIP}}.get(str(op))
+    arity = {"isNull": 1, "not": 1, "and": 2, "or": 2, **dict.fromkeys(_FLIP, 2)}.get(str(op))
     if arity is None or not isinstance(children, list):
         raise _Invalid(f"unknown op {op!r} or no children")
     if (len(children) < 2) if op in ("and", "or") else (len(children) != arity):
@@ -397,7 +400,7 @@ def _to_filter(ev: _Eval) -> FileFilter:
     def keep(partition_values: Mapping[str, str | None], stats: Mapping[str, Any] | None) -> bool:
         try:
             return bool(ev(partition_values, stats) & T)
-        except Exception:  # never let a hint break a query
+        except Exception:  # noqa: BLE001  - never let a hint break a query
             return True
 
     return keep
@@ -412,7 +415,7 @@ def json_predicate_filter(
     try:
         tree = json.loads(hint)
         return _to_filter(_as_eval(_compile_json(tree, 1, list(partition_columns), dict(column_types))))
-    except Exception:  # malformed JSON, _Invalid, RecursionError, unhashable "op" values, ...
+    except Exception:  # noqa: BLE001  - malformed JSON, _Invalid, RecursionError, unhashable "op" values, ...
         return None
 
 
@@ -438,7 +441,7 @@ _SQL_CASTS = {
     "timestamp": "timestamp",
     "string": "str",
     "boolean": "bool",
-    **{t: "num" for t in ("tinyint", "smallint", "int", "integer", "bigint", "long", "float", "double")},
+    **dict.fromkeys(("tinyint", "smallint", "int", "integer", "bigint", "long", "float", "double"), "num"),
 }
 
 
@@ -493,7 +496,9 @@ def _sql_operand(t: list[tuple[str, str]]) -> tuple[str, Any] | None:
     return None
 
 
-def _sql_conjunct(hint: str, parts: Sequence[str], types: Mapping[str, str]) -> _Eval | None:
+def _sql_conjunct(  # noqa: PLR0911  - one case per SQL form; split in issue 9.7
+    hint: str, parts: Sequence[str], types: Mapping[str, str]
+) -> _Eval | None:
     toks = _sql_tokens(hint)
     if not toks:
         return None
@@ -548,7 +553,7 @@ def sql_predicate_filter(
     for h in hints or ():
         try:
             ev = _sql_conjunct(h, parts, types) if isinstance(h, str) and len(h) <= MAX_HINT_CHARS else None
-        except Exception:
+        except Exception:  # noqa: BLE001  - an unparsable hint filters nothing
             ev = None
         if ev is not None:
             evs.append(ev)

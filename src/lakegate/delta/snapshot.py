@@ -50,7 +50,8 @@ class Snapshot:
     @cached_property
     def schema(self) -> dict:
         try:
-            return orjson.loads(self.metadata.get("schemaString") or "{}")
+            schema: dict = orjson.loads(self.metadata.get("schemaString") or "{}")
+            return schema
         except orjson.JSONDecodeError as exc:
             raise StorageError("the table's schemaString is not valid JSON") from exc
 

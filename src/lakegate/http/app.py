@@ -59,7 +59,8 @@ class Services:
 
 
 def _svc(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 def _principal(request: Request) -> Principal:
@@ -320,7 +321,7 @@ def create_app(
             *operations,
             Mount(services.config.endpoint, routes=protocol_routes),
         ],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         middleware=middleware,
         lifespan=lifespan,
     )

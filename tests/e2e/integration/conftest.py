@@ -123,16 +123,16 @@ def dir_server(
             {"location": f"s3://{NOVEND}/", "aws": _aws(rgw, rgw.broker)},
         ],
     }
-    clean_env = {
-        k: ""
-        for k in (
+    clean_env = dict.fromkeys(
+        (
             "AWS_ENDPOINT_URL",
             "AWS_ENDPOINT_URL_S3",
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN",
-        )
-    }
+        ),
+        "",
+    )
     server = start_server(tmp_path_factory.mktemp("s3dir"), config, env=clean_env)
     yield server
     server.stop()

@@ -57,7 +57,7 @@ class FakeGoogle:
             jwt.decode(
                 form["assertion"], certs=public_key_pem, audience="https://oauth2.googleapis.com/token"
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  - any bad assertion is an invalid grant
             return 400, {"error": "invalid_grant", "error_description": str(exc)}
         token = "source-" + secrets.token_urlsafe(16)
         self.source_tokens.append(token)

@@ -88,10 +88,9 @@ def storage_server(
             }
         ],
     }
-    clean_env = {
-        k: ""
-        for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    }
+    clean_env = dict.fromkeys(
+        ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), ""
+    )
     server = start_server(tmp_path_factory.mktemp("s3storage"), {**config}, env=clean_env)
     yield server
     server.stop()

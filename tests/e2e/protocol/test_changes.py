@@ -32,12 +32,13 @@ def client_rows(frame: pd.DataFrame) -> list[dict]:
         row = {}
         for k, v in record.items():
             if k == "_commit_timestamp":
-                v = int(v.value // 1_000_000) if isinstance(v, pd.Timestamp) else int(v)
+                row[k] = int(v.value // 1_000_000) if isinstance(v, pd.Timestamp) else int(v)
             elif v is None or (isinstance(v, float) and pd.isna(v)):
-                v = None
+                row[k] = None
             elif hasattr(v, "isoformat"):
-                v = v.isoformat()[:10]
-            row[k] = v
+                row[k] = v.isoformat()[:10]
+            else:
+                row[k] = v
         out.append(row)
     return sorted(out, key=cdf_sort_key)
 
@@ -149,7 +150,7 @@ def test_parquet_lines_carry_version_and_timestamp(raw: Raw, history_tables: dic
     got: dict[int, list[tuple[str, str]]] = {v: [] for v in range(1, 7)}
     for kind, f in file_actions(lines):
         assert f["timestamp"] == ts[f["version"]]
-        assert f["id"] == hashlib.md5(log_path(f["url"]).encode()).hexdigest()
+        assert f["id"] == hashlib.md5(log_path(f["url"]).encode(), usedforsecurity=False).hexdigest()
         assert "stats" not in f or kind == "add"
         got[f["version"]].append(({"cdf": "cdc"}.get(kind, kind), log_path(f["url"])))
     assert {v: sorted(x) for v, x in got.items()} == _kinds_by_version(root, 1, 6)
@@ -208,7 +209,7 @@ def test_fileidhash_on_changes(raw: Raw) -> None:
 
 
 @pytest.mark.parametrize(
-    "params, message",
+    ("params", "message"),
     [
         ({}, "No startingVersion or startingTimestamp provided for CDF read."),
         ({"endingVersion": 2}, "No startingVersion or startingTimestamp provided"),
@@ -228,8 +229,10 @@ def test_fileidhash_on_changes(raw: Raw) -> None:
         ),
         (
             {"startingVersion": 99},
-            "Provided Start version(99) for reading change data is invalid. Start version cannot "
-            "be greater than the latest version of the table(7).",
+            (
+                "Provided Start version(99) for reading change data is invalid. Start version cannot "
+                "be greater than the latest version of the table(7)."
+            ),
         ),
         ({"startingTimestamp": "2999-01-01T00:00:00Z"}, "is after the latest version available"),
         (
@@ -266,7 +269,7 @@ def test_changes_before_start_version_are_refused(raw: Raw, history_tables: dict
 
 
 @pytest.mark.parametrize(
-    "params, bad",
+    ("params", "bad"),
     [
         ({"startingVersion": 0}, 0),  # not enabled at the start
         ({"startingVersion": 1, "endingVersion": 3}, 1),

@@ -15,7 +15,7 @@ from tests.e2e.server import start_server
 from tests.tables import build_plain, read_expected, rows
 
 
-def _query(server, table: str) -> tuple[int, set[str]]:  # noqa: ANN001
+def _query(server, table: str) -> tuple[int, set[str]]:
     response = httpx.post(
         f"{server.endpoint}/shares/s/schemas/d/tables/{table}/query", headers=server.headers(), json={}
     )

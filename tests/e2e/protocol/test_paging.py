@@ -37,7 +37,7 @@ def _key(kind: str, f: dict) -> tuple:
     return kind, f["id"], f.get("version"), log_path(f.get("url") or f.get("path") or "")
 
 
-def _pages(fetch, max_files: int) -> tuple[list[list[dict]], list[str]]:  # noqa: ANN001
+def _pages(fetch, max_files: int) -> tuple[list[list[dict]], list[str]]:
     """All pages of a query: `fetch(extra_params)` gives one response; returns each page's lines and headers."""
     pages, versions, token = [], [], None
     while True:
@@ -145,7 +145,7 @@ def test_changes_pages_keep_their_range_while_the_table_moves(
 # -- page token checks ----------------------------------------------------------------------------------------------
 
 
-def _first_token(response) -> str:  # noqa: ANN001
+def _first_token(response) -> str:
     return ndjson(response)[-1]["endStreamAction"]["nextPageToken"]
 
 
@@ -209,7 +209,7 @@ def test_page_tokens_do_not_cross_modes(raw: Raw) -> None:
     ],
     ids=["snapshot", "version", "streaming", "changes"],
 )
-def test_end_stream_action_only_when_asked(raw: Raw, call) -> None:  # noqa: ANN001
+def test_end_stream_action_only_when_asked(raw: Raw, call) -> None:
     for headers in ({}, {"delta-sharing-capabilities": "includeendstreamaction=false"}):
         response = call(raw, headers)
         assert not any("endStreamAction" in line for line in ndjson(response))
@@ -428,7 +428,7 @@ class _OneTable(Catalog):
     def list_shares(self, principal: Principal) -> list:
         return []
 
-    def get_share(self, principal: Principal, share: str):  # noqa: ANN201
+    def get_share(self, principal: Principal, share: str):
         raise NotImplementedError
 
     def list_schemas(self, principal: Principal, share: str) -> list:
@@ -446,11 +446,11 @@ def failing_signer(monkeypatch: pytest.MonkeyPatch) -> None:
     """URLs of local files sign twice, then signing fails (as a cloud signer may mid-response)."""
     original = LocalStore.url_signer
 
-    def url_signer(self, request):  # noqa: ANN001, ANN202
+    def url_signer(self, request):
         sign = original(self, request)
         calls = []
 
-        def flaky(location):  # noqa: ANN001, ANN202
+        def flaky(location):
             calls.append(location)
             if len(calls) > 2:
                 raise StorageError("signing failed")
@@ -476,7 +476,7 @@ def test_error_after_streaming_began(history_tables: dict[str, str], mode: str) 
     tables, history = _services(history_tables["pages"])
     principal = Principal("tester")
 
-    def answer(caps: str):  # noqa: ANN202
+    def answer(caps: str):
         if mode == "changes":
             return history.changes(
                 principal,

@@ -263,13 +263,13 @@ def test_refresh_token_gives_same_files(server: RunningServer) -> None:
     first = ndjson(post(server, f"{T}/paged/query", {"includeRefreshToken": True}))
     token = first[-1]["endStreamAction"]["refreshToken"]
     again = ndjson(post(server, f"{T}/paged/query", {"refreshToken": token}))
-    assert {l["file"]["id"] for l in first[2:-1]} == {l["file"]["id"] for l in again[2:]} or {
-        l["file"]["id"] for l in first[2:-1]
-    } == {l["file"]["id"] for l in again[2:-1]}
+    assert {line["file"]["id"] for line in first[2:-1]} == {line["file"]["id"] for line in again[2:]} or {
+        line["file"]["id"] for line in first[2:-1]
+    } == {line["file"]["id"] for line in again[2:-1]}
 
 
 @pytest.mark.parametrize(
-    "body,code",
+    ("body", "code"),
     [
         (b"{not json", "MALFORMED_REQUEST"),
         (b"[1,2]", "MALFORMED_REQUEST"),

@@ -42,7 +42,10 @@ def test_certificate_files(tmp_path: Path) -> None:
             **os.environ,
             **{v: str(cert) for v in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")},
         }
-        script = f"import delta_sharing; print(len(delta_sharing.load_as_pandas('{profile}#s.d.t', use_delta_format=False)))"
+        script = (
+            "import delta_sharing; "
+            f"print(len(delta_sharing.load_as_pandas('{profile}#s.d.t', use_delta_format=False)))"
+        )
         result = subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
         )
@@ -57,7 +60,7 @@ def test_self_signed(tmp_path: Path) -> None:
     )
     try:
         endpoint = server.endpoint.replace("http://", "https://")
-        response = httpx.get(endpoint + "/shares", headers=server.headers(), verify=False)
+        response = httpx.get(endpoint + "/shares", headers=server.headers(), verify=False)  # noqa: S501  - the self-signed test cert
         assert response.status_code == 200 and response.json()["items"][0]["name"] == "s"
     finally:
         server.stop()

@@ -8,7 +8,7 @@ Credentials come from the `storage` entry or the standard AWS chain (env, profil
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from lakegate.cloud.aws.signing import AwsCredentials, S3UrlSigner
 from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
@@ -41,7 +41,9 @@ class S3Store(ObjectStore):
         settings = settings or AwsStorageConfig()
         self._session = make_session(settings)
         region = settings.region or self._session.region_name or "us-east-1"
-        addressing = {True: "path", False: "virtual"}.get(settings.path_style, "auto")  # type: ignore[arg-type]
+        addressing: Literal["auto", "virtual", "path"] = (
+            "auto" if settings.path_style is None else "path" if settings.path_style else "virtual"
+        )
         self._client = self._session.client(
             "s3",
             endpoint_url=settings.endpoint,
@@ -62,25 +64,24 @@ class S3Store(ObjectStore):
         infos: list[ObjectInfo] = []
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(**kwargs):
-                for obj in page.get("Contents", ()):
-                    infos.append(
-                        ObjectInfo(
-                            obj["Key"][len(prefix) :],
-                            obj["Size"],
-                            int(obj["LastModified"].timestamp() * 1000),
-                        )
+                infos.extend(
+                    ObjectInfo(
+                        obj["Key"][len(prefix) :], obj["Size"], int(obj["LastModified"].timestamp() * 1000)
                     )
+                    for obj in page.get("Contents", ())
+                )
         except Exception as exc:  # botocore errors carry no secrets, but keep them out of client answers
             raise StorageError(f"listing s3://{directory.bucket}/{prefix} failed: {exc}") from exc
         return infos
 
     def read(self, location: Location) -> bytes:
         try:
-            return self._client.get_object(Bucket=location.bucket, Key=location.path)["Body"].read()
+            body: bytes = self._client.get_object(Bucket=location.bucket, Key=location.path)["Body"].read()
         except self._client.exceptions.NoSuchKey:
             raise FileNotFoundError(location.uri) from None
         except Exception as exc:
             raise StorageError(f"reading {location.uri} failed: {exc}") from exc
+        return body
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
         creds = self._session.get_credentials()

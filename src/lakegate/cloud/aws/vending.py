@@ -88,7 +88,7 @@ class AwsVendor(CredentialVendor):
                     Policy=document,
                     DurationSeconds=settings.duration_seconds,
                 )
-        except Exception as exc:  # botocore ClientError / BotoCoreError / endpoint errors
+        except Exception as exc:  # noqa: BLE001  - botocore ClientError / BotoCoreError / endpoint errors
             log.error("STS refused temporary credentials for %s: %s", location.uri, _describe(exc))
             raise VendingError(
                 "the cloud's token service refused to issue temporary credentials for this "

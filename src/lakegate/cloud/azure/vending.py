@@ -43,7 +43,7 @@ class AzureVendor(CredentialVendor):
                 token, expiry = account.signer.directory_sas(location.bucket, location.path, wanted)
             else:
                 token, expiry = account.signer.container_sas(location.bucket, wanted)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  - azure-core raises many unrelated types
             log.error("Azure refused a SAS for %s: %s", location.uri, describe_error(exc))
             raise VendingError(
                 "the cloud refused to issue a shared access signature for this table; "

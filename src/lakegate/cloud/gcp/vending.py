@@ -28,7 +28,7 @@ from lakegate.exceptions import VendingError
 log = logging.getLogger(__name__)
 KIND = "gcpOauthToken"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
-TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105  - an OAuth URN
 OBJECT_VIEWER = "inRole:roles/storage.objectViewer"
 # Refresh the source token when it has less than this left: a downscoped token ends with its source token.
 SOURCE_MIN_REMAINING_S = 1800
@@ -97,7 +97,7 @@ class GcsVendor(CredentialVendor):
                 requested_token_type=TOKEN_TYPE,
                 additional_options=boundary,
             )
-        except Exception as exc:  # google.auth RefreshError / OAuthError / TransportError
+        except Exception as exc:  # noqa: BLE001  - google.auth RefreshError / OAuthError / TransportError
             log.error(
                 "token exchange for %s failed: %s: %s", location.uri, type(exc).__name__, _first_line(exc)
             )
