@@ -22,9 +22,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bigtable import commit_lines  # noqa: E402
-from tests.e2e.server import start_server  # noqa: E402
-from tests.services.rgw import RgwService  # noqa: E402
+from benchmarks.bigtable import commit_lines
+from tests.e2e.server import start_server
+from tests.services.rgw import RgwService
 
 BUCKET = "bench"
 
@@ -158,7 +158,7 @@ def main() -> None:
         server = start_server(work / "warm", config)
         time.sleep(8)
         first_after_warm_up = timed_query(
-            url.replace(url.split("/delta-sharing")[0], server.base_url), server.headers()
+            url.replace(url.split("/delta-sharing", maxsplit=1)[0], server.base_url), server.headers()
         )[0]
         floor = in_process_floor(rgw, n_files)
         print(f"\n### /query of a {n_files:,}-file table on Ceph RGW ({os.cpu_count()} cores)\n")

@@ -56,7 +56,8 @@ def _imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 submodule = f"{module}.{alias.name}"
                 targets.add(submodule if submodule in modules else module)
     resolved = set()
-    for target in targets:
+    for imported in targets:
+        target = imported
         while target not in modules and "." in target:  # `import lakegate.x.Name`-style: its module
             target = target.rpartition(".")[0]
         if target in modules and target != name:

@@ -17,9 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lakegate.catalog.bearer_tokens import iso
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import AuditEvent
-from lakegate.catalog.bearer_tokens import iso
 from lakegate.exceptions import InvalidParameterError
 from lakegate.metrics import AUDIT_FAILURES
 

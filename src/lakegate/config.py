@@ -218,7 +218,9 @@ class ServerConfig(_Model):
     @classmethod
     def _signing_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SIGNING_KEY_BYTES:
-            raise ValueError(f"must be at least {MIN_SIGNING_KEY_BYTES} bytes (a random string of 32 or more)")
+            raise ValueError(
+                f"must be at least {MIN_SIGNING_KEY_BYTES} bytes (a random string of 32 or more)"
+            )
         return _not_a_placeholder(value)
 
     @field_validator("temporary_credential_validity_seconds")

@@ -14,8 +14,8 @@ from deltalake import write_deltalake
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.locations import Location
 from lakegate.delta.changes import Commit, CommitCache, cdf_enabled, check_cdf_recorded
-from lakegate.delta.timeline import TimelineCache, load_timeline
 from lakegate.delta.log import DeltaLog
+from lakegate.delta.timeline import TimelineCache, load_timeline
 from lakegate.exceptions import InvalidParameterError
 from lakegate.keys import KeyRing
 from tests.tables import rows

@@ -25,7 +25,8 @@ def backend_for(cloud: str) -> Backend | None:
     if module is None:
         return None
     backend = importlib.import_module(module).BACKEND
-    assert isinstance(backend, Backend) and backend.cloud == cloud
+    assert isinstance(backend, Backend)
+    assert backend.cloud == cloud
     return backend
 
 

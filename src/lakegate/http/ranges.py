@@ -15,7 +15,9 @@ _MAX_DIGITS = 18  # beyond any file size; keeps int() cheap and within int64
 
 @dataclass(frozen=True)
 class RangeCheck:
-    header: str | None  # the Range header to pass on (satisfiable ranges only), or None to serve the whole file
+    header: (
+        str | None
+    )  # the Range header to pass on (satisfiable ranges only), or None to serve the whole file
     unsatisfiable: bool = False  # answer 416
 
 
@@ -26,7 +28,7 @@ def _number(text: str) -> int | None:
     return int(text)
 
 
-def check_range(header: str | None, size: int) -> RangeCheck:
+def check_range(header: str | None, size: int) -> RangeCheck:  # noqa: PLR0911  - one return per case
     """What to do with the request's `Range` header for a file of `size` bytes."""
     if header is None:
         return RangeCheck(None)

@@ -374,7 +374,7 @@ class HistoryService:
             if kind == REMOVE and "partitionValues" not in action:
                 # Old writers leave partition values and size out of removes; readers need them.
                 previous = previous or self.context.snapshots.at_version(walk.table.root, version - 1)
-                action = {**previous.files.get(file_key(action), {}), **action}
+                action = {**previous.files.get(file_key(action), {}), **action}  # noqa: PLW2901
                 action.setdefault("partitionValues", {})
             if (
                 walk.keep is not None
@@ -386,7 +386,13 @@ class HistoryService:
                 tail = lines.delta_action_tail(action)
             else:
                 tail = lines.parquet_tail(action) if kind == ADD else lines.parquet_change_tail(action)
-            entry = make_entry(action, walk.table.root, walk.table.auxiliary, walk.id_scheme, lambda _a: tail)
+            entry = make_entry(
+                action,
+                walk.table.root,
+                walk.table.auxiliary,
+                walk.id_scheme,
+                lambda _a: tail,  # noqa: B023  - make_entry calls it at once
+            )
             items.append(FileItem(kinds[kind], extra, entry))
         return items
 

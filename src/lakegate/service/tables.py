@@ -131,7 +131,7 @@ class TableService:
 
     # -- /query (snapshot; with startingVersion it is `HistoryService.stream_query`) -------------------------
 
-    def query(  # noqa: PLR0915  - split in issue 9.5
+    def query(
         self,
         principal: Principal,
         share: str,

@@ -2,12 +2,13 @@
 
 At start, `create_stores` creates the store (cloud SDK client) of every shared table's location and imports
 what the first conversion of a checkpoint would import (pyarrow loads pandas lazily): together ~1 s that would
-otherwise fall on the first request. Then, unless `warmUp: false`, a background thread reads the latest snapshot of up to
-`deltaTableCacheSize` tables and prepares their parquet-format file lines, so the first query of a 100k-file
+otherwise fall on the first request. Then, unless `warmUp: false`, a background thread reads the latest snapshot
+of up to `deltaTableCacheSize` tables and prepares their parquet-format file lines, so the first query of a 100k-file
 table is as fast as later ones. Failures are logged and left for the table's requests to report."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -29,16 +30,14 @@ def _tables(tables: TableContext) -> list[TableInfo]:
 
 
 def create_stores(tables: TableContext) -> None:
-    try:
+    with contextlib.suppress(ImportError):
         import pandas  # noqa: F401  - pyarrow imports it on first use anyway
-    except ImportError:
-        pass
     for info in _tables(tables):
         try:
             resolved = tables.resolve(None, info.share, info.schema, info.name)
             for location in (resolved.root, *resolved.auxiliary):
                 tables.stores.store_for(location)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  - the table's own requests will report it properly
             log.info("could not prepare the store of %s: %s", info.full_name, exc)
 
 
@@ -53,7 +52,7 @@ def warm_up(tables: TableContext, limit: int) -> int:
             snapshot = tables.snapshots.latest(resolved.root)
             entries(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
             loaded += 1
-        except Exception as exc:  # the table's own requests will report it properly
+        except Exception as exc:  # noqa: BLE001  - the table's own requests will report it properly
             log.info("warm-up skipped %s: %s", info.full_name, exc)
     return loaded
 

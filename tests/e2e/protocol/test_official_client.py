@@ -76,7 +76,7 @@ def test_deletion_vectors_read_in_delta_format(server: RunningServer, dv_table: 
 
 
 def test_deletion_vectors_refused_in_parquet_format(server: RunningServer) -> None:
-    with pytest.raises(requests.HTTPError, match="400 Client Error(.|\n)*UNSUPPORTED_OPERATION"):
+    with pytest.raises(requests.HTTPError, match=r"400 Client Error(.|\n)*UNSUPPORTED_OPERATION"):
         delta_sharing.load_as_pandas(f"{server.profile()}#share1.default.dv", use_delta_format=False)
 
 

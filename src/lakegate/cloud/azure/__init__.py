@@ -24,7 +24,8 @@ def _vendor(
     from lakegate.cloud.azure.vending import AzureVendor
 
     azure_store = store()
-    assert isinstance(azure_store, AzureStore) and settings.azure is not None
+    assert isinstance(azure_store, AzureStore)
+    assert settings.azure is not None
     return AzureVendor(azure_store, settings.azure, config.temporary_credential_validity_seconds)
 
 

@@ -24,7 +24,8 @@ def _vendor(
     from lakegate.cloud.gcp.vending import GcsVendor
 
     gcs_store = store()
-    assert isinstance(gcs_store, GcsStore) and settings.gcp is not None
+    assert isinstance(gcs_store, GcsStore)
+    assert settings.gcp is not None
     return GcsVendor(gcs_store, settings.gcp)
 
 
