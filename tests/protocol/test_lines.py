@@ -126,7 +126,7 @@ def test_parquet_file_line() -> None:
     line = one(lines.parquet_file_line("file", URL, fid, lines.parquet_tail(ADD), extra))["file"]
     assert line == {
         "url": URL,
-        "id": hashlib.md5(ADD["path"].encode()).hexdigest(),
+        "id": hashlib.md5(ADD["path"].encode(), usedforsecurity=False).hexdigest(),
         "partitionValues": {"v": "a"},
         "size": 573,
         "stats": '{"numRecords":1}',  # a string, not an object (§4.1)

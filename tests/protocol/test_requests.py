@@ -31,7 +31,7 @@ def test_timestamps(text: str, expected: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "yesterday", "2022-13-01T00:00:00Z", "1640995200000"])
 def test_bad_timestamps(text: str) -> None:
-    with pytest.raises(InvalidParameterError, match="^Invalid startingTimestamp: "):
+    with pytest.raises(InvalidParameterError, match=r"^Invalid startingTimestamp: "):
         parse_timestamp(text, "startingTimestamp")
 
 

@@ -31,7 +31,7 @@ def _edited(token: str) -> list[str]:
 @pytest.mark.parametrize("index", range(7))
 def test_edited_tokens_are_refused(index: int) -> None:
     bad = _edited(encode(KEYS, "page", PAYLOAD))[index]
-    with pytest.raises(InvalidParameterError, match="^bad page token$"):
+    with pytest.raises(InvalidParameterError, match=r"^bad page token$"):
         decode(KEYS, "page", bad, "bad page token")
 
 
