@@ -14,16 +14,14 @@ Reference: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-au
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
-from lakegate._hmac import finish, pad_states
+from lakegate._hmac import finish, pad_states, v4_signing_key
 
 _MAX_EXPIRES_S = 7 * 24 * 3600  # SigV4 query auth allows at most 7 days
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -40,15 +38,6 @@ class AwsCredentials:
     access_key_id: str
     secret_access_key: str = field(repr=False)  # never logged
     session_token: str | None = field(default=None, repr=False)
-
-
-@lru_cache(maxsize=64)
-def _signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
-    """SigV4 key derivation; changes once a day per secret, so cache it."""
-    key = ("AWS4" + secret_access_key).encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.digest(key, part.encode(), "sha256")
-    return key
 
 
 def _quote(text: str) -> str:
@@ -132,7 +121,7 @@ class S3UrlSigner:
 
         # HMAC pad states (lakegate._hmac), the inner one having absorbed the constant string-to-sign prefix.
         inner, outer = pad_states(
-            _signing_key(credentials.secret_access_key, amz_date[:8], self._region, "s3")
+            v4_signing_key(credentials.secret_access_key, amz_date[:8], self._region, "s3")
         )
         inner.update(f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n".encode())
         sha256 = hashlib.sha256

@@ -19,23 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from urllib.parse import quote, urlsplit
 
+from lakegate._hmac import v4_signing_key
+
 MAX_EXPIRES_S = 7 * 24 * 3600
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
-
-
-def derive_key(
-    secret: str,
-    date: str,
-    prefix: str = "GOOG4",
-    region: str = "auto",
-    service: str = "storage",
-    terminator: str = "goog4_request",
-) -> bytes:
-    """The V4 signing key chain (same as AWS SigV4's with AWS4 / aws4_request)."""
-    key = (prefix + secret).encode()
-    for part in (date, region, service, terminator):
-        key = hmac.digest(key, part.encode(), "sha256")
-    return key
 
 
 class GcsUrlSigner:
@@ -77,7 +64,7 @@ class GcsUrlSigner:
         head = f"{self.algorithm}\n{stamp}\n{scope}\n"
         prefix = f"{self._scheme}://{self._host}"
         if self._hmac:
-            key = derive_key(self._hmac[1], date)
+            key = v4_signing_key(self._hmac[1], date, "auto", "storage", scheme="GOOG4")
 
             def signature(string_to_sign: bytes) -> str:
                 return hmac.digest(key, string_to_sign, "sha256").hex()
