@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 
+from lakegate.cli.options import key_values
 from lakegate.exceptions import ConfigError, InvalidParameterError, LakegateError
 
 CONFIG_HELP = "Server configuration (YAML); or set LAKEGATE_CONFIG."
@@ -270,16 +271,6 @@ def _share_text(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _properties(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"'{pair}' is not KEY=VALUE", param_hint="--property")
-        out[key] = value
-    return out
-
-
 @shares_app.command("create")
 def shares_create(
     name: str,
@@ -290,7 +281,7 @@ def shares_create(
     output: str = OutputOption,
 ) -> None:
     """Create an empty share (add tables with `lakegate tables add`)."""
-    properties = _properties(prop)
+    properties = key_values(prop, "--property")
     with _context(config, output) as ctx:
         _emit(output, ctx.shares().create(name, display_name, comment, properties), _share_text)
 

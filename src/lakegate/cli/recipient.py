@@ -7,17 +7,9 @@ import json
 
 import typer
 
+from lakegate.cli.options import key_values
+
 app = typer.Typer(help="Read shared tables as a recipient (profile files).", no_args_is_help=True)
-
-
-def _options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
-        options[key] = value
-    return options
 
 
 @app.command()
@@ -56,7 +48,7 @@ def head(
     from lakegate.client import SharedTable, SharingError, load_as_pandas
 
     try:
-        shared = SharedTable(table, _options(option or []))
+        shared = SharedTable(table, key_values(option or [], "--option"))
         mode = "dir" if shared.has_dir_access else "url"
         frame = shared.table(version).to_pandas() if mode == "dir" else load_as_pandas(table, version=version)
     except (SharingError, ValueError, OSError, RuntimeError) as exc:
