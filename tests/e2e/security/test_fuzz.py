@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pyarrow as pa
 from deltalake import DeltaTable
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.security.conftest import TABLES, Target
 from tests.e2e.security.fuzzer import World, ndjson, run
@@ -110,6 +111,16 @@ def test_fuzz_every_route(target: Target) -> None:
         assert served_files(target, caller, share, schema, table) == table_files(target.tables[source])
     health = httpx.get(f"{target.server.base_url}/healthz", timeout=5)
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    # Metric labels stay the route templates, whatever paths and methods strangers sent.
+    exposition = httpx.get(f"{target.server.base_url}/metrics", timeout=30).text
+    routes = {
+        sample.labels["route"]
+        for family in text_string_to_metric_families(exposition)
+        if family.name == "lakegate_http_requests"
+        for sample in family.samples
+    }
+    assert "unmatched" in routes and len(routes) < 40, sorted(routes)
+    assert not [r for r in routes if ".." in r or "%" in r or "fz-" in r], sorted(routes)
 
     # The server's own log: no secret in any line, and no internal error.
     log = target.log()
