@@ -171,6 +171,10 @@ class ServerConfig(_Model):
     # versions (startingVersion) on; smaller ones are answered at once, as the protocol allows.
     async_query_min_files: int = Field(10_000, alias="asyncQueryMinFiles", ge=0)
     # lakegate keys
+    # Predicate work one request may ask for (a 400 past each bound).
+    predicate_hints_max_length: int = Field(1 << 20, alias="predicateHintsMaxLength", ge=1)
+    predicate_hints_max_depth: int = Field(100, alias="predicateHintsMaxDepth", ge=1)
+    predicate_hints_max_count: int = Field(1000, alias="predicateHintsMaxCount", ge=1)
     storage: list[StorageConfig] = Field(default_factory=list)
     public_url: str | None = Field(None, alias="publicUrl")
     token_signing_key: SecretStr | None = Field(None, alias="tokenSigningKey")

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+import random
+import re
+import time
 from typing import Any
 
 import pytest
 
-from lakegate.delta.predicates import FileFilter, combine, json_predicate_filter, sql_predicate_filter
+from lakegate.delta.predicates import (
+    FileFilter,
+    PredicateLimits,
+    _is_float,
+    _sql_tokens,
+    combine,
+    json_predicate_filter,
+    sql_predicate_filter,
+)
+from lakegate.exceptions import InvalidParameterError
+
+BIG_TEXT = PredicateLimits(max_chars=1 << 30)  # only the count limit applies
 
 
 def col(name: str, vt: str) -> dict[str, Any]:
@@ -517,9 +531,16 @@ def nested_not(depth: int) -> dict[str, Any]:
 
 def test_json_depth_limit() -> None:
     assert jf(nested_not(100), [], {"x": "integer"}) is not None
-    assert jf(nested_not(101), [], {"x": "integer"}) is None
-    deep = "[" * 100_000 + "]" * 100_000  # would blow the JSON parser's recursion: still None, no raise
-    assert json_predicate_filter(deep, partition_columns=[], column_types={}) is None
+    with pytest.raises(InvalidParameterError, match="nested more than 100 levels"):
+        jf(nested_not(101), [], {"x": "integer"})
+    deep = "[" * 100_000 + "]" * 100_000  # beyond the JSON parser's own depth limit: the same 400
+    with pytest.raises(InvalidParameterError, match="nested more than 100 levels"):
+        json_predicate_filter(deep, partition_columns=[], column_types={})
+    shallow = PredicateLimits(max_depth=3)
+    with pytest.raises(InvalidParameterError, match="nested more than 3 levels"):
+        json_predicate_filter(
+            json.dumps(nested_not(4)), partition_columns=[], column_types={"x": "integer"}, limits=shallow
+        )
 
 
 def test_json_size_limit() -> None:
@@ -527,7 +548,20 @@ def test_json_size_limit() -> None:
     base = json.dumps(tree)
     pad_ok = base[:-1] + ', "pad": "' + "x" * (2**20 - len(base) - 11) + '"}'
     assert len(pad_ok) == 2**20 and jf(pad_ok, [], {"x": "integer"}) is not None
-    assert jf(pad_ok[:-2] + 'x"}', [], {"x": "integer"}) is None
+    with pytest.raises(InvalidParameterError, match="1048577 characters"):
+        jf(pad_ok[:-2] + 'x"}', [], {"x": "integer"})
+
+
+def test_json_node_count_limit() -> None:
+    wide = json.dumps(op("or", *[GOOD_LEAF] * 333))  # 1 + 333 * 3 = 1000 nodes
+    assert json_predicate_filter(wide, partition_columns=[], column_types={"x": "integer"})
+    wider = json.dumps(op("or", *[GOOD_LEAF] * 334))
+    with pytest.raises(InvalidParameterError, match="more than 1000 nodes"):
+        json_predicate_filter(wider, partition_columns=[], column_types={"x": "integer"})
+    # 200,000 hints (the attack that cost seconds) are refused before any of them is compiled
+    huge = json.dumps(op("or", *[GOOD_LEAF] * 200_000))
+    with pytest.raises(InvalidParameterError):
+        json_predicate_filter(huge, partition_columns=[], column_types={"x": "integer"}, limits=BIG_TEXT)
 
 
 def test_json_filter_never_raises_on_odd_inputs() -> None:
@@ -619,6 +653,7 @@ def test_sql_hints(hint: str, keep: bool) -> None:
         "i = j",
         "1 = 1",
         "x IS NULL",
+        "i = \u0663",  # ARABIC-INDIC DIGIT THREE
     ],
 )
 def test_sql_unusable_hints_are_skipped(hint: str) -> None:
@@ -659,3 +694,93 @@ def test_combine() -> None:
         False,
         False,
     ]
+
+
+# ---------------------------------------------------------------- bounds and linear-time parsing
+
+# The SQL token grammar as the regular expression the hand-written scanner replaced (it backtracked
+# quadratically on runs of digits): the oracle for short inputs.
+_OLD_SQL_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^'\\]|'')*')|(?P<op><=|>=|<>|!=|==|=|<|>|[(),])"
+    r"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])|(?P<id>`(?:[^`]|``)+`|[^\W\d]\w*))"
+)
+_OLD_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:NaN|Infinity)", re.ASCII)
+
+
+def _old_tokens(s: str) -> list[tuple[str, str]] | None:
+    out, pos = [], 0
+    while pos < len(s.rstrip()):
+        m = _OLD_SQL_TOKEN.match(s, pos)
+        if not m:
+            return None
+        kind = m.lastgroup or ""
+        text = m.group(kind)
+        out.append((kind, text[1:-1].replace("''", "'") if kind == "str" else text))
+        pos = m.end()
+    return out
+
+
+def test_sql_scanner_matches_the_token_grammar() -> None:
+    rng = random.Random(7)
+    # Non-ASCII digits: the old rule took `٣` as a number that the literal parser then refused; the scanner
+    # refuses it at once. Either way the hint is skipped (test_sql_unusable_hints_are_skipped).
+    alphabet = [
+        "1",
+        "0",
+        ".",
+        "e",
+        "E",
+        "+",
+        "-",
+        "'",
+        "''",
+        "`",
+        "a",
+        "_",
+        " ",
+        "=",
+        "<",
+        ">",
+        "!",
+        "(",
+        ",",
+        "\\",
+        "é",
+    ]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert _sql_tokens(text) == _old_tokens(text), text
+        assert _is_float(text) == bool(_OLD_FLOAT.fullmatch(text)), text
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        "i = " + "1" * 20_000 + "x",  # the number rule backtracked over every split of the digits
+        "1" * 20_000 + "." + "1" * 20_000 + ".",
+        "s = '" + "''" * 10_000,  # an unterminated string of doubled quotes
+        "`" + "``" * 10_000,
+        "i = " + "1" * 20_000 + "e",
+    ],
+)
+def test_sql_scanner_is_linear_on_pathological_hints(hint: str) -> None:
+    start = time.perf_counter()
+    assert sql_predicate_filter([hint], partition_columns=SQL_PARTS, column_types=SQL_TYPES) is None
+    assert time.perf_counter() - start < 5  # a guard against a freeze, not a speed target
+
+
+def test_sql_hint_bounds() -> None:
+    ok = ["i = 5"] * 1000
+    assert sql_predicate_filter(ok, partition_columns=SQL_PARTS, column_types=SQL_TYPES)
+    with pytest.raises(InvalidParameterError, match="1001 entries; this server accepts at most 1000"):
+        sql_predicate_filter(ok + ["i = 5"], partition_columns=SQL_PARTS, column_types=SQL_TYPES)
+    with pytest.raises(InvalidParameterError, match="200000 entries"):
+        sql_predicate_filter(["i = 5"] * 200_000, partition_columns=SQL_PARTS, column_types=SQL_TYPES)
+    small = PredicateLimits(max_chars=10)
+    assert sql_predicate_filter(
+        ["i = 5", "i > 4"], partition_columns=SQL_PARTS, column_types=SQL_TYPES, limits=small
+    )
+    with pytest.raises(InvalidParameterError, match="more than 10 characters"):
+        sql_predicate_filter(
+            ["i = 5", "i >= 4"], partition_columns=SQL_PARTS, column_types=SQL_TYPES, limits=small
+        )

@@ -14,18 +14,29 @@ they make SQL null semantics exact: ``null = x`` is null, so ``not(null = x)`` i
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import orjson
+
+from lakegate.exceptions import InvalidParameterError
+
 FileFilter = Callable[[Mapping[str, str | None], Mapping[str, Any] | None], bool]
 
-MAX_HINT_CHARS = 1 << 20  # 1 MiB, as the reference server
-MAX_DEPTH = 100  # op tree levels (a lone leaf is 1 level), as the reference server
+
+@dataclass(frozen=True)
+class PredicateLimits:
+    """How much predicate work one request may ask for; past a bound the request is refused (400)."""
+
+    max_chars: int = 1 << 20  # jsonPredicateHints, and all predicateHints together (1 MiB, as the reference)
+    max_depth: int = 100  # op tree levels (a lone leaf is 1 level), as the reference server
+    max_count: int = 1000  # predicateHints entries, and nodes of the jsonPredicateHints tree
+
 
 T, F, N = 1, 2, 4
 ANY = T | F | N  # nothing known
@@ -36,8 +47,9 @@ _INTEGRAL = {"byte", "short", "integer", "long"}
 _HIGH_CHARS = "\uffff\U0010ffff"  # tie-breakers writers append to a truncated string max
 _MS = timedelta(milliseconds=1)
 
+# Regular expressions here run on request input, so each is linear: no nested or adjacent unbounded
+# quantifiers that can match the same text (numbers and SQL tokens are scanned by hand below).
 _INT_RE = re.compile(r"[+-]?\d+", re.ASCII)
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:NaN|Infinity)", re.ASCII)
 _DATE_RE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
 # ISO-8601 / Delta partition form; more than 6 fraction digits is rejected rather than rounded,
 # because rounding a literal could move it across a microsecond partition value.
@@ -49,6 +61,37 @@ _TS_RE = re.compile(
 
 
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+
+
+def _digits_end(s: str, i: int) -> int:
+    """The index after the run of ASCII digits starting at `i`."""
+    while i < len(s) and "0" <= s[i] <= "9":
+        i += 1
+    return i
+
+
+def _number_end(s: str, i: int) -> int:
+    """The index after the SQL/JSON number literal starting at `i` (`[+-]? (d+ .? d* | . d+) ([eE] [+-]? d+)?`),
+    or `i` when there is none. One pass, no backtracking."""
+    start = i
+    if i < len(s) and s[i] in "+-":
+        i += 1
+    whole = _digits_end(s, i)
+    frac_start = whole + 1 if whole < len(s) and s[whole] == "." else whole
+    end = _digits_end(s, frac_start)
+    if whole == i and end == frac_start:  # no digit before or after the point
+        return start
+    if end < len(s) and s[end] in "eE":
+        exp = end + 1 + (end + 1 < len(s) and s[end + 1] in "+-")
+        exp_end = _digits_end(s, exp)
+        if exp_end > exp:
+            end = exp_end
+    return end
+
+
+def _is_float(s: str) -> bool:
+    unsigned = s[1:] if s[:1] in ("+", "-") else s
+    return unsigned in ("NaN", "Infinity") or (bool(s) and _number_end(s, 0) == len(s))
 
 
 class _Invalid(Exception):  # noqa: N818  - internal, never escapes the module
@@ -81,7 +124,7 @@ def _parse(vt: str, s: str) -> Any:
         v, bits = int(s), (31 if vt == "int" else 63)
         if -(1 << bits) <= v < (1 << bits):
             return v
-    elif vt in ("float", "double") and _FLOAT_RE.fullmatch(s):
+    elif vt in ("float", "double") and _is_float(s):
         return float(s)
     elif vt == "date" and (m := _DATE_RE.fullmatch(s)):
         return date(*map(int, m.groups()))
@@ -94,7 +137,7 @@ def _parse_number(s: str) -> int | float:
     s = s.strip()
     if _INT_RE.fullmatch(s):
         return int(s)
-    if _FLOAT_RE.fullmatch(s):
+    if _is_float(s):
         return float(s)
     raise ValueError(s)
 
@@ -339,52 +382,79 @@ _FLIP = {
 }
 
 
-def _compile_json(  # noqa: PLR0911, PLR0912  - one case per operator; split in issue 9.7
-    node: Any, depth: int, parts: Sequence[str], types: Mapping[str, str]
-) -> _Col | _Lit | _Eval:
-    """Validate and compile one op node; leaves come back as _Col / _Lit."""
-    if depth > MAX_DEPTH or not isinstance(node, dict):
-        raise _Invalid("too deep or not an object")
+_Node = _Col | _Lit | _Eval
+_ARITY = {"isNull": 1, "not": 1, **dict.fromkeys(_FLIP, 2)}  # "and" / "or" take two or more
+
+
+class _Schema(NamedTuple):
+    parts: Sequence[str]
+    types: Mapping[str, str]
+
+
+def _compile_json(node: Any, schema: _Schema) -> _Node:
+    """Validate and compile one op node; leaves come back as _Col / _Lit. (Depth was checked before.)"""
+    if not isinstance(node, dict):
+        raise _Invalid("not an object")
     op = node.get("op")
     if op in ("column", "literal"):
-        vt = node.get("valueType")
-        if vt not in _VALUE_TYPES:
-            raise _Invalid(f"bad valueType {vt!r}")
-        if op == "column":
-            if not isinstance(node.get("name"), str):
-                raise _Invalid("column without name")
-            return _Col(node["name"], vt, parts, types)
-        if not isinstance(node.get("value"), str):
-            raise _Invalid("literal without string value")
-        try:
-            return _Lit(_parse(vt, node["value"]), vt)
-        except (ValueError, OverflowError) as e:
-            raise _Invalid(str(e)) from e
-    children = node.get("children")
-    arity = {"isNull": 1, "not": 1, "and": 2, "or": 2, **dict.fromkeys(_FLIP, 2)}.get(str(op))
-    if arity is None or not isinstance(children, list):
-        raise _Invalid(f"unknown op {op!r} or no children")
-    if (len(children) < 2) if op in ("and", "or") else (len(children) != arity):
-        raise _Invalid(f"{op}: wrong number of children")
-    kids = [_compile_json(c, depth + 1, parts, types) for c in children]
-    leaves = [k for k in kids if isinstance(k, (_Col, _Lit))]
-    if op in _FLIP or op == "isNull":
-        if len(leaves) != len(kids):
-            raise _Invalid(f"{op} takes leaf children")
-        if op == "isNull":
-            k = kids[0]
-            return _safe(k.is_null) if isinstance(k, _Col) else (lambda pv, st: F)  # literals aren't null
-        a, b = kids
-        if isinstance(a, _Lit) and isinstance(b, _Col):  # literal on the left: flip the comparison
-            a, b, op = b, a, _FLIP[op]
-        if not (isinstance(a, _Col) and isinstance(b, _Lit)) or a.vt != b.vt:
-            return lambda pv, st: ANY  # two columns, two literals, or mismatched types
-        return _safe(_comparison(op, a, b.value))
+        return _json_leaf(node, op, schema)
+    kids = [_compile_json(c, schema) for c in _json_children(node, op)]
+    if op == "isNull":
+        return _json_is_null(kids)
+    if op in _FLIP:
+        return _json_comparison(op, kids)
     evs = [_as_eval(k) for k in kids]
     if op == "not":
         return lambda pv, st: _not(evs[0](pv, st))
     combine_sets = _and if op == "and" else _or
     return lambda pv, st: combine_sets([e(pv, st) for e in evs])
+
+
+def _json_leaf(node: dict[str, Any], op: str, schema: _Schema) -> _Col | _Lit:
+    vt = node.get("valueType")
+    if vt not in _VALUE_TYPES:
+        raise _Invalid(f"bad valueType {vt!r}")
+    if op == "column":
+        if not isinstance(node.get("name"), str):
+            raise _Invalid("column without name")
+        return _Col(node["name"], vt, schema.parts, schema.types)
+    if not isinstance(node.get("value"), str):
+        raise _Invalid("literal without string value")
+    try:
+        return _Lit(_parse(vt, node["value"]), vt)
+    except (ValueError, OverflowError) as e:
+        raise _Invalid(str(e)) from e
+
+
+def _json_children(node: dict[str, Any], op: Any) -> list[Any]:
+    children = node.get("children")
+    if not isinstance(op, str) or (op not in _ARITY and op not in ("and", "or")):
+        raise _Invalid(f"unknown op {op!r}")
+    if not isinstance(children, list):
+        raise _Invalid(f"{op}: no children")
+    if (len(children) < 2) if op in ("and", "or") else (len(children) != _ARITY[op]):
+        raise _Invalid(f"{op}: wrong number of children")
+    return children
+
+
+def _json_is_null(kids: list[_Node]) -> _Eval:
+    (k,) = kids
+    if isinstance(k, _Col):
+        return _safe(k.is_null)
+    if isinstance(k, _Lit):
+        return lambda pv, st: F  # literals aren't null
+    raise _Invalid("isNull takes a leaf")
+
+
+def _json_comparison(op: str, kids: list[_Node]) -> _Eval:
+    a, b = kids
+    if not all(isinstance(k, (_Col, _Lit)) for k in kids):
+        raise _Invalid(f"{op} takes leaf children")
+    if isinstance(a, _Lit) and isinstance(b, _Col):  # literal on the left: flip the comparison
+        a, b, op = b, a, _FLIP[op]
+    if not (isinstance(a, _Col) and isinstance(b, _Lit)) or a.vt != b.vt:
+        return lambda pv, st: ANY  # two columns, two literals, or mismatched types
+    return _safe(_comparison(op, a, b.value))
 
 
 def _as_eval(k: _Col | _Lit | _Eval) -> _Eval:
@@ -407,25 +477,60 @@ def _to_filter(ev: _Eval) -> FileFilter:
 
 
 def json_predicate_filter(
-    hint: str | None, *, partition_columns: Sequence[str], column_types: Mapping[str, str]
+    hint: str | None,
+    *,
+    partition_columns: Sequence[str],
+    column_types: Mapping[str, str],
+    limits: PredicateLimits = PredicateLimits(),
 ) -> FileFilter | None:
-    """Filter for a ``jsonPredicateHints`` string, or None (no filtering) if empty or invalid."""
-    if not isinstance(hint, str) or not hint.strip() or len(hint) > MAX_HINT_CHARS:
+    """Filter for a ``jsonPredicateHints`` string, or None (no filtering) if empty or invalid.
+    InvalidParameterError when the hint is longer, deeper or larger than `limits` allow."""
+    if not isinstance(hint, str) or not hint.strip():
         return None
+    if len(hint) > limits.max_chars:
+        raise InvalidParameterError(
+            f"jsonPredicateHints is {len(hint)} characters; this server accepts at most {limits.max_chars}"
+        )
     try:
-        tree = json.loads(hint)
-        return _to_filter(_as_eval(_compile_json(tree, 1, list(partition_columns), dict(column_types))))
-    except Exception:  # noqa: BLE001  - malformed JSON, _Invalid, RecursionError, unhashable "op" values, ...
+        tree = orjson.loads(hint)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit"):  # nested beyond what the parser takes: far past any op depth
+            raise InvalidParameterError(_too_deep(limits)) from None
         return None
+    _check_tree_size(tree, limits)
+    try:
+        return _to_filter(_as_eval(_compile_json(tree, _Schema(list(partition_columns), dict(column_types)))))
+    except Exception:  # noqa: BLE001  - _Invalid, unhashable "op" values, ...
+        return None
+
+
+def _too_deep(limits: PredicateLimits) -> str:
+    return f"jsonPredicateHints is nested more than {limits.max_depth} levels deep"
+
+
+def _check_tree_size(tree: Any, limits: PredicateLimits) -> None:
+    """Count op levels and nodes without recursion; InvalidParameterError past the limits."""
+    level, nodes = [tree], 0
+    for depth in range(1, limits.max_depth + 2):
+        nodes += len(level)
+        if nodes > limits.max_count:
+            raise InvalidParameterError(
+                f"jsonPredicateHints has more than {limits.max_count} nodes, the most this server accepts"
+            )
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict) and isinstance(node.get("children"), list)
+            for child in node["children"]
+        ]
+        if not level:
+            return
+        if depth == limits.max_depth:
+            raise InvalidParameterError(_too_deep(limits))
 
 
 # ---- SQL predicateHints: `col op literal`, `literal op col`, `col IS [NOT] NULL`, partition columns only.
 
-# Strings may not contain backslashes: Spark unescapes them and we'd compare against the wrong value.
-_SQL_TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^'\\]|'')*')|(?P<op><=|>=|<>|!=|==|=|<|>|[(),])"
-    r"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])|(?P<id>`(?:[^`]|``)+`|[^\W\d]\w*))"
-)
 _SQL_OPS = {
     "=": "equal",
     "==": "equal",
@@ -457,17 +562,70 @@ def _family(coltype: str | None) -> str | None:
     }.get(coltype or "")
 
 
+_SQL_OPERATORS = ("<=", ">=", "<>", "!=", "==", "=", "<", ">", "(", ")", ",")
+
+
 def _sql_tokens(s: str) -> list[tuple[str, str]] | None:
-    out, pos = [], 0
-    while pos < len(s.rstrip()):
-        m = _SQL_TOKEN.match(s, pos)
-        if not m:
+    """(kind, text) tokens of a hint: 'str' (unquoted), 'op', 'num', 'id' (backquoted as written); None if
+    something is not a token. Hand-written: one pass over the text, whatever it holds."""
+    out: list[tuple[str, str]] = []
+    i, n = 0, len(s)
+    while True:
+        while i < n and s[i].isspace():
+            i += 1
+        if i == n:
+            return out
+        token = _sql_token(s, i)
+        if token is None:
             return None
-        kind = m.lastgroup or ""
-        text = m.group(kind)
-        out.append((kind, text[1:-1].replace("''", "'") if kind == "str" else text))
-        pos = m.end()
-    return out
+        kind, text, i = token
+        out.append((kind, text))
+
+
+def _sql_token(s: str, i: int) -> tuple[str, str, int] | None:
+    """The token at `i` and the index after it, or None."""
+    c = s[i]
+    if c == "'":
+        # Strings may not contain backslashes: Spark unescapes them and we'd compare against the wrong value.
+        found = _quoted(s, i, "'")
+        return None if found is None or "\\" in found[0] else ("str", found[0], found[1])
+    if c == "`":
+        found = _quoted(s, i, "`")
+        return None if found is None or not found[0] else ("id", s[i : found[1]], found[1])
+    for op in _SQL_OPERATORS:
+        if s.startswith(op, i):
+            return "op", op, i + len(op)
+    end = _number_end(s, i)
+    if end > i:
+        if end < len(s) and (s[end] == "." or _is_word_char(s[end])):
+            return None  # `1x`, `1.2.3`: not a number, and not a name either
+        return "num", s[i:end], end
+    if _is_word_char(c) and not c.isdecimal():
+        end = i + 1
+        while end < len(s) and _is_word_char(s[end]):
+            end += 1
+        return "id", s[i:end], end
+    return None
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _quoted(s: str, i: int, quote: str) -> tuple[str, int] | None:
+    """The content of the quoted text starting at `i` (a doubled quote stands for one) and the index after
+    the closing quote; None if it is not closed."""
+    parts, j = [], i + 1
+    while True:
+        k = s.find(quote, j)
+        if k < 0:
+            return None
+        parts.append(s[j:k])
+        if s.startswith(quote, k + 1):  # doubled: one quote character, the text goes on
+            parts.append(quote)
+            j = k + 2
+            continue
+        return "".join(parts), k + 1
 
 
 def _sql_operand(t: list[tuple[str, str]]) -> tuple[str, Any] | None:
@@ -496,20 +654,25 @@ def _sql_operand(t: list[tuple[str, str]]) -> tuple[str, Any] | None:
     return None
 
 
-def _sql_conjunct(  # noqa: PLR0911  - one case per SQL form; split in issue 9.7
-    hint: str, parts: Sequence[str], types: Mapping[str, str]
-) -> _Eval | None:
+def _sql_conjunct(hint: str, schema: _Schema) -> _Eval | None:
     toks = _sql_tokens(hint)
     if not toks:
         return None
     words = [v.upper() if k == "id" else None for k, v in toks]
     if words[-2:] == ["IS", "NULL"] or words[-3:] == ["IS", "NOT", "NULL"]:
-        negate = words[-2] == "NOT"
-        operand = _sql_operand(toks[: -3 if negate else -2])
-        if not operand or operand[0] != "col" or _find(operand[1], parts) is None:
-            return None
-        col = _Col(operand[1], "string", parts, types)
-        return (lambda pv, st: _not(col.is_null(pv, st))) if negate else col.is_null
+        return _sql_is_null(toks, words[-2] == "NOT", schema)
+    return _sql_comparison(toks, schema)
+
+
+def _sql_is_null(toks: list[tuple[str, str]], negate: bool, schema: _Schema) -> _Eval | None:
+    operand = _sql_operand(toks[: -3 if negate else -2])
+    if not operand or operand[0] != "col" or _find(operand[1], schema.parts) is None:
+        return None
+    col = _Col(operand[1], "string", schema.parts, schema.types)
+    return (lambda pv, st: _not(col.is_null(pv, st))) if negate else col.is_null
+
+
+def _sql_comparison(toks: list[tuple[str, str]], schema: _Schema) -> _Eval | None:
     ops = [i for i, (k, v) in enumerate(toks) if k == "op" and v in _SQL_OPS]
     if len(ops) != 1:
         return None
@@ -521,38 +684,58 @@ def _sql_conjunct(  # noqa: PLR0911  - one case per SQL form; split in issue 9.7
         left, right, op = right, left, _FLIP.get(op, op)
     if left[0] != "col" or right[0] == "col":
         return None
-    part = _find(left[1], parts)
-    fam = _family(None if part is None else _lookup(types, part))
+    part = _find(left[1], schema.parts)
+    fam = _family(None if part is None else _lookup(schema.types, part))
     if part is None or fam is None or right[0] not in (fam, "str"):
         return None  # non-partition column, untyped column, or a literal Spark would coerce differently
-    text = right[1]
-    try:
-        if fam == "num":
-            if right[0] == "str" and not _INT_RE.fullmatch(text.strip()):
-                return None  # Spark may cast '1.5' to an int column as 1; don't guess
-            lit: Any = _parse_number(text)
-            vt = "long" if isinstance(lit, int) else "double"
-        else:
-            vt = {"str": "string", "bool": "bool", "date": "date", "timestamp": "timestamp"}[fam]
-            lit = _parse(vt, text)
-    except (ValueError, OverflowError):
+    literal = _sql_literal(fam, right[0], right[1])
+    if literal is None:
         return None
-    col = _Col(part, vt, parts, types)
+    lit, vt = literal
+    col = _Col(part, vt, schema.parts, schema.types)
     cmp = _comparison("equal" if op == "!=" else op, col, lit)
     return _safe((lambda pv, st: _not(cmp(pv, st))) if op == "!=" else cmp)
 
 
+def _sql_literal(fam: str, kind: str, text: str) -> tuple[Any, str] | None:
+    """(value, JSON valueType) of a literal compared with a column of family `fam`, or None."""
+    try:
+        if fam != "num":
+            vt = {"str": "string", "bool": "bool", "date": "date", "timestamp": "timestamp"}[fam]
+            return _parse(vt, text), vt
+        if kind == "str" and not _INT_RE.fullmatch(text.strip()):
+            return None  # Spark may cast '1.5' to an int column as 1; don't guess
+        number = _parse_number(text)
+        return number, ("long" if isinstance(number, int) else "double")
+    except (ValueError, OverflowError):
+        return None
+
+
 def sql_predicate_filter(
-    hints: Sequence[str] | None, *, partition_columns: Sequence[str], column_types: Mapping[str, str]
+    hints: Sequence[str] | None,
+    *,
+    partition_columns: Sequence[str],
+    column_types: Mapping[str, str],
+    limits: PredicateLimits = PredicateLimits(),
 ) -> FileFilter | None:
-    """Filter for SQL ``predicateHints`` (AND-ed); hints we can't use are skipped. None if none is usable."""
+    """Filter for SQL ``predicateHints`` (AND-ed); hints we can't use are skipped. None if none is usable.
+    InvalidParameterError when there are more hints, or more text, than `limits` allow."""
     if isinstance(hints, str):
         hints = [hints]
-    parts, types = list(partition_columns or ()), dict(column_types or {})
+    hints = [h for h in hints or () if isinstance(h, str)]
+    if len(hints) > limits.max_count:
+        raise InvalidParameterError(
+            f"predicateHints has {len(hints)} entries; this server accepts at most {limits.max_count}"
+        )
+    if sum(map(len, hints)) > limits.max_chars:
+        raise InvalidParameterError(
+            f"predicateHints hold more than {limits.max_chars} characters, the most this server accepts"
+        )
+    schema = _Schema(list(partition_columns or ()), dict(column_types or {}))
     evs = []
-    for h in hints or ():
+    for h in hints:
         try:
-            ev = _sql_conjunct(h, parts, types) if isinstance(h, str) and len(h) <= MAX_HINT_CHARS else None
+            ev = _sql_conjunct(h, schema)
         except Exception:  # noqa: BLE001  - an unparsable hint filters nothing
             ev = None
         if ev is not None:

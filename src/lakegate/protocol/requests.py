@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -14,22 +13,48 @@ from lakegate.exceptions import InvalidParameterError, MalformedRequestError
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-# An unencoded '+' in a query string arrives as a space: `…T10:00:00 02:00` means `…T10:00:00+02:00`.
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_SPACE_OFFSET = re.compile(r"^(.*T.*\d) (\d{2}(?::?\d{2})?)$")
+_MAX_TIMESTAMP_CHARS = 64  # `YYYY-MM-DDTHH:MM:SS.fffffffff+HH:MM` is 35; anything far longer is not one
+_DIGITS_AT = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15)  # of `YYYY-MM-DDTHH:MM`
 
 
 def parse_timestamp(text: str, name: str) -> int:
-    """ISO-8601 with any offset (`2022-01-01T00:00:00Z`, `…+02:00`); a naive value is UTC. Returns epoch ms."""
-    value = _SPACE_OFFSET.sub(r"\1+\2", text.strip())
+    """A date and a time, as the reference server takes them: ISO-8601 with any offset (`2022-01-01T00:00:00Z`,
+    `…+02:00`) or `2022-01-01 00:00:00` (`java.sql.Timestamp`); a value without offset is UTC. A date alone
+    (`2022-01-01`) is refused, as by the reference server. Returns epoch ms.
+
+    Checked by shape first (fixed positions, no regular expression), then parsed by `fromisoformat`."""
+    value = text.strip()
+    if not (len(value) <= _MAX_TIMESTAMP_CHARS and value.isascii() and _has_date_and_time(value)):
+        raise InvalidParameterError(f"Invalid {name}: {text[:_MAX_TIMESTAMP_CHARS]}")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = datetime.fromisoformat(_restore_plus(value).replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise InvalidParameterError(f"Invalid {name}: {text}") from None
+        raise InvalidParameterError(f"Invalid {name}: {value}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     # Integer arithmetic: float seconds * 1000 can land one millisecond short of the instant given.
     return (parsed - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _has_date_and_time(value: str) -> bool:
+    """`YYYY-MM-DD`, `T` or a space, `HH:MM`, then anything `fromisoformat` may judge."""
+    return (
+        len(value) >= 16
+        and value[4] == value[7] == "-"
+        and value[10] in "Tt "
+        and value[13] == ":"
+        and all(value[i].isdigit() for i in _DIGITS_AT)
+    )
+
+
+def _restore_plus(value: str) -> str:
+    """An unencoded '+' in a query string arrives as a space: `…T10:00:00 02:00` means `…T10:00:00+02:00`."""
+    time, space, offset = value[11:].rpartition(" ")
+    digits = offset.replace(":", "", 1)
+    if space and time[-1:].isdigit() and len(digits) in (2, 4) and digits.isdigit() and offset[:2].isdigit():
+        return f"{value[:11]}{time}+{offset}"
+    return value
 
 
 def parse_bool(value: Any, name: str) -> bool:

@@ -18,7 +18,13 @@ from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
-from lakegate.delta.predicates import FileFilter, combine, json_predicate_filter, sql_predicate_filter
+from lakegate.delta.predicates import (
+    FileFilter,
+    PredicateLimits,
+    combine,
+    json_predicate_filter,
+    sql_predicate_filter,
+)
 from lakegate.delta.snapshot import Snapshot
 from lakegate.delta.timeline import Timeline, TimelineCache
 from lakegate.exceptions import InvalidParameterError
@@ -134,11 +140,18 @@ class TableContext:
     def file_filter(self, request: QueryRequest, snapshot: Snapshot) -> FileFilter | None:
         """The request's predicate hints as one filter over partition values and stats (None: keep all)."""
         columns, types = snapshot.partition_columns, snapshot.column_types
+        limits = PredicateLimits(
+            max_chars=self.config.predicate_hints_max_length,
+            max_depth=self.config.predicate_hints_max_depth,
+            max_count=self.config.predicate_hints_max_count,
+        )
         return combine(
             json_predicate_filter(
-                request.json_predicate_hints, partition_columns=columns, column_types=types
+                request.json_predicate_hints, partition_columns=columns, column_types=types, limits=limits
             ),
-            sql_predicate_filter(request.predicate_hints, partition_columns=columns, column_types=types)
+            sql_predicate_filter(
+                request.predicate_hints, partition_columns=columns, column_types=types, limits=limits
+            )
             if self.config.evaluate_predicate_hints
             else None,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -115,3 +116,60 @@ def test_metric_labels_stay_route_templates(server: RunningServer) -> None:
     assert marker not in exposition and "PROPFIND" not in exposition
     assert 'route="unmatched"' in exposition and 'method="OTHER"' in exposition
     assert 'route="/delta-sharing/shares/{share}/schemas/{schema}/tables/{table}/query"' in exposition
+
+
+def test_pathological_hints_and_timestamps_answer_at_once(server: RunningServer) -> None:
+    """Inputs that made backtracking regular expressions run for minutes under the GIL (freezing /healthz)."""
+    start = time.perf_counter()
+    hint = "region = " + "1" * 20_000 + "x"
+    answer = post(server, f"{T}/sales/query", {"predicateHints": [hint]})
+    assert answer.status_code == 200  # an unusable hint is skipped: every file
+    for params in (
+        {"startingTimestamp": "2022-04-29T" + "1" * 20_000 + " 02"},
+        {"startingTimestamp": "T" * 20_000},
+    ):
+        assert_error(get(server, f"{T}/sales/changes", params=params), 400, "INVALID_PARAMETER_VALUE")
+    body = {"timestamp": "2022-04-29T" + "1" * 20_000 + " 02"}
+    assert_error(post(server, f"{T}/sales/query", body), 400, "INVALID_PARAMETER_VALUE")
+    assert httpx.get(server.base_url + "/healthz").status_code == 200
+    assert time.perf_counter() - start < 10  # a guard against a freeze, not a speed target
+
+
+def test_date_only_timestamps_are_invalid(server: RunningServer) -> None:
+    error = assert_error(
+        get(server, f"{T}/sales/changes", params={"startingTimestamp": "2022-04-29"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert error["message"].startswith("Invalid startingTimestamp")
+    error = assert_error(
+        post(server, f"{T}/sales/query", {"timestamp": "2021-01-01"}), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert error["message"].startswith("Invalid timestamp")
+    response = httpx.head(
+        server.endpoint + f"{T}/sales", params={"startingTimestamp": "2021-01-01"}, headers=server.headers()
+    )
+    assert response.status_code == 400
+
+
+def test_predicate_work_is_bounded(server: RunningServer) -> None:
+    too_many = post(server, f"{T}/sales/query", {"predicateHints": ["region = 'amer'"] * 1001})
+    assert "at most 1000" in assert_error(too_many, 400, "INVALID_PARAMETER_VALUE")["message"]
+    leaf = {
+        "op": "equal",
+        "children": [
+            {"op": "column", "name": "region", "valueType": "string"},
+            {"op": "literal", "value": "amer", "valueType": "string"},
+        ],
+    }
+    tree: dict = leaf
+    for _ in range(100):
+        tree = {"op": "not", "children": [tree]}
+    deep = post(server, f"{T}/sales/query", {"jsonPredicateHints": json.dumps(tree)})
+    assert "nested more than 100 levels" in assert_error(deep, 400, "INVALID_PARAMETER_VALUE")["message"]
+    wide = {"op": "or", "children": [leaf] * 400}
+    assert_error(
+        post(server, f"{T}/sales/query", {"jsonPredicateHints": json.dumps(wide)}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
