@@ -773,7 +773,7 @@ def test_sql_hint_bounds() -> None:
     ok = ["i = 5"] * 1000
     assert sql_predicate_filter(ok, partition_columns=SQL_PARTS, column_types=SQL_TYPES)
     with pytest.raises(InvalidParameterError, match="1001 entries; this server accepts at most 1000"):
-        sql_predicate_filter(ok + ["i = 5"], partition_columns=SQL_PARTS, column_types=SQL_TYPES)
+        sql_predicate_filter([*ok, "i = 5"], partition_columns=SQL_PARTS, column_types=SQL_TYPES)
     with pytest.raises(InvalidParameterError, match="200000 entries"):
         sql_predicate_filter(["i = 5"] * 200_000, partition_columns=SQL_PARTS, column_types=SQL_TYPES)
     small = PredicateLimits(max_chars=10)

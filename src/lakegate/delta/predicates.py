@@ -584,28 +584,38 @@ def _sql_tokens(s: str) -> list[tuple[str, str]] | None:
 
 def _sql_token(s: str, i: int) -> tuple[str, str, int] | None:
     """The token at `i` and the index after it, or None."""
-    c = s[i]
-    if c == "'":
-        # Strings may not contain backslashes: Spark unescapes them and we'd compare against the wrong value.
-        found = _quoted(s, i, "'")
-        return None if found is None or "\\" in found[0] else ("str", found[0], found[1])
-    if c == "`":
-        found = _quoted(s, i, "`")
-        return None if found is None or not found[0] else ("id", s[i : found[1]], found[1])
+    if s[i] in "'`":
+        return _quoted_token(s, i)
     for op in _SQL_OPERATORS:
         if s.startswith(op, i):
             return "op", op, i + len(op)
+    return _number_or_name(s, i)
+
+
+def _quoted_token(s: str, i: int) -> tuple[str, str, int] | None:
+    quote = s[i]
+    found = _quoted(s, i, quote)
+    if found is None:
+        return None
+    text, end = found
+    if quote == "'":
+        # Strings may not contain backslashes: Spark unescapes them and we'd compare against the wrong value.
+        return None if "\\" in text else ("str", text, end)
+    return ("id", s[i:end], end) if text else None  # a `quoted name`, kept as written
+
+
+def _number_or_name(s: str, i: int) -> tuple[str, str, int] | None:
     end = _number_end(s, i)
     if end > i:
         if end < len(s) and (s[end] == "." or _is_word_char(s[end])):
             return None  # `1x`, `1.2.3`: not a number, and not a name either
         return "num", s[i:end], end
-    if _is_word_char(c) and not c.isdecimal():
-        end = i + 1
-        while end < len(s) and _is_word_char(s[end]):
-            end += 1
-        return "id", s[i:end], end
-    return None
+    if not _is_word_char(s[i]) or s[i].isdecimal():
+        return None
+    end = i + 1
+    while end < len(s) and _is_word_char(s[end]):
+        end += 1
+    return "id", s[i:end], end
 
 
 def _is_word_char(c: str) -> bool:
