@@ -24,7 +24,13 @@ class RestClient:
         self.profile = profile
         self.timeout_s = timeout_s
 
-    def _call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> bytes:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> bytes:
         request = urllib.request.Request(  # noqa: S310  - the endpoint of the user's own profile
             self.profile.endpoint + path,
             method=method,

@@ -4,6 +4,7 @@ its parsed stats."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -46,7 +47,7 @@ def data_location(root: Location, path: str, allowed: tuple[Location, ...]) -> L
 
 
 def deletion_vector_location(
-    root: Location, descriptor: dict, allowed: tuple[Location, ...]
+    root: Location, descriptor: dict[str, Any], allowed: tuple[Location, ...]
 ) -> Location | None:
     """The file of a `u` (UUID-named, relative) or `p` (absolute) deletion vector; None for inline ones."""
     kind = descriptor.get("storageType")
@@ -62,7 +63,7 @@ def deletion_vector_location(
     raise UnsupportedOperationError(f"unsupported deletion vector storage type '{kind}'")
 
 
-def file_stats(action: dict) -> dict | None:
+def file_stats(action: dict[str, Any]) -> dict[str, Any] | None:
     """The parsed `stats` of an add action, or None when it has none or they are not valid JSON."""
     raw = action.get("stats")
     if not raw:

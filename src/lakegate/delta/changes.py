@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from lakegate._lru import Lru
 from lakegate.delta.log import DeltaLog
@@ -28,18 +29,18 @@ class Commit:
     """The actions of one version that matter for history queries, in log order."""
 
     version: int
-    adds: tuple[dict, ...]  # add actions with dataChange=true
-    removes: tuple[dict, ...]  # remove actions with dataChange=true
-    cdcs: tuple[dict, ...]  # cdc actions (files under _change_data/)
-    metadata: dict | None
-    protocol: dict | None
-    commit_info: dict | None
+    adds: tuple[dict[str, Any], ...]  # add actions with dataChange=true
+    removes: tuple[dict[str, Any], ...]  # remove actions with dataChange=true
+    cdcs: tuple[dict[str, Any], ...]  # cdc actions (files under _change_data/)
+    metadata: dict[str, Any] | None
+    protocol: dict[str, Any] | None
+    commit_info: dict[str, Any] | None
 
     @classmethod
-    def parse(cls, version: int, actions: list[dict]) -> Commit:
-        adds: list[dict] = []
-        removes: list[dict] = []
-        cdcs: list[dict] = []
+    def parse(cls, version: int, actions: list[dict[str, Any]]) -> Commit:
+        adds: list[dict[str, Any]] = []
+        removes: list[dict[str, Any]] = []
+        cdcs: list[dict[str, Any]] = []
         metadata = protocol = info = None
         for action in actions:
             if "add" in action:
@@ -70,11 +71,11 @@ class Commit:
                 return value
         return commit_timestamp
 
-    def streaming_files(self) -> list[tuple[str, dict]]:
+    def streaming_files(self) -> list[tuple[str, dict[str, Any]]]:
         """(kind, action) of the files a streaming query returns for this version."""
         return [(ADD, a) for a in self.adds] + [(REMOVE, r) for r in self.removes]
 
-    def cdf_files(self) -> list[tuple[str, dict]]:
+    def cdf_files(self) -> list[tuple[str, dict[str, Any]]]:
         """(kind, action) of the files a change data feed returns for this version."""
         if self.cdcs:
             return [(CDC, c) for c in self.cdcs]
@@ -97,17 +98,19 @@ class Commit:
         return True
 
 
-def _data_change(action: dict) -> bool:
+def _data_change(action: dict[str, Any]) -> bool:
     # dataChange is required by the Delta protocol; a writer that omits it gets the safe reading (a change).
     return action.get("dataChange", True) is not False
 
 
-def cdf_enabled(metadata: dict | None) -> bool:
+def cdf_enabled(metadata: dict[str, Any] | None) -> bool:
     config = (metadata or {}).get("configuration") or {}
     return str(config.get("delta.enableChangeDataFeed", "")).lower() == "true"
 
 
-def check_cdf_recorded(start: int, end: int, metadata_at_start: dict, commits: list[Commit]) -> None:
+def check_cdf_recorded(
+    start: int, end: int, metadata_at_start: dict[str, Any], commits: list[Commit]
+) -> None:
     """Change data must have been recorded for every version of [start, end]: the feed must be enabled in the
     metadata in force at `start` and in every metadata change within the range."""
     bad = None if cdf_enabled(metadata_at_start) else start

@@ -12,6 +12,7 @@ import builtins  # DeltaLog.list shadows the builtin inside the class body
 import re
 from dataclasses import dataclass, field
 from itertools import compress, pairwise
+from typing import Any
 
 import numpy as np
 import orjson
@@ -85,7 +86,7 @@ class DeltaLog:
         except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             return None
 
-    def read_commit(self, version: int) -> builtins.list[dict]:
+    def read_commit(self, version: int) -> builtins.list[dict[str, Any]]:
         """The actions of one commit, in file order."""
         try:
             raw = self.store.read(self.log_dir.child(version_name(version) + ".json"))
@@ -125,12 +126,12 @@ class DeltaLog:
 
 @dataclass
 class CheckpointActions:
-    protocol: dict | None = None
-    metadata: dict | None = None
-    adds: list[dict] = field(default_factory=list)
+    protocol: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    adds: list[dict[str, Any]] = field(default_factory=list)
     sidecars: list[str] = field(default_factory=list)
 
-    def absorb(self, action: dict) -> None:
+    def absorb(self, action: dict[str, Any]) -> None:
         if "add" in action:
             self.adds.append(action["add"])
         elif "metaData" in action:
@@ -154,7 +155,7 @@ class CheckpointActions:
             self.sidecars += [v["path"] for v in values.filter(values.is_valid()).to_pylist()]
 
 
-def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ()) -> list[dict]:
+def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The non-null rows of a struct column as JSON-like dicts (nulls dropped, maps as dicts).
 
     Converted field by field: pyarrow's to_pylist on a whole struct column costs ~50 µs per row (a 100k-file
@@ -165,7 +166,7 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
     # which is far cheaper than filtering the struct column itself.
     mask = column.is_valid().to_pylist() if column.null_count else None
     count = len(column) - column.null_count
-    fields: list[tuple[str, list]] = []
+    fields: list[tuple[str, list[Any]]] = []
     for i, child_type in enumerate(column.type):
         if child_type.name in skip:
             continue
@@ -173,7 +174,7 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
         if child.null_count == len(child):
             continue
         if pa.types.is_map(child_type.type):
-            values: list = _map_rows(child)
+            values: list[Any] = _map_rows(child)
         elif pa.types.is_struct(child_type.type):
             values = [None] * len(child)
             child_rows = iter(_struct_rows(child))
@@ -199,14 +200,14 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
     return rows
 
 
-def _pylist(array: pa.Array) -> list:
+def _pylist(array: pa.Array) -> list[Any]:
     """`array.to_pylist()`, several times faster for the common column types of a checkpoint: pyarrow builds a
     scalar per value (~1.5 µs); plain strings are sliced out of one decoded buffer, integers go through numpy."""
     kind = array.type
     if array.null_count == 0 and pa.types.is_integer(kind):
         # Straight from the value buffer: array.to_numpy() would import pandas (~0.3 s) on first use.
         width = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kind) else 'i'}{kind.bit_width // 8}")
-        integers: list = np.frombuffer(array.buffers()[1], dtype=width)[
+        integers: list[Any] = np.frombuffer(array.buffers()[1], dtype=width)[
             array.offset : array.offset + len(array)
         ].tolist()
         return integers
@@ -225,11 +226,11 @@ def _pylist(array: pa.Array) -> list:
                     v if ok else None for v, ok in zip(values, array.is_valid().to_pylist(), strict=True)
                 ]
             return values
-    plain: list = array.to_pylist()
+    plain: list[Any] = array.to_pylist()
     return plain
 
 
-def _map_rows(column: pa.MapArray) -> list[dict | None]:
+def _map_rows(column: pa.MapArray) -> list[dict[str, Any] | None]:
     offsets = _pylist(column.offsets)
     keys = _pylist(column.keys)
     items = _pylist(column.items)
@@ -243,9 +244,9 @@ def _map_rows(column: pa.MapArray) -> list[dict | None]:
 _MAP_FIELDS = {"configuration", "options", "partitionValues", "tags"}
 
 
-def _clean_struct(value: dict) -> dict:
+def _clean_struct(value: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint struct as JSON: map columns (lists of pairs) back to dicts, nulls dropped."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, item in value.items():
         if key in _MAP_FIELDS:
             out[key] = dict(item or ())

@@ -20,7 +20,7 @@ from lakegate.exceptions import MalformedRequestError, StorageError, TableFilesM
 log_ = logging.getLogger(__name__)
 
 
-def dv_id(descriptor: dict | None) -> str:
+def dv_id(descriptor: dict[str, Any] | None) -> str:
     if not descriptor:
         return ""
     offset = descriptor.get("offset")
@@ -28,16 +28,16 @@ def dv_id(descriptor: dict | None) -> str:
     return f"{descriptor.get('storageType', '')}{descriptor.get('pathOrInlineDv', '')}{suffix}"
 
 
-def file_key(action: dict) -> tuple[str, str]:
+def file_key(action: dict[str, Any]) -> tuple[str, str]:
     return action["path"], dv_id(action.get("deletionVector"))
 
 
 @dataclass
 class Snapshot:
     version: int
-    protocol: dict
-    metadata: dict
-    files: dict[tuple[str, str], dict]  # live add actions, in replay order
+    protocol: dict[str, Any]
+    metadata: dict[str, Any]
+    files: dict[tuple[str, str], dict[str, Any]]  # live add actions, in replay order
     commit_mtime_ms: int  # modification time of this version's commit file (0 if unknown)
     in_commit_timestamp: int | None = None
     # Per-response-format caches of pre-encoded file entries, filled by lakegate.service.files (and the
@@ -48,9 +48,9 @@ class Snapshot:
     previous: Snapshot | None = field(default=None, repr=False, compare=False)
 
     @cached_property
-    def schema(self) -> dict:
+    def schema(self) -> dict[str, Any]:
         try:
-            schema: dict = orjson.loads(self.metadata.get("schemaString") or "{}")
+            schema: dict[str, Any] = orjson.loads(self.metadata.get("schemaString") or "{}")
             return schema
         except orjson.JSONDecodeError as exc:
             raise StorageError("the table's schemaString is not valid JSON") from exc
@@ -84,7 +84,9 @@ class Snapshot:
     def size_bytes(self) -> int:
         return sum(int(f.get("size", 0)) for f in self.files.values())
 
-    def apply(self, version: int, actions: list[dict], mtime_ms: int, *, in_place: bool = False) -> Snapshot:
+    def apply(
+        self, version: int, actions: list[dict[str, Any]], mtime_ms: int, *, in_place: bool = False
+    ) -> Snapshot:
         """The snapshot after one more commit. Copy-on-write by default, because cached snapshots are shared
         by concurrent requests; a cold replay that nobody else sees yet mutates in place."""
         files = self.files if in_place else dict(self.files)

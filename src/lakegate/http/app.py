@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -69,7 +70,7 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
-def _json(data: dict) -> JSONResponse:
+def _json(data: dict[str, Any]) -> JSONResponse:
     return JSONResponse(data, media_type=JSON_UTF8)
 
 
@@ -180,7 +181,7 @@ async def query_table(request: Request) -> Response:
 async def table_credentials(request: Request) -> Response:
     body = await request.body()
 
-    def run() -> dict:
+    def run() -> dict[str, Any]:
         credentials = _svc(request).credentials
         principal = _principal(request)
         if credentials is None:

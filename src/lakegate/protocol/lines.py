@@ -54,7 +54,7 @@ class TableDescription:
         return out
 
 
-def protocol_line(protocol: dict, response_format: str, version: int | None = None) -> bytes:
+def protocol_line(protocol: dict[str, Any], response_format: str, version: int | None = None) -> bytes:
     if response_format == DELTA:
         wrapper: dict[str, Any] = {"deltaProtocol": protocol}
         if version is not None:
@@ -64,7 +64,7 @@ def protocol_line(protocol: dict, response_format: str, version: int | None = No
 
 
 def metadata_line(
-    metadata: dict, response_format: str, description: TableDescription, *, history_shared: bool
+    metadata: dict[str, Any], response_format: str, description: TableDescription, *, history_shared: bool
 ) -> bytes:
     if response_format == DELTA:
         delta = dict(metadata)
@@ -100,7 +100,7 @@ def _parquet_schema_string(schema_string: str) -> str:
         return schema_string
 
 
-def parquet_tail(add: dict) -> bytes:
+def parquet_tail(add: dict[str, Any]) -> bytes:
     """`,"partitionValues":…,"size":…[,"stats":…]` of a parquet-format file line."""
     body: dict[str, Any] = {"partitionValues": add.get("partitionValues") or {}, "size": add.get("size", 0)}
     if add.get("stats"):
@@ -108,7 +108,7 @@ def parquet_tail(add: dict) -> bytes:
     return b"," + _dumps(body)[1:-1]
 
 
-def parquet_change_tail(action: dict) -> bytes:
+def parquet_change_tail(action: dict[str, Any]) -> bytes:
     """`,"partitionValues":…,"size":…` of a parquet-format `remove` or `cdf` line (these carry no stats)."""
     body = {"partitionValues": action.get("partitionValues") or {}, "size": action.get("size", 0)}
     return b"," + _dumps(body)[1:-1]
@@ -119,7 +119,7 @@ def parquet_file_line(kind: str, url: str, fid: str, tail: bytes, extra: bytes) 
     return b'{"%s":{"url":%s,"id":"%s"%s%s}}\n' % (kind.encode(), _dumps(url), fid.encode(), tail, extra)
 
 
-def delta_action_tail(action: dict) -> bytes:
+def delta_action_tail(action: dict[str, Any]) -> bytes:
     """The action's fields other than `path`, as `,"k":v…`, or b"" if it has none."""
     rest = {k: v for k, v in action.items() if k != "path"}
     return (b"," + _dumps(rest)[1:-1]) if rest else b""

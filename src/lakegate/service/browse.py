@@ -40,16 +40,18 @@ class BrowseService:
         # Adds location/accessModes to table items (dir access); set by the app when vending is configured.
         self.table_extras = table_extras
 
-    def list_shares(self, principal: Principal, max_results: str | None, page_token: str | None) -> dict:
+    def list_shares(
+        self, principal: Principal, max_results: str | None, page_token: str | None
+    ) -> dict[str, Any]:
         items, token = self._page(self.catalog.list_shares(principal), "shares", max_results, page_token)
         return _listing([share_json(s) for s in items], token)
 
-    def get_share(self, principal: Principal, share: str) -> dict:
+    def get_share(self, principal: Principal, share: str) -> dict[str, Any]:
         return {"share": share_json(self.catalog.get_share(principal, share))}
 
     def list_schemas(
         self, principal: Principal, share: str, max_results: str | None, page_token: str | None
-    ) -> dict:
+    ) -> dict[str, Any]:
         schemas = self.catalog.list_schemas(principal, share)
         items, token = self._page(schemas, f"schemas/{share.lower()}", max_results, page_token)
         return _listing([{"name": s.name, "share": share} for s in items], token)
@@ -61,7 +63,7 @@ class BrowseService:
         schema: str | None,
         max_results: str | None,
         page_token: str | None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         tables = self.catalog.list_tables(principal, share, schema)
         scope = f"tables/{share.lower()}/{schema.lower() if schema else '*'}"
         items, token = self._page(tables, scope, max_results, page_token)
@@ -113,7 +115,7 @@ def _name(item: ShareInfo | SchemaInfo | TableInfo) -> str:
     return item.name.lower()
 
 
-def _listing(items: list[dict], token: str | None) -> dict:
+def _listing(items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"items": items}
     if token:
         out["nextPageToken"] = token

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from lakegate._gc import paused_gc
 from lakegate.cloud.base import ObjectStore, SignRequest, UrlSigner
@@ -24,7 +25,7 @@ _lock = threading.Lock()
 
 @dataclass(slots=True)
 class FileEntry:
-    add: dict
+    add: dict[str, Any]
     location: Location
     file_id: str
     tail: bytes  # pre-encoded fields after the URL (parquet) or after the path (delta)
@@ -32,7 +33,11 @@ class FileEntry:
 
 
 def make_entry(
-    add: dict, root: Location, allowed: tuple[Location, ...], id_scheme: str, tail: Callable[[dict], bytes]
+    add: dict[str, Any],
+    root: Location,
+    allowed: tuple[Location, ...],
+    id_scheme: str,
+    tail: Callable[[dict[str, Any]], bytes],
 ) -> FileEntry:
     path = add["path"]
     location = data_location(root, path, allowed)
@@ -115,8 +120,12 @@ def file_lines(
 
 
 def _presigned_dv(
-    add: dict, descriptor: dict, signers: Signers, root: Location, allowed: tuple[Location, ...]
-) -> dict:
+    add: dict[str, Any],
+    descriptor: dict[str, Any],
+    signers: Signers,
+    root: Location,
+    allowed: tuple[Location, ...],
+) -> dict[str, Any]:
     """The recipient rebuilds a log elsewhere, so a DV stored beside the table must be handed out as an
     absolute (`p`) signed URL; inline DVs stay as they are."""
     dv_file = deletion_vector_location(root, descriptor, allowed)

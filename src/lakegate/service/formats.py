@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError, UnsupportedOperationError
 from lakegate.protocol.capabilities import DELTA, PARQUET, Capabilities
@@ -46,7 +48,7 @@ def check_readable(snapshot: Snapshot, response_format: str, caps: Capabilities)
         )
 
 
-def response_protocol(snapshot: Snapshot, caps: Capabilities) -> dict:
+def response_protocol(snapshot: Snapshot, caps: Capabilities) -> dict[str, Any]:
     """The Delta protocol as reported in delta format: a client that named no reader features gets the
     protocol downgraded to what it can read (checked by `check_readable`), as the reference server does."""
     if caps.reader_features:

@@ -35,7 +35,7 @@ def iam_escape(text: str) -> str:
 
 def read_policy(
     locations: Sequence[Location], kms_key_arns: Sequence[str] = (), partition: str = "aws"
-) -> dict:
+) -> dict[str, Any]:
     """The session policy allowing read and list of exactly `locations` (S3 directories)."""
     statements: list[dict[str, Any]] = []
     for location in locations:
@@ -83,7 +83,7 @@ def _read_statements(location: Location, kms_key_arns: list[str], partition: str
     return statements
 
 
-def to_json(policy: dict) -> str:
+def to_json(policy: dict[str, Any]) -> str:
     """Compact JSON: shorter (the 2,048-character limit) and what RGW can parse (it does not decode '+' in
     form bodies as a space, so a policy with spaces fails there)."""
     return json.dumps(policy, separators=(",", ":"), ensure_ascii=False)

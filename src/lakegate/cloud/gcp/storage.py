@@ -42,7 +42,8 @@ class GcsStore(ObjectStore):
         if self.settings.service_account_key_file:
             from google.oauth2 import service_account
 
-            return service_account.Credentials.from_service_account_file(
+            # google-auth leaves this constructor unannotated
+            return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
                 self.settings.service_account_key_file, scopes=SCOPES
             )
         import google.auth

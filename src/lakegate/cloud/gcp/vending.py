@@ -89,7 +89,8 @@ class GcsVendor(CredentialVendor):
         try:
             source = self._store.access_token(SOURCE_MIN_REMAINING_S)
             started = time.time()
-            answer = sts.Client(self._endpoint).exchange_token(
+            # google.oauth2.sts is unannotated
+            answer = sts.Client(self._endpoint).exchange_token(  # type: ignore[no-untyped-call]
                 request=Request(),
                 grant_type=GRANT_TYPE,
                 subject_token=source,
