@@ -17,11 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lakegate.catalog.bearer_tokens import iso
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import AuditEvent
 from lakegate.exceptions import InvalidParameterError
 from lakegate.metrics import AUDIT_FAILURES
+from lakegate.timestamps import iso
 
 log = logging.getLogger("lakegate.audit")
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"

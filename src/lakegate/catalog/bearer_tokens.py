@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+
+from lakegate.timestamps import iso, iso_or_none
 
 PREFIX = "lg_"
 
@@ -41,15 +43,6 @@ def expiry(now: datetime, seconds: int | None) -> datetime | None:
     return None if seconds is None else now + timedelta(seconds=seconds)
 
 
-def iso(moment: datetime | None) -> str | None:
-    """`2026-07-01T12:00:00.000Z`: the protocol's timestamp format, readable by the official client."""
-    if moment is None:
-        return None
-    return (
-        moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
 def profile(endpoint: str, token: str, expires_at: datetime | None) -> dict[str, Any]:
     """A Delta Sharing profile file's content (protocol.md §8)."""
     out: dict[str, Any] = {"shareCredentialsVersion": 1, "endpoint": endpoint, "bearerToken": token}
@@ -71,7 +64,7 @@ def view(row: Any, now: datetime) -> dict[str, Any]:
     return {
         "id": row.id,
         "createdAt": iso(row.created_at),
-        "expiresAt": iso(row.expires_at),
-        "revokedAt": iso(row.revoked_at),
+        "expiresAt": iso_or_none(row.expires_at),
+        "revokedAt": iso_or_none(row.revoked_at),
         "status": status(row, now),
     }

@@ -17,7 +17,6 @@ from lakegate.catalog.base import AlreadyExistsError, ConflictError, check_name
 from lakegate.catalog.bearer_tokens import (
     active,
     expiry,
-    iso,
     new_token,
     profile,
     revoke_active,
@@ -29,6 +28,7 @@ from lakegate.catalog.models import Grant, Recipient, RecipientToken, Share
 from lakegate.catalog.sql import ANONYMOUS
 from lakegate.catalog.sync import BOOTSTRAP
 from lakegate.exceptions import InvalidParameterError, NotFoundError
+from lakegate.timestamps import iso
 
 RESERVED = {BOOTSTRAP, ANONYMOUS}
 MAX_SECONDS = 100 * 366 * 86400  # a century: beyond it, datetimes overflow and nothing is meant

@@ -14,13 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakegate.catalog.base import AlreadyExistsError, ConflictError, check_name
-from lakegate.catalog.bearer_tokens import iso
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import TABLES, Grant, Recipient, Share, SharedSchema, SharedTable
 from lakegate.catalog.recipients import share_id
 from lakegate.catalog.sync import CONFIG
 from lakegate.cloud.locations import Location
 from lakegate.exceptions import InvalidParameterError, NotFoundError
+from lakegate.timestamps import iso
 
 MAX_PROPERTIES = 50  # protocol v1.4.0 limits: ≤50 pairs, key ≤255, value ≤1000
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from lakegate._lru import Lru
 from lakegate.delta.log import DeltaLog, contiguous, version_name
 from lakegate.exceptions import InvalidParameterError
+from lakegate.timestamps import iso_from_ms
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Timeline:
         if i == len(self.versions):
             raise InvalidParameterError(
                 f"The provided timestamp ({text}) is after the latest version available to this table "
-                f"({self.latest}, committed at {_iso(self.timestamps[-1])})."
+                f"({self.latest}, committed at {iso_from_ms(self.timestamps[-1])})."
             )
         return self.versions[i]
 
@@ -53,12 +54,12 @@ class Timeline:
         if i == 0:
             raise InvalidParameterError(
                 f"The provided timestamp ({text}) is before the earliest version available to this table "
-                f"({self.earliest}, committed at {_iso(self.timestamps[0])})."
+                f"({self.earliest}, committed at {iso_from_ms(self.timestamps[0])})."
             )
         if i == len(self.versions) and ts_ms > self.timestamps[-1] and not after_latest:
             raise InvalidParameterError(
                 f"The provided timestamp ({text}) is after the latest version available to this table "
-                f"({self.latest}, committed at {_iso(self.timestamps[-1])}). Use a timestamp at or before it, "
+                f"({self.latest}, committed at {iso_from_ms(self.timestamps[-1])}). Use a timestamp at or before it, "
                 "or query the latest version without a timestamp."
             )
         return self.versions[i - 1]
@@ -150,9 +151,3 @@ def _in_commit_timestamp(log: DeltaLog, version: int) -> int | None:
             ts = action["commitInfo"].get("inCommitTimestamp")
             return int(ts) if ts is not None else None
     return None
-
-
-def _iso(ts_ms: int) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(ts_ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")

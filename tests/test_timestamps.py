@@ -1,0 +1,24 @@
+"""One timestamp format for everything lakegate writes: UTC, milliseconds, a Z."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from lakegate.timestamps import iso, iso_from_ms, iso_or_none
+
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def test_aware_datetimes_are_written_in_utc_with_milliseconds() -> None:
+    assert iso(datetime(2026, 7, 1, 14, 0, 5, 987_654, tzinfo=PLUS_TWO)) == "2026-07-01T12:00:05.987Z"
+    assert iso(datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)) == "2026-07-01T12:00:00.000Z"
+    assert iso_or_none(None) is None
+    assert iso_or_none(datetime(2026, 1, 2, tzinfo=timezone.utc)) == "2026-01-02T00:00:00.000Z"
+
+
+def test_epoch_milliseconds_are_exact() -> None:
+    # 2025-07-01T00:00:00Z is 1_751_328_000 s after the epoch; float division would give .122999… for some ms.
+    base = 1_751_328_000_000
+    for ms in range(1000):
+        assert iso_from_ms(base + 12 * 3_600_000 + ms) == f"2025-07-01T12:00:00.{ms:03d}Z"
+    assert iso_from_ms(0) == "1970-01-01T00:00:00.000Z"
