@@ -6,7 +6,7 @@ repeat nor vanish; it is bound to the listing it came from and signed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from lakegate.catalog.base import Catalog, Principal, SchemaInfo, ShareInfo, TableInfo
@@ -34,10 +34,16 @@ def share_json(share: ShareInfo) -> dict[str, Any]:
 
 
 class BrowseService:
-    def __init__(self, catalog: Catalog, keys: KeyRing, table_extras: Any = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        keys: KeyRing,
+        table_extras: Callable[[TableInfo], dict[str, Any]] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.keys = keys
-        # Adds location/accessModes to table items (dir access); set by the app when vending is configured.
+        # The `accessModes` (and, for directory access, `location`, `auxiliaryLocations`) of a table item: the
+        # server passes TableContext.table_extras; without it, table items carry no such fields.
         self.table_extras = table_extras
 
     def list_shares(

@@ -51,10 +51,6 @@ class SasSigner:
         self._key: Any = None
         self._lock = threading.Lock()
 
-    @property
-    def uses_delegation_key(self) -> bool:
-        return self._fetch_key is not None
-
     def _now(self) -> datetime:
         return datetime.fromtimestamp(int(self._clock()), timezone.utc)
 
