@@ -74,7 +74,7 @@ class NewTable(_Body):
     auxiliary_locations: list[str] = Field(default_factory=list, alias="auxiliaryLocations")
 
 
-def _parse(model: type[BaseModel], body: bytes) -> Any:
+def _parse_body(model: type[BaseModel], body: bytes) -> Any:
     data = json_object(body)
     try:
         return model.model_validate(data)
@@ -88,57 +88,57 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
 Handler = Callable[[AdminApi, Request, bytes], tuple[int, Any]]
 
 
-def _name(request: Request, key: str) -> str:
+def _path_param(request: Request, key: str) -> str:
     return str(request.path_params[key])
 
 
-def list_recipients(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+def all_recipients(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     return 200, {"items": api.recipients.all()}
 
 
 def create_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    new = _parse(NewRecipient, body)
+    new = _parse_body(NewRecipient, body)
     return 201, api.issued(api.recipients.create(new.name, new.shares, new.expires_in, new.comment))
 
 
 def get_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    return 200, api.recipients.get(_name(request, "recipient"))
+    return 200, api.recipients.get(_path_param(request, "recipient"))
 
 
-def rotate(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    rotation = _parse(Rotation, body)
-    issued = api.recipients.rotate(_name(request, "recipient"), rotation.grace, rotation.expires_in)
+def rotate_tokens(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    rotation = _parse_body(Rotation, body)
+    issued = api.recipients.rotate(_path_param(request, "recipient"), rotation.grace, rotation.expires_in)
     return 200, api.issued(issued)
 
 
-def revoke(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    return 200, api.recipients.revoke(_name(request, "recipient"))
+def revoke_tokens(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, api.recipients.revoke(_path_param(request, "recipient"))
 
 
-def grant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+def grant_or_ungrant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     change = api.recipients.grant if request.method == "PUT" else api.recipients.ungrant
-    return 200, change(_name(request, "recipient"), _name(request, "share"))
+    return 200, change(_path_param(request, "recipient"), _path_param(request, "share"))
 
 
-def list_shares(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+def all_shares(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     return 200, {"items": api.shares.all()}
 
 
 def create_share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    new = _parse(NewShare, body)
+    new = _parse_body(NewShare, body)
     return 201, api.shares.create(new.name, new.display_name, new.comment, new.properties)
 
 
-def share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+def show_or_delete_share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     if request.method == "DELETE":
-        return 200, api.shares.delete(_name(request, "share"))
-    return 200, api.shares.show(_name(request, "share"))
+        return 200, api.shares.delete(_path_param(request, "share"))
+    return 200, api.shares.show(_path_param(request, "share"))
 
 
 def add_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    new = _parse(NewTable, body)
+    new = _parse_body(NewTable, body)
     return 201, api.shares.add_table(
-        _name(request, "share"),
+        _path_param(request, "share"),
         new.schema_name,
         new.name,
         new.location,
@@ -149,11 +149,11 @@ def add_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
 
 
 def remove_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    names = (_name(request, "share"), _name(request, "schema"), _name(request, "table"))
+    names = (_path_param(request, "share"), _path_param(request, "schema"), _path_param(request, "table"))
     return 200, api.shares.remove_table(*names)
 
 
-def audit(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+def audit_events(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     q = request.query_params
     since = parse_since(q["since"]) if q.get("since") else None
     limit = parse_int(q.get("limit", "100"), "limit")
@@ -185,16 +185,16 @@ def _route(api: AdminApi, path: str, handler: Handler, *methods: str) -> Route:
 def admin_routes(api: AdminApi) -> list[BaseRoute]:
     """The /admin route table; each route's endpoint is `_handle` bound to the API and its handler."""
     return [
-        _route(api, "/recipients", list_recipients, "GET"),
+        _route(api, "/recipients", all_recipients, "GET"),
         _route(api, "/recipients", create_recipient, "POST"),
         _route(api, "/recipients/{recipient}", get_recipient, "GET"),
-        _route(api, "/recipients/{recipient}/rotate", rotate, "POST"),
-        _route(api, "/recipients/{recipient}/revoke", revoke, "POST"),
-        _route(api, "/recipients/{recipient}/grants/{share}", grant, "PUT", "DELETE"),
-        _route(api, "/shares", list_shares, "GET"),
+        _route(api, "/recipients/{recipient}/rotate", rotate_tokens, "POST"),
+        _route(api, "/recipients/{recipient}/revoke", revoke_tokens, "POST"),
+        _route(api, "/recipients/{recipient}/grants/{share}", grant_or_ungrant, "PUT", "DELETE"),
+        _route(api, "/shares", all_shares, "GET"),
         _route(api, "/shares", create_share, "POST"),
-        _route(api, "/shares/{share}", share, "GET", "DELETE"),
+        _route(api, "/shares/{share}", show_or_delete_share, "GET", "DELETE"),
         _route(api, "/shares/{share}/tables", add_table, "POST"),
         _route(api, "/shares/{share}/schemas/{schema}/tables/{table}", remove_table, "DELETE"),
-        _route(api, "/audit", audit, "GET"),
+        _route(api, "/audit", audit_events, "GET"),
     ]
