@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import pyarrow as pa
@@ -33,8 +33,12 @@ def _paths(snapshot: Snapshot) -> set[str]:
 
 
 def _deltalake_paths(root: str, version: int | None = None) -> set[str]:
+    """deltalake's file list relative to the root: its URIs are the URL-encoded root plus the path as stored
+    (the log's path decoded once: a directory named `name=100%25` stays so)."""
     table = DeltaTable(root, version=version) if version is not None else DeltaTable(root)
-    return {unquote(uri)[len(root) + 1 :] for uri in table.file_uris()}
+    prefix = urlsplit(table.table_uri).path.rstrip("/") + "/"
+    assert all(uri.startswith(prefix) for uri in table.file_uris())
+    return {uri[len(prefix) :] for uri in table.file_uris()}
 
 
 def _table(tmp_path: Path) -> tuple[str, dict[int, set[str]], str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import builtins  # DeltaLog.list shadows the builtin inside the class body
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from itertools import compress, pairwise
 from typing import Any
 
@@ -144,7 +146,9 @@ class CheckpointActions:
     def absorb_table(self, table: pa.Table) -> None:
         names = table.column_names
         if "add" in names:
-            self.adds += _struct_rows(table.column("add"), skip=("stats_parsed", "partitionValues_parsed"))
+            adds = _struct_rows(table.column("add"), skip=("stats_parsed", "partitionValues_parsed"))
+            _stats_from_struct(table.column("add"), adds)
+            self.adds += adds
         for column, attr in (("metaData", "metadata"), ("protocol", "protocol")):
             if column in names:
                 values = table.column(column)
@@ -198,6 +202,38 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
             if value is not None:
                 row[name] = value
     return rows
+
+
+def _stats_from_struct(column: pa.ChunkedArray, adds: list[dict[str, Any]]) -> None:
+    """Give each add without a `stats` string one made from its `stats_parsed` struct: a checkpoint written with
+    `delta.checkpoint.writeStatsAsJson=false` keeps the stats only there, and file lines carry the string."""
+    if all("stats" in add for add in adds) or "stats_parsed" not in {f.name for f in column.type}:
+        return
+    parsed = [
+        value
+        for chunk in column.chunks
+        for value in chunk.field("stats_parsed").filter(chunk.is_valid()).to_pylist()
+    ]
+    for add, stats in zip(adds, parsed, strict=True):
+        if "stats" not in add and stats is not None:
+            add["stats"] = orjson.dumps(_stats_json(stats)).decode()
+
+
+def _stats_json(value: Any) -> Any:
+    """A `stats_parsed` value as Delta writes it in JSON stats: nulls left out, dates `YYYY-MM-DD`, timestamps
+    ISO-8601 in milliseconds (`Z` when they have a zone), decimals as numbers."""
+    if isinstance(value, dict):
+        return {k: _stats_json(v) for k, v in value.items() if v is not None}
+    if isinstance(value, datetime):
+        text = value.astimezone(timezone.utc).isoformat(timespec="milliseconds") if value.tzinfo else None
+        return text.replace("+00:00", "Z") if text else value.isoformat(timespec="milliseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
 
 
 def _pylist(array: pa.Array) -> list[Any]:

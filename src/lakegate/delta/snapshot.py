@@ -128,11 +128,13 @@ def _load(log: DeltaLog, version: int | None, base: Snapshot | None) -> Snapshot
                 snapshot = snapshot.apply(v, log.read_commit(v), listing.commits[v].mtime_ms)
             return snapshot
     start = log.last_checkpoint_version()
-    listing = log.list(
-        start_after=f"{start:020d}" if start is not None and (version is None or version >= start) else None
-    )
-    if start is not None and not listing.checkpoints:
-        listing = log.list()  # _last_checkpoint pointed at a checkpoint that is gone
+    if start is None or (version is not None and version < start):
+        return _replay(log, log.list(), version)
+    listing = log.list(start_after=f"{start:020d}")
+    if start not in listing.checkpoints:
+        # _last_checkpoint names a checkpoint that is gone or incomplete: a later one found in the partial
+        # listing would not serve an earlier version, and the commits before it are not listed.
+        listing = log.list()
     return _replay(log, listing, version)
 
 
