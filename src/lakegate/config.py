@@ -163,6 +163,7 @@ class ServerConfig(_Model):
     evaluate_predicate_hints: bool = Field(True, alias="evaluatePredicateHints")
     evaluate_json_predicate_hints: bool = Field(True, alias="evaluateJsonPredicateHints")
     evaluate_json_predicate_hints_v2: bool = Field(True, alias="evaluateJsonPredicateHintsV2")
+    # The time a client may take to send a request's headers, and again its body (0: no limit).
     request_timeout_seconds: int = Field(30, alias="requestTimeoutSeconds", ge=0)
     query_table_page_size_limit: int = Field(10000, alias="queryTablePageSizeLimit", ge=1)
     query_table_page_token_ttl_ms: int = Field(259_200_000, alias="queryTablePageTokenTtlMs", ge=1)
@@ -171,6 +172,9 @@ class ServerConfig(_Model):
     # versions (startingVersion) on; smaller ones are answered at once, as the protocol allows.
     async_query_min_files: int = Field(10_000, alias="asyncQueryMinFiles", ge=0)
     # lakegate keys
+    max_request_body_bytes: int = Field(1 << 20, alias="maxRequestBodyBytes", ge=1024)
+    max_request_header_bytes: int = Field(32 << 10, alias="maxRequestHeaderBytes", ge=1024)
+    keep_alive_timeout_seconds: int = Field(5, alias="keepAliveTimeoutSeconds", ge=1)
     # Predicate work one request may ask for (a 400 past each bound).
     predicate_hints_max_length: int = Field(1 << 20, alias="predicateHintsMaxLength", ge=1)
     predicate_hints_max_depth: int = Field(100, alias="predicateHintsMaxDepth", ge=1)

@@ -7,6 +7,9 @@
     ├── UnauthenticatedError           401 UNAUTHENTICATED
     ├── PermissionDeniedError          403 PERMISSION_DENIED
     ├── NotFoundError                  404 RESOURCE_DOES_NOT_EXIST
+    ├── RequestTimeoutError            408 REQUEST_TIMEOUT (the client sent its request too slowly)
+    ├── RequestTooLargeError           413 MALFORMED_REQUEST (a body past the configured bound)
+    ├── TooManyRequestsError           429 REQUEST_LIMIT_EXCEEDED
     ├── TableFilesMissingError         400 RESOURCE_DOES_NOT_EXIST (the shared table has no Delta log)
     ├── StorageError                   500 INTERNAL_ERROR (a store failed; details only in the log)
     └── ConfigError                    a configuration file or value is invalid (CLI: exit code 2)
@@ -61,6 +64,21 @@ class PermissionDeniedError(_ClientError):
 class NotFoundError(_ClientError):
     status = 404
     error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class RequestTimeoutError(_ClientError):
+    status = 408
+    error_code = "REQUEST_TIMEOUT"
+
+
+class RequestTooLargeError(_ClientError):
+    status = 413
+    error_code = "MALFORMED_REQUEST"
+
+
+class TooManyRequestsError(_ClientError):
+    status = 429
+    error_code = "REQUEST_LIMIT_EXCEEDED"
 
 
 class TableFilesMissingError(_ClientError):

@@ -87,7 +87,15 @@ def build_app(config: ServerConfig) -> Starlette:
         log.warning(config.public_endpoint_warning())
     services = build_services(config, db)
     audit = AuditLog(db)
-    admin = AdminApi(AdminTokens(db), Recipients(db), Shares(db), audit, config.public_endpoint())
+    admin = AdminApi(
+        AdminTokens(db),
+        Recipients(db),
+        Shares(db),
+        audit,
+        config.public_endpoint(),
+        max_body_bytes=config.max_request_body_bytes,
+        body_timeout_s=config.request_timeout_seconds,
+    )
     operations = [
         *operational_routes(db, Metrics(services.context.snapshots)),
         Mount("/admin", routes=admin_routes(admin)),

@@ -34,6 +34,7 @@ def serve(
     import uvicorn
 
     from lakegate.config import load_config
+    from lakegate.http.connection import guarded_protocol
     from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
 
@@ -66,6 +67,10 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds or None,
+        # Slow or oversized requests: a deadline and a size bound for headers (bodies: lakegate.http.body).
+        http=guarded_protocol(settings.request_timeout_seconds or None, settings.max_request_header_bytes),
+        h11_max_incomplete_event_size=settings.max_request_header_bytes,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         **ssl_kwargs,
     )
 

@@ -25,6 +25,7 @@ from lakegate.catalog.recipients import Issued, Recipients
 from lakegate.catalog.shares import Shares
 from lakegate.exceptions import InvalidParameterError, NotFoundError
 from lakegate.http.auth import bearer_token
+from lakegate.http.body import read_body
 from lakegate.protocol.requests import json_object, parse_int
 
 log = logging.getLogger("lakegate.admin")
@@ -37,6 +38,8 @@ class AdminApi:
     shares: Shares
     audit: AuditLog
     endpoint: str  # the public endpoint written into recipients' profiles
+    max_body_bytes: int = 1 << 20  # maxRequestBodyBytes
+    body_timeout_s: float | None = None  # requestTimeoutSeconds
 
     def issued(self, issued: Issued) -> dict[str, Any]:
         return {"recipient": issued.recipient, "profile": issued.profile(self.endpoint)}
@@ -165,7 +168,7 @@ async def _handle(api: AdminApi, handler: Handler, request: Request) -> Response
     admin = await run_in_threadpool(api.tokens.authenticate, bearer_token(request))
     if any("\x00" in str(v) for v in request.path_params.values()):
         raise NotFoundError("no such name: names cannot contain NUL characters")
-    body = await request.body()
+    body = await read_body(request, api.max_body_bytes, api.body_timeout_s)
     status, data = await run_in_threadpool(handler, api, request, body)
     if request.method != "GET":
         log.info(

@@ -26,6 +26,7 @@ from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.config import ServerConfig
 from lakegate.exceptions import NotFoundError, PermissionDeniedError, UnsupportedOperationError
 from lakegate.http.auth import bearer_token
+from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS, error_response
 from lakegate.http.observability import observe_answer, observe_principal
 from lakegate.http.ranges import check_range
@@ -154,11 +155,17 @@ def table_metadata(request: Request) -> Response:
     return _ndjson(answer)
 
 
+async def _caller_and_body(request: Request) -> tuple[Principal, bytes]:
+    """Authenticate first, then read the body within its bounds: a stranger's body is never read."""
+    principal = await run_in_threadpool(_principal, request)
+    config = _svc(request).config
+    return principal, await read_body(request, config.max_request_body_bytes, config.request_timeout_seconds)
+
+
 async def query_table(request: Request) -> Response:
-    body = await request.body()
+    principal, body = await _caller_and_body(request)
 
     def run() -> NdjsonAnswer:
-        principal = _principal(request)
         query = QueryRequest.from_body(body)
         # A query from a starting version reads the table's history; any other reads one snapshot.
         use_case = (
@@ -179,11 +186,10 @@ async def query_table(request: Request) -> Response:
 
 
 async def table_credentials(request: Request) -> Response:
-    body = await request.body()
+    principal, body = await _caller_and_body(request)
 
     def run() -> dict[str, Any]:
         credentials = _svc(request).credentials
-        principal = _principal(request)
         if credentials is None:
             raise UnsupportedOperationError("this server does not vend temporary table credentials")
         return credentials.temporary_credentials(principal, *_params(request), body)
@@ -207,11 +213,11 @@ def table_changes(request: Request) -> Response:
 
 
 async def query_info(request: Request) -> Response:
-    body = await request.body()
+    principal, body = await _caller_and_body(request)
 
     def run() -> NdjsonAnswer:
         return _svc(request).async_queries.query_info(
-            _principal(request),
+            principal,
             *_params(request),
             request.path_params["query_id"],
             QueryInfoRequest.from_body(body),

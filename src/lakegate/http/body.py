@@ -1,0 +1,40 @@
+"""Reading a request body within bounds: its size (`maxRequestBodyBytes`) and the time the client may take to send
+it (`requestTimeoutSeconds`). Handlers authenticate first and read the body after, so a stranger's body is never
+read at all."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+
+from lakegate.exceptions import MalformedRequestError, RequestTimeoutError, RequestTooLargeError
+
+
+async def read_body(request: Request, max_bytes: int, timeout_s: float | None) -> bytes:
+    """The whole body, or RequestTooLargeError (413) past `max_bytes`, RequestTimeoutError (408) past
+    `timeout_s` (None or 0: no time limit)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise MalformedRequestError("the Content-Length header is not a number")
+        if len(declared) > len(str(max_bytes)) or int(declared) > max_bytes:
+            raise RequestTooLargeError(_too_large(max_bytes))
+    try:
+        return await asyncio.wait_for(_read(request, max_bytes), timeout_s or None)
+    except asyncio.TimeoutError:
+        raise RequestTimeoutError(f"the request body did not arrive within {timeout_s:g} seconds") from None
+
+
+async def _read(request: Request, max_bytes: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:  # chunked bodies declare no length: counted as they arrive
+            raise RequestTooLargeError(_too_large(max_bytes))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"the request body is larger than this server accepts ({max_bytes} bytes)"

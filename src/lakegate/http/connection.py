@@ -1,0 +1,125 @@
+"""Connection guards uvicorn does not have: a deadline for a request's headers, and a bound on their size.
+
+uvicorn arms its keep-alive timer only between requests and disarms it at the first byte that arrives, and its
+httptools parser accepts headers of any size, so a client that opens a connection and sends nothing, or half a
+header, or an endless one, holds a connection (and memory) forever. This subclass of uvicorn's httptools protocol
+(passed as `uvicorn.run(http=…)`, the documented way to choose the protocol class) adds the two checks and answers
+like the application would, `{"errorCode", "message"}` JSON, then closes the connection. Its own "Invalid HTTP
+request" answer becomes JSON too. Bodies are bounded by the application (`lakegate.http.body`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import orjson
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
+
+
+def guarded_protocol(
+    header_timeout_s: float | None, max_header_bytes: int
+) -> type[asyncio.Protocol] | Literal["h11"]:
+    """The protocol class for uvicorn's `http=`: httptools with the guards; without httptools, h11, which bounds
+    header size itself (its `h11_max_incomplete_event_size`) but has no header deadline."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # uvicorn without its [standard] extra
+        return "h11"
+
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._header_bytes = 0
+            self._reading_headers = False
+            self._deadline: asyncio.TimerHandle | None = None
+            self._arm()  # the first request must begin and end its headers in time
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if (
+                self._reading_headers
+            ):  # the headers go on past this chunk (counted whole: a bound, not a size)
+                self._header_bytes += len(data)
+                if self._header_bytes > max_header_bytes:
+                    self._refuse(431, _too_large(max_header_bytes))
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._reading_headers, self._header_bytes, self._parsed_bytes = True, 0, 0
+            self._arm()
+
+        def on_url(self, url: bytes) -> None:
+            self._parsed_bytes += len(url)
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._parsed_bytes += len(name) + len(value) + 4
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._reading_headers = False
+            self._disarm()
+            if self._parsed_bytes > max_header_bytes:  # complete, but too large: the app never sees it
+                self._refuse(431, _too_large(max_header_bytes))
+                raise _Refused  # stops the parser: the body is not read
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            if self.cycle is not None and self.cycle.more_body:
+                self.transport.close()  # answered before its body was read (a 401, a 413): don't read it now
+            super().on_response_complete()
+
+        def send_400_response(self, msg: str) -> None:
+            self._refuse(400, msg)
+
+        def _arm(self) -> None:
+            self._disarm()
+            if header_timeout_s:
+                self._deadline = self.loop.call_later(header_timeout_s, self._on_deadline)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _on_deadline(self) -> None:
+            self._deadline = None
+            self._refuse(408, f"the request's headers did not arrive within {header_timeout_s:g} seconds")
+
+        def _refuse(self, status: int, message: str) -> None:
+            """Answer `status` (unless a response is already going out on this connection) and close."""
+            if self.transport.is_closing():
+                return
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.write(_error_bytes(status, message, self.server_state.default_headers))
+            self.transport.close()
+
+    return GuardedHttpToolsProtocol
+
+
+class _Refused(Exception):  # noqa: N818  - a signal to the parser, never seen outside this module
+    """Raised from a parser callback to stop parsing a refused request."""
+
+
+def _too_large(max_header_bytes: int) -> str:
+    return f"the request's headers are larger than {max_header_bytes} bytes"
+
+
+def _error_bytes(status: int, message: str, default_headers: Any) -> bytes:
+    body = orjson.dumps(
+        {"errorCode": "REQUEST_TIMEOUT" if status == 408 else "MALFORMED_REQUEST", "message": message}
+    )
+    head = [f"HTTP/1.1 {status} {_REASONS[status]}".encode()]
+    head += [name + b": " + value for name, value in default_headers]
+    head += [
+        b"content-type: application/json; charset=utf-8",
+        b"content-length: " + str(len(body)).encode(),
+        b"connection: close",
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body

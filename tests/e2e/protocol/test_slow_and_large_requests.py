@@ -1,0 +1,143 @@
+"""Slow and oversized requests against a running server: headers and bodies are bounded in size and time, and a
+stranger's body is never read (issue 8, item 4). Raw sockets, because HTTP clients refuse to misbehave."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import RunningServer, start_server
+
+QUERY = "/delta-sharing/shares/share1/schemas/default/tables/plain/query"
+TIMEOUT_S = 2
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory, local_tables: dict[str, str]) -> Iterator[RunningServer]:
+    share = {
+        "name": "share1",
+        "schemas": [{"name": "default", "tables": [{"name": "plain", "location": local_tables["plain"]}]}],
+    }
+    config = {
+        "shares": [share],
+        "requestTimeoutSeconds": TIMEOUT_S,
+        "maxRequestBodyBytes": 64 * 1024,
+        "maxRequestHeaderBytes": 8 * 1024,
+    }
+    running = start_server(tmp_path_factory.mktemp("strict"), config)
+    yield running
+    running.stop()
+
+
+def _connect(server: RunningServer) -> socket.socket:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=TIMEOUT_S * 5)
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict, float]:
+    """(status, JSON body, seconds until the whole answer arrived); status 0 if the server closed without one."""
+    start, data = time.monotonic(), b""
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+        data += chunk
+    if not data:
+        return 0, {}, time.monotonic() - start
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line.split(b":")[1] for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
+        )
+    )
+    while len(body) < length and (chunk := sock.recv(65536)):
+        body += chunk
+    assert b"content-type: application/json" in head.lower(), head
+    return int(head.split()[1]), json.loads(body), time.monotonic() - start
+
+
+def _post_head(server: RunningServer, length: int, token: str | None) -> bytes:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return (
+        f"POST {QUERY} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_silent_connection_is_closed(strict: RunningServer) -> None:
+    with _connect(strict) as sock:
+        status, body, waited = _answer(sock)
+    assert status == 408 and body["errorCode"] == "REQUEST_TIMEOUT"
+    assert waited < TIMEOUT_S * 4
+
+
+def test_half_sent_headers_are_dropped(strict: RunningServer) -> None:
+    with _connect(strict) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        for _ in range(TIMEOUT_S * 2):  # a byte a second resets no timer
+            time.sleep(1)
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                break
+        status, _, _ = _answer(sock)
+    assert status in (0, 408)  # answered 408, or closed while the client was still writing
+    assert httpx.get(strict.base_url + "/healthz").status_code == 200
+
+
+def test_a_half_sent_body_is_a_408(strict: RunningServer) -> None:
+    with _connect(strict) as sock:
+        sock.sendall(_post_head(strict, 100, strict.token) + b'{"maxFiles"')
+        status, body, waited = _answer(sock)
+    assert status == 408 and body["errorCode"] == "REQUEST_TIMEOUT" and "body" in body["message"]
+    assert waited < TIMEOUT_S * 4
+
+
+@pytest.mark.parametrize("end", [b"", b"\r\n\r\n"])
+def test_oversized_headers_are_a_431(strict: RunningServer, end: bytes) -> None:
+    """Without an end (an endless header) and complete (one header too large): both refused, app not called."""
+    with _connect(strict) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9 * 1024 + end)
+        status, body, _ = _answer(sock)
+    assert status == 431 and body["errorCode"] == "MALFORMED_REQUEST" and "8192 bytes" in body["message"]
+
+
+def test_a_large_body_is_a_413(strict: RunningServer) -> None:
+    big = {"predicateHints": ["x" * 1000] * 100}  # ~100 KB
+    response = httpx.post(
+        strict.endpoint + QUERY.removeprefix("/delta-sharing"), json=big, headers=strict.headers()
+    )
+    assert response.status_code == 413 and response.json()["errorCode"] == "MALFORMED_REQUEST"
+    assert "65536 bytes" in response.json()["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"predicateHints": ["'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'"]}'
+
+    response = httpx.post(
+        strict.endpoint + QUERY.removeprefix("/delta-sharing"), content=chunks(), headers=strict.headers()
+    )
+    assert response.status_code == 413
+
+
+def test_a_strangers_body_is_not_read(strict: RunningServer) -> None:
+    """200 MB declared, nothing sent: the 401 comes at once, without waiting for (or reading) the body."""
+    with _connect(strict) as sock:
+        sock.sendall(_post_head(strict, 200 * 1024 * 1024, "not-a-token"))
+        status, body, waited = _answer(sock)
+        assert status == 401 and body["errorCode"] == "UNAUTHENTICATED"
+        assert waited < TIMEOUT_S  # answered before the body deadline could pass
+        sock.settimeout(TIMEOUT_S)  # and then the connection is closed, not kept to drain 200 MB
+        assert sock.recv(65536) == b""
+
+
+def test_a_normal_query_still_works(strict: RunningServer, tmp_path: Path) -> None:
+    response = httpx.post(
+        strict.endpoint + QUERY.removeprefix("/delta-sharing"), json={}, headers=strict.headers()
+    )
+    assert response.status_code == 200 and len(response.text.splitlines()) == 3
