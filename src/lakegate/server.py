@@ -22,11 +22,13 @@ from lakegate.cloud.registry import StoreRegistry
 from lakegate.cloud.vending import VendorRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
+from lakegate.exceptions import ConfigError
 from lakegate.http.admin import AdminApi, admin_routes
 from lakegate.http.app import Services, create_app
 from lakegate.http.observability import ObservabilityMiddleware, operational_routes
 from lakegate.keys import KeyRing
 from lakegate.metrics import Metrics
+from lakegate.preflight import catalog_locations, check_locations
 from lakegate.service.async_queries import AsyncQueries
 from lakegate.service.browse import BrowseService
 from lakegate.service.context import TableContext
@@ -83,6 +85,11 @@ def _warn_about_access(db: Database, anonymous: bool) -> None:
 
 def build_app(config: ServerConfig) -> Starlette:
     db = open_database(config)
+    try:
+        check_locations(catalog_locations(db))  # tables added with the admin API since the last start
+    except ConfigError:
+        db.close()
+        raise
     if config.public_endpoint_warning():
         log.warning(config.public_endpoint_warning())
     services = build_services(config, db)

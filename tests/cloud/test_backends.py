@@ -15,7 +15,7 @@ from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.cloud.vending import VendorRegistry
 from lakegate.config import ServerConfig, StorageConfig, parse_config
-from lakegate.exceptions import UnsupportedOperationError
+from lakegate.exceptions import StorageError
 from lakegate.keys import KeyRing
 
 EVERY_KIND = ["/data/t", "s3://b/t", "gs://b/t", "abfss://c@acct.dfs.core.windows.net/t"]
@@ -61,12 +61,12 @@ def test_both_registries_read_the_one_table(fake_cloud: Location) -> None:
     vendors = VendorRegistry(config, stores)
     assert vendors.problem(fake_cloud._replace(bucket="other")) == "no storage entry names it"
     with pytest.raises(
-        UnsupportedOperationError, match=r"support for fake is not installed \(pip install fakecloud-sdk\)"
+        StorageError, match=r"support for fake is not installed \(pip install fakecloud-sdk\)"
     ):
         stores.store_for(fake_cloud)
     assert vendors.problem(fake_cloud) is None  # the backend's own rule
     with pytest.raises(
-        UnsupportedOperationError, match=r"support for fake is not installed \(pip install fakecloud-sdk\)"
+        StorageError, match=r"support for fake is not installed \(pip install fakecloud-sdk\)"
     ):
         vendors.credential(fake_cloud)
 

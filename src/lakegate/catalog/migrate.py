@@ -24,6 +24,7 @@ from lakegate.catalog.keystore import ensure_signing_key
 from lakegate.catalog.sync import sync_config
 from lakegate.config import ServerConfig
 from lakegate.exceptions import ConfigError
+from lakegate.preflight import check_database_driver, check_locations, config_locations
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -98,7 +99,10 @@ def migrate_and_sync(db: Database, config: ServerConfig) -> None:
 
 def open_database(config: ServerConfig) -> Database:
     """The configuration's database, migrated and in step with the YAML; ConfigError if it cannot be."""
+    # Before anything is written: the YAML's tables reach the database (and recipients) only once they parse.
+    check_locations(config_locations(config))
     url = resolve_url(config.database, config.base_dir)
+    check_database_driver(sa.make_url(url))
     try:
         db = Database(url)
     except OSError as exc:  # the SQLite file's directory is missing or not writable

@@ -18,8 +18,8 @@ from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import TABLES, Grant, Recipient, Share, SharedSchema, SharedTable
 from lakegate.catalog.recipients import share_id
 from lakegate.catalog.sync import CONFIG
-from lakegate.cloud.locations import Location
-from lakegate.exceptions import InvalidParameterError, NotFoundError
+from lakegate.exceptions import ConfigError, InvalidParameterError, NotFoundError
+from lakegate.preflight import check_location
 from lakegate.timestamps import iso
 
 MAX_PROPERTIES = 50  # protocol v1.4.0 limits: ≤50 pairs, key ≤255, value ≤1000
@@ -116,8 +116,11 @@ class Shares:
     ) -> dict[str, Any]:
         check_name("schema", schema, dots=False)
         check_name("table", table, dots=False)
-        for loc in (location, *auxiliary_locations):
-            Location.parse(loc)
+        for key, loc in (("location", location), *(("auxiliaryLocations", a) for a in auxiliary_locations)):
+            try:
+                check_location(key, loc)  # the stores this server can open, with the extras installed
+            except ConfigError as exc:
+                raise InvalidParameterError(exc.message) from None
         if not 0 <= start_version < 2**63:
             raise InvalidParameterError("startVersion must be 0 or more (a 64-bit version number)")
         with self.db.write() as conn:

@@ -9,7 +9,7 @@ from lakegate.cloud.backends import backend_for
 from lakegate.cloud.base import Backend, ObjectStore
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
-from lakegate.exceptions import UnsupportedOperationError
+from lakegate.exceptions import StorageError
 from lakegate.keys import KeyRing
 
 
@@ -34,13 +34,14 @@ class StoreRegistry:
 
     def _create(self, location: Location, settings: StorageConfig | None) -> ObjectStore:
         backend = backend_for(location.cloud)
-        if backend is None:
-            raise UnsupportedOperationError(f"tables on '{location.cloud}' storage are not supported yet")
+        if backend is None:  # start refuses such tables (lakegate.preflight): a 500, details in the log
+            raise StorageError(f"tables on '{location.cloud}' storage are not supported")
         try:
             return backend.make_store(settings, self._keys)
         except ImportError as exc:
             raise not_installed(backend) from exc
 
 
-def not_installed(backend: Backend) -> UnsupportedOperationError:
-    return UnsupportedOperationError(f"support for {backend.cloud} is not installed ({backend.install_hint})")
+def not_installed(backend: Backend) -> StorageError:
+    """The provider's problem (start refuses tables whose SDK is missing): a 500, details in the log."""
+    return StorageError(f"support for {backend.cloud} is not installed ({backend.install_hint})")

@@ -27,7 +27,7 @@ from lakegate.delta.predicates import (
 )
 from lakegate.delta.snapshot import Snapshot
 from lakegate.delta.timeline import Timeline, TimelineCache
-from lakegate.exceptions import InvalidParameterError
+from lakegate.exceptions import InvalidParameterError, StorageError
 from lakegate.keys import KeyRing
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities, response_header
@@ -87,7 +87,13 @@ class TableContext:
         self._dir_access = dir_access
 
     def resolve(self, principal: Principal | None, share: str, schema: str, table: str) -> ResolvedTable:
-        return ResolvedTable.of(self.catalog.get_table(principal, share, schema, table))
+        info = self.catalog.get_table(principal, share, schema, table)
+        try:
+            return ResolvedTable.of(info)
+        except InvalidParameterError as exc:
+            # Checked at start (lakegate.preflight): only a database changed behind the server's back gets here.
+            # The provider's problem, so a 500 whose details (the path) go to the log only.
+            raise StorageError(f"table {info.full_name}: {exc.message}") from None
 
     def history(
         self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None
