@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lakegate.exceptions import LakegateError
+from lakegate.exceptions import INTERNAL_MESSAGE, LakegateError, TableStateError, public_message
 
 log = logging.getLogger("lakegate.errors")
 
@@ -38,12 +39,12 @@ def error_response(
 
 async def lakegate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LakegateError)
-    if exc.public:
-        message = exc.message
-    else:
+    if isinstance(exc, TableStateError):
+        # The request path names the share, schema and table; the detail names the file at fault.
+        log.error("table problem on %s %s: %s", request.method, request.url.path, exc.detail)
+    if not exc.public:
         log.error("internal error on %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
-        message = "An internal error occurred; the server log has the details."
-    return error_response(exc.status, exc.error_code, message, request.method == "HEAD")
+    return error_response(exc.status, exc.error_code, public_message(exc), request.method == "HEAD")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -57,14 +58,29 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(message), request.method == "HEAD")
 
 
-async def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The catalog's database refused or dropped the connection (stopped, restarting, failing over): 503, so
+    clients retry; the connection pool pings before reuse, so requests succeed again once it is back."""
+    log.error("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return error_response(
-        500,
-        "INTERNAL_ERROR",
-        "An internal error occurred; the server log has the details.",
+        503,
+        "TEMPORARILY_UNAVAILABLE",
+        "The server's database is unavailable right now; try again shortly.",
         request.method == "HEAD",
     )
 
 
-HANDLERS = {LakegateError: lakegate_error, HTTPException: http_error, Exception: unexpected_error}
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "INTERNAL_ERROR", INTERNAL_MESSAGE, request.method == "HEAD")
+
+
+HANDLERS = {
+    LakegateError: lakegate_error,
+    HTTPException: http_error,
+    # Connection-level database failures only; other SQL errors are bugs (500).
+    sa.exc.OperationalError: database_unavailable,
+    sa.exc.InterfaceError: database_unavailable,
+    sa.exc.TimeoutError: database_unavailable,
+    Exception: unexpected_error,
+}

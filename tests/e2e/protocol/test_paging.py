@@ -496,7 +496,7 @@ def test_error_after_streaming_began(history_tables: dict[str, str], mode: str) 
     assert len(file_actions(lines)) == 2
     assert lines[-1] == {
         "endStreamAction": {
-            "errorMessage": "An internal error occurred; the server log has the details.",
+            "errorMessage": "The provider's storage could not be read; the server log has the details.",
             "httpStatusErrorCode": 500,
         }
     }
