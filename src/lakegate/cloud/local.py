@@ -16,6 +16,7 @@ from urllib.parse import quote
 from lakegate.cloud.base import Backend, ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.config import StorageConfig
+from lakegate.exceptions import StorageError
 from lakegate.keys import KeyRing
 
 PURPOSE = "local-file-url"
@@ -35,16 +36,29 @@ class LocalStore(ObjectStore):
             entries = list(os.scandir(directory.local_path))
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as exc:
+            raise StorageError(f"listing {directory.local_path} failed: {exc}") from exc
         infos = []
         for entry in entries:
-            if (start_after is None or entry.name > start_after) and entry.is_file():
+            if start_after is not None and entry.name <= start_after:
+                continue
+            try:
+                if not entry.is_file():
+                    continue
                 st = entry.stat()
-                infos.append(ObjectInfo(entry.name, st.st_size, st.st_mtime_ns // 1_000_000))
+            except FileNotFoundError:
+                continue  # a writer's temporary file, renamed or removed since the directory was read
+            infos.append(ObjectInfo(entry.name, st.st_size, st.st_mtime_ns // 1_000_000))
         infos.sort(key=lambda i: i.name)
         return infos
 
     def read(self, location: Location) -> bytes:
-        return Path(location.local_path).read_bytes()
+        try:
+            return Path(location.local_path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise FileNotFoundError(location.uri) from None
+        except OSError as exc:  # permission denied, I/O error: the provider's disk, not the request
+            raise StorageError(f"reading {location.local_path} failed: {exc}") from exc
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
         root = request.root

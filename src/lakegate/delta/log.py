@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from lakegate.cloud.base import ObjectInfo, ObjectStore
 from lakegate.cloud.locations import Location
-from lakegate.exceptions import MalformedRequestError, StorageError
+from lakegate.exceptions import MalformedRequestError, TableStateError
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CLASSIC_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
@@ -89,41 +89,67 @@ class DeltaLog:
             return None
 
     def read_commit(self, version: int) -> builtins.list[dict[str, Any]]:
-        """The actions of one commit, in file order."""
+        """The actions of one commit, in file order; a 400 when the log no longer has it (cleaned up)."""
         try:
-            raw = self.store.read(self.log_dir.child(version_name(version) + ".json"))
+            return self.commit_actions(version)
         except FileNotFoundError:
             raise MalformedRequestError(
                 f"Cannot load table version {version}: its commit file is missing"
             ) from None
+
+    def commit_actions(self, version: int) -> builtins.list[dict[str, Any]]:
+        """The actions of one commit; FileNotFoundError when the file is gone (a writer cleaned the log up
+        since it was listed), TableStateError when it is not a commit (truncated, corrupt)."""
+        location = self.log_dir.child(version_name(version) + ".json")
+        raw = self.store.read(location)
         try:
-            return [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+            actions = [orjson.loads(line) for line in raw.splitlines() if line.strip()]
         except orjson.JSONDecodeError as exc:
-            raise StorageError(f"commit {version} of {self.root.uri} is not valid JSON") from exc
+            raise self._corrupt(f"commit {version}", location, str(exc)) from exc
+        if not all(isinstance(action, dict) for action in actions):
+            raise self._corrupt(f"commit {version}", location, "a line is not a JSON object")
+        return actions
 
     def read_checkpoint(self, names: builtins.list[str]) -> CheckpointActions:
+        """The actions of a checkpoint (all parts, sidecars included). FileNotFoundError when a file is gone,
+        TableStateError when one cannot be read (truncated, corrupt): callers fall back to an older one."""
         result = CheckpointActions()
         for name in names:
+            location = self.log_dir.child(name)
             if name.endswith(".json"):
-                actions = [
-                    orjson.loads(line)
-                    for line in self.store.read(self.log_dir.child(name)).splitlines()
-                    if line
-                ]
-                for action in actions:
-                    result.absorb(action)
+                try:
+                    actions = [orjson.loads(line) for line in self.store.read(location).splitlines() if line]
+                    for action in actions:
+                        result.absorb(action)
+                except (orjson.JSONDecodeError, TypeError) as exc:
+                    raise self._corrupt("a checkpoint", location, str(exc)) from exc
             else:
-                result.absorb_table(self._read_parquet(self.log_dir.child(name)))
+                result.absorb_table(self._read_parquet(location))
         for sidecar in result.sidecars:
-            result.absorb_table(self._read_parquet(self.log_dir.child("_sidecars").child(sidecar)))
+            location = self.log_dir.child("_sidecars").child(sidecar)
+            try:
+                result.absorb_table(self._read_parquet(location))
+            except FileNotFoundError:  # the checkpoint is still there: it names a file that is not
+                raise self._corrupt("a checkpoint", location, "the sidecar file is missing") from None
         result.sidecars.clear()
         return result
 
     def _read_parquet(self, location: Location) -> pa.Table:
         data = self.store.read(location)
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-        wanted = [c for c in ("add", "metaData", "protocol", "sidecar") if c in parquet.schema_arrow.names]
-        return parquet.read(columns=wanted)
+        try:
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+            wanted = [
+                c for c in ("add", "metaData", "protocol", "sidecar") if c in parquet.schema_arrow.names
+            ]
+            return parquet.read(columns=wanted)
+        except (pa.ArrowException, OSError) as exc:  # ArrowInvalid and the like: not a (whole) parquet file
+            raise self._corrupt("a checkpoint", location, str(exc)) from exc
+
+    def _corrupt(self, what: str, location: Location, reason: str) -> TableStateError:
+        return TableStateError(
+            f"The table cannot be read: {what} of its log is corrupt or truncated; the provider must repair it",
+            f"{location.display} is corrupt or truncated: {reason.strip()}",
+        )
 
 
 @dataclass

@@ -14,8 +14,14 @@ from typing import Any
 import orjson
 
 from lakegate._gc import paused_gc
-from lakegate.delta.log import DeltaLog, Listing, contiguous
-from lakegate.exceptions import MalformedRequestError, StorageError, TableFilesMissingError
+from lakegate.delta.log import DeltaLog, Listing, contiguous, version_name
+from lakegate.exceptions import (
+    LakegateError,
+    MalformedRequestError,
+    StorageError,
+    TableFilesMissingError,
+    TableStateError,
+)
 
 log_ = logging.getLogger(__name__)
 
@@ -112,33 +118,53 @@ class Snapshot:
         return Snapshot(version, protocol, metadata, files, mtime_ms, ict, previous=origin)
 
 
+# How often a snapshot is rebuilt from a fresh listing when a listed file vanished before it was read (a writer
+# cleaned the log up meanwhile); each attempt lists again, so a second one almost always succeeds.
+_ATTEMPTS = 4
+
+
 def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | None = None) -> Snapshot:
     """The snapshot at `version` (latest if None), reusing `base` (an older snapshot) when possible."""
     with paused_gc():
-        return _load(log, version, base)
+        full_listing = False
+        for _ in range(_ATTEMPTS - 1):
+            try:
+                return _load(log, version, base, full_listing)
+            except FileNotFoundError:
+                pass  # listed, then removed before it was read: list again
+            except _NeedsOlderEntries:
+                full_listing = True
+        try:
+            return _load(log, version, base, True)
+        except FileNotFoundError as exc:
+            raise StorageError(f"files of the log of {log.root.display} keep vanishing: {exc}") from exc
 
 
-def _load(log: DeltaLog, version: int | None, base: Snapshot | None) -> Snapshot:
+class _NeedsOlderEntries(Exception):
+    """The newest checkpoint cannot be read, and the listing (which started at it) has nothing older."""
+
+
+def _load(log: DeltaLog, version: int | None, base: Snapshot | None, full_listing: bool) -> Snapshot:
     if base is not None and (version is None or version >= base.version):
         listing = log.list(start_after=f"{base.version:020d}.json")
         newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))
         if contiguous(base.version, newer) and (version is None or version in (base.version, *newer)):
             snapshot = base
             for v in newer:
-                snapshot = snapshot.apply(v, log.read_commit(v), listing.commits[v].mtime_ms)
+                snapshot = snapshot.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms)
             return snapshot
-    start = log.last_checkpoint_version()
+    start = None if full_listing else log.last_checkpoint_version()
     if start is None or (version is not None and version < start):
-        return _replay(log, log.list(), version)
+        return _replay(log, log.list(), version, partial=False)
     listing = log.list(start_after=f"{start:020d}")
     if start not in listing.checkpoints:
         # _last_checkpoint names a checkpoint that is gone or incomplete: a later one found in the partial
         # listing would not serve an earlier version, and the commits before it are not listed.
-        listing = log.list()
-    return _replay(log, listing, version)
+        return _replay(log, log.list(), version, partial=False)
+    return _replay(log, listing, version, partial=True)
 
 
-def _replay(log: DeltaLog, listing: Listing, version: int | None) -> Snapshot:
+def _replay(log: DeltaLog, listing: Listing, version: int | None, partial: bool) -> Snapshot:
     latest = listing.latest_version
     if latest is None:
         log_.error("no Delta table at %s: _delta_log is empty or missing", log.root.display)
@@ -146,30 +172,59 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None) -> Snapshot:
     target = latest if version is None else version
     if target > latest:
         raise MalformedRequestError(f"Cannot load table version {target} as the latest version is {latest}")
-    checkpoint = max((v for v in listing.checkpoints if v <= target), default=None)
-    first = 0 if checkpoint is None else checkpoint + 1
-    commits = list(range(first, target + 1))
-    missing = [v for v in commits if v not in listing.commits]
-    if missing:
-        raise MalformedRequestError(
-            f"Cannot load table version {target}: the log no longer has commit {missing[0]} "
-            "(it was cleaned up); choose a later version"
-        )
-    if checkpoint is not None:
-        state = log.read_checkpoint(listing.checkpoints[checkpoint])
-        files = {file_key(add): add for add in state.adds}
+    # The newest checkpoint at or before the target first; an older one (or none) if it cannot be read.
+    candidates: list[int | None] = [
+        *sorted((v for v in listing.checkpoints if v <= target), reverse=True),
+        None,
+    ]
+    broken: TableStateError | None = None
+    for checkpoint in candidates:
+        first = 0 if checkpoint is None else checkpoint + 1
+        missing = next((v for v in range(first, target + 1) if v not in listing.commits), None)
+        if missing is not None:
+            if broken is not None and partial:  # older checkpoints and commits were not listed
+                raise _NeedsOlderEntries
+            raise broken or _missing_commit(log, listing, target, missing)
+        if checkpoint is None:
+            snapshot = Snapshot(-1, {}, {}, {}, 0)
+            break
+        try:
+            state = log.read_checkpoint(listing.checkpoints[checkpoint])
+        except TableStateError as exc:
+            log_.error("%s; reading an older checkpoint or the commits instead", exc.detail)
+            broken = broken or exc
+            continue
         ckpt_info = listing.commits.get(checkpoint)
         snapshot = Snapshot(
             checkpoint,
             state.protocol or {},
             state.metadata or {},
-            files,
+            {file_key(add): add for add in state.adds},
             ckpt_info.mtime_ms if ckpt_info else 0,
         )
-    else:
-        snapshot = Snapshot(-1, {}, {}, {}, 0)
-    for v in commits:
-        snapshot = snapshot.apply(v, log.read_commit(v), listing.commits[v].mtime_ms, in_place=True)
+        break
+    for v in range(first, target + 1):
+        snapshot = snapshot.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms, in_place=True)
     if not snapshot.metadata or not snapshot.protocol:
-        raise StorageError(f"the log of {log.root.display} has no metaData or protocol action")
+        raise TableStateError(
+            "The table cannot be read: its log has no metadata or protocol; the provider must repair it",
+            f"the log of {log.root.display} has no metaData or protocol action at version {target}",
+        )
     return snapshot
+
+
+def _missing_commit(log: DeltaLog, listing: Listing, target: int, missing: int) -> LakegateError:
+    """A commit needed for `target` is not in the log. Before a later checkpoint, log cleanup removed it and
+    the version is simply too old (the request's problem); otherwise the table lost a commit it still needs
+    (the provider's problem)."""
+    if any(v > target for v in listing.checkpoints):
+        return MalformedRequestError(
+            f"Cannot load table version {target}: the log no longer has commit {missing} "
+            "(it was cleaned up); choose a later version"
+        )
+    return TableStateError(
+        f"The table cannot be read at version {target}: commit {missing} is missing from its log and no "
+        "checkpoint covers it; the provider must repair the table",
+        f"commit {version_name(missing)}.json is missing from {log.root.display}/_delta_log "
+        f"and no checkpoint covers it (needed for version {target})",
+    )

@@ -14,7 +14,7 @@ from lakegate.cloud.aws.signing import AwsCredentials, S3UrlSigner
 from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.config import AwsStorageConfig
-from lakegate.exceptions import StorageError
+from lakegate.exceptions import StorageError, StorageUnavailableError
 
 
 def make_session(settings: AwsStorageConfig | None) -> Any:
@@ -48,8 +48,13 @@ class S3Store(ObjectStore):
             "s3",
             endpoint_url=settings.endpoint,
             region_name=region,
+            # Short connect timeout and few retries: an unreachable store should answer a clear 503 in
+            # seconds, not hold the request (and a worker thread) for minutes.
             config=Config(
-                s3={"addressing_style": addressing}, retries={"max_attempts": 5, "mode": "standard"}
+                s3={"addressing_style": addressing},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
             ),
         )
         # The client resolved the endpoint from settings or AWS_ENDPOINT_URL(_S3); sign for the same one.
@@ -71,7 +76,7 @@ class S3Store(ObjectStore):
                     for obj in page.get("Contents", ())
                 )
         except Exception as exc:  # botocore errors carry no secrets, but keep them out of client answers
-            raise StorageError(f"listing s3://{directory.bucket}/{prefix} failed: {exc}") from exc
+            raise store_error(f"listing s3://{directory.bucket}/{prefix}", exc) from exc
         return infos
 
     def read(self, location: Location) -> bytes:
@@ -80,7 +85,7 @@ class S3Store(ObjectStore):
         except self._client.exceptions.NoSuchKey:
             raise FileNotFoundError(location.uri) from None
         except Exception as exc:
-            raise StorageError(f"reading {location.uri} failed: {exc}") from exc
+            raise store_error(f"reading {location.uri}", exc) from exc
         return body
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
@@ -94,6 +99,20 @@ class S3Store(ObjectStore):
             datetime.fromtimestamp(request.now_s, timezone.utc),
         )
         return lambda location: sign(location.bucket, location.path)
+
+
+def store_error(what: str, exc: Exception) -> StorageError:
+    """A botocore error as a StorageError: StorageUnavailableError when the store could not be reached or
+    answered 5xx (worth a retry), a plain StorageError otherwise (access denied, no such bucket)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    status = (
+        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if isinstance(exc, ClientError)
+        else 0
+    )
+    unreachable = isinstance(exc, (ConnectionError, HTTPClientError)) or status >= 500
+    return (StorageUnavailableError if unreachable else StorageError)(f"{what} failed: {exc}")
 
 
 def _custom_endpoint(url: str | None) -> str | None:

@@ -19,7 +19,7 @@ from lakegate.cloud.azure.sas import SasSigner
 from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.config import AzureStorageConfig
-from lakegate.exceptions import StorageError
+from lakegate.exceptions import StorageError, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class AzureStore(ObjectStore):
         except Exception as exc:
             if _status(exc) == 404:  # no container: nothing to list, like a missing directory
                 return []
-            raise StorageError(f"listing {directory.uri}/ failed: {describe_error(exc)}") from exc
+            raise store_error(f"listing {directory.uri}/", exc) from exc
         infos.sort(key=lambda i: i.name)
         return infos
 
@@ -124,7 +124,7 @@ class AzureStore(ObjectStore):
         except Exception as exc:
             if _status(exc) == 404:
                 raise FileNotFoundError(location.uri) from None
-            raise StorageError(f"reading {location.uri} failed: {describe_error(exc)}") from exc
+            raise store_error(f"reading {location.uri}", exc) from exc
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
         expiry = datetime.fromtimestamp(request.expires_at_s, timezone.utc)
@@ -160,6 +160,16 @@ def _key_fetcher(client: Any, account: str) -> Any:
 
 def _status(exc: Exception) -> int | None:
     return getattr(exc, "status_code", None)
+
+
+def store_error(what: str, exc: Exception) -> StorageError:
+    """An Azure SDK error as a StorageError: StorageUnavailableError when the account could not be reached or
+    answered 5xx (worth a retry), a plain StorageError otherwise (access denied, no such container)."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    status = _status(exc) or 0
+    unreachable = isinstance(exc, (ServiceRequestError, ServiceResponseError)) or status >= 500
+    return (StorageUnavailableError if unreachable else StorageError)(f"{what} failed: {describe_error(exc)}")
 
 
 def describe_error(exc: Exception) -> str:

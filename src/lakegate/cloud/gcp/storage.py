@@ -16,9 +16,21 @@ from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.gcp.signing import GcsUrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.config import GcpStorageConfig
-from lakegate.exceptions import StorageError
+from lakegate.exceptions import StorageError, StorageUnavailableError
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # what a token exchange for downscoping needs
+
+
+def store_error(what: str, exc: Exception) -> StorageError:
+    """A Google client error as a StorageError: StorageUnavailableError when GCS (or the token endpoint)
+    could not be reached or answered 5xx (worth a retry), a plain StorageError otherwise."""
+    import requests
+    from google.api_core.exceptions import ServerError
+    from google.auth.exceptions import TransportError
+
+    unreachable = isinstance(exc, (ServerError, TransportError, requests.ConnectionError, requests.Timeout))
+    message = f"{what} failed: {type(exc).__name__}: {exc}"
+    return (StorageUnavailableError if unreachable else StorageError)(message)
 
 
 class GcsStore(ObjectStore):
@@ -95,7 +107,7 @@ class GcsStore(ObjectStore):
                 if name and (start_after is None or name > start_after):
                     infos.append(ObjectInfo(name, int(blob.size or 0), int(blob.updated.timestamp() * 1000)))
         except Exception as exc:
-            raise StorageError(f"listing {directory.uri}/ failed: {type(exc).__name__}: {exc}") from exc
+            raise store_error(f"listing {directory.uri}/", exc) from exc
         return sorted(infos, key=lambda i: i.name)
 
     def read(self, location: Location) -> bytes:
@@ -106,7 +118,7 @@ class GcsStore(ObjectStore):
         except NotFound:
             raise FileNotFoundError(location.uri) from None
         except Exception as exc:
-            raise StorageError(f"reading {location.uri} failed: {type(exc).__name__}: {exc}") from exc
+            raise store_error(f"reading {location.uri}", exc) from exc
 
     # -- URL access ------------------------------------------------------------------------------------------
 
