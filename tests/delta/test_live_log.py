@@ -89,7 +89,7 @@ def test_listing_survives_files_renamed_while_it_runs(tmp_path: Path) -> None:
         seen = 0
         for _ in range(3000):
             names = [info.name for info in store.list_dir(Location.parse(str(directory)))]
-            assert all(name.endswith(".json") or name.endswith("#1") for name in names)
+            assert all(name.endswith((".json", "#1")) for name in names)
             seen = max(seen, len(names))
     finally:
         stop.set()

@@ -132,7 +132,7 @@ def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | No
                 return _load(log, version, base, full_listing)
             except FileNotFoundError:
                 pass  # listed, then removed before it was read: list again
-            except _NeedsOlderEntries:
+            except _NeedsOlderEntriesError:
                 full_listing = True
         try:
             return _load(log, version, base, True)
@@ -140,7 +140,7 @@ def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | No
             raise StorageError(f"files of the log of {log.root.display} keep vanishing: {exc}") from exc
 
 
-class _NeedsOlderEntries(Exception):
+class _NeedsOlderEntriesError(Exception):
     """The newest checkpoint cannot be read, and the listing (which started at it) has nothing older."""
 
 
@@ -183,7 +183,7 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None, partial: bool)
         missing = next((v for v in range(first, target + 1) if v not in listing.commits), None)
         if missing is not None:
             if broken is not None and partial:  # older checkpoints and commits were not listed
-                raise _NeedsOlderEntries
+                raise _NeedsOlderEntriesError
             raise broken or _missing_commit(log, listing, target, missing)
         if checkpoint is None:
             snapshot = Snapshot(-1, {}, {}, {}, 0)

@@ -104,14 +104,14 @@ class S3Store(ObjectStore):
 def store_error(what: str, exc: Exception) -> StorageError:
     """A botocore error as a StorageError: StorageUnavailableError when the store could not be reached or
     answered 5xx (worth a retry), a plain StorageError otherwise (access denied, no such bucket)."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    from botocore import exceptions as boto
 
     status = (
         exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if isinstance(exc, ClientError)
+        if isinstance(exc, boto.ClientError)
         else 0
     )
-    unreachable = isinstance(exc, (ConnectionError, HTTPClientError)) or status >= 500
+    unreachable = isinstance(exc, (boto.ConnectionError, boto.HTTPClientError)) or status >= 500
     return (StorageUnavailableError if unreachable else StorageError)(f"{what} failed: {exc}")
 
 
