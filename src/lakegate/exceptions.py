@@ -103,9 +103,9 @@ class TableStateError(LakegateError):
     error_code = "INTERNAL_ERROR"
     public = True
 
-    def __init__(self, message: str, detail: str) -> None:
+    def __init__(self, message: str, detail: str = "") -> None:
         super().__init__(message)
-        self.detail = detail
+        self.detail = detail or message
 
 
 class StorageError(LakegateError):
