@@ -172,7 +172,20 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None, partial: bool)
     target = latest if version is None else version
     if target > latest:
         raise MalformedRequestError(f"Cannot load table version {target} as the latest version is {latest}")
-    # The newest checkpoint at or before the target first; an older one (or none) if it cannot be read.
+    snapshot = _starting_point(log, listing, target, partial)
+    for v in range(snapshot.version + 1, target + 1):
+        snapshot = snapshot.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms, in_place=True)
+    if not snapshot.metadata or not snapshot.protocol:
+        raise TableStateError(
+            "The table cannot be read: its log has no metadata or protocol; the provider must repair it",
+            f"the log of {log.root.display} has no metaData or protocol action at version {target}",
+        )
+    return snapshot
+
+
+def _starting_point(log: DeltaLog, listing: Listing, target: int, partial: bool) -> Snapshot:
+    """The state at the newest checkpoint at or before `target` whose commits up to `target` are all in the
+    log; an older checkpoint (or none: version -1) when it cannot be read."""
     candidates: list[int | None] = [
         *sorted((v for v in listing.checkpoints if v <= target), reverse=True),
         None,
@@ -186,7 +199,6 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None, partial: bool)
                 raise _NeedsOlderEntriesError
             raise broken or _missing_commit(log, listing, target, missing)
         if checkpoint is None:
-            snapshot = Snapshot(-1, {}, {}, {}, 0)
             break
         try:
             state = log.read_checkpoint(listing.checkpoints[checkpoint])
@@ -195,22 +207,14 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None, partial: bool)
             broken = broken or exc
             continue
         ckpt_info = listing.commits.get(checkpoint)
-        snapshot = Snapshot(
+        return Snapshot(
             checkpoint,
             state.protocol or {},
             state.metadata or {},
             {file_key(add): add for add in state.adds},
             ckpt_info.mtime_ms if ckpt_info else 0,
         )
-        break
-    for v in range(first, target + 1):
-        snapshot = snapshot.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms, in_place=True)
-    if not snapshot.metadata or not snapshot.protocol:
-        raise TableStateError(
-            "The table cannot be read: its log has no metadata or protocol; the provider must repair it",
-            f"the log of {log.root.display} has no metaData or protocol action at version {target}",
-        )
-    return snapshot
+    return Snapshot(-1, {}, {}, {}, 0)
 
 
 def _missing_commit(log: DeltaLog, listing: Listing, target: int, missing: int) -> LakegateError:
