@@ -24,7 +24,7 @@ from starlette.types import Lifespan
 from lakegate.catalog.base import Catalog, Principal
 from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.config import ServerConfig
-from lakegate.exceptions import NotFoundError, PermissionDeniedError, UnsupportedOperationError
+from lakegate.exceptions import NotFoundError, PermissionDeniedError
 from lakegate.http.auth import bearer_token
 from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS, error_response
@@ -57,7 +57,7 @@ class Services:
     tables: TableService  # version, metadata, snapshot queries
     history: HistoryService  # streaming queries, change data feed
     async_queries: AsyncQueries
-    credentials: CredentialService | None = None  # directory access (temporary table credentials)
+    credentials: CredentialService  # directory access (temporary table credentials)
 
 
 def _svc(request: Request) -> Services:
@@ -190,8 +190,6 @@ async def table_credentials(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         credentials = _svc(request).credentials
-        if credentials is None:
-            raise UnsupportedOperationError("this server does not vend temporary table credentials")
         return credentials.temporary_credentials(principal, *_params(request), body)
 
     # no-store: a credential must not be kept by proxies or HTTP caches.
