@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from lakegate.timestamps import iso, iso_from_ms, iso_or_none
 
@@ -11,9 +11,9 @@ PLUS_TWO = timezone(timedelta(hours=2))
 
 def test_aware_datetimes_are_written_in_utc_with_milliseconds() -> None:
     assert iso(datetime(2026, 7, 1, 14, 0, 5, 987_654, tzinfo=PLUS_TWO)) == "2026-07-01T12:00:05.987Z"
-    assert iso(datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)) == "2026-07-01T12:00:00.000Z"
+    assert iso(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == "2026-07-01T12:00:00.000Z"
     assert iso_or_none(None) is None
-    assert iso_or_none(datetime(2026, 1, 2, tzinfo=timezone.utc)) == "2026-01-02T00:00:00.000Z"
+    assert iso_or_none(datetime(2026, 1, 2, tzinfo=UTC)) == "2026-01-02T00:00:00.000Z"
 
 
 def test_epoch_milliseconds_are_exact() -> None:

@@ -125,7 +125,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         except (OverflowError, ValueError):  # before year 1, or more digits than int() takes
             raise InvalidParameterError(f"since: '{text}' reaches back too far") from None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidParameterError(
             f"since: '{text}' is neither a duration like 15m, 2h, 7d nor an ISO time"

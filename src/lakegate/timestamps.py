@@ -6,12 +6,12 @@ CLI, the audit trail and error messages use it too.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def iso(moment: datetime) -> str:
     """An aware datetime in the format above (sub-millisecond digits are dropped)."""
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
@@ -22,4 +22,4 @@ def iso_or_none(moment: datetime | None) -> str | None:
 def iso_from_ms(epoch_ms: int) -> str:
     """Epoch milliseconds (Delta commit timestamps) in the format above, exactly (no float rounding)."""
     seconds, ms = divmod(epoch_ms, 1000)
-    return iso(datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=ms * 1000))
+    return iso(datetime.fromtimestamp(seconds, UTC).replace(microsecond=ms * 1000))

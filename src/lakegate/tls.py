@@ -53,7 +53,7 @@ def self_signed_certificate(host: str) -> tuple[Path, Path]:
         names.append(x509.IPAddress(ipaddress.ip_address(host)))
     except ValueError:
         names.append(x509.DNSName(host))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     cert = (
         x509.CertificateBuilder()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lakegate.catalog import migrate
 from lakegate.catalog.db import Database
@@ -13,7 +13,7 @@ class Clock:
     """A settable clock, so expiry and grace periods are tested without sleeping."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

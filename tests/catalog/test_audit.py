@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from lakegate.catalog.db import Database
 from lakegate.exceptions import InvalidParameterError
 from tests.catalog.support import prepared
 
-T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
 
 def _access(recipient: str | None, minutes: int, **extra: object) -> Access:
@@ -67,8 +67,8 @@ def test_parse_since() -> None:
     assert parse_since("15m", T0) == T0 - timedelta(minutes=15)
     assert parse_since("2h", T0) == T0 - timedelta(hours=2)
     assert parse_since("7d", T0) == T0 - timedelta(days=7)
-    assert parse_since("2026-06-30T00:00:00Z", T0) == datetime(2026, 6, 30, tzinfo=timezone.utc)
-    assert parse_since("2026-06-30T00:00:00", T0) == datetime(2026, 6, 30, tzinfo=timezone.utc)
+    assert parse_since("2026-06-30T00:00:00Z", T0) == datetime(2026, 6, 30, tzinfo=UTC)
+    assert parse_since("2026-06-30T00:00:00", T0) == datetime(2026, 6, 30, tzinfo=UTC)
     with pytest.raises(InvalidParameterError):
         parse_since("yesterday", T0)
 

@@ -7,7 +7,7 @@ which does not depend on botocore at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 from unittest import mock
@@ -189,7 +189,7 @@ def test_aws_documented_example() -> None:
     sign = signer.batch(
         AwsCredentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
         86400,
-        datetime(2013, 5, 24, tzinfo=timezone.utc),
+        datetime(2013, 5, 24, tzinfo=UTC),
     )
     url = sign("examplebucket", "test.txt")
     assert url.startswith("https://examplebucket.s3.amazonaws.com/test.txt?")
@@ -242,15 +242,13 @@ def test_now_timezones() -> None:
     creds = AwsCredentials(AKID, SECRET)
     signer = S3UrlSigner(None, "eu-west-1")
     naive = signer.batch(creds, 60, FROZEN)("b-1", "k")
-    aware = signer.batch(creds, 60, FROZEN.replace(tzinfo=timezone.utc))("b-1", "k")
-    shifted = signer.batch(
-        creds, 60, FROZEN.replace(tzinfo=timezone.utc).astimezone(timezone(timedelta(hours=-5)))
-    )
+    aware = signer.batch(creds, 60, FROZEN.replace(tzinfo=UTC))("b-1", "k")
+    shifted = signer.batch(creds, 60, FROZEN.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=-5))))
     assert naive == aware == shifted("b-1", "k")
     # Without `now`, the current time is used.
     date = parse_qs(urlsplit(signer.batch(creds, 60)("b-1", "k")).query)["X-Amz-Date"][0]
-    stamp = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 60
+    stamp = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
 
 
 def test_one_batch_shares_date_and_expiry() -> None:

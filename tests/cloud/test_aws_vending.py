@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -44,7 +44,7 @@ def _sts_answer(expiration: datetime) -> dict:
 def test_assume_role_with_the_session_policy_and_sts_expiry() -> None:
     vendor, stub = _vendor(externalId="ext-123", durationSeconds=7200, sessionName="lakegate-test")
     # STS may grant less than asked (role chaining caps at 1 h): the answer must carry STS's expiry.
-    expiration = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3333)
+    expiration = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3333)
     expected_policy = json.dumps(T1_POLICY, separators=(",", ":"))
     stub.add_response(
         "assume_role",
@@ -97,7 +97,7 @@ def test_federation_token_when_configured_explicitly() -> None:
     vendor = AwsVendor(AwsStorageConfig.model_validate({"federationToken": True, "sessionName": "x" * 40}))
     client = boto3.client("sts", region_name="us-east-1", aws_access_key_id="A", aws_secret_access_key="S")
     vendor._client = client
-    expiration = datetime.now(timezone.utc) + timedelta(hours=1)
+    expiration = datetime.now(UTC) + timedelta(hours=1)
     with Stubber(client) as stub:
         stub.add_response(
             "get_federation_token",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote
 
 import pytest
@@ -22,7 +22,7 @@ from lakegate.cloud.vending import VendingError, VendorRegistry
 from lakegate.config import AzureStorageConfig, parse_config
 from lakegate.keys import KeyRing
 
-NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 ACCOUNT_KEY = base64.b64encode(b"k" * 64).decode()
 
 
@@ -174,7 +174,7 @@ def test_vendor_picks_directory_or_container_sas() -> None:
     credential = vendor.vend(hns)
     assert credential.kind == "azureUserDelegationSas" and credential.location == hns.display
     assert unquote(_fields(credential.secret["sasToken"])["se"]) == datetime.fromtimestamp(
-        credential.expiration_ms / 1000, timezone.utc
+        credential.expiration_ms / 1000, UTC
     ).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +19,7 @@ from lakegate.cloud.gcp.signing import GcsUrlSigner
 from lakegate.cloud.gcp.vending import access_boundary, cel_string
 from lakegate.cloud.locations import Location
 
-NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ from lakegate.exceptions import InvalidParameterError, MalformedRequestError
 from lakegate.protocol.requests import ChangesRequest, QueryInfoRequest, QueryRequest, parse_timestamp
 
 
-def _ms(*args: int, tz: timezone = timezone.utc) -> int:
+def _ms(*args: int, tz: timezone = UTC) -> int:
     return int(datetime(*args, tzinfo=tz).timestamp() * 1000)
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from lakegate.exceptions import InvalidParameterError
 from lakegate.protocol.requests import parse_timestamp
 
-NOON_UTC = int(datetime(2022, 4, 29, 12, tzinfo=timezone.utc).timestamp() * 1000)
+NOON_UTC = int(datetime(2022, 4, 29, 12, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize(

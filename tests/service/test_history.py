@@ -3,7 +3,7 @@ own change data feed and the commits as written in `_delta_log/`."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +21,7 @@ def changes(app: AppClient, params: dict[str, Any]) -> list[dict]:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 def _data_changes(root: str, version: int) -> dict[str, set[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -37,8 +37,8 @@ class Profile:
     def expired(self) -> bool:
         if not self.expiration_time:
             return False
-        when = datetime.fromisoformat(self.expiration_time.replace("Z", "+00:00"))
-        return when.replace(tzinfo=when.tzinfo or timezone.utc) <= datetime.now(timezone.utc)
+        when = datetime.fromisoformat(self.expiration_time)
+        return when.replace(tzinfo=when.tzinfo or UTC) <= datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins  # DeltaLog.list shadows the builtin inside the class body
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import compress, pairwise
 from typing import Any
@@ -251,7 +251,7 @@ def _stats_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _stats_json(v) for k, v in value.items() if v is not None}
     if isinstance(value, datetime):
-        text = value.astimezone(timezone.utc).isoformat(timespec="milliseconds") if value.tzinfo else None
+        text = value.astimezone(UTC).isoformat(timespec="milliseconds") if value.tzinfo else None
         return text.replace("+00:00", "Z") if text else value.isoformat(timespec="milliseconds")
     if isinstance(value, date):
         return value.isoformat()

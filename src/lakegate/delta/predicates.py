@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -103,14 +103,14 @@ def _parse_ts(s: str) -> datetime:
     if not m:
         raise ValueError(s)
     y, mo, d, h, mi, sec, frac, off = m.groups()
-    tz = timezone.utc  # naive values (Delta partition values, timestamp_ntz stats) are read as UTC
+    tz = UTC  # naive values (Delta partition values, timestamp_ntz stats) are read as UTC
     if off and off.upper() != "Z":
         sign = -1 if off[0] == "-" else 1
         digits = off[1:].replace(":", "")
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0)))
     us = int((frac or "0").ljust(6, "0"))
     dt = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(sec or 0), us, tz)
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 def _parse(vt: str, s: str) -> Any:

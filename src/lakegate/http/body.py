@@ -22,7 +22,7 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float | None) -
             raise RequestTooLargeError(_too_large(max_bytes))
     try:
         return await asyncio.wait_for(_read(request, max_bytes), timeout_s or None)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RequestTimeoutError(f"the request body did not arrive within {timeout_s:g} seconds") from None
 
 

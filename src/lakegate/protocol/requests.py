@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -13,7 +13,7 @@ from lakegate.exceptions import InvalidParameterError, MalformedRequestError
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TIMESTAMP_CHARS = 64  # `YYYY-MM-DDTHH:MM:SS.fffffffff+HH:MM` is 35; anything far longer is not one
 _DIGITS_AT = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15)  # of `YYYY-MM-DDTHH:MM`
 
@@ -32,7 +32,7 @@ def parse_timestamp(text: str, name: str) -> int:
     except ValueError:
         raise InvalidParameterError(f"Invalid {name}: {value}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     # Integer arithmetic: float seconds * 1000 can land one millisecond short of the instant given.
     return (parsed - _EPOCH) // timedelta(milliseconds=1)
 

@@ -42,7 +42,7 @@ def wait_until(moment_iso: str, margin: float = 0.3) -> None:
     """Sleep until an ISO time (`…Z`) has passed, plus a margin."""
     from datetime import datetime
 
-    deadline = datetime.fromisoformat(moment_iso.replace("Z", "+00:00")).timestamp() + margin
+    deadline = datetime.fromisoformat(moment_iso).timestamp() + margin
     time.sleep(max(0.0, deadline - time.time()))
 
 

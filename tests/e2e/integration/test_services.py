@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,7 +62,7 @@ def test_rgw_role_without_session_policy_reaches_everything(rgw: RgwService, rgw
 
 @pytest.mark.rgw
 def test_rgw_session_policy_scopes_assumed_role(rgw: RgwService, rgw_tables: str) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     creds = rgw.assume_role(rgw_tables, _t1_only_policy(), duration_seconds=900)
     assert creds.session_token
     assert creds.expiration is not None
@@ -96,7 +96,7 @@ def test_rgw_credentials_expire(rgw: RgwService, rgw_tables: str) -> None:
     assert creds.expiration is not None
     s3 = rgw.boto3_client("s3", creds)
     s3.get_object(Bucket=BUCKET, Key="tables/t1/part-0.parquet")
-    time.sleep(max(0.0, (creds.expiration - datetime.now(timezone.utc)).total_seconds()) + 1.5)
+    time.sleep(max(0.0, (creds.expiration - datetime.now(UTC)).total_seconds()) + 1.5)
     with pytest.raises(ClientError) as exc_info:
         s3.get_object(Bucket=BUCKET, Key="tables/t1/part-0.parquet")
     assert _s3_error(exc_info) == "AccessDenied"
@@ -132,7 +132,7 @@ def test_azurite_user_delegation_sas_is_scoped_to_its_container(azurite: Azurite
         owner.create_container(name)
         owner.get_container_client(name).upload_blob("tables/t1/part-0.parquet", f"data in {name}".encode())
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # The user delegation key needs a bearer token (Entra ID); the account key cannot fetch one.
     key = azurite.blob_service_client(azurite.token_credential()).get_user_delegation_key(
         now - timedelta(minutes=1), now + timedelta(hours=1)

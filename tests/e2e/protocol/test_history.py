@@ -4,7 +4,7 @@ queries (startingVersion on /query), and the history gates (historyShared, start
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import delta_sharing
 import pandas as pd
@@ -79,7 +79,7 @@ def test_client_reads_by_timestamp(
     # Between two commits, exactly at a commit, and at the last one; in UTC and in other offsets.
     probes = [((ts[1] + ts[2]) // 2, 0), (ts[3], 2), ((ts[5] + ts[6]) // 2, -7), (ts[-1], 0)]
     for ms, offset in probes:
-        when = datetime.fromtimestamp(ms / 1000, timezone.utc)
+        when = datetime.fromtimestamp(ms / 1000, UTC)
         version, rows = _deltalake_at(root, when)
         frame = delta_sharing.load_as_pandas(
             f"{history_server.profile()}#hist.s.cdf",

@@ -18,7 +18,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from lakegate._hmac import finish, pad_states, v4_signing_key
@@ -100,9 +100,9 @@ class S3UrlSigner:
             raise TypeError(f"expires_in must be an integer number of seconds, not {expires_in!r}")
         if not 1 <= expires_in <= _MAX_EXPIRES_S:
             raise ValueError(f"expires_in must be 1..{_MAX_EXPIRES_S} seconds, not {expires_in}")
-        now = datetime.now(timezone.utc) if now is None else now
+        now = datetime.now(UTC) if now is None else now
         if now.tzinfo is not None:
-            now = now.astimezone(timezone.utc)
+            now = now.astimezone(UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         scope = f"{amz_date[:8]}/{self._region}/s3/aws4_request"
 

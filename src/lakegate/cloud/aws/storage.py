@@ -7,7 +7,7 @@ Credentials come from the `storage` entry or the standard AWS chain (env, profil
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lakegate.cloud.aws.signing import AwsCredentials, S3UrlSigner
@@ -96,7 +96,7 @@ class S3Store(ObjectStore):
         sign = self._signer.batch(
             AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token),
             max(1, request.expires_at_s - request.now_s),
-            datetime.fromtimestamp(request.now_s, timezone.utc),
+            datetime.fromtimestamp(request.now_s, UTC),
         )
         return lambda location: sign(location.bucket, location.path)
 

@@ -21,7 +21,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -52,7 +52,7 @@ class SasSigner:
         self._lock = threading.Lock()
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(int(self._clock()), timezone.utc)
+        return datetime.fromtimestamp(int(self._clock()), UTC)
 
     def _credential(self, expiry: datetime) -> tuple[dict[str, Any], datetime]:
         """SDK keyword for the signing credential, and the expiry capped to what the credential allows."""
@@ -134,7 +134,5 @@ class SasSigner:
 
 def _parse_time(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.strptime(value.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S").replace(
-        tzinfo=timezone.utc
-    )
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.strptime(value.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)

@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -127,7 +127,7 @@ class AzureStore(ObjectStore):
             raise store_error(f"reading {location.uri}", exc) from exc
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
-        expiry = datetime.fromtimestamp(request.expires_at_s, timezone.utc)
+        expiry = datetime.fromtimestamp(request.expires_at_s, UTC)
         signers: dict[str, tuple[str, Any]] = {}
 
         def sign(location: Location) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lakegate.cloud.azure.storage import AzureStore, describe_error, hierarchical
 from lakegate.cloud.base import CredentialVendor, TemporaryCredential
@@ -37,7 +37,7 @@ class AzureVendor(CredentialVendor):
 
     def vend(self, location: Location) -> TemporaryCredential:
         account = self._store.account(location)
-        wanted = datetime.fromtimestamp(int(time.time()), timezone.utc) + self._validity
+        wanted = datetime.fromtimestamp(int(time.time()), UTC) + self._validity
         try:
             if location.path and hierarchical(location, self._settings.hierarchical_namespace):
                 token, expiry = account.signer.directory_sas(location.bucket, location.path, wanted)

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from lakegate._hmac import v4_signing_key
@@ -52,7 +52,7 @@ class GcsUrlSigner:
     def batch(self, expires_in: int, now: datetime | None = None) -> Callable[[str, str], str]:
         if not 1 <= expires_in <= MAX_EXPIRES_S:
             raise ValueError(f"expires_in must be 1..{MAX_EXPIRES_S} seconds, not {expires_in}")
-        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        now = (now or datetime.now(UTC)).astimezone(UTC)
         stamp, date = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
         scope = f"{date}/auto/storage/goog4_request"
         client_id = self._hmac[0] if self._hmac else self._rsa[0]  # type: ignore[index]

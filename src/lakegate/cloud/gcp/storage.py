@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
@@ -78,7 +78,7 @@ class GcsStore(ObjectStore):
         credentials = self.credentials()
         with self._lock:
             expiry = getattr(credentials, "expiry", None)
-            remaining = (expiry.replace(tzinfo=timezone.utc).timestamp() - time.time()) if expiry else -1
+            remaining = (expiry.replace(tzinfo=UTC).timestamp() - time.time()) if expiry else -1
             if not credentials.token or remaining < min_remaining_s:
                 credentials.refresh(Request())
             return str(credentials.token)
@@ -124,7 +124,7 @@ class GcsStore(ObjectStore):
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
         batch = self.signer().batch(
-            max(1, request.expires_at_s - request.now_s), datetime.fromtimestamp(request.now_s, timezone.utc)
+            max(1, request.expires_at_s - request.now_s), datetime.fromtimestamp(request.now_s, UTC)
         )
         return lambda location: batch(location.bucket, location.path)
 
