@@ -61,6 +61,13 @@ def test_query_body() -> None:
         (b'{"maxFiles": 2147483648}', InvalidParameterError),  # not an int32
         (b'{"version": -1}', InvalidParameterError),
         (b'{"includeRefreshToken": "yes"}', InvalidParameterError),
+        (b'{"includeRefreshToken": 0}', InvalidParameterError),  # not a boolean, not false
+        (b'{"includeHistoricalProtocol": []}', InvalidParameterError),
+        # An object too deep for orjson to write back as the protocol's string (it was a 500).
+        (
+            b'{"jsonPredicateHints": ' + b'{"op":"not","children":[' * 300 + b"{}" + b"]}" * 300 + b"}",
+            InvalidParameterError,
+        ),
     ],
 )
 def test_bad_query_bodies(body: bytes, error: type[Exception]) -> None:

@@ -120,7 +120,10 @@ class QueryRequest:
         json_hints = get("jsonPredicateHints")
         if json_hints is not None and not isinstance(json_hints, str):
             # The protocol types it as a string holding JSON; accept an object too (an old OpenAPI file said so).
-            json_hints = orjson.dumps(json_hints).decode()
+            try:
+                json_hints = orjson.dumps(json_hints).decode()
+            except orjson.JSONEncodeError:  # nested past orjson's 255 levels: far deeper than any hint may be
+                raise InvalidParameterError("jsonPredicateHints is nested too deeply") from None
 
         def opt_int(name: str, minimum: int = 0, maximum: int = INT64_MAX) -> int | None:
             value = get(name)

@@ -312,8 +312,17 @@ def _text(rng: random.Random, longest: int = 48) -> str:
 
 
 def _long(rng: random.Random) -> str:
-    # Up to 1 KiB: larger inputs are the subject of the attack suite's bounds.
+    # Up to 1 KiB: paths and query strings; bodies also get _huge values.
     return rng.choice("aT9.'(") * rng.randint(100, 1024)
+
+
+def _huge(rng: random.Random, prefix: str = "") -> str:
+    """8 to 64 KiB of what made backtracking parsers freeze: runs of digits, T's, quotes, spaces."""
+    return (
+        prefix
+        + rng.choice(["1", "T", "'", "9.", " ", "1e"]) * rng.randint(4_000, 32_000)
+        + rng.choice(["", "x", " 1"])
+    )
 
 
 def _segment(rng: random.Random, name: str) -> str:
@@ -399,14 +408,23 @@ def _nested_not(depth: int) -> dict[str, Any]:
     return node
 
 
+def _json_hints(rng: random.Random) -> Any:
+    """A tree (sometimes nested past the depth bound), as the protocol's JSON string or as an object."""
+    tree = _nested_not(rng.randint(10, 300)) if rng.random() < 0.1 else _json_hint(rng, rng.randint(0, 4))
+    return json.dumps(tree) if rng.random() < 0.6 else tree
+
+
 QUERY_FIELDS: dict[str, Callable[[random.Random, World], Any]] = {
-    "predicateHints": lambda rng, w: [_pick(rng, SQL_HINTS) for _ in range(rng.randint(0, 3))],
-    "jsonPredicateHints": lambda rng, w: (
-        _nested_not(rng.randint(10, 40)) if rng.random() < 0.1 else _json_hint(rng, rng.randint(0, 4))
-    ),
+    "predicateHints": lambda rng, w: [
+        _huge(rng, "id = ") if rng.random() < 0.03 else _pick(rng, SQL_HINTS)
+        for _ in range(rng.randint(0, 3))
+    ],
+    "jsonPredicateHints": lambda rng, w: _json_hints(rng),
     "limitHint": lambda rng, w: rng.choice([0, 1, 2, 1000]),
     "version": lambda rng, w: rng.choice([0, 1, 2, 3, 4, 7]),
-    "timestamp": lambda rng, w: _pick(rng, TIMESTAMPS[:3]),
+    "timestamp": lambda rng, w: (
+        _huge(rng, "2026-01-01T") if rng.random() < 0.05 else _pick(rng, TIMESTAMPS[:3])
+    ),
     "startingVersion": lambda rng, w: rng.choice([0, 1, 2, 5]),
     "endingVersion": lambda rng, w: rng.choice([0, 1, 3, 9]),
     "includeHistoricalProtocol": lambda rng, w: rng.choice([True, False, "true"]),
