@@ -9,6 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from lakegate.catalog.bearer_tokens import profile as profile_content
+from lakegate.secret_files import write_private
+
 
 def _write_tables(tables: Path) -> None:
     import pyarrow as pa
@@ -89,13 +92,7 @@ def build_demo(directory: Path, port: int = 8080) -> tuple[Path, Path, list[str]
             }
         ],
     }
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    config_path.chmod(0o600)
-    profile = {
-        "shareCredentialsVersion": 1,
-        "endpoint": f"http://127.0.0.1:{port}/delta-sharing",
-        "bearerToken": token,
-    }
-    profile_path.write_text(json.dumps(profile, indent=2) + "\n")
-    profile_path.chmod(0o600)
+    write_private(config_path, yaml.safe_dump(config, sort_keys=False))
+    profile = profile_content(f"http://127.0.0.1:{port}/delta-sharing", token, expires_at=None)
+    write_private(profile_path, json.dumps(profile, indent=2) + "\n")
     return config_path, profile_path, ["demo.default.sales", "demo.default.customers"]

@@ -11,6 +11,7 @@ from typing import TypedDict
 
 from lakegate.config import SslConfig
 from lakegate.exceptions import ConfigError
+from lakegate.secret_files import write_private
 
 
 class SslOptions(TypedDict, total=False):
@@ -69,10 +70,10 @@ def self_signed_certificate(host: str) -> tuple[Path, Path]:
     directory = Path(tempfile.mkdtemp(prefix="lakegate-tls-"))
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
+    write_private(
+        key_path,
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        ),
     )
-    key_path.chmod(0o600)
     return cert_path, key_path

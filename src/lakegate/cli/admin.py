@@ -18,6 +18,7 @@ import typer
 
 from lakegate.cli.options import key_values
 from lakegate.exceptions import ConfigError, InvalidParameterError, LakegateError
+from lakegate.secret_files import write_private
 
 CONFIG_HELP = "Server configuration (YAML); or set LAKEGATE_CONFIG."
 OUTPUT_HELP = "text or json."
@@ -106,14 +107,6 @@ def _profile_target(path: Path | None) -> Iterator[Path | None]:
     finally:
         if not done and not existed:
             path.unlink(missing_ok=True)
-
-
-def write_private(path: Path, content: str) -> None:
-    """Write a file only its owner can read: profiles hold a bearer token."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(content)
-    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
 
 
 # -- recipients -------------------------------------------------------------------------------------------------
