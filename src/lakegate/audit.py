@@ -26,6 +26,7 @@ from lakegate.timestamps import iso
 log = logging.getLogger("lakegate.audit")
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 MAX_LIMIT = 10_000
+UNAUTHENTICATED_STATUS = 401
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -73,7 +74,8 @@ class AuditLog:
         self.db = db
 
     def record(self, access: Access) -> None:
-        values = {key: _fit_column(key, value) for key, value in asdict(access).items()}
+        """Log the event, and store it unless nobody was authenticated: a stranger's request costs no database
+        write (strangers can send many), only this log line, the access log's and a metric."""
         event = event_json(access)
         log.info(
             "%s %s %s: %s",
@@ -83,6 +85,9 @@ class AuditLog:
             access.outcome,
             extra={"audit": event},
         )
+        if access.status == UNAUTHENTICATED_STATUS:
+            return
+        values = {key: _fit_column(key, value) for key, value in asdict(access).items()}
         try:
             with self.db.write() as conn:
                 conn.execute(sa.insert(AuditEvent).values(**values))

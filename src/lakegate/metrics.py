@@ -47,6 +47,11 @@ CREDENTIAL_CACHE_HITS = Counter(
     "Temporary credentials answered from the vending cache.",
     registry=REGISTRY,
 )
+UNAUTHENTICATED = Counter(
+    "lakegate_unauthenticated_requests",
+    "Requests refused for a missing, wrong, expired or revoked token (401); not stored in the audit table.",
+    registry=REGISTRY,
+)
 AUDIT_FAILURES = Counter(
     "lakegate_audit_write_failures", "Audit events that could not be written.", registry=REGISTRY
 )

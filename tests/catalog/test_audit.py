@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,7 +38,7 @@ def test_record_and_query(db: Database) -> None:
     audit = AuditLog(db)
     audit.record(_access("alice", 0))
     audit.record(_access("bob", 1, operation="temporary-credentials", mode="dir", files=None, version=None))
-    audit.record(_access(None, 2, status=401, outcome="UNAUTHENTICATED", user_agent="x" * 2000))
+    audit.record(_access(None, 2, status=408, outcome="REQUEST_TIMEOUT", user_agent="x" * 2000))
     audit.record(_access("alice", 3, status=404, outcome="RESOURCE_DOES_NOT_EXIST"))
     everything = audit.query()
     assert [e["recipient"] for e in everything] == ["alice", "bob", None, "alice"]
@@ -85,3 +86,20 @@ def test_names_the_database_cannot_hold_are_cleaned(db: Database) -> None:
 def test_parse_since_too_far_back_is_a_clear_error(text: str) -> None:
     with pytest.raises(InvalidParameterError, match="too far"):
         parse_since(text, T0)
+
+
+def test_unauthenticated_requests_are_logged_not_stored(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Strangers can send many requests: each costs a log line, never a database write."""
+    prepared(db)
+    audit = AuditLog(db)
+    with caplog.at_level(logging.INFO, logger="lakegate.audit"):
+        for minute in range(3):
+            audit.record(_access(None, minute, status=401, outcome="UNAUTHENTICATED"))
+    audit.record(_access("alice", 4))
+    assert [e["recipient"] for e in audit.query()] == ["alice"]
+    logged = [
+        r for r in caplog.records if r.name == "lakegate.audit" and "(unauthenticated)" in r.getMessage()
+    ]
+    assert len(logged) == 3

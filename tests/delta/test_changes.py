@@ -9,14 +9,14 @@ import os
 from pathlib import Path
 
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.locations import Location
 from lakegate.delta.changes import Commit, CommitCache, cdf_enabled, check_cdf_recorded
 from lakegate.delta.log import DeltaLog
 from lakegate.delta.timeline import TimelineCache, load_timeline
-from lakegate.exceptions import InvalidParameterError
+from lakegate.exceptions import InvalidParameterError, TableFilesMissingError
 from lakegate.keys import KeyRing
 from tests.tables import rows
 
@@ -196,3 +196,18 @@ def test_history_cache_lists_only_new_commits(tmp_path: Path) -> None:
     assert log.listings[-1] == f"{1:020d}.json"  # listed after the last known commit only
     assert cache.get(log, None).versions == [0, 1, 2, 3]  # without at_least it looks for newer commits
     assert log.reads == []  # mtimes only: no commit was read
+
+
+def test_a_log_without_commits_does_not_show_its_location(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a checkpoint is left (commits cleaned up): the recipient is told the files are missing, and only
+    the provider's log names the location."""
+    root = tmp_path / "secret-provider-path"
+    write_deltalake(str(root), rows([1, 2]))
+    DeltaTable(str(root)).create_checkpoint()
+    (root / "_delta_log" / "00000000000000000000.json").unlink()
+    with pytest.raises(TableFilesMissingError) as info:
+        load_timeline(DeltaLog(LocalStore(KeyRing.random()), Location.parse(str(root))))
+    assert "secret-provider-path" not in info.value.message
+    assert any("secret-provider-path" in r.getMessage() for r in caplog.records)

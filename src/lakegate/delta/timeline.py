@@ -7,14 +7,17 @@ timestamp at or before an earlier one), as Delta readers do.
 
 from __future__ import annotations
 
+import logging
 import threading
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from lakegate._lru import Lru
 from lakegate.delta.log import DeltaLog, contiguous, version_name
-from lakegate.exceptions import InvalidParameterError
+from lakegate.exceptions import InvalidParameterError, TableFilesMissingError
 from lakegate.timestamps import iso_from_ms
+
+log_ = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,9 @@ def load_timeline(log: DeltaLog, in_commit_timestamps_from: int | None = None) -
         start -= 1
     versions = versions[start:]
     if not versions:
-        raise InvalidParameterError(f"the table at {log.root.display} has no commits")
+        # The location is the provider's business: it goes to the log, never to the recipient.
+        log_.error("no commits in the Delta log at %s", log.root.display)
+        raise TableFilesMissingError("table files missing: the provider's table has no commits")
     return _extend(
         Timeline([], []), log, [(v, listing.commits[v].mtime_ms) for v in versions], in_commit_timestamps_from
     )

@@ -28,7 +28,15 @@ from lakegate.audit import Access, AuditLog
 from lakegate.catalog.base import Principal
 from lakegate.catalog.db import Database
 from lakegate.http.errors import error_response
-from lakegate.metrics import CONTENT_TYPE, CREDENTIALS_VENDED, FILES_SIGNED, LATENCY, REQUESTS, Metrics
+from lakegate.metrics import (
+    CONTENT_TYPE,
+    CREDENTIALS_VENDED,
+    FILES_SIGNED,
+    LATENCY,
+    REQUESTS,
+    UNAUTHENTICATED,
+    Metrics,
+)
 from lakegate.service.responses import NdjsonAnswer
 
 log = logging.getLogger("lakegate.access")
@@ -158,6 +166,8 @@ class ObservabilityMiddleware:
         route = route if route in self.labels else "unmatched"
         method_label = method if method in _METHODS else "OTHER"
         REQUESTS.labels(route, method_label, str(status)).inc()
+        if status == 401:
+            UNAUTHENTICATED.inc()
         LATENCY.labels(route, method_label).observe(elapsed)
         client = scope["client"][0] if scope.get("client") else None
         log.info(
