@@ -1,0 +1,33 @@
+"""A table on local disk written to in a loop while clients query, stream and read changes through lakegate:
+no request fails, and every answer holds exactly the files of the version it reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.live_writer import Clients, Writer, check, create_table, share_config
+from tests.e2e.server import start_server
+
+SECONDS = 20
+
+
+def test_live_writer_on_local_disk(tmp_path: Path) -> None:
+    root = str(tmp_path / "live")
+    create_table(root)
+    server = start_server(tmp_path / "srv", {"shares": share_config(root)})
+    writer = Writer(root)
+    clients = Clients(server)
+    try:
+        writer.start()
+        clients.run(writer, threads=4, seconds=SECONDS)
+    finally:
+        writer.stop.set()
+        writer.join()
+        log = server.log()
+        server.stop()
+    kinds = check(
+        clients, writer, root, lambda v: (Path(root) / "_delta_log" / f"{v:020d}.json").read_bytes()
+    )
+    assert writer.commits >= 20, writer.commits
+    assert all(kinds.get(k, 0) >= 5 for k in ("query", "version", "stream", "changes")), kinds
+    assert '"level": "error"' not in log, log[-2000:]
