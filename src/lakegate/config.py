@@ -171,6 +171,8 @@ class ServerConfig(_Model):
     # Async queries (capability asyncquery=true) run in the background from this many files (snapshot) or
     # versions (startingVersion) on; smaller ones are answered at once, as the protocol allows.
     async_query_min_files: int = Field(10_000, alias="asyncQueryMinFiles", ge=0)
+    # Async queries one recipient may have running at once (429 past it).
+    async_query_max_pending_per_recipient: int = Field(8, alias="asyncQueryMaxPendingPerRecipient", ge=1)
     # lakegate keys
     max_request_body_bytes: int = Field(1 << 20, alias="maxRequestBodyBytes", ge=1024)
     max_request_header_bytes: int = Field(32 << 10, alias="maxRequestHeaderBytes", ge=1024)

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakegate.catalog.base import Principal
-from lakegate.exceptions import InvalidParameterError, LakegateError, NotFoundError, public_message
+from lakegate.exceptions import (
+    InvalidParameterError,
+    LakegateError,
+    NotFoundError,
+    TooManyRequestsError,
+    public_message,
+)
 from lakegate.protocol import lines, tokens
 from lakegate.protocol.capabilities import HEADER, Capabilities
 from lakegate.protocol.requests import QueryInfoRequest
@@ -62,9 +68,12 @@ class QueryRegistry:
     `ttl_s` after they are ready. A retried submission (same recipient, table and idempotency key) finds the
     query it started instead of starting another."""
 
-    def __init__(self, ttl_s: float = 3600, max_queries: int = 64, workers: int = 4) -> None:
+    def __init__(
+        self, ttl_s: float = 3600, max_queries: int = 64, workers: int = 4, max_pending_per_recipient: int = 8
+    ) -> None:
         self.ttl_s = ttl_s
         self._max = max_queries
+        self._max_pending = max_pending_per_recipient
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakegate-async")
         self._by_id: dict[str, AsyncQuery] = {}
         self._by_key: dict[tuple[tuple[str, str], str], AsyncQuery] = {}
@@ -83,10 +92,20 @@ class QueryRegistry:
                         "on this table; use a new key for a new query."
                     )
                 return found
+            self._check_pending(owner[0])
             query = AsyncQuery(secrets.token_urlsafe(18), owner, key, checksum)
             self._by_id[query.id] = self._by_key[(owner, key)] = query
         self._pool.submit(self._run, query, work)
         return query
+
+    def _check_pending(self, recipient: str) -> None:
+        """One recipient may not fill the pool (and memory) with queries: 429 past the bound."""
+        pending = sum(1 for q in self._by_id.values() if q.owner[0] == recipient and q.status == "pending")
+        if pending >= self._max_pending:
+            raise TooManyRequestsError(
+                f"{pending} async queries of this recipient are still running, the most this server runs at "
+                "once; poll them, or retry when one has finished"
+            )
 
     def _run(self, query: AsyncQuery, work: Callable[[], Prepared]) -> None:
         try:
@@ -126,7 +145,9 @@ class AsyncQueries:
 
     def __init__(self, context: TableContext, registry: QueryRegistry | None = None) -> None:
         self.context = context
-        self.registry = registry or QueryRegistry()
+        self.registry = registry or QueryRegistry(
+            max_pending_per_recipient=context.config.async_query_max_pending_per_recipient
+        )
 
     def submit(
         self,

@@ -1,0 +1,39 @@
+"""Async queries per recipient are bounded: one recipient cannot fill the pool and memory with pending work."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from lakegate.exceptions import TooManyRequestsError
+from lakegate.service.async_queries import QueryRegistry
+
+
+def _blocked(release: threading.Event) -> Any:
+    def work() -> Any:
+        release.wait(30)
+        raise RuntimeError("no result needed")
+
+    return work
+
+
+def test_pending_async_queries_are_bounded_per_recipient() -> None:
+    registry = QueryRegistry(workers=2, max_pending_per_recipient=2)
+    release = threading.Event()
+    try:
+        first = registry.submit(("alice", "s.d.t"), "k1", "c1", _blocked(release))
+        second = registry.submit(("alice", "s.d.u"), "k2", "c2", _blocked(release))
+        with pytest.raises(TooManyRequestsError, match="2 async queries of this recipient"):
+            registry.submit(("alice", "s.d.t"), "k3", "c3", _blocked(release))
+        # a retry of a running query finds it; another recipient has its own bound
+        assert registry.submit(("alice", "s.d.t"), "k1", "c1", _blocked(release)) is first
+        registry.submit(("bob", "s.d.t"), "k1", "c1", _blocked(release))
+    finally:
+        release.set()
+    deadline = time.monotonic() + 30
+    while "pending" in (first.status, second.status) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    registry.submit(("alice", "s.d.t"), "k4", "c4", _blocked(release))  # finished ones do not count
