@@ -32,7 +32,7 @@ from lakegate.http.observability import observe_answer, observe_principal
 from lakegate.http.ranges import check_range
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import HEADER, Capabilities
-from lakegate.protocol.requests import QueryInfoRequest, QueryRequest, parse_int
+from lakegate.protocol.requests import QueryInfoRequest, QueryRequest, only_one_of, parse_version
 from lakegate.service.async_queries import AsyncQueries
 from lakegate.service.browse import BrowseService
 from lakegate.service.context import TableContext, parse_file_id_hash
@@ -144,12 +144,13 @@ def table_version(request: Request) -> Response:
 
 def table_metadata(request: Request) -> Response:
     q = request.query_params
-    version = q.get("version")
+    principal = _principal(request)
+    only_one_of(q, "version", "timestamp")  # before either value, as the reference server
     answer = _svc(request).tables.table_metadata(
-        _principal(request),
+        principal,
         *_params(request),
         _capabilities(request),
-        version=parse_int(version, "version") if version is not None else None,
+        version=parse_version(q.get("version")),
         timestamp=q.get("timestamp"),
     )
     return _ndjson(answer)

@@ -106,6 +106,10 @@ class QueryRequest:
 
     @classmethod
     def from_body(cls, body: bytes) -> QueryRequest:
+        if not body.strip():  # clients send `{}` when no parameter is set; the reference server answers this
+            raise MalformedRequestError(
+                "the request body is empty; send a JSON object ({} for no parameters)"
+            )
         return cls.from_dict(json_object(body))
 
     @classmethod
@@ -114,6 +118,8 @@ class QueryRequest:
             value = data.get(name)
             return None if value is None else value
 
+        # Which parameters go together is checked before any of their values, as the reference server does.
+        only_one_of(data, "version", "timestamp", "startingVersion")
         hints = get("predicateHints")
         if hints is not None and (not isinstance(hints, list) or not all(isinstance(h, str) for h in hints)):
             raise MalformedRequestError("predicateHints must be an array of strings")
@@ -153,7 +159,9 @@ class QueryRequest:
             version=opt_int("version"),
             timestamp=opt_str("timestamp"),
             starting_version=opt_int("startingVersion"),
-            ending_version=opt_int("endingVersion"),
+            # Any int64: it only bounds a startingVersion query (where a negative one fails startingVersion <=
+            # endingVersion) and is ignored otherwise, as the reference server does.
+            ending_version=opt_int("endingVersion", minimum=-INT64_MAX),
             include_historical_protocol=opt_bool("includeHistoricalProtocol"),
             max_files=opt_int("maxFiles", minimum=1, maximum=INT32_MAX),
             page_token=opt_str("pageToken"),
@@ -161,6 +169,21 @@ class QueryRequest:
             refresh_token=opt_str("refreshToken"),
             idempotency_key=opt_str("idempotencyKey", "idempotency_key"),
         )
+
+
+def only_one_of(given: Mapping[str, Any], *names: str) -> None:
+    """400 "Please only provide one of: a,b" when more than one of `names` is set (the reference's message)."""
+    if sum(1 for name in names if given.get(name) is not None) > 1:
+        raise InvalidParameterError(f"Please only provide one of: {','.join(names)}")
+
+
+def parse_version(text: str | None) -> int | None:
+    """A `version` query parameter: an int64 that is not negative."""
+    if text is None:
+        return None
+    if parse_int(text, "version", minimum=-INT64_MAX) < 0:
+        raise InvalidParameterError("table version cannot be negative.")
+    return parse_int(text, "version")
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -178,8 +201,8 @@ def json_object(body: bytes) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ChangesRequest:
-    """Query parameters of GET …/changes (protocol.md §2.9). Parsing checks types only; which combinations
-    are allowed is checked by `check_bounds`, after the table is known to share its history."""
+    """Query parameters of GET …/changes (protocol.md §2.9), parsed once the table is known to share its
+    history. Which parameters go together is checked before their values, as the reference server does."""
 
     starting_version: int | None = None
     starting_timestamp: str | None = None
@@ -192,6 +215,8 @@ class ChangesRequest:
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ChangesRequest:
+        cls.check_bounds(params)
+
         def opt_int(name: str, minimum: int = 0, maximum: int = INT64_MAX) -> int | None:
             value = params.get(name)
             return None if value is None else parse_int(value, name, minimum=minimum, maximum=maximum)
@@ -211,18 +236,19 @@ class ChangesRequest:
             page_token=params.get("pageToken") or None,
         )
 
-    def check_bounds(self) -> None:
-        if self.starting_version is not None and self.starting_timestamp is not None:
+    @staticmethod
+    def check_bounds(params: Mapping[str, str]) -> None:
+        if params.get("startingVersion") is not None and params.get("startingTimestamp") is not None:
             raise InvalidParameterError(
                 "Multiple starting arguments provided for CDF read. Please provide one of "
                 "either startingTimestamp or startingVersion."
             )
-        if self.ending_version is not None and self.ending_timestamp is not None:
+        if params.get("endingVersion") is not None and params.get("endingTimestamp") is not None:
             raise InvalidParameterError(
                 "Multiple ending arguments provided for CDF read. Please provide one of "
                 "either endingTimestamp or endingVersion."
             )
-        if self.starting_version is None and self.starting_timestamp is None:
+        if params.get("startingVersion") is None and params.get("startingTimestamp") is None:
             raise InvalidParameterError("No startingVersion or startingTimestamp provided for CDF read.")
 
     def fingerprint(self) -> dict[str, Any]:

@@ -206,7 +206,9 @@ class AsyncQueries:
         end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
         files = sum(1 for it in chunk if not isinstance(it, bytes))
         page_ = Page(
-            self.context.headers(result.version, result.fmt, end_stream, result.file_id_hash),
+            self.context.headers(
+                result.version, result.fmt, caps.include_end_stream_action, result.file_id_hash
+            ),
             result.head,
             lambda signers: result.render(chunk, signers),
             files,

@@ -180,12 +180,15 @@ class TableContext:
         )
 
     def headers(
-        self, version: int, fmt: str, end_stream: bool = False, file_id_hash: str | None = None
+        self, version: int, fmt: str, end_stream_asked: bool = False, file_id_hash: str | None = None
     ) -> dict[str, str]:
+        """`end_stream_asked`: the request's capabilities asked for an EndStreamAction. Only then does the
+        response header confirm it, as the reference server does; maxFiles or includeRefreshToken add the
+        action to the body without a word in the header."""
         headers = {
             "Content-Type": NDJSON,
             "Delta-Table-Version": str(version),
-            HEADER: response_header(fmt, end_stream),
+            HEADER: response_header(fmt, end_stream_asked),
         }
         if file_id_hash:
             headers["fileidhash"] = file_id_hash
@@ -203,14 +206,12 @@ def check_query(table: ResolvedTable, request: QueryRequest, caps: Capabilities)
         )
         if v is not None
     ]
-    if len(given) > 1:
-        raise InvalidParameterError("Please only provide one of: version,timestamp,startingVersion")
+    # At most one of them: checked by QueryRequest, before their values.
     if request.version is not None or request.timestamp is not None:
         table.history_required()
     if request.version is not None:
         table.check_start_version(request.version)
-    if request.ending_version is not None and request.starting_version is None:
-        raise InvalidParameterError("endingVersion can only be used together with startingVersion.")
+    # endingVersion without startingVersion is ignored, as the reference server does (docs/protocol-notes.md).
     if caps.async_query and not request.idempotency_key:
         raise InvalidParameterError("idempotency_key is required for async query.")
     if request.refresh_token or request.include_refresh_token:

@@ -217,7 +217,6 @@ class HistoryService:
                 "without its history (historyShared is false)"
             )
         request = ChangesRequest.from_params(params)
-        request.check_bounds()
         checksum = changes_checksum(request.fingerprint(), caps, file_id_hash)
         limit = self.context.page_limit(request.max_files)
         end_stream = caps.include_end_stream_action or request.max_files is not None
@@ -450,7 +449,7 @@ class HistoryService:
         files = sum(1 for it in items if isinstance(it, FileItem))
         fmt, table = walk.fmt, walk.table
         page = Page(
-            self.context.headers(walk.start, fmt, end_stream, file_id_hash),
+            self.context.headers(walk.start, fmt, walk.caps.include_end_stream_action, file_id_hash),
             self._head_lines(walk),
             lambda signers: render_items(items, fmt, signers, table),
             files,

@@ -58,7 +58,8 @@ class _Plan:
     id_scheme: str
     checksum: str
     head: list[bytes]  # protocol and metaData lines
-    end_stream: bool
+    end_stream: bool  # an EndStreamAction ends the answer (capability, maxFiles or includeRefreshToken)
+    end_stream_asked: bool  # the capability asked for it: only then does the response header confirm it
     refresh_token: str | None
     render: Render
 
@@ -193,6 +194,7 @@ class TableService:
             checksum,
             self._head(table, snapshot, fmt, caps, position.travelled),
             caps.include_end_stream_action or request.max_files is not None or request.include_refresh_token,
+            caps.include_end_stream_action,
             self._refresh_token(table, request, snapshot),
             self._renderer(table, snapshot, fmt, position.travelled),
         )
@@ -279,7 +281,7 @@ class TableService:
                 next_token = self._next_page_token(plan, first + limit)
             selected = selected[first : first + limit]
         page = Page(
-            self.context.headers(version, plan.fmt, plan.end_stream, file_id_hash),
+            self.context.headers(version, plan.fmt, plan.end_stream_asked, file_id_hash),
             plan.head,
             lambda signers: plan.render(selected, signers),
             len(selected),

@@ -214,6 +214,9 @@ def test_fileidhash_on_changes(raw: Raw) -> None:
         ({}, "No startingVersion or startingTimestamp provided for CDF read."),
         ({"endingVersion": 2}, "No startingVersion or startingTimestamp provided"),
         ({"startingVersion": 1, "startingTimestamp": "2020-01-01T00:00:00Z"}, "Multiple starting arguments"),
+        # the combination is checked before either value (the reference server's order)
+        ({"startingVersion": -1, "startingTimestamp": "abc"}, "Multiple starting arguments"),
+        ({"startingVersion": 0, "endingVersion": "x", "endingTimestamp": "abc"}, "Multiple ending arguments"),
         (
             {"startingVersion": 1, "endingVersion": 2, "endingTimestamp": "2020-01-01T00:00:00Z"},
             "Multiple ending arguments",

@@ -214,7 +214,20 @@ def test_history_needs_history_sharing(raw: Raw, call) -> None:
             lambda raw: raw.get("cdf/metadata", {"version": 1, "timestamp": "2000-01-01T00:00:00Z"}),
             "Please only provide one of",
         ),
-        (lambda raw: raw.get("cdf/metadata", {"version": -1}), "version cannot be negative."),
+        (lambda raw: raw.get("cdf/metadata", {"version": -1}), "table version cannot be negative."),
+        # which parameters go together is checked before their values (the reference server's order)
+        (
+            lambda raw: raw.get("cdf/metadata", {"version": -1, "timestamp": "abc"}),
+            "Please only provide one of: version,timestamp",
+        ),
+        (
+            lambda raw: raw.query("cdf", {"version": -1, "timestamp": "abc"}),
+            "Please only provide one of: version,timestamp,startingVersion",
+        ),
+        (
+            lambda raw: raw.query("cdf", {"startingVersion": -1, "version": "x"}),
+            "Please only provide one of: version,timestamp,startingVersion",
+        ),
         (lambda raw: raw.query("cdf", {"version": -1}), "table version cannot be negative."),
         (lambda raw: raw.query("cdf", {"timestamp": "noon"}), "Invalid timestamp: noon"),
     ],
@@ -317,7 +330,6 @@ def test_streaming_with_protocol_changes(raw: Raw, history_tables: dict[str, str
             {"startingVersion": 1, "version": 1},
             "Please only provide one of: version,timestamp,startingVersion",
         ),
-        ({"endingVersion": 1}, "endingVersion can only be used together with startingVersion."),
         (
             {"startingVersion": 1, "includeRefreshToken": True},
             "includeRefreshToken cannot be used when querying a specific version.",
