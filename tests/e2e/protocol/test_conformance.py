@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -62,7 +62,7 @@ def test_ending_version_is_ignored_outside_streaming_queries(
     raw: Raw, history_tables: dict[str, str]
 ) -> None:
     # The reference server reads endingVersion only with startingVersion; a snapshot query ignores it.
-    at = datetime.fromtimestamp(commit_times_ms(history_tables["cdf"])[3] / 1000, timezone.utc).isoformat()
+    at = datetime.fromtimestamp(commit_times_ms(history_tables["cdf"])[3] / 1000, UTC).isoformat()
     for body in ({"timestamp": at}, {"version": 3}, {}):
         plain = raw.query("cdf", body)
         for ending in (1, 6, -1):
