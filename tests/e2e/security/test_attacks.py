@@ -5,6 +5,7 @@ server path, no secret."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import time
@@ -570,6 +571,49 @@ BAD_PARAMETERS = [
 def test_bad_query_parameters_are_400(target: Target, path: str, query: str) -> None:
     response = call(target, "GET", path.format(**SALES) + "?" + query, None, target.auth("alice"))
     assert_refused(target, response, 400)
+
+
+# -- bodies too large, on every route that reads one -------------------------------------------------------------
+
+BODY_ROUTES = sorted(
+    {(m, p.format(**SALES, query_id="some-query"), "alice") for m, p, _ in PROTOCOL_ROUTES if m == "POST"}
+) + [(m, "/admin" + p, "admin") for m, p, _ in ADMIN_ROUTES if m in ("POST", "PUT")]
+
+
+def _declared_body(target: Target, method: str, path: str, length: int, headers: dict[str, str]) -> Answer:
+    """Send the head of a request declaring a `length`-byte body, and none of the body: the answer must not
+    wait for it."""
+    full = target.endpoint + path if not path.startswith("/admin") else target.server.base_url + path
+    parts = urlsplit(full)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        conn.putrequest(method, parts.path)
+        for name, value in {
+            **headers,
+            "Content-Type": "application/json",
+            "Content-Length": str(length),
+        }.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        answer = Answer(response.status, dict(response.getheaders()), response.read(), 0.0)
+    finally:
+        conn.close()
+    assert_clean(target, method, path, answer)
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "caller"), BODY_ROUTES, ids=[f"{m} {p}" for m, p, _ in BODY_ROUTES]
+)
+def test_large_bodies_are_refused_before_they_are_read(
+    target: Target, method: str, path: str, caller: str
+) -> None:
+    stranger = _declared_body(target, method, path, 200 * 1024 * 1024, {})
+    assert stranger.status == 401, stranger.body
+    declared = _declared_body(target, method, path, 8 * 1024 * 1024, target.auth(caller))
+    assert declared.status == 413, declared.body
+    assert json.loads(declared.body)["errorCode"] == "MALFORMED_REQUEST"
 
 
 # -- afterwards ------------------------------------------------------------------------------------------------
