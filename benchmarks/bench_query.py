@@ -83,11 +83,13 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     from lakegate.protocol import lines
     from lakegate.service.files import entries
 
-    settings = AwsStorageConfig(
-        endpoint=rgw.endpoint,
-        region=rgw.region,
-        accessKeyId=rgw.owner.access_key_id,
-        secretAccessKey=rgw.owner.secret_access_key,
+    settings = AwsStorageConfig.model_validate(
+        {
+            "endpoint": rgw.endpoint,
+            "region": rgw.region,
+            "accessKeyId": rgw.owner.access_key_id,
+            "secretAccessKey": rgw.owner.secret_access_key,
+        }
     )
     store = S3Store(settings)
     root = Location.parse(f"s3://{BUCKET}/big")

@@ -12,6 +12,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
@@ -157,7 +158,7 @@ def build_many_files(root: Path | str, versions: int) -> str:
     return root
 
 
-def cdf_rows(root: str, **kwargs: object) -> list[dict]:
+def cdf_rows(root: str, **kwargs: Any) -> list[dict]:
     """deltalake's change data feed, as plain rows (timestamps as epoch ms), in a stable order."""
     table = pa.table(DeltaTable(root).load_cdf(**kwargs).read_all())
     out = []

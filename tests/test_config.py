@@ -59,6 +59,8 @@ def test_reference_template_loads(tmp_path: Path, caplog: pytest.LogCaptureFixtu
         config = load_config(path)
     assert [s.name for s in config.shares] == ["share1", "share2"]
     assert config.shares[1].schemas[0].tables[0].history_shared is True
+    assert config.authorization is not None
+    assert config.authorization.bearer_token is not None
     assert config.authorization.bearer_token.get_secret_value() == "<token>"
     assert config.evaluate_predicate_hints is False
     assert "<token>" not in repr(config)  # secrets are never shown
@@ -147,8 +149,9 @@ def test_storage_entries_longest_prefix_wins() -> None:
             ],
         }
     )
-    assert config.storage_for("s3://bucket/special/t1").aws.region == "us-west-2"
-    assert config.storage_for("s3://bucket/other").aws.region == "eu-west-1"
+    special, other = config.storage_for("s3://bucket/special/t1"), config.storage_for("s3://bucket/other")
+    assert special is not None and special.aws is not None and special.aws.region == "us-west-2"
+    assert other is not None and other.aws is not None and other.aws.region == "eu-west-1"
     assert config.storage_for("s3://elsewhere/t") is None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lakegate.catalog import migrate
 from lakegate.catalog.db import Database
@@ -33,7 +34,7 @@ def prepared(db: Database, **data: object) -> ServerConfig:
     return settings
 
 
-SHARES = [
+SHARES: list[dict[str, Any]] = [
     {
         "name": "share1",
         "id": "11111111-1111-1111-1111-111111111111",

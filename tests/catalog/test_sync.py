@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -69,7 +70,7 @@ def test_a_second_sync_writes_nothing(db: Database) -> None:
 def test_yaml_changes_win_and_keep_grants(db: Database) -> None:
     prepared(db, shares=SHARES)
     Recipients(db).create("alice", ["share2"])
-    changed = copy.deepcopy(SHARES)
+    changed: list[dict[str, Any]] = copy.deepcopy(SHARES)
     share2 = changed[1]
     share2["comment"] = "now with a comment"
     share2["schemas"][0]["tables"][0]["location"] = "/data/t1-moved"

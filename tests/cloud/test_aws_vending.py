@@ -13,8 +13,8 @@ from botocore.stub import ANY, Stubber
 
 from lakegate.cloud.aws.vending import AwsVendor
 from lakegate.cloud.locations import Location
-from lakegate.cloud.vending import VendingError
 from lakegate.config import AwsStorageConfig
+from lakegate.exceptions import VendingError
 from tests.cloud.test_aws_policy import T1_POLICY
 
 LOCATION = Location.parse("s3a://bucket/tables/t1/")

@@ -18,8 +18,9 @@ from lakegate.cloud.azure.storage import AzureStore
 from lakegate.cloud.azure.vending import AzureVendor
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
-from lakegate.cloud.vending import VendingError, VendorRegistry
+from lakegate.cloud.vending import VendorRegistry
 from lakegate.config import AzureStorageConfig, parse_config
+from lakegate.exceptions import VendingError
 from lakegate.keys import KeyRing
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

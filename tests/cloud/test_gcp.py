@@ -8,6 +8,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -90,7 +91,7 @@ def test_quotes_in_paths_stay_inside_the_literal() -> None:
 
 
 @cache
-def _service_account() -> tuple[dict, object]:
+def _service_account() -> tuple[dict[str, str], Any]:
     from google.oauth2 import service_account
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -200,7 +201,8 @@ class _Response:
     def __init__(self, body: dict) -> None:
         import json
 
-        self.status, self.data, self.headers = 200, json.dumps(body).encode(), {}
+        self.status, self.data = 200, json.dumps(body).encode()
+        self.headers: dict[str, str] = {}
 
 
 class _CapturingRequest:

@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from lakegate.cloud.base import CredentialVendor, TemporaryCredential
 from lakegate.cloud.locations import Location
-from lakegate.cloud.vending import CredentialCache, CredentialVendor, TemporaryCredential, VendingError
+from lakegate.cloud.vending import CredentialCache
+from lakegate.exceptions import VendingError
 from lakegate.metrics import REGISTRY
 
 T1 = Location.parse("s3://b/tables/t1")

@@ -4,6 +4,7 @@ in-commit timestamps, monotonized mtimes and the incremental Timeline cache."""
 
 from __future__ import annotations
 
+import builtins  # CountingLog.list shadows the builtin in its class body
 import json
 import os
 from pathlib import Path
@@ -123,7 +124,7 @@ class CountingLog(DeltaLog):
         self.listings.append(start_after)
         return super().list(start_after)
 
-    def read_commit(self, version: int) -> list[dict]:
+    def read_commit(self, version: int) -> builtins.list[dict]:
         self.reads.append(version)
         return super().read_commit(version)
 

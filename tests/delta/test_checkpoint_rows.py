@@ -42,7 +42,7 @@ ADD = pa.struct(
     ]
 )
 
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 int64 = st.integers(-(2**63), 2**63 - 1)
 int32 = st.integers(-(2**31), 2**31 - 1)
 string_map = st.lists(st.tuples(text, st.none() | text), max_size=3, unique_by=lambda kv: kv[0])

@@ -48,7 +48,7 @@ def _table(tmp_path: Path) -> tuple[str, dict[int, set[str]], str]:
     write_deltalake(root, rows([40, 41]), mode="append")
     write_deltalake(root, rows([50]), mode="append")
     expected = {v: _deltalake_paths(root, v) for v in range(CHECKPOINT, 6)}
-    return root, expected, DeltaTable(root).metadata().id
+    return root, expected, str(DeltaTable(root).metadata().id)
 
 
 def _check(root: str, expected: dict[int, set[str]], table_id: str) -> None:

@@ -48,7 +48,7 @@ def _answer(exc: BaseException, method: str = "GET") -> httpx.Response:
     def fail(request: Request) -> None:
         raise exc
 
-    app = Starlette(routes=[Route("/fail", fail, methods=["GET", "HEAD"])], exception_handlers=HANDLERS)  # type: ignore[arg-type]
+    app = Starlette(routes=[Route("/fail", fail, methods=["GET", "HEAD"])], exception_handlers=HANDLERS)
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -37,7 +37,7 @@ METADATA = {
     "configuration": {"delta.enableChangeDataFeed": "true", "delta.columnMapping.mode": "name"},
     "createdTime": 1,
 }
-ADD = {
+ADD: dict[str, Any] = {
     "path": "v=a/part-0.parquet",
     "partitionValues": {"v": "a"},
     "size": 573,

@@ -11,8 +11,8 @@ from lakegate.exceptions import InvalidParameterError, MalformedRequestError
 from lakegate.protocol.requests import ChangesRequest, QueryInfoRequest, QueryRequest, parse_timestamp
 
 
-def _ms(*args: int, tz: timezone = UTC) -> int:
-    return int(datetime(*args, tzinfo=tz).timestamp() * 1000)
+def _ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0, tz: timezone = UTC) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=tz).timestamp() * 1000)
 
 
 @pytest.mark.parametrize(

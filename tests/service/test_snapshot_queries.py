@@ -87,7 +87,7 @@ def test_time_travel_by_version(app: AppClient, app_tables: dict[str, str], vers
 
 def test_delta_format_carries_the_log_actions(app: AppClient, app_tables: dict[str, str]) -> None:
     table = DeltaTable(app_tables["sales"])
-    lines = query(app, "sales", **DELTA)
+    lines = query(app, "sales", None, **DELTA)
     protocol = lines[0]["protocol"]["deltaProtocol"]
     assert (protocol["minReaderVersion"], protocol["minWriterVersion"]) == (
         table.protocol().min_reader_version,
@@ -110,7 +110,7 @@ def test_delta_format_carries_the_log_actions(app: AppClient, app_tables: dict[s
     # File ids are stable per file and per format, and differ between the formats' id schemes.
     again = {
         served_path(f["deltaSingleAction"]["add"]["path"]): f["id"]
-        for f in file_lines(query(app, "sales", **DELTA))
+        for f in file_lines(query(app, "sales", None, **DELTA))
     }
     assert again == {served_path(f["deltaSingleAction"]["add"]["path"]): f["id"] for f in files}
     parquet_ids = {served_path(f["url"]): f["id"] for f in file_lines(query(app, "sales"))}
@@ -120,7 +120,10 @@ def test_delta_format_carries_the_log_actions(app: AppClient, app_tables: dict[s
 def test_deletion_vectors_need_the_delta_format(app: AppClient, app_dv_table: DvTable) -> None:
     error_of(app.post(f"{TABLES}/dv/query", json={}), 400, "UNSUPPORTED_OPERATION")
     lines = query(
-        app, "dv", **{"delta-sharing-capabilities": "responseformat=delta;readerfeatures=deletionvectors"}
+        app,
+        "dv",
+        None,
+        **{"delta-sharing-capabilities": "responseformat=delta;readerfeatures=deletionvectors"},
     )
     adds = [f["deltaSingleAction"]["add"] for f in file_lines(lines)]
     assert adds and all("deletionVector" in add for add in adds)

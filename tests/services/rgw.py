@@ -171,7 +171,8 @@ class RgwService:
         from botocore.config import Config
 
         creds = creds or self.owner
-        return boto3.client(
+        # types-boto3 types client() per service name literal; `service` is any of them here.
+        return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint,
             region_name=self.region,

@@ -36,7 +36,7 @@ def test_live_writer_on_s3(rgw: RgwService, tmp_path: Path) -> None:
 
     def read_commit(version: int) -> bytes:
         key = f"tables/live/_delta_log/{version:020d}.json"
-        return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[no-any-return]
+        return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
     kinds = check(clients, writer, uri, read_commit, options)
     assert writer.commits >= 10, writer.commits

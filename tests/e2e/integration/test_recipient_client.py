@@ -56,7 +56,12 @@ def test_credentials_are_refreshed_before_they_expire(
     shared = SharedTable(f"{dir_server.profile()}#s3share.default.t2", _s3_options(rgw))
     calls = []
     vend = shared.client.temporary_credentials
-    shared.client.temporary_credentials = lambda *a, **k: calls.append(1) or vend(*a, **k)  # type: ignore[method-assign]
+
+    def counting_vend(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return vend(*a, **k)
+
+    shared.client.temporary_credentials = counting_vend  # type: ignore[method-assign]
     first = shared.table()
     assert shared.table() is first and len(calls) == 1  # still fresh: reused
     shared.refresh_before_s = 10**7  # every credential now counts as about to expire

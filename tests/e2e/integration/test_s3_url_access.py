@@ -5,7 +5,9 @@ them through lakegate's pre-signed URLs in both formats, with the endpoint taken
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import delta_sharing
@@ -22,7 +24,7 @@ BUCKET = "lakegate-url"
 
 
 @pytest.fixture(scope="module")
-def s3_tables(rgw: RgwService, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def s3_tables(rgw: RgwService, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rgw.create_bucket(BUCKET)
     saved = dict(os.environ)
     os.environ.update(rgw.env(rgw.owner))  # deltalake (object_store) reads the standard AWS variables
@@ -35,7 +37,7 @@ def s3_tables(rgw: RgwService, tmp_path_factory: pytest.TempPathFactory) -> dict
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {**tables, **{f"expected:{k}": v for k, v in expected.items()}}  # type: ignore[dict-item]
+    return {**tables, **{f"expected:{k}": v for k, v in expected.items()}}
 
 
 def _shares(tables: dict[str, str], scheme: str = "s3") -> list[dict]:
@@ -60,7 +62,9 @@ def _shares(tables: dict[str, str], scheme: str = "s3") -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def env_server(rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+def env_server(
+    rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     """Endpoint and keys from the standard AWS environment variables."""
     server = start_server(
         tmp_path_factory.mktemp("s3env"), {"shares": _shares(s3_tables, "s3a")}, env=rgw.env(rgw.owner)
@@ -72,7 +76,7 @@ def env_server(rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def storage_server(
     rgw: RgwService, s3_tables: dict, tmp_path_factory: pytest.TempPathFactory
-) -> RunningServer:
+) -> Iterator[RunningServer]:
     """Endpoint and keys from a `storage:` entry; the environment names no endpoint at all."""
     config = {
         "shares": _shares(s3_tables),

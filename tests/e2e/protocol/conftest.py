@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.e2e.server import RunningServer, start_server
@@ -58,7 +60,7 @@ def shares_config(tables: dict[str, str], dv: DvTable) -> list[dict]:
 @pytest.fixture(scope="session")
 def server(
     tmp_path_factory: pytest.TempPathFactory, local_tables: dict[str, str], dv_table: DvTable
-) -> RunningServer:
+) -> Iterator[RunningServer]:
     running = start_server(
         tmp_path_factory.mktemp("server"), {"shares": shares_config(local_tables, dv_table)}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Any
 
 import delta_sharing
 import pandas as pd
@@ -29,7 +30,7 @@ def iso(ms: int, offset_hours: int = 0) -> str:
 def client_rows(frame: pd.DataFrame) -> list[dict]:
     out = []
     for record in frame.to_dict("records"):
-        row = {}
+        row: dict[str, Any] = {}
         for k, v in record.items():
             if k == "_commit_timestamp":
                 row[k] = int(v.value // 1_000_000) if isinstance(v, pd.Timestamp) else int(v)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -392,6 +393,7 @@ def test_async_failure_is_reported_in_status(tuned_server: Raw, raw: Raw) -> Non
         raw.query("gap", {"startingVersion": 0}), code="MALFORMED_REQUEST"
     )
     status = _submit(tuned_server, "gap", {"startingVersion": 0, "idempotencyKey": "k-gap"})
+    lines: list[dict[str, Any]] = []
     for _ in range(200):
         lines = ndjson(
             tuned_server.http.post(tuned_server.table("gap") + f"/queries/{status['queryId']}", json={})
