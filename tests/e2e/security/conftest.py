@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -13,6 +14,7 @@ import yaml
 
 from tests.e2e.integration.admin_support import lakegate_json
 from tests.e2e.server import RunningServer, start_server
+from tests.services.postgres import PostgresService
 from tests.tables import build_partitioned, build_plain
 
 
@@ -78,8 +80,9 @@ def _admin_post(base: str, admin: str, path: str, body: dict | None = None) -> d
     return dict(response.json())
 
 
-@pytest.fixture(scope="session")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+@contextmanager
+def running_target(tmp_path_factory: pytest.TempPathFactory, database: str | None = None) -> Iterator[Target]:
+    """The server on its tables and its callers; `database` a SQLAlchemy URL (default: SQLite beside the config)."""
     base = tmp_path_factory.mktemp("attack-tables")
     tables = {
         "sales": build_partitioned(base / "sales"),
@@ -87,14 +90,14 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         "paged": build_plain(base / "paged", batches=5),
     }
     # asyncQueryMinFiles 0: every query asking for `asyncquery=true` runs as an async query (a token to attack).
-    server = start_server(
-        tmp_path_factory.mktemp("attack-server"),
-        {"shares": shares_config(tables), "asyncQueryMinFiles": 0},
-    )
+    config: dict = {"shares": shares_config(tables), "asyncQueryMinFiles": 0}
+    if database is not None:
+        config["database"] = database
+    server = start_server(tmp_path_factory.mktemp("attack-server"), config)
     try:
-        config = server.workdir / "lakegate.yaml"
-        signing_key = str(yaml.safe_load(config.read_text())["tokenSigningKey"])
-        admin = str(lakegate_json(config, "admin-tokens", "create", "attack-admin")["token"])
+        config_path = server.workdir / "lakegate.yaml"
+        signing_key = str(yaml.safe_load(config_path.read_text())["tokenSigningKey"])
+        admin = str(lakegate_json(config_path, "admin-tokens", "create", "attack-admin")["token"])
 
         def recipient(name: str, shares: list[str], **extra: int) -> str:
             body = {"name": name, "shares": shares, **extra}
@@ -113,3 +116,16 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         yield Target(server, tables, tokens, signing_key)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    with running_target(tmp_path_factory) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def pg_target(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresService) -> Iterator[Target]:
+    """The same server on PostgreSQL: names and tokens reach another SQL dialect (NUL bytes, collations…)."""
+    with running_target(tmp_path_factory, postgres.create_database("attack")) as running:
+        yield running

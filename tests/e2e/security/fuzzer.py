@@ -512,7 +512,7 @@ def _token_header(rng: random.Random, world: World, caller: str) -> tuple[str, b
     if roll < 0.78:
         return caller, f"Bearer {world.tokens[caller]}".encode()
     token = world.tokens[caller]
-    return _pick(
+    how, header = _pick(
         rng,
         [
             ("none", None),
@@ -529,6 +529,7 @@ def _token_header(rng: random.Random, world: World, caller: str) -> tuple[str, b
             ("two-tokens", f"Bearer {token}, Bearer {token}".encode()),
         ],
     )
+    return f"{caller}:{how}", header  # some manglings (spaces, scheme case) still carry the caller's token
 
 
 # Route families: (weight, maker). Each maker returns method, path (from the server root), query params, body.
@@ -1002,11 +1003,13 @@ def judge(
             problems.append('error answer is not {"errorCode","message"} JSON')
     if TRACEBACK.search(answer.body):
         problems.append("traceback in the answer")
-    text = answer.body.decode("utf-8", "replace")
+    # The headers too: a redirect's Location or a Content-Disposition could carry what the body does not.
+    text = answer.body.decode("utf-8", "replace") + "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
     if any(secret in text for secret in secrets):
         problems.append("secret in the answer")
     # Admins may see table locations; nobody else may see a server path, and no error may show one.
-    admin_answer = request.target.startswith("/admin") and request.caller == "admin" and answer.status < 400
+    admin = request.caller.partition(":")[0] == "admin"
+    admin_answer = request.target.startswith("/admin") and admin and answer.status < 400
     if not admin_answer and any(path in text for path in server_paths):
         problems.append("server path in the answer")
     return problems
