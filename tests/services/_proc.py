@@ -88,20 +88,31 @@ class Daemon:
         self.stop_signal = stop_signal
         self.log_path = workdir / f"{name}.log"
         self.pid_path = workdir / f"{name}.pid"
+        self._launch = (list(cmd), workdir, user, dict(env) if env is not None else None)
+        self._start()
+
+    def _start(self) -> None:
+        cmd, workdir, user, env = self._launch
         with open(self.log_path, "ab") as log:
             # A new session, so stop() can signal the daemon and anything it forked, and so Ctrl-C on
             # pytest does not kill it before the fixture's own teardown runs.
             self.proc = subprocess.Popen(
-                list(cmd),
+                cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,
                 start_new_session=True,
-                env=dict(env) if env is not None else None,
+                env=env,
                 **as_user(user),
             )
         self.pid_path.write_text(str(self.proc.pid))
+
+    def start_again(self) -> None:
+        """Run the same command again after `stop()` (fault tests: a service that goes away and comes back)."""
+        if self.proc.poll() is None:
+            raise RuntimeError(f"{self.name} is still running")
+        self._start()
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:

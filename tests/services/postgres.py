@@ -93,6 +93,12 @@ class PostgresService:
     def stop(self) -> None:
         self._daemon.stop()
 
+    def start_again(self, timeout: float = 60) -> None:
+        """Start the server again on its data and port after `stop()`; returns once it accepts logins."""
+        self._daemon.start_again()
+        self._daemon.wait_for_port(self.port, timeout)
+        self._wait_ready(timeout)
+
     def url_for(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
 

@@ -161,6 +161,16 @@ class RgwService:
             raise
         return cls(workdir, f"http://127.0.0.1:{rgw_port}", owner, broker, daemons)
 
+    def stop_gateway(self) -> None:
+        """Stop radosgw alone: S3 and STS go away (connections refused), the cluster keeps every object."""
+        self._daemons[-1].stop()
+
+    def start_gateway(self, timeout: float = 120) -> None:
+        """Start radosgw again after `stop_gateway`; returns once it listens on the same endpoint."""
+        gateway = self._daemons[-1]
+        gateway.start_again()
+        gateway.wait_for_port(int(self.endpoint.rsplit(":", 1)[1]), timeout)
+
     def stop(self) -> None:
         # RGW first, then the OSD it talks to, then the monitor.
         for d in reversed(self._daemons):

@@ -229,6 +229,6 @@ def _missing_commit(log: DeltaLog, listing: Listing, target: int, missing: int) 
     return TableStateError(
         f"The table cannot be read at version {target}: commit {missing} is missing from its log and no "
         "checkpoint covers it; the provider must repair the table",
-        f"commit {version_name(missing)}.json is missing from {log.root.display}/_delta_log "
-        f"and no checkpoint covers it (needed for version {target})",
+        f"{log.log_dir.child(version_name(missing) + '.json').display} is missing and no checkpoint "
+        f"covers it (needed for version {target})",
     )
