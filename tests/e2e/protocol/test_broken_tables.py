@@ -4,6 +4,7 @@ provider's log names the table and the file; a repaired table is served again wi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -46,7 +47,7 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def server(tables: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+def server(tables: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     listed = [{"name": name, "location": str(root), "historyShared": True} for name, root in tables.items()]
     running = start_server(
         tmp_path_factory.mktemp("srv"),
