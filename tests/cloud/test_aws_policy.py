@@ -147,5 +147,5 @@ def test_serialized_compact_and_within_the_sts_limit() -> None:
 
 
 def test_non_s3_location_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^not an S3 location: gs://b/t$"):
         policy.read_policy([Location.parse("gs://b/t")])

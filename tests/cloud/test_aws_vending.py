@@ -84,7 +84,7 @@ def test_sts_refusal_is_a_clear_error_without_secrets(caplog: pytest.LogCaptureF
 
 
 def test_no_federation_token_fallback_unless_configured() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs roleArn"):
         AwsVendor(AwsStorageConfig())
     vendor, stub = _vendor()
     stub.add_client_error("assume_role", "AccessDenied", "no")

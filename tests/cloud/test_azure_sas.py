@@ -91,7 +91,7 @@ def test_directory_sas_signature_verifies() -> None:
 
 
 def test_directory_sas_refuses_the_container_root() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a directory SAS needs a directory"):
         _signer().directory_sas("data", "/", NOW + timedelta(hours=1))
 
 
