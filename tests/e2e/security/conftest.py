@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,6 +48,7 @@ class Target:
         return self.server.daemon.log_path.read_text(errors="replace")
 
 
+LINKED = {"links": {"default": ["escape", "via_link"]}}  # symlinked_tables
 TABLES = {
     "share1": {"default": {"sales": "sales", "plain": "plain", "paged": "paged"}},
     "share2": {"other": {"plain2": "plain"}},
@@ -72,6 +74,23 @@ def shares_config(tables: dict[str, str]) -> list[dict]:
     ]
 
 
+def symlinked_tables(base: Path, workdir: Path) -> dict:
+    """Share `links`: `escape`, whose first data file is a symlink to a copy outside its root and which holds
+    a directory symlink `up` to the server's own directory (config, database); `via_link`, a table whose
+    location itself is a symlink to a real table directory (the real root: its files are the table's)."""
+    escape = Path(build_plain(base / "escape", batches=2))
+    outside = base / "outside"
+    outside.mkdir()
+    moved = min(escape.glob("*.parquet"))
+    moved.rename(outside / moved.name)
+    moved.symlink_to(outside / moved.name)
+    (escape / "up").symlink_to(workdir, target_is_directory=True)
+    via_link = base / "via-link"
+    via_link.symlink_to(Path(build_plain(base / "linked-target")), target_is_directory=True)
+    tables = [{"name": "escape", "location": str(escape)}, {"name": "via_link", "location": str(via_link)}]
+    return {"name": "links", "schemas": [{"name": "default", "tables": tables}]}
+
+
 def _admin_post(base: str, admin: str, path: str, body: dict | None = None) -> dict:
     response = httpx.post(
         f"{base}/admin{path}", json=body or {}, headers={"Authorization": f"Bearer {admin}"}, timeout=30
@@ -89,11 +108,13 @@ def running_target(tmp_path_factory: pytest.TempPathFactory, database: str | Non
         "plain": build_plain(base / "plain"),
         "paged": build_plain(base / "paged", batches=5),
     }
+    workdir = tmp_path_factory.mktemp("attack-server")
+    links = symlinked_tables(base, workdir)
     # asyncQueryMinFiles 0: every query asking for `asyncquery=true` runs as an async query (a token to attack).
-    config: dict = {"shares": shares_config(tables), "asyncQueryMinFiles": 0}
+    config: dict = {"shares": [*shares_config(tables), links], "asyncQueryMinFiles": 0}
     if database is not None:
         config["database"] = database
-    server = start_server(tmp_path_factory.mktemp("attack-server"), config)
+    server = start_server(workdir, config)
     try:
         config_path = server.workdir / "lakegate.yaml"
         signing_key = str(yaml.safe_load(config_path.read_text())["tokenSigningKey"])
@@ -106,7 +127,7 @@ def running_target(tmp_path_factory: pytest.TempPathFactory, database: str | Non
         tokens = {
             "bootstrap": str(server.token),
             "admin": admin,
-            "alice": recipient("alice", ["share1", "share2"]),
+            "alice": recipient("alice", ["share1", "share2", "links"]),
             "bob": recipient("bob", ["share2"]),
             "revoked": recipient("revoked", ["share1", "share2"]),
             "expired": recipient("expired", ["share1", "share2"], expiresInSeconds=1),

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -200,14 +201,11 @@ def test_a_query_id_is_only_its_owners(target: Target, async_query: tuple[str, s
 # -- file URLs: signatures and traversal ------------------------------------------------------------------------
 
 
-def file_urls(target: Target, table: str = "plain", caller: str = "alice") -> list[str]:
-    response = call(
-        target,
-        "POST",
-        T.format(share="share1", schema="default", table=table) + "/query",
-        {},
-        target.auth(caller),
-    )
+def file_urls(
+    target: Target, table: str = "plain", caller: str = "alice", share: str = "share1"
+) -> list[str]:
+    path = T.format(share=share, schema="default", table=table) + "/query"
+    response = call(target, "POST", path, {}, target.auth(caller))
     return [line["file"]["url"] for line in ndjson(response.content) if "file" in line]
 
 
@@ -303,6 +301,34 @@ def test_traversal_never_leaves_the_table_root(target: Target) -> None:
             )
 
 
+def test_symlinks_out_of_the_root_are_not_served(target: Target) -> None:
+    """A data file that is a symlink to a file outside the root, and a directory symlink to the server's own
+    directory: 404 like a missing file, with nothing of the target in the answer."""
+    urls = [urlsplit(u) for u in file_urls(target, "escape", share="links")]
+    escape = Path(target.tables["plain"]).parent / "escape"  # built beside the other tables
+    statuses = {}
+    for url in urls:
+        name = unquote(url.path.rsplit("/", 1)[1])
+        statuses[(escape / name).is_symlink()] = raw_get(target, f"{url.path}?{url.query}").status
+    assert statuses == {True: 404, False: 200}
+    expires = int(time.time()) + 600
+    base = f"{urlsplit(target.endpoint).path}/files/links/default/escape/"
+    for relative in ("up/lakegate.yaml", "up/lakegate.db", "up"):
+        signature = forge(target, "links/default/escape", relative, expires)
+        answer = raw_get(target, f"{base}{relative}?Expires={expires}&X-Amz-Signature={signature}")
+        assert answer.status == 404, (relative, answer.body[:200])
+        assert json.loads(answer.body)["errorCode"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_root_reached_through_a_symlink_is_served(target: Target) -> None:
+    """The table root itself may be a symlink (a mounted volume): its files are below its real path."""
+    urls = file_urls(target, "via_link", share="links")
+    assert urls
+    for url in map(urlsplit, urls):
+        answer = raw_get(target, f"{url.path}?{url.query}")
+        assert answer.status == 200 and answer.body.startswith(b"PAR1")
+
+
 # -- page, refresh and async tokens -----------------------------------------------------------------------------
 
 
@@ -382,6 +408,39 @@ def test_page_and_refresh_tokens_hold_only_where_they_were_issued(target: Target
         assert_refused(target, response, 400, "INVALID_PARAMETER_VALUE")
     # On a share the caller may not read, the token changes nothing: the table is missing.
     assert_refused(target, _query(target, "paged", {"maxFiles": 1, "pageToken": page}, "bob"), 404)
+
+
+def test_async_page_tokens_hold_only_for_their_query(target: Target) -> None:
+    def submit(table: str, key: str) -> str:
+        response = call(
+            target,
+            "POST",
+            T.format(share="share1", schema="default", table=table) + "/query",
+            {"idempotency_key": key, "maxFiles": 1},
+            {**target.auth("alice"), "delta-sharing-capabilities": "asyncquery=true"},
+        )
+        (status,) = [line["queryStatus"] for line in ndjson(response.content) if "queryStatus" in line]
+        return str(status["queryId"])
+
+    def poll(table: str, query_id: str, body: dict) -> httpx.Response:
+        path = T.format(share="share1", schema="default", table=table) + f"/queries/{query_id}"
+        for _ in range(100):  # until the background work is done
+            response = call(target, "POST", path, body, target.auth("alice"))
+            if b"queryStatus" not in response.content:
+                return response
+            time.sleep(0.1)
+        raise AssertionError(f"async query {query_id} did not finish")
+
+    paged, other = submit("paged", "async-tokens-1"), submit("plain", "async-tokens-2")
+    token = _end_stream(poll("paged", paged, {"maxFiles": 1}))["nextPageToken"]
+    assert len(_file_ids(poll("paged", paged, {"maxFiles": 1, "pageToken": token}))) == 1
+    for response in (
+        poll("plain", other, {"maxFiles": 1, "pageToken": token}),  # another query
+        poll("paged", paged, {"maxFiles": 1, "pageToken": _edited(token, i=0)}),
+        poll("paged", paged, {"maxFiles": 1, "pageToken": _forged(token)}),
+        _query(target, "paged", {"maxFiles": 1, "pageToken": token}),  # as a /query page token
+    ):
+        assert_refused(target, response, 400, "INVALID_PARAMETER_VALUE")
 
 
 def test_list_and_change_tokens_hold_only_where_they_were_issued(target: Target) -> None:

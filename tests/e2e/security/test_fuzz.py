@@ -16,7 +16,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.security.conftest import TABLES, Target
+from tests.e2e.security.conftest import LINKED, TABLES, Target
 from tests.e2e.security.fuzzer import World, ndjson, run
 
 DEFAULT_SEED = 20261130
@@ -33,7 +33,10 @@ def harvest(target: Target) -> World:
     """Valid requests first: the tokens, query ids and file URLs they hand out are what the fuzzer mutates."""
     world = World(
         endpoint=urlsplit(target.endpoint).path,
-        tables={share: {schema: list(names) for schema, names in s.items()} for share, s in TABLES.items()},
+        tables={
+            **{share: {schema: list(names) for schema, names in s.items()} for share, s in TABLES.items()},
+            **LINKED,
+        },
         tokens=target.tokens,
     )
     with httpx.Client(base_url=target.endpoint, timeout=30) as client:
@@ -42,6 +45,8 @@ def harvest(target: Target) -> World:
             ("alice", "share1", "default", "paged"),
             ("alice", "share1", "default", "plain"),
             ("bob", "share2", "other", "plain2"),
+            ("alice", "links", "default", "escape"),
+            ("alice", "links", "default", "via_link"),
         ]:
             auth = target.auth(caller)
             for path in ("/shares", f"/shares/{share}/schemas", f"/shares/{share}/all-tables"):
