@@ -56,7 +56,7 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
     )
     access = DirectoryAccess(VendorRegistry(config, stores))
     context = TableContext(config, catalog, snapshots, stores, keys, dir_access=access.allows)
-    async_queries = AsyncQueries(context)
+    async_queries = AsyncQueries(context, db)
     return Services(
         config,
         catalog,

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from lakegate.catalog import migrate
+from lakegate.catalog.db import Database
 from lakegate.exceptions import TooManyRequestsError
 from lakegate.service.async_queries import QueryRegistry
 
@@ -21,19 +23,23 @@ def _blocked(release: threading.Event) -> Any:
 
 
 def test_pending_async_queries_are_bounded_per_recipient() -> None:
-    registry = QueryRegistry(workers=2, max_pending_per_recipient=2)
+    db = Database("sqlite://")
+    migrate.upgrade(db)
+    registry = QueryRegistry(db, workers=2, max_pending_per_recipient=2)
     release = threading.Event()
     try:
-        first = registry.submit(("alice", "s.d.t"), "k1", "c1", _blocked(release))
-        second = registry.submit(("alice", "s.d.u"), "k2", "c2", _blocked(release))
+        first = registry.submit(("alice", "s.d.t"), "k1", "c1", {}, _blocked(release))
+        second = registry.submit(("alice", "s.d.u"), "k2", "c2", {}, _blocked(release))
         with pytest.raises(TooManyRequestsError, match="2 async queries of this recipient"):
-            registry.submit(("alice", "s.d.t"), "k3", "c3", _blocked(release))
+            registry.submit(("alice", "s.d.t"), "k3", "c3", {}, _blocked(release))
         # a retry of a running query finds it; another recipient has its own bound
-        assert registry.submit(("alice", "s.d.t"), "k1", "c1", _blocked(release)) is first
-        registry.submit(("bob", "s.d.t"), "k1", "c1", _blocked(release))
+        assert registry.submit(("alice", "s.d.t"), "k1", "c1", {}, _blocked(release)).id == first.id
+        registry.submit(("bob", "s.d.t"), "k1", "c1", {}, _blocked(release))
     finally:
         release.set()
     deadline = time.monotonic() + 30
-    while "pending" in (first.status, second.status) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and "pending" in {
+        registry.store.get(q.id).status for q in (first, second)
+    }:
         time.sleep(0.05)
-    registry.submit(("alice", "s.d.t"), "k4", "c4", _blocked(release))  # finished ones do not count
+    registry.submit(("alice", "s.d.t"), "k4", "c4", {}, _blocked(release))  # finished ones do not count

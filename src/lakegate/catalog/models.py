@@ -156,5 +156,24 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(sa.Text)
 
 
+class AsyncQueryRow(Base):
+    """An async query (protocol.md §2.8 `asyncquery`), shared by the replicas: any of them answers a poll. The
+    result itself is not stored: `spec` describes it (the request, the pinned version or range), so a replica
+    that did not compute it recomputes the same files."""
+
+    __tablename__ = "async_queries"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # random, unguessable
+    recipient: Mapped[str] = mapped_column(NAME, index=True)
+    table_key: Mapped[str] = mapped_column(sa.Text)  # share.schema.table, lower case
+    # SHA-256 of (recipient, table, idempotency key): a retried submission finds its query on any replica.
+    dedupe_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    checksum: Mapped[str] = mapped_column(sa.String(64))  # the query parameters the key was first used with
+    spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16))  # pending | succeeded | failed
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 # The Core tables of the share hierarchy, for queries that join and pick columns rather than load rows.
 SHARES, SCHEMAS, TABLES = (Base.metadata.tables[name] for name in ("shares", "share_schemas", "share_tables"))

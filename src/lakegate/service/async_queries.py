@@ -1,5 +1,5 @@
-"""Async queries of this process (protocol.md §2.8 `asyncquery`, §2.10 Get Query Info): submitted work runs on a
-small thread pool and its result is kept for an hour, to be served in pages.
+"""Async queries (protocol.md §2.8 `asyncquery`, §2.10 Get Query Info), shared by the replicas through the
+database: submitted work runs on a small thread pool and its result is kept for an hour, to be served in pages.
 
 The snapshot and streaming use cases submit work here (`AsyncQueries.submit`); Get Query Info is answered here
 (`AsyncQueries.query_info`)."""
@@ -10,12 +10,16 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
+from lakegate.catalog.async_queries import QueryStore, dedupe_key
 from lakegate.catalog.base import Principal
+from lakegate.catalog.db import Database
 from lakegate.exceptions import (
     InvalidParameterError,
     LakegateError,
@@ -25,7 +29,7 @@ from lakegate.exceptions import (
 )
 from lakegate.protocol import lines, tokens
 from lakegate.protocol.capabilities import HEADER, Capabilities
-from lakegate.protocol.requests import QueryInfoRequest
+from lakegate.protocol.requests import QueryInfoRequest, QueryRequest
 from lakegate.service.context import ResolvedTable, TableContext
 from lakegate.service.files import Signers
 from lakegate.service.paging import ASYNC_PAGE, Page
@@ -54,100 +58,135 @@ class Prepared:
 @dataclass
 class AsyncQuery:
     id: str
-    owner: tuple[str, str]
-    key: str
-    checksum: str
+    owner: tuple[str, str]  # (recipient, share.schema.table in lower case)
     status: str = "pending"  # pending | succeeded | failed
     result: Prepared | None = None
     error: str | None = None
-    done_at: float | None = None
+
+
+# Builds a query's result from its description (`spec`, JSON): the submission's own work, and the same work
+# on a replica that is polled for a query another replica ran.
+Builder = Callable[[ResolvedTable, dict[str, Any]], Prepared]
 
 
 class QueryRegistry:
-    """Async queries of this process: submitted work runs on a small thread pool; results are kept for
-    `ttl_s` after they are ready. A retried submission (same recipient, table and idempotency key) finds the
-    query it started instead of starting another."""
+    """Async queries of every replica: each is a row in the database (owner, idempotency key, status and a
+    description of its result); the results themselves are computed on a small thread pool and kept in this
+    process for `ttl_s`. A poll landing on a replica that has not computed the result starts computing it there
+    from the description (the version or range is pinned, so every replica computes the same files) and
+    answers "pending" meanwhile. A retried submission (same recipient, table and idempotency key) finds the
+    query it started, on any replica."""
 
     def __init__(
-        self, ttl_s: float = 3600, max_queries: int = 64, workers: int = 4, max_pending_per_recipient: int = 8
+        self,
+        db: Database,
+        ttl_s: float = 3600,
+        max_results: int = 64,
+        workers: int = 4,
+        max_pending_per_recipient: int = 8,
     ) -> None:
         self.ttl_s = ttl_s
-        self._max = max_queries
+        self.store = QueryStore(db, timedelta(seconds=ttl_s))
+        self._max_results = max_results
         self._max_pending = max_pending_per_recipient
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakegate-async")
-        self._by_id: dict[str, AsyncQuery] = {}
-        self._by_key: dict[tuple[tuple[str, str], str], AsyncQuery] = {}
+        self._results: OrderedDict[str, tuple[Prepared, float]] = OrderedDict()
+        self._running: set[str] = set()
         self._lock = threading.Lock()
 
     def submit(
-        self, owner: tuple[str, str], key: str, checksum: str, work: Callable[[], Prepared]
+        self,
+        owner: tuple[str, str],
+        key: str,
+        checksum: str,
+        spec: dict[str, Any],
+        work: Callable[[], Prepared],
     ) -> AsyncQuery:
-        with self._lock:
-            self._purge()
-            found = self._by_key.get((owner, key))
+        dedupe = dedupe_key(*owner, key)
+        for _ in range(3):  # lost a race with another replica's submission: read what it recorded
+            found = self.store.find(dedupe)
             if found is not None and found.status != "failed":
                 if found.checksum != checksum:
                     raise InvalidParameterError(
                         f"idempotencyKey '{key}' was already used for a different query "
                         "on this table; use a new key for a new query."
                     )
-                return found
+                return AsyncQuery(found.id, owner, found.status, error=found.error)
             self._check_pending(owner[0])
-            query = AsyncQuery(secrets.token_urlsafe(18), owner, key, checksum)
-            self._by_id[query.id] = self._by_key[(owner, key)] = query
-        self._pool.submit(self._run, query, work)
-        return query
+            query_id = secrets.token_urlsafe(24)
+            if self.store.insert(query_id, *owner, dedupe, checksum, spec):
+                self._start(query_id, work)
+                return AsyncQuery(query_id, owner)
+        raise TooManyRequestsError("the async query could not be recorded; retry it")
 
     def _check_pending(self, recipient: str) -> None:
-        """One recipient may not fill the pool (and memory) with queries: 429 past the bound."""
-        pending = sum(1 for q in self._by_id.values() if q.owner[0] == recipient and q.status == "pending")
+        """One recipient may not fill the pools (and memory) with queries: 429 past the bound."""
+        pending = self.store.pending(recipient)
         if pending >= self._max_pending:
             raise TooManyRequestsError(
                 f"{pending} async queries of this recipient are still running, the most this server runs at "
                 "once; poll them, or retry when one has finished"
             )
 
-    def _run(self, query: AsyncQuery, work: Callable[[], Prepared]) -> None:
+    def _start(self, query_id: str, work: Callable[[], Prepared]) -> None:
+        with self._lock:
+            if query_id in self._running or query_id in self._results:
+                return
+            self._running.add(query_id)
+        self._pool.submit(self._run, query_id, work)
+
+    def _run(self, query_id: str, work: Callable[[], Prepared]) -> None:
         try:
             result = work()
         except Exception as exc:  # the client polls for the outcome; nothing else would see the exception
             if not (isinstance(exc, LakegateError) and exc.public):
-                log.error("async query %s failed", query.id, exc_info=exc)
-            query.error, query.status = public_message(exc), "failed"
+                log.error("async query %s failed", query_id, exc_info=exc)
+            self._finish(query_id, "failed", public_message(exc))
         else:
-            query.result, query.status = result, "succeeded"
-        query.done_at = time.monotonic()
+            with self._lock:
+                self._results[query_id] = (result, time.monotonic())
+                while len(self._results) > self._max_results:
+                    self._results.popitem(last=False)
+            self._finish(query_id, "succeeded", None)
+        finally:
+            with self._lock:
+                self._running.discard(query_id)
 
-    def get(self, query_id: str, owner: tuple[str, str]) -> AsyncQuery:
-        with self._lock:
-            self._purge()
-            query = self._by_id.get(query_id)
-        if query is None or query.owner != owner:
+    def _finish(self, query_id: str, status: str, error: str | None) -> None:
+        try:
+            self.store.finish(query_id, status, error)
+        except Exception as exc:  # the database is down: a later poll recomputes, nothing is lost
+            log.error("could not record the outcome of async query %s", query_id, exc_info=exc)
+
+    def get(
+        self, query_id: str, owner: tuple[str, str], build: Callable[[dict[str, Any]], Prepared]
+    ) -> AsyncQuery:
+        """The query as this replica can answer it now; `build` recomputes its result from its description
+        when this process does not hold it."""
+        row = self.store.get(query_id)
+        if row is None or (row.recipient, row.table_key) != owner:
             raise NotFoundError(f"query '{query_id}' does not exist or has expired")
-        return query
-
-    def _purge(self) -> None:
-        now = time.monotonic()
-        done = sorted(
-            (q for q in self._by_id.values() if q.done_at is not None), key=lambda q: q.done_at or 0
-        )
-        excess = max(0, len(self._by_id) - self._max)
-        for i, q in enumerate(done):
-            if i < excess or now - (q.done_at or now) > self.ttl_s:
-                self._by_id.pop(q.id, None)
-                if self._by_key.get((q.owner, q.key)) is q:
-                    del self._by_key[(q.owner, q.key)]
+        if row.status == "failed":
+            return AsyncQuery(row.id, owner, "failed", error=row.error)
+        with self._lock:
+            held = self._results.get(query_id)
+        if held is not None and time.monotonic() - held[1] <= self.ttl_s:
+            return AsyncQuery(row.id, owner, "succeeded", held[0])
+        spec = row.spec
+        self._start(query_id, lambda: build(spec))
+        return AsyncQuery(row.id, owner)
 
 
 class AsyncQueries:
     """The async query use case: start a query (for the snapshot and streaming use cases) and serve its result
-    in pages (Get Query Info)."""
+    in pages (Get Query Info). Each use case registers the `Builder` of its kind of query."""
 
-    def __init__(self, context: TableContext, registry: QueryRegistry | None = None) -> None:
+    def __init__(self, context: TableContext, db: Database, registry: QueryRegistry | None = None) -> None:
         self.context = context
         self.registry = registry or QueryRegistry(
-            max_pending_per_recipient=context.config.async_query_max_pending_per_recipient
+            db, max_pending_per_recipient=context.config.async_query_max_pending_per_recipient
         )
+        self.builders: dict[str, Builder] = {}
 
     def submit(
         self,
@@ -158,10 +197,14 @@ class AsyncQueries:
         fmt: str,
         version: int,
         file_id_hash: str | None,
-        work: Callable[[], Prepared],
+        spec: dict[str, Any],
     ) -> NdjsonAnswer:
-        """Start (or find, for a retried submission) an async query; the answer names it."""
-        query = self.registry.submit(_owner(principal, table), key, checksum, work)
+        """Start (or find, for a retried submission) an async query; the answer names it. `spec` describes
+        the result (JSON, with the builder's name under "kind"); the work builds it from that description."""
+        build = self.builders[spec["kind"]]
+        query = self.registry.submit(
+            _owner(principal, table), key, checksum, spec, lambda: build(table, spec)
+        )
         headers = self.context.headers(version, fmt, False, file_id_hash)
         headers[HEADER] += ";asyncquery=true"
         return NdjsonAnswer(headers, [lines.query_status_line(query.id, "pending")], {"version": version})
@@ -177,7 +220,10 @@ class AsyncQueries:
         caps: Capabilities,
     ) -> NdjsonAnswer:
         table = self.context.resolve(principal, share, schema, name)
-        query = self.registry.get(query_id, _owner(principal, table))
+        build = self.builders
+        query = self.registry.get(
+            query_id, _owner(principal, table), lambda spec: build[spec["kind"]](table, spec)
+        )
         result = query.result
         if result is None:
             headers = {"Content-Type": NDJSON, HEADER: "asyncquery=true"}
@@ -223,3 +269,25 @@ class AsyncQueries:
 
 def _owner(principal: Principal, table: ResolvedTable) -> tuple[str, str]:
     return principal.recipient, table.info.full_name.lower()
+
+
+def describe_request(request: QueryRequest, caps: Capabilities) -> dict[str, Any]:
+    """The request and capabilities as JSON, for a query's `spec`."""
+    return {
+        "request": asdict(request),
+        "caps": {**asdict(caps), "reader_features": sorted(caps.reader_features)},
+    }
+
+
+def request_of(spec: dict[str, Any]) -> tuple[QueryRequest, Capabilities]:
+    request, caps = spec["request"], spec["caps"]
+    return (
+        QueryRequest(**{**request, "predicate_hints": tuple(request["predicate_hints"])}),
+        Capabilities(
+            **{
+                **caps,
+                "response_formats": tuple(caps["response_formats"]),
+                "reader_features": frozenset(caps["reader_features"]),
+            }
+        ),
+    )

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby
-from typing import cast
+from typing import Any, cast
 
 from lakegate.catalog.base import Principal
 from lakegate.delta.actions import file_stats
@@ -25,7 +25,7 @@ from lakegate.exceptions import InvalidParameterError
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA, PARQUET, Capabilities
 from lakegate.protocol.requests import ChangesRequest, QueryRequest, parse_timestamp
-from lakegate.service.async_queries import AsyncQueries, Prepared
+from lakegate.service.async_queries import AsyncQueries, Prepared, describe_request, request_of
 from lakegate.service.context import ResolvedTable, TableContext, check_query
 from lakegate.service.files import FileEntry, Signers, file_lines, make_entry
 from lakegate.service.formats import check_readable, choose_format, response_protocol
@@ -109,6 +109,7 @@ class HistoryService:
         self.context = context
         self.async_queries = async_queries
         self.commits = CommitCache()
+        async_queries.builders[STREAM] = self._async_result
 
     # -- /query with startingVersion ---------------------------------------------------------------------------
 
@@ -153,49 +154,58 @@ class HistoryService:
                 f"the latest version of the table({latest})."
             )
         end = latest if end is None else end
-        head = self.context.snapshots.at_version(table.root, start)
-        keep = self.context.file_filter(request, head)
-
-        def walk_of(commits: list[Commit]) -> Walk:
-            fmt = self._check_range(caps, head, commits)
-            return Walk(
-                table,
-                STREAM,
-                start,
-                end,
-                head,
-                fmt,
-                file_id_hash or fmt,
-                caps,
-                self.context.history(table, latest_snapshot),
-                self.context.describe(table, head, start),
-                historical_metadata=True,
-                historical_protocol=request.include_historical_protocol,
-                keep=keep,
-            )
-
         if caps.async_query and end - start + 1 >= self.context.config.async_query_min_files:
-            fmt = choose_format(caps, head)
+            # The range is pinned (`end` as found now), so any replica computes the same lines.
+            spec = {
+                "kind": STREAM,
+                "start": start,
+                "end": end,
+                "fileidhash": file_id_hash,
+                "base_url": base_url,
+                **describe_request(request, caps),
+            }
+            fmt = choose_format(caps, self.context.snapshots.at_version(table.root, start))
             return self.async_queries.submit(
-                principal,
-                table,
-                request.idempotency_key or "",
-                checksum,
-                fmt,
-                start,
-                file_id_hash,
-                lambda: self._prepare(
-                    walk_of(self._read(table, start, end)),
-                    start,
-                    request.max_files,
-                    end_stream,
-                    None,
-                    file_id_hash,
-                    base_url,
-                ),
+                principal, table, request.idempotency_key or "", checksum, fmt, start, file_id_hash, spec
             )
-        walk = walk_of(self._read(table, start, end))
+        walk = self._stream_walk(table, request, caps, file_id_hash, start, end, latest_snapshot)
         return self._page(walk, (start, 0), limit, end_stream, QUERY_PAGE, checksum, file_id_hash, base_url)
+
+    def _stream_walk(
+        self,
+        table: ResolvedTable,
+        request: QueryRequest,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        start: int,
+        end: int,
+        latest: Snapshot | None = None,
+    ) -> Walk:
+        """The walk of a streaming query over versions start..end, after reading and checking them all."""
+        head = self.context.snapshots.at_version(table.root, start)
+        fmt = self._check_range(caps, head, self._read(table, start, end))
+        return Walk(
+            table,
+            STREAM,
+            start,
+            end,
+            head,
+            fmt,
+            file_id_hash or fmt,
+            caps,
+            self.context.history(table, latest, at_least=end),
+            self.context.describe(table, head, start),
+            historical_metadata=True,
+            historical_protocol=request.include_historical_protocol,
+            keep=self.context.file_filter(request, head),
+        )
+
+    def _async_result(self, table: ResolvedTable, spec: dict[str, Any]) -> Prepared:
+        request, caps = request_of(spec)
+        start, end, file_id_hash = spec["start"], spec["end"], spec["fileidhash"]
+        walk = self._stream_walk(table, request, caps, file_id_hash, start, end)
+        end_stream = caps.include_end_stream_action or request.max_files is not None
+        return self._prepare(walk, start, request.max_files, end_stream, None, file_id_hash, spec["base_url"])
 
     # -- /changes ----------------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from lakegate.exceptions import InvalidParameterError
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
-from lakegate.service.async_queries import AsyncQueries, Prepared
+from lakegate.service.async_queries import AsyncQueries, Prepared, describe_request, request_of
 from lakegate.service.context import ResolvedTable, TableContext, check_query
 from lakegate.service.files import FileEntry, Signers, entries, file_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
@@ -34,6 +34,7 @@ from lakegate.service.paging import (
 from lakegate.service.responses import NdjsonAnswer
 
 Render = Callable[[Sequence[FileEntry], Signers], Iterator[bytes]]
+SNAPSHOT = "snapshot"  # the kind of async query this module builds
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class TableService:
     def __init__(self, context: TableContext, async_queries: AsyncQueries) -> None:
         self.context = context
         self.async_queries = async_queries
+        async_queries.builders[SNAPSHOT] = self._async_result
 
     # -- /version --------------------------------------------------------------------------------------------
 
@@ -153,7 +155,7 @@ class TableService:
             and position.page is None
             and len(snapshot.files) >= self.context.config.async_query_min_files
         ):
-            return self._submit(principal, plan, file_id_hash, base_url)
+            return self._submit(principal, plan, position.travelled, caps, file_id_hash, base_url)
         return self._page(plan, position, file_id_hash, base_url)
 
     def _position(self, table: ResolvedTable, request: QueryRequest) -> _Position:
@@ -232,26 +234,25 @@ class TableService:
         return render
 
     def _submit(
-        self, principal: Principal, plan: _Plan, file_id_hash: str | None, base_url: str
+        self,
+        principal: Principal,
+        plan: _Plan,
+        travelled: bool,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        base_url: str,
     ) -> NdjsonAnswer:
-        """An async query: the file selection (predicates, limit) runs in the background."""
+        """An async query: the file selection (predicates, limit) runs in the background, at the version
+        found now (pinned in the description, so any replica computes the same files)."""
         request, snapshot = plan.request, plan.snapshot
-
-        def work() -> Prepared:
-            return Prepared(
-                plan.table,
-                plan.fmt,
-                snapshot.version,
-                plan.head,
-                self._select(plan, ordered=True),
-                plan.render,
-                file_id_hash,
-                base_url,
-                request.max_files,
-                plan.end_stream,
-                plan.refresh_token,
-            )
-
+        spec = {
+            "kind": SNAPSHOT,
+            "version": snapshot.version,
+            "travelled": travelled,
+            "fileidhash": file_id_hash,
+            "base_url": base_url,
+            **describe_request(request, caps),
+        }
         return self.async_queries.submit(
             principal,
             plan.table,
@@ -260,7 +261,25 @@ class TableService:
             plan.fmt,
             snapshot.version,
             file_id_hash,
-            work,
+            spec,
+        )
+
+    def _async_result(self, table: ResolvedTable, spec: dict[str, Any]) -> Prepared:
+        request, caps = request_of(spec)
+        snapshot = self.context.snapshots.at_version(table.root, spec["version"])
+        plan = self._plan(table, request, caps, spec["fileidhash"], _Position(snapshot, spec["travelled"]))
+        return Prepared(
+            plan.table,
+            plan.fmt,
+            snapshot.version,
+            plan.head,
+            self._select(plan, ordered=True),
+            plan.render,
+            spec["fileidhash"],
+            spec["base_url"],
+            request.max_files,
+            plan.end_stream,
+            plan.refresh_token,
         )
 
     def _page(

@@ -42,6 +42,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterato
     config = {
         "database": database,
         "tokenSigningKey": None,
+        "asyncQueryMinFiles": 2,  # the 4-file table runs as an async query when the client asks for one
         "shares": [
             {
                 "name": "share1",
@@ -158,6 +159,63 @@ def test_page_tokens_and_file_urls_from_one_replica_work_on_the_other(replicas: 
     # A file URL signed by replica A, fetched from replica B.
     url = files[0]["url"].replace(a.base_url, b.base_url)
     assert httpx.get(url).status_code == 200
+
+
+ASYNC = {"delta-sharing-capabilities": "asyncquery=true"}
+PLAIN = "/shares/share1/schemas/default/tables/plain"
+
+
+def _lines(response: httpx.Response) -> list[dict]:
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def _poll(server: RunningServer, query_id: str, body: dict, token: str | None = None) -> list[dict]:
+    """Get Query Info on `server` until the query is done; its answer's lines."""
+    deadline = time.monotonic() + 60
+    while True:
+        lines = _lines(
+            httpx.post(
+                f"{server.endpoint}{PLAIN}/queries/{query_id}",
+                headers=server.headers(token, **ASYNC),
+                json=body,
+            )
+        )
+        if "queryStatus" not in lines[0]:
+            return lines
+        assert lines[0]["queryStatus"]["status"] == "pending", lines
+        assert time.monotonic() < deadline, "the async query never finished"
+        time.sleep(0.2)
+
+
+def test_async_query_started_on_one_replica_is_answered_by_the_other(
+    replicas: list[RunningServer], admin: str
+) -> None:
+    a, b = replicas
+    body = {"idempotencyKey": "replicas-async-1", "maxFiles": 3}
+    started = _lines(httpx.post(a.endpoint + PLAIN + "/query", headers=a.headers(**ASYNC), json=body))
+    query_id = started[0]["queryStatus"]["queryId"]
+    assert len(query_id) >= 32  # random, unguessable
+    # A retried submission reaching the other replica finds the same query.
+    again = _lines(httpx.post(b.endpoint + PLAIN + "/query", headers=b.headers(**ASYNC), json=body))
+    assert again[0]["queryStatus"]["queryId"] == query_id
+    # Polled on B, which did not run it; the next page is fetched from A with B's page token.
+    first = _poll(b, query_id, {})
+    token = first[-1]["endStreamAction"]["nextPageToken"]
+    rest = _poll(a, query_id, {"pageToken": token})
+    assert rest[-1]["endStreamAction"].get("nextPageToken") is None
+    ids = [line["file"]["id"] for line in first + rest if "file" in line]
+    synchronous = _lines(httpx.post(a.endpoint + PLAIN + "/query", headers=a.headers(), json={}))
+    assert sorted(ids) == sorted(line["file"]["id"] for line in synchronous if "file" in line)
+    assert len(ids) == 4
+    # Bound to its recipient and its table, on both replicas.
+    other = _create_via_admin(a, admin, "frank", ["share1", "share2"])["bearerToken"]
+    for server in (a, b):
+        for token_, table in ((other, PLAIN), (None, PLAIN.replace("share1", "share2"))):
+            response = httpx.post(
+                f"{server.endpoint}{table}/queries/{query_id}", headers=server.headers(token_), json={}
+            )
+            assert response.status_code == 404, response.text
 
 
 def test_audit_gathers_both_replicas(replicas: list[RunningServer], admin: str) -> None:

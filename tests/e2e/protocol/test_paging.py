@@ -12,7 +12,9 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from lakegate.catalog import migrate
 from lakegate.catalog.base import Catalog, Principal, TableInfo
+from lakegate.catalog.db import Database
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import parse_config
@@ -469,7 +471,9 @@ def _services(location: str) -> tuple[TableService, HistoryService]:
     keys = KeyRing.random()
     stores = StoreRegistry(config, keys)
     context = TableContext(config, _OneTable(location), SnapshotCache(stores), stores, keys)
-    async_queries = AsyncQueries(context)
+    db = Database("sqlite://")
+    migrate.upgrade(db)
+    async_queries = AsyncQueries(context, db)
     return TableService(context, async_queries), HistoryService(context, async_queries)
 
 
