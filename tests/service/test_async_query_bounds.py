@@ -38,8 +38,12 @@ def test_pending_async_queries_are_bounded_per_recipient() -> None:
     finally:
         release.set()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "pending" in {
-        registry.store.get(q.id).status for q in (first, second)
-    }:
+
+    def status(query_id: str) -> str:
+        row = registry.store.get(query_id)
+        assert row is not None
+        return str(row.status)
+
+    while time.monotonic() < deadline and "pending" in {status(q.id) for q in (first, second)}:
         time.sleep(0.05)
     registry.submit(("alice", "s.d.t"), "k4", "c4", {}, _blocked(release))  # finished ones do not count
