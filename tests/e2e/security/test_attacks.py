@@ -183,6 +183,39 @@ def test_an_ungranted_share_is_byte_identical_to_a_missing_one(
     assert ungranted == (missing[0], missing[1], missing[2].replace(b"nosuch", b"share1"))
 
 
+# Names that a lax comparison (SQL LIKE, Unicode case folding, trimming) would take for share1, default, sales.
+LOOKALIKES = ["shar%", "share_", "%", "_hare1", "\u017fhare1", "\uff53hare1", "share1\u200b", "share1 ", " share1",
+              "share1\t", "sh\u0430re1", "share1\u0301", "share1.", "share1*"]  # fmt: skip
+
+
+@pytest.mark.parametrize("which", ["target", "pg_target"])
+def test_names_that_only_look_like_a_granted_one_are_missing(
+    request: pytest.FixtureRequest, which: str
+) -> None:
+    """On SQLite and PostgreSQL: wildcards, Unicode lookalikes and padding never reach a share, schema or
+    table, and an ungranted share in another case is as missing as any other name."""
+    target: Target = request.getfixturevalue(which)
+    for name in LOOKALIKES:
+        paths = [
+            f"/shares/{quote(name, safe='')}/all-tables",
+            T.format(share=quote(name, safe=""), schema="default", table="sales") + "/version",
+            T.format(share="share1", schema=quote(name.replace("share1", "default"), safe=""), table="sales")
+            + "/version",
+            T.format(share="share1", schema="default", table=quote(name.replace("share1", "sales"), safe=""))
+            + "/version",
+        ]
+        for path in paths:
+            assert_refused(
+                target, call(target, "GET", path, None, target.auth("alice")), 404, "RESOURCE_DOES_NOT_EXIST"
+            )
+    for name in ("SHARE1", "Share1"):
+        ungranted = call(target, "GET", f"/shares/{name}/all-tables", None, target.auth("bob"))
+        missing = call(target, "GET", "/shares/NOSUCH/all-tables", None, target.auth("bob"))
+        assert_refused(target, ungranted, 404)
+        assert ungranted.content == missing.content.replace(b"NOSUCH", name.encode())
+    assert call(target, "GET", "/shares/SHARE1/all-tables", None, target.auth("alice")).status_code == 200
+
+
 def test_a_query_id_is_only_its_owners(target: Target, async_query: tuple[str, str]) -> None:
     table, query_id = async_query
 
