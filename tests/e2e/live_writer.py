@@ -33,26 +33,37 @@ def share_config(location: str) -> list[dict[str, Any]]:
     return [{"name": SHARE, "schemas": [{"name": SCHEMA, "tables": [table]}]}]
 
 
-def create_table(uri: str, options: dict[str, str] | None = None) -> None:
-    write_deltalake(
-        uri, rows([0, 1]), configuration={"delta.enableChangeDataFeed": "true"}, storage_options=options
-    )
+def create_table(uri: str, options: dict[str, str] | None = None, *, cleanup: bool = False) -> None:
+    """A table with the change data feed on; with `cleanup`, one whose log deltalake may clean up at once."""
+    configuration = {"delta.enableChangeDataFeed": "true"}
+    if cleanup:
+        configuration |= {
+            "delta.logRetentionDuration": "interval 0 seconds",
+            "delta.enableExpiredLogCleanup": "true",
+        }
+    write_deltalake(uri, rows([0, 1]), configuration=configuration, storage_options=options)
 
 
 class Writer(threading.Thread):
     """Commits until stopped: mostly appends; every 9th an overwrite, every 7th a compaction (dataChange
-    false), a checkpoint after every 5th."""
+    false), a checkpoint after every 5th. With `cleanup`, each checkpoint is followed by log cleanup (the
+    commits before it are deleted), and deltalake's file count is noted after every commit, since older
+    versions cannot be loaded afterwards."""
 
-    def __init__(self, uri: str, options: dict[str, str] | None = None) -> None:
+    def __init__(self, uri: str, options: dict[str, str] | None = None, *, cleanup: bool = False) -> None:
         super().__init__(name="writer", daemon=True)
-        self.uri, self.options = uri, options
+        self.uri, self.options, self.cleanup = uri, options, cleanup
         self.stop = threading.Event()
         self.commits = 0
         self.errors: list[BaseException] = []
+        self.files_at: dict[int, int] = {}
 
     def run(self) -> None:
         step = 0
         try:
+            if self.cleanup:
+                table = DeltaTable(self.uri, storage_options=self.options)
+                self.files_at[table.version()] = len(table.file_uris())
             while not self.stop.is_set():
                 step += 1
                 batch = rows([step * 10 + i for i in range(3)])
@@ -63,8 +74,13 @@ class Writer(threading.Thread):
                 else:
                     write_deltalake(self.uri, batch, mode="append", storage_options=self.options)
                 self.commits += 1
+                table = DeltaTable(self.uri, storage_options=self.options)
+                if self.cleanup:  # only this thread writes: the latest version is the one just committed
+                    self.files_at[table.version()] = len(table.file_uris())
                 if step % 5 == 0:
-                    DeltaTable(self.uri, storage_options=self.options).create_checkpoint()
+                    table.create_checkpoint()
+                    if self.cleanup:
+                        table.cleanup_metadata()
         except BaseException as exc:  # noqa: BLE001 - reported by the test, which fails on it
             self.errors.append(exc)
 
@@ -105,9 +121,9 @@ class Clients:
             self.query_parquet,
             self.query_delta,
             self.version,
-            self.stream,
-            self.changes,
         ]
+        if not writer.cleanup:  # with cleanup, a history range may start before the log does (a clean 400)
+            kinds += [self.stream, self.changes]
         with httpx.Client(headers=self.server.headers(), timeout=60) as client:
             while time.monotonic() < deadline and writer.is_alive():
                 ask = rng.choice(kinds)
@@ -206,6 +222,8 @@ def check(
     changes: dict[int, tuple[int, int]] = {}
 
     def files_at(version: int) -> int:
+        if writer.cleanup:
+            return writer.files_at[version]
         if version not in snapshot_files:
             snapshot_files[version] = len(
                 DeltaTable(uri, version=version, storage_options=options).file_uris()

@@ -118,8 +118,10 @@ class Snapshot:
         return Snapshot(version, protocol, metadata, files, mtime_ms, ict, previous=origin)
 
 
-# How often a snapshot is rebuilt from a fresh listing when a listed file vanished before it was read (a writer
-# cleaned the log up meanwhile); each attempt lists again, so a second one almost always succeeds.
+# How often a snapshot is rebuilt from a fresh listing when the log changed under the reader: a listed file
+# vanished before it was read, or the listing shows a gap (a directory listing is not atomic: a writer cleaning
+# the log up while it runs can leave a commit out of it). A gap or a missing file that persists across fresh
+# listings is real.
 _ATTEMPTS = 4
 
 
@@ -132,16 +134,29 @@ def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | No
                 return _load(log, version, base, full_listing)
             except FileNotFoundError:
                 pass  # listed, then removed before it was read: list again
+            except _GapError:
+                full_listing = True
             except _NeedsOlderEntriesError:
                 full_listing = True
         try:
             return _load(log, version, base, True)
+        except _GapError as gap:
+            raise gap.error from None
         except FileNotFoundError as exc:
             raise StorageError(f"files of the log of {log.root.display} keep vanishing: {exc}") from exc
 
 
 class _NeedsOlderEntriesError(Exception):
     """The newest checkpoint cannot be read, and the listing (which started at it) has nothing older."""
+
+
+class _GapError(Exception):
+    """A commit needed for the snapshot is not in the listing; `error` is the answer if a fresh listing
+    shows the same gap."""
+
+    def __init__(self, error: LakegateError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _load(log: DeltaLog, version: int | None, base: Snapshot | None, full_listing: bool) -> Snapshot:
@@ -197,7 +212,7 @@ def _starting_point(log: DeltaLog, listing: Listing, target: int, partial: bool)
         if missing is not None:
             if broken is not None and partial:  # older checkpoints and commits were not listed
                 raise _NeedsOlderEntriesError
-            raise broken or _missing_commit(log, listing, target, missing)
+            raise broken or _GapError(_missing_commit(log, listing, target, missing))
         if checkpoint is None:
             break
         try:

@@ -31,3 +31,25 @@ def test_live_writer_on_local_disk(tmp_path: Path) -> None:
     assert writer.commits >= 20, writer.commits
     assert all(kinds.get(k, 0) >= 5 for k in ("query", "version", "stream", "changes")), kinds
     assert '"level":"error"' not in log, log[-3000:]
+
+
+def test_live_writer_cleaning_up_its_log(tmp_path: Path) -> None:
+    """Each checkpoint is followed by log cleanup: commits a reader listed a moment ago disappear, and the
+    server's cached snapshot may be older than the oldest commit left."""
+    root = str(tmp_path / "live")
+    create_table(root, cleanup=True)
+    server = start_server(tmp_path / "srv", {"shares": share_config(root)})
+    writer = Writer(root, cleanup=True)
+    clients = Clients(server)
+    try:
+        writer.start()
+        clients.run(writer, threads=4, seconds=SECONDS / 2)
+    finally:
+        writer.stop.set()
+        writer.join()
+        log = server.daemon.log_path.read_text()
+        server.stop()
+    kinds = check(clients, writer, root, lambda v: b"")
+    assert len(list((Path(root) / "_delta_log").glob("*.json"))) < writer.commits / 2  # cleanup did happen
+    assert kinds.get("query", 0) >= 20, kinds
+    assert '"level":"error"' not in log, log[-3000:]
