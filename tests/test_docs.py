@@ -45,3 +45,17 @@ def test_every_cli_command_is_documented() -> None:
             if f"lakegate {name} {child}" not in docs and f"{name} {child}" not in docs:
                 missing.append(f"{name} {child}")
     assert not missing, f"undocumented CLI commands: {missing}"
+
+
+def test_every_error_answer_is_documented() -> None:
+    import re
+
+    from lakegate.exceptions import LakegateError
+
+    def tree(cls: type[LakegateError]) -> set[type[LakegateError]]:
+        return {cls}.union(*(tree(sub) for sub in cls.__subclasses__()))
+
+    text = (ROOT / "docs" / "protocol-notes.md").read_text()
+    documented = {(int(s), c) for s, c in re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \|", text, re.MULTILINE)}
+    answered = {(cls.status, cls.error_code) for cls in tree(LakegateError)}
+    assert documented == answered

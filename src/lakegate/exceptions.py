@@ -1,24 +1,42 @@
-"""The one error tree of lakegate.
+"""The one error tree of lakegate: every error the server answers, with its HTTP status and error code.
 
-    LakegateError                      500 INTERNAL_ERROR (message hidden from clients)
-    ├── InvalidParameterError          400 INVALID_PARAMETER_VALUE
-    ├── MalformedRequestError          400 MALFORMED_REQUEST
-    ├── UnsupportedOperationError      400 UNSUPPORTED_OPERATION
-    ├── UnauthenticatedError           401 UNAUTHENTICATED
-    ├── PermissionDeniedError          403 PERMISSION_DENIED
-    ├── NotFoundError                  404 RESOURCE_DOES_NOT_EXIST
-    ├── RequestTimeoutError            408 REQUEST_TIMEOUT (the client sent its request too slowly)
-    ├── RequestTooLargeError           413 MALFORMED_REQUEST (a body past the configured bound)
-    ├── TooManyRequestsError           429 REQUEST_LIMIT_EXCEEDED
-    ├── TableFilesMissingError         400 RESOURCE_DOES_NOT_EXIST (the shared table has no Delta log)
-    ├── TableStateError                500 INTERNAL_ERROR (the provider's table is broken: a commit missing
-    │                                      from its log, a corrupt or truncated log file; details in the log)
-    ├── StorageError                   500 INTERNAL_ERROR (a store failed; details only in the log)
-    │   └── StorageUnavailableError    503 TEMPORARILY_UNAVAILABLE (the store cannot be reached right now)
-    └── ConfigError                    a configuration file or value is invalid (CLI: exit code 2)
+    LakegateError                      500 INTERNAL_ERROR            message hidden from clients (logged)
+    ├── InvalidParameterError          400 INVALID_PARAMETER_VALUE   a parameter's value is wrong
+    ├── MalformedRequestError          400 MALFORMED_REQUEST         the request cannot be parsed
+    │   ├── RequestTooLargeError       413 MALFORMED_REQUEST         the body is past the configured bound
+    │   ├── UnsupportedMediaTypeError  415 MALFORMED_REQUEST         the body's media type is not accepted
+    │   └── HeadersTooLargeError       431 MALFORMED_REQUEST         the headers are past the configured bound
+    ├── UnsupportedOperationError      400 UNSUPPORTED_OPERATION     valid, but not offered (here, for this table)
+    ├── TableFilesMissingError         400 RESOURCE_DOES_NOT_EXIST   the shared table has no Delta log (no retry)
+    ├── UnauthenticatedError           401 UNAUTHENTICATED           no valid bearer token
+    ├── PermissionDeniedError          403 PERMISSION_DENIED         authenticated, not allowed
+    ├── NotFoundError                  404 RESOURCE_DOES_NOT_EXIST   no such share/schema/table/endpoint, or ungranted
+    ├── MethodNotAllowedError          405 METHOD_NOT_ALLOWED        the endpoint exists, the method does not
+    ├── RequestTimeoutError            408 REQUEST_TIMEOUT           the client sent its request too slowly
+    ├── ConflictError                  409 CONFLICT                  an admin change contradicts the catalog
+    │   └── AlreadyExistsError         409 RESOURCE_ALREADY_EXISTS   the name is taken
+    ├── RangeNotSatisfiableError       416 RANGE_NOT_SATISFIABLE     no asked range lies within the file
+    ├── TooManyRequestsError           429 REQUEST_LIMIT_EXCEEDED    too many requests (a rate limit)
+    ├── NotReadyError                  503 NOT_READY                 /readyz: the database does not answer
+    ├── DatabaseUnavailableError       503 TEMPORARILY_UNAVAILABLE   the catalog's database dropped or refused
+    │                                                                the connection (clients retry)
+    ├── VendingError                   500 CREDENTIAL_VENDING_FAILED the cloud refused or failed to issue a
+    │                                                                credential (public message, details logged)
+    ├── TableStateError                500 INTERNAL_ERROR            the provider's table is broken (a commit
+    │                                                                missing, a corrupt log file): a public
+    │                                                                message without paths, details logged
+    ├── StorageError                   500 INTERNAL_ERROR            a store failed; details only in the log
+    │   └── StorageUnavailableError    503 TEMPORARILY_UNAVAILABLE   the store cannot be reached right now
+    └── ConfigError                    500 INTERNAL_ERROR            the configuration is invalid (CLI: exit 2)
+        └── InvalidLocationError       500 INTERNAL_ERROR            a configured or logged location is unusable
 
-Every non-2xx HTTP answer is rendered from these by one function (`lakegate.http.errors`). Cloud SDK errors
-are translated inside `lakegate.cloud.*` with `raise ... from exc`.
+Every non-2xx HTTP answer is one of these, rendered by one function (`lakegate.http.errors`), which also hands
+the error code to the audit record. Framework errors (unknown endpoint, wrong method) are mapped onto this tree
+there; anything else unexpected answers as `LakegateError` does. The connection guards
+(`lakegate.http.connection`: 408, 431 and uvicorn's 400, before a request reaches the application) answer from
+the same classes. Cloud SDK errors are translated inside `lakegate.cloud.*` with `raise ... from exc`. Where a
+location comes from a client (a credential request, an admin's new table), the caller turns
+`InvalidLocationError` into the client error it means.
 """
 
 from __future__ import annotations
@@ -31,6 +49,8 @@ class LakegateError(Exception):
     # `client_message` instead.
     public = False
     client_message = "An internal error occurred; the server log has the details."
+    # Extra headers of the answer (e.g. Content-Range of a 416).
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
@@ -51,9 +71,28 @@ class MalformedRequestError(_ClientError):
     error_code = "MALFORMED_REQUEST"
 
 
+class RequestTooLargeError(MalformedRequestError):
+    status = 413
+
+
+class UnsupportedMediaTypeError(MalformedRequestError):
+    status = 415
+
+
+class HeadersTooLargeError(MalformedRequestError):
+    status = 431
+
+
 class UnsupportedOperationError(_ClientError):
     status = 400
     error_code = "UNSUPPORTED_OPERATION"
+
+
+class TableFilesMissingError(_ClientError):
+    """The reference server's answer for a table whose files are gone (400, so clients do not retry)."""
+
+    status = 400
+    error_code = "RESOURCE_DOES_NOT_EXIST"
 
 
 class UnauthenticatedError(_ClientError):
@@ -71,14 +110,35 @@ class NotFoundError(_ClientError):
     error_code = "RESOURCE_DOES_NOT_EXIST"
 
 
+class MethodNotAllowedError(_ClientError):
+    status = 405
+    error_code = "METHOD_NOT_ALLOWED"
+
+
 class RequestTimeoutError(_ClientError):
     status = 408
     error_code = "REQUEST_TIMEOUT"
 
 
-class RequestTooLargeError(_ClientError):
-    status = 413
-    error_code = "MALFORMED_REQUEST"
+class ConflictError(_ClientError):
+    """An administrative change that contradicts the catalog's state (e.g. a share the YAML declares)."""
+
+    status = 409
+    error_code = "CONFLICT"
+
+
+class AlreadyExistsError(ConflictError):
+    error_code = "RESOURCE_ALREADY_EXISTS"
+
+
+class RangeNotSatisfiableError(_ClientError):
+    status = 416
+    error_code = "RANGE_NOT_SATISFIABLE"
+
+    def __init__(self, message: str = "", size: int | None = None) -> None:
+        super().__init__(message)
+        if size is not None:  # the file's size, which the client needs to ask again
+            self.headers = {"Content-Range": f"bytes */{size}"}
 
 
 class TooManyRequestsError(_ClientError):
@@ -86,11 +146,26 @@ class TooManyRequestsError(_ClientError):
     error_code = "REQUEST_LIMIT_EXCEEDED"
 
 
-class TableFilesMissingError(_ClientError):
-    """The reference server's answer for a table whose files are gone (400, so clients do not retry)."""
+class NotReadyError(_ClientError):
+    status = 503
+    error_code = "NOT_READY"
 
-    status = 400
-    error_code = "RESOURCE_DOES_NOT_EXIST"
+
+class DatabaseUnavailableError(LakegateError):
+    """The catalog's database refused or dropped the connection (stopped, restarting, failing over): 503, so
+    clients retry; the connection pool pings before reuse, so requests succeed again once it is back."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    client_message = "The server's database is unavailable right now; try again shortly."
+
+
+class VendingError(LakegateError):
+    """The cloud refused or failed to issue a credential. The message is safe to show (it names no secret
+    and no cloud account detail); what the cloud said is in the server log."""
+
+    error_code = "CREDENTIAL_VENDING_FAILED"
+    public = True
 
 
 class TableStateError(LakegateError):
@@ -99,8 +174,6 @@ class TableStateError(LakegateError):
     (sent to recipients) names the problem and the version but never a storage path; `detail` (logged as an
     ERROR with the request's table) names the file."""
 
-    status = 500
-    error_code = "INTERNAL_ERROR"
     public = True
 
     def __init__(self, message: str, detail: str = "") -> None:
@@ -123,15 +196,14 @@ class StorageUnavailableError(StorageError):
     client_message = "The provider's storage cannot be reached right now; try again shortly."
 
 
-class VendingError(LakegateError):
-    """The cloud refused or failed to issue a credential. The message is safe to show (it names no secret
-    and no cloud account detail); what the cloud said is in the server log."""
-
-    public = True
-
-
 class ConfigError(LakegateError):
     """The configuration is invalid; the message names the key and the problem."""
+
+
+class InvalidLocationError(ConfigError):
+    """A storage location this server cannot use: in the configuration or catalog (a table's location), or in
+    a table's log (an absolute file path). The server's problem, not the client's: a 500 whose message, which
+    names the location, stays in the log."""
 
 
 INTERNAL_MESSAGE = LakegateError.client_message

@@ -15,7 +15,7 @@ from lakegate.catalog.models import SCHEMAS, SHARES, TABLES
 from lakegate.cloud.backends import backend_for
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig
-from lakegate.exceptions import ConfigError, InvalidParameterError
+from lakegate.exceptions import ConfigError, InvalidLocationError
 
 # The SDK modules a cloud's store and vendor import (its backend's factories), by Location.cloud.
 _SDK_MODULES = {
@@ -36,7 +36,7 @@ def check_location(key: str, uri: str) -> Location:
     """The parsed location; ConfigError naming `key` if it is not one lakegate can serve here."""
     try:
         location = Location.parse(uri)
-    except InvalidParameterError as exc:
+    except InvalidLocationError as exc:
         raise ConfigError(f"{key}: {exc.message}") from None
     backend = backend_for(location.cloud)
     if backend is None:

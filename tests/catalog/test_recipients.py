@@ -7,13 +7,18 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from lakegate.catalog.base import AlreadyExistsError, ConflictError
 from lakegate.catalog.bearer_tokens import token_hash
 from lakegate.catalog.db import Database
 from lakegate.catalog.models import Base
 from lakegate.catalog.recipients import Recipients
 from lakegate.catalog.sql import SqlCatalog
-from lakegate.exceptions import InvalidParameterError, NotFoundError, UnauthenticatedError
+from lakegate.exceptions import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidParameterError,
+    NotFoundError,
+    UnauthenticatedError,
+)
 from tests.catalog.support import SHARES, Clock, prepared
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from lakegate.catalog.base import AlreadyExistsError, ConflictError, Principal
+from lakegate.catalog.base import Principal
 from lakegate.catalog.db import Database
 from lakegate.catalog.recipients import Recipients
 from lakegate.catalog.shares import Shares, split_table_name
 from lakegate.catalog.sql import SqlCatalog
-from lakegate.exceptions import InvalidParameterError, NotFoundError
+from lakegate.exceptions import AlreadyExistsError, ConflictError, InvalidParameterError, NotFoundError
 from tests.catalog.support import SHARES, prepared
 
 

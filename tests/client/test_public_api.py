@@ -5,6 +5,8 @@ from __future__ import annotations
 import lakegate.client
 
 EXPECTED = {
+    "ClientError",
+    "CredentialError",
     "DirectoryAccessUnavailable",
     "Profile",
     "ProfileError",
@@ -57,3 +59,17 @@ def test_table_urls_and_profiles(tmp_path) -> None:
         bad_file.write_text(json.dumps(data))
         with pytest.raises(ProfileError):
             Profile.load(bad_file)
+
+
+def test_every_client_error_has_the_one_root() -> None:
+    from lakegate.client import errors
+
+    raised = [
+        getattr(errors, name)
+        for name in dir(errors)
+        if isinstance(getattr(errors, name), type) and issubclass(getattr(errors, name), BaseException)
+    ]
+    assert len(raised) == 5
+    assert all(issubclass(cls, lakegate.client.ClientError) for cls in raised)
+    for name in ("ProfileError", "SharingError", "DirectoryAccessUnavailable", "CredentialError"):
+        assert getattr(lakegate.client, name) is getattr(errors, name)

@@ -9,19 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from lakegate.exceptions import InvalidParameterError, LakegateError, NotFoundError
-
-
-class ConflictError(LakegateError):
-    """An administrative change that contradicts the catalog's state (e.g. a share the YAML declares)."""
-
-    status = 409
-    error_code = "CONFLICT"
-    public = True
-
-
-class AlreadyExistsError(ConflictError):
-    error_code = "RESOURCE_ALREADY_EXISTS"
+from lakegate.exceptions import InvalidParameterError, NotFoundError
 
 
 @dataclass(frozen=True)

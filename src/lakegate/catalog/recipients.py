@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lakegate.catalog.base import AlreadyExistsError, ConflictError, check_name
+from lakegate.catalog.base import check_name
 from lakegate.catalog.bearer_tokens import (
     active,
     expiry,
@@ -27,7 +27,7 @@ from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import Grant, Recipient, RecipientToken, Share
 from lakegate.catalog.sql import ANONYMOUS
 from lakegate.catalog.sync import BOOTSTRAP
-from lakegate.exceptions import InvalidParameterError, NotFoundError
+from lakegate.exceptions import AlreadyExistsError, ConflictError, InvalidParameterError, NotFoundError
 from lakegate.timestamps import iso
 
 RESERVED = {BOOTSTRAP, ANONYMOUS}

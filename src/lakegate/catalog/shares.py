@@ -13,12 +13,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lakegate.catalog.base import AlreadyExistsError, ConflictError, check_name
+from lakegate.catalog.base import check_name
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import TABLES, Grant, Recipient, Share, SharedSchema, SharedTable
 from lakegate.catalog.recipients import share_id
 from lakegate.catalog.sync import CONFIG
-from lakegate.exceptions import ConfigError, InvalidParameterError, NotFoundError
+from lakegate.exceptions import (
+    AlreadyExistsError,
+    ConfigError,
+    ConflictError,
+    InvalidParameterError,
+    NotFoundError,
+)
 from lakegate.preflight import check_location
 from lakegate.timestamps import iso
 

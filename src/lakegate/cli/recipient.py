@@ -18,12 +18,12 @@ def tables(
     output: str = typer.Option("text", help="text or json."),
 ) -> None:
     """List every table of every share the profile may read, with its access modes."""
-    from lakegate.client import Profile, RestClient, SharingError
+    from lakegate.client import ClientError, Profile, RestClient
 
     try:
         client = RestClient(Profile.load(profile))
         rows = [t for s in client.list_shares() for t in client.list_all_tables(s["name"])]
-    except (SharingError, ValueError, OSError) as exc:
+    except (ClientError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     if output == "json":
@@ -45,13 +45,13 @@ def head(
     version: int | None = typer.Option(None, help="Table version (time travel)."),
 ) -> None:
     """Print the first rows of a table: directory mode when offered, else URL mode."""
-    from lakegate.client import SharedTable, SharingError, load_as_pandas
+    from lakegate.client import ClientError, SharedTable, load_as_pandas
 
     try:
         shared = SharedTable(table, key_values(option or [], "--option"))
         mode = "dir" if shared.has_dir_access else "url"
         frame = shared.table(version).to_pandas() if mode == "dir" else load_as_pandas(table, version=version)
-    except (SharingError, ValueError, OSError, RuntimeError) as exc:
+    except (ClientError, ValueError, OSError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"# {len(frame)} rows, read in {mode} mode")

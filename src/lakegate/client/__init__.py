@@ -5,10 +5,16 @@ back to URL mode (the official delta-sharing client) where a table offers only t
     table = open_table("profile.share#share.schema.table", storage_options={...})   # a deltalake.DeltaTable
 """
 
-from lakegate.client.profile import Profile, ProfileError, TableRef, parse_table_url
-from lakegate.client.rest import RestClient, SharingError
-from lakegate.client.table import (
+from lakegate.client.errors import (
+    ClientError,
+    CredentialError,
     DirectoryAccessUnavailable,
+    ProfileError,
+    SharingError,
+)
+from lakegate.client.profile import Profile, TableRef, parse_table_url
+from lakegate.client.rest import RestClient
+from lakegate.client.table import (
     SharedTable,
     load_as_pandas,
     load_as_pyarrow,
@@ -17,6 +23,8 @@ from lakegate.client.table import (
 )
 
 __all__ = [
+    "ClientError",
+    "CredentialError",
     "DirectoryAccessUnavailable",
     "Profile",
     "ProfileError",

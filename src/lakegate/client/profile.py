@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-
-class ProfileError(ValueError):
-    """The profile file or the table URL is not usable."""
+from lakegate.client.errors import ProfileError
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from lakegate.client.errors import SharingError
 from lakegate.client.profile import Profile, TableRef
-
-
-class SharingError(RuntimeError):
-    """The sharing server answered with an error: `status`, `error_code` and its message."""
-
-    def __init__(self, status: int, error_code: str, message: str) -> None:
-        super().__init__(f"{status} {error_code}: {message}")
-        self.status, self.error_code = status, error_code
 
 
 class RestClient:

@@ -17,15 +17,13 @@ import threading
 import time
 from typing import Any
 
+from lakegate.client.errors import CredentialError, DirectoryAccessUnavailable
 from lakegate.client.profile import Profile, parse_table_url
 from lakegate.client.rest import RestClient
 from lakegate.cloud.locations import Location
+from lakegate.exceptions import InvalidLocationError
 
 _URL_HINT = "pip install 'lakegate[client]' (the official delta-sharing client reads URL-access tables)"
-
-
-class DirectoryAccessUnavailable(RuntimeError):  # noqa: N818  - public name, kept
-    """The table cannot be opened in directory mode (the server offers URL access only)."""
 
 
 def storage_options(
@@ -46,9 +44,9 @@ def storage_options(
         }
     if "gcpOauthToken" in credentials:
         if proxy_url is None:
-            raise ValueError("GCS credentials need the token proxy")
+            raise CredentialError("GCS credentials need the token proxy")
         return {"google_base_url": proxy_url, "google_skip_signature": "true", "allow_http": "true"}
-    raise ValueError(f"unknown credential type in {sorted(credentials)}")
+    raise CredentialError(f"unknown credential type in {sorted(credentials)}")
 
 
 def table_uri(location: Location) -> str:
@@ -88,7 +86,12 @@ class SharedTable:
 
     @property
     def location(self) -> Location:
-        return Location.parse(self.metadata["location"])
+        try:
+            return Location.parse(self.metadata["location"])
+        except InvalidLocationError as exc:
+            raise DirectoryAccessUnavailable(
+                f"the server names a location this client cannot use: {exc}"
+            ) from None
 
     def credentials(self) -> dict[str, Any]:
         """Vended credentials with at least `refresh_before_s` left (renewed when needed)."""

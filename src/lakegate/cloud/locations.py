@@ -12,7 +12,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from lakegate.exceptions import InvalidParameterError
+from lakegate.exceptions import InvalidLocationError
 
 _AZURE_HOST = re.compile(
     r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.IGNORECASE
@@ -35,21 +35,21 @@ class Location(NamedTuple):
 
     @classmethod
     def parse(cls, uri: str) -> Location:
-        """Parse a URI; raises InvalidParameterError if it is not a storage URL this server knows."""
+        """Parse a URI; raises InvalidLocationError if it is not a storage URL this server knows."""
         text = uri.strip()
         if not text:
-            raise InvalidParameterError("location is empty")
+            raise InvalidLocationError("location is empty")
         if text.startswith("/"):
             return cls("file", "", _clean_path(text, decode=False), original=uri)
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
         if scheme == "file":
             if parts.netloc not in ("", "localhost"):
-                raise InvalidParameterError(f"unsupported file URI host in location '{uri}'")
+                raise InvalidLocationError(f"unsupported file URI host in location '{uri}'")
             return cls("file", "", _clean_path(parts.path), original=uri)
         if scheme in _S3_SCHEMES or scheme == "gs":
             if not parts.netloc:
-                raise InvalidParameterError(f"location '{uri}' has no bucket")
+                raise InvalidLocationError(f"location '{uri}' has no bucket")
             return cls(
                 "s3" if scheme in _S3_SCHEMES else "gs", parts.netloc, _clean_path(parts.path), original=uri
             )
@@ -57,7 +57,7 @@ class Location(NamedTuple):
             container, _, host = parts.netloc.partition("@")
             match = _AZURE_HOST.match(host)
             if not container or not match:
-                raise InvalidParameterError(
+                raise InvalidLocationError(
                     f"location '{uri}' is not container@account.(dfs|blob).core.windows.net"
                 )
             return cls("azure", container, _clean_path(parts.path), match["account"].lower(), original=uri)
@@ -66,7 +66,7 @@ class Location(NamedTuple):
             container, _, rest = parts.path.lstrip("/").partition("/")
             if match and container:
                 return cls("azure", container, _clean_path(rest), match["account"].lower(), original=uri)
-        raise InvalidParameterError(f"unsupported storage location '{uri}'")
+        raise InvalidLocationError(f"unsupported storage location '{uri}'")
 
     @property
     def uri(self) -> str:
@@ -118,5 +118,5 @@ def _clean_path(path: str, decode: bool = True) -> str:
     """Decode %-escapes (URIs only), drop empty segments, refuse '.' and '..' (no escaping a table root)."""
     text = unquote(path) if decode else path
     if _FORBIDDEN.search(text):
-        raise InvalidParameterError(f"location path '{path}' is not allowed")
+        raise InvalidLocationError(f"location path '{path}' is not allowed")
     return _SLASHES.sub("/", text).strip("/")

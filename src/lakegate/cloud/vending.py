@@ -25,6 +25,7 @@ from lakegate.cloud.registry import StoreRegistry, not_installed
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.exceptions import (
     ConfigError,
+    InvalidLocationError,
     InvalidParameterError,
     PermissionDeniedError,
     UnsupportedOperationError,
@@ -69,7 +70,7 @@ def authorize_location(requested: object, root: Location, auxiliary: Sequence[Lo
         raise denied
     try:
         wanted = Location.parse(requested)
-    except InvalidParameterError:  # a URL, but not one of a store we know, or with '..' in it
+    except InvalidLocationError:  # a URL, but not one of a store we know, or with '..' in it
         raise denied from None
     for candidate in (root, *auxiliary):
         if _same_directory(wanted, candidate):

@@ -24,12 +24,12 @@ from starlette.types import Lifespan
 from lakegate.catalog.base import Catalog, Principal
 from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.config import ServerConfig
-from lakegate.exceptions import NotFoundError, PermissionDeniedError
+from lakegate.exceptions import NotFoundError, PermissionDeniedError, RangeNotSatisfiableError
 from lakegate.http.auth import bearer_token
 from lakegate.http.body import read_body
-from lakegate.http.errors import HANDLERS, error_response
-from lakegate.http.observability import observe_answer, observe_principal
+from lakegate.http.errors import HANDLERS
 from lakegate.http.ranges import check_range
+from lakegate.http.record import observe_answer, observe_principal
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import HEADER, Capabilities
 from lakegate.protocol.requests import QueryInfoRequest, QueryRequest, only_one_of, parse_version
@@ -280,12 +280,8 @@ def _file_response(request: Request, path: str) -> Response:
     size = os.path.getsize(path)
     ranges = check_range(request.headers.get("range"), size)
     if ranges.unsatisfiable:
-        return error_response(
-            416,
-            "RANGE_NOT_SATISFIABLE",
-            f"no range of the Range header lies within the file's {size} bytes",
-            request.method == "HEAD",
-            headers={"Content-Range": f"bytes */{size}"},
+        raise RangeNotSatisfiableError(
+            f"no range of the Range header lies within the file's {size} bytes", size
         )
     headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"]
     if ranges.header is not None:

@@ -15,7 +15,14 @@ from typing import Any, Literal
 
 import orjson
 
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
+from lakegate.exceptions import (
+    HeadersTooLargeError,
+    LakegateError,
+    MalformedRequestError,
+    RequestTimeoutError,
+)
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}  # by status
 
 
 def guarded_protocol(
@@ -47,7 +54,7 @@ def guarded_protocol(
             ):  # the headers go on past this chunk (counted whole: a bound, not a size)
                 self._header_bytes += len(data)
                 if self._header_bytes > max_header_bytes:
-                    self._refuse(431, _too_large(max_header_bytes))
+                    self._refuse(HeadersTooLargeError(_too_large(max_header_bytes)))
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -66,7 +73,7 @@ def guarded_protocol(
             self._reading_headers = False
             self._disarm()
             if self._parsed_bytes > max_header_bytes:  # complete, but too large: the app never sees it
-                self._refuse(431, _too_large(max_header_bytes))
+                self._refuse(HeadersTooLargeError(_too_large(max_header_bytes)))
                 raise _Refused  # stops the parser: the body is not read
             super().on_headers_complete()
 
@@ -76,7 +83,7 @@ def guarded_protocol(
             super().on_response_complete()
 
         def send_400_response(self, msg: str) -> None:
-            self._refuse(400, msg)
+            self._refuse(MalformedRequestError(msg))
 
         def _arm(self) -> None:
             self._disarm()
@@ -90,14 +97,18 @@ def guarded_protocol(
 
         def _on_deadline(self) -> None:
             self._deadline = None
-            self._refuse(408, f"the request's headers did not arrive within {header_timeout_s:g} seconds")
+            self._refuse(
+                RequestTimeoutError(
+                    f"the request's headers did not arrive within {header_timeout_s:g} seconds"
+                )
+            )
 
-        def _refuse(self, status: int, message: str) -> None:
-            """Answer `status` (unless a response is already going out on this connection) and close."""
+        def _refuse(self, error: LakegateError) -> None:
+            """Answer `error` (unless a response is already going out on this connection) and close."""
             if self.transport.is_closing():
                 return
             if self.cycle is None or self.cycle.response_complete:
-                self.transport.write(_error_bytes(status, message, self.server_state.default_headers))
+                self.transport.write(_error_bytes(error, self.server_state.default_headers))
             self.transport.close()
 
     return GuardedHttpToolsProtocol
@@ -111,11 +122,9 @@ def _too_large(max_header_bytes: int) -> str:
     return f"the request's headers are larger than {max_header_bytes} bytes"
 
 
-def _error_bytes(status: int, message: str, default_headers: Any) -> bytes:
-    body = orjson.dumps(
-        {"errorCode": "REQUEST_TIMEOUT" if status == 408 else "MALFORMED_REQUEST", "message": message}
-    )
-    head = [f"HTTP/1.1 {status} {_REASONS[status]}".encode()]
+def _error_bytes(error: LakegateError, default_headers: Any) -> bytes:
+    body = orjson.dumps({"errorCode": error.error_code, "message": error.message})
+    head = [f"HTTP/1.1 {error.status} {_REASONS[error.status]}".encode()]
     head += [name + b": " + value for name, value in default_headers]
     head += [
         b"content-type: application/json; charset=utf-8",

@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP answers: `{"errorCode", "message"}` with the class's status."""
+"""The one place where errors become HTTP answers: `{"errorCode", "message"}` with the class's status
+(`lakegate.exceptions` draws the tree). The code also goes to the request's record, for the audit trail."""
 
 from __future__ import annotations
 
@@ -9,31 +10,46 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lakegate.exceptions import INTERNAL_MESSAGE, LakegateError, TableStateError, public_message
+from lakegate.exceptions import (
+    INTERNAL_MESSAGE,
+    DatabaseUnavailableError,
+    LakegateError,
+    MalformedRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RequestTooLargeError,
+    TableStateError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
+    public_message,
+)
+from lakegate.http.record import observe_error
 
 log = logging.getLogger("lakegate.errors")
 
-_HTTP_CODES = {
-    400: "MALFORMED_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "RESOURCE_DOES_NOT_EXIST",
-    405: "METHOD_NOT_ALLOWED",
-    413: "MALFORMED_REQUEST",
-    415: "MALFORMED_REQUEST",
+# Starlette's own HTTP errors (routing, body parsing), as the classes of the tree.
+_HTTP_ERRORS: dict[int, type[LakegateError]] = {
+    400: MalformedRequestError,
+    401: UnauthenticatedError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    405: MethodNotAllowedError,
+    413: RequestTooLargeError,
+    415: UnsupportedMediaTypeError,
 }
 
 
-def error_response(
-    status: int, code: str, message: str, head: bool = False, headers: dict[str, str] | None = None
-) -> Response:
-    if head:  # HEAD answers carry no body
-        return Response(status_code=status, headers=headers)
+def error_response(exc: LakegateError, head: bool = False) -> Response:
+    """The answer for `exc`: its status, code and (if public) message; HEAD answers carry no body."""
+    observe_error(exc.error_code)
+    if head:
+        return Response(status_code=exc.status, headers=exc.headers)
     return JSONResponse(
-        {"errorCode": code, "message": message},
-        status_code=status,
+        {"errorCode": exc.error_code, "message": public_message(exc)},
+        status_code=exc.status,
         media_type="application/json; charset=utf-8",
-        headers=headers,
+        headers=exc.headers,
     )
 
 
@@ -44,41 +60,37 @@ async def lakegate_error(request: Request, exc: Exception) -> Response:
         log.error("table problem on %s %s: %s", request.method, request.url.path, exc.detail)
     if not exc.public:
         log.error("internal error on %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
-    return error_response(exc.status, exc.error_code, public_message(exc), request.method == "HEAD")
+    return error_response(exc, request.method == "HEAD")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(
-        exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "MALFORMED_REQUEST"
-    )
-    message = (
-        exc.detail if exc.status_code != 404 else f"no such endpoint: {request.method} {request.url.path}"
-    )
-    return error_response(exc.status_code, code, str(message), request.method == "HEAD")
+    if exc.status_code == 404:
+        error: LakegateError = NotFoundError(f"no such endpoint: {request.method} {request.url.path}")
+    elif exc.status_code in _HTTP_ERRORS:
+        error = _HTTP_ERRORS[exc.status_code](str(exc.detail))
+    elif exc.status_code >= 500:
+        error = LakegateError(str(exc.detail))
+    else:  # another 4xx: keep its status, say the request was not understood
+        error = MalformedRequestError(str(exc.detail))
+        error.status = exc.status_code
+    return error_response(error, request.method == "HEAD")
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
-    """The catalog's database refused or dropped the connection (stopped, restarting, failing over): 503, so
-    clients retry; the connection pool pings before reuse, so requests succeed again once it is back."""
+    """Connection-level database failures (see DatabaseUnavailableError); other SQL errors are bugs (500)."""
     log.error("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(
-        503,
-        "TEMPORARILY_UNAVAILABLE",
-        "The server's database is unavailable right now; try again shortly.",
-        request.method == "HEAD",
-    )
+    return error_response(DatabaseUnavailableError(type(exc).__name__), request.method == "HEAD")
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "INTERNAL_ERROR", INTERNAL_MESSAGE, request.method == "HEAD")
+    return error_response(LakegateError(INTERNAL_MESSAGE), request.method == "HEAD")
 
 
 HANDLERS = {
     LakegateError: lakegate_error,
     HTTPException: http_error,
-    # Connection-level database failures only; other SQL errors are bugs (500).
     sa.exc.OperationalError: database_unavailable,
     sa.exc.InterfaceError: database_unavailable,
     sa.exc.TimeoutError: database_unavailable,

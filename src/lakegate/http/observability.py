@@ -1,9 +1,8 @@
 """What a server tells its operators: request metrics, the access log, the audit trail, /metrics and /readyz.
 
 One ASGI middleware sees every request from its first to its last byte. Handlers report who the caller is and
-what a table answer held through `observe_principal` and `observe_answer`, which write into a per-request
-record (a context variable: Starlette runs sync handlers and streaming bodies in worker threads,
-which see the same record). When a data endpoint's answer ends, its audit event is written before the last
+what a table answer held, and the error renderer which error it was, into the request's record
+(`lakegate.http.record`). When a data endpoint's answer ends, its audit event is written before the last
 byte goes out, so a client that has read its answer can already find it in the trail.
 """
 
@@ -13,11 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,9 +20,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakegate.audit import Access, AuditLog
-from lakegate.catalog.base import Principal
 from lakegate.catalog.db import Database
+from lakegate.exceptions import NotReadyError
 from lakegate.http.errors import error_response
+from lakegate.http.record import RequestRecord, end_record, start_record
 from lakegate.metrics import (
     CONTENT_TYPE,
     CREDENTIALS_VENDED,
@@ -37,7 +33,6 @@ from lakegate.metrics import (
     UNAUTHENTICATED,
     Metrics,
 )
-from lakegate.service.responses import NdjsonAnswer
 
 log = logging.getLogger("lakegate.access")
 # The last path segment of an audited table endpoint -> (operation, access mode).
@@ -59,29 +54,6 @@ _NAMED = {
     "admin-tokens": "{name}",
     "queries": "{queryId}",
 }
-
-
-@dataclass
-class RequestRecord:
-    recipient: str | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-_CURRENT: ContextVar[RequestRecord | None] = ContextVar("lakegate_request", default=None)
-
-
-def observe_principal(principal: Principal) -> None:
-    """Called by the authentication step: the audit trail's recipient."""
-    record = _CURRENT.get()
-    if record is not None:
-        record.recipient = principal.recipient
-
-
-def observe_answer(answer: NdjsonAnswer) -> None:
-    """Called for each NDJSON answer: its `stats` (version, files; known before it streams) feed the audit."""
-    record = _CURRENT.get()
-    if record is not None:
-        record.stats = answer.stats
 
 
 def route_label(path: str) -> str:
@@ -124,38 +96,33 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        record = RequestRecord()
-        reset = _CURRENT.set(record)
+        record, token = start_record()
         start = time.perf_counter()
         status, done = 500, False
-        body = bytearray()  # the start of an error answer, for the audit's outcome
 
         async def send_observed(message: Message) -> None:
             nonlocal status, done
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-            elif message["type"] == "http.response.body" and not done:
-                if status >= 400 and len(body) < 4096:
-                    body.extend(message.get("body", b""))
-                if not message.get("more_body", False):
-                    done = True
-                    await self._finish(scope, record, status, bytes(body), start, "")
+            elif message["type"] == "http.response.body" and not done and not message.get("more_body", False):
+                done = True
+                await self._finish(scope, record, status, start, "")
             await send(message)
 
         try:
             await self.app(scope, receive, send_observed)
         except Exception:
             if not done:
-                await self._finish(scope, record, 500, b"", start, "INTERNAL_ERROR")
+                await self._finish(scope, record, 500, start, "INTERNAL_ERROR")
             raise
         else:
             if not done:  # the client went away before the answer ended
-                await self._finish(scope, record, status, b"", start, "ABORTED")
+                await self._finish(scope, record, status, start, "ABORTED")
         finally:
-            _CURRENT.reset(reset)
+            end_record(token)
 
     async def _finish(
-        self, scope: Scope, record: RequestRecord, status: int, body: bytes, start: float, outcome: str
+        self, scope: Scope, record: RequestRecord, status: int, start: float, outcome: str
     ) -> None:
         elapsed = time.perf_counter() - start
         method = scope["method"]
@@ -192,7 +159,7 @@ class ObservabilityMiddleware:
         if match is None or match.group(4) not in AUDITED:
             return
         operation, mode = AUDITED[match.group(4)]
-        outcome = outcome or ("ok" if status < 400 else _error_code(body, status))
+        outcome = outcome or ("ok" if status < 400 else (record.error_code or f"HTTP_{status}"))
         files = record.stats.get("files")
         if outcome == "ok" and mode == "url" and files:
             FILES_SIGNED.inc(files)
@@ -216,14 +183,6 @@ class ObservabilityMiddleware:
         await run_in_threadpool(self.audit.record, access)
 
 
-def _error_code(body: bytes, status: int) -> str:
-    try:
-        code = orjson.loads(body).get("errorCode")
-    except (orjson.JSONDecodeError, AttributeError):
-        code = None
-    return str(code) if code else f"HTTP_{status}"
-
-
 def operational_routes(db: Database, metrics: Metrics) -> list[BaseRoute]:
     """/metrics (Prometheus text format) and /readyz (ready when the database answers); /healthz is the app's."""
 
@@ -232,7 +191,7 @@ def operational_routes(db: Database, metrics: Metrics) -> list[BaseRoute]:
 
     def ready(request: Request) -> Response:
         if not db.ping():
-            return error_response(503, "NOT_READY", "the database is unreachable", request.method == "HEAD")
+            return error_response(NotReadyError("the database is unreachable"), request.method == "HEAD")
         return JSONResponse({"status": "ready"}, media_type="application/json; charset=utf-8")
 
     return [Route("/metrics", metrics_endpoint), Route("/readyz", ready, methods=["GET", "HEAD"])]

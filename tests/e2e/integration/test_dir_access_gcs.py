@@ -180,7 +180,7 @@ def test_refusals_never_fall_back_to_a_wider_token(
 ) -> None:
     fake, _ = google
     response = _vend(gcs_server, "refused")
-    assert response.status_code == 500 and response.json()["errorCode"] == "INTERNAL_ERROR"
+    assert response.status_code == 500 and response.json()["errorCode"] == "CREDENTIAL_VENDING_FAILED"
     assert "refused" in response.json()["message"]
     for token in fake.source_tokens + fake.issued:
         assert token not in response.text
