@@ -81,7 +81,7 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     from lakegate.delta.log import DeltaLog
     from lakegate.delta.snapshot import load_snapshot
     from lakegate.protocol import lines
-    from lakegate.service.files import entries
+    from lakegate.service.files import LineCache
 
     settings = AwsStorageConfig.model_validate(
         {
@@ -96,7 +96,7 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     t0 = time.perf_counter()
     snapshot = load_snapshot(DeltaLog(store, root))
     t1 = time.perf_counter()
-    files = entries(snapshot, root, (), "parquet", "parquet")
+    files = LineCache().entries(snapshot, root, (), "parquet", "parquet")
     t2 = time.perf_counter()
     now = int(time.time())
     sign = store.url_signer(SignRequest(expires_at_s=now + 3600, now_s=now))

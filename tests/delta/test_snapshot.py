@@ -95,19 +95,22 @@ def test_missing_versions_and_tables(tmp_path: Path) -> None:
 
 
 def test_entries_of_unchanged_files_are_reused_after_a_commit(tmp_path: Path) -> None:
-    from lakegate.service.files import entries
+    from lakegate.service.files import LineCache
 
     root = str(tmp_path / "t")
     build_partitioned(root)
     log, location = _log(root), Location.parse(root)
+    cache = LineCache()
     base = load_snapshot(log)
-    before = entries(base, location, (), "parquet", "parquet")
+    before = cache.entries(base, location, (), "parquet", "parquet")
+    assert cache.entries(base, location, (), "parquet", "parquet") is before  # built once per snapshot
     write_deltalake(root, rows([70]), mode="append")
     moved = load_snapshot(log, None, base)
-    after = entries(moved, location, (), "parquet", "parquet")
+    assert base.files is not moved.files and len(base.files) == len(before)  # the older snapshot is untouched
+    after = cache.entries(moved, location, (), "parquet", "parquet")
     assert set(before) < set(after)
     assert all(after[k] is before[k] for k in before)  # the same objects: nothing rebuilt
-    cold = entries(load_snapshot(log), location, (), "parquet", "parquet")
+    cold = LineCache().entries(load_snapshot(log), location, (), "parquet", "parquet")
     assert {k: (e.file_id, e.tail, e.location) for k, e in cold.items()} == {
         k: (e.file_id, e.tail, e.location) for k, e in after.items()
     }

@@ -7,7 +7,8 @@ vector to a file removes the file without it and adds it again with it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -38,20 +39,19 @@ def file_key(action: dict[str, Any]) -> tuple[str, str]:
     return action["path"], dv_id(action.get("deletionVector"))
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Snapshot:
+    """Immutable once built, so concurrent requests share it freely. Caches built from it (the file lines of
+    `lakegate.service.files.LineCache`) are kept by the service layer, keyed by the object (`eq=False`:
+    identity), never stored on it."""
+
     version: int
     protocol: dict[str, Any]
     metadata: dict[str, Any]
-    files: dict[tuple[str, str], dict[str, Any]]  # live add actions, in replay order
+    # The live add actions, in replay order; never changed once the snapshot is built.
+    files: Mapping[tuple[str, str], dict[str, Any]]
     commit_mtime_ms: int  # modification time of this version's commit file (0 if unknown)
     in_commit_timestamp: int | None = None
-    # Per-response-format caches of pre-encoded file entries, filled by lakegate.service.files (and the
-    # query's sorted list by lakegate.service.tables).
-    fragments: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    # The snapshot this one was derived from by `apply`, so cached fragments of unchanged files can be reused;
-    # only the latest link is kept (see `apply`), so chains of old snapshots are never held in memory.
-    previous: Snapshot | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def schema(self) -> dict[str, Any]:
@@ -90,32 +90,44 @@ class Snapshot:
     def size_bytes(self) -> int:
         return sum(int(f.get("size", 0)) for f in self.files.values())
 
-    def apply(
-        self, version: int, actions: list[dict[str, Any]], mtime_ms: int, *, in_place: bool = False
-    ) -> Snapshot:
-        """The snapshot after one more commit. Copy-on-write by default, because cached snapshots are shared
-        by concurrent requests; a cold replay that nobody else sees yet mutates in place."""
-        files = self.files if in_place else dict(self.files)
-        protocol, metadata, ict = self.protocol, self.metadata, None
+    def apply(self, version: int, actions: list[dict[str, Any]], mtime_ms: int) -> Snapshot:
+        """The snapshot after one more commit (a new object: this one may be in use by other requests)."""
+        state = _State(self.version, self.protocol, self.metadata, dict(self.files), self.commit_mtime_ms)
+        state.apply(version, actions, mtime_ms)
+        return state.snapshot()
+
+
+@dataclass
+class _State:
+    """A snapshot being built: nobody else sees it yet, so commits are applied to it in place."""
+
+    version: int
+    protocol: dict[str, Any]
+    metadata: dict[str, Any]
+    files: dict[tuple[str, str], dict[str, Any]]
+    mtime_ms: int
+    in_commit_timestamp: int | None = None
+
+    def apply(self, version: int, actions: list[dict[str, Any]], mtime_ms: int) -> None:
+        ict = None
         for action in actions:
             if "add" in action:
                 add = action["add"]
-                files[file_key(add)] = add
+                self.files[file_key(add)] = add
             elif "remove" in action:
-                files.pop(file_key(action["remove"]), None)
+                self.files.pop(file_key(action["remove"]), None)
             elif "metaData" in action:
-                metadata = action["metaData"]
+                self.metadata = action["metaData"]
             elif "protocol" in action:
-                protocol = action["protocol"]
+                self.protocol = action["protocol"]
             elif "commitInfo" in action:
                 ict = action["commitInfo"].get("inCommitTimestamp")
-        if in_place:
-            return Snapshot(version, protocol, metadata, files, mtime_ms, ict)
-        # Several commits applied in a row: keep the link to the snapshot that has cached entries.
-        origin = self if self.fragments else self.previous
-        if origin is not None:
-            origin.previous = None
-        return Snapshot(version, protocol, metadata, files, mtime_ms, ict, previous=origin)
+        self.version, self.mtime_ms, self.in_commit_timestamp = version, mtime_ms, ict
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            self.version, self.protocol, self.metadata, self.files, self.mtime_ms, self.in_commit_timestamp
+        )
 
 
 # How often a snapshot is rebuilt from a fresh listing when the log changed under the reader: a listed file
@@ -187,18 +199,18 @@ def _replay(log: DeltaLog, listing: Listing, version: int | None, partial: bool)
     target = latest if version is None else version
     if target > latest:
         raise MalformedRequestError(f"Cannot load table version {target} as the latest version is {latest}")
-    snapshot = _starting_point(log, listing, target, partial)
-    for v in range(snapshot.version + 1, target + 1):
-        snapshot = snapshot.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms, in_place=True)
-    if not snapshot.metadata or not snapshot.protocol:
+    state = _starting_point(log, listing, target, partial)
+    for v in range(state.version + 1, target + 1):
+        state.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms)
+    if not state.metadata or not state.protocol:
         raise TableStateError(
             "The table cannot be read: its log has no metadata or protocol; the provider must repair it",
             f"the log of {log.root.display} has no metaData or protocol action at version {target}",
         )
-    return snapshot
+    return state.snapshot()
 
 
-def _starting_point(log: DeltaLog, listing: Listing, target: int, partial: bool) -> Snapshot:
+def _starting_point(log: DeltaLog, listing: Listing, target: int, partial: bool) -> _State:
     """The state at the newest checkpoint at or before `target` whose commits up to `target` are all in the
     log; an older checkpoint (or none: version -1) when it cannot be read."""
     candidates: list[int | None] = [
@@ -222,14 +234,14 @@ def _starting_point(log: DeltaLog, listing: Listing, target: int, partial: bool)
             broken = broken or exc
             continue
         ckpt_info = listing.commits.get(checkpoint)
-        return Snapshot(
+        return _State(
             checkpoint,
             state.protocol or {},
             state.metadata or {},
             {file_key(add): add for add in state.adds},
             ckpt_info.mtime_ms if ckpt_info else 0,
         )
-    return Snapshot(-1, {}, {}, {}, 0)
+    return _State(-1, {}, {}, {}, 0)
 
 
 def _missing_commit(log: DeltaLog, listing: Listing, target: int, missing: int) -> LakegateError:

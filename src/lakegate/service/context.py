@@ -27,12 +27,12 @@ from lakegate.delta.predicates import (
 )
 from lakegate.delta.snapshot import Snapshot
 from lakegate.delta.timeline import Timeline, TimelineCache
-from lakegate.exceptions import InvalidParameterError, StorageError
+from lakegate.exceptions import InvalidLocationError, InvalidParameterError
 from lakegate.keys import KeyRing
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA, HEADER, PARQUET, Capabilities, response_header
 from lakegate.protocol.requests import QueryRequest
-from lakegate.service.files import Signers
+from lakegate.service.files import LineCache, Signers
 from lakegate.service.responses import NDJSON
 
 
@@ -84,16 +84,17 @@ class TableContext:
         self.stores = stores
         self.keys = keys
         self.timelines = TimelineCache(max_tables=max(64, config.delta_table_cache_size))
+        self.lines = LineCache(max_tables=max(64, config.delta_table_cache_size))
         self._dir_access = dir_access
 
     def resolve(self, principal: Principal | None, share: str, schema: str, table: str) -> ResolvedTable:
         info = self.catalog.get_table(principal, share, schema, table)
         try:
             return ResolvedTable.of(info)
-        except InvalidParameterError as exc:
+        except InvalidLocationError as exc:
             # Checked at start (lakegate.preflight): only a database changed behind the server's back gets here.
             # The provider's problem, so a 500 whose details (the path) go to the log only.
-            raise StorageError(f"table {info.full_name}: {exc.message}") from None
+            raise InvalidLocationError(f"table {info.full_name}: {exc.message}") from None
 
     def history(
         self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None
@@ -130,7 +131,7 @@ class TableContext:
         """`location`, `auxiliaryLocations` (dir tables only) and `accessModes` of a table list item."""
         try:
             table = ResolvedTable.of(info)
-        except InvalidParameterError:
+        except InvalidLocationError:  # the table's requests report it (logged); its listing stays usable
             return {"accessModes": ["url"]}
         modes = self.access_modes(table)
         if "dir" not in modes:

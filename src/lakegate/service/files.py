@@ -1,17 +1,20 @@
 """Turning a snapshot's add actions into signed file lines, fast.
 
 Per snapshot and response format, each file's id, location and the unchanging part of its line are computed
-once and cached on the snapshot; per request only the URL is signed and spliced in.
+once and kept in the `LineCache` (keyed by the snapshot, which stays immutable); per request only the URL is
+signed and spliced in.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from lakegate._gc import paused_gc
+from lakegate._lru import Lru
 from lakegate.cloud.base import ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
@@ -19,8 +22,6 @@ from lakegate.delta.actions import data_location, deletion_vector_location
 from lakegate.delta.snapshot import Snapshot
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
-
-_lock = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -47,29 +48,92 @@ def make_entry(
     )
 
 
-def entries(
-    snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
-) -> dict[tuple[str, str], FileEntry]:
-    """The snapshot's file entries for one format, built once; entries of the snapshot it was derived from are
-    reused for files that did not change, so a commit to a large table costs only its own files."""
-    key = f"{fmt}:{id_scheme}"
-    cached = snapshot.fragments.get(key)
-    if cached is None:
-        tail = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
-        previous = snapshot.previous.fragments.get(key, {}) if snapshot.previous is not None else {}
-        with paused_gc():
-            cached = {}
-            for k, add in snapshot.files.items():
-                entry = previous.get(k)
-                cached[k] = (
-                    entry
-                    if entry is not None and entry.add is add
-                    else make_entry(add, root, allowed, id_scheme, tail)
-                )
-        with _lock:
-            snapshot.fragments[key] = cached
-            snapshot.previous = None  # let the older snapshot's entries go
-    return cached
+Entries = dict[tuple[str, str], FileEntry]  # by file key (path, deletion vector id)
+
+
+_Key = tuple[Location, tuple[Location, ...], str, str]  # (root, auxiliary locations, format, id scheme)
+
+
+@dataclass
+class _SnapshotLines:
+    entries: dict[_Key, Entries] = field(default_factory=dict)
+    ordered: dict[_Key, list[FileEntry]] = field(default_factory=dict)
+
+
+class LineCache:
+    """The file entries of each snapshot, per table locations, response format and id scheme.
+
+    Built once per snapshot and kept as long as the snapshot is (weakly keyed by it). Entries are reused across
+    versions: a snapshot's entries start from the newest ones built for the same table, and an entry whose add
+    action is the very same object (snapshots derived by a commit share them) is taken as is, so a commit to a
+    100k-file table costs only its own files. Built outside the lock (two requests may build the same entries
+    at once; the first stored wins), published under it."""
+
+    def __init__(self, max_tables: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._by_snapshot: WeakKeyDictionary[Snapshot, _SnapshotLines] = WeakKeyDictionary()
+        # Per (locations, format, id scheme): the version and entries of the newest snapshot built.
+        self._newest: Lru[_Key, tuple[int, Entries]] = Lru(4 * max_tables)
+
+    def entries(
+        self, snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
+    ) -> Entries:
+        """The snapshot's file entries for one format."""
+        key = (root, allowed, fmt, id_scheme)
+        with self._lock:
+            found = self._lines(snapshot).entries.get(key)
+            newest = self._newest.get(key) if found is None else None
+        if found is not None:
+            return found
+        built = _build(snapshot, root, allowed, fmt, id_scheme, newest[1] if newest else {})
+        with self._lock:
+            found = self._lines(snapshot).entries.setdefault(key, built)
+            newest = self._newest.get(key)
+            if newest is None or newest[0] <= snapshot.version:  # time travel does not displace the latest
+                self._newest.put(key, (snapshot.version, found))
+        return found
+
+    def sorted_entries(
+        self, snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
+    ) -> list[FileEntry]:
+        """The entries sorted by file key: the order pages index into, whatever order the replay left."""
+        key = (root, allowed, fmt, id_scheme)
+        with self._lock:
+            found = self._lines(snapshot).ordered.get(key)
+        if found is None:
+            by_key = self.entries(snapshot, root, allowed, fmt, id_scheme)
+            ordered = [by_key[k] for k in sorted(by_key)]
+            with self._lock:
+                found = self._lines(snapshot).ordered.setdefault(key, ordered)
+        return found
+
+    def _lines(self, snapshot: Snapshot) -> _SnapshotLines:
+        """The snapshot's record (made on first use); call with the lock held."""
+        lines_ = self._by_snapshot.get(snapshot)
+        if lines_ is None:
+            lines_ = self._by_snapshot[snapshot] = _SnapshotLines()
+        return lines_
+
+
+def _build(
+    snapshot: Snapshot,
+    root: Location,
+    allowed: tuple[Location, ...],
+    fmt: str,
+    id_scheme: str,
+    reusable: Entries,
+) -> Entries:
+    tail = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
+    built: Entries = {}
+    with paused_gc():
+        for k, add in snapshot.files.items():
+            entry = reusable.get(k)
+            built[k] = (
+                entry
+                if entry is not None and entry.add is add
+                else make_entry(add, root, allowed, id_scheme, tail)
+            )
+    return built
 
 
 class Signers:

@@ -20,7 +20,7 @@ from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
 from lakegate.service.async_queries import AsyncQueries, Prepared, describe_request, request_of
 from lakegate.service.context import ResolvedTable, TableContext, check_query
-from lakegate.service.files import FileEntry, Signers, entries, file_lines
+from lakegate.service.files import FileEntry, Signers, file_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
 from lakegate.service.paging import (
     MISMATCH,
@@ -323,14 +323,11 @@ class TableService:
         """The files the query returns: all, sorted by path if `ordered`, filtered by the predicate hints, or
         cut short by the limit hint."""
         snapshot, table, request = plan.snapshot, plan.table, plan.request
-        found = entries(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
+        where = (snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
         if ordered:
-            key = f"sorted:{plan.fmt}:{plan.id_scheme}"
-            all_entries = snapshot.fragments.get(key)
-            if all_entries is None:
-                all_entries = snapshot.fragments[key] = [found[k] for k in sorted(found)]
+            all_entries = self.context.lines.sorted_entries(*where)
         else:
-            all_entries = list(found.values())
+            all_entries = list(self.context.lines.entries(*where).values())
         keep = self.context.file_filter(request, snapshot)
         if keep is not None:
             return [e for e in all_entries if keep(e.add.get("partitionValues") or {}, file_stats(e.add))]

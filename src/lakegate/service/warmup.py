@@ -15,7 +15,6 @@ import threading
 from lakegate.catalog.base import Principal, TableInfo
 from lakegate.protocol.capabilities import PARQUET
 from lakegate.service.context import TableContext
-from lakegate.service.files import entries
 
 log = logging.getLogger("lakegate.warmup")
 
@@ -50,7 +49,7 @@ def warm_up(tables: TableContext, limit: int) -> int:
         try:
             resolved = tables.resolve(None, info.share, info.schema, info.name)
             snapshot = tables.snapshots.latest(resolved.root)
-            entries(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
+            tables.lines.entries(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
             loaded += 1
         except Exception as exc:  # noqa: BLE001  - the table's own requests will report it properly
             log.info("warm-up skipped %s: %s", info.full_name, exc)
