@@ -1,5 +1,5 @@
-"""The /admin API in process (Starlette's TestClient, no subprocess): every route, its status and its answer,
-the admin-token check, the body checks, and the log line each change leaves."""
+"""The /admin API in process (tests/inprocess.py, no subprocess): every route, its status and its answer, the
+admin-token check, the body checks, and the log line each change leaves."""
 
 from __future__ import annotations
 
@@ -8,39 +8,60 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.db import Database
 from lakegate.catalog.recipients import Recipients
-from lakegate.config import parse_config
-from lakegate.server import build_app
+from tests.inprocess import AppClient, error_of, start_app
 
 PUBLIC = "https://share.example.com/delta-sharing"
 TABLE = {"schema": "sales", "name": "orders", "location": "s3://bucket/tables/orders"}
 
 
+class Admin:
+    """Requests with an admin token (or the headers given) to the in-process app."""
+
+    def __init__(self, app: AppClient, token: str) -> None:
+        self.app, self.auth = app, {"Authorization": f"Bearer {token}"}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = kwargs.pop("headers", self.auth)
+        return self.app.raw(method, path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
 @pytest.fixture
-def admin(tmp_path: Path) -> Iterator[tuple[TestClient, str, Database]]:
-    """A server on a fresh SQLite catalog, an admin token, and the database (to check what the API changed)."""
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    config = parse_config({"version": 1, "database": url, "warmUp": False, "publicUrl": PUBLIC})
-    app = build_app(config)
-    db = Database(url)
+def admin(tmp_path: Path) -> Iterator[tuple[Admin, Database]]:
+    """A server on a fresh SQLite catalog with an admin token, and the database (to check what the API did)."""
+    app = start_app(tmp_path, {"publicUrl": PUBLIC}, token=None)
+    db = Database(f"sqlite:///{tmp_path / 'lakegate.db'}")
     _, token = AdminTokens(db).create("ops")
-    with TestClient(app, base_url="http://lakegate.test") as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client, token, db
+    yield Admin(app, token), db
+    app.close()
     db.close()
 
 
-def _error(response: Any) -> tuple[int, str]:
-    return response.status_code, response.json()["errorCode"]
+def _error(response: httpx.Response) -> tuple[int, str]:
+    body = response.json()
+    error_of(response, response.status_code, body.get("errorCode", ""))  # the shape of an error answer
+    return response.status_code, body["errorCode"]
 
 
-def test_recipient_routes(admin: tuple[TestClient, str, Database]) -> None:
-    client, _, db = admin
+def test_recipient_routes(admin: tuple[Admin, Database]) -> None:
+    client, db = admin
     assert client.post("/admin/shares", json={"name": "s1"}).status_code == 201
     assert client.post("/admin/shares", json={"name": "s2"}).status_code == 201
 
@@ -73,8 +94,8 @@ def test_recipient_routes(admin: tuple[TestClient, str, Database]) -> None:
     assert _error(client.post("/admin/recipients", json={"name": "alice"}))[0] == 409
 
 
-def test_share_and_table_routes(admin: tuple[TestClient, str, Database]) -> None:
-    client, _, _ = admin
+def test_share_and_table_routes(admin: tuple[Admin, Database]) -> None:
+    client, _ = admin
     created = client.post(
         "/admin/shares", json={"name": "s1", "displayName": "Share one", "properties": {"team": "a"}}
     )
@@ -98,8 +119,8 @@ def test_share_and_table_routes(admin: tuple[TestClient, str, Database]) -> None
     assert _error(client.get("/admin/shares/s1")) == (404, "RESOURCE_DOES_NOT_EXIST")
 
 
-def test_audit_route(admin: tuple[TestClient, str, Database]) -> None:
-    client, _, _ = admin
+def test_audit_route(admin: tuple[Admin, Database]) -> None:
+    client, _ = admin
     assert client.get("/admin/audit", params={"since": "1h", "recipient": "x", "limit": "5"}).json() == {
         "items": []
     }
@@ -111,9 +132,9 @@ def test_audit_route(admin: tuple[TestClient, str, Database]) -> None:
 
 
 @pytest.mark.parametrize("token", [None, "lg_not-a-token"])
-def test_every_route_needs_an_admin_token(admin: tuple[TestClient, str, Database], token: str | None) -> None:
-    client, _, _ = admin
-    headers = {"Authorization": f"Bearer {token}"} if token else {"Authorization": ""}
+def test_every_route_needs_an_admin_token(admin: tuple[Admin, Database], token: str | None) -> None:
+    client, _ = admin
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     routes = [
         ("GET", "/admin/recipients"),
         ("POST", "/admin/recipients"),
@@ -135,8 +156,8 @@ def test_every_route_needs_an_admin_token(admin: tuple[TestClient, str, Database
         assert _error(response) == (401, "UNAUTHENTICATED"), (method, path)
 
 
-def test_bodies_are_checked(admin: tuple[TestClient, str, Database]) -> None:
-    client, _, _ = admin
+def test_bodies_are_checked(admin: tuple[Admin, Database]) -> None:
+    client, _ = admin
     assert _error(client.post("/admin/recipients", content=b"{not json")) == (400, "MALFORMED_REQUEST")
     assert _error(client.post("/admin/recipients", json={"name": "a", "unknown": 1})) == (
         400,
@@ -149,15 +170,15 @@ def test_bodies_are_checked(admin: tuple[TestClient, str, Database]) -> None:
     assert "properties" in wrong_type.json()["message"]
 
 
-def test_names_with_nul_are_not_found(admin: tuple[TestClient, str, Database]) -> None:
-    client, _, _ = admin
+def test_names_with_nul_are_not_found(admin: tuple[Admin, Database]) -> None:
+    client, _ = admin
     assert _error(client.get("/admin/recipients/a%00b")) == (404, "RESOURCE_DOES_NOT_EXIST")
 
 
 def test_changes_are_logged_with_the_admin_name_reads_are_not(
-    admin: tuple[TestClient, str, Database], caplog: pytest.LogCaptureFixture
+    admin: tuple[Admin, Database], caplog: pytest.LogCaptureFixture
 ) -> None:
-    client, _, _ = admin
+    client, _ = admin
     with caplog.at_level(logging.INFO, logger="lakegate.admin"):
         client.get("/admin/shares")
         client.post("/admin/shares", json={"name": "logged"})
