@@ -28,9 +28,13 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-## Install everything and run the whole suite.
+## Install everything and run the whole suite under coverage (test and server subprocesses alike); fails below
+## the floor (`fail_under` in pyproject.toml).
 test: $(STAMP) services
-	$(PY) -m pytest -q
+	rm -f .coverage .coverage.*
+	$(PY) -m coverage run -m pytest -q
+	$(PY) -m coverage combine -q
+	$(PY) -m coverage report
 
 ## Benchmarks (figures go to docs/performance.md).
 bench: $(STAMP) services

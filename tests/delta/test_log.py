@@ -4,6 +4,7 @@ version (computed from the commits before they are cleaned up, so the reader mus
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +22,8 @@ from lakegate.keys import KeyRing
 from tests.checkpoints import classic_checkpoint, drop_commits_through, make_multipart, make_v2
 from tests.tables import build_partitioned, rows
 
+# A table root, deltalake's file paths per version, the table id.
+Built = tuple[str, dict[int, set[str]], str]
 CHECKPOINT = 3  # build_partitioned: v0 create, v1 append, v2 delete, v3 update (adds and removes)
 
 
@@ -41,14 +44,24 @@ def _deltalake_paths(root: str, version: int | None = None) -> set[str]:
     return {uri[len(prefix) :] for uri in table.file_uris()}
 
 
-def _table(tmp_path: Path) -> tuple[str, dict[int, set[str]], str]:
-    """build_partitioned plus two appends (v4, v5); deltalake's paths per version from v3; the table id."""
-    root = str(tmp_path / "t")
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """build_partitioned plus two appends (v4, v5); deltalake's paths per version from v3; the table id.
+    Built once: each test edits its own copy."""
+    root = str(tmp_path_factory.mktemp("log") / "t")
     build_partitioned(root)
     write_deltalake(root, rows([40, 41]), mode="append")
     write_deltalake(root, rows([50]), mode="append")
     expected = {v: _deltalake_paths(root, v) for v in range(CHECKPOINT, 6)}
     return root, expected, str(DeltaTable(root).metadata().id)
+
+
+@pytest.fixture
+def table(tmp_path: Path, pristine: Built) -> Built:
+    root, expected, table_id = pristine
+    copy = str(tmp_path / "t")
+    shutil.copytree(root, copy)
+    return copy, expected, table_id
 
 
 def _check(root: str, expected: dict[int, set[str]], table_id: str) -> None:
@@ -60,31 +73,33 @@ def _check(root: str, expected: dict[int, set[str]], table_id: str) -> None:
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3, 7])
-def test_multi_part_checkpoint(tmp_path: Path, parts: int) -> None:
-    root, expected, table_id = _table(tmp_path)
+def test_multi_part_checkpoint(table: Built, parts: int) -> None:
+    root, expected, table_id = table
     assert len(make_multipart(root, CHECKPOINT, parts)) == parts
     drop_commits_through(root, CHECKPOINT)
     _check(root, expected, table_id)
 
 
-def test_incomplete_multi_part_checkpoint_is_not_used(tmp_path: Path) -> None:
-    root, expected, table_id = _table(tmp_path)
+def test_incomplete_multi_part_checkpoint_is_not_used(table: Built) -> None:
+    root, expected, table_id = table
     make_multipart(root, CHECKPOINT, 3)[1].unlink()
     _check(root, expected, table_id)  # from the commits: the two parts left would lose files
 
 
 @pytest.mark.parametrize("top_level", ["json", "parquet"])
 @pytest.mark.parametrize(("sidecars", "inline_adds"), [(1, 0), (2, 0), (3, 1), (0, 99)])
-def test_v2_checkpoint(tmp_path: Path, top_level: str, sidecars: int, inline_adds: int) -> None:
-    root, expected, table_id = _table(tmp_path)
+def test_v2_checkpoint(table: Built, top_level: str, sidecars: int, inline_adds: int) -> None:
+    root, expected, table_id = table
     make_v2(root, CHECKPOINT, top_level=top_level, sidecars=sidecars, inline_adds=inline_adds)
     drop_commits_through(root, CHECKPOINT)
     _check(root, expected, table_id)
     assert "v2Checkpoint" in load_snapshot(_log(root), CHECKPOINT).protocol["readerFeatures"]
 
 
-def test_stale_last_checkpoint_pointing_at_an_older_checkpoint(tmp_path: Path) -> None:
-    root, expected, table_id = _table(tmp_path)
+def test_stale_last_checkpoint_pointing_at_an_older_checkpoint(
+    table: Built,
+) -> None:
+    root, expected, table_id = table
     classic_checkpoint(root, 1)
     old_pointer = (Path(root) / "_delta_log" / "_last_checkpoint").read_text()
     classic_checkpoint(root, CHECKPOINT)
@@ -95,19 +110,21 @@ def test_stale_last_checkpoint_pointing_at_an_older_checkpoint(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("pointer", [2, 4, 99])
-def test_last_checkpoint_pointing_at_a_missing_checkpoint(tmp_path: Path, pointer: int) -> None:
+def test_last_checkpoint_pointing_at_a_missing_checkpoint(table: Built, pointer: int) -> None:
     """A checkpoint at v1 and commits 2..5: whatever missing checkpoint `_last_checkpoint` names, the reader
     lists the log and replays from what is there."""
-    root, expected, table_id = _table(tmp_path)
+    root, expected, table_id = table
     classic_checkpoint(root, 1)
     drop_commits_through(root, 1)
     (Path(root) / "_delta_log" / "_last_checkpoint").write_text(json.dumps({"version": pointer, "size": 3}))
     _check(root, expected, table_id)
 
 
-def test_last_checkpoint_missing_with_a_later_checkpoint_and_time_travel(tmp_path: Path) -> None:
+def test_last_checkpoint_missing_with_a_later_checkpoint_and_time_travel(
+    table: Built,
+) -> None:
     """`_last_checkpoint` names v2 (gone); checkpoints exist at v1 and v4: version 3 replays from v1."""
-    root, expected, table_id = _table(tmp_path)
+    root, expected, table_id = table
     classic_checkpoint(root, 1)
     classic_checkpoint(root, 4)
     drop_commits_through(root, 0)
@@ -116,8 +133,8 @@ def test_last_checkpoint_missing_with_a_later_checkpoint_and_time_travel(tmp_pat
 
 
 @pytest.mark.parametrize("content", [b"", b"{", b'{"size": 3}', b'{"version": "x"}', b"[]"])
-def test_unreadable_last_checkpoint_is_ignored(tmp_path: Path, content: bytes) -> None:
-    root, expected, table_id = _table(tmp_path)
+def test_unreadable_last_checkpoint_is_ignored(table: Built, content: bytes) -> None:
+    root, expected, table_id = table
     classic_checkpoint(root, CHECKPOINT)
     (Path(root) / "_delta_log" / "_last_checkpoint").write_bytes(content)
     drop_commits_through(root, CHECKPOINT)
