@@ -47,6 +47,24 @@ for name in names:
 print(f"smoke-wheel: imported {len(names)} modules")
 EOF
 
+step "an optional feature without its extra stops the start with one line (exit 2)"
+expect_extra() {  # $1: extra, $2: YAML lines
+  printf 'version: 1\n%s\n' "$2" >"$work/needs-$1.yaml"
+  set +e
+  "$work/venv/bin/lakegate" serve --config "$work/needs-$1.yaml" >"$work/needs-$1.log" 2>&1
+  code=$?
+  set -e
+  if [ "$code" -ne 2 ] || grep -q Traceback "$work/needs-$1.log" || ! grep -q "lakegate\[$1\]" "$work/needs-$1.log"; then
+    cat "$work/needs-$1.log"
+    echo "smoke-wheel: expected one error line naming the '$1' extra and exit code 2 (got $code)"
+    exit 1
+  fi
+}
+table_at() { printf 'shares:\n- name: s\n  schemas:\n  - name: d\n    tables:\n    - name: t\n      location: %s' "$1"; }
+expect_extra azure "$(table_at abfss://c@account.dfs.core.windows.net/t)"
+expect_extra gcp "$(table_at gs://bucket/t)"
+expect_extra postgres "database: postgresql://lakegate@127.0.0.1:1/lakegate"
+
 step "serving a local Delta table"
 port=$("$REPO_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$REPO_PY" - "$work" "$port" <<'EOF'
