@@ -17,11 +17,6 @@ from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig
 from lakegate.exceptions import ConfigError, InvalidLocationError
 
-# The SDK modules a cloud's store and vendor import (its backend's factories), by Location.cloud.
-_SDK_MODULES = {
-    "azure": ("azure.storage.blob", "azure.storage.filedatalake", "azure.identity"),
-    "gs": ("google.auth", "google.cloud.storage"),
-}
 _DRIVER_EXTRAS = {"postgresql": "postgres"}
 
 
@@ -41,7 +36,7 @@ def check_location(key: str, uri: str) -> Location:
     backend = backend_for(location.cloud)
     if backend is None:
         raise ConfigError(f"{key}: tables on '{location.cloud}' storage are not supported")
-    if not all(installed(m) for m in _SDK_MODULES.get(location.cloud, ())):
+    if not all(installed(m) for m in backend.sdk_modules):
         raise ConfigError(f"{key}: {location.cloud} support is not installed: {backend.install_hint}")
     return location
 

@@ -100,6 +100,9 @@ class Backend:
     dir_access_problem: Callable[[Location, StorageConfig | None], str | None] | None = None
     # The lifetime of the credentials a `storage:` entry's vendor issues, as (setting name, seconds), or None.
     credential_lifetime: Callable[[StorageConfig, ServerConfig], tuple[str, int] | None] | None = None
+    # The modules the factories import that an optional extra provides: checked at start (lakegate.preflight)
+    # without importing them, so a missing extra is one line at start, not an error on the first request.
+    sdk_modules: tuple[str, ...] = ()
 
     def vendor_problem(self, location: Location, settings: StorageConfig | None) -> str | None:
         if self.make_vendor is None or self.dir_access_problem is None:

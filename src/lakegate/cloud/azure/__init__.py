@@ -54,5 +54,11 @@ def _credential_lifetime(settings: StorageConfig, config: ServerConfig) -> tuple
 
 
 BACKEND = Backend(
-    "azure", "pip install 'lakegate[azure]'", _store, _vendor, _dir_access_problem, _credential_lifetime
+    "azure",
+    "pip install 'lakegate[azure]'",
+    _store,
+    _vendor,
+    _dir_access_problem,
+    _credential_lifetime,
+    sdk_modules=("azure.storage.blob", "azure.storage.filedatalake", "azure.identity"),
 )

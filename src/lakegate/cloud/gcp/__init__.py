@@ -36,4 +36,11 @@ def _dir_access_problem(location: Location, settings: StorageConfig | None) -> s
     return None
 
 
-BACKEND = Backend("gs", "pip install 'lakegate[gcp]'", _store, _vendor, _dir_access_problem)
+BACKEND = Backend(
+    "gs",
+    "pip install 'lakegate[gcp]'",
+    _store,
+    _vendor,
+    _dir_access_problem,
+    sdk_modules=("google.auth", "google.cloud.storage"),
+)
