@@ -72,12 +72,12 @@ def load_timeline(log: DeltaLog, in_commit_timestamps_from: int | None = None) -
     """All commits still in the log. `in_commit_timestamps_from`: first version whose commitInfo carries an
     in-commit timestamp (None when the table does not use them)."""
     listing = log.list()
-    versions = sorted(listing.commits)
-    # Keep only the contiguous run ending at the latest commit (older commits may have been cleaned up).
-    start = len(versions) - 1
-    while start > 0 and versions[start - 1] == versions[start] - 1:
-        start -= 1
-    versions = versions[start:]
+    versions = _latest_run(sorted(listing.commits))
+    if len(versions) < len(listing.commits):
+        # Commits before a gap: a listing taken while a writer cleaned the log up (listings are not atomic)
+        # can show the old commits it had not deleted yet beside the new ones. A fresh listing tells.
+        listing = log.list()
+        versions = _latest_run(sorted(listing.commits))
     if not versions:
         # The location is the provider's business: it goes to the log, never to the recipient.
         log_.error("no commits in the Delta log at %s", log.root.display)
@@ -85,6 +85,14 @@ def load_timeline(log: DeltaLog, in_commit_timestamps_from: int | None = None) -
     return _extend(
         Timeline([], []), log, [(v, listing.commits[v].mtime_ms) for v in versions], in_commit_timestamps_from
     )
+
+
+def _latest_run(versions: list[int]) -> list[int]:
+    """The contiguous run of `versions` (ascending) ending at the latest; older commits may be cleaned up."""
+    start = len(versions) - 1
+    while start > 0 and versions[start - 1] == versions[start] - 1:
+        start -= 1
+    return versions[start:]
 
 
 def _extend(
