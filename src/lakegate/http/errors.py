@@ -19,6 +19,7 @@ from lakegate.exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RequestTooLargeError,
+    StorageError,
     TableStateError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
@@ -59,7 +60,9 @@ async def lakegate_error(request: Request, exc: Exception) -> Response:
         # The request path names the share, schema and table; the detail names the file at fault.
         log.error("table problem on %s %s: %s", request.method, request.url.path, exc.detail)
     if not exc.public:
-        log.error("internal error on %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+        # A store failure is an operational event whose message says it all; anything else is a bug.
+        trace = None if isinstance(exc, StorageError) else exc
+        log.error("internal error on %s %s: %s", request.method, request.url.path, exc, exc_info=trace)
     return error_response(exc, request.method == "HEAD")
 
 

@@ -51,6 +51,18 @@ def _credential(settings: AzureStorageConfig) -> tuple[Any, str]:
     return DefaultAzureCredential(), "default"
 
 
+# The SDK's default retries (15 s initial backoff, growing threefold) hold a request for about 90 s when the
+# account cannot be reached; these answer 503 within seconds and still ride out a brief throttle.
+_BRIEF_RETRIES: dict[str, Any] = {
+    "retry_total": 2,
+    "initial_backoff": 1,
+    "increment_base": 2,
+    "random_jitter_range": 1,
+    "connection_timeout": 5,
+    "read_timeout": 30,
+}
+
+
 @dataclass
 class AzureAccount:
     name: str
@@ -82,6 +94,7 @@ class AzureStore(ObjectStore):
         # Sovereign clouds and emulators need `endpoint`; child locations do not remember the host suffix.
         endpoint = (settings.endpoint or f"https://{name}.blob.core.windows.net").rstrip("/")
         kwargs: dict[str, Any] = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
+        kwargs |= _BRIEF_RETRIES
         if settings.account_key is not None and self._credential is None:
             key = settings.account_key.get_secret_value()
             client = BlobServiceClient(
