@@ -175,6 +175,19 @@ def test_names_with_nul_are_not_found(admin: tuple[Admin, Database]) -> None:
     assert _error(client.get("/admin/recipients/a%00b")) == (404, "RESOURCE_DOES_NOT_EXIST")
 
 
+def test_text_with_nul_is_refused(admin: tuple[Admin, Database]) -> None:
+    """PostgreSQL cannot store a NUL in text (it was a 500 there); both databases answer 400."""
+    client, _ = admin
+    for path, body in (
+        ("/admin/recipients", {"name": "r", "comment": "a\u0000b"}),
+        ("/admin/shares", {"name": "s", "displayName": "\u0000"}),
+        ("/admin/shares", {"name": "s", "properties": {"k": "v\u0000"}}),
+        ("/admin/shares", {"name": "s", "properties": {"k\u0000": "v"}}),
+    ):
+        response = client.post(path, json=body)
+        assert _error(response) == (400, "INVALID_PARAMETER_VALUE") and "NUL" in response.json()["message"]
+
+
 def test_changes_are_logged_with_the_admin_name_reads_are_not(
     admin: tuple[Admin, Database], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -32,6 +32,8 @@ class QueryStore:
             ).first()
 
     def get(self, query_id: str) -> sa.Row[Any] | None:
+        if "\x00" in query_id:  # no id has one, and PostgreSQL refuses to compare it
+            return None
         with self.db.read() as conn:
             return conn.execute(
                 sa.select(QUERIES).where(QUERIES.c.id == query_id, QUERIES.c.expires_at > utcnow())

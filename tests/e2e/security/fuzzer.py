@@ -306,8 +306,10 @@ def _pick(rng: random.Random, items: list[Any]) -> Any:
 
 
 def _text(rng: random.Random, longest: int = 48) -> str:
-    """A short random string over letters, digits, punctuation and a few non-ASCII characters."""
-    alphabet = "abcXYZ019_-.~ /\\'\"%$#&;:=,*+!?()[]{}<>|^`@\u00e9\u00df\u65e5\U0001f4a5\u200b"
+    """A short random string over letters, digits, punctuation, control and a few non-ASCII characters."""
+    alphabet = (
+        "abcXYZ019_-.~ /\\'\"%$#&;:=,*+!?()[]{}<>|^`@\u00e9\u00df\u65e5\U0001f4a5\u200b\x00\x01\x1b\n\r\t\x7f"
+    )
     return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, longest)))
 
 
@@ -521,7 +523,7 @@ def _token_header(rng: random.Random, world: World, caller: str) -> tuple[str, b
             ("basic", b"Basic YWxpY2U6c2VjcmV0"),
             ("lowercase-scheme", f"bearer {token}".encode()),
             ("spaces", f"Bearer   {token}  ".encode()),
-            ("wrong", f"Bearer {_text(rng, 40).encode('ascii', 'ignore').decode()}".encode()),
+            ("wrong", b"Bearer " + bytes(c for c in _text(rng, 40).encode() if 32 < c < 127)),
             ("edited", f"Bearer {token[:-1]}{'A' if token[-1] != 'A' else 'B'}".encode()),
             ("prefix", f"Bearer {token[:-4]}".encode()),
             ("non-ascii", b"Bearer \xff\xfe" + token.encode()),

@@ -216,6 +216,41 @@ def test_names_that_only_look_like_a_granted_one_are_missing(
     assert call(target, "GET", "/shares/SHARE1/all-tables", None, target.auth("alice")).status_code == 200
 
 
+NUL_BODIES = [
+    ("/recipients", {"name": "nul-comment", "comment": "a\u0000b"}),
+    ("/recipients", {"name": "nul-share", "shares": ["share\u0000"]}),
+    ("/shares", {"name": "nul-display", "displayName": "\u0000"}),
+    ("/shares", {"name": "nul-comment", "comment": "a\u0000b"}),
+    ("/shares", {"name": "nul-key", "properties": {"k\u0000": "v"}}),
+    ("/shares", {"name": "nul-value", "properties": {"k": "v\u0000"}}),
+    ("/shares", {"name": "nul\u0000"}),
+    ("/shares/share1/tables", {"schema": "s\u0000", "name": "t", "location": "/tmp/t"}),
+    ("/shares/share1/tables", {"schema": "s", "name": "t", "location": "/tmp/t\u0000"}),
+]
+
+
+@pytest.mark.parametrize("which", ["target", "pg_target"])
+def test_nul_characters_are_refused_not_500(request: pytest.FixtureRequest, which: str) -> None:
+    """PostgreSQL refuses NUL in text: every way one reaches the database is a 4xx on both databases."""
+    target: Target = request.getfixturevalue(which)
+    for path, body in NUL_BODIES:
+        response = httpx.post(
+            f"{target.server.base_url}/admin{path}", json=body, headers=target.auth("admin")
+        )
+        assert_refused(target, response, 400, "INVALID_PARAMETER_VALUE")
+    for query_id in ("a%00b", "%00"):
+        response = call(target, "POST", T.format(**SALES) + f"/queries/{query_id}", {}, target.auth("alice"))
+        assert_refused(target, response, 404, "RESOURCE_DOES_NOT_EXIST")
+    for path in (
+        "/shares/a%00b",
+        "/shares/share1/schemas/%00/tables",
+        T.format(**{**SALES, "table": "%00"}) + "/version",
+    ):
+        assert_refused(target, call(target, "GET", path, None, target.auth("alice")), 404)
+    audit = httpx.get(f"{target.server.base_url}/admin/audit?recipient=a%00b", headers=target.auth("admin"))
+    assert (audit.status_code, audit.json()) == (200, {"items": []})
+
+
 def test_a_query_id_is_only_its_owners(target: Target, async_query: tuple[str, str]) -> None:
     table, query_id = async_query
 
