@@ -141,3 +141,10 @@ def test_a_normal_query_still_works(strict: RunningServer, tmp_path: Path) -> No
         strict.endpoint + QUERY.removeprefix("/delta-sharing"), json={}, headers=strict.headers()
     )
     assert response.status_code == 200 and len(response.text.splitlines()) == 3
+
+
+def test_a_request_the_parser_refuses_is_a_json_400(strict: RunningServer) -> None:
+    with _connect(strict) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        status, body, _ = _answer(sock)
+    assert status == 400 and body["errorCode"] == "MALFORMED_REQUEST"
