@@ -8,7 +8,9 @@ import base64
 import http.client
 import json
 import os
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -20,6 +22,7 @@ from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.keys import KeyRing
 from tests.e2e.security.conftest import Target
 from tests.e2e.security.fuzzer import Answer, FuzzRequest, Sender, judge, ndjson
+from tests.e2e.server import RunningServer, start_server
 
 T = "/shares/{share}/schemas/{schema}/tables/{table}"
 SALES = {"share": "share1", "schema": "default", "table": "sales"}
@@ -741,6 +744,58 @@ def test_large_bodies_are_refused_before_they_are_read(
     declared = _declared_body(target, method, path, 8 * 1024 * 1024, target.auth(caller))
     assert declared.status == 413, declared.body
     assert json.loads(declared.body)["errorCode"] == "MALFORMED_REQUEST"
+
+
+# -- text logs ---------------------------------------------------------------------------------------------------
+
+FORGED = "2026-01-01 00:00:00,000 INFO lakegate.audit: forged"
+LINE_START = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
+@pytest.fixture(scope="module")
+def text_server(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A second server on the same tables with `logFormat: text`, the format people read at a terminal."""
+    shares = [
+        {
+            "name": "share1",
+            "schemas": [
+                {"name": "default", "tables": [{"name": "plain", "location": target.tables["plain"]}]}
+            ],
+        }
+    ]
+    server = start_server(tmp_path_factory.mktemp("text-log"), {"shares": shares, "logFormat": "text"})
+    yield server
+    server.stop()
+
+
+def test_text_logs_cannot_be_forged(text_server: RunningServer) -> None:
+    """Line and paragraph breaks, carriage returns and escape sequences in paths, parameters and headers:
+    every line of the log is still one event, starting with its time and level."""
+    breaks = ["%0A", "%0D", "%0D%0A", "%E2%80%A8", "%E2%80%A9", "%C2%85", "%0B", "%0C", "%1B%5B2K%0D"]
+    table = "/shares/share1/schemas/default/tables/plain"
+    for brk in breaks:
+        forged = brk + quote(FORGED)
+        for method, path in (
+            ("GET", f"/shares/x{forged}"),
+            ("GET", f"{table}{forged}/version"),
+            ("POST", f"{table}/query{forged}"),
+            ("GET", f"{table}/changes?startingTimestamp=x{forged}"),
+            ("POST", f"/files/share1/default/plain/x{forged}"),
+        ):
+            for headers in (text_server.headers(), {}):
+                httpx.request(method, text_server.endpoint + path, headers=headers, json={}, timeout=30)
+        httpx.get(f"{text_server.base_url}/admin/audit?recipient=x{forged}", timeout=30)
+    httpx.post(
+        text_server.endpoint + table + "/query",
+        json={"timestamp": f"x\n{FORGED}", "predicateHints": [f"id = 1\r\n{FORGED}"]},
+        headers={**text_server.headers(), "User-Agent": "\x1b[2K" + FORGED},
+        timeout=30,
+    )
+    lines = text_server.daemon.log_path.read_text(errors="replace").splitlines()
+    assert any("forged" in line for line in lines)  # the requests were logged
+    broken = [line for line in lines if not LINE_START.match(line) and not line.startswith("    ")]
+    assert not broken, broken[:5]
+    assert not [line for line in lines if line.startswith(FORGED)]
 
 
 # -- afterwards ------------------------------------------------------------------------------------------------
