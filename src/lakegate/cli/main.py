@@ -71,6 +71,7 @@ def serve(
         http=guarded_protocol(settings.request_timeout_seconds or None, settings.max_request_header_bytes),
         h11_max_incomplete_event_size=settings.max_request_header_bytes,
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        ws="none",  # no WebSocket route: upgrade requests are plain HTTP requests
         **ssl_kwargs,
     )
 

@@ -148,3 +148,14 @@ def test_a_request_the_parser_refuses_is_a_json_400(strict: RunningServer) -> No
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
         status, body, _ = _answer(sock)
     assert status == 400 and body["errorCode"] == "MALFORMED_REQUEST"
+
+
+def test_a_websocket_upgrade_is_a_plain_request(strict: RunningServer) -> None:
+    """lakegate serves no WebSocket: an upgrade request gets an ordinary answer, no protocol switch."""
+    with _connect(strict) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        status, body, _ = _answer(sock)
+    assert status == 200 and body == {"status": "ok"}
