@@ -2,10 +2,11 @@
 
 uvicorn arms its keep-alive timer only between requests and disarms it at the first byte that arrives, and its
 httptools parser accepts headers of any size, so a client that opens a connection and sends nothing, or half a
-header, or an endless one, holds a connection (and memory) forever. This subclass of uvicorn's httptools protocol
-(passed as `uvicorn.run(http=…)`, the documented way to choose the protocol class) adds the two checks and answers
-like the application would, `{"errorCode", "message"}` JSON, then closes the connection. Its own "Invalid HTTP
-request" answer becomes JSON too. Bodies are bounded by the application (`lakegate.http.body`).
+header, or an endless one, holds a connection (and memory) forever (uvicorn issue #157 still asks for a
+request-start timeout). This subclass of uvicorn's httptools protocol (passed as `uvicorn.run(http=…)`, the
+documented way to choose the protocol class) adds the two checks and answers like the application would,
+`{"errorCode", "message"}` JSON, then closes the connection. Its own "Invalid HTTP request" answer becomes JSON
+too. Bodies are bounded by the application (`lakegate.http.body`).
 """
 
 from __future__ import annotations
