@@ -167,6 +167,21 @@ def test_admin_routes_refuse_recipients_and_strangers(
     assert call(target, "GET", "/shares/share1", None, target.auth("bob")).status_code == 404
 
 
+def test_admin_routes_stay_closed_on_an_anonymous_server(target: Target, tmp_path: Path) -> None:
+    """`allowAnonymous` opens the protocol routes to any caller, never the admin API."""
+    table = {"name": "plain", "location": target.tables["plain"]}
+    shares = [{"name": "share1", "schemas": [{"name": "default", "tables": [table]}]}]
+    server = start_server(tmp_path, {"shares": shares, "authorization": {"allowAnonymous": True}}, token=None)
+    try:
+        assert httpx.get(server.endpoint + "/shares", timeout=30).status_code == 200
+        for method, path, body in ADMIN_ROUTES:
+            for headers in ({}, {"Authorization": "Bearer anything"}):
+                response = httpx.request(method, f"{server.base_url}/admin{path}", json=body, headers=headers)
+                assert_refused(target, response, 401, "UNAUTHENTICATED")
+    finally:
+        server.stop()
+
+
 ROUTES_WITH_A_SHARE = [r for r in PROTOCOL_ROUTES if "{share}" in r[1]]
 
 
