@@ -10,6 +10,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -184,15 +185,31 @@ class ServerConfig(_Model):
     storage: list[StorageConfig] = Field(default_factory=list)
     public_url: str | None = Field(None, alias="publicUrl")
     token_signing_key: SecretStr | None = Field(None, alias="tokenSigningKey")
-    database: str | None = None  # SQLAlchemy URL; default: SQLite file lakegate.db beside the config file
+    database: str | None = (
+        None  # SQLAlchemy URL; default: SQLite file <config name>.db beside the config file
+    )
+    # The name this configuration records in its database, which refuses other configurations (replicas of one
+    # configuration share it); default: the configuration file's name without its extension.
+    config_id: str | None = Field(None, alias="configId", min_length=1, max_length=255)
     log_format: Literal["json", "text"] = Field("json", alias="logFormat")
     shutdown_timeout_seconds: int = Field(30, alias="shutdownTimeoutSeconds", ge=0)
     # The directory of the configuration file: relative paths (the default database) are resolved from it.
     _base_dir: Path | None = PrivateAttr(None)
+    # The configuration file's name without its extension ("lakegate" for a configuration made in code).
+    _file_stem: str = PrivateAttr("lakegate")
 
     @property
     def base_dir(self) -> Path | None:
         return self._base_dir
+
+    @property
+    def file_stem(self) -> str:
+        return self._file_stem
+
+    @property
+    def identity(self) -> str:
+        """The configuration's name in its database: configId, else the file's name without extension."""
+        return self.config_id or self._file_stem
 
     def public_endpoint(self) -> str:
         """The URL recipients use (profiles' `endpoint`): publicUrl, else http(s)://host:port{endpoint}."""
@@ -317,9 +334,42 @@ def load_config(path: str | Path) -> ServerConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
-    config = apply_environment(parse_config(data, str(path)))
-    config._base_dir = path.resolve().parent
+    base_dir = path.resolve().parent
+    config = apply_environment(parse_config(_resolve_table_paths(data, base_dir), str(path)))
+    config._base_dir = base_dir
+    config._file_stem = path.stem
     return config
+
+
+def _resolve_table_paths(data: Any, base_dir: Path) -> Any:
+    """The YAML with relative table locations (`tables/orders`, `../lake/orders`) made absolute from the
+    configuration file's directory, as `database:` and the ssl files are: where the server was started from
+    must not change which table it serves."""
+    if not isinstance(data, dict) or not isinstance(data.get("shares"), list):
+        return data
+    for share in data["shares"]:
+        for schema in share.get("schemas") or () if isinstance(share, dict) else ():
+            for table in schema.get("tables") or () if isinstance(schema, dict) else ():
+                if not isinstance(table, dict):
+                    continue
+                if _is_relative_path(table.get("location")):
+                    table["location"] = os.path.normpath(base_dir / table["location"])
+                aux = table.get("auxiliaryLocations")
+                if isinstance(aux, list):
+                    table["auxiliaryLocations"] = [
+                        os.path.normpath(base_dir / a) if _is_relative_path(a) else a for a in aux
+                    ]
+    return data
+
+
+def _is_relative_path(location: Any) -> bool:
+    """A location with no scheme that is not absolute: a path relative to the configuration file."""
+    return (
+        isinstance(location, str)
+        and bool(location.strip())
+        and not location.startswith("/")
+        and not urlsplit(location).scheme
+    )
 
 
 def apply_environment(config: ServerConfig) -> ServerConfig:

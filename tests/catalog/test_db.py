@@ -25,6 +25,10 @@ def test_urls(tmp_path: Path) -> None:
     assert resolve_url("postgres://u@h/d", tmp_path) == "postgresql+psycopg://u@h/d"
     with pytest.raises(ConfigError):
         resolve_url("not a url", tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"^database: mysql is not supported: use sqlite:///FILE or postgresql"
+    ):
+        resolve_url("mysql://u@h/d", tmp_path)
 
 
 def test_default_database_is_a_private_sqlite_file_beside_the_config(tmp_path: Path) -> None:
@@ -33,7 +37,7 @@ def test_default_database_is_a_private_sqlite_file_beside_the_config(tmp_path: P
     path.write_text(yaml.safe_dump({"version": 1, "shares": [{"name": "s"}]}))
     db = open_database(load_config(path))
     db.close()
-    assert (path.parent / "lakegate.db").stat().st_mode & 0o777 == 0o600
+    assert (path.parent / "server.db").stat().st_mode & 0o777 == 0o600  # named after the configuration
 
 
 def test_unreachable_database(tmp_path: Path) -> None:

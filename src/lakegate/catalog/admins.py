@@ -28,8 +28,8 @@ class AdminTokens:
     def create(self, name: str, expires_in: int | None = None) -> tuple[dict[str, Any], str]:
         """The new token's description and the token itself (shown once)."""
         check_name("admin token", name)
-        if expires_in is not None and not 0 <= expires_in <= MAX_SECONDS:
-            raise InvalidParameterError(f"expires-in must be 0 to {MAX_SECONDS} seconds")
+        if expires_in is not None and not 1 <= expires_in <= MAX_SECONDS:  # 0 would be dead on arrival
+            raise InvalidParameterError(f"expires-in must be 1 to {MAX_SECONDS} seconds")
         now, token = self.clock(), new_token()
         with self.db.write() as conn:
             conn.execute(

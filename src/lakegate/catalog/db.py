@@ -21,7 +21,8 @@ from sqlalchemy.pool import StaticPool
 
 from lakegate.exceptions import ConfigError
 
-DEFAULT_FILE = "lakegate.db"
+LEGACY_FILE = "lakegate.db"  # every configuration's default database before 0.2 (see catalog/ownership.py)
+BACKENDS = ("sqlite", "postgresql")
 _WRITE = "lakegate_write"  # execution option marking a write transaction (SQLite: BEGIN IMMEDIATE)
 
 
@@ -29,15 +30,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def resolve_url(url: str | None, base_dir: Path | None) -> str:
+def resolve_url(url: str | None, base_dir: Path | None, default_file: Path | None = None) -> str:
     """The SQLAlchemy URL to use: the default SQLite file, relative SQLite paths resolved against the
     configuration's directory, and `postgresql://` mapped to the psycopg 3 driver lakegate ships with."""
     if not url:
-        return f"sqlite:///{(base_dir or Path.cwd()) / DEFAULT_FILE}"
+        return f"sqlite:///{default_file or (base_dir or Path.cwd()) / LEGACY_FILE}"
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
         raise ConfigError("database: not a valid SQLAlchemy URL") from None
+    if parsed.get_backend_name() not in (*BACKENDS, "postgres"):
+        raise ConfigError(
+            f"database: {parsed.get_backend_name()} is not supported: use sqlite:///FILE or postgresql://…"
+        )
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":

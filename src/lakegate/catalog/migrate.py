@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from lakegate.catalog.db import Database, redacted, resolve_url
 from lakegate.catalog.keystore import ensure_signing_key
+from lakegate.catalog.ownership import check_owner, claim, default_database
 from lakegate.catalog.sync import sync_config
 from lakegate.config import ServerConfig
 from lakegate.exceptions import ConfigError
@@ -88,21 +89,32 @@ def _upgrade(db: Database) -> None:
 
 
 def migrate_and_sync(db: Database, config: ServerConfig) -> None:
-    """Migrate, apply the YAML's shares and bootstrap token, and make sure replicas share a signing key."""
+    """Migrate, apply the YAML's shares and bootstrap token, and make sure replicas share a signing key; refused
+    (ConfigError) when the database belongs to another configuration."""
     with startup_lock(db):
         _upgrade(db)
         with db.write() as conn:
+            claim(conn, config, redacted(str(db.url)))
             sync_config(conn, config)
             if config.token_signing_key is None:
                 ensure_signing_key(conn)
 
 
-def open_database(config: ServerConfig) -> Database:
-    """The configuration's database, migrated and in step with the YAML; ConfigError if it cannot be."""
+def database_url(config: ServerConfig) -> str:
+    """The configuration's database URL: `database:`, else the SQLite file named after the configuration."""
+    default = None if config.database else default_database(config)
+    return resolve_url(config.database, config.base_dir, default)
+
+
+def open_database(config: ServerConfig, read_only: bool = False) -> Database:
+    """The configuration's database, migrated and in step with the YAML; ConfigError if it cannot be.
+    `read_only` (list and show commands): the database as it is, with nothing written, not even the YAML."""
     # Before anything is written: the YAML's tables reach the database (and recipients) only once they parse.
     check_locations(config_locations(config))
-    url = resolve_url(config.database, config.base_dir)
+    url = database_url(config)
     check_database_driver(sa.make_url(url))
+    if read_only:
+        return _open_as_is(url, config)
     try:
         db = Database(url)
     except OSError as exc:  # the SQLite file's directory is missing or not writable
@@ -111,6 +123,31 @@ def open_database(config: ServerConfig) -> Database:
         migrate_and_sync(db, config)
     except (sa.exc.SQLAlchemyError, OSError) as exc:
         db.close()
-        cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-        raise ConfigError(f"database {redacted(url)}: {str(cause).strip().splitlines()[0]}") from None
+        raise ConfigError(f"database {redacted(url)}: {_first_line(exc)}") from None
     return db
+
+
+def _open_as_is(url: str, config: ServerConfig) -> Database:
+    setup = "start the server or run `lakegate db upgrade` with this configuration first"
+    parsed = sa.make_url(url)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).exists():  # opening it would create it
+        raise ConfigError(f"database {redacted(url)} does not exist yet: {setup}")
+    db = Database(url)
+    try:
+        if current_revision(db) != head_revision():
+            raise ConfigError(f"database {redacted(url)} is not up to date: {setup}")
+        with db.read() as conn:
+            check_owner(conn, config, redacted(url))
+    except sa.exc.SQLAlchemyError as exc:
+        db.close()
+        raise ConfigError(f"database {redacted(url)}: {_first_line(exc)}") from None
+    except ConfigError:
+        db.close()
+        raise
+    return db
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return str(cause).strip().splitlines()[0]

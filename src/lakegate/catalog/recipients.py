@@ -59,10 +59,15 @@ def share_id(conn: sa.Connection, name: str) -> int:
     return int(found)
 
 
-def _seconds(value: int | None, what: str) -> int | None:
-    if value is not None and not 0 <= value <= MAX_SECONDS:
-        raise InvalidParameterError(f"{what} must be 0 to {MAX_SECONDS} seconds")
+def _seconds(value: int | None, what: str, least: int = 0) -> int | None:
+    if value is not None and not least <= value <= MAX_SECONDS:
+        raise InvalidParameterError(f"{what} must be {least} to {MAX_SECONDS} seconds")
     return value
+
+
+def _lifetime(value: int | None) -> int | None:
+    """A token's lifetime in seconds (None: it never expires); 0 would make a token dead on arrival."""
+    return _seconds(value, "expires-in", least=1)
 
 
 class Recipients:
@@ -77,7 +82,7 @@ class Recipients:
         if name.lower() in RESERVED:
             raise ConflictError(f"recipient name '{name}' is reserved")
         now, token = self.clock(), new_token()
-        expires_at = expiry(now, _seconds(expires_in, "expires-in"))
+        expires_at = expiry(now, _lifetime(expires_in))
         try:
             with self.db.write() as conn:
                 if self._find(conn, name) is not None:
@@ -104,14 +109,22 @@ class Recipients:
             raise AlreadyExistsError(f"recipient '{name}' already exists") from None
         return Issued(self.get(name), token, expires_at)
 
-    def rotate(self, name: str, grace: int = 0, expires_in: int | None = None) -> Issued:
-        """A new token; the recipient's current tokens keep working for `grace` seconds, then stop."""
+    def rotate(
+        self, name: str, grace: int = 0, expires_in: int | None = None, never_expires: bool = False
+    ) -> Issued:
+        """A new token; the recipient's current tokens keep working for `grace` seconds, then stop. The new
+        token lives as long as the last one issued did (from its creation to its expiry), unless `expires_in`
+        or `never_expires` says otherwise: a rotation never quietly makes an expiring token permanent."""
+        if never_expires and expires_in is not None:
+            raise InvalidParameterError("give either an expiry or never-expires, not both")
         now, token = self.clock(), new_token()
         cutoff = now + timedelta(seconds=_seconds(grace, "grace") or 0)
-        expires_at = expiry(now, _seconds(expires_in, "expires-in"))
         with self.db.write() as conn:
             recipient_id = self._require(conn, name).id
             mine = RecipientToken.recipient_id == recipient_id
+            if expires_in is None and not never_expires:
+                expires_in = self._last_lifetime(conn, mine)
+            expires_at = expiry(now, _lifetime(expires_in))
             if grace:
                 conn.execute(
                     sa.update(RecipientToken)
@@ -184,6 +197,20 @@ class Recipients:
         if row.all_shares:
             raise ConflictError(f"recipient '{row.name}' sees every share: its grants cannot be changed")
         return row
+
+    @staticmethod
+    def _last_lifetime(conn: sa.Connection, mine: sa.ColumnElement[bool]) -> int | None:
+        """The lifetime of the recipient's most recent token, in whole seconds (None: it never expired)."""
+        last = conn.execute(
+            sa.select(RecipientToken.created_at, RecipientToken.expires_at)
+            .where(mine)
+            .order_by(RecipientToken.id.desc())
+            .limit(1)
+        ).first()
+        if last is None or last.expires_at is None:
+            return None
+        lifetime: timedelta = last.expires_at - last.created_at
+        return max(1, round(lifetime.total_seconds()))
 
     @staticmethod
     def _issue(

@@ -1,7 +1,8 @@
 """Administration commands: recipients, shares, tables, admin tokens, the database and the audit trail.
 
-They work on the configuration's database directly (bringing it up to date first, as `serve` does), so they
-need no running server, and a running server sees their effect on its next request. Every command takes
+They work on the configuration's database directly, so they need no running server, and a running server sees
+their effect on its next request. Commands that change something bring the database up to date first (as
+`serve` does: migrations, then the YAML's shares); list, show and audit commands only read it. Every command takes
 --config (or LAKEGATE_CONFIG) and --output text|json; the JSON is what the admin API answers.
 """
 
@@ -39,12 +40,12 @@ db_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
 class Context:
     """An open, up-to-date database and the configuration it belongs to."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, read_only: bool) -> None:
         from lakegate.catalog.migrate import open_database
         from lakegate.config import load_config
 
         self.config = load_config(config_path)
-        self.db = open_database(self.config)
+        self.db = open_database(self.config, read_only=read_only)
 
     def recipients(self) -> Any:
         from lakegate.catalog.recipients import Recipients
@@ -58,14 +59,15 @@ class Context:
 
 
 @contextmanager
-def _context(config: Path, output: str) -> Iterator[Context]:
-    """Errors become `error: …` on stderr (a JSON error object with --output json) and an exit status."""
+def _context(config: Path, output: str, read_only: bool = False) -> Iterator[Context]:
+    """Errors become `error: …` on stderr (a JSON error object with --output json) and an exit status.
+    `read_only`: the command only reads, so the database is neither migrated nor given the YAML's shares."""
     if output not in ("text", "json"):
         typer.echo("error: --output must be text or json", err=True)
         raise typer.Exit(2)
     ctx = None
     try:
-        ctx = Context(config)
+        ctx = Context(config, read_only)
         yield ctx
     except LakegateError as exc:
         if output == "json":
@@ -159,14 +161,18 @@ def recipients_create(
 def recipients_rotate(
     name: str,
     grace: int = typer.Option(0, help="SECONDS during which the current token keeps working (default 0)."),
-    expires_in: int | None = typer.Option(None, help="The new token expires after SECONDS (default: never)."),
+    expires_in: int | None = typer.Option(
+        None, help="The new token expires after SECONDS (default: the lifetime the last token had)."
+    ),
+    never_expires: bool = typer.Option(False, "--never-expires", help="The new token never expires."),
     profile_out: Path | None = typer.Option(None, help="Write the new profile file here (default: stdout)."),
     config: Path = ConfigOption,
     output: str = OutputOption,
 ) -> None:
-    """Issue a new token; the current one stops working after the grace period."""
+    """Issue a new token, as long-lived as the last one; the current one stops working after the grace period."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
-        _issued(ctx, ctx.recipients().rotate(name, grace, expires_in), target, output, "rotated")
+        issued = ctx.recipients().rotate(name, grace, expires_in, never_expires)
+        _issued(ctx, issued, target, output, "rotated")
 
 
 @recipients_app.command("revoke")
@@ -183,7 +189,7 @@ def recipients_revoke(name: str, config: Path = ConfigOption, output: str = Outp
 @recipients_app.command("list")
 def recipients_list(config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Recipients with their status, shares and tokens."""
-    with _context(config, output) as ctx:
+    with _context(config, output, read_only=True) as ctx:
         _emit(
             output,
             ctx.recipients().all(),
@@ -207,7 +213,7 @@ def recipients_list(config: Path = ConfigOption, output: str = OutputOption) -> 
 @recipients_app.command("show")
 def recipients_show(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
     """One recipient, with each of its tokens."""
-    with _context(config, output) as ctx:
+    with _context(config, output, read_only=True) as ctx:
         _emit(
             output,
             ctx.recipients().get(name),
@@ -282,7 +288,7 @@ def shares_create(
 @shares_app.command("list")
 def shares_list(config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Every share, from the YAML and created live."""
-    with _context(config, output) as ctx:
+    with _context(config, output, read_only=True) as ctx:
         _emit(
             output,
             ctx.shares().all(),
@@ -304,7 +310,7 @@ def shares_list(config: Path = ConfigOption, output: str = OutputOption) -> None
 @shares_app.command("show")
 def shares_show(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
     """A share with its tables and the recipients it is granted to."""
-    with _context(config, output) as ctx:
+    with _context(config, output, read_only=True) as ctx:
         _emit(output, ctx.shares().show(name), _share_text)
 
 
@@ -381,7 +387,7 @@ def admin_tokens_list(config: Path = ConfigOption, output: str = OutputOption) -
     """Admin tokens (never the tokens themselves)."""
     from lakegate.catalog.admins import AdminTokens
 
-    with _context(config, output) as ctx:
+    with _context(config, output, read_only=True) as ctx:
         _emit(
             output,
             AdminTokens(ctx.db).all(),
@@ -426,7 +432,7 @@ def audit(
     """Read the audit trail of data accesses."""
     from lakegate.audit import AuditLog, parse_since
 
-    with _context(config, output) as ctx:
+    with _context(config, output, read_only=True) as ctx:
         events = AuditLog(ctx.db).query(parse_since(since) if since else None, recipient, limit)
         _emit(
             output,

@@ -73,7 +73,8 @@ class NewRecipient(_Body):
 
 class Rotation(_Body):
     grace: int = Field(0, alias="graceSeconds")
-    expires_in: int | None = Field(None, alias="expiresInSeconds")
+    expires_in: int | None = Field(None, alias="expiresInSeconds")  # default: the last token's lifetime
+    never_expires: bool = Field(False, alias="neverExpires")
 
 
 class NewShare(_Body):
@@ -125,7 +126,9 @@ def get_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, An
 
 def rotate_tokens(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     rotation = _parse_body(Rotation, body)
-    issued = api.recipients.rotate(_path_param(request, "recipient"), rotation.grace, rotation.expires_in)
+    issued = api.recipients.rotate(
+        _path_param(request, "recipient"), rotation.grace, rotation.expires_in, rotation.never_expires
+    )
     return 200, api.issued(issued)
 
 
