@@ -135,6 +135,7 @@ def app(
         {"name": "odd", "location": app_tables["odd name"]},
     ]
     config = {
+        "asyncQueryMinFiles": 1,  # every query asked with asyncquery=true runs in the background
         "shares": [
             {"name": "share1", "schemas": [{"name": "default", "tables": tables}]},
             {"name": "share2", "schemas": [{"name": "s1", "tables": [tables[1]]}]},
