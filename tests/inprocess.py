@@ -140,7 +140,7 @@ def app(
             {"name": "share1", "schemas": [{"name": "default", "tables": tables}]},
             {"name": "share2", "schemas": [{"name": "s1", "tables": [tables[1]]}]},
             {"name": "empty_share", "schemas": []},
-        ]
+        ],
     }
     client = start_app(tmp_path_factory.mktemp("app"), config)
     yield client
