@@ -6,8 +6,10 @@ Unknown keys are reported (a warning naming each), invalid values raise ConfigEr
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -211,20 +213,32 @@ class ServerConfig(_Model):
         """The configuration's name in its database: configId, else the file's name without extension."""
         return self.config_id or self._file_stem
 
+    def listen_url(self) -> str:
+        """Where the server listens: http(s)://host:port{endpoint}."""
+        scheme = "https" if self.ssl is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}{self.endpoint}"
+
     def public_endpoint(self) -> str:
-        """The URL recipients use (profiles' `endpoint`): publicUrl, else http(s)://host:port{endpoint}."""
+        """The URL recipients use (profiles' `endpoint`): publicUrl, else http(s)://host:port{endpoint}, with
+        this machine's name for a wildcard listen address (0.0.0.0 is no address a recipient can reach)."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        scheme = "https" if self.ssl is not None else "http"
-        return f"{scheme}://{self.host}:{self.port}{self.endpoint}"
+        if self._listens_everywhere():
+            scheme = "https" if self.ssl is not None else "http"
+            return f"{scheme}://{socket.gethostname()}:{self.port}{self.endpoint}"
+        return self.listen_url()
+
+    def _listens_everywhere(self) -> bool:
+        return self.host in ("0.0.0.0", "::", "")  # noqa: S104  - a check, not a bind
 
     def public_endpoint_warning(self) -> str | None:
-        """Why profiles' endpoint is probably wrong (a wildcard listen address and no publicUrl), or None."""
-        if self.public_url or self.host not in ("0.0.0.0", "::", ""):  # noqa: S104  - a check, not a bind
+        """Why profiles' endpoint may be wrong (a wildcard listen address and no publicUrl), or None."""
+        if self.public_url or not self._listens_everywhere():
             return None
         return (
             f"publicUrl is not set and the server listens on all addresses: profiles name "
-            f"{self.public_endpoint()}, which recipients cannot reach; set publicUrl"
+            f"{self.public_endpoint()} (this machine's name); set publicUrl to the URL recipients reach"
         )
 
     @field_validator("version")
@@ -294,7 +308,16 @@ def _check_unique(where: str, names: list[str]) -> None:
 
 def unknown_keys(model: BaseModel, path: str = "") -> list[str]:
     """Dotted paths of keys the configuration has but lakegate does not know."""
-    found = [f"{path}{key}" for key in (model.model_extra or {})]
+    return [key for key, _ in unknown_keys_with_hints(model, path)]
+
+
+def unknown_keys_with_hints(model: BaseModel, path: str = "") -> list[tuple[str, str | None]]:
+    """(dotted path, the known key at that level it most resembles, or None) of every unknown key."""
+    known = [field.alias or name for name, field in type(model).model_fields.items()]
+    found: list[tuple[str, str | None]] = [
+        (f"{path}{key}", next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.6)), None))
+        for key in (model.model_extra or {})
+    ]
     for name, field in type(model).model_fields.items():
         key = f"{path}{field.alias or name}"
         value = getattr(model, name)
@@ -302,7 +325,7 @@ def unknown_keys(model: BaseModel, path: str = "") -> list[str]:
         for i, item in enumerate(items):
             if isinstance(item, BaseModel):
                 suffix = f"[{i}]." if isinstance(value, list) else "."
-                found += unknown_keys(item, key + suffix)
+                found += unknown_keys_with_hints(item, key + suffix)
     return found
 
 
@@ -314,8 +337,9 @@ def parse_config(data: Any, source: str = "config") -> ServerConfig:
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_first_error(exc)}") from None
     _warn_about_weak_token(config, source)
-    for key in unknown_keys(config):
-        log.warning("%s: unknown key '%s' is ignored", source, key)
+    for key, hint in unknown_keys_with_hints(config):
+        did_you_mean = f" (did you mean '{hint}'?)" if hint else ""
+        log.warning("%s: unknown key '%s' is ignored%s", source, key, did_you_mean)
     for key, reason in NOT_USED.items():
         if key in data:
             log.info("%s: key '%s' is accepted but has no effect: %s", source, key, reason)

@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from lakegate.audit import AuditLog
+from lakegate.banner import log_banner
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.db import Database
 from lakegate.catalog.keystore import signing_key
@@ -93,6 +94,7 @@ def build_app(config: ServerConfig) -> Starlette:
     if config.public_endpoint_warning():
         log.warning(config.public_endpoint_warning())
     services = build_services(config, db)
+    log_banner(config, db, services.context)
     audit = AuditLog(db)
     admin = AdminApi(
         AdminTokens(db),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from lakegate import __version__
 from lakegate.cli.admin import register as register_admin_commands
 from lakegate.cli.recipient import app as recipient_app
 from lakegate.exceptions import ConfigError
@@ -15,6 +16,22 @@ from lakegate.tls import ssl_options
 app = typer.Typer(help="lakegate: a Delta Sharing server.", no_args_is_help=True, add_completion=False)
 app.add_typer(recipient_app, name="recipient")
 register_admin_commands(app)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lakegate {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """lakegate: a Delta Sharing server."""
 
 
 def _fail(message: str) -> None:
@@ -24,9 +41,15 @@ def _fail(message: str) -> None:
 
 @app.command()
 def serve(
-    config: Path = typer.Option(..., "--config", "-c", help="Server configuration (YAML)."),
+    config: Path = typer.Option(
+        ...,
+        "--config",
+        "-c",
+        envvar="LAKEGATE_CONFIG",
+        help="Server configuration (YAML); or LAKEGATE_CONFIG.",
+    ),
     host: str | None = typer.Option(None, help="Listen address (overrides the file)."),
-    port: int | None = typer.Option(None, help="Listen port (overrides the file)."),
+    port: int | None = typer.Option(None, help="Listen port, 0 to 65535 (overrides the file)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     log_format: str | None = typer.Option(None, help="json or text (overrides the file's logFormat)."),
 ) -> None:
@@ -38,8 +61,15 @@ def serve(
     from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
 
+    # Checked here, one line each: typer's own range errors are a box of lines, and uvicorn would take a bad
+    # level with a traceback, and a port past 65535 modulo 65536.
     if log_format is not None and log_format not in FORMATS:
         _fail(f"--log-format must be one of {', '.join(FORMATS)}")
+    if log_level.lower() not in LOG_LEVELS:
+        _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not '{log_level}'")
+    log_level = log_level.lower()
+    if port is not None and not 0 <= port <= 65535:
+        _fail(f"--port must be 0 to 65535, not {port}")
     configure_logging(log_format or "json", log_level)
     try:
         settings = load_config(config)

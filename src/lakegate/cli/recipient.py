@@ -15,7 +15,7 @@ app = typer.Typer(help="Read shared tables as a recipient (profile files).", no_
 @app.command()
 def tables(
     profile: str = typer.Argument(..., help="Profile file (JSON with endpoint and bearerToken)."),
-    output: str = typer.Option("text", help="text or json."),
+    output: str = typer.Option("text", "--output", "-o", help="text or json."),
 ) -> None:
     """List every table of every share the profile may read, with its access modes."""
     from lakegate.client import ClientError, Profile, RestClient
@@ -40,7 +40,7 @@ def head(
     table: str = typer.Argument(..., help="PROFILE#share.schema.table"),
     rows: int = typer.Option(10, "--rows", "-n", help="How many rows to print."),
     option: list[str] | None = typer.Option(
-        None, "--option", "-o", help="deltalake storage option KEY=VALUE (endpoint, region…)."
+        None, "--storage-option", "--option", help="deltalake storage option KEY=VALUE (endpoint, region…)."
     ),
     version: int | None = typer.Option(None, help="Table version (time travel)."),
 ) -> None:
@@ -48,7 +48,7 @@ def head(
     from lakegate.client import ClientError, SharedTable, load_as_pandas
 
     try:
-        shared = SharedTable(table, key_values(option or [], "--option"))
+        shared = SharedTable(table, key_values(option or [], "--storage-option"))
         mode = "dir" if shared.has_dir_access else "url"
         frame = shared.table(version).to_pandas() if mode == "dir" else load_as_pandas(table, version=version)
     except (ClientError, ValueError, OSError, RuntimeError) as exc:

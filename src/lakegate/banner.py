@@ -1,0 +1,60 @@
+"""The start-up banner: what a server is about to serve, where and to whom, as INFO log lines, so an operator
+reads the state of a start in its first lines rather than finding it out from a recipient."""
+
+from __future__ import annotations
+
+import logging
+
+from lakegate import __version__
+from lakegate.catalog.admins import AdminTokens
+from lakegate.catalog.base import TableInfo
+from lakegate.catalog.db import Database
+from lakegate.catalog.shares import Shares
+from lakegate.config import ServerConfig
+from lakegate.service.context import TableContext
+
+log = logging.getLogger("lakegate")
+
+
+def log_banner(config: ServerConfig, db: Database, context: TableContext) -> None:
+    log.info("lakegate %s", __version__)
+    log.info("endpoint: %s", config.listen_url())
+    log.info("public URL (written into profiles): %s", config.public_endpoint())
+    log.info(
+        "database: %s (configuration '%s')", db.url.render_as_string(hide_password=True), config.identity
+    )
+    shares = Shares(db)
+    listed = shares.all()
+    if not listed:
+        log.warning("no share is configured: recipients will see nothing")
+    for summary in listed:
+        share = shares.show(summary["name"])
+        origin = "from the configuration" if share["managedBy"] == "config" else "created live"
+        recipients = ", ".join(share["recipients"]) or "none granted"
+        log.info("share '%s' (%s; recipients: %s)", share["name"], origin, recipients)
+        for table in share["tables"]:
+            share_name, schema, name = _split(table["name"], share["name"])
+            info = TableInfo(
+                name=name,
+                schema=schema,
+                share=share_name,
+                location=table["location"],
+                auxiliary_locations=tuple(table["auxiliaryLocations"]),
+                history_shared=table["historyShared"],
+                start_version=table["startVersion"],
+            )
+            modes = ",".join(context.table_extras(info)["accessModes"])
+            history = ", history" if table["historyShared"] else ""
+            log.info("  table %s [%s%s] %s", table["name"], modes, history, table["location"])
+    admins = [t for t in AdminTokens(db).all() if t["status"] == "active"]
+    if admins:
+        log.info("admin API: on at /admin (%d active admin token(s))", len(admins))
+    else:
+        log.info("admin API: closed at /admin (no admin token: `lakegate admin-tokens create NAME` opens it)")
+    log.info("web console: none (administration is the CLI and the admin API)")
+
+
+def _split(full_name: str, share: str) -> tuple[str, str, str]:
+    """share, schema, table of `share.schema.table` (a share name may contain dots; schema and table not)."""
+    schema, _, name = full_name[len(share) + 1 :].partition(".")
+    return share, schema, name
