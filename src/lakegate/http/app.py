@@ -24,7 +24,12 @@ from starlette.types import Lifespan
 from lakegate.catalog.base import Catalog, Principal
 from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.config import ServerConfig
-from lakegate.exceptions import NotFoundError, PermissionDeniedError, RangeNotSatisfiableError
+from lakegate.exceptions import (
+    InvalidLocationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RangeNotSatisfiableError,
+)
 from lakegate.http.auth import bearer_token
 from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS
@@ -268,7 +273,11 @@ def serve_file(request: Request) -> Response:
     resolved = svc.context.resolve(None, share, schema, table)
     if resolved.root.cloud != "file":  # only local tables' files are served here
         raise NotFoundError("file not found")
-    path = _file_below(resolved.root.local_path, resolved.root.child(relative).local_path)
+    try:
+        wanted = resolved.root.child(relative).local_path
+    except InvalidLocationError:  # '..', '.' or control characters in the client's path: no such file
+        raise NotFoundError("file not found") from None
+    path = _file_below(resolved.root.local_path, wanted)
     if path is None:
         raise NotFoundError("file not found")
     return _file_response(request, path)
