@@ -7,6 +7,7 @@ Writing an event never fails the request it describes: a failed write is logged 
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import re
@@ -49,6 +50,37 @@ class Access:
     user_agent: str | None = None
     at: datetime = field(default_factory=utcnow)
     replica: str = REPLICA
+    actor: str | None = None  # admin changes: who made it
+
+
+def admin_change(
+    actor: str,
+    action: str,
+    recipient: str | None = None,
+    share: str | None = None,
+    schema_name: str | None = None,
+    table_name: str | None = None,
+) -> Access:
+    """An administrative change (operation `admin:<action>`, mode `admin`) made by `actor`."""
+    return Access(
+        recipient=recipient,
+        operation=f"admin:{action}",
+        share=share,
+        schema_name=schema_name,
+        table_name=table_name,
+        mode="admin",
+        status=200,
+        outcome="ok",
+        actor=actor,
+    )
+
+
+def cli_actor() -> str:
+    """`cli:<os user>`: who ran an admin command."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return f"cli:uid{os.getuid()}"
 
 
 def event_json(row: Any) -> dict[str, Any]:
@@ -66,6 +98,7 @@ def event_json(row: Any) -> dict[str, Any]:
         "client": row.client,
         "userAgent": row.user_agent,
         "replica": row.replica,
+        "actor": row.actor,
     }
 
 
@@ -77,12 +110,14 @@ class AuditLog:
         """Log the event, and store it unless nobody was authenticated: a stranger's request costs no database
         write (strangers can send many), only this log line, the access log's and a metric."""
         event = event_json(access)
+        who = f"{access.actor} on {access.recipient or '-'}" if access.actor else access.recipient
         log.info(
-            "%s %s %s: %s",
-            access.recipient or "(unauthenticated)",
+            "%s %s %s: %s (client %s)",
+            who or "(unauthenticated)",
             access.operation,
             event["table"],
             access.outcome,
+            access.client or "-",
             extra={"audit": event},
         )
         if access.status == UNAUTHENTICATED_STATUS:

@@ -55,6 +55,7 @@ def test_record_and_query(db: Database) -> None:
         "client": "10.0.0.1",
         "userAgent": "Delta-Sharing-Python/1.4.2",
         "replica": everything[0]["replica"],
+        "actor": None,  # a data access; admin changes name who made them
     }
     assert everything[1]["mode"] == "dir" and everything[2]["userAgent"] == "x" * 512
     assert [e["time"][11:16] for e in audit.query(since=T0 + timedelta(minutes=2))] == ["12:02", "12:03"]

@@ -198,3 +198,49 @@ def test_changes_are_logged_with_the_admin_name_reads_are_not(
     records = [r for r in caplog.records if r.name == "lakegate.admin"]
     assert [r.getMessage() for r in records] == ["admin 'ops': POST /admin/shares"]
     assert records[0].admin == {"token": "ops", "method": "POST", "path": "/admin/shares"}  # type: ignore[attr-defined]
+
+
+def test_a_deleted_recipient_loses_its_tokens_and_grants(admin: tuple[Admin, Database]) -> None:
+    client, _ = admin
+    client.post("/admin/shares", json={"name": "s1"})
+    token = client.post("/admin/recipients", json={"name": "gone", "shares": ["s1"]}).json()["profile"][
+        "bearerToken"
+    ]
+    assert client.app.get("/shares", token=token).status_code == 200
+    deleted = client.delete("/admin/recipients/gone")
+    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert _error(client.get("/admin/recipients/gone")) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert client.app.get("/shares", token=token).status_code == 401
+    assert client.get("/admin/shares/s1").json()["recipients"] == []
+    assert _error(client.delete("/admin/recipients/gone")) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_admin_changes_are_in_the_audit_trail_with_who_and_what(admin: tuple[Admin, Database]) -> None:
+    client, _ = admin
+    client.post("/admin/shares", json={"name": "s1"})
+    client.post("/admin/shares/s1/tables", json=TABLE)
+    client.post("/admin/recipients", json={"name": "alice"})
+    client.put("/admin/recipients/alice/grants/s1")
+    client.post("/admin/recipients/alice/rotate", json={})
+    client.delete("/admin/recipients/alice/grants/s1")
+    client.post("/admin/recipients/alice/revoke")
+    client.delete("/admin/recipients/alice")
+    client.delete("/admin/shares/s1/schemas/sales/tables/orders")
+    client.delete("/admin/shares/s1")
+    client.get("/admin/recipients")  # reads are not changes
+    events = [
+        (e["actor"], e["operation"], e["recipient"], e["table"], e["mode"])
+        for e in client.get("/admin/audit").json()["items"]
+    ]
+    assert events == [
+        ("ops", "admin:share-create", None, "s1", "admin"),
+        ("ops", "admin:table-add", None, "s1.sales.orders", "admin"),
+        ("ops", "admin:recipient-create", "alice", None, "admin"),
+        ("ops", "admin:grant", "alice", "s1", "admin"),
+        ("ops", "admin:recipient-rotate", "alice", None, "admin"),
+        ("ops", "admin:ungrant", "alice", "s1", "admin"),
+        ("ops", "admin:recipient-revoke", "alice", None, "admin"),
+        ("ops", "admin:recipient-delete", "alice", None, "admin"),
+        ("ops", "admin:table-remove", None, "s1.sales.orders", "admin"),
+        ("ops", "admin:share-delete", None, "s1", "admin"),
+    ]

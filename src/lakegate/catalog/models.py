@@ -146,6 +146,8 @@ class AuditEvent(Base):
     client: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent: Mapped[str | None] = mapped_column(sa.String(512))
     replica: Mapped[str | None] = mapped_column(sa.String(128))
+    # Admin changes only: who made it (an admin token's name, or `cli:<os user>`).
+    actor: Mapped[str | None] = mapped_column(NAME)
 
 
 class Setting(Base):

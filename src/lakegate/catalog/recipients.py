@@ -151,6 +151,19 @@ class Recipients:
             )
         return {**self.get(name), "tokensRevoked": count}
 
+    def delete(self, name: str) -> dict[str, Any]:
+        """The recipient, its tokens and its grants are gone, at once, on every replica."""
+        with self.db.write() as conn:
+            row = self._require(conn, name)
+            if row.managed_by == "config":
+                raise ConflictError(
+                    f"recipient '{row.name}' is the configuration's authorization.bearerToken: "
+                    "remove that from the YAML instead"
+                )
+            view = self._views(Recipient.id == row.id, conn)[0]
+            conn.execute(sa.delete(Recipient).where(Recipient.id == row.id))  # tokens and grants cascade
+        return {**view, "deleted": True}
+
     def grant(self, name: str, share: str) -> dict[str, Any]:
         with self.db.write() as conn:
             recipient = self._require_grantable(conn, name)
@@ -222,24 +235,24 @@ class Recipients:
             )
         )
 
-    def _views(self, condition: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
+    def _views(
+        self, condition: sa.ColumnElement[bool], conn: sa.Connection | None = None
+    ) -> list[dict[str, Any]]:
+        if conn is None:
+            with self.db.read() as own:
+                return self._views(condition, own)
         now = self.clock()
-        with self.db.read() as conn:
-            recipients = conn.execute(
-                sa.select(Recipient).where(condition).order_by(Recipient.name_key)
-            ).all()
-            ids = [r.id for r in recipients]
-            grants = conn.execute(
-                sa.select(Grant.recipient_id, Share.name)
-                .join(Share, Share.id == Grant.share_id)
-                .where(Grant.recipient_id.in_(ids))
-                .order_by(Share.position, Share.id)
-            ).all()
-            tokens = conn.execute(
-                sa.select(RecipientToken)
-                .where(RecipientToken.recipient_id.in_(ids))
-                .order_by(RecipientToken.id)
-            ).all()
+        recipients = conn.execute(sa.select(Recipient).where(condition).order_by(Recipient.name_key)).all()
+        ids = [r.id for r in recipients]
+        grants = conn.execute(
+            sa.select(Grant.recipient_id, Share.name)
+            .join(Share, Share.id == Grant.share_id)
+            .where(Grant.recipient_id.in_(ids))
+            .order_by(Share.position, Share.id)
+        ).all()
+        tokens = conn.execute(
+            sa.select(RecipientToken).where(RecipientToken.recipient_id.in_(ids)).order_by(RecipientToken.id)
+        ).all()
         out = []
         for r in recipients:
             mine = [view(t, now) for t in tokens if t.recipient_id == r.id]

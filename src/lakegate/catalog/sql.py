@@ -7,6 +7,7 @@ takes effect on the very next request everywhere. Each lookup is one more query.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,9 @@ from lakegate.catalog.bearer_tokens import active, token_hash
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
 from lakegate.exceptions import UnauthenticatedError
+from lakegate.timestamps import iso
+
+log = logging.getLogger("lakegate.auth")
 
 UNAUTHENTICATED = "missing, invalid, expired or revoked bearer token"
 ANONYMOUS = "anonymous"
@@ -44,6 +48,7 @@ class SqlCatalog(Catalog):
         if not bearer_token:
             if self._allow_anonymous:
                 return Principal(ANONYMOUS)
+            log.info("refused (401): no bearer token")
             raise UnauthenticatedError(UNAUTHENTICATED)
         digest = token_hash(bearer_token)
         with self.db.read() as conn:
@@ -55,11 +60,28 @@ class SqlCatalog(Catalog):
                 # As the reference server without a token: clients always send their profile's token, and an
                 # unknown one reads as anonymous (which sees every share anyway, so nothing is gained by it).
                 return Principal(ANONYMOUS)
+            log.info("refused (401): %s", self._why_refused(digest))
             raise UnauthenticatedError(UNAUTHENTICATED)
         first = rows[0]
         if first.all_shares:
             return Principal(first.name)
         return Principal(first.name, frozenset(r.name_key for r in rows if r.name_key is not None))
+
+    def _why_refused(self, digest: str) -> str:
+        """For the operator's log only (the caller is told nothing): whose token it was and why it failed."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    Recipient.name, RecipientToken.id, RecipientToken.revoked_at, RecipientToken.expires_at
+                )
+                .join(Recipient, Recipient.id == RecipientToken.recipient_id)
+                .where(RecipientToken.token_hash == digest)
+            ).first()
+        if row is None:
+            return "unknown token"
+        if row.revoked_at is not None:
+            return f"token {row.id} of recipient '{row.name}' was revoked at {iso(row.revoked_at)}"
+        return f"token {row.id} of recipient '{row.name}' expired at {iso(row.expires_at)}"
 
     def list_shares(self, principal: Principal) -> list[ShareInfo]:
         query = sa.select(SHARES).order_by(SHARES.c.position, SHARES.c.id)

@@ -57,6 +57,18 @@ class Context:
 
         return Shares(self.db)
 
+    def audit(
+        self, action: str, recipient: str | None = None, table: str | None = None, **names: str
+    ) -> None:
+        """Record a change in the audit trail as `cli:<os user>`; `table` is SHARE.SCHEMA.TABLE."""
+        from lakegate.audit import AuditLog, admin_change, cli_actor
+        from lakegate.catalog.shares import split_table_name
+
+        if table is not None:
+            share, schema, name = split_table_name(table)
+            names.update(share=share, schema_name=schema, table_name=name)
+        AuditLog(self.db).record(admin_change(cli_actor(), action, recipient=recipient, **names))
+
 
 @contextmanager
 def _context(config: Path, output: str, read_only: bool = False) -> Iterator[Context]:
@@ -154,7 +166,9 @@ def recipients_create(
 ) -> None:
     """Create a recipient, grant it shares, and write its profile (endpoint + new bearer token)."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
-        _issued(ctx, ctx.recipients().create(name, share, expires_in, comment), target, output, "created")
+        issued = ctx.recipients().create(name, share, expires_in, comment)
+        ctx.audit("recipient-create", recipient=name)
+        _issued(ctx, issued, target, output, "created")
 
 
 @recipients_app.command("rotate")
@@ -172,6 +186,7 @@ def recipients_rotate(
     """Issue a new token, as long-lived as the last one; the current one stops working after the grace period."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
         issued = ctx.recipients().rotate(name, grace, expires_in, never_expires)
+        ctx.audit("recipient-rotate", recipient=name)
         _issued(ctx, issued, target, output, "rotated")
 
 
@@ -179,11 +194,18 @@ def recipients_rotate(
 def recipients_revoke(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Revoke every token of a recipient, at once, on every replica (rotate issues a new one)."""
     with _context(config, output) as ctx:
-        _emit(
-            output,
-            ctx.recipients().revoke(name),
-            lambda r: f"{_recipient_text(r)}\nrevoked {r['tokensRevoked']} token(s)",
-        )
+        revoked = ctx.recipients().revoke(name)
+        ctx.audit("recipient-revoke", recipient=name)
+        _emit(output, revoked, lambda r: f"{_recipient_text(r)}\nrevoked {r['tokensRevoked']} token(s)")
+
+
+@recipients_app.command("delete")
+def recipients_delete(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
+    """Delete a recipient with its tokens and grants, at once, on every replica (its audit events stay)."""
+    with _context(config, output) as ctx:
+        deleted = ctx.recipients().delete(name)
+        ctx.audit("recipient-delete", recipient=name)
+        _emit(output, deleted, lambda r: f"deleted recipient '{r['name']}' with its tokens and grants")
 
 
 @recipients_app.command("list")
@@ -241,7 +263,9 @@ def recipients_show(name: str, config: Path = ConfigOption, output: str = Output
 def recipients_grant(name: str, share: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Grant a share to a recipient (effective on its next request)."""
     with _context(config, output) as ctx:
-        _emit(output, ctx.recipients().grant(name, share), _recipient_text)
+        granted = ctx.recipients().grant(name, share)
+        ctx.audit("grant", recipient=name, share=share)
+        _emit(output, granted, _recipient_text)
 
 
 @recipients_app.command("ungrant")
@@ -250,7 +274,9 @@ def recipients_ungrant(
 ) -> None:
     """Take a share away from a recipient (effective on its next request)."""
     with _context(config, output) as ctx:
-        _emit(output, ctx.recipients().ungrant(name, share), _recipient_text)
+        ungranted = ctx.recipients().ungrant(name, share)
+        ctx.audit("ungrant", recipient=name, share=share)
+        _emit(output, ungranted, _recipient_text)
 
 
 # -- shares and tables ------------------------------------------------------------------------------------------
@@ -282,7 +308,9 @@ def shares_create(
     """Create an empty share (add tables with `lakegate tables add`)."""
     properties = key_values(prop, "--property")
     with _context(config, output) as ctx:
-        _emit(output, ctx.shares().create(name, display_name, comment, properties), _share_text)
+        created = ctx.shares().create(name, display_name, comment, properties)
+        ctx.audit("share-create", share=name)
+        _emit(output, created, _share_text)
 
 
 @shares_app.command("list")
@@ -318,7 +346,9 @@ def shares_show(name: str, config: Path = ConfigOption, output: str = OutputOpti
 def shares_delete(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
     """Delete a share created live, with its tables and grants."""
     with _context(config, output) as ctx:
-        _emit(output, ctx.shares().delete(name), lambda s: f"deleted share '{s['name']}'")
+        deleted = ctx.shares().delete(name)
+        ctx.audit("share-delete", share=name)
+        _emit(output, deleted, lambda s: f"deleted share '{s['name']}'")
 
 
 @tables_app.command("add")
@@ -336,19 +366,17 @@ def tables_add(
 
     with _context(config, output) as ctx:
         share, schema, name = split_table_name(table)
-        _emit(
-            output,
-            ctx.shares().add_table(
-                share,
-                schema,
-                name,
-                location,
-                history_shared=history,
-                start_version=start_version,
-                auxiliary_locations=auxiliary_location,
-            ),
-            _share_text,
+        added = ctx.shares().add_table(
+            share,
+            schema,
+            name,
+            location,
+            history_shared=history,
+            start_version=start_version,
+            auxiliary_locations=auxiliary_location,
         )
+        ctx.audit("table-add", table=table)
+        _emit(output, added, _share_text)
 
 
 @tables_app.command("remove")
@@ -361,7 +389,9 @@ def tables_remove(
     from lakegate.catalog.shares import split_table_name
 
     with _context(config, output) as ctx:
-        _emit(output, ctx.shares().remove_table(*split_table_name(table)), _share_text)
+        removed = ctx.shares().remove_table(*split_table_name(table))
+        ctx.audit("table-remove", table=table)
+        _emit(output, removed, _share_text)
 
 
 # -- admin tokens, database, audit ------------------------------------------------------------------------------
@@ -429,7 +459,7 @@ def audit(
     config: Path = ConfigOption,
     output: str = OutputOption,
 ) -> None:
-    """Read the audit trail of data accesses."""
+    """Read the audit trail: data accesses and admin changes (operation admin:…, BY who made them)."""
     from lakegate.audit import AuditLog, parse_since
 
     with _context(config, output, read_only=True) as ctx:
@@ -449,10 +479,22 @@ def audit(
                         _dash(e["files"]),
                         e["outcome"],
                         e["client"] or "-",
+                        e["actor"] or "-",
                     ]
                     for e in es
                 ],
-                ["TIME", "RECIPIENT", "OPERATION", "TABLE", "VERSION", "MODE", "FILES", "OUTCOME", "CLIENT"],
+                [
+                    "TIME",
+                    "RECIPIENT",
+                    "OPERATION",
+                    "TABLE",
+                    "VERSION",
+                    "MODE",
+                    "FILES",
+                    "OUTCOME",
+                    "CLIENT",
+                    "BY",
+                ],
             ),
         )
 

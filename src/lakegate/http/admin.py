@@ -2,14 +2,14 @@
 
 Every request needs an admin token (`lakegate admin-tokens create NAME`); recipients' tokens are not admin
 tokens and admin tokens read no data. Answers are the same JSON as `lakegate … --output json`. Each change
-is logged with the admin token's name.
+is recorded in the audit trail (operation `admin:<action>`) with the admin token's name.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lakegate.audit import AuditLog, parse_since
+from lakegate.audit import AuditLog, admin_change, parse_since
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.recipients import Issued, Recipients
 from lakegate.catalog.shares import Shares
@@ -136,9 +136,16 @@ def revoke_tokens(api: AdminApi, request: Request, body: bytes) -> tuple[int, An
     return 200, api.recipients.revoke(_path_param(request, "recipient"))
 
 
-def grant_or_ungrant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    change = api.recipients.grant if request.method == "PUT" else api.recipients.ungrant
-    return 200, change(_path_param(request, "recipient"), _path_param(request, "share"))
+def delete_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, api.recipients.delete(_path_param(request, "recipient"))
+
+
+def grant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, api.recipients.grant(_path_param(request, "recipient"), _path_param(request, "share"))
+
+
+def ungrant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, api.recipients.ungrant(_path_param(request, "recipient"), _path_param(request, "share"))
 
 
 def all_shares(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
@@ -150,10 +157,12 @@ def create_share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any
     return 201, api.shares.create(new.name, new.display_name, new.comment, new.properties)
 
 
-def show_or_delete_share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
-    if request.method == "DELETE":
-        return 200, api.shares.delete(_path_param(request, "share"))
+def show_share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     return 200, api.shares.show(_path_param(request, "share"))
+
+
+def delete_share(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    return 200, api.shares.delete(_path_param(request, "share"))
 
 
 def add_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
@@ -181,14 +190,29 @@ def audit_events(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any
     return 200, {"items": api.audit.query(since, q.get("recipient"), limit)}
 
 
-async def _handle(api: AdminApi, handler: Handler, request: Request) -> Response:
-    """What every admin request goes through: the admin token, the names, the handler, the change log."""
+def _change(action: str, request: Request, body: bytes, data: Any) -> dict[str, str | None]:
+    """What a change touched, for the audit trail: names from the path, else from the answer or the body."""
+    names: dict[str, str | None] = {
+        key: request.path_params.get(key) for key in ("recipient", "share", "schema", "table")
+    }
+    if action == "recipient-create":
+        names["recipient"] = data["recipient"]["name"]
+    elif action == "share-create":
+        names["share"] = data["name"]
+    elif action == "table-add":
+        new = _parse_body(NewTable, body)
+        names.update(schema=new.schema_name, table=new.name)
+    return names
+
+
+async def _handle(api: AdminApi, handler: Handler, action: str | None, request: Request) -> Response:
+    """What every admin request goes through: the admin token, the names, the handler, the audit trail."""
     admin = await run_in_threadpool(api.tokens.authenticate, bearer_token(request))
     if any("\x00" in str(v) for v in request.path_params.values()):
         raise NotFoundError("no such name: names cannot contain NUL characters")
     body = await read_body(request, api.max_body_bytes, api.body_timeout_s)
     status, data = await run_in_threadpool(handler, api, request, body)
-    if request.method != "GET":
+    if action is not None:
         log.info(
             "admin '%s': %s %s",
             admin,
@@ -196,26 +220,43 @@ async def _handle(api: AdminApi, handler: Handler, request: Request) -> Response
             request.url.path,
             extra={"admin": {"token": admin, "method": request.method, "path": request.url.path}},
         )
+        names = _change(action, request, body, data)
+        change = admin_change(
+            admin,
+            action,
+            recipient=names["recipient"],
+            share=names["share"],
+            schema_name=names["schema"],
+            table_name=names["table"],
+        )
+        client = request.client.host if request.client else None
+        await run_in_threadpool(api.audit.record, replace(change, status=status, client=client))
     return JSONResponse(data, status_code=status, media_type="application/json; charset=utf-8")
 
 
-def _route(api: AdminApi, path: str, handler: Handler, *methods: str) -> Route:
-    return Route(path, partial(_handle, api, handler), methods=list(methods))
+def _route(api: AdminApi, path: str, handler: Handler, method: str, action: str | None = None) -> Route:
+    """A route; `action` names a change for the audit trail (None: a read)."""
+    return Route(path, partial(_handle, api, handler, action), methods=[method])
 
 
 def admin_routes(api: AdminApi) -> list[BaseRoute]:
     """The /admin route table; each route's endpoint is `_handle` bound to the API and its handler."""
     return [
         _route(api, "/recipients", all_recipients, "GET"),
-        _route(api, "/recipients", create_recipient, "POST"),
+        _route(api, "/recipients", create_recipient, "POST", "recipient-create"),
         _route(api, "/recipients/{recipient}", get_recipient, "GET"),
-        _route(api, "/recipients/{recipient}/rotate", rotate_tokens, "POST"),
-        _route(api, "/recipients/{recipient}/revoke", revoke_tokens, "POST"),
-        _route(api, "/recipients/{recipient}/grants/{share}", grant_or_ungrant, "PUT", "DELETE"),
+        _route(api, "/recipients/{recipient}", delete_recipient, "DELETE", "recipient-delete"),
+        _route(api, "/recipients/{recipient}/rotate", rotate_tokens, "POST", "recipient-rotate"),
+        _route(api, "/recipients/{recipient}/revoke", revoke_tokens, "POST", "recipient-revoke"),
+        _route(api, "/recipients/{recipient}/grants/{share}", grant, "PUT", "grant"),
+        _route(api, "/recipients/{recipient}/grants/{share}", ungrant, "DELETE", "ungrant"),
         _route(api, "/shares", all_shares, "GET"),
-        _route(api, "/shares", create_share, "POST"),
-        _route(api, "/shares/{share}", show_or_delete_share, "GET", "DELETE"),
-        _route(api, "/shares/{share}/tables", add_table, "POST"),
-        _route(api, "/shares/{share}/schemas/{schema}/tables/{table}", remove_table, "DELETE"),
+        _route(api, "/shares", create_share, "POST", "share-create"),
+        _route(api, "/shares/{share}", show_share, "GET"),
+        _route(api, "/shares/{share}", delete_share, "DELETE", "share-delete"),
+        _route(api, "/shares/{share}/tables", add_table, "POST", "table-add"),
+        _route(
+            api, "/shares/{share}/schemas/{schema}/tables/{table}", remove_table, "DELETE", "table-remove"
+        ),
         _route(api, "/audit", audit_events, "GET"),
     ]

@@ -138,11 +138,13 @@ class ObservabilityMiddleware:
         LATENCY.labels(route, method_label).observe(elapsed)
         client = scope["client"][0] if scope.get("client") else None
         log.info(
-            "%s %s %d %.1fms",
+            "%s %s %d %.1fms client %s recipient %s",
             method,
             scope["path"],
             status,
             elapsed * 1000,
+            client or "-",
+            record.recipient or "-",
             extra={
                 "http": {
                     "method": method,

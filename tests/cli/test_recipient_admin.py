@@ -1,0 +1,121 @@
+"""Recipient administration as an operator does it with the CLI on a real SQLite database, and what the operator
+can read afterwards: `recipients delete`, admin changes in the audit trail as `cli:<os user>`, and why a
+recipient's request was refused (in the server's log only: the recipient is told nothing)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from lakegate.cli.main import app
+from lakegate.config import load_config
+from lakegate.server import build_app
+from tests.cli.test_databases import _write
+from tests.inprocess import AppClient
+from tests.tables import build_plain
+
+runner = CliRunner()
+
+
+def _json(*args: str) -> Any:
+    result = runner.invoke(app, [*args, "--output", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    build_plain(tmp_path / "tables" / "t")
+    return _write(tmp_path / "a.yaml", ["share_a", "share_b"], warmUp=False)
+
+
+def test_delete_removes_the_recipient_its_tokens_and_grants_and_is_audited(config: Path) -> None:
+    token = _json("recipients", "create", "partner", "--share", "share_a", "-c", str(config))["profile"][
+        "bearerToken"
+    ]
+    _json("recipients", "grant", "partner", "share_b", "-c", str(config))
+    server = AppClient(build_app(load_config(config)), token)
+    try:
+        assert server.get("/shares").status_code == 200
+        deleted = _json("recipients", "delete", "partner", "-c", str(config))
+        assert deleted["name"] == "partner" and deleted["deleted"] is True
+        assert server.get("/shares").status_code == 401  # on the running server's next request
+    finally:
+        server.close()
+    assert _json("recipients", "list", "-c", str(config)) == []
+    assert _json("shares", "show", "share_a", "-c", str(config))["recipients"] == []
+    missing = runner.invoke(app, ["recipients", "delete", "partner", "-c", str(config)])
+    assert missing.exit_code == 1 and missing.stderr == "error: recipient 'partner' not found\n"
+
+    events = _json("audit", "-c", str(config))
+    me = f"cli:{getpass.getuser()}"
+    assert [(e["actor"], e["operation"], e["recipient"], e["table"]) for e in events] == [
+        (me, "admin:recipient-create", "partner", None),
+        (me, "admin:grant", "partner", "share_b"),
+        (me, "admin:recipient-delete", "partner", None),
+    ]
+    text = runner.invoke(app, ["audit", "-c", str(config)]).stdout
+    assert text.splitlines()[0].split()[-1] == "BY" and me in text
+
+
+def test_the_bootstrap_recipient_is_deleted_in_the_yaml_not_the_cli(tmp_path: Path) -> None:
+    config = _write(tmp_path / "a.yaml", ["share_a"], authorization={"bearerToken": "x" * 32})
+    result = runner.invoke(app, ["recipients", "delete", "bootstrap", "-c", str(config)])
+    assert result.exit_code == 1 and "remove that from the YAML" in result.stderr
+    assert [r["name"] for r in _json("recipients", "list", "-c", str(config))] == ["bootstrap"]
+
+
+def test_the_operator_learns_why_a_token_was_refused_the_recipient_does_not(
+    config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    revoked = _json("recipients", "create", "old", "--share", "share_a", "-c", str(config))["profile"]
+    _json("recipients", "revoke", "old", "-c", str(config))
+    brief = _json(
+        "recipients", "create", "brief", "--share", "share_a", "--expires-in", "1", "-c", str(config)
+    )["profile"]
+    time.sleep(1.2)
+    server = AppClient(build_app(load_config(config)), None)
+    answers = {}
+    try:
+        with caplog.at_level(logging.INFO, logger="lakegate.auth"):
+            for name, token in (
+                ("revoked", revoked["bearerToken"]),
+                ("expired", brief["bearerToken"]),
+                ("unknown", "lg_" + "x" * 43),
+                ("none", None),
+            ):
+                answers[name] = server.get("/shares", token=token)
+    finally:
+        server.close()
+    assert {a.status_code for a in answers.values()} == {401}
+    assert len({a.text for a in answers.values()}) == 1  # the same answer whatever the reason
+    reasons = [r.getMessage() for r in caplog.records if r.name == "lakegate.auth"]
+    assert len(reasons) == 4
+    assert (
+        reasons[0].startswith("refused (401): token ") and "of recipient 'old' was revoked at" in reasons[0]
+    )
+    assert "of recipient 'brief' expired at" in reasons[1]
+    assert reasons[2:] == ["refused (401): unknown token", "refused (401): no bearer token"]
+
+
+def test_the_access_log_names_client_and_recipient(config: Path, caplog: pytest.LogCaptureFixture) -> None:
+    token = _json("recipients", "create", "partner", "--share", "share_a", "-c", str(config))["profile"][
+        "bearerToken"
+    ]
+    server = AppClient(build_app(load_config(config)), token)
+    try:
+        with caplog.at_level(logging.INFO):
+            server.post("/shares/share_a/schemas/s/tables/t/query", json={})
+    finally:
+        server.close()
+    access = [r.getMessage() for r in caplog.records if r.name == "lakegate.access"]
+    audit = [r.getMessage() for r in caplog.records if r.name == "lakegate.audit"]
+    assert access[-1].endswith(" client 127.0.0.1 recipient partner")
+    assert audit[-1] == "partner query share_a.s.t: ok (client 127.0.0.1)"
