@@ -18,13 +18,16 @@ from tests.e2e.protocol.test_raw_protocol import T, assert_error, get, ndjson, p
 from tests.e2e.server import RunningServer
 
 
-def _signed_url(server: RunningServer, table: str, relative: str, expires: int | None = None) -> str:
+def _signed_url(
+    server: RunningServer, table: str, relative: str, expires: int | None = None, *, dots: str = "."
+) -> str:
     """A file URL signed with the server's own key, as the server would sign it for a file in its log."""
     key = yaml.safe_load((server.workdir / "lakegate.yaml").read_text())["tokenSigningKey"]
     expires = expires or int(time.time()) + 600
     table_path = f"share1/default/{table}"
     signature = KeyRing(key.encode()).sign(PURPOSE, file_url_payload(table_path, relative, expires))
-    return f"{server.endpoint}/files/{table_path}/{quote(relative)}?Expires={expires}&X-Amz-Signature={signature}"
+    path = quote(relative).replace(".", dots)
+    return f"{server.endpoint}/files/{table_path}/{path}?Expires={expires}&X-Amz-Signature={signature}"
 
 
 def test_a_symlink_out_of_the_table_root_is_not_served(
@@ -174,3 +177,10 @@ def test_predicate_work_is_bounded(server: RunningServer) -> None:
         400,
         "INVALID_PARAMETER_VALUE",
     )
+
+
+@pytest.mark.parametrize("relative", ["../plain/x.parquet", "a/../../secret", "..", "x\x01.parquet"])
+def test_a_signed_path_out_of_the_root_is_404_not_500(server: RunningServer, relative: str) -> None:
+    """Even signed with the server's own key, a path with '..' or a control character names no file."""
+    url = _signed_url(server, "plain", relative, dots="%2E")  # clients would remove a plain '..' themselves
+    assert_error(httpx.get(url), 404, "RESOURCE_DOES_NOT_EXIST")
