@@ -14,10 +14,12 @@ import orjson
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from lakegate.cloud.base import ObjectInfo
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.locations import Location
 from lakegate.delta.log import DeltaLog, version_name
 from lakegate.delta.snapshot import Snapshot, load_snapshot
+from lakegate.delta.timeline import load_timeline
 from lakegate.exceptions import MalformedRequestError, TableStateError
 from lakegate.keys import KeyRing
 from tests.tables import rows
@@ -203,3 +205,28 @@ def test_commits_removed_between_listing_and_reading(tmp_path: Path) -> None:
     store = _CleaningStore(root)
     snapshot = load_snapshot(_log(root, store))
     assert store.cleaned and snapshot.version == 4 and _paths(snapshot) == expected
+
+
+class _TornListingStore(LocalStore):
+    """A local store whose first listing of the log misses one commit in the middle, as a listing taken while a
+    writer deletes and adds files can (directory listings are not atomic)."""
+
+    def __init__(self, missed: str) -> None:
+        super().__init__(KeyRing.random())
+        self.missed = missed
+        self.listings = 0
+
+    def list_dir(self, directory: Location, start_after: str | None = None) -> list[ObjectInfo]:
+        self.listings += 1
+        infos = super().list_dir(directory, start_after)
+        return [i for i in infos if i.name != self.missed] if self.listings == 1 else infos
+
+
+def test_a_torn_listing_is_listed_again(tmp_path: Path) -> None:
+    root = _table(tmp_path, 5)
+    store = _TornListingStore(version_name(2) + ".json")
+    snapshot = load_snapshot(_log(root, store))
+    assert store.listings == 2 and _paths(snapshot) == _deltalake_paths(root)
+    store = _TornListingStore(version_name(2) + ".json")
+    timeline = load_timeline(_log(root, store))
+    assert store.listings == 2 and timeline.versions == [0, 1, 2, 3, 4]
