@@ -83,6 +83,36 @@ def route_labels(routes: Sequence[BaseRoute], prefix: str = "") -> set[str]:
     return labels
 
 
+# How a file line of an NDJSON answer starts (protocol.md §4: snapshots `file`, history `add`/`remove`/`cdf`);
+# the answer's first line is always the protocol line, so every file line follows a newline.
+_FILE_LINE_STARTS = (b'\n{"file":', b'\n{"add":', b'\n{"remove":', b'\n{"cdf":')
+_CARRY = max(len(p) for p in _FILE_LINE_STARTS) - 1
+
+
+class SentFiles:
+    """Counts the file lines of an answer as its bytes go out, so an answer cut short (client gone, shutdown)
+    is audited with the files it really delivered, not the files it was going to."""
+
+    def __init__(self) -> None:
+        self._started = 0  # file lines begun
+        self._tail = b""  # the last bytes sent: a line start may be split across two chunks
+        self._open = b""  # the start of the line not yet ended
+
+    def sent(self, chunk: bytes) -> None:
+        data = self._tail + chunk
+        # Starts wholly inside the tail were counted with the previous chunk.
+        self._started += sum(data.count(p) - self._tail.count(p) for p in _FILE_LINE_STARTS)
+        self._tail = data[-_CARRY:]
+        cut = chunk.rfind(b"\n")
+        self._open = (chunk[cut + 1 :] if cut >= 0 else self._open + chunk)[:_CARRY]
+
+    @property
+    def complete(self) -> int:
+        """File lines sent whole (a file line whose newline has not gone out does not count)."""
+        open_line = b"\n" + self._open
+        return self._started - any(open_line.startswith(p) for p in _FILE_LINE_STARTS)
+
+
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, audit: AuditLog, prefix: str) -> None:
         self.app = app
@@ -99,6 +129,7 @@ class ObservabilityMiddleware:
         record, token = start_record()
         start = time.perf_counter()
         status, done = 500, False
+        sent = SentFiles()
 
         async def send_observed(message: Message) -> None:
             nonlocal status, done
@@ -108,6 +139,8 @@ class ObservabilityMiddleware:
                 done = True
                 await self._finish(scope, record, status, start, "")
             await send(message)
+            if message["type"] == "http.response.body" and not done:
+                sent.sent(message.get("body", b""))
 
         try:
             await self.app(scope, receive, send_observed)
@@ -115,15 +148,29 @@ class ObservabilityMiddleware:
             if not done:
                 await self._finish(scope, record, 500, start, "INTERNAL_ERROR")
             raise
+        except BaseException:  # cancelled: the server is shutting down with this answer unfinished
+            if not done:
+                # Written without awaiting anything, so a second cancellation cannot lose the event.
+                await self._finish(scope, record, status, start, "ABORTED", sent.complete, blocking=True)
+            raise
         else:
             if not done:  # the client went away before the answer ended
-                await self._finish(scope, record, status, start, "ABORTED")
+                await self._finish(scope, record, status, start, "ABORTED", sent.complete)
         finally:
             end_record(token)
 
     async def _finish(
-        self, scope: Scope, record: RequestRecord, status: int, start: float, outcome: str
+        self,
+        scope: Scope,
+        record: RequestRecord,
+        status: int,
+        start: float,
+        outcome: str,
+        files_sent: int | None = None,
+        blocking: bool = False,
     ) -> None:
+        """Metrics, the access line and (table endpoints) the audit event; `files_sent` for an answer cut
+        short."""
         elapsed = time.perf_counter() - start
         method = scope["method"]
         if self.labels is None:
@@ -162,7 +209,11 @@ class ObservabilityMiddleware:
             return
         operation, mode = AUDITED[match.group(4)]
         outcome = outcome or ("ok" if status < 400 else (record.error_code or f"HTTP_{status}"))
-        files = record.stats.get("files")
+        files = (
+            record.stats.get("files")
+            if files_sent is None or record.stats.get("files") is None
+            else files_sent
+        )
         if outcome == "ok" and mode == "url" and files:
             FILES_SIGNED.inc(files)
         if outcome == "ok" and operation == "temporary-credentials":
@@ -182,7 +233,10 @@ class ObservabilityMiddleware:
             client=client,
             user_agent=user_agent,
         )
-        await run_in_threadpool(self.audit.record, access)
+        if blocking:
+            self.audit.record(access)
+        else:
+            await run_in_threadpool(self.audit.record, access)
 
 
 def operational_routes(db: Database, metrics: Metrics) -> list[BaseRoute]:
