@@ -140,22 +140,22 @@ _ATTEMPTS = 4
 def load_snapshot(log: DeltaLog, version: int | None = None, base: Snapshot | None = None) -> Snapshot:
     """The snapshot at `version` (latest if None), reusing `base` (an older snapshot) when possible."""
     with paused_gc():
-        full_listing = False
-        for _ in range(_ATTEMPTS - 1):
+        full_listing = gap_seen = False
+        for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return _load(log, version, base, full_listing)
-            except FileNotFoundError:
-                pass  # listed, then removed before it was read: list again
-            except _GapError:
-                full_listing = True
+                return _load(log, version, base, full_listing or attempt == _ATTEMPTS)
+            except FileNotFoundError as exc:  # listed, then removed before it was read: list again
+                if attempt == _ATTEMPTS:
+                    raise StorageError(
+                        f"files of the log of {log.root.display} keep vanishing: {exc}"
+                    ) from exc
+            except _GapError as gap:  # once only: a version older than the cleaned-up log is common
+                if gap_seen or attempt == _ATTEMPTS:
+                    raise gap.error from None
+                full_listing = gap_seen = True
             except _NeedsOlderEntriesError:
                 full_listing = True
-        try:
-            return _load(log, version, base, True)
-        except _GapError as gap:
-            raise gap.error from None
-        except FileNotFoundError as exc:
-            raise StorageError(f"files of the log of {log.root.display} keep vanishing: {exc}") from exc
+        raise AssertionError("unreachable: the last attempt lists the whole log")
 
 
 class _NeedsOlderEntriesError(Exception):
