@@ -127,6 +127,7 @@ def _engine(url: URL) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # Straight to the driver: a full SQLAlchemy execution here would double the cost of each request's reads.
         begin = "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN"
+        # Typed Optional (a pool may have detached it); inside a beginning transaction it is always there.
         conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
     return engine

@@ -61,7 +61,7 @@ class TokenProxy:
             def _forward(self, method: str) -> None:
                 headers = {k: v for k in _FORWARDED_REQUEST if (v := self.headers.get(k)) is not None}
                 headers["Authorization"] = f"Bearer {token()}"
-                request = urllib.request.Request(upstream + self.path, method=method, headers=headers)  # noqa: S310
+                request = urllib.request.Request(upstream + self.path, method=method, headers=headers)  # noqa: S310  - fixed upstream
                 try:
                     response: Any = urllib.request.urlopen(request, timeout=120)  # noqa: S310  - fixed https upstream
                 except urllib.error.HTTPError as exc:

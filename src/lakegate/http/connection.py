@@ -37,6 +37,7 @@ def guarded_protocol(
         return "h11"
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        # uvicorn annotates the parameter as BaseTransport; asyncio hands this protocol a Transport.
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._header_bytes = 0

@@ -383,7 +383,7 @@ class HistoryService:
             if kind == REMOVE and "partitionValues" not in action:
                 # Old writers leave partition values and size out of removes; readers need them.
                 previous = previous or self.context.snapshots.at_version(walk.table.root, version - 1)
-                action = {**previous.files.get(file_key(action), {}), **action}  # noqa: PLW2901
+                action = {**previous.files.get(file_key(action), {}), **action}  # noqa: PLW2901  - completes this remove
                 action.setdefault("partitionValues", {})
             if (
                 walk.keep is not None

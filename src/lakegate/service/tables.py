@@ -225,7 +225,7 @@ class TableService:
             fields = lines.extra_fields(
                 version=snapshot.version, timestamp=self.context.history(table).timestamp_of(snapshot.version)
             )
-            extra = lambda _entry: fields  # noqa: E731
+            extra = lambda _entry: fields  # noqa: E731  - every file gets the same fields
         root, aux = table.root, table.auxiliary
 
         def render(files: Sequence[FileEntry], signers: Signers) -> Iterator[bytes]:

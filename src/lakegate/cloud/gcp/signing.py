@@ -55,7 +55,19 @@ class GcsUrlSigner:
         now = (now or datetime.now(UTC)).astimezone(UTC)
         stamp, date = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
         scope = f"{date}/auto/storage/goog4_request"
-        client_id = self._hmac[0] if self._hmac else self._rsa[0]  # type: ignore[index]
+        if self._hmac:
+            client_id, secret = self._hmac
+            key = v4_signing_key(secret, date, "auto", "storage", scheme="GOOG4")
+
+            def signature(string_to_sign: bytes) -> str:
+                return hmac.digest(key, string_to_sign, "sha256").hex()
+        else:
+            assert self._rsa is not None  # __init__ takes exactly one of the two
+            client_id, rsa_sign = self._rsa
+
+            def signature(string_to_sign: bytes) -> str:
+                return rsa_sign(string_to_sign).hex()
+
         query = (
             f"X-Goog-Algorithm={self.algorithm}&X-Goog-Credential={quote(client_id + '/' + scope, safe='')}"
             f"&X-Goog-Date={stamp}&X-Goog-Expires={expires_in}&X-Goog-SignedHeaders=host"
@@ -63,16 +75,6 @@ class GcsUrlSigner:
         tail = f"\n{query}\nhost:{self._host}\n\nhost\nUNSIGNED-PAYLOAD"
         head = f"{self.algorithm}\n{stamp}\n{scope}\n"
         prefix = f"{self._scheme}://{self._host}"
-        if self._hmac:
-            key = v4_signing_key(self._hmac[1], date, "auto", "storage", scheme="GOOG4")
-
-            def signature(string_to_sign: bytes) -> str:
-                return hmac.digest(key, string_to_sign, "sha256").hex()
-        else:
-            rsa_sign = self._rsa[1]  # type: ignore[index]
-
-            def signature(string_to_sign: bytes) -> str:
-                return rsa_sign(string_to_sign).hex()
 
         def sign(bucket: str, name: str) -> str:
             path = f"/{quote(bucket, safe='')}/{quote(name, safe='/~')}"
