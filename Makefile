@@ -1,22 +1,37 @@
 # lakegate — the two commands a new user needs: `make run` (demo server) and `make test` (everything, with services).
 PYTHON ?= python3
+PORT   ?= 8080
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Two install profiles, each with its own stamp (named after pyproject.toml's checksum, so an edit reinstalls):
+# the demo's (the package and the official client) and everything (extras, test and dev tools). The full
+# install also satisfies the demo, so `make run` after `make test` installs nothing, and `make test` after
+# `make run` upgrades to the full install.
+SUM        := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP      := $(VENV)/.installed-full-$(SUM)
+DEMO_STAMP := $(VENV)/.installed-demo-$(SUM)
 
 .PHONY: run test check format bench fuzz services install clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[test,dev,azure,gcp,postgres]'
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.installed-* && touch $@ $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[client]'
+	rm -f $(VENV)/.installed-demo-* && touch $@
 
 install: $(STAMP)
 
-## Build demo tables on local disk, write demo/server.yaml + demo/profile.share, serve on 127.0.0.1:8080.
-run: $(STAMP)
-	$(VENV)/bin/lakegate demo --directory demo --port 8080
+## Build demo tables on local disk, write demo/server.yaml + demo/profile.share, serve on 127.0.0.1:$(PORT)
+## (`make run PORT=9090` for another port). Installs only what the demo needs: the package and the official
+## delta-sharing client. Afterwards `lakegate` is .venv/bin/lakegate (or `. .venv/bin/activate`).
+run: $(DEMO_STAMP)
+	$(VENV)/bin/lakegate demo --directory demo --port $(PORT)
 
 ## Test services (Ceph RGW, Azurite, PostgreSQL) from Debian and npm packages.
 services:

@@ -60,6 +60,7 @@ def serve(
     from lakegate.http.connection import guarded_protocol
     from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
+    from lakegate.shutdown import CutOffQuietly, Server
 
     # Checked here, one line each: typer's own range errors are a box of lines, and uvicorn would take a bad
     # level with a traceback, and a port past 65535 modulo 65536.
@@ -88,9 +89,10 @@ def serve(
         _fail(str(exc))
         return
     # uvicorn logs through lakegate's handlers (log_config=None); its access log is replaced by lakegate's,
-    # which omits query strings (signed URLs). On SIGTERM it stops accepting, then drains requests in flight.
-    uvicorn.run(
-        application,
+    # which omits query strings (signed URLs). On SIGTERM it stops accepting, then drains requests in flight
+    # (Ctrl-C: one second); lakegate.shutdown makes both exit 0 with no traceback.
+    server_config = uvicorn.Config(
+        CutOffQuietly(application),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
@@ -104,6 +106,7 @@ def serve(
         ws="none",  # no WebSocket route: upgrade requests are plain HTTP requests
         **ssl_kwargs,
     )
+    Server(server_config).run()
 
 
 @app.command()
@@ -115,6 +118,13 @@ def demo(
     """Build demo Delta tables on local disk, write demo/server.yaml and demo/profile.share, and serve them."""
     from lakegate.demo import build_demo
 
+    if run and not 0 < port <= 65535:
+        _fail(f"--port must be 1 to 65535, not {port}")
+    if run and not _port_free(DEMO_HOST, port):
+        # Checked before anything is built or "Demo ready" is printed: a busy port is one line, exit 2.
+        _fail(
+            f"port {port} on {DEMO_HOST} is in use; pick another: `make run PORT=9090` or `lakegate demo --port 9090`"
+        )
     config_path, profile_path, tables = build_demo(directory.resolve(), port)
     table = tables[0]
     typer.echo(
@@ -126,6 +136,22 @@ def demo(
     if run:
         sys.stdout.flush()
         serve(config=config_path, host=None, port=None, log_level="info", log_format="text")
+
+
+DEMO_HOST = "127.0.0.1"
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether the server could listen on host:port now (bound as uvicorn binds: with SO_REUSEADDR)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def main() -> None:

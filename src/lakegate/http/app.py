@@ -33,6 +33,7 @@ from lakegate.exceptions import (
 from lakegate.http.auth import bearer_token
 from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS
+from lakegate.http.openapi import openapi_document
 from lakegate.http.ranges import check_range
 from lakegate.http.record import observe_answer, observe_principal
 from lakegate.keys import KeyRing
@@ -299,6 +300,10 @@ def _file_response(request: Request, path: str) -> Response:
     return FileResponse(path, media_type="application/octet-stream")
 
 
+def openapi(request: Request) -> Response:
+    return _json(request.app.state.openapi)
+
+
 def health(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -325,6 +330,7 @@ def create_app(
         Route(tables + "/queries/{query_id}", query_info, methods=["POST"]),
         Route(tables + "/temporary-table-credentials", table_credentials, methods=["POST"]),
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
+        Route("/openapi.json", openapi),  # public: it describes the API (http/openapi.py), never data
     ]
     app = Starlette(
         routes=[
@@ -337,4 +343,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.openapi = openapi_document(services.config.endpoint)
     return app

@@ -3,8 +3,11 @@ then reads a table over TLS) and `selfSigned`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import ssl
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +26,7 @@ def _shares(root: str) -> list[dict]:
 
 def test_certificate_files(tmp_path: Path) -> None:
     root = build_plain(tmp_path / "t")
-    cert, key = self_signed_certificate("127.0.0.1")
+    cert, key = self_signed_certificate("127.0.0.1", tmp_path / "tls")
     server = start_server(
         tmp_path / "srv",
         {"ssl": {"certificateFile": str(cert), "certificateKeyFile": str(key)}, "shares": _shares(root)},
@@ -54,13 +57,41 @@ def test_certificate_files(tmp_path: Path) -> None:
         server.stop()
 
 
+def _served_fingerprint(base_url: str) -> str:
+    """The SHA-256 fingerprint of the certificate the server presents, as `AA:BB:…`."""
+    host, port = base_url.removeprefix("http://").split(":")
+    der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((host, int(port))))
+    return hashlib.sha256(der).digest().hex(":").upper()
+
+
 def test_self_signed(tmp_path: Path) -> None:
-    server = start_server(
-        tmp_path / "srv", {"ssl": {"selfSigned": True}, "shares": _shares(build_plain(tmp_path / "t"))}
-    )
-    try:
-        endpoint = server.endpoint.replace("http://", "https://")
-        response = httpx.get(endpoint + "/shares", headers=server.headers(), verify=False)  # noqa: S501  - the self-signed test cert
-        assert response.status_code == 200 and response.json()["items"][0]["name"] == "s"
-    finally:
-        server.stop()
+    """The certificate is made once beside the configuration (key 0600), its path and fingerprint are logged,
+    and a restart serves the same one."""
+    config = {"ssl": {"selfSigned": True}, "shares": _shares(build_plain(tmp_path / "t"))}
+    fingerprints = []
+    log = ""
+    for _ in range(2):
+        server = start_server(tmp_path / "srv", config)
+        try:
+            endpoint = server.endpoint.replace("http://", "https://")
+            response = httpx.get(endpoint + "/shares", headers=server.headers(), verify=False)  # noqa: S501  - the self-signed test cert
+            assert response.status_code == 200 and response.json()["items"][0]["name"] == "s"
+            fingerprint = _served_fingerprint(server.base_url)
+            assert fingerprint in server.log() and str(tmp_path / "srv" / ".lakegate-tls" / "cert.pem") in (
+                server.log()
+            )
+            fingerprints.append(fingerprint)
+        finally:
+            server.stop()
+        log = server.log()
+    assert fingerprints[0] == fingerprints[1]
+    key = tmp_path / "srv" / ".lakegate-tls" / "key.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert "made a new certificate" in log and "reusing the certificate" in log  # one log file, both starts
+
+
+def test_self_signed_certificate_for_another_host_is_replaced(tmp_path: Path) -> None:
+    first, _ = self_signed_certificate("127.0.0.1", tmp_path)
+    made = first.read_bytes()
+    assert self_signed_certificate("127.0.0.1", tmp_path)[0].read_bytes() == made
+    assert self_signed_certificate("lakegate.example", tmp_path)[0].read_bytes() != made
