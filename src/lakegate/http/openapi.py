@@ -309,6 +309,13 @@ def _admin_paths() -> dict[str, Doc]:
                 parameters=[recipient],
                 errors=admin_errors,
             ),
+            "delete": _op(
+                "Delete a recipient with its tokens and grants",
+                "admin",
+                _json_response("What was deleted", MAP),
+                parameters=[recipient],
+                errors=admin_errors,
+            ),
         },
         "/admin/recipients/{recipient}/rotate": {
             "post": _op(
