@@ -230,3 +230,11 @@ def test_a_torn_listing_is_listed_again(tmp_path: Path) -> None:
     store = _TornListingStore(version_name(2) + ".json")
     timeline = load_timeline(_log(root, store))
     assert store.listings == 2 and timeline.versions == [0, 1, 2, 3, 4]
+
+
+def test_timeline_reading_in_commit_timestamps_while_the_log_is_cleaned_up(tmp_path: Path) -> None:
+    """Reading each commit's in-commit timestamp, a commit listed a moment ago is gone: list again."""
+    root = _table(tmp_path, 5)
+    store = _CleaningStore(root)
+    timeline = load_timeline(_log(root, store), in_commit_timestamps_from=0)
+    assert store.cleaned and timeline.versions == [4]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from lakegate._lru import Lru
 from lakegate.delta.log import DeltaLog, contiguous, version_name
-from lakegate.exceptions import InvalidParameterError, TableFilesMissingError
+from lakegate.exceptions import InvalidParameterError, StorageError, TableFilesMissingError
 from lakegate.timestamps import iso_from_ms
 
 log_ = logging.getLogger(__name__)
@@ -71,6 +71,21 @@ class Timeline:
 def load_timeline(log: DeltaLog, in_commit_timestamps_from: int | None = None) -> Timeline:
     """All commits still in the log. `in_commit_timestamps_from`: first version whose commitInfo carries an
     in-commit timestamp (None when the table does not use them)."""
+    for _ in range(_ATTEMPTS - 1):
+        try:
+            return _load_timeline(log, in_commit_timestamps_from)
+        except FileNotFoundError:
+            pass  # a commit whose in-commit timestamp was to be read was cleaned up since the listing
+    try:
+        return _load_timeline(log, in_commit_timestamps_from)
+    except FileNotFoundError as exc:
+        raise StorageError(f"commits of the log of {log.root.display} keep vanishing: {exc}") from exc
+
+
+_ATTEMPTS = 3
+
+
+def _load_timeline(log: DeltaLog, in_commit_timestamps_from: int | None) -> Timeline:
     listing = log.list()
     versions = _latest_run(sorted(listing.commits))
     if len(versions) < len(listing.commits):
@@ -142,24 +157,22 @@ class TimelineCache:
                 newer = sorted(v for v in listing.commits if v > cached.latest)
                 if newer and not contiguous(cached.latest, newer):
                     timeline = load_timeline(log, in_commit_timestamps_from)  # a gap: start over
+                elif newer:
+                    commits = [(v, listing.commits[v].mtime_ms) for v in newer]
+                    try:
+                        timeline = _extend(cached, log, commits, in_commit_timestamps_from)
+                    except FileNotFoundError:  # cleaned up since the listing: start over
+                        timeline = load_timeline(log, in_commit_timestamps_from)
                 else:
-                    timeline = (
-                        _extend(
-                            cached,
-                            log,
-                            [(v, listing.commits[v].mtime_ms) for v in newer],
-                            in_commit_timestamps_from,
-                        )
-                        if newer
-                        else cached
-                    )
+                    timeline = cached
             with self._guard:
                 self._tables.put(key, timeline)
             return timeline
 
 
 def _in_commit_timestamp(log: DeltaLog, version: int) -> int | None:
-    for action in log.read_commit(version):
+    """The commit's in-commit timestamp; FileNotFoundError when the commit is gone since it was listed."""
+    for action in log.commit_actions(version):
         if "commitInfo" in action:
             ts = action["commitInfo"].get("inCommitTimestamp")
             return int(ts) if ts is not None else None
