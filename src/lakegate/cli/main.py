@@ -138,6 +138,46 @@ def demo(
         serve(config=config_path, host=None, port=None, log_level="info", log_format="text")
 
 
+@app.command()
+def healthcheck(
+    config: Path = typer.Option(
+        ...,
+        "--config",
+        "-c",
+        envvar="LAKEGATE_CONFIG",
+        help="Server configuration (YAML); or LAKEGATE_CONFIG.",
+    ),
+    timeout: float = typer.Option(4.0, help="Seconds to wait for the answer."),
+) -> None:
+    """Exit 0 when the server of this configuration answers /healthz on this machine, else 1 with one line
+    (the container image's HEALTHCHECK: it follows the configured port, LAKEGATE_PORT and TLS)."""
+    import ssl
+    import urllib.request
+
+    from lakegate.config import load_config
+
+    try:
+        settings = load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    # A wildcard listen address is reached through the loopback interface.
+    wildcards = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104  - compared, not bound
+    host = wildcards.get(settings.host, settings.host)
+    host = f"[{host}]" if ":" in host else host
+    scheme = "https" if settings.ssl is not None else "http"
+    url = f"{scheme}://{host}:{settings.port}/healthz"
+    # A liveness probe of this machine's own server: its certificate may be self-signed or name another host.
+    context = ssl._create_unverified_context() if scheme == "https" else None  # noqa: S323
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:  # noqa: S310
+            status = answer.status
+    except OSError as exc:  # refused, timed out, or an HTTP error status (HTTPError is an OSError)
+        typer.echo(f"unhealthy: {url}: {getattr(exc, 'reason', exc)}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"healthy: {url} answered {status}")
+
+
 DEMO_HOST = "127.0.0.1"
 
 
