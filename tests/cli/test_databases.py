@@ -42,6 +42,12 @@ def _ok(*args: str) -> str:
     return str(result.stdout)
 
 
+def _create_partner(config: Path) -> None:
+    """Recipient `partner`, granted share_a, its profile written beside the configuration."""
+    profile = str(config.parent / "partner.share")
+    _ok("recipients", "create", "partner", "--share", "share_a", "-c", str(config), "--profile-out", profile)
+
+
 def _dump(path: Path) -> list[str]:
     with sqlite3.connect(path) as conn:
         return list(conn.iterdump())
@@ -49,17 +55,7 @@ def _dump(path: Path) -> list[str]:
 
 def test_two_configurations_in_one_folder_keep_their_own_databases(tmp_path: Path) -> None:
     a, b = _write(tmp_path / "a.yaml", ["share_a"]), _write(tmp_path / "b.yaml", ["share_b"])
-    _ok(
-        "recipients",
-        "create",
-        "partner",
-        "--share",
-        "share_a",
-        "-c",
-        str(a),
-        "--profile-out",
-        str(a.parent / "p.share"),
-    )
+    _create_partner(a)
     _ok("db", "upgrade", "-c", str(b))
     assert (tmp_path / "a.db").exists() and (tmp_path / "b.db").exists()
     assert not (tmp_path / "lakegate.db").exists()
@@ -70,17 +66,7 @@ def test_two_configurations_in_one_folder_keep_their_own_databases(tmp_path: Pat
 
 def test_list_and_show_commands_write_nothing(tmp_path: Path) -> None:
     a = _write(tmp_path / "a.yaml", ["share_a", "share_c"])
-    _ok(
-        "recipients",
-        "create",
-        "partner",
-        "--share",
-        "share_a",
-        "-c",
-        str(a),
-        "--profile-out",
-        str(a.parent / "p.share"),
-    )
+    _create_partner(a)
     before = _dump(tmp_path / "a.db")
     # The YAML changes (share_a dropped): reading must neither apply it nor delete share_a's grant.
     _write(a, ["share_c"])
@@ -111,17 +97,7 @@ def test_a_database_refuses_another_configurations_shares(tmp_path: Path) -> Non
     shared = f"sqlite:///{tmp_path / 'shared.db'}"
     a = _write(tmp_path / "a.yaml", ["share_a"], database=shared)
     b = _write(tmp_path / "b.yaml", ["share_b"], database=shared)
-    _ok(
-        "recipients",
-        "create",
-        "partner",
-        "--share",
-        "share_a",
-        "-c",
-        str(a),
-        "--profile-out",
-        str(a.parent / "p.share"),
-    )
+    _create_partner(a)
     before = _dump(tmp_path / "shared.db")
     for command in (
         ["shares", "list"],
@@ -143,17 +119,7 @@ def test_an_earlier_versions_lakegate_db_keeps_working(tmp_path: Path) -> None:
     """Before one database per configuration, every configuration's database was lakegate.db: the configuration
     it belongs to keeps it; another configuration in the folder gets its own."""
     a = _write(tmp_path / "server.yaml", ["share_a"], database="sqlite:///lakegate.db")
-    _ok(
-        "recipients",
-        "create",
-        "partner",
-        "--share",
-        "share_a",
-        "-c",
-        str(a),
-        "--profile-out",
-        str(a.parent / "p.share"),
-    )
+    _create_partner(a)
     with sqlite3.connect(tmp_path / "lakegate.db") as conn:  # as written by an earlier version: no owner
         conn.execute("DELETE FROM server_settings WHERE key = 'config_id'")
     _write(a, ["share_a"])  # the default database from now on
@@ -173,17 +139,7 @@ def test_replicas_of_one_configuration_share_a_postgresql_database(
     url = postgres.create_database(f"owners_{next(_databases)}")
     first = _write(tmp_path / "one" / "lakegate.yaml", ["share_a"], database=url)
     replica = _write(tmp_path / "two" / "lakegate.yaml", ["share_a"], database=url, port=9090)
-    _ok(
-        "recipients",
-        "create",
-        "partner",
-        "--share",
-        "share_a",
-        "-c",
-        str(first),
-        "--profile-out",
-        str(tmp_path / "p"),
-    )
+    _create_partner(first)
     _ok("recipients", "grant", "partner", "share_a", "-c", str(replica))
     stranger = _write(tmp_path / "two" / "other.yaml", ["share_b"], database=url)
     result = _run("recipients", "list", "-c", str(stranger))
