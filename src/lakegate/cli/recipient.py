@@ -44,15 +44,24 @@ def head(
     ),
     version: int | None = typer.Option(None, help="Table version (time travel)."),
 ) -> None:
-    """Print the first rows of a table: directory mode when offered, else URL mode."""
+    """Print the first rows of a table: directory mode when offered, else URL mode. Only the files holding
+    those rows are read (the limit goes to the server as limitHint; files are read one at a time)."""
     from lakegate.client import ClientError, SharedTable, load_as_pandas
+    from lakegate.client.table import first_rows
 
+    if rows < 0:
+        typer.echo(f"error: --rows must be 0 or more, not {rows}", err=True)
+        raise typer.Exit(2)
     try:
         shared = SharedTable(table, key_values(option or [], "--storage-option"))
         mode = "dir" if shared.has_dir_access else "url"
-        frame = shared.table(version).to_pandas() if mode == "dir" else load_as_pandas(table, version=version)
+        frame = (
+            first_rows(shared.table(version), rows).to_pandas()
+            if mode == "dir"
+            else load_as_pandas(table, version=version, limit=rows)
+        )
     except (ClientError, ValueError, OSError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"# {len(frame)} rows, read in {mode} mode")
-    typer.echo(frame.head(rows).to_string(index=False))
+    typer.echo(f"# first {len(frame)} rows, read in {mode} mode")
+    typer.echo(frame.to_string(index=False))

@@ -172,11 +172,37 @@ def load_as_pyarrow(
 
 
 def load_as_pandas(
-    url: str, storage_options: dict[str, str] | None = None, version: int | None = None
+    url: str,
+    storage_options: dict[str, str] | None = None,
+    version: int | None = None,
+    limit: int | None = None,
 ) -> Any:
-    """The table as a pandas.DataFrame: directory mode when offered, else URL mode through delta-sharing."""
+    """The table as a pandas.DataFrame: directory mode when offered, else URL mode through delta-sharing. With
+    `limit`, only that many rows, reading files one at a time until there are enough (not the whole table)."""
     table = _load_by_dir(url, storage_options, version)
-    return table.to_pandas() if table is not None else _load_by_url(url, version)
+    if table is None:
+        return _load_by_url(url, version, limit)
+    return table.to_pandas() if limit is None else first_rows(table, limit).to_pandas()
+
+
+def first_rows(table: Any, limit: int) -> Any:
+    """The first `limit` rows of a deltalake.DeltaTable as a pyarrow.Table, read one file after the other until
+    there are enough. Each file is read to its end: a scan stopped midway (`Dataset.head`) leaves reader threads
+    inside deltalake's object store, which crash the interpreter at exit."""
+    import pyarrow as pa
+
+    try:
+        dataset = table.to_pyarrow_dataset()
+    except Exception:  # noqa: BLE001  - reader features pyarrow's dataset cannot apply (deletion vectors…)
+        return table.to_pyarrow_table().slice(0, limit)
+    parts, rows = [], 0
+    for fragment in dataset.get_fragments():
+        if rows >= limit:
+            break
+        part = fragment.to_table(schema=dataset.schema)
+        parts.append(part)
+        rows += part.num_rows
+    return pa.concat_tables(parts).slice(0, limit) if parts else dataset.schema.empty_table()
 
 
 def _load_by_dir(url: str, storage_options: dict[str, str] | None, version: int | None) -> Any:
@@ -185,9 +211,11 @@ def _load_by_dir(url: str, storage_options: dict[str, str] | None, version: int 
     return shared.table(version) if shared.has_dir_access else None
 
 
-def _load_by_url(url: str, version: int | None) -> Any:
+def _load_by_url(url: str, version: int | None, limit: int | None = None) -> Any:
     try:
         import delta_sharing
     except ImportError as exc:
         raise DirectoryAccessUnavailable(f"the table offers URL access only: {_URL_HINT}") from exc
-    return delta_sharing.load_as_pandas(url, version=version)
+    # `limit` goes to the server as limitHint (it answers only the files holding enough rows, by their stats),
+    # and the client reads those one at a time until it has the rows.
+    return delta_sharing.load_as_pandas(url, version=version, limit=limit)

@@ -110,10 +110,10 @@ def test_recipient_cli(rgw: RgwService, s3_dir_tables: dict, dir_server: Running
     as_json = json.loads(_cli("tables", dir_server.profile(), "--output", "json").stdout)
     assert {t["name"] for t in as_json} == {"t1", "t2", "t1_nohistory", "t3"}
 
-    options = [f"-o{k}={v}" for k, v in _s3_options(rgw).items()]
+    options = [f"--storage-option={k}={v}" for k, v in _s3_options(rgw).items()]
     head = _cli("head", f"{dir_server.profile()}#s3share.default.t2", "-n", "3", *options)
     assert head.returncode == 0, head.stderr
-    assert head.stdout.startswith(f"# {len(s3_dir_tables['expected_t2'])} rows, read in dir mode")
+    assert head.stdout.startswith("# first 3 rows, read in dir mode")
     assert len(head.stdout.strip().splitlines()) == 1 + 1 + 3  # summary, header, rows
     url_mode = _cli("head", f"{dir_server.profile()}#s3share.default.t1_nohistory")
     assert url_mode.returncode == 0 and "read in url mode" in url_mode.stdout, url_mode.stderr
