@@ -841,6 +841,8 @@ def _operational_route(rng: random.Random, world: World, caller: str) -> Made:
             "/admin/",
             world.endpoint,
             world.endpoint + "/",
+            world.endpoint + "/openapi.json",
+            world.endpoint + "/openapi.json/x",
         ],
     )
     method = _pick(rng, ["GET", "GET", "GET", "HEAD", "POST"])

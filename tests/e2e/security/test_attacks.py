@@ -183,14 +183,15 @@ def test_admin_routes_stay_closed_on_an_anonymous_server(target: Target, tmp_pat
 
 
 def test_operational_routes_tell_strangers_nothing(target: Target) -> None:
-    """/healthz, /readyz and /metrics are open (probes and scrapers hold no token): no name of a share, table
-    or recipient, no path, no secret in them."""
+    """/healthz, /readyz, /metrics and the OpenAPI document are open (probes, scrapers and tools hold no
+    token): no name of a share, table or recipient, no path, no secret in them."""
     call(target, "GET", T.format(**SALES) + "/metadata", None, target.auth("alice"))  # something to count
-    for path in ("/healthz", "/readyz", "/metrics"):
+    openapi = urlsplit(target.endpoint).path + "/openapi.json"
+    for path in ("/healthz", "/readyz", "/metrics", openapi):
         response = httpx.get(target.server.base_url + path, timeout=30)
         assert response.status_code == 200
         assert_clean(target, "GET", path, as_answer(response))
-        assert not [n for n in ("share1", "share2", "sales", "plain", "alice", "bob") if n in response.text]
+        assert not [n for n in ("share1", "share2", "sales", "paged", "plain2", "alice", "bob") if n in response.text]
 
 
 ROUTES_WITH_A_SHARE = [r for r in PROTOCOL_ROUTES if "{share}" in r[1]]
