@@ -31,9 +31,15 @@ class Server(uvicorn.Server):
                 signal.Signals(sig).name,
                 self.config.timeout_graceful_shutdown,
             )
+        logging.getLogger("uvicorn.error").addFilter(_drop_unfinished_answer_notice)
         super().handle_exit(sig, frame)
         # A shutdown asked for is a success: exit 0 (documented) rather than die of the signal afterwards.
         getattr(self, "_captured_signals", []).clear()
+
+
+def _drop_unfinished_answer_notice(record: logging.LogRecord) -> bool:
+    """During shutdown, uvicorn's ERROR for each answer cut off repeats CutOffQuietly's line, misleadingly."""
+    return record.getMessage() != "ASGI callable returned without completing response."
 
 
 class CutOffQuietly:

@@ -81,3 +81,18 @@ def test_the_image_runs_commands_the_cli_has() -> None:
     assert re.search(r"^ENTRYPOINT \[\"lakegate\"\]", DOCKERFILE, re.MULTILINE)
     # serve and healthcheck find the configuration without a flag: the image sets LAKEGATE_CONFIG.
     assert "LAKEGATE_CONFIG=/etc/lakegate/server.yaml" in DOCKERFILE
+
+
+def test_healthcheck_of_a_tls_server(tmp_path: Path) -> None:
+    """With `ssl`, the check speaks HTTPS to the server's own (here self-signed) certificate."""
+    table = {"name": "t", "location": build_plain(tmp_path / "t")}
+    shares = [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}]
+    server = start_server(tmp_path / "srv", {"ssl": {"selfSigned": True}, "shares": shares})
+    try:
+        result = _healthcheck(tmp_path / "srv" / "lakegate.yaml")
+    finally:
+        server.stop()
+    https = server.base_url.replace("http://", "https://")
+    assert result.returncode == 0 and result.stdout.strip() == f"healthy: {https}/healthz answered 200", (
+        result
+    )

@@ -17,13 +17,11 @@ from typing import Any
 
 import typer
 
-from lakegate.cli.options import key_values
+from lakegate.cli.options import ConfigOption, key_values
 from lakegate.exceptions import ConfigError, InvalidParameterError, LakegateError
 from lakegate.secret_files import write_private
 
-CONFIG_HELP = "Server configuration (YAML); or set LAKEGATE_CONFIG."
 OUTPUT_HELP = "text or json."
-ConfigOption = typer.Option(..., "--config", "-c", envvar="LAKEGATE_CONFIG", help=CONFIG_HELP)
 OutputOption = typer.Option("text", "--output", "-o", help=OUTPUT_HELP)
 
 recipients_app = typer.Typer(
