@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +23,9 @@ def _blocked(release: threading.Event) -> Any:
     return work
 
 
-def test_pending_async_queries_are_bounded_per_recipient() -> None:
-    db = Database("sqlite://")
+def test_pending_async_queries_are_bounded_per_recipient(tmp_path: Path) -> None:
+    # A file database, as a server uses: an in-memory one is a single connection shared by the worker threads.
+    db = Database(f"sqlite:///{tmp_path / 'lakegate.db'}")
     migrate.upgrade(db)
     registry = QueryRegistry(db, workers=2, max_pending_per_recipient=2)
     release = threading.Event()
