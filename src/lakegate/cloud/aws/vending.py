@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any
 
-from lakegate.cloud.aws import policy
+from lakegate.cloud.aws.policy import MAX_PLAINTEXT, partition_of, read_policy, to_json
 from lakegate.cloud.aws.storage import make_session
 from lakegate.cloud.base import CredentialVendor, TemporaryCredential
 from lakegate.cloud.locations import Location
@@ -30,7 +30,7 @@ class AwsVendor(CredentialVendor):
         if not (settings.role_arn or settings.federation_token):
             raise ValueError("an AWS vendor needs roleArn (or federationToken: true)")
         self._settings = settings
-        self._partition = policy.partition_of(settings.role_arn)
+        self._partition = partition_of(settings.role_arn)
         self._client: Any = None
         self._lock = threading.Lock()
         external = settings.external_id.get_secret_value() if settings.external_id else ""
@@ -64,10 +64,10 @@ class AwsVendor(CredentialVendor):
             return self._client
 
     def vend(self, location: Location) -> TemporaryCredential:
-        document = policy.to_json(
-            policy.read_policy([location], self._settings.kms_key_arns, self._partition)
+        document = to_json(
+            read_policy([location], self._settings.kms_key_arns, self._partition)
         )
-        if len(document) > policy.MAX_PLAINTEXT:
+        if len(document) > MAX_PLAINTEXT:
             # No retry with a narrower policy (the reference server drops ListBucket): that breaks readers.
             raise VendingError("the table's location is too long for an S3 session policy (2,048 characters)")
         settings = self._settings
