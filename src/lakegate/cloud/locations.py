@@ -17,6 +17,8 @@ from lakegate.exceptions import InvalidLocationError
 _AZURE_HOST = re.compile(
     r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.IGNORECASE
 )
+# The endpoint suffix as written in any Azure spelling (`core.windows.net`, a sovereign cloud, an emulator).
+_AZURE_SUFFIX = re.compile(r"^[^@/]*@?[a-z0-9]{3,24}\.(?:blob|dfs)\.(?P<suffix>[^/:]+)", re.IGNORECASE)
 _S3_SCHEMES = {"s3", "s3a", "s3n"}
 _AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs"}
 
@@ -77,6 +79,15 @@ class Location(NamedTuple):
             base = f"abfss://{self.bucket}@{self.account}.dfs.core.windows.net"
             return f"{base}/{self.path}" if self.path else base
         return f"{self.cloud}://{self.bucket}/{self.path}" if self.path else f"{self.cloud}://{self.bucket}"
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint suffix of an Azure location as written (`core.windows.net`), lowercase; '' otherwise.
+        Not a field: `account` names the store, but two locations are one directory only on one endpoint."""
+        if self.cloud != "azure":
+            return ""
+        match = _AZURE_SUFFIX.match(self.original.split("://", 1)[-1])
+        return match["suffix"].lower() if match else ""
 
     @property
     def display(self) -> str:

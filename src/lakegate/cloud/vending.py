@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 _NOT_A_URL = re.compile(r"[\x00-\x20\x7f]")  # control characters and spaces never appear in a storage URL
 _MAX_LOCATION = 4096
-_AZURE_SUFFIX = re.compile(r"^[^@/]*@?[a-z0-9]{3,24}\.(?:blob|dfs)\.(?P<suffix>[^/:]+)", re.IGNORECASE)
 
 
 # -- which location may be asked for -------------------------------------------------------------------------
@@ -79,17 +78,11 @@ def authorize_location(requested: object, root: Location, auxiliary: Sequence[Lo
 
 
 def _same_directory(a: Location, b: Location) -> bool:
-    if (a.cloud, a.bucket, a.account, a.path) != (b.cloud, b.bucket, b.account, b.path):
-        return False
-    # Location keeps the Azure account but not its cloud (core.windows.net, a sovereign cloud, an emulator).
-    return a.cloud != "azure" or azure_suffix(a) == azure_suffix(b)
+    return _directory(a) == _directory(b)
 
 
-def azure_suffix(location: Location) -> str:
-    """The endpoint suffix of an Azure location (`core.windows.net`), lowercase; '' if not written."""
-    text = location.original.split("://", 1)[-1]
-    match = _AZURE_SUFFIX.match(text)
-    return match["suffix"].lower() if match else ""
+def _directory(location: Location) -> tuple[str, ...]:
+    return location.cloud, location.bucket, location.account, location.path, location.endpoint
 
 
 # -- caching -------------------------------------------------------------------------------------------------

@@ -51,9 +51,8 @@ def guarded_protocol(
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if (
-                self._reading_headers
-            ):  # the headers go on past this chunk (counted whole: a bound, not a size)
+            # The headers go on past this chunk (counted whole: a bound, not a size).
+            if self._reading_headers:
                 self._header_bytes += len(data)
                 if self._header_bytes > max_header_bytes:
                     self._refuse(HeadersTooLargeError(_too_large(max_header_bytes)))

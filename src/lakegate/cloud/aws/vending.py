@@ -64,9 +64,7 @@ class AwsVendor(CredentialVendor):
             return self._client
 
     def vend(self, location: Location) -> TemporaryCredential:
-        document = to_json(
-            read_policy([location], self._settings.kms_key_arns, self._partition)
-        )
+        document = to_json(read_policy([location], self._settings.kms_key_arns, self._partition))
         if len(document) > MAX_PLAINTEXT:
             # No retry with a narrower policy (the reference server drops ListBucket): that breaks readers.
             raise VendingError("the table's location is too long for an S3 session policy (2,048 characters)")
