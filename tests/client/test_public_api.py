@@ -45,19 +45,27 @@ def test_table_urls_and_profiles(tmp_path) -> None:
         json.dumps({"shareCredentialsVersion": 1, "endpoint": "https://h/ds/", "bearerToken": "sekret"})
     )
     assert Profile.load(good).endpoint == "https://h/ds" and "sekret" not in repr(Profile.load(good))
-    for data in (
-        {"shareCredentialsVersion": 2, "endpoint": "e", "bearerToken": "t"},
-        {"shareCredentialsVersion": 1, "endpoint": "e"},
-        {
-            "shareCredentialsVersion": 1,
-            "endpoint": "e",
-            "bearerToken": "t",
-            "expirationTime": "2020-01-01T00:00:00Z",
-        },
+    for data, reason in (
+        ({"shareCredentialsVersion": 2, "endpoint": "https://h", "bearerToken": "t"}, "not supported"),
+        ({"shareCredentialsVersion": 1, "endpoint": "https://h"}, "are required"),
+        (
+            {
+                "shareCredentialsVersion": 1,
+                "endpoint": "https://h",
+                "bearerToken": "t",
+                "expirationTime": "2020-01-01T00:00:00Z",
+            },
+            "expired",
+        ),
+        (
+            {"shareCredentialsVersion": 1, "endpoint": "file:///etc", "bearerToken": "t"},
+            "http:// or https://",
+        ),
+        ({"shareCredentialsVersion": 1, "endpoint": "h/ds", "bearerToken": "t"}, "http:// or https://"),
     ):
         bad_file = tmp_path / "bad.share"
         bad_file.write_text(json.dumps(data))
-        with pytest.raises(ProfileError):
+        with pytest.raises(ProfileError, match=reason):
             Profile.load(bad_file)
 
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lakegate.client.errors import ProfileError
 
@@ -27,7 +28,13 @@ class Profile:
             raise ProfileError(f"{path}: shareCredentialsVersion {version!r} is not supported (only 1)")
         if not data.get("endpoint") or not data.get("bearerToken"):
             raise ProfileError(f"{path}: endpoint and bearerToken are required")
-        profile = cls(str(data["endpoint"]).rstrip("/"), str(data["bearerToken"]), data.get("expirationTime"))
+        endpoint = str(data["endpoint"]).rstrip("/")
+        if urlsplit(endpoint).scheme.lower() not in (
+            "http",
+            "https",
+        ):  # never file: or another opener's scheme
+            raise ProfileError(f"{path}: the endpoint must be an http:// or https:// URL")
+        profile = cls(endpoint, str(data["bearerToken"]), data.get("expirationTime"))
         if profile.expired():
             raise ProfileError(f"{path}: the profile expired at {profile.expiration_time}")
         return profile

@@ -36,7 +36,7 @@ class RestClient:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310  - Profile.load admits http(s) endpoints only
                 return bytes(response.read())
         except urllib.error.HTTPError as exc:
             try:
