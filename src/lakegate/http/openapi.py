@@ -70,6 +70,7 @@ _ERRORS = {
     "401": "Missing, unknown, expired or revoked bearer token",
     "403": "The token may not do this",
     "404": "No such share, schema, table or resource (or not granted)",
+    "409": "Conflict: the name exists already, or the YAML declares it (edit the file)",
     "413": "Request body too large",
     "429": "Too many requests",
     "500": "Internal error",
@@ -278,7 +279,7 @@ def _protocol_paths() -> dict[str, Doc]:
 def _admin_paths() -> dict[str, Doc]:
     recipient = _path("recipient", "The recipient's name.")
     share = _path("share", "The share's name.")
-    admin_errors = ("400", "401", "404", "500", "503")
+    admin_errors = ("400", "401", "404", "409", "500", "503")
     issued = _json_response("The recipient and its new profile (the token shown only here)", _ref("Issued"))
 
     def body(model: Any) -> Doc:
