@@ -28,6 +28,7 @@ log = logging.getLogger("lakegate.audit")
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 MAX_LIMIT = 10_000
 UNAUTHENTICATED_STATUS = 401
+ADMIN_MODE = "admin"  # the mode of admin changes (data accesses are "url" or "dir")
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -68,7 +69,7 @@ def admin_change(
         share=share,
         schema_name=schema_name,
         table_name=table_name,
-        mode="admin",
+        mode=ADMIN_MODE,
         status=200,
         outcome="ok",
         actor=actor,
@@ -133,14 +134,17 @@ class AuditLog:
     def query(
         self, since: datetime | None = None, recipient: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """The most recent `limit` events (oldest first) since a time, for one recipient or all."""
+        """The most recent `limit` events (oldest first) since a time; with `recipient`, that recipient's data
+        accesses only (admin changes naming it are not its accesses)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidParameterError(f"limit must be 1 to {MAX_LIMIT}")
         query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         if since is not None:
             query = query.where(AuditEvent.at >= since)
         if recipient is not None:
-            query = query.where(AuditEvent.recipient == _fit_column("recipient", recipient))
+            query = query.where(
+                AuditEvent.recipient == _fit_column("recipient", recipient), AuditEvent.mode != ADMIN_MODE
+            )
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [event_json(row) for row in reversed(rows)]

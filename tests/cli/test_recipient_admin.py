@@ -119,3 +119,18 @@ def test_the_access_log_names_client_and_recipient(config: Path, caplog: pytest.
     audit = [r.getMessage() for r in caplog.records if r.name == "lakegate.audit"]
     assert access[-1].endswith(" client 127.0.0.1 recipient partner")
     assert audit[-1] == "partner query share_a.s.t: ok (client 127.0.0.1)"
+
+
+def test_a_recipient_filter_selects_its_data_accesses_not_changes_made_to_it(config: Path) -> None:
+    token = _json("recipients", "create", "partner", "--share", "share_a", "-c", str(config))["profile"][
+        "bearerToken"
+    ]
+    server = AppClient(build_app(load_config(config)), token)
+    try:
+        server.get("/shares/share_a/schemas/s/tables/t/metadata")
+    finally:
+        server.close()
+    mine = _json("audit", "--recipient", "partner", "-c", str(config))
+    assert [(e["operation"], e["actor"]) for e in mine] == [("metadata", None)]
+    everything = _json("audit", "-c", str(config))
+    assert [e["operation"] for e in everything] == ["admin:recipient-create", "metadata"]

@@ -452,7 +452,9 @@ def db_upgrade(config: Path = ConfigOption, output: str = OutputOption) -> None:
 
 def audit(
     since: str | None = typer.Option(None, help="15m, 2h, 7d… ago, or an ISO-8601 time."),
-    recipient: str | None = typer.Option(None, help="Only this recipient's accesses."),
+    recipient: str | None = typer.Option(
+        None, help="Only this recipient's data accesses (not admin changes)."
+    ),
     limit: int = typer.Option(100, help="At most this many events (the most recent)."),
     config: Path = ConfigOption,
     output: str = OutputOption,
