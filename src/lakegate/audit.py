@@ -62,7 +62,9 @@ def admin_change(
     schema_name: str | None = None,
     table_name: str | None = None,
 ) -> Access:
-    """An administrative change (operation `admin:<action>`, mode `admin`) made by `actor`."""
+    """An administrative change (operation `admin:<action>`, mode `admin`) made by `actor`. `recipient` names
+    what the change is about: a recipient, or for `admin-token-create`/`admin-token-revoke` the admin token's
+    name (no column of its own: the row says who made which admin token without a migration)."""
     return Access(
         recipient=recipient,
         operation=f"admin:{action}",

@@ -65,6 +65,28 @@ def test_delete_removes_the_recipient_its_tokens_and_grants_and_is_audited(confi
     assert text.splitlines()[0].split()[-1] == "BY" and me in text
 
 
+def test_admin_token_create_and_revoke_are_audited_with_the_tokens_name(config: Path) -> None:
+    token = _json("admin-tokens", "create", "ops", "-c", str(config))["token"]
+    server = AppClient(build_app(load_config(config)), token)
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        assert server.raw("GET", "/admin/recipients", headers=auth).status_code == 200
+        assert _json("admin-tokens", "revoke", "ops", "-c", str(config))["tokensRevoked"] == 1
+        assert server.raw("GET", "/admin/recipients", headers=auth).status_code == 401
+    finally:
+        server.close()
+    missing = runner.invoke(app, ["admin-tokens", "revoke", "nobody", "-c", str(config)])
+    assert missing.exit_code == 1  # nothing changed: nothing audited
+
+    events = _json("audit", "-c", str(config))
+    me = f"cli:{getpass.getuser()}"
+    assert [(e["actor"], e["operation"], e["recipient"], e["mode"]) for e in events] == [
+        (me, "admin:admin-token-create", "ops", "admin"),
+        (me, "admin:admin-token-revoke", "ops", "admin"),
+    ]
+    assert token not in json.dumps(events)
+
+
 def test_the_bootstrap_recipient_is_deleted_in_the_yaml_not_the_cli(tmp_path: Path) -> None:
     config = _write(tmp_path / "a.yaml", ["share_a"], authorization={"bearerToken": "x" * 32})
     result = runner.invoke(app, ["recipients", "delete", "bootstrap", "-c", str(config)])

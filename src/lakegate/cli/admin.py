@@ -407,6 +407,7 @@ def admin_tokens_create(
 
     with _context(config, output) as ctx:
         described, token = AdminTokens(ctx.db).create(name, expires_in)
+        ctx.audit("admin-token-create", recipient=name)  # an admin token's name: see audit.admin_change
         _emit(output, {**described, "token": token}, lambda d: d["token"])
 
 
@@ -432,9 +433,9 @@ def admin_tokens_revoke(name: str, config: Path = ConfigOption, output: str = Ou
     from lakegate.catalog.admins import AdminTokens
 
     with _context(config, output) as ctx:
-        _emit(
-            output, AdminTokens(ctx.db).revoke(name), lambda d: f"revoked {d['tokensRevoked']} admin token(s)"
-        )
+        revoked = AdminTokens(ctx.db).revoke(name)
+        ctx.audit("admin-token-revoke", recipient=name)
+        _emit(output, revoked, lambda d: f"revoked {d['tokensRevoked']} admin token(s)")
 
 
 @db_app.command("upgrade")
