@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from lakegate.config import parse_config
 from lakegate.server import build_services
@@ -10,7 +13,7 @@ from lakegate.service.warmup import warm_up
 from tests.tables import build_plain
 
 
-def test_warm_up_loads_up_to_the_cache_size(tmp_path: Path) -> None:
+def test_warm_up_loads_up_to_the_cache_size(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     tables = [{"name": f"t{i}", "location": build_plain(tmp_path / f"t{i}")} for i in range(3)]
     tables.append({"name": "broken", "location": str(tmp_path / "no-such-table")})
     config = parse_config(
@@ -24,7 +27,11 @@ def test_warm_up_loads_up_to_the_cache_size(tmp_path: Path) -> None:
     )
     services = build_services(config)
     assert warm_up(services.context, 2) == 2
-    assert warm_up(services.context, 10) == 3  # the broken table is skipped, not fatal
+    with caplog.at_level(logging.INFO, logger="lakegate.warmup"):
+        assert warm_up(services.context, 10) == 3  # the broken table is skipped, not fatal
+    # ...and named in a warning, so the provider sees it at start rather than on a recipient's first query
+    skipped = [r for r in caplog.records if r.name == "lakegate.warmup" and "s.d.broken" in r.getMessage()]
+    assert [r.levelno for r in skipped] == [logging.WARNING]
     snapshots = services.context.snapshots
     misses = snapshots.misses
     services.context.snapshots.latest(services.context.resolve(None, "s", "d", "t0").root)

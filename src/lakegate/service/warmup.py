@@ -4,7 +4,7 @@ At start, `create_stores` creates the store (cloud SDK client) of every shared t
 what the first conversion of a checkpoint would import (pyarrow loads pandas lazily): together ~1 s that would
 otherwise fall on the first request. Then, unless `warmUp: false`, a background thread reads the latest snapshot
 of up to `deltaTableCacheSize` tables and prepares their parquet-format file lines, so the first query of a 100k-file
-table is as fast as later ones. Failures are logged and left for the table's requests to report."""
+table is as fast as later ones. A table that fails is named in a warning and left for its requests to report."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def warm_up(tables: TableContext, limit: int) -> int:
             tables.lines.entries(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
             loaded += 1
         except Exception as exc:  # noqa: BLE001  - the table's own requests will report it properly
-            log.info("warm-up skipped %s: %s", info.full_name, exc)
+            # A warning, not info: a table that cannot be read at start (a lost commit, no Delta log) is the
+            # provider's to repair, and start-up is when the provider is watching the log.
+            log.warning("warm-up skipped %s: %s", info.full_name, exc)
     return loaded
 
 
