@@ -31,15 +31,22 @@ class Server(uvicorn.Server):
                 signal.Signals(sig).name,
                 self.config.timeout_graceful_shutdown,
             )
-        logging.getLogger("uvicorn.error").addFilter(_drop_unfinished_answer_notice)
+        elif sig == signal.SIGINT and not self.force_exit:
+            log.info("SIGINT again: stopping now")  # uvicorn's force exit: no drain, no lifespan shutdown
+        logging.getLogger("uvicorn.error").addFilter(_drop_shutdown_noise)
         super().handle_exit(sig, frame)
         # A shutdown asked for is a success: exit 0 (documented) rather than die of the signal afterwards.
         getattr(self, "_captured_signals", []).clear()
 
 
-def _drop_unfinished_answer_notice(record: logging.LogRecord) -> bool:
-    """During shutdown, uvicorn's ERROR for each answer cut off repeats CutOffQuietly's line, misleadingly."""
-    return record.getMessage() != "ASGI callable returned without completing response."
+def _drop_shutdown_noise(record: logging.LogRecord) -> bool:
+    """During shutdown, uvicorn's ERROR for each answer cut off repeats CutOffQuietly's line, misleadingly; on a
+    second Ctrl-C the lifespan task is cancelled and starlette reports it as a traceback ending in
+    CancelledError, for an exit the operator asked for."""
+    message = record.getMessage()
+    if message == "ASGI callable returned without completing response.":
+        return False
+    return not (message.startswith("Traceback") and message.rstrip().endswith("CancelledError"))
 
 
 class CutOffQuietly:

@@ -76,3 +76,27 @@ def test_a_signal_during_a_long_download(tmp_path: Path, sig: signal.Signals, co
     assert "without completing response" not in log, log  # one line per request cut off, ours
     cut = [json.loads(line) for line in log.splitlines() if "cut off by the shutdown" in line]
     assert len(cut) == 1 and cut[0]["message"].startswith("POST "), log
+
+
+def test_ctrl_c_twice_stops_at_once_without_a_traceback(tmp_path: Path) -> None:
+    """An operator who presses Ctrl-C again while the server stops (uvicorn's force exit)."""
+    shares = [
+        {
+            "name": "s",
+            "schemas": [{"name": "d", "tables": [{"name": "big", "location": _big_table(tmp_path / "big")}]}],
+        }
+    ]
+    server = start_server(tmp_path / "srv", {"shares": shares})
+    try:
+        sock = _start_slow_download(server)
+        os.kill(server.daemon.proc.pid, signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(server.daemon.proc.pid, signal.SIGINT)
+        code = server.daemon.proc.wait(timeout=20)
+        sock.close()
+    finally:
+        server.stop()
+    log = server.log()
+    assert code == 0, log
+    assert "Traceback" not in log and "CancelledError" not in log, log
+    assert "SIGINT again: stopping now" in log, log
