@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from lakegate.catalog.db import Database
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES
-from lakegate.cloud.backends import backend_for
+from lakegate.cloud.base import backend_for
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig
 from lakegate.exceptions import ConfigError, InvalidLocationError

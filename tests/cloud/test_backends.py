@@ -1,8 +1,9 @@
-"""One table of clouds (`lakegate.cloud.backends`): both the store and the vendor registries read it, so a cloud
-is added with one package exporting `BACKEND` and one row."""
+"""One table of clouds (`lakegate.cloud.backends`): `Location.parse` and both the store and the vendor registries
+read it, so a cloud is added with one package exporting `BACKEND` and `SYNTAX` and one row."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 from collections.abc import Callable
@@ -10,12 +11,13 @@ from collections.abc import Callable
 import pytest
 
 from lakegate.cloud import backends
-from lakegate.cloud.base import Backend, CredentialVendor, ObjectStore
-from lakegate.cloud.locations import Location
+from lakegate.cloud.backends import Cloud, LocationSyntax
+from lakegate.cloud.base import Backend, CredentialVendor, ObjectStore, backend_for
+from lakegate.cloud.locations import Location, bucket_path, bucket_uri
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.cloud.vending import VendorRegistry
 from lakegate.config import ServerConfig, StorageConfig, parse_config
-from lakegate.exceptions import StorageError
+from lakegate.exceptions import InvalidLocationError, StorageError
 from lakegate.keys import KeyRing
 
 EVERY_KIND = ["/data/t", "s3://b/t", "gs://b/t", "abfss://c@acct.dfs.core.windows.net/t"]
@@ -24,7 +26,7 @@ EVERY_KIND = ["/data/t", "s3://b/t", "gs://b/t", "abfss://c@acct.dfs.core.window
 @pytest.mark.parametrize("uri", EVERY_KIND)
 def test_every_location_the_parser_knows_has_a_backend(uri: str) -> None:
     cloud = Location.parse(uri).cloud
-    backend = backends.backend_for(cloud)
+    backend = backend_for(cloud)
     assert backend is not None and backend.cloud == cloud
     assert backend.install_hint or cloud == "file"  # a cloud needing an SDK says how to install it
 
@@ -45,14 +47,33 @@ def _needs_an_entry(location: Location, settings: StorageConfig | None) -> str |
 
 @pytest.fixture
 def fake_cloud(monkeypatch: pytest.MonkeyPatch) -> Location:
-    """A new cloud, added as a package would add it: a module exporting BACKEND and one table row."""
+    """A new cloud, added as a package would add it: a module exporting BACKEND and SYNTAX, and one table row.
+    Nothing else in lakegate learns of it."""
     module = types.ModuleType("fakecloud_backend")
     module.BACKEND = Backend(  # type: ignore[attr-defined]
         "fake", "pip install fakecloud-sdk", _missing_sdk, _vendor, _needs_an_entry
     )
+    module.SYNTAX = LocationSyntax(bucket_path, bucket_uri("fake"))  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fakecloud_backend", module)
-    monkeypatch.setitem(backends._BACKENDS, "fake", "fakecloud_backend")
-    return Location("fake", "bucket", "table")
+    monkeypatch.setitem(backends._CLOUDS, "fake", Cloud("fakecloud_backend", ("fake", "fake2")))
+    return Location.parse("fake2://bucket/table")
+
+
+def test_a_new_cloud_parses_its_own_schemes(fake_cloud: Location) -> None:
+    assert fake_cloud == Location("fake", "bucket", "table", original="fake2://bucket/table")
+    assert Location.parse("FAKE://bucket/a%20b/").path == "a b"  # the generic path cleaning applies
+    assert fake_cloud.uri == "fake://bucket/table"  # its canonical form, from its own syntax
+    assert Location.parse("fake://bucket/").contains(fake_cloud)
+    with pytest.raises(InvalidLocationError, match="location 'fake://' has no bucket"):
+        Location.parse("fake://")
+
+
+def test_a_scheme_is_unknown_once_its_row_is_gone(
+    monkeypatch: pytest.MonkeyPatch, fake_cloud: Location
+) -> None:
+    monkeypatch.delitem(backends._CLOUDS, "fake")
+    with pytest.raises(InvalidLocationError, match="unsupported storage location 'fake://bucket/t'"):
+        Location.parse("fake://bucket/t")
 
 
 def test_both_registries_read_the_one_table(fake_cloud: Location) -> None:
@@ -78,3 +99,25 @@ def test_a_cloud_without_a_vendor_has_no_directory_access() -> None:
     assert (
         vendors.problem(Location("nowhere", "b", "t")) == "'nowhere' locations cannot be shared by directory"
     )
+
+
+def test_parsing_a_location_imports_no_cloud_sdk() -> None:
+    """Each cloud's SYNTAX lives apart from its SDK: a fresh interpreter parses every kind of location and has
+    loaded neither boto3 nor azure-* nor google-*."""
+    code = (
+        "import sys\n"
+        "from lakegate.cloud.locations import Location\n"
+        f"for uri in {[*EVERY_KIND, 'https://acct.blob.core.windows.net/c/t']!r}:\n"
+        "    print(Location.parse(uri).uri)\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'azure', 'google')]\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [
+        "file:///data/t",
+        "s3://b/t",
+        "gs://b/t",
+        "abfss://c@acct.dfs.core.windows.net/t",
+        "abfss://c@acct.dfs.core.windows.net/t",
+        "[]",
+    ]

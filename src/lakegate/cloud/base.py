@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakegate.cloud import backends
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.keys import KeyRing
@@ -85,7 +86,8 @@ class CredentialVendor(ABC):
 @dataclass(frozen=True)
 class Backend:
     """Everything the server knows about one cloud, exported as `BACKEND` by its package (`cloud/<name>/`) and
-    listed once in `lakegate.cloud.backends`. The factories import the cloud's SDK; the rest must not."""
+    listed once in `lakegate.cloud.backends` (with its URI schemes; its `SYNTAX` parses them). The factories
+    import the cloud's SDK; the rest must not."""
 
     cloud: str  # Location.cloud
     install_hint: str  # what to install when the factories raise ImportError ("" if nothing can be missing)
@@ -108,3 +110,19 @@ class Backend:
         if self.make_vendor is None or self.dir_access_problem is None:
             return f"'{self.cloud}' locations cannot be shared by directory"
         return self.dir_access_problem(location, settings)
+
+
+def backend_for(cloud: str) -> Backend | None:
+    """The backend of a cloud (its row in `lakegate.cloud.backends`), or None if this server has none for it."""
+    package = backends.package_for(cloud)
+    if package is None:
+        return None
+    backend = package.BACKEND
+    assert isinstance(backend, Backend)
+    assert backend.cloud == cloud
+    return backend
+
+
+def all_backends() -> list[Backend]:
+    found = [backend_for(cloud) for cloud in backends.clouds()]
+    return [b for b in found if b is not None]

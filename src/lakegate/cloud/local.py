@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import SplitResult, quote
 
+from lakegate.cloud.backends import LocationSyntax
 from lakegate.cloud.base import Backend, ObjectInfo, ObjectStore, SignRequest, UrlSigner
-from lakegate.cloud.locations import Location
+from lakegate.cloud.locations import Location, clean_path
 from lakegate.config import StorageConfig
-from lakegate.exceptions import StorageError
+from lakegate.exceptions import InvalidLocationError, StorageError
 from lakegate.keys import KeyRing
 
 PURPOSE = "local-file-url"
@@ -87,3 +88,17 @@ def _store(settings: StorageConfig | None, keys: KeyRing) -> ObjectStore:
 
 # Local tables are served by lakegate itself: no SDK, no directory access.
 BACKEND = Backend("file", "", _store)
+
+
+def _parse(parts: SplitResult, uri: str) -> tuple[str, str, str]:
+    """`file:///abs` (a bare `/abs` is read as local disk by `Location.parse` itself)."""
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidLocationError(f"unsupported file URI host in location '{uri}'")
+    return "", clean_path(parts.path), ""
+
+
+def _uri(bucket: str, path: str, account: str) -> str:
+    return "file:///" + path
+
+
+SYNTAX = LocationSyntax(_parse, _uri)

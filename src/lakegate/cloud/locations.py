@@ -4,23 +4,21 @@ One `Location` names a directory in one store: local disk (`/abs`, `file:///abs`
 `s3n://` are the same store), Azure (`abfs[s]://container@account.dfs.core.windows.net/...`,
 `wasb[s]://container@account.blob.core.windows.net/...`, `https://account.(blob|dfs).core.windows.net/container/...`)
 and GCS (`gs://`). Containment is by whole path segments, so `tables/t1` never contains `tables/t1_old`.
+
+Each cloud parses and writes its own URIs (`SYNTAX` in its package); this module picks the cloud by the URI's
+scheme in the one table of clouds (`lakegate.cloud.backends`) and keeps what is the same for all: path cleaning
+and containment.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
+from lakegate.cloud import backends
 from lakegate.exceptions import InvalidLocationError
-
-_AZURE_HOST = re.compile(
-    r"^(?P<account>[a-z0-9]{3,24})\.(?P<kind>blob|dfs)\.(?P<suffix>core\.windows\.net|.+)$", re.IGNORECASE
-)
-# The endpoint suffix as written in any Azure spelling (`core.windows.net`, a sovereign cloud, an emulator).
-_AZURE_SUFFIX = re.compile(r"^[^@/]*@?[a-z0-9]{3,24}\.(?:blob|dfs)\.(?P<suffix>[^/:]+)", re.IGNORECASE)
-_S3_SCHEMES = {"s3", "s3a", "s3n"}
-_AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs"}
 
 
 class Location(NamedTuple):
@@ -42,52 +40,30 @@ class Location(NamedTuple):
         if not text:
             raise InvalidLocationError("location is empty")
         if text.startswith("/"):
-            return cls("file", "", _clean_path(text, decode=False), original=uri)
+            return cls("file", "", clean_path(text, decode=False), original=uri)  # a bare path is local disk
         parts = urlsplit(text)
-        scheme = parts.scheme.lower()
-        if scheme == "file":
-            if parts.netloc not in ("", "localhost"):
-                raise InvalidLocationError(f"unsupported file URI host in location '{uri}'")
-            return cls("file", "", _clean_path(parts.path), original=uri)
-        if scheme in _S3_SCHEMES or scheme == "gs":
-            if not parts.netloc:
-                raise InvalidLocationError(f"location '{uri}' has no bucket")
-            return cls(
-                "s3" if scheme in _S3_SCHEMES else "gs", parts.netloc, _clean_path(parts.path), original=uri
-            )
-        if scheme in _AZURE_SCHEMES:
-            container, _, host = parts.netloc.partition("@")
-            match = _AZURE_HOST.match(host)
-            if not container or not match:
-                raise InvalidLocationError(
-                    f"location '{uri}' is not container@account.(dfs|blob).core.windows.net"
-                )
-            return cls("azure", container, _clean_path(parts.path), match["account"].lower(), original=uri)
-        if scheme in ("https", "http"):
-            match = _AZURE_HOST.match(parts.hostname or "")
-            container, _, rest = parts.path.lstrip("/").partition("/")
-            if match and container:
-                return cls("azure", container, _clean_path(rest), match["account"].lower(), original=uri)
-        raise InvalidLocationError(f"unsupported storage location '{uri}'")
+        found = backends.syntax_for_scheme(parts.scheme.lower())
+        if found is None:
+            raise InvalidLocationError(f"unsupported storage location '{uri}'")
+        cloud, syntax = found
+        bucket, path, account = syntax.parse(parts, uri)
+        return cls(cloud, bucket, path, account, original=uri)
 
     @property
     def uri(self) -> str:
         """Canonical URI (`s3://`, `gs://`, `abfss://...dfs...`, `file:///`)."""
-        if self.cloud == "file":
-            return "file:///" + self.path
-        if self.cloud == "azure":
-            base = f"abfss://{self.bucket}@{self.account}.dfs.core.windows.net"
-            return f"{base}/{self.path}" if self.path else base
-        return f"{self.cloud}://{self.bucket}/{self.path}" if self.path else f"{self.cloud}://{self.bucket}"
+        syntax = backends.syntax_for_cloud(self.cloud)
+        if syntax is None:  # a cloud this server has no row for (a Location made by hand)
+            return bucket_uri(self.cloud)(self.bucket, self.path, self.account)
+        return syntax.uri(self.bucket, self.path, self.account)
 
     @property
     def endpoint(self) -> str:
-        """The endpoint suffix of an Azure location as written (`core.windows.net`), lowercase; '' otherwise.
+        """The endpoint of the store as written (Azure: `core.windows.net`), lowercase; '' for
+        clouds whose stores have only one.
         Not a field: `account` names the store, but two locations are one directory only on one endpoint."""
-        if self.cloud != "azure":
-            return ""
-        match = _AZURE_SUFFIX.match(self.original.split("://", 1)[-1])
-        return match["suffix"].lower() if match else ""
+        syntax = backends.syntax_for_cloud(self.cloud)
+        return syntax.endpoint(self.original) if syntax is not None and self.original else ""
 
     @property
     def display(self) -> str:
@@ -101,7 +77,7 @@ class Location(NamedTuple):
 
     def child(self, relative: str) -> Location:
         """The location `relative` (already URL-decoded, '/'-separated) below this one."""
-        rel = _clean_path(relative, decode=False)
+        rel = clean_path(relative, decode=False)
         path = f"{self.path}/{rel}" if self.path and rel else (self.path or rel)
         return Location(self.cloud, self.bucket, path, self.account)
 
@@ -125,9 +101,25 @@ _FORBIDDEN = re.compile(r"[\x00-\x1f]|(?:^|/)\.\.?(?:/|$)")
 _SLASHES = re.compile(r"//+")
 
 
-def _clean_path(path: str, decode: bool = True) -> str:
+def clean_path(path: str, decode: bool = True) -> str:
     """Decode %-escapes (URIs only), drop empty segments, refuse '.' and '..' (no escaping a table root)."""
     text = unquote(path) if decode else path
     if _FORBIDDEN.search(text):
         raise InvalidLocationError(f"location path '{path}' is not allowed")
     return _SLASHES.sub("/", text).strip("/")
+
+
+def bucket_path(parts: SplitResult, uri: str) -> tuple[str, str, str]:
+    """`scheme://bucket/path`, the shape S3 and GCS share: (bucket, path, no account)."""
+    if not parts.netloc:
+        raise InvalidLocationError(f"location '{uri}' has no bucket")
+    return parts.netloc, clean_path(parts.path), ""
+
+
+def bucket_uri(scheme: str) -> Callable[[str, str, str], str]:
+    """The canonical `scheme://bucket/path` writer for a cloud whose URIs have that shape."""
+
+    def uri(bucket: str, path: str, account: str) -> str:
+        return f"{scheme}://{bucket}/{path}" if path else f"{scheme}://{bucket}"
+
+    return uri

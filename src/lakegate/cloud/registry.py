@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from lakegate.cloud.backends import backend_for
-from lakegate.cloud.base import Backend, ObjectStore
+from lakegate.cloud.base import Backend, ObjectStore, backend_for
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.exceptions import StorageError

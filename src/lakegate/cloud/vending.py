@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from lakegate.cloud.backends import all_backends, backend_for
-from lakegate.cloud.base import CredentialVendor, TemporaryCredential
+from lakegate.cloud.base import CredentialVendor, TemporaryCredential, all_backends, backend_for
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry, not_installed
 from lakegate.config import ServerConfig, StorageConfig

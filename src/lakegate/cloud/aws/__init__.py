@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lakegate.cloud.aws.uris import SYNTAX
 from lakegate.cloud.base import Backend, CredentialVendor, ObjectStore
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
@@ -43,3 +44,5 @@ def _credential_lifetime(settings: StorageConfig, config: ServerConfig) -> tuple
 
 
 BACKEND = Backend("s3", "pip install boto3", _store, _vendor, _dir_access_problem, _credential_lifetime)
+
+__all__ = ["BACKEND", "SYNTAX"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lakegate.cloud.azure.uris import SYNTAX
 from lakegate.cloud.base import Backend, CredentialVendor, ObjectStore
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
@@ -62,3 +63,5 @@ BACKEND = Backend(
     _credential_lifetime,
     sdk_modules=("azure.storage.blob", "azure.storage.filedatalake", "azure.identity"),
 )
+
+__all__ = ["BACKEND", "SYNTAX"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lakegate.cloud.base import Backend, CredentialVendor, ObjectStore
+from lakegate.cloud.gcp.uris import SYNTAX
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.keys import KeyRing
@@ -44,3 +45,5 @@ BACKEND = Backend(
     _dir_access_problem,
     sdk_modules=("google.auth", "google.cloud.storage"),
 )
+
+__all__ = ["BACKEND", "SYNTAX"]
