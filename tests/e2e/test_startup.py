@@ -61,6 +61,7 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path: Path, args: list[str], line
     [
         ("mysql://u:pw@localhost/db", "database: mysql is not supported"),
         ("not a url", "database: not a valid SQLAlchemy URL"),
+        ("a.db", "database: not a valid SQLAlchemy URL: use sqlite:///FILE (relative to the configuration)"),
     ],
 )
 def test_unsupported_databases_are_one_line(tmp_path: Path, database: str, fragment: str) -> None:

@@ -38,7 +38,11 @@ def resolve_url(url: str | None, base_dir: Path | None, default_file: Path | Non
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
-        raise ConfigError("database: not a valid SQLAlchemy URL") from None
+        # The value is not echoed (a URL may hold a password); a bare file name is the usual slip.
+        raise ConfigError(
+            "database: not a valid SQLAlchemy URL: use sqlite:///FILE (relative to the configuration) "
+            "or postgresql://…"
+        ) from None
     if parsed.get_backend_name() not in (*BACKENDS, "postgres"):
         raise ConfigError(
             f"database: {parsed.get_backend_name()} is not supported: use sqlite:///FILE or postgresql://…"
