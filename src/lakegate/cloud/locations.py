@@ -22,8 +22,8 @@ from lakegate.exceptions import InvalidLocationError
 
 
 class Location(NamedTuple):
-    """A normalized directory: `cloud` in {file, s3, gs, azure}; `path` has no leading or trailing '/'
-    (for `file`, it is the absolute path without its leading '/').
+    """A normalized directory: `cloud` names a row of `cloud.backends` (file, s3, gs, azure); `path` has no
+    leading or trailing '/' (for `file`, it is the absolute path without its leading '/').
 
     A NamedTuple rather than a frozen dataclass: one is made per data file on the hot path (3× cheaper)."""
 
