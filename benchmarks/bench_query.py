@@ -83,14 +83,7 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     from lakegate.protocol import lines
     from lakegate.service.files import LineCache
 
-    settings = AwsStorageConfig.model_validate(
-        {
-            "endpoint": rgw.endpoint,
-            "region": rgw.region,
-            "accessKeyId": rgw.owner.access_key_id,
-            "secretAccessKey": rgw.owner.secret_access_key,
-        }
-    )
+    settings = AwsStorageConfig.model_validate(rgw.aws_settings())
     store = S3Store(settings)
     root = Location.parse(f"s3://{BUCKET}/big")
     t0 = time.perf_counter()
@@ -139,12 +132,7 @@ def main() -> None:
             "storage": [
                 {
                     "location": f"s3://{BUCKET}/",
-                    "aws": {
-                        "endpoint": rgw.endpoint,
-                        "region": rgw.region,
-                        "accessKeyId": rgw.owner.access_key_id,
-                        "secretAccessKey": rgw.owner.secret_access_key,
-                    },
+                    "aws": rgw.aws_settings(),
                 }
             ],
         }

@@ -184,6 +184,21 @@ class Clients:
         return Answer("changes", end, start, len(actions), _per_version(actions))
 
 
+def race(server: RunningServer, writer: Writer, *, seconds: float, threads: int = 4) -> tuple[Clients, str]:
+    """Run `writer` against `threads` clients of `server` for `seconds`, then stop both; the clients and the
+    server's log."""
+    clients = Clients(server)
+    try:
+        writer.start()
+        clients.run(writer, threads=threads, seconds=seconds)
+    finally:
+        writer.stop.set()
+        writer.join()
+        log = server.daemon.log_path.read_text()
+        server.stop()
+    return clients, log
+
+
 def _count(lines: list[dict[str, Any]], key: str) -> int:
     return sum(1 for line in lines if key in line)
 

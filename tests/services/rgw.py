@@ -213,6 +213,15 @@ class RgwService:
             env["AWS_SESSION_TOKEN"] = creds.session_token
         return env
 
+    def aws_settings(self) -> dict[str, str]:
+        """The owner's keys and this gateway's endpoint, as a `storage:` entry's `aws` block spells them."""
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "accessKeyId": self.owner.access_key_id,
+            "secretAccessKey": self.owner.secret_access_key,
+        }
+
     def create_bucket(self, name: str) -> None:
         self.boto3_client("s3", self.owner).create_bucket(Bucket=name)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live_writer import Clients, Writer, check, create_table, share_config
+from tests.e2e.live_writer import Writer, check, create_table, race, share_config
 from tests.e2e.server import start_server
 from tests.services.rgw import RgwService
 
@@ -23,15 +23,7 @@ def test_live_writer_on_s3(rgw: RgwService, tmp_path: Path) -> None:
     create_table(uri, options)
     server = start_server(tmp_path / "srv", {"shares": share_config(uri)}, env=rgw.env(rgw.owner))
     writer = Writer(uri, options)
-    clients = Clients(server)
-    try:
-        writer.start()
-        clients.run(writer, threads=4, seconds=SECONDS)
-    finally:
-        writer.stop.set()
-        writer.join()
-        log = server.daemon.log_path.read_text()
-        server.stop()
+    clients, log = race(server, writer, seconds=SECONDS)
     s3 = rgw.boto3_client("s3")
 
     def read_commit(version: int) -> bytes:

@@ -83,12 +83,7 @@ def storage_server(
         "storage": [
             {
                 "location": f"s3://{BUCKET}/",
-                "aws": {
-                    "endpoint": rgw.endpoint,
-                    "region": rgw.region,
-                    "accessKeyId": rgw.owner.access_key_id,
-                    "secretAccessKey": rgw.owner.secret_access_key,
-                },
+                "aws": rgw.aws_settings(),
             }
         ],
     }
@@ -163,12 +158,7 @@ def test_storage_errors_are_not_leaked(
             "storage": [
                 {
                     "location": f"s3://{BUCKET}/",
-                    "aws": {
-                        "endpoint": rgw.endpoint,
-                        "region": rgw.region,
-                        "accessKeyId": rgw.owner.access_key_id,
-                        "secretAccessKey": rgw.owner.secret_access_key,
-                    },
+                    "aws": rgw.aws_settings(),
                 }
             ],
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.live_writer import Clients, Writer, check, create_table, share_config
+from tests.e2e.live_writer import Writer, check, create_table, race, share_config
 from tests.e2e.server import start_server
 
 SECONDS = 20
@@ -16,15 +16,7 @@ def test_live_writer_on_local_disk(tmp_path: Path) -> None:
     create_table(root)
     server = start_server(tmp_path / "srv", {"shares": share_config(root)})
     writer = Writer(root)
-    clients = Clients(server)
-    try:
-        writer.start()
-        clients.run(writer, threads=4, seconds=SECONDS)
-    finally:
-        writer.stop.set()
-        writer.join()
-        log = server.daemon.log_path.read_text()
-        server.stop()
+    clients, log = race(server, writer, seconds=SECONDS)
     kinds = check(
         clients, writer, root, lambda v: (Path(root) / "_delta_log" / f"{v:020d}.json").read_bytes()
     )
@@ -40,15 +32,7 @@ def test_live_writer_cleaning_up_its_log(tmp_path: Path) -> None:
     create_table(root, cleanup=True)
     server = start_server(tmp_path / "srv", {"shares": share_config(root)})
     writer = Writer(root, cleanup=True)
-    clients = Clients(server)
-    try:
-        writer.start()
-        clients.run(writer, threads=4, seconds=SECONDS / 2)
-    finally:
-        writer.stop.set()
-        writer.join()
-        log = server.daemon.log_path.read_text()
-        server.stop()
+    clients, log = race(server, writer, seconds=SECONDS / 2)
     kinds = check(clients, writer, root, lambda v: b"")
     assert len(list((Path(root) / "_delta_log").glob("*.json"))) < writer.commits / 2  # cleanup did happen
     assert kinds.get("query", 0) >= 20, kinds
