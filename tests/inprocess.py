@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -173,6 +173,23 @@ def served_path(url: str) -> str:
 
 def file_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [line["file"] for line in lines if "file" in line]
+
+
+def walk_pages(fetch: Callable[[dict[str, Any]], list[dict[str, Any]]], max_files: int) -> list[str]:
+    """Follow `nextPageToken`s from `fetch(body)` (at most 10 pages), each page holding 1..max_files files;
+    the served paths of every page."""
+    seen: list[str] = []
+    body: dict[str, Any] = {"maxFiles": max_files}
+    for _ in range(10):
+        lines = fetch(body)
+        page = [served_path(f["url"]) for f in file_lines(lines)]
+        assert 0 < len(page) <= max_files
+        seen += page
+        token = lines[-1].get("endStreamAction", {}).get("nextPageToken")
+        if token is None:
+            break
+        body = {"maxFiles": max_files, "pageToken": token}
+    return seen
 
 
 def read_served(app: AppClient, url: str) -> pa.Table:

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from tests.inprocess import AppClient, deltalake_adds, error_of, file_lines, ndjson, served_path
+from tests.inprocess import AppClient, deltalake_adds, error_of, ndjson, walk_pages
 
 PAGED = "/shares/share1/schemas/default/tables/paged"
 ASYNC = {"delta-sharing-capabilities": "asyncquery=true"}
@@ -35,17 +35,7 @@ def test_async_query_pages_cover_the_snapshot(app: AppClient, app_tables: dict[s
     key = str(uuid.uuid4())
     query_id = _submit(app, key)
     assert _submit(app, key) == query_id  # a retried submission finds the same query
-    seen: list[str] = []
-    body: dict[str, Any] = {"maxFiles": 2}
-    for _ in range(10):
-        lines = _poll(app, query_id, body)
-        page = [served_path(f["url"]) for f in file_lines(lines)]
-        assert 0 < len(page) <= 2
-        seen += page
-        token = lines[-1].get("endStreamAction", {}).get("nextPageToken")
-        if token is None:
-            break
-        body = {"maxFiles": 2, "pageToken": token}
+    seen = walk_pages(lambda body: _poll(app, query_id, body), 2)
     assert sorted(seen) == sorted(deltalake_adds(app_tables["paged"]))
 
 

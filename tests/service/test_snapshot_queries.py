@@ -18,6 +18,7 @@ from tests.inprocess import (
     ndjson,
     read_served,
     served_path,
+    walk_pages,
 )
 from tests.tables import read_expected
 
@@ -132,17 +133,7 @@ def test_deletion_vectors_need_the_delta_format(app: AppClient, app_dv_table: Dv
 def test_paging_covers_the_snapshot_once(app: AppClient, app_tables: dict[str, str]) -> None:
     expected = set(deltalake_adds(app_tables["paged"]))
     assert len(expected) == 5
-    seen: list[str] = []
-    body: dict[str, Any] = {"maxFiles": 2}
-    for _ in range(10):
-        lines = query(app, "paged", body)
-        page = [served_path(f["url"]) for f in file_lines(lines)]
-        assert 0 < len(page) <= 2
-        seen += page
-        token = lines[-1].get("endStreamAction", {}).get("nextPageToken")
-        if token is None:
-            break
-        body = {"maxFiles": 2, "pageToken": token}
+    seen = walk_pages(lambda body: query(app, "paged", body), 2)
     assert sorted(seen) == sorted(expected)
 
 
