@@ -124,6 +124,52 @@ class RecipientToken(_TokenColumns, Base):
     recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
 
 
+class RecipientClientSecret(_TokenColumns, Base):
+    """An OAuth client secret of a recipient (client id = the recipient's name): only its SHA-256 is kept.
+    Access tokens minted with it name its row, so revoking or expiring it ends them too."""
+
+    __tablename__ = "recipient_client_secrets"
+    recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+
+
+class RecipientPublicKey(Base):
+    """A recipient's registered public key for private-key JWT client authentication (RFC 7523), by `kid`."""
+
+    __tablename__ = "recipient_public_keys"
+    __table_args__ = (sa.UniqueConstraint("recipient_id", "kid"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"))
+    kid: Mapped[str] = mapped_column(NAME)
+    algorithm: Mapped[str] = mapped_column(sa.String(16))  # RS256 ... EdDSA: the only one accepted for it
+    public_key: Mapped[str] = mapped_column(sa.Text)  # PEM (SubjectPublicKeyInfo)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class UsedAssertion(Base):
+    """A client assertion's `jti` already exchanged (RFC 7523 §3 replay protection), kept until the assertion
+    would have expired anyway; in the database so that every replica refuses the replay."""
+
+    __tablename__ = "used_assertions"
+    jti_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # SHA-256 of client id + jti
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class FederationPolicy(Base):
+    """An OIDC federation policy: a JWT from `issuer` whose `aud` is one of `audiences` and whose
+    `subject_claim` equals `subject` authenticates as the recipient (no secret is ever shared)."""
+
+    __tablename__ = "federation_policies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(sa.String(1024), index=True)
+    audiences: Mapped[list[str]] = mapped_column(sa.JSON)
+    subject_claim: Mapped[str] = mapped_column(NAME, default="sub")
+    subject: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class AdminToken(_TokenColumns, Base):
     __tablename__ = "admin_tokens"
     name: Mapped[str] = mapped_column(NAME, index=True)
