@@ -168,6 +168,7 @@ class FederationPolicy(Base):
     subject_claim: Mapped[str] = mapped_column(NAME, default="sub")
     subject: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # `recipients revoke` stops it too
 
 
 class AdminToken(_TokenColumns, Base):

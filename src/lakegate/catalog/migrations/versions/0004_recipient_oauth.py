@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("subject_claim", NAME, nullable=False),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("revoked_at", UTC_DATETIME, nullable=True),
     )
     op.create_index("ix_federation_policies_recipient_id", "federation_policies", ["recipient_id"])
     op.create_index("ix_federation_policies_issuer", "federation_policies", ["issuer"])
