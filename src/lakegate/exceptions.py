@@ -20,6 +20,8 @@
     ├── NotReadyError                  503 NOT_READY                 /readyz: the database does not answer
     ├── DatabaseUnavailableError       503 TEMPORARILY_UNAVAILABLE   the catalog's database dropped or refused
     │                                                                the connection (clients retry)
+    ├── IdpUnavailableError            503 TEMPORARILY_UNAVAILABLE   a federated token's issuer (its IdP) did
+    │                                                                not give its signing keys (clients retry)
     ├── VendingError                   500 CREDENTIAL_VENDING_FAILED the cloud refused or failed to issue a
     │                                                                credential (public message, details logged)
     ├── TableStateError                500 INTERNAL_ERROR            the provider's table is broken (a commit
@@ -158,6 +160,16 @@ class DatabaseUnavailableError(LakegateError):
     status = 503
     error_code = "TEMPORARILY_UNAVAILABLE"
     client_message = "The server's database is unavailable right now; try again shortly."
+
+
+class IdpUnavailableError(LakegateError):
+    """The identity provider of a federated token's issuer could not give its signing keys (unreachable, slow,
+    an error answer, or a document that is not what OpenID Connect Discovery says). Nothing is wrong with the
+    request as such: 503, so clients retry. The message (logged) names the URL; the client hears less."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    client_message = "The token's identity provider cannot be reached to verify it; try again shortly."
 
 
 class VendingError(LakegateError):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.services.azurite import AzuriteService
+from tests.services.oidc import OpenIdProvider
 from tests.services.postgres import PostgresService
 from tests.services.rgw import RgwService
 
@@ -41,3 +42,11 @@ def postgres() -> Iterator[PostgresService]:
         service.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[OpenIdProvider]:
+    """A fresh OpenID provider on loopback per test (its keys and hit counters are the test's own)."""
+    provider = OpenIdProvider.start()
+    yield provider
+    provider.stop()
