@@ -11,6 +11,8 @@
     ├── UnauthenticatedError           401 UNAUTHENTICATED           no valid bearer token
     ├── PermissionDeniedError          403 PERMISSION_DENIED         authenticated, not allowed
     ├── NotFoundError                  404 RESOURCE_DOES_NOT_EXIST   no such share/schema/table/endpoint, or ungranted
+    │   ├── NoSuchNamespaceError       404 RESOURCE_DOES_NOT_EXIST   Iceberg catalog: no such (or ungranted) schema
+    │   └── NoSuchTableError           404 RESOURCE_DOES_NOT_EXIST   Iceberg catalog: no such (or ungranted) table
     ├── MethodNotAllowedError          405 METHOD_NOT_ALLOWED        the endpoint exists, the method does not
     ├── RequestTimeoutError            408 REQUEST_TIMEOUT           the client sent its request too slowly
     ├── ConflictError                  409 CONFLICT                  an admin change contradicts the catalog
@@ -110,6 +112,15 @@ class PermissionDeniedError(_ClientError):
 class NotFoundError(_ClientError):
     status = 404
     error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class NoSuchNamespaceError(NotFoundError):
+    """The Iceberg catalog's NoSuchNamespaceException (its clients tell a missing namespace from a missing
+    table by the error's type)."""
+
+
+class NoSuchTableError(NotFoundError):
+    """The Iceberg catalog's NoSuchTableException."""
 
 
 class MethodNotAllowedError(_ClientError):

@@ -35,6 +35,7 @@ from lakegate.service.browse import BrowseService
 from lakegate.service.context import TableContext
 from lakegate.service.credentials import CredentialService, DirectoryAccess
 from lakegate.service.history import HistoryService
+from lakegate.service.iceberg import IcebergCatalog
 from lakegate.service.tables import TableService
 from lakegate.service.warmup import create_stores, start_warm_up
 
@@ -58,16 +59,18 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
     access = DirectoryAccess(VendorRegistry(config, stores))
     context = TableContext(config, catalog, snapshots, stores, keys, dir_access=access.allows)
     async_queries = AsyncQueries(context, db)
+    browse = BrowseService(catalog, keys, table_extras=context.table_extras)
     return Services(
         config,
         catalog,
         keys,
         context,
-        BrowseService(catalog, keys, table_extras=context.table_extras),
+        browse,
         TableService(context, async_queries),
         HistoryService(context, async_queries),
         async_queries,
         CredentialService(context, access),
+        IcebergCatalog(context, browse, access),
     )
 
 

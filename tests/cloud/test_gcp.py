@@ -66,6 +66,15 @@ def test_access_boundary_for_a_table() -> None:
     }
 
 
+def test_several_directories_get_one_rule_each() -> None:
+    """One downscoped token for a table's root and its generated Iceberg metadata (service/iceberg.py)."""
+    locations = [Location.parse("gs://bkt/tables/t1"), Location.parse("gs://meta/iceberg/ab12")]
+    rules = access_boundary(*locations)["accessBoundary"]["accessBoundaryRules"]
+    assert rules == [access_boundary(loc)["accessBoundary"]["accessBoundaryRules"][0] for loc in locations]
+    assert rules[1]["availableResource"].endswith("/buckets/meta")
+    assert "objects/iceberg/ab12/'" in rules[1]["availabilityCondition"]["expression"]
+
+
 def test_trailing_slash_is_forced_and_never_doubled() -> None:
     for uri in ("gs://bkt/tables/t1", "gs://bkt/tables/t1/", "gs://bkt//tables/t1//"):
         expression = access_boundary(Location.parse(uri))["accessBoundary"]["accessBoundaryRules"][0][

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -102,6 +103,24 @@ def test_keyed_by_location_and_identity() -> None:
     assert cache.get(T1, a) is not cache.get(T1, b)
     assert cache.get(Location.parse("s3a://b/tables/t1/"), a) is cache.get(T1, a)
     assert (a.calls, b.calls) == (2, 1)
+
+
+def test_a_set_of_directories_is_its_own_key() -> None:
+    """The credential for a table's root plus its Iceberg metadata is not the root's own (a wider scope)."""
+
+    class ManyVendor(CountingVendor):
+        covers_many = True
+
+        def vend_all(self, locations: Sequence[Location]) -> TemporaryCredential:
+            return self.vend(locations[0])
+
+    clock = Clock()
+    cache, vendor = CredentialCache(300, clock), ManyVendor(clock, 3600)
+    both = cache.get_all([T1, T2], vendor)
+    assert both is not cache.get(T1, vendor) and both is cache.get_all([T1, T2], vendor)
+    assert vendor.calls == 2
+    with pytest.raises(ValueError, match="one directory at a time"):
+        cache.get_all([T1, T2], CountingVendor(clock, 3600, "one-at-a-time"))
 
 
 def test_concurrent_requests_make_one_vend() -> None:

@@ -8,7 +8,7 @@ needs no Azure or Google packages installed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,16 @@ class CredentialVendor(ABC):
     @abstractmethod
     def vend(self, location: Location) -> TemporaryCredential:
         """A read-only credential scoped to `location` and nothing else; raises VendingError."""
+
+    # Whether `vend_all` gives one credential for several directories (a session policy or an access
+    # boundary lists them); where it cannot (an Azure SAS names one directory), each gets its own.
+    covers_many = False
+
+    def vend_all(self, locations: Sequence[Location]) -> TemporaryCredential:
+        """One read-only credential scoped to exactly `locations` (several only where `covers_many`)."""
+        if len(locations) != 1:
+            raise ValueError(f"{type(self).__name__} vends a credential for one directory at a time")
+        return self.vend(locations[0])
 
 
 @dataclass(frozen=True)

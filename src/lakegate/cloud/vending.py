@@ -100,7 +100,11 @@ class CredentialCache:
         self._guard = threading.Lock()
 
     def get(self, location: Location, vendor: CredentialVendor) -> TemporaryCredential:
-        key = (location.uri, vendor.identity)
+        return self.get_all([location], vendor)
+
+    def get_all(self, locations: Sequence[Location], vendor: CredentialVendor) -> TemporaryCredential:
+        """One credential for exactly `locations` (`CredentialVendor.vend_all`)."""
+        key = (" ".join(location.uri for location in locations), vendor.identity)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -109,7 +113,7 @@ class CredentialCache:
             if entry is not None and self._fresh(entry, now):
                 CREDENTIAL_CACHE_HITS.inc()
                 return entry[1]
-            credential = vendor.vend(location)
+            credential = vendor.vend_all(locations)
             now = self._clock()
             if credential.remaining_s(now) < self._minimum_s:
                 raise VendingError(
@@ -151,6 +155,28 @@ class VendorRegistry:
         if problem is not None:
             raise UnsupportedOperationError(f"Directory access is not available for this table: {problem}.")
         return self.cache.get(location, self.vendor_for(location))
+
+    def credentials(
+        self, locations: Sequence[Location]
+    ) -> list[tuple[tuple[Location, ...], TemporaryCredential]]:
+        """Credentials reading `locations` together, each with the locations it covers: one per `storage:`
+        entry where its cloud can scope one credential to several directories, else one per location."""
+        groups: dict[tuple[str, int], list[Location]] = {}
+        for location in locations:
+            problem = self.problem(location)
+            if problem is not None:
+                raise UnsupportedOperationError(
+                    f"Directory access is not available for this table: {problem}."
+                )
+            groups.setdefault((location.cloud, id(self._stores.settings_for(location))), []).append(location)
+        out: list[tuple[tuple[Location, ...], TemporaryCredential]] = []
+        for group in groups.values():
+            vendor = self.vendor_for(group[0])
+            if vendor.covers_many:
+                out.append((tuple(group), self.cache.get_all(group, vendor)))
+            else:
+                out += [((location,), self.cache.get(location, vendor)) for location in group]
+        return out
 
     def vendor_for(self, location: Location) -> CredentialVendor:
         settings = self._stores.settings_for(location)

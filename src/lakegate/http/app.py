@@ -33,6 +33,8 @@ from lakegate.exceptions import (
 from lakegate.http.auth import bearer_token
 from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS
+from lakegate.http.iceberg import PATH as ICEBERG_PATH
+from lakegate.http.iceberg import iceberg_routes
 from lakegate.http.openapi import openapi_document
 from lakegate.http.ranges import check_range
 from lakegate.http.record import observe_answer, observe_principal
@@ -44,6 +46,7 @@ from lakegate.service.browse import BrowseService
 from lakegate.service.context import TableContext, parse_file_id_hash
 from lakegate.service.credentials import CredentialService
 from lakegate.service.history import HistoryService
+from lakegate.service.iceberg import IcebergCatalog
 from lakegate.service.responses import NdjsonAnswer
 from lakegate.service.tables import TableService
 
@@ -64,6 +67,7 @@ class Services:
     history: HistoryService  # streaming queries, change data feed
     async_queries: AsyncQueries
     credentials: CredentialService  # directory access (temporary table credentials)
+    iceberg: IcebergCatalog  # the Iceberg REST catalog over shares (http/iceberg.py)
 
 
 def _svc(request: Request) -> Services:
@@ -331,6 +335,7 @@ def create_app(
         Route(tables + "/temporary-table-credentials", table_credentials, methods=["POST"]),
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi),  # public: it describes the API (http/openapi.py), never data
+        Mount(ICEBERG_PATH, routes=iceberg_routes()),
     ]
     app = Starlette(
         routes=[
@@ -343,5 +348,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.iceberg_path = services.config.endpoint + ICEBERG_PATH  # its errors take Iceberg's model
     app.state.openapi = openapi_document(services.config.endpoint)
     return app

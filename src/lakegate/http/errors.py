@@ -16,13 +16,18 @@ from lakegate.exceptions import (
     LakegateError,
     MalformedRequestError,
     MethodNotAllowedError,
+    NoSuchNamespaceError,
+    NoSuchTableError,
     NotFoundError,
     PermissionDeniedError,
     RequestTooLargeError,
     StorageError,
+    StorageUnavailableError,
     TableStateError,
+    TooManyRequestsError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
+    UnsupportedOperationError,
     public_message,
 )
 from lakegate.http.record import observe_error
@@ -41,11 +46,46 @@ _HTTP_ERRORS: dict[int, type[LakegateError]] = {
 }
 
 
-def error_response(exc: LakegateError, head: bool = False) -> Response:
-    """The answer for `exc`: its status, code and (if public) message; HEAD answers carry no body."""
+# The Iceberg REST catalog's error `type`s (its clients pick exception classes by status, some by type).
+_ICEBERG_TYPES: list[tuple[type[LakegateError], str]] = [
+    (NoSuchNamespaceError, "NoSuchNamespaceException"),
+    (NoSuchTableError, "NoSuchTableException"),
+    (NotFoundError, "NotFoundException"),
+    (UnauthenticatedError, "NotAuthorizedException"),
+    (PermissionDeniedError, "ForbiddenException"),
+    (UnsupportedOperationError, "UnsupportedOperationException"),
+    (TooManyRequestsError, "TooManyRequestsException"),
+    (DatabaseUnavailableError, "ServiceUnavailableException"),
+    (StorageUnavailableError, "ServiceUnavailableException"),
+]
+
+
+def iceberg_type(exc: LakegateError) -> str:
+    for cls, name in _ICEBERG_TYPES:
+        if isinstance(exc, cls):
+            return name
+    return "BadRequestException" if exc.status < 500 else "ServiceFailureException"
+
+
+def _iceberg_path(request: Request) -> bool:
+    """Whether the request is one of the Iceberg catalog's (its errors take the Iceberg error model)."""
+    prefix: str | None = getattr(request.app.state, "iceberg_path", None)
+    return prefix is not None and (request.url.path + "/").startswith(prefix + "/")
+
+
+def error_response(exc: LakegateError, head: bool = False, iceberg: bool = False) -> Response:
+    """The answer for `exc`: its status, code and (if public) message; HEAD answers carry no body. `iceberg`:
+    in the Iceberg REST error model, `{"error": {message, type, code}}`."""
     observe_error(exc.error_code)
     if head:
         return Response(status_code=exc.status, headers=exc.headers)
+    if iceberg:
+        return JSONResponse(
+            {"error": {"message": public_message(exc), "type": iceberg_type(exc), "code": exc.status}},
+            status_code=exc.status,
+            media_type="application/json; charset=utf-8",
+            headers=exc.headers,
+        )
     return JSONResponse(
         {"errorCode": exc.error_code, "message": public_message(exc)},
         status_code=exc.status,
@@ -63,7 +103,7 @@ async def lakegate_error(request: Request, exc: Exception) -> Response:
         # A store failure is an operational event whose message says it all; anything else is a bug.
         trace = None if isinstance(exc, StorageError) else exc
         log.error("internal error on %s %s: %s", request.method, request.url.path, exc, exc_info=trace)
-    return error_response(exc, request.method == "HEAD")
+    return error_response(exc, request.method == "HEAD", _iceberg_path(request))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -77,18 +117,20 @@ async def http_error(request: Request, exc: Exception) -> Response:
     else:  # another 4xx: keep its status, say the request was not understood
         error = MalformedRequestError(str(exc.detail))
         error.status = exc.status_code
-    return error_response(error, request.method == "HEAD")
+    return error_response(error, request.method == "HEAD", _iceberg_path(request))
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     """Connection-level database failures (see DatabaseUnavailableError); other SQL errors are bugs (500)."""
     log.error("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(DatabaseUnavailableError(type(exc).__name__), request.method == "HEAD")
+    return error_response(
+        DatabaseUnavailableError(type(exc).__name__), request.method == "HEAD", _iceberg_path(request)
+    )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(LakegateError(INTERNAL_MESSAGE), request.method == "HEAD")
+    return error_response(LakegateError(INTERNAL_MESSAGE), request.method == "HEAD", _iceberg_path(request))
 
 
 HANDLERS = {

@@ -43,6 +43,8 @@ AUDITED = {
     "queries": ("query-info", "url"),
     "temporary-table-credentials": ("temporary-credentials", "dir"),
 }
+# The Iceberg catalog's table endpoints (http/iceberg.py): loadTable and loadCredentials.
+ICEBERG_AUDITED = {"": "iceberg-load-table", "credentials": "iceberg-credentials"}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A segment after one of these is a name, shown as a placeholder in route labels (bounded metric labels).
 _NAMED = {
@@ -53,6 +55,7 @@ _NAMED = {
     "grants": "{share}",
     "admin-tokens": "{name}",
     "queries": "{queryId}",
+    "namespaces": "{namespace}",
 }
 
 
@@ -67,6 +70,9 @@ def route_label(path: str) -> str:
             return "/" + "/".join(out) + "/{path}"
         if parts[i] in _NAMED and i + 1 < len(parts):
             out.append(_NAMED[parts[i]])
+            i += 1
+        elif parts[i] == "v1" and i + 1 < len(parts) and parts[i + 1] not in ("config", "oauth"):
+            out.append("{prefix}")  # an Iceberg catalog path: /v1/<warehouse prefix>/…
             i += 1
         i += 1
     return "/" + "/".join(out)
@@ -120,6 +126,9 @@ class ObservabilityMiddleware:
         self.labels: set[str] | None = None  # from the app's routes, at the first request
         self.table_path = re.compile(
             re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$"
+        )
+        self.iceberg_table_path = re.compile(
+            re.escape(prefix) + r"/iceberg/v1/([^/]+)/namespaces/([^/]+)/tables/([^/]+)/?([^/]*)$"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -204,10 +213,10 @@ class ObservabilityMiddleware:
                 }
             },
         )
-        match = self.table_path.match(scope["path"])
-        if match is None or match.group(4) not in AUDITED:
+        audited = self._audited(scope)
+        if audited is None:
             return
-        operation, mode = AUDITED[match.group(4)]
+        match, operation, mode = audited
         outcome = outcome or ("ok" if status < 400 else (record.error_code or f"HTTP_{status}"))
         files = (
             record.stats.get("files")
@@ -216,7 +225,7 @@ class ObservabilityMiddleware:
         )
         if outcome == "ok" and mode == "url" and files:
             FILES_SIGNED.inc(files)
-        if outcome == "ok" and operation == "temporary-credentials":
+        if outcome == "ok" and (operation == "temporary-credentials" or record.stats.get("credentials")):
             CREDENTIALS_VENDED.inc()
         user_agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1") or None
         access = Access(
@@ -237,6 +246,18 @@ class ObservabilityMiddleware:
             self.audit.record(access)
         else:
             await run_in_threadpool(self.audit.record, access)
+
+    def _audited(self, scope: Scope) -> tuple[re.Match[str], str, str] | None:
+        """(the path's share/schema/table match, operation, mode) of an audited table request, else None."""
+        match = self.table_path.match(scope["path"])
+        if match is not None and match.group(4) in AUDITED:
+            return match, *AUDITED[match.group(4)]
+        match = self.iceberg_table_path.match(scope["path"])
+        # Reads only: HEAD (does it exist?) reads nothing, POST and DELETE of a table are refused writes.
+        read = scope["method"] == "GET" or (scope["method"] == "POST" and match and match.group(4))
+        if match is not None and match.group(4) in ICEBERG_AUDITED and read:
+            return match, ICEBERG_AUDITED[match.group(4)], "dir"
+        return None
 
 
 def operational_routes(db: Database, metrics: Metrics) -> list[BaseRoute]:

@@ -276,6 +276,114 @@ def _protocol_paths() -> dict[str, Doc]:
     }
 
 
+def _iceberg_op(summary: str, ok: Doc, parameters: list[Doc], errors: tuple[str, ...]) -> Doc:
+    """An operation of the Iceberg REST catalog: its errors are in Iceberg's error model."""
+    op = _op(summary, "iceberg", ok, parameters=parameters, errors=())
+    for code in errors:
+        op["responses"][code] = {"$ref": f"#/components/responses/Iceberg{code}"}
+    return op
+
+
+def _iceberg_paths() -> dict[str, Doc]:
+    """The Iceberg REST catalog (spec: Apache Iceberg's rest-catalog-open-api.yaml), read-only: every write
+    the spec defines answers 403."""
+    prefix = _path("prefix", "The warehouse prefix /v1/config answered: the share's name.")
+    namespace = _path("namespace", "A schema of the share (one level).")
+    table = _path("table", "The table's name.")
+    paging = [
+        _query("pageToken", STR, "The `next-page-token` of the previous page (empty: start paging)."),
+        _query("pageSize", {"type": "integer", "minimum": 1}, "At most this many items in one page."),
+    ]
+    reads = ("400", "401", "404", "500", "503")
+    writes = ("401", "403")
+    delegation = _header(
+        "X-Iceberg-Access-Delegation", "`vended-credentials`: answer the table's temporary credentials."
+    )
+    no_content = {"description": "It exists (no content)"}
+
+    def page(key: str, item: Doc) -> Doc:
+        return {"type": "object", "properties": {key: _array(item), "next-page-token": NULL_STR}}
+
+    def write(summary: str, *parameters: Doc) -> Doc:
+        return _iceberg_op(summary + " (refused: read-only)", no_content, [prefix, *parameters], writes)
+
+    ns = "/v1/{prefix}/namespaces/{namespace}"
+    load_table = _iceberg_op(
+        "Load a table: Iceberg metadata generated from the Delta log (loadTable)",
+        _json_response("The table's metadata, and with delegation its credentials", _ref("IcebergTable")),
+        [prefix, namespace, table, delegation, _query("snapshots", STR, "`all` (default) or `refs`.")],
+        reads,
+    )
+    credentials = _iceberg_op(
+        "The table's vended credentials (loadCredentials)",
+        _json_response(
+            "Credentials per storage prefix (Cache-Control: no-store)",
+            _obj(("storage-credentials",), **{"storage-credentials": _array(_ref("IcebergCredential"))}),
+        ),
+        [prefix, namespace, table],
+        reads,
+    )
+    paths = {
+        "/v1/config": {
+            "get": _iceberg_op(
+                "Catalog configuration: the share as warehouse",
+                _json_response(
+                    "`overrides.prefix` is the share; `endpoints` what this catalog answers",
+                    _obj(defaults=MAP, overrides=MAP, endpoints=_array(STR)),
+                ),
+                [{**_query("warehouse", STR, "The share's name."), "required": True}],
+                reads,
+            )
+        },
+        "/v1/{prefix}/namespaces": {
+            "get": _iceberg_op(
+                "List namespaces (the share's schemas)",
+                _json_response(
+                    "Namespaces",
+                    page("namespaces", _array(STR)),
+                ),
+                [prefix, _query("parent", STR, "List below this namespace (schemas have none)."), *paging],
+                reads,
+            ),
+            "post": write("Create a namespace"),
+        },
+        ns: {
+            "get": _iceberg_op(
+                "Load a namespace",
+                _json_response("The namespace", _obj(namespace=_array(STR), properties=MAP)),
+                [prefix, namespace],
+                reads,
+            ),
+            "head": _iceberg_op("Does the namespace exist?", no_content, [prefix, namespace], reads),
+            "delete": write("Drop a namespace", namespace),
+        },
+        ns + "/properties": {"post": write("Change a namespace's properties", namespace)},
+        ns + "/register": {"post": write("Register a table", namespace)},
+        ns + "/tables": {
+            "get": _iceberg_op(
+                "List tables",
+                _json_response(
+                    "Table identifiers",
+                    page("identifiers", _ref("IcebergIdentifier")),
+                ),
+                [prefix, namespace, *paging],
+                reads,
+            ),
+            "post": write("Create a table", namespace),
+        },
+        ns + "/tables/{table}": {
+            "get": load_table,
+            "head": _iceberg_op("Does the table exist?", no_content, [prefix, namespace, table], reads),
+            "post": write("Commit to a table", namespace, table),
+            "delete": write("Drop a table", namespace, table),
+        },
+        ns + "/tables/{table}/credentials": {"get": credentials, "post": credentials},
+        "/v1/{prefix}/tables/rename": {"post": write("Rename a table")},
+        "/v1/{prefix}/transactions/commit": {"post": write("Commit a transaction")},
+    }
+    return {"/iceberg" + path: item for path, item in paths.items()}
+
+
 def _admin_paths() -> dict[str, Doc]:
     recipient = _path("recipient", "The recipient's name.")
     share = _path("share", "The share's name.")
@@ -442,6 +550,20 @@ def _schemas() -> dict[str, Doc]:
     token = _obj(id=STR, status=STR, createdAt=STR, expiresAt=NULL_STR, revokedAt=NULL_STR)
     return {
         "Error": _obj(("errorCode", "message"), errorCode=STR, message=STR),
+        "IcebergError": _obj(
+            ("error",), error=_obj(("message", "type", "code"), message=STR, type=STR, code=INT)
+        ),
+        "IcebergIdentifier": _obj(("namespace", "name"), namespace=_array(STR), name=STR),
+        "IcebergCredential": _obj(("prefix", "config"), prefix=STR, config=MAP),
+        "IcebergTable": _obj(
+            ("metadata",),
+            **{
+                "metadata-location": STR,
+                "metadata": {**MAP, "description": "Iceberg TableMetadata (format v2)"},
+                "config": MAP,
+                "storage-credentials": _array(_ref("IcebergCredential")),
+            },
+        ),
         "Share": share,
         "Schema": schema,
         "Table": table,
@@ -528,26 +650,36 @@ def _schemas() -> dict[str, Doc]:
 def openapi_document(endpoint: str) -> Doc:
     """The document for a server whose sharing protocol lives under `endpoint` (e.g. `/delta-sharing`); admin
     and operational routes are at the root."""
-    protocol = {endpoint + path: item for path, item in _protocol_paths().items()}
+    protocol = {endpoint + path: item for path, item in {**_protocol_paths(), **_iceberg_paths()}.items()}
     error = {"content": {JSON: {"schema": _ref("Error")}}}
+    iceberg_error = {"content": {JSON: {"schema": _ref("IcebergError")}}}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "lakegate",
             "version": __version__,
             "description": "Delta Sharing protocol server (sharing routes under the configured endpoint) "
-            "and its admin API (/admin, admin tokens only). Every error is `{errorCode, message}`.",
+            "with an Iceberg REST catalog over the shares (`iceberg/`), and its admin API (/admin, admin tokens "
+            "only). Every error is `{errorCode, message}`, except the Iceberg catalog's (Iceberg's error model).",
         },
         "servers": [{"url": "/"}],
         "paths": {**protocol, **_admin_paths(), **_operational_paths()},
         "components": {
             "schemas": _schemas(),
             "responses": {
-                f"E{code}": {"description": text, **error}
-                for code, text in {**_ERRORS, "416": "Range not satisfiable"}.items()
+                **{
+                    f"E{code}": {"description": text, **error}
+                    for code, text in {**_ERRORS, "416": "Range not satisfiable"}.items()
+                },
+                **{
+                    f"Iceberg{code}": {"description": text, **iceberg_error}
+                    for code, text in {**_ERRORS, "403": "Forbidden: this catalog is read-only"}.items()
+                },
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
-        "tags": [{"name": n} for n in ("discovery", "tables", "files", "admin", "operations", "meta")],
+        "tags": [
+            {"name": n} for n in ("discovery", "tables", "files", "iceberg", "admin", "operations", "meta")
+        ],
     }

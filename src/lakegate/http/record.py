@@ -49,6 +49,14 @@ def observe_answer(answer: NdjsonAnswer) -> None:
         record.stats = answer.stats
 
 
+def observe_stats(stats: dict[str, Any]) -> None:
+    """Called by JSON answers that the audit records (Iceberg loadTable): the version, whether credentials
+    went out."""
+    record = _CURRENT.get()
+    if record is not None:
+        record.stats = stats
+
+
 def observe_error(error_code: str) -> None:
     """Called by the error renderer: the audit trail's outcome."""
     record = _CURRENT.get()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from lakegate.cloud.aws.policy import MAX_PLAINTEXT, partition_of, read_policy, to_json
@@ -63,11 +64,20 @@ class AwsVendor(CredentialVendor):
                 )
             return self._client
 
+    covers_many = True
+
     def vend(self, location: Location) -> TemporaryCredential:
-        document = to_json(read_policy([location], self._settings.kms_key_arns, self._partition))
+        return self.vend_all([location])
+
+    def vend_all(self, locations: Sequence[Location]) -> TemporaryCredential:
+        """One session policy naming every directory: one STS call, one key triple for all of them."""
+        location = locations[0]
+        document = to_json(read_policy(locations, self._settings.kms_key_arns, self._partition))
         if len(document) > MAX_PLAINTEXT:
             # No retry with a narrower policy (the reference server drops ListBucket): that breaks readers.
-            raise VendingError("the table's location is too long for an S3 session policy (2,048 characters)")
+            raise VendingError(
+                "the table's locations are too long for an S3 session policy (2,048 characters)"
+            )
         settings = self._settings
         try:
             if settings.role_arn:
@@ -87,7 +97,11 @@ class AwsVendor(CredentialVendor):
                     DurationSeconds=settings.duration_seconds,
                 )
         except Exception as exc:  # noqa: BLE001  - botocore ClientError / BotoCoreError / endpoint errors
-            log.error("STS refused temporary credentials for %s: %s", location.uri, _describe(exc))
+            log.error(
+                "STS refused temporary credentials for %s: %s",
+                ", ".join(loc.uri for loc in locations),
+                _describe(exc),
+            )
             raise VendingError(
                 "the cloud's token service refused to issue temporary credentials for this "
                 "table; the server log has the details"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lakegate.cloud.base import CredentialVendor, TemporaryCredential
@@ -32,6 +33,7 @@ TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105  - an
 OBJECT_VIEWER = "inRole:roles/storage.objectViewer"
 # Refresh the source token when it has less than this left: a downscoped token ends with its source token.
 SOURCE_MIN_REMAINING_S = 1800
+MAX_RULES = 10  # access boundary rules per downscoped token
 
 
 def cel_string(text: str) -> str:
@@ -43,9 +45,13 @@ def cel_string(text: str) -> str:
     return f"'{escaped}'"
 
 
-def access_boundary(location: Location) -> dict[str, Any]:
-    """The Credential Access Boundary allowing read + list of exactly this directory (`options` of the STS
-    request)."""
+def access_boundary(*locations: Location) -> dict[str, Any]:
+    """The Credential Access Boundary allowing read + list of exactly these directories (`options` of the STS
+    request): one rule per directory (GCS allows ten)."""
+    return {"accessBoundary": {"accessBoundaryRules": [_rule(location) for location in locations]}}
+
+
+def _rule(location: Location) -> dict[str, Any]:
     if location.cloud != "gs":
         raise ValueError(f"not a GCS location: {location.uri}")
     prefix = f"{location.path}/" if location.path else ""
@@ -56,15 +62,9 @@ def access_boundary(location: Location) -> dict[str, Any]:
     )
     # Key order of google-auth's CredentialAccessBoundary.to_json(): the request is byte-identical to its.
     return {
-        "accessBoundary": {
-            "accessBoundaryRules": [
-                {
-                    "availablePermissions": [OBJECT_VIEWER],
-                    "availableResource": f"//storage.googleapis.com/projects/_/buckets/{location.bucket}",
-                    "availabilityCondition": {"expression": expression},
-                }
-            ]
-        }
+        "availablePermissions": [OBJECT_VIEWER],
+        "availableResource": f"//storage.googleapis.com/projects/_/buckets/{location.bucket}",
+        "availabilityCondition": {"expression": expression},
     }
 
 
@@ -78,12 +78,20 @@ class GcsVendor(CredentialVendor):
     def identity(self) -> str:
         return self._identity
 
+    covers_many = True
+
     def vend(self, location: Location) -> TemporaryCredential:
+        return self.vend_all([location])
+
+    def vend_all(self, locations: Sequence[Location]) -> TemporaryCredential:
         from google.auth.transport.requests import Request
         from google.oauth2 import sts
 
+        location = locations[0]
+        if len(locations) > MAX_RULES:
+            raise VendingError(f"a GCS access boundary names at most {MAX_RULES} directories")
         try:
-            boundary = access_boundary(location)
+            boundary = access_boundary(*locations)
         except ValueError as exc:
             raise VendingError(f"cannot build an access boundary for this table: {exc}") from None
         try:
