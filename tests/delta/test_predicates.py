@@ -13,12 +13,12 @@ import pytest
 from lakegate.delta.predicates import (
     FileFilter,
     PredicateLimits,
-    _is_float,
-    _sql_tokens,
     combine,
     json_predicate_filter,
     sql_predicate_filter,
 )
+from lakegate.delta.predicates.sql_hints import _sql_tokens
+from lakegate.delta.predicates.values import is_float
 from lakegate.exceptions import InvalidParameterError
 
 BIG_TEXT = PredicateLimits(max_chars=1 << 30)  # only the count limit applies
@@ -750,7 +750,7 @@ def test_sql_scanner_matches_the_token_grammar() -> None:
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert _sql_tokens(text) == _old_tokens(text), text
-        assert _is_float(text) == bool(_OLD_FLOAT.fullmatch(text)), text
+        assert is_float(text) == bool(_OLD_FLOAT.fullmatch(text)), text
 
 
 @pytest.mark.parametrize(
