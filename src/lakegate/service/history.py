@@ -16,7 +16,6 @@ from itertools import groupby
 from typing import Any, cast
 
 from lakegate.catalog.base import Principal
-from lakegate.delta.actions import file_stats
 from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
 from lakegate.delta.predicates import FileFilter
 from lakegate.delta.snapshot import Snapshot, file_key
@@ -388,7 +387,7 @@ class HistoryService:
             if (
                 walk.keep is not None
                 and kind != CDC
-                and not walk.keep(action.get("partitionValues") or {}, file_stats(action))
+                and not walk.keep.keeps(action.get("partitionValues"), action.get("stats"))
             ):
                 continue
             if walk.fmt == DELTA:

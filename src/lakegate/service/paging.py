@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 import orjson
 
+from lakegate._lru import Lru
+from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError, LakegateError, public_message
 from lakegate.keys import KeyRing
 from lakegate.protocol import lines, tokens
@@ -127,3 +131,33 @@ def _caps_fingerprint(caps: Capabilities, file_id_hash: str | None) -> dict[str,
 
 def _checksum(fields: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+# -- selections: the files a filtered query pages through -------------------------------------------------------
+
+Selected = TypeVar("Selected")
+
+
+class Selections(Generic[Selected]):
+    """The files a query with predicate hints selected, per snapshot and query, kept while the snapshot is: each
+    page of a filtered walk slices the same list instead of filtering the whole table again (which made a walk
+    cost pages × table). Weakly keyed by the snapshot, a few queries per snapshot (LRU)."""
+
+    def __init__(self, per_snapshot: int = 8) -> None:
+        self._per_snapshot = per_snapshot
+        self._lock = threading.Lock()
+        self._by_snapshot: WeakKeyDictionary[Snapshot, Lru[Hashable, list[Selected]]] = WeakKeyDictionary()
+
+    def get(self, snapshot: Snapshot, key: Hashable, select: Callable[[], list[Selected]]) -> list[Selected]:
+        with self._lock:
+            found = self._by_snapshot.get(snapshot)
+            selected = found.get(key) if found is not None else None
+        if selected is not None:
+            return selected
+        selected = select()
+        with self._lock:
+            lru = self._by_snapshot.get(snapshot)
+            if lru is None:
+                lru = self._by_snapshot[snapshot] = Lru(self._per_snapshot)
+            lru.put(key, selected)
+        return selected

@@ -27,6 +27,7 @@ from lakegate.service.paging import (
     QUERY_PAGE,
     REFRESH,
     Page,
+    Selections,
     decode_token,
     encode_token,
     query_checksum,
@@ -69,6 +70,7 @@ class TableService:
     def __init__(self, context: TableContext, async_queries: AsyncQueries) -> None:
         self.context = context
         self.async_queries = async_queries
+        self._selections: Selections[FileEntry] = Selections()
         async_queries.builders[SNAPSHOT] = self._async_result
 
     # -- /version --------------------------------------------------------------------------------------------
@@ -330,10 +332,24 @@ class TableService:
             all_entries = list(self.context.lines.entries(*where).values())
         keep = self.context.file_filter(request, snapshot)
         if keep is not None:
-            return [e for e in all_entries if keep(e.add.get("partitionValues") or {}, file_stats(e.add))]
+            return self._selections.get(
+                snapshot,
+                (*where[1:], plan.checksum, ordered),
+                lambda: keep.select(all_entries, _partition_values, _stats_json),
+            )
         if request.limit_hint is not None:
             return _enough_rows(all_entries, request.limit_hint)
         return all_entries
+
+
+def _partition_values(entry: FileEntry) -> dict[str, str | None] | None:
+    values: dict[str, str | None] | None = entry.add.get("partitionValues")
+    return values
+
+
+def _stats_json(entry: FileEntry) -> str | None:
+    stats: str | None = entry.add.get("stats")
+    return stats
 
 
 def _enough_rows(files: list[FileEntry], rows_wanted: int) -> list[FileEntry]:
