@@ -60,6 +60,8 @@ test: $(STAMP) services
 bench: $(STAMP) services
 	$(PY) benchmarks/bench_signing.py
 	$(PY) benchmarks/bench_query.py
+	$(PY) benchmarks/bench_paging.py
+	$(PY) benchmarks/bench_long_log.py
 
 ## Fuzz every route of a running server: 50,000 requests, a random seed (printed; repeat a run with FUZZ_SEED=N).
 fuzz: $(STAMP)

@@ -1,0 +1,146 @@
+"""Benchmark: paging and predicate hints on a 100k-file table (local disk), served by a lakegate process.
+
+- a walk through every page with `maxFiles=1000` against one full `/query`, warm (same server, same client);
+- predicate hints on the partition column (SQL `predicateHints` and `jsonPredicateHints`, selecting one partition
+  of 84) and on a stats column, against the full query.
+
+    .venv/bin/python benchmarks/bench_paging.py [N_FILES]
+
+Prints a Markdown table; the figures in docs/performance.md come from it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bigtable import commit_lines
+from tests.e2e.server import start_server
+
+QUERY = "/shares/bench/schemas/s/tables/big/query"
+
+
+def _equal_day(day: str) -> dict[str, Any]:
+    column = {"op": "column", "name": "date", "valueType": "string"}
+    return {"op": "equal", "children": [column, {"op": "literal", "value": day, "valueType": "string"}]}
+
+
+def _id_below(value: int) -> dict[str, Any]:
+    column = {"op": "column", "name": "id", "valueType": "long"}
+    return {
+        "op": "lessThan",
+        "children": [column, {"op": "literal", "value": str(value), "valueType": "long"}],
+    }
+
+
+def full_query(client: httpx.Client, body: dict) -> tuple[float, int]:
+    """Seconds to receive the whole answer, and its file lines."""
+    start = time.perf_counter()
+    files = 0
+    with client.stream("POST", QUERY, json=body) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes(1 << 20):
+            files += chunk.count(b'{"file":')
+    return time.perf_counter() - start, files
+
+
+def page_walk(client: httpx.Client, max_files: int) -> tuple[float, int, int]:
+    """Seconds to follow every nextPageToken, pages, files."""
+    start = time.perf_counter()
+    body: dict = {"maxFiles": max_files}
+    pages = files = 0
+    while True:
+        response = client.post(QUERY, json=body)
+        response.raise_for_status()
+        content = response.content
+        pages += 1
+        files += content.count(b'{"file":')
+        token = orjson.loads(content[content.rstrip().rfind(b"\n") + 1 :])["endStreamAction"].get(
+            "nextPageToken"
+        )
+        if token is None:
+            return time.perf_counter() - start, pages, files
+        body = {"maxFiles": max_files, "pageToken": token}
+
+
+def best(runs: int, measure: Callable[[], tuple]) -> tuple:
+    results = [measure() for _ in range(runs)]
+    return min(results, key=lambda r: r[0])
+
+
+def median(runs: int, measure: Callable[[], tuple]) -> float:
+    return statistics.median(measure()[0] for _ in range(runs))
+
+
+def main() -> None:
+    n_files = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    work = Path(tempfile.mkdtemp(prefix="lakegate-bench-paging-"))
+    root = work / "big"
+    (root / "_delta_log").mkdir(parents=True)
+    (root / "_delta_log" / "00000000000000000000.json").write_bytes(commit_lines(n_files))
+    from deltalake import DeltaTable
+
+    DeltaTable(str(root)).create_checkpoint()
+    config = {
+        "warmUp": False,
+        "queryTablePageSizeLimit": 100_000,
+        "shares": [
+            {"name": "bench", "schemas": [{"name": "s", "tables": [{"name": "big", "location": str(root)}]}]}
+        ],
+    }
+    server = start_server(work / "server", config)
+    rows: list[tuple[str, float, str]] = []
+    try:
+        with httpx.Client(base_url=server.endpoint, headers=server.headers(), timeout=300) as client:
+            cold, files = full_query(client, {})
+            assert files == n_files, files
+            full = median(5, lambda: full_query(client, {}))
+            rows.append(("full /query, cold (first request)", cold, ""))
+            rows.append(("full /query, warm (median of 5)", full, "1.00×"))
+            first_walk, pages, walked = page_walk(client, 1000)
+            assert walked == n_files, walked
+            rows.append(
+                (f"first walk, maxFiles=1000 ({pages} pages)", first_walk, f"{first_walk / full:.2f}×")
+            )
+            walk = median(3, lambda: page_walk(client, 1000))
+            rows.append(("walk, maxFiles=1000 (median of 3)", walk, f"{walk / full:.2f}×"))
+            day = "2024-01-01"
+            hints: dict[str, dict[str, Any]] = {
+                f"SQL hint `date = '{day}'`": {"predicateHints": [f"date = '{day}'"]},
+                "the same as jsonPredicateHints": {"jsonPredicateHints": json.dumps(_equal_day(day))},
+                "jsonPredicateHints on a stats column, `id < 5000000` (every file read)": {
+                    "jsonPredicateHints": json.dumps(_id_below(5_000_000))
+                },
+                f"jsonPredicateHints `date = '{day}' AND id < 5000000`": {
+                    "jsonPredicateHints": json.dumps(
+                        {"op": "and", "children": [_equal_day(day), _id_below(5_000_000)]}
+                    )
+                },
+            }
+            for name, body in hints.items():
+                first, selected = full_query(client, body)
+                rows.append((f"{name} ({selected:,} files), first", first, f"{first / full:.2f}×"))
+                took = median(5, partial(full_query, client, body))
+                rows.append(("the same again (selection cached; median of 5)", took, f"{took / full:.2f}×"))
+    finally:
+        server.stop()
+    print(f"\n### Paging and predicate hints on a {n_files:,}-file table (local disk)\n")
+    print("| request | seconds | × full query |\n|---|---|---|")
+    for name, seconds, ratio in rows:
+        print(f"| {name} | {seconds:.3f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
