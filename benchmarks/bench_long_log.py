@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+from deltalake import DeltaTable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -64,6 +65,10 @@ def main() -> None:
     for n in sizes:
         write_long_log(work / f"t{n}", n)
     written = time.perf_counter() - started
+    for n in sizes:  # the hand-written log is a valid Delta log: deltalake reads it
+        table = DeltaTable(str(work / f"t{n}"))
+        assert table.version() == n - 1, n
+        assert len(table.file_uris()) == n - n // 10, n
     tables = [{"name": f"t{n}", "location": str(work / f"t{n}"), "historyShared": True} for n in sizes]
     config = {"warmUp": False, "shares": [{"name": "bench", "schemas": [{"name": "s", "tables": tables}]}]}
     server = start_server(work / "server", config)
