@@ -138,6 +138,12 @@ class GcpStorageConfig(_Model):
     token_exchange_endpoint: str = Field("https://sts.googleapis.com/v1/token", alias="tokenExchangeEndpoint")
 
 
+class IcebergStorageConfig(_Model):
+    # Where the Iceberg metadata generated for this entry's tables is written (a URI or a local directory);
+    # default: beside the configuration file for local tables, none (refused) for cloud tables.
+    metadata_location: str | None = Field(None, alias="metadataLocation")
+
+
 class StorageConfig(_Model):
     """Per-location settings; the entry with the longest matching `location` prefix wins."""
 
@@ -145,6 +151,7 @@ class StorageConfig(_Model):
     aws: AwsStorageConfig | None = None
     azure: AzureStorageConfig | None = None
     gcp: GcpStorageConfig | None = None
+    iceberg: IcebergStorageConfig | None = None
 
 
 class ServerConfig(_Model):

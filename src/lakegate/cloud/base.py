@@ -54,6 +54,11 @@ class ObjectStore(ABC):
     def url_signer(self, request: SignRequest) -> UrlSigner:
         """A function giving a pre-signed GET URL for a file location, valid until `request.expires_at_s`."""
 
+    @abstractmethod
+    def write(self, location: Location, data: bytes) -> None:
+        """Create or replace one object. lakegate writes only files it generates itself (Iceberg metadata,
+        under the configured `iceberg.metadataLocation`), never a table's own files."""
+
 
 @dataclass(frozen=True)
 class TemporaryCredential:

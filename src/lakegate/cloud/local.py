@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 from urllib.parse import SplitResult, quote
 
@@ -60,6 +61,17 @@ class LocalStore(ObjectStore):
             raise FileNotFoundError(location.uri) from None
         except OSError as exc:  # permission denied, I/O error: the provider's disk, not the request
             raise StorageError(f"reading {location.local_path} failed: {exc}") from exc
+
+    def write(self, location: Location, data: bytes) -> None:
+        # Written beside and renamed into place: a reader (another worker) sees the whole file or none.
+        target = Path(location.local_path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            temporary.write_bytes(data)
+            temporary.replace(target)
+        except OSError as exc:
+            raise StorageError(f"writing {location.local_path} failed: {exc}") from exc
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
         root = request.root

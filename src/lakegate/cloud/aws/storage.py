@@ -88,6 +88,12 @@ class S3Store(ObjectStore):
             raise store_error(f"reading {location.uri}", exc) from exc
         return body
 
+    def write(self, location: Location, data: bytes) -> None:
+        try:
+            self._client.put_object(Bucket=location.bucket, Key=location.path, Body=data)
+        except Exception as exc:
+            raise store_error(f"writing {location.uri}", exc) from exc
+
     def url_signer(self, request: SignRequest) -> UrlSigner:
         creds = self._session.get_credentials()
         if creds is None:

@@ -139,6 +139,13 @@ class AzureStore(ObjectStore):
                 raise FileNotFoundError(location.uri) from None
             raise store_error(f"reading {location.uri}", exc) from exc
 
+    def write(self, location: Location, data: bytes) -> None:
+        blob = self.account(location).client.get_blob_client(location.bucket, location.path)
+        try:
+            blob.upload_blob(data, overwrite=True)
+        except Exception as exc:
+            raise store_error(f"writing {location.uri}", exc) from exc
+
     def url_signer(self, request: SignRequest) -> UrlSigner:
         expiry = datetime.fromtimestamp(request.expires_at_s, UTC)
         signers: dict[str, tuple[str, Any]] = {}

@@ -131,6 +131,12 @@ class GcsStore(ObjectStore):
         except Exception as exc:
             raise store_error(f"reading {location.uri}", exc) from exc
 
+    def write(self, location: Location, data: bytes) -> None:
+        try:
+            self.client().bucket(location.bucket).blob(location.path).upload_from_string(data, **_brief())
+        except Exception as exc:
+            raise store_error(f"writing {location.uri}", exc) from exc
+
     # -- URL access ------------------------------------------------------------------------------------------
 
     def url_signer(self, request: SignRequest) -> UrlSigner:

@@ -1,0 +1,224 @@
+"""Round trips: PyIceberg reads the metadata generated for real Delta tables (StaticTable on local files) and
+gets exactly the rows a Delta read gives, version by version."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from pyiceberg.table import StaticTable
+
+from lakegate.cloud.locations import Location
+from lakegate.cloud.registry import StoreRegistry
+from lakegate.config import ServerConfig, load_config, parse_config
+from lakegate.delta.cache import SnapshotCache
+from lakegate.exceptions import UnsupportedOperationError
+from lakegate.iceberg import IcebergSource, IcebergTables
+from lakegate.iceberg.chain import check_protocol
+from lakegate.iceberg.store import metadata_root
+from lakegate.keys import KeyRing
+from tests.fixtures.dv_table import build_dv_table
+from tests.tables import build_partitioned, build_plain, rows
+
+
+def _tables(tmp_path: Path) -> IcebergTables:
+    config = parse_config(
+        {
+            "version": 1,
+            "storage": [{"location": str(tmp_path), "iceberg": {"metadataLocation": str(tmp_path / "meta")}}],
+        }
+    )
+    stores = StoreRegistry(config, KeyRing.random())
+    return IcebergTables(config, stores, SnapshotCache(stores))
+
+
+def _source(root: str, oldest: int | None = 0, table_id: str = "share.schema.table") -> IcebergSource:
+    return IcebergSource(Location.parse(root), (), table_id, oldest)
+
+
+def _sorted(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(table, key=lambda r: tuple(str(v) for v in r.values()))
+
+
+def iceberg_rows(
+    metadata_location: str,
+    snapshot_id: int | None = None,
+    row_filter: str | None = None,
+    columns: tuple[str, ...] = ("*",),
+) -> list[dict[str, Any]]:
+    """Every row PyIceberg reads. Batch by batch: its to_arrow() cannot concatenate the string and string_view
+    columns of files deltalake wrote in different operations (nor can pyarrow filter string_view columns: a
+    filtered scan selects other columns)."""
+    table = StaticTable.from_metadata(metadata_location)
+    options: dict[str, Any] = {"row_filter": row_filter} if row_filter is not None else {}
+    scan = table.scan(snapshot_id=snapshot_id, selected_fields=columns, **options)
+    return _sorted([row for batch in scan.to_arrow_batch_reader() for row in batch.to_pylist()])
+
+
+def delta_rows(root: str, version: int | None = None) -> list[dict[str, Any]]:
+    """deltalake's read through its query engine (its to_pyarrow_table reads column-mapped tables as nulls)."""
+    table = DeltaTable(root, version=version) if version is not None else DeltaTable(root)
+    result = QueryBuilder().register("t", table).execute("select * from t").read_all()
+    return _sorted(pa.table(result).to_pylist())
+
+
+def _files(directory: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in directory.rglob("*") if p.is_file()}
+
+
+def test_partitioned_table_every_version(tmp_path: Path) -> None:
+    root = build_partitioned(tmp_path / "sales")  # v0 create, v1 append, v2 delete, v3 update; CDF on
+    loaded = _tables(tmp_path).load(_source(root))
+    assert loaded.version == 3
+    metadata = loaded.metadata
+    assert metadata["format-version"] == 2 and metadata["current-snapshot-id"] == 4
+    assert [s["snapshot-id"] for s in metadata["snapshots"]] == [1, 2, 3, 4]
+    assert [f["name"] for f in metadata["partition-specs"][0]["fields"]] == ["region"]
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+    for version in range(4):
+        assert iceberg_rows(loaded.metadata_location, snapshot_id=version + 1) == delta_rows(root, version)
+    assert loaded.metadata_prefix.contains(Location.parse(loaded.metadata_location))
+
+
+def test_engines_prune_by_partition_and_stats(tmp_path: Path) -> None:
+    root = build_partitioned(tmp_path / "sales")
+    table = StaticTable.from_metadata(_tables(tmp_path).load(_source(root, None)).metadata_location)
+    everything = len(list(table.scan().plan_files()))
+    emea = table.scan(row_filter="region = 'emea'")
+    assert 0 < len(list(emea.plan_files())) < everything
+    high = table.scan(row_filter="id > 6")
+    assert 0 < len(list(high.plan_files())) < everything
+    # Pruning only drops files: the filtered rows are still exactly Delta's.
+    expected = _sorted([{"id": r["id"], "amount": r["amount"]} for r in delta_rows(root) if r["id"] > 6])
+    loaded = _tables(tmp_path).load(_source(root, None))
+    assert iceberg_rows(loaded.metadata_location, None, "id > 6", columns=("id", "amount")) == expected
+
+
+def test_multi_file_table_latest_only(tmp_path: Path) -> None:
+    root = build_plain(tmp_path / "plain", batches=5)
+    loaded = _tables(tmp_path).load(_source(root, oldest=None))
+    assert [s["snapshot-id"] for s in loaded.metadata["snapshots"]] == [5]  # history not shared
+    table = StaticTable.from_metadata(loaded.metadata_location)
+    assert len(list(table.scan().plan_files())) == 5
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+
+
+def test_column_mapped_table(tmp_path: Path) -> None:
+    root = str(tmp_path / "mapped")
+    data = pa.table(
+        {"id": pa.array([1, 2, 3], pa.int64()), "Full Name": ["a", "b", None], "part": ["u", "v", "u"]}
+    )
+    write_deltalake(root, data, partition_by=["part"], configuration={"delta.columnMapping.mode": "name"})
+    write_deltalake(root, data.set_column(0, "id", pa.array([4, 5, 6], pa.int64())), mode="append")
+    loaded = _tables(tmp_path).load(_source(root))
+    fields = loaded.metadata["schemas"][-1]["fields"]
+    delta_fields = json.loads(DeltaTable(root).schema().to_json())["fields"]
+    assert {f["name"]: f["id"] for f in fields} == {
+        f["name"]: f["metadata"]["delta.columnMapping.id"] for f in delta_fields
+    }
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+    assert iceberg_rows(loaded.metadata_location, snapshot_id=1) == delta_rows(root, 0)
+    assert iceberg_rows(loaded.metadata_location, row_filter="part = 'v'") == [
+        r for r in delta_rows(root) if r["part"] == "v"
+    ]
+
+
+@pytest.mark.parametrize(("storage", "partitioned"), [("u", False), ("i", False), ("u_prefix", True)])
+def test_deletion_vectors_become_position_deletes(tmp_path: Path, storage: str, partitioned: bool) -> None:
+    table = build_dv_table(tmp_path / "dv", storage=storage, partitioned=partitioned)  # type: ignore[arg-type]
+    loaded = _tables(tmp_path).load(_source(str(table.root)))
+    ids = sorted(r["id"] for r in iceberg_rows(loaded.metadata_location))
+    assert ids == table.expected_ids
+    # Version 0 had no deletion vectors: every row.
+    assert len(iceberg_rows(loaded.metadata_location, snapshot_id=1)) == 20
+    iceberg = StaticTable.from_metadata(loaded.metadata_location)
+    snapshot = iceberg.current_snapshot()
+    assert snapshot is not None
+    assert any(m.content == 1 for m in snapshot.manifests(iceberg.io))  # position deletes
+
+
+def test_cold_load_reuses_what_storage_holds(tmp_path: Path) -> None:
+    root = build_partitioned(tmp_path / "sales")
+    first = _tables(tmp_path).load(_source(root))
+    written = _files(tmp_path / "meta")
+    again = _tables(tmp_path).load(_source(root))  # a new server: nothing in memory
+    assert again.metadata_location == first.metadata_location and again.metadata == first.metadata
+    assert _files(tmp_path / "meta") == written  # nothing rebuilt, nothing rewritten
+
+
+def test_a_new_version_adds_a_manifest(tmp_path: Path) -> None:
+    root = build_partitioned(tmp_path / "sales")
+    first = _tables(tmp_path).load(_source(root))
+    before = _files(tmp_path / "meta")
+    write_deltalake(root, rows([8, 9]), mode="append")  # v4
+    second = _tables(tmp_path).load(_source(root))  # a cold server continues the saved chain
+    assert second.version == 4 and len(second.metadata["snapshots"]) == 5
+    after = _files(tmp_path / "meta")
+    assert all(after[path] == mtime for path, mtime in before.items())  # nothing rewritten
+    new = sorted(Path(p).name for p in set(after) - set(before))
+    assert new == sorted(
+        [
+            Path(second.metadata_location).name,
+            "b0-v4.avro",  # the manifest list
+            "b0-v4-a0.avro",  # one manifest for the appended files
+            "b00000000000000000000-v00000000000000000004.json",  # the chain state
+        ]
+    )
+    table = StaticTable.from_metadata(second.metadata_location)
+    old, current = table.snapshot_by_id(4), table.current_snapshot()
+    assert old is not None and current is not None
+    assert {m.manifest_path for m in old.manifests(table.io)} < {
+        m.manifest_path for m in current.manifests(table.io)
+    }
+    assert iceberg_rows(second.metadata_location) == delta_rows(root)
+    assert iceberg_rows(second.metadata_location, snapshot_id=3) == delta_rows(root, 2)
+    assert first.metadata_location != second.metadata_location
+
+
+def test_an_older_version_is_a_view_of_the_chain(tmp_path: Path) -> None:
+    root = build_partitioned(tmp_path / "sales")
+    tables = _tables(tmp_path)
+    tables.load(_source(root))
+    before = _files(tmp_path / "meta")
+    older = tables.load(_source(root), version=1)
+    assert older.metadata["current-snapshot-id"] == 2 and len(older.metadata["snapshots"]) == 2
+    assert iceberg_rows(older.metadata_location) == delta_rows(root, 1)
+    assert set(_files(tmp_path / "meta")) - set(before) == {older.metadata_location.removeprefix("file://")}
+
+
+def test_cloud_tables_need_a_metadata_location(tmp_path: Path) -> None:
+    config = parse_config({"version": 1})
+    stores = StoreRegistry(config, KeyRing.random())
+    with pytest.raises(UnsupportedOperationError, match=r"storage\[\]\.iceberg\.metadataLocation"):
+        metadata_root(config, stores, Location.parse("s3://bucket/table"))
+    configured = parse_config(
+        {
+            "version": 1,
+            "storage": [{"location": "s3://bucket", "iceberg": {"metadataLocation": "s3://meta/prefix"}}],
+        }
+    )
+    found = metadata_root(
+        configured, StoreRegistry(configured, KeyRing.random()), Location.parse("s3://bucket/table")
+    )
+    assert found.uri == "s3://meta/prefix"
+
+
+def test_local_tables_default_beside_the_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("version: 1\n")
+    config: ServerConfig = load_config(path)
+    found = metadata_root(
+        config, StoreRegistry(config, KeyRing.random()), Location.parse(str(tmp_path / "t"))
+    )
+    assert found.local_path == os.path.join(tmp_path, "server-iceberg")
+
+
+@pytest.mark.parametrize("feature", ["typeWidening", "variantType-preview", "someFutureFeature"])
+def test_unrepresentable_features_are_refused(feature: str) -> None:
+    with pytest.raises(UnsupportedOperationError, match=feature):
+        check_protocol({"minReaderVersion": 3, "readerFeatures": ["deletionVectors", feature]})
