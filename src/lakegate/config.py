@@ -81,6 +81,19 @@ class AuthorizationConfig(_Model):
     _placeholder = field_validator("bearer_token")(_not_a_placeholder)
 
 
+class FederationConfig(_Model):
+    """OIDC federation (docs/recipients.md): how lakegate fetches and trusts recipients' identity providers."""
+
+    # A fetched key set is used this long, then fetched again (a key the IdP retired stops working by then).
+    jwks_cache_seconds: int = Field(600, alias="jwksCacheSeconds", ge=1, le=86400)
+    # A token naming a key id not in the cache refetches the issuer's keys at most once in this time.
+    jwks_min_refresh_seconds: int = Field(60, alias="jwksMinRefreshSeconds", ge=1, le=86400)
+    # Each request to an identity provider (discovery, key set) gives up after this long: 503 to the caller.
+    fetch_timeout_seconds: float = Field(5.0, alias="fetchTimeoutSeconds", gt=0, le=60)
+    # Tolerance on `exp` and `nbf` for clocks that differ between the IdP and this server.
+    clock_skew_seconds: int = Field(60, alias="clockSkewSeconds", ge=0, le=600)
+
+
 class SslConfig(_Model):
     self_signed: bool = Field(False, alias="selfSigned")
     certificate_file: str | None = Field(None, alias="certificateFile")
@@ -158,6 +171,7 @@ class ServerConfig(_Model):
     version: int
     shares: list[ShareConfig] = Field(default_factory=list)
     authorization: AuthorizationConfig | None = None
+    federation: FederationConfig = Field(default_factory=FederationConfig)
     ssl: SslConfig | None = None
     host: str = "localhost"
     port: int = Field(8080, ge=0, le=65535)

@@ -274,29 +274,21 @@ def _pick(keys: Mapping[str | None, _Key], kid: str | None, alg: str) -> jwt.PyJ
     return key.jwk if key is not None and alg in key.algorithms else None
 
 
-@dataclass(frozen=True)
-class Verified:
-    issuer: str
-    claims: dict[str, Any]
-
-
-def verify(token: str, keys: IssuerKeys, known_issuer: Callable[[str], bool], skew_seconds: int) -> Verified:
-    """The claims of a federated JWT whose signature, issuer and times verify; `known_issuer` says whether a
-    policy names the token's issuer (asked before any key is fetched). Audience and subject are the policies'
-    to check."""
-    header, unverified = unverified_claims(token)
-    issuer: str = unverified["iss"]
-    if not known_issuer(issuer):
-        raise refused("the token matches no federation policy", f"no policy names issuer {issuer[:200]!r}")
+def verified_claims(
+    token: str, header: Mapping[str, Any], issuer: str, keys: IssuerKeys, skew: int
+) -> dict[str, Any]:
+    """The claims of a federated JWT (already read by `unverified_claims`) whose signature, `iss`, `exp` and
+    `nbf` verify, with `skew` seconds of tolerance; its audience and subject are the policies' to check."""
     kid = header.get("kid")
-    key = keys.key(issuer, kid if isinstance(kid, str) else None, header["alg"])
+    kid = kid if isinstance(kid, str) else None
+    key = keys.key(issuer, kid, header["alg"])
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key.key,
             algorithms=[header["alg"]],
             issuer=issuer,
-            leeway=skew_seconds,
+            leeway=skew,
             options={"require": ["exp", "iss", "aud"], "verify_aud": False},
         )
     except jwt.ExpiredSignatureError:
@@ -306,8 +298,8 @@ def verify(token: str, keys: IssuerKeys, known_issuer: Callable[[str], bool], sk
     except jwt.InvalidSignatureError:
         raise refused("the token's signature does not verify", f"issuer {issuer}, kid {kid!r}") from None
     except jwt.PyJWTError as exc:
-        raise refused(f"{exc}", f"issuer {issuer}: {exc}") from None
-    return Verified(issuer, claims)
+        raise refused(str(exc), f"issuer {issuer}: {exc}") from None
+    return claims
 
 
 def audiences(claims: Mapping[str, Any]) -> set[str]:

@@ -14,6 +14,7 @@ from lakegate.audit import AuditLog
 from lakegate.banner import log_banner
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.db import Database
+from lakegate.catalog.federation import FederatedAuthenticator
 from lakegate.catalog.keystore import signing_key
 from lakegate.catalog.migrate import open_database
 from lakegate.catalog.recipients import Recipients, active_token_count
@@ -29,6 +30,7 @@ from lakegate.http.app import Services, create_app
 from lakegate.http.observability import ObservabilityMiddleware, operational_routes
 from lakegate.keys import KeyRing
 from lakegate.metrics import Metrics
+from lakegate.oidc import IssuerKeys, KeyCacheSettings
 from lakegate.preflight import catalog_locations, check_locations
 from lakegate.service.async_queries import AsyncQueries
 from lakegate.service.browse import BrowseService
@@ -48,7 +50,7 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
     # file URLs are valid on each other.
     keys = KeyRing(signing_key(db, config))
     anonymous = config.authorization is not None and config.authorization.allow_anonymous
-    catalog = SqlCatalog(db, allow_anonymous=anonymous)
+    catalog = SqlCatalog(db, allow_anonymous=anonymous, federation=federation(db, config))
     _warn_about_access(db, anonymous)
     stores = StoreRegistry(config, keys)
     snapshots = SnapshotCache(
@@ -72,6 +74,19 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
         CredentialService(context, access),
         IcebergCatalog(context, browse, access),
     )
+
+
+def federation(db: Database, config: ServerConfig) -> FederatedAuthenticator:
+    """OIDC federation as configured: the identity providers' key cache, and the tokens' clock tolerance."""
+    settings = config.federation
+    keys = IssuerKeys(
+        KeyCacheSettings(
+            cache_seconds=settings.jwks_cache_seconds,
+            min_refresh_seconds=settings.jwks_min_refresh_seconds,
+            fetch_timeout_seconds=settings.fetch_timeout_seconds,
+        )
+    )
+    return FederatedAuthenticator(db, keys, settings.clock_skew_seconds)
 
 
 def _warn_about_access(db: Database, anonymous: bool) -> None:

@@ -24,6 +24,7 @@ from lakegate.catalog.bearer_tokens import (
     view,
 )
 from lakegate.catalog.db import Database, utcnow
+from lakegate.catalog.federation import add_policy, policy_views, remove_policy
 from lakegate.catalog.models import Grant, Recipient, RecipientToken, Share
 from lakegate.catalog.sql import ANONYMOUS
 from lakegate.catalog.sync import BOOTSTRAP
@@ -184,6 +185,27 @@ class Recipients:
             conn.execute(sa.delete(Grant).where(Grant.recipient_id == recipient.id, Grant.share_id == sid))
         return self.get(name)
 
+    def add_policy(
+        self,
+        name: str,
+        issuer: str,
+        audiences: Iterable[str],
+        subject: str,
+        subject_claim: str | None = None,
+    ) -> dict[str, Any]:
+        """A federation policy for the recipient (catalog/federation.py): JWTs from `issuer` for one of
+        `audiences` whose `subject_claim` is `subject` authenticate as it, from the next request on."""
+        with self.db.write() as conn:
+            row = self._require(conn, name)
+            add_policy(conn, row, issuer, audiences, subject, subject_claim, self.clock())
+        return self.get(name)
+
+    def remove_policy(self, name: str, policy_id: int) -> dict[str, Any]:
+        """The policy is gone: tokens it accepted are refused from the next request on."""
+        with self.db.write() as conn:
+            remove_policy(conn, self._require(conn, name), policy_id)
+        return self.get(name)
+
     def get(self, name: str) -> dict[str, Any]:
         found = self._views(Recipient.name_key == name.lower())
         if not found:
@@ -253,9 +275,11 @@ class Recipients:
         tokens = conn.execute(
             sa.select(RecipientToken).where(RecipientToken.recipient_id.in_(ids)).order_by(RecipientToken.id)
         ).all()
+        policies = policy_views(conn, ids)
         out = []
         for r in recipients:
             mine = [view(t, now) for t in tokens if t.recipient_id == r.id]
+            my_policies = policies.get(r.id, [])
             out.append(
                 {
                     "name": r.name,
@@ -264,8 +288,11 @@ class Recipients:
                     "managedBy": r.managed_by,
                     "shares": [g.name for g in grants if g.recipient_id == r.id],
                     "createdAt": iso(r.created_at),
-                    "status": "active" if any(t["status"] == "active" for t in mine) else "inactive",
+                    "status": "active"
+                    if any(c["status"] == "active" for c in [*mine, *my_policies])
+                    else "inactive",
                     "tokens": mine,
+                    "federationPolicies": my_policies,
                 }
             )
         return out

@@ -26,6 +26,7 @@ from lakegate.catalog.base import (
 )
 from lakegate.catalog.bearer_tokens import active, token_hash
 from lakegate.catalog.db import Database, utcnow
+from lakegate.catalog.federation import FederatedAuthenticator
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
 from lakegate.exceptions import UnauthenticatedError
 from lakegate.timestamps import iso
@@ -38,11 +39,17 @@ ANONYMOUS = "anonymous"
 
 class SqlCatalog(Catalog):
     def __init__(
-        self, db: Database, *, allow_anonymous: bool = False, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        *,
+        allow_anonymous: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+        federation: FederatedAuthenticator | None = None,
     ) -> None:
         self.db = db
         self._allow_anonymous = allow_anonymous
         self._clock = clock
+        self._federation = federation
 
     def authenticate(self, bearer_token: str | None) -> Principal:
         if not bearer_token:
@@ -50,6 +57,11 @@ class SqlCatalog(Catalog):
                 return Principal(ANONYMOUS)
             log.info("refused (401): no bearer token")
             raise UnauthenticatedError(UNAUTHENTICATED)
+        if self._federation is not None:
+            # A JWT from a recipient's own identity provider (OIDC federation); None: not one a policy takes.
+            federated = self._federation.authenticate(bearer_token)
+            if federated is not None:
+                return federated
         digest = token_hash(bearer_token)
         with self.db.read() as conn:
             rows = conn.execute(_AUTHENTICATE, {"digest": digest, "now": self._clock()}).all()
