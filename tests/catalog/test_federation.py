@@ -79,7 +79,7 @@ def test_tokens_no_policy_takes_are_refused(
 ) -> None:
     recipients.create("acme", ["share1"])
     recipients.add_policy("acme", oidc_provider.issuer, [AUD], "app-1")
-    token = oidc_provider.mint(subject, audience, **({"iss": issuer} if issuer else {}))
+    token = oidc_provider.mint(subject, audience, iss=issuer or oidc_provider.issuer)
     with pytest.raises(UnauthenticatedError):
         catalog.authenticate(token)
 
