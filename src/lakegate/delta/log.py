@@ -81,6 +81,16 @@ class DeltaLog:
     def list(self, start_after: str | None = None) -> Listing:
         return Listing.from_entries(self.store.list_dir(self.log_dir, start_after))
 
+    def has_commit(self, version: int) -> bool:
+        """Whether commit `version` exists: the cheap test for newer commits (one read of a small file, usually
+        a miss). Listing from a version costs O(log) where the store cannot start a listing after a name (a
+        local directory, Azure), and a Delta writer always creates commit v+1 before any later file."""
+        try:
+            self.store.read(self.log_dir.child(version_name(version) + ".json"))
+        except FileNotFoundError:
+            return False
+        return True
+
     def last_checkpoint_version(self) -> int | None:
         try:
             data = orjson.loads(self.store.read(self.log_dir.child("_last_checkpoint")))

@@ -173,6 +173,8 @@ class _GapError(Exception):
 
 def _load(log: DeltaLog, version: int | None, base: Snapshot | None, full_listing: bool) -> Snapshot:
     if base is not None and (version is None or version >= base.version):
+        if version == base.version or (version is None and not log.has_commit(base.version + 1)):
+            return base  # nothing newer: no listing (O(log) on stores that cannot list after a name)
         listing = log.list(start_after=f"{base.version:020d}.json")
         newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))
         if contiguous(base.version, newer) and (version is None or version in (base.version, *newer)):
