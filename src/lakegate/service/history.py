@@ -101,6 +101,9 @@ class Walk:
     historical_metadata: bool
     historical_protocol: bool
     keep: FileFilter | None = None  # predicate hints (streaming queries only; best effort)
+    # The commits of the range read for the first page's checks, reused for its lines: read once, not evicted
+    # from the (bounded) commit cache by a long range before they are used.
+    read: dict[int, Commit] = dataclasses.field(default_factory=dict)
 
 
 class HistoryService:
@@ -182,7 +185,8 @@ class HistoryService:
     ) -> Walk:
         """The walk of a streaming query over versions start..end, after reading and checking them all."""
         head = self.context.snapshots.at_version(table.root, start)
-        fmt = self._check_range(caps, head, self._read(table, start, end))
+        commits = self._read(table, start, end)
+        fmt = self._check_range(caps, head, commits)
         return Walk(
             table,
             STREAM,
@@ -197,6 +201,7 @@ class HistoryService:
             historical_metadata=True,
             historical_protocol=request.include_historical_protocol,
             keep=self.context.file_filter(request, head),
+            read={c.version: c for c in commits},
         )
 
     def _async_result(self, table: ResolvedTable, spec: dict[str, Any]) -> Prepared:
@@ -260,6 +265,7 @@ class HistoryService:
             self.context.describe(table, head, head.version),
             historical_metadata=request.include_historical_metadata,
             historical_protocol=request.include_historical_protocol,
+            read={c.version: c for c in commits},
         )
         return self._page(walk, (start, 0), limit, end_stream, CHANGES_PAGE, checksum, file_id_hash, base_url)
 
@@ -359,8 +365,9 @@ class HistoryService:
 
     def _items(self, walk: Walk, version: int) -> list[Item]:
         """The lines version `version` contributes, in order."""
-        log_ = self.context.snapshots.log(walk.table.root)
-        commit = self.commits.get(log_, version)
+        commit = walk.read.get(version) or self.commits.get(
+            self.context.snapshots.log(walk.table.root), version
+        )
         items: list[Item] = []
         if version > walk.start:
             if walk.historical_protocol and walk.fmt == DELTA and commit.protocol:
