@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real services the integration tests start themselves (tests/services/):
-# Ceph RGW (S3 + STS), PostgreSQL, openssl (Azurite's TLS certificate) from Debian, and Azurite from npm
-# into .test-services/node (git-ignored). Idempotent: a second run does no network access.
+# Ceph RGW (S3 + STS), PostgreSQL, openssl (Azurite's TLS certificate) and Chromium (the console's browser tests,
+# driven by Playwright at /usr/bin/chromium) from Debian, and Azurite from npm into .test-services/node
+# (git-ignored). Idempotent: a second run does no network access.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +18,7 @@ for bin in radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool openssl; do
     command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 have_postgres_server || missing+=("postgresql")
+[[ -x /usr/bin/chromium ]] || missing+=("chromium")
 command -v node >/dev/null 2>&1 || missing+=("node")
 command -v npm >/dev/null 2>&1 || missing+=("npm")
 
@@ -24,7 +26,7 @@ if ((${#missing[@]})); then
     echo "install-test-services: missing ${missing[*]}; installing Debian packages" >&2
     SUDO=""
     if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-    packages=(radosgw ceph-mon ceph-osd ceph-common postgresql openssl)
+    packages=(radosgw ceph-mon ceph-osd ceph-common postgresql openssl chromium fonts-dejavu-core)
     # Keep a Node.js that is already there (it may be newer than Debian's); install Debian's otherwise.
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -33,6 +35,7 @@ if ((${#missing[@]})); then
 fi
 
 have_postgres_server || { echo "install-test-services: no initdb/pg_ctl under /usr/lib/postgresql/*/bin" >&2; exit 1; }
+[[ -x /usr/bin/chromium ]] || { echo "install-test-services: no /usr/bin/chromium" >&2; exit 1; }
 
 installed_version() {
     node -e 'process.stdout.write(require(process.argv[1]).version)' \

@@ -55,6 +55,15 @@ class AppClient:
         url = path if path.startswith(("http:", "https:")) else ENDPOINT + path
         return self._loop.run_until_complete(self._http.request(method, url, headers=headers, **kwargs))
 
+    def new_http(self) -> httpx.AsyncClient:
+        """Another HTTP client of the app, with its own cookie jar (a second browser); run it with `run`."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://lakegate.test", timeout=30
+        )
+
+    def run(self, coroutine: Any) -> Any:
+        return self._loop.run_until_complete(coroutine)
+
     def raw(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """A request to `url` exactly as given (absolute paths outside the protocol prefix, file URLs)."""
         return self._loop.run_until_complete(self._http.request(method, url, **kwargs))

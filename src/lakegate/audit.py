@@ -151,6 +151,70 @@ class AuditLog:
             rows = conn.execute(query).all()
         return [event_json(row) for row in reversed(rows)]
 
+    def search(self, where: AuditFilter, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent `limit` events matching `where`, newest first (the console's Activity table)."""
+        query = sa.select(AuditEvent).where(*where.conditions()).order_by(AuditEvent.id.desc()).limit(limit)
+        with self.db.read() as conn:
+            return [event_json(row) for row in conn.execute(query)]
+
+    def events_for_charts(self, where: AuditFilter, limit: int = MAX_LIMIT * 10) -> list[Any]:
+        """(at, recipient, operation, mode, files, outcome) of the matching events, at most `limit` (the
+        newest): the console sums them per day in Python, the same on SQLite and PostgreSQL."""
+        query = (
+            sa.select(
+                AuditEvent.at,
+                AuditEvent.recipient,
+                AuditEvent.operation,
+                AuditEvent.mode,
+                AuditEvent.files,
+                AuditEvent.outcome,
+            )
+            .where(*where.conditions())
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return list(conn.execute(query))
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """The console's Activity filters; each None matches everything. `table` is TABLE, SCHEMA.TABLE or
+    SHARE.SCHEMA.TABLE; `outcome` is ok, error (anything but ok) or one error code."""
+
+    recipient: str | None = None
+    share: str | None = None
+    table: str | None = None
+    operation: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        found: list[sa.ColumnElement[bool]] = []
+        if self.since is not None:
+            found.append(AuditEvent.at >= self.since)
+        if self.until is not None:
+            found.append(AuditEvent.at < self.until)
+        for column, value in (
+            (AuditEvent.recipient, self.recipient),
+            (AuditEvent.share, self.share),
+            (AuditEvent.operation, self.operation),
+        ):
+            if value:
+                found.append(sa.func.lower(column) == _fit_column("recipient", value).lower())
+        if self.table:
+            parts = self.table.lower().rsplit(".", 2)
+            columns = (AuditEvent.share, AuditEvent.schema_name, AuditEvent.table_name)[-len(parts) :]
+            found += [
+                sa.func.lower(c) == _fit_column("recipient", p) for c, p in zip(columns, parts, strict=True)
+            ]
+        if self.outcome == "error":
+            found.append(AuditEvent.outcome != "ok")
+        elif self.outcome:
+            found.append(AuditEvent.outcome == _fit_column("outcome", self.outcome))
+        return found
+
 
 def _fit_column(column: str, value: Any) -> Any:
     """Text as the audit table can hold it: cut to the column's length, NUL (refused by PostgreSQL) replaced."""

@@ -7,9 +7,8 @@ import logging
 
 from lakegate import __version__
 from lakegate.catalog.admins import AdminTokens
-from lakegate.catalog.base import TableInfo
 from lakegate.catalog.db import Database
-from lakegate.catalog.shares import Shares
+from lakegate.catalog.shares import Shares, table_info
 from lakegate.config import ServerConfig
 from lakegate.service.context import TableContext
 
@@ -33,16 +32,7 @@ def log_banner(config: ServerConfig, db: Database, context: TableContext) -> Non
         recipients = ", ".join(share["recipients"]) or "none granted"
         log.info("share '%s' (%s; recipients: %s)", share["name"], origin, recipients)
         for table in share["tables"]:
-            share_name, schema, name = _split(table["name"], share["name"])
-            info = TableInfo(
-                name=name,
-                schema=schema,
-                share=share_name,
-                location=table["location"],
-                auxiliary_locations=tuple(table["auxiliaryLocations"]),
-                history_shared=table["historyShared"],
-                start_version=table["startVersion"],
-            )
+            info = table_info(share["name"], table)
             modes = ",".join(context.table_extras(info)["accessModes"])
             history = ", history" if table["historyShared"] else ""
             log.info("  table %s [%s%s] %s", table["name"], modes, history, table["location"])
@@ -51,10 +41,7 @@ def log_banner(config: ServerConfig, db: Database, context: TableContext) -> Non
         log.info("admin API: on at /admin (%d active admin token(s))", len(admins))
     else:
         log.info("admin API: closed at /admin (no admin token: `lakegate admin-tokens create NAME` opens it)")
-    log.info("web console: none (administration is the CLI and the admin API)")
-
-
-def _split(full_name: str, share: str) -> tuple[str, str, str]:
-    """share, schema, table of `share.schema.table` (a share name may contain dots; schema and table not)."""
-    schema, _, name = full_name[len(share) + 1 :].partition(".")
-    return share, schema, name
+    if config.console.enabled:
+        log.info("web console: on at /console (sign in with an admin token)")
+    else:
+        log.info("web console: off (`console: {enabled: true}` turns it on at /console)")

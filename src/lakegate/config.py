@@ -157,6 +157,22 @@ class IcebergStorageConfig(_Model):
     metadata_location: str | None = Field(None, alias="metadataLocation")
 
 
+class ConsoleConfig(_Model):
+    """The provider console at /console (docs/console.md): off unless enabled."""
+
+    enabled: bool = False
+    # How long a console sign-in lasts before the admin token is asked for again.
+    session_seconds: int = Field(8 * 3600, alias="sessionSeconds", ge=60, le=7 * 86400)
+
+
+class ActivationLinksConfig(_Model):
+    """Recipient activation links ({publicUrl}/activate/CODE): what their page says, and how long they live."""
+
+    provider_name: str | None = Field(None, alias="providerName", max_length=255)
+    contact: str | None = Field(None, max_length=255)  # whom a recipient asks for a new link
+    validity_seconds: int = Field(7 * 86400, alias="validitySeconds", ge=60, le=90 * 86400)
+
+
 class StorageConfig(_Model):
     """Per-location settings; the entry with the longest matching `location` prefix wins."""
 
@@ -216,6 +232,10 @@ class ServerConfig(_Model):
     config_id: str | None = Field(None, alias="configId", min_length=1, max_length=255)
     log_format: Literal["json", "text"] = Field("json", alias="logFormat")
     shutdown_timeout_seconds: int = Field(30, alias="shutdownTimeoutSeconds", ge=0)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    activation_links: ActivationLinksConfig = Field(
+        default_factory=ActivationLinksConfig, alias="activationLinks"
+    )
     # The directory of the configuration file: relative paths (the default database) are resolved from it.
     _base_dir: Path | None = PrivateAttr(None)
     # The configuration file's name without its extension ("lakegate" for a configuration made in code).

@@ -77,6 +77,8 @@ def build_demo(directory: Path, port: int = 8080) -> tuple[Path, Path, list[str]
         "endpoint": "/delta-sharing",
         "authorization": {"bearerToken": token},
         "tokenSigningKey": signing_key,
+        "console": {"enabled": True},
+        "activationLinks": {"providerName": "lakegate demo"},
         "shares": [
             {
                 "name": "demo",
@@ -96,3 +98,28 @@ def build_demo(directory: Path, port: int = 8080) -> tuple[Path, Path, list[str]
     profile = profile_content(f"http://127.0.0.1:{port}/delta-sharing", token, expires_at=None)
     write_private(profile_path, json.dumps(profile, indent=2) + "\n")
     return config_path, profile_path, ["demo.default.sales", "demo.default.customers"]
+
+
+def demo_admin_token(config_path: Path) -> str:
+    """The demo console's admin token: kept in admin-token beside the configuration (owner-only), made again
+    when the database no longer accepts it (a deleted database, a revoked token)."""
+    from lakegate.catalog.admins import AdminTokens
+    from lakegate.catalog.migrate import open_database
+    from lakegate.config import load_config
+    from lakegate.exceptions import UnauthenticatedError
+
+    path = config_path.parent / "admin-token"
+    db = open_database(load_config(config_path))
+    try:
+        tokens = AdminTokens(db)
+        if path.exists():
+            try:
+                tokens.authenticate(path.read_text().strip())
+                return path.read_text().strip()
+            except UnauthenticatedError:
+                pass
+        _, token = tokens.create("demo")
+        write_private(path, token + "\n")
+        return token
+    finally:
+        db.close()

@@ -12,6 +12,7 @@ from starlette.routing import Mount
 
 from lakegate.audit import AuditLog
 from lakegate.banner import log_banner
+from lakegate.catalog.activations import ActivationLinks
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.db import Database
 from lakegate.catalog.federation import FederatedAuthenticator
@@ -25,8 +26,10 @@ from lakegate.cloud.vending import VendorRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
 from lakegate.exceptions import ConfigError
+from lakegate.http.activation import Activation, activation_routes
 from lakegate.http.admin import AdminApi, admin_routes
 from lakegate.http.app import Services, create_app
+from lakegate.http.console.pages import Console, console_routes
 from lakegate.http.observability import ObservabilityMiddleware, operational_routes
 from lakegate.keys import KeyRing
 from lakegate.metrics import Metrics
@@ -38,6 +41,7 @@ from lakegate.service.context import TableContext
 from lakegate.service.credentials import CredentialService, DirectoryAccess
 from lakegate.service.history import HistoryService
 from lakegate.service.iceberg import IcebergCatalog
+from lakegate.service.inspect import TableInspector
 from lakegate.service.tables import TableService
 from lakegate.service.warmup import create_stores, start_warm_up
 
@@ -127,6 +131,12 @@ def build_app(config: ServerConfig) -> Starlette:
         *operational_routes(db, Metrics(services.context.snapshots)),
         Mount("/admin", routes=admin_routes(admin)),
     ]
+    links = ActivationLinks(db)
+    if config.console.enabled:  # off by default: /console then answers 404 like any unknown path
+        inspector = TableInspector(services.context, services.credentials.access)
+        console = Console(admin, links, inspector, services.keys, config)
+        operations.append(Mount("/console", routes=console_routes(console)))
+    pages = activation_routes(Activation(links, audit, services.keys, config))
     middleware = [Middleware(ObservabilityMiddleware, audit=audit, prefix=config.endpoint)]
 
     @asynccontextmanager
@@ -137,4 +147,4 @@ def build_app(config: ServerConfig) -> Starlette:
         yield
         db.close()  # after uvicorn has drained in-flight requests
 
-    return create_app(services, operations, middleware, lifespan)
+    return create_app(services, operations, middleware, lifespan, pages)

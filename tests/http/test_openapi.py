@@ -31,7 +31,9 @@ def _live(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, 
     for route in routes:
         if isinstance(route, Mount):
             yield from _live(route.routes, prefix + route.path)
-        elif isinstance(route, Route):
+        elif isinstance(route, Route) and route.include_in_schema:
+            # HTML pages (recipients' activation pages, the console) are for browsers, not API clients: they
+            # are marked include_in_schema=False and are not in the JSON API's description.
             yield _CONVERTER.sub(r"{\1}", prefix + route.path), set(route.methods or ())
 
 
@@ -50,6 +52,7 @@ def test_every_live_route_is_documented_and_every_documented_operation_is_live(s
     for path, methods in _live(served.app.routes):  # one path may have several routes (GET and POST)
         live.setdefault(path, set()).update(methods)
     assert set(live) == set(paths), set(live) ^ set(paths)
+    assert "/delta-sharing/activate/{code}" not in paths  # an HTML route, excluded above on purpose
     for path, methods in live.items():
         documented = {m.upper() for m in paths[path] if m != "parameters"}
         # Starlette answers HEAD wherever it answers GET; HEAD is documented where it means something.

@@ -59,16 +59,30 @@ class AdminTokens:
 
     def authenticate(self, bearer_token: str | None) -> str:
         """The admin token's name; UnauthenticatedError for a missing, wrong, expired or revoked token."""
+        return self.identify(bearer_token)[1]
+
+    def identify(self, bearer_token: str | None) -> tuple[int, str]:
+        """The admin token's row id and name (the console's session remembers the id); UnauthenticatedError
+        for a missing, wrong, expired or revoked token."""
         if not bearer_token:
             raise UnauthenticatedError("an admin bearer token is required")
         digest = token_hash(bearer_token)
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(AdminToken.name).where(
+                sa.select(AdminToken.id, AdminToken.name).where(
                     AdminToken.token_hash == digest, active(AdminToken, self.clock())
                 )
             ).first()
         # Matched by SHA-256 in the database: no constant-time comparison is needed (see SqlCatalog).
         if row is None:
             raise UnauthenticatedError("missing, invalid, expired or revoked admin token")
-        return str(row.name)
+        return int(row.id), str(row.name)
+
+    def still_active(self, token_id: int) -> str | None:
+        """The name of admin token `token_id` while it may authenticate (not revoked, not expired), else None:
+        a console session ends with the token it was opened with."""
+        with self.db.read() as conn:
+            name = conn.execute(
+                sa.select(AdminToken.name).where(AdminToken.id == token_id, active(AdminToken, self.clock()))
+            ).scalar()
+        return None if name is None else str(name)

@@ -171,6 +171,21 @@ class FederationPolicy(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # `recipients revoke` stops it too
 
 
+class ActivationLink(Base):
+    """A one-time link a recipient opens to download its profile: only the code's SHA-256 is kept. `token_id`
+    is the recipient token the link hands out; its secret is made anew at the download (lakegate.catalog.
+    activations), so no usable token exists before the recipient has it."""
+
+    __tablename__ = "activation_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int] = mapped_column(sa.ForeignKey("recipient_tokens.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class AdminToken(_TokenColumns, Base):
     __tablename__ = "admin_tokens"
     name: Mapped[str] = mapped_column(NAME, index=True)

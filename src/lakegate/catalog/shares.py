@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lakegate.catalog.base import check_name
+from lakegate.catalog.base import TableInfo, check_name
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import TABLES, Grant, Recipient, Share, SharedSchema, SharedTable
 from lakegate.catalog.recipients import share_id
@@ -55,6 +55,20 @@ def split_table_name(full: str) -> tuple[str, str, str]:
     if not share or not schema or not rest:
         raise InvalidParameterError(f"'{full}' is not SHARE.SCHEMA.TABLE")
     return share, schema, rest
+
+
+def table_info(share: str, table: dict[str, Any]) -> TableInfo:
+    """A table of `Shares.show(share)["tables"]` as the services take it (the banner and the console read it)."""
+    schema, _, name = table["name"][len(share) + 1 :].partition(".")
+    return TableInfo(
+        name=name,
+        schema=schema,
+        share=share,
+        location=table["location"],
+        auxiliary_locations=tuple(table["auxiliaryLocations"]),
+        history_shared=table["historyShared"],
+        start_version=table["startVersion"],
+    )
 
 
 class Shares:

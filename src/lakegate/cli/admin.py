@@ -152,6 +152,39 @@ def _issued(ctx: Context, issued: Any, profile_out: Path | None, output: str, ve
     )
 
 
+ActivationLinkOption = typer.Option(
+    False,
+    "--activation-link",
+    help="Print a one-time activation link ({publicUrl}/activate/CODE) where the recipient downloads its "
+    "profile, instead of the profile (activationLinks.validitySeconds, default 7 days).",
+)
+
+
+def _activation_link(ctx: Context, issued: Any, output: str, verb: str) -> None:
+    """The link instead of the profile: the token made now is replaced by a new one at the download."""
+    from lakegate.catalog.activations import ActivationLinks
+
+    settings = ctx.config.activation_links
+    name = issued.recipient["name"]
+    code = ActivationLinks(ctx.db).create(name, settings.validity_seconds)
+    if ctx.config.public_endpoint_warning():
+        typer.echo(f"warning: {ctx.config.public_endpoint_warning()}", err=True)
+    link = f"{ctx.config.public_endpoint()}/activate/{code}"
+    data = {"recipient": issued.recipient, "activationLink": link, "validSeconds": settings.validity_seconds}
+    _emit(output, data, lambda d: d["activationLink"])
+    if output == "text":
+        typer.echo(
+            f"{_recipient_text(issued.recipient)} ({verb}; send the link above to the recipient: it works once, "
+            f"within {settings.validity_seconds / 86400:.3g} days, and is shown only now)",
+            err=True,
+        )
+
+
+def _one_handout(profile_out: Path | None, activation_link: bool) -> None:
+    if profile_out is not None and activation_link:
+        raise InvalidParameterError("give either --profile-out or --activation-link, not both")
+
+
 @recipients_app.command("create")
 def recipients_create(
     name: str,
@@ -159,14 +192,20 @@ def recipients_create(
     expires_in: int | None = typer.Option(None, help="The token expires after SECONDS (default: never)."),
     comment: str | None = typer.Option(None, help="A note about the recipient."),
     profile_out: Path | None = typer.Option(None, help="Write the profile file here (default: stdout)."),
+    activation_link: bool = ActivationLinkOption,
     config: Path = ConfigOption,
     output: str = OutputOption,
 ) -> None:
-    """Create a recipient, grant it shares, and write its profile (endpoint + new bearer token)."""
+    """Create a recipient, grant it shares, and write its profile (endpoint + new bearer token) or print a
+    one-time activation link for it."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
+        _one_handout(profile_out, activation_link)
         issued = ctx.recipients().create(name, share, expires_in, comment)
         ctx.audit("recipient-create", recipient=name)
-        _issued(ctx, issued, target, output, "created")
+        if activation_link:
+            _activation_link(ctx, issued, output, "created")
+        else:
+            _issued(ctx, issued, target, output, "created")
 
 
 @recipients_app.command("rotate")
@@ -178,14 +217,19 @@ def recipients_rotate(
     ),
     never_expires: bool = typer.Option(False, "--never-expires", help="The new token never expires."),
     profile_out: Path | None = typer.Option(None, help="Write the new profile file here (default: stdout)."),
+    activation_link: bool = ActivationLinkOption,
     config: Path = ConfigOption,
     output: str = OutputOption,
 ) -> None:
     """Issue a new token, as long-lived as the last one; the current one stops working after the grace period."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
+        _one_handout(profile_out, activation_link)
         issued = ctx.recipients().rotate(name, grace, expires_in, never_expires)
         ctx.audit("recipient-rotate", recipient=name)
-        _issued(ctx, issued, target, output, "rotated")
+        if activation_link:
+            _activation_link(ctx, issued, output, "rotated")
+        else:
+            _issued(ctx, issued, target, output, "rotated")
 
 
 @recipients_app.command("revoke")

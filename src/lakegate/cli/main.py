@@ -111,7 +111,7 @@ def demo(
     run: bool = typer.Option(True, help="Start the server after building the demo."),
 ) -> None:
     """Build demo Delta tables on local disk, write demo/server.yaml and demo/profile.share, and serve them."""
-    from lakegate.demo import build_demo
+    from lakegate.demo import build_demo, demo_admin_token
 
     if run and not 0 < port <= 65535:
         _fail(f"--port must be 1 to 65535, not {port}")
@@ -121,12 +121,15 @@ def demo(
             f"port {port} on {DEMO_HOST} is in use; pick another: `make run PORT=9090` or `lakegate demo --port 9090`"
         )
     config_path, profile_path, tables = build_demo(directory.resolve(), port)
+    admin_token = demo_admin_token(config_path)
     table = tables[0]
     typer.echo(
         f"\nDemo ready: {config_path}\nRead a table with the official client (pip install delta-sharing):\n\n"
         f"    import delta_sharing\n"
         f'    url = "{profile_path}#{table}"\n'
-        f"    print(delta_sharing.load_as_pandas(url))\n"
+        f"    print(delta_sharing.load_as_pandas(url))\n\n"
+        f"Web console: http://{DEMO_HOST}:{port}/console\n"
+        f"    admin token (sign in with it): {admin_token}\n"
     )
     if run:
         sys.stdout.flush()

@@ -213,25 +213,38 @@ async def _handle(api: AdminApi, handler: Handler, action: str | None, request: 
     body = await read_body(request, api.max_body_bytes, api.body_timeout_s)
     status, data = await run_in_threadpool(handler, api, request, body)
     if action is not None:
-        log.info(
-            "admin '%s': %s %s",
-            admin,
-            request.method,
-            request.url.path,
-            extra={"admin": {"token": admin, "method": request.method, "path": request.url.path}},
-        )
-        names = _change(action, request, body, data)
-        change = admin_change(
-            admin,
-            action,
-            recipient=names["recipient"],
-            share=names["share"],
-            schema_name=names["schema"],
-            table_name=names["table"],
-        )
         client = request.client.host if request.client else None
-        await run_in_threadpool(api.audit.record, replace(change, status=status, client=client))
+        names = _change(action, request, body, data)
+        await run_in_threadpool(record_change, api.audit, admin, action, names, status, client, request)
     return JSONResponse(data, status_code=status, media_type="application/json; charset=utf-8")
+
+
+def record_change(
+    audit: AuditLog,
+    admin: str,
+    action: str,
+    names: dict[str, str | None],
+    status: int,
+    client: str | None,
+    request: Request,
+) -> None:
+    """Log and audit an admin change made by admin token `admin` (the admin API's and the console's alike)."""
+    log.info(
+        "admin '%s': %s %s",
+        admin,
+        request.method,
+        request.url.path,
+        extra={"admin": {"token": admin, "method": request.method, "path": request.url.path}},
+    )
+    change = admin_change(
+        admin,
+        action,
+        recipient=names.get("recipient"),
+        share=names.get("share"),
+        schema_name=names.get("schema"),
+        table_name=names.get("table"),
+    )
+    audit.record(replace(change, status=status, client=client))
 
 
 def _route(api: AdminApi, path: str, handler: Handler, method: str, action: str | None = None) -> Route:

@@ -317,8 +317,10 @@ def create_app(
     operations: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
     lifespan: Lifespan[Starlette] | None = None,
+    pages: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """`operations`: /metrics, /readyz and the /admin mount; `middleware`: metrics, access log and audit."""
+    """`operations`: /metrics, /readyz, the /admin and /console mounts; `middleware`: metrics, access log and
+    audit; `pages`: HTML routes below the endpoint (recipients' activation pages)."""
     tables = "/shares/{share}/schemas/{schema}/tables/{table}"
     protocol_routes = [
         Route("/shares", list_shares),
@@ -336,6 +338,7 @@ def create_app(
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi),  # public: it describes the API (http/openapi.py), never data
         Mount(ICEBERG_PATH, routes=iceberg_routes()),
+        *pages,
     ]
     app = Starlette(
         routes=[

@@ -56,6 +56,7 @@ _NAMED = {
     "admin-tokens": "{name}",
     "queries": "{queryId}",
     "namespaces": "{namespace}",
+    "activate": "{code}",  # one-time activation codes: never in a metric label or a log line
 }
 
 
@@ -193,10 +194,12 @@ class ObservabilityMiddleware:
             UNAUTHENTICATED.inc()
         LATENCY.labels(route, method_label).observe(elapsed)
         client = scope["client"][0] if scope.get("client") else None
+        # A path carrying a one-time activation code is logged as its route: the code is a secret.
+        path = route if "/activate/" in scope["path"] else scope["path"]
         log.info(
             "%s %s %d %.1fms client %s recipient %s",
             method,
-            scope["path"],
+            path,
             status,
             elapsed * 1000,
             client or "-",
@@ -204,7 +207,7 @@ class ObservabilityMiddleware:
             extra={
                 "http": {
                     "method": method,
-                    "path": scope["path"],
+                    "path": path,
                     "route": route,
                     "status": status,
                     "durationMs": round(elapsed * 1000, 2),

@@ -1,0 +1,257 @@
+"""The console and activation pages in process (no browser): the session cookie, CSRF, headers, escaping, the
+audit trail and the one-time links. The browser journey is tests/e2e/test_console_browser.py."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from deltalake import DeltaTable
+
+from lakegate.catalog.activations import ActivationLinks
+from lakegate.catalog.admins import AdminTokens
+from lakegate.catalog.db import Database, utcnow
+from lakegate.catalog.shares import Shares
+from tests.inprocess import AppClient, start_app
+from tests.tables import build_plain
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+LINK = re.compile(r'id="activation-link" class="mono" value="([^"]+)"')
+
+
+class Browser:
+    """An httpx client with a cookie jar, as a browser without JavaScript uses the console."""
+
+    def __init__(self, app: AppClient) -> None:
+        self.app = app
+        self.http = app.new_http()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self.http.cookies
+
+    def go(self, method: str, url: str, **kwargs) -> httpx.Response:
+        return self.app.run(self.http.request(method, url, **kwargs))
+
+    def csrf(self, url: str) -> str:
+        found = CSRF.search(self.go("GET", url).text)
+        assert found, url
+        return found.group(1)
+
+    def post_form(self, url: str, form_page: str, **fields: str | list[str]) -> httpx.Response:
+        return self.go("POST", url, data={"csrf": self.csrf(form_page), **fields})
+
+    def sign_in(self, token: str) -> httpx.Response:
+        return self.post_form("/console/sign-in", "/console/sign-in", token=token)
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppClient, Database, str, str]]:
+    work = tmp_path_factory.mktemp("console")
+    table = build_plain(work / "table")
+    client = start_app(
+        work,
+        {
+            "console": {"enabled": True},
+            "activationLinks": {"providerName": "Acme Data", "contact": "data@acme.test"},
+        },
+    )
+    db = client.app.state.services.catalog.db
+    _, admin = AdminTokens(db).create("ops")
+    yield client, db, admin, table
+    client.close()
+
+
+def _signed_in(console) -> Browser:
+    client, _, admin, _ = console
+    browser = Browser(client)
+    assert browser.sign_in(admin).status_code == 303
+    return browser
+
+
+def test_the_console_is_404_when_disabled(tmp_path: Path) -> None:
+    client = start_app(tmp_path, {})
+    try:
+        for path in ("/console", "/console/", "/console/sign-in", "/console/shares", "/console/lakegate.css"):
+            assert client.raw("GET", path).status_code == 404, path
+        assert client.raw("POST", "/console/sign-in", data={"token": "x"}).status_code == 404
+    finally:
+        client.close()
+
+
+def test_sign_in_gives_a_signed_http_only_strict_session_cookie(console) -> None:
+    client, _, admin, _ = console
+    browser = Browser(client)
+    assert browser.go("GET", "/console/shares").headers["location"] == "/console/sign-in"
+    answer = browser.sign_in(admin)
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/shares"
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    assert "Max-Age=" in cookie and "Secure" not in cookie  # plain HTTP here; Secure over TLS
+    assert admin not in cookie
+    page = browser.go("GET", "/console/shares")
+    assert page.status_code == 200 and "Signed in as" in page.text and "ops" in page.text
+    # A cookie whose signature does not match is no session.
+    value = browser.cookies["lakegate_console"]
+    forged = Browser(client)
+    forged.cookies.set("lakegate_console", value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+    assert forged.go("GET", "/console/shares").status_code == 303
+
+
+def test_a_wrong_admin_token_is_refused(console) -> None:
+    client, *_ = console
+    browser = Browser(client)
+    answer = browser.sign_in("lg_not-a-token")
+    assert answer.headers["location"] == "/console/sign-in"
+    page = browser.go("GET", "/console/sign-in")
+    assert "not valid" in page.text
+    assert browser.go("GET", "/console/shares").status_code == 303  # still signed out
+
+
+def test_a_revoked_admin_token_ends_its_sessions(console) -> None:
+    client, db, _, _ = console
+    _, token = AdminTokens(db).create("temp")
+    browser = Browser(client)
+    browser.sign_in(token)
+    assert browser.go("GET", "/console/recipients").status_code == 200
+    AdminTokens(db).revoke("temp")
+    assert browser.go("GET", "/console/recipients").headers["location"] == "/console/sign-in"
+
+
+def test_forms_without_or_with_a_wrong_csrf_token_are_refused(console) -> None:
+    _, db, _, _ = console
+    browser = _signed_in(console)
+    names = {s["name"] for s in Shares(db).all()}
+    for data in ({"name": "csrf_none"}, {"name": "csrf_wrong", "csrf": "forged"}):
+        answer = browser.go("POST", "/console/shares", data=data)
+        assert answer.status_code == 403 and "did not come from this console" in answer.text
+    # Another session's token is not this session's.
+    other = _signed_in(console)
+    answer = browser.go(
+        "POST", "/console/shares", data={"name": "csrf_other", "csrf": other.csrf("/console/shares")}
+    )
+    assert answer.status_code == 403
+    assert {s["name"] for s in Shares(db).all()} == names
+    # The sign-in form is protected too.
+    assert Browser(console[0]).go("POST", "/console/sign-in", data={"token": console[2]}).status_code == 403
+
+
+def test_every_page_has_the_security_headers_and_no_inline_script(console) -> None:
+    browser = _signed_in(console)
+    for path in ("/console/shares", "/console/recipients", "/console/activity", "/console/sign-in"):
+        answer = browser.go("GET", path)
+        csp = answer.headers["content-security-policy"]
+        assert "script-src" not in csp and "'unsafe-inline'" not in csp and "default-src 'none'" in csp
+        assert "frame-ancestors 'none'" in csp and answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["cache-control"] == "no-store"
+        assert "<script" not in answer.text.lower() and " style=" not in answer.text
+    css = browser.go("GET", "/console/lakegate.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+def test_names_and_texts_are_shown_as_text(console) -> None:
+    _, db, _, _ = console
+    browser = _signed_in(console)
+    script = "<script>alert(1)</script>"
+    browser.post_form(
+        "/console/shares", "/console/shares", name="<b>x<b>", display_name=script, comment='"><img src=x>'
+    )
+    assert "<b>x<b>" in {s["name"] for s in Shares(db).all()}
+    for path in ("/console/shares", "/console/shares/%3Cb%3Ex%3Cb%3E"):
+        text = browser.go("GET", path).text
+        assert script not in text and "<b>x<b>" not in text and "<img src=x>" not in text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "&lt;b&gt;x&lt;b&gt;" in text
+
+
+def test_changes_are_made_and_audited_as_the_admin_api_does(console) -> None:
+    client, _, _, table = console
+    browser = _signed_in(console)
+    answer = browser.post_form("/console/shares", "/console/shares", name="audited")
+    assert answer.headers["location"] == "/console/shares/audited"
+    form = {"schema": "s", "table": "t", "location": table, "history_shared": "on"}
+    browser.post_form("/console/shares/audited/tables", "/console/shares/audited", **form)
+    page = browser.go("GET", "/console/shares/audited").text
+    delta = DeltaTable(table)  # the oracle: what deltalake says of the table
+    files = len(delta.file_uris())
+    assert f"Table &#39;s.t&#39; added: version {delta.version()}, {files} files" in page
+    # Not a Delta table: refused with the reason, nothing added.
+    bad = {"schema": "s", "table": "u", "location": str(Path(table).parent)}
+    browser.post_form("/console/shares/audited/tables", "/console/shares/audited", **bad)
+    page = browser.go("GET", "/console/shares/audited").text
+    assert 'class="flash error"' in page and ">u<" not in page
+    events = client.raw("GET", "/admin/audit?limit=20", headers={"Authorization": f"Bearer {console[2]}"})
+    changes = [
+        (e["operation"], e["table"], e["actor"]) for e in events.json()["items"] if e["mode"] == "admin"
+    ]
+    assert ("admin:share-create", "audited", "ops") in changes
+    assert ("admin:table-add", "audited.s.t", "ops") in changes
+
+
+def _create_recipient(browser: Browser, name: str, shares: list[str]) -> str:
+    answer = browser.post_form("/console/recipients", "/console/recipients", name=name, share=shares)
+    found = LINK.search(answer.text)
+    assert answer.status_code == 200 and found, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    return found.group(1)
+
+
+def test_an_activation_link_gives_the_profile_once(console, caplog: pytest.LogCaptureFixture) -> None:
+    client, _, _, table = console
+    browser = _signed_in(console)
+    browser.post_form("/console/shares", "/console/shares", name="linked")
+    browser.post_form(
+        "/console/shares/linked/tables", "/console/shares/linked", schema="s", table="t", location=table
+    )
+    caplog.set_level(logging.INFO)
+    link = _create_recipient(browser, "partner", ["linked"])
+    code = link.rsplit("/", 1)[1]
+    assert link == f"http://localhost:8080/delta-sharing/activate/{code}"
+    recipient_page = Browser(client)  # the recipient: no console session
+    page = recipient_page.go("GET", link)
+    assert page.status_code == 200 and "Acme Data" in page.text and "linked" in page.text
+    assert "Download credential file" in page.text and "lg_" not in page.text
+    assert page.headers["referrer-policy"] == "no-referrer" and page.headers["x-frame-options"] == "DENY"
+    # A post without the page's token uses nothing up.
+    assert recipient_page.go("POST", link, data={"csrf": "nope"}).status_code == 403
+    csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+    download = recipient_page.go("POST", link, data={"csrf": csrf})
+    assert (
+        download.status_code == 200 and 'filename="partner.share"' in download.headers["content-disposition"]
+    )
+    profile = download.json()
+    assert profile["shareCredentialsVersion"] == 1 and profile["endpoint"].endswith("/delta-sharing")
+    listed = client.get("/shares", token=profile["bearerToken"])
+    assert listed.status_code == 200 and [s["name"] for s in listed.json()["items"]] == ["linked"]
+    again = recipient_page.go("POST", link, data={"csrf": csrf})
+    assert again.status_code == 410 and "already used" in again.text and "data@acme.test" in again.text
+    assert "already used" in recipient_page.go("GET", link).text
+    served = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("lakegate"))
+    assert "/activate/{code}" in served  # the server's log lines name the route, never the code or token
+    assert code not in served and profile["bearerToken"] not in served
+    events = client.raw(
+        "GET", "/admin/audit?recipient=partner", headers={"Authorization": f"Bearer {console[2]}"}
+    )
+    outcomes = [(e["operation"], e["outcome"]) for e in events.json()["items"]]
+    assert outcomes[:2] == [("credential-download", "ok"), ("credential-download", "ACTIVATION_LINK_USED")]
+
+
+def test_an_expired_or_withdrawn_link_gives_nothing(console) -> None:
+    client, db, _, _ = console
+    browser = _signed_in(console)
+    link = _create_recipient(browser, "late", [])
+    # A link made two hours ago that lived one hour.
+    old = ActivationLinks(db, clock=lambda: utcnow() - timedelta(hours=2)).create("late", 3600)
+    page = Browser(client).go("GET", f"/delta-sharing/activate/{old}")
+    assert page.status_code == 200 and "expired" in page.text and "Download credential file" not in page.text
+    assert "Download credential file" not in Browser(client).go("GET", link).text  # replaced by the newer one
+    fresh = ActivationLinks(db).create("late", 3600)
+    browser.post_form("/console/recipients/late/revoke", "/console/recipients/late")
+    page = Browser(client).go("GET", f"/delta-sharing/activate/{fresh}")
+    assert "withdrawn" in page.text and "Download credential file" not in page.text
+    unknown = Browser(client).go("GET", "/delta-sharing/activate/not-a-code")
+    assert unknown.status_code == 404 and "not valid" in unknown.text
