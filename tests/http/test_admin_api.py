@@ -244,3 +244,46 @@ def test_admin_changes_are_in_the_audit_trail_with_who_and_what(admin: tuple[Adm
         ("ops", "admin:table-remove", None, "s1.sales.orders", "admin"),
         ("ops", "admin:share-delete", None, "s1", "admin"),
     ]
+
+
+def test_federation_policy_routes(admin: tuple[Admin, Database]) -> None:
+    client, db = admin
+    assert client.post("/admin/recipients", json={"name": "acme"}).status_code == 201
+    policy = {"issuer": "https://idp.example.com/tenant", "audiences": ["api://x"], "subject": "app-1"}
+    added = client.post("/admin/recipients/acme/federation-policies", json=policy)
+    assert added.status_code == 201
+    [shown] = added.json()["federationPolicies"]
+    assert (
+        shown["issuer"],
+        shown["audiences"],
+        shown["subjectClaim"],
+        shown["subject"],
+        shown["status"],
+    ) == (
+        "https://idp.example.com/tenant",
+        ["api://x"],
+        "sub",
+        "app-1",
+        "active",
+    )
+    assert Recipients(db).get("acme")["federationPolicies"] == [shown]
+    assert _error(client.post("/admin/recipients/acme/federation-policies", json=policy)) == (
+        409,
+        "RESOURCE_ALREADY_EXISTS",
+    )
+    bad = {**policy, "issuer": "http://idp.example.com"}
+    assert _error(client.post("/admin/recipients/acme/federation-policies", json=bad)) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert _error(client.post("/admin/recipients/acme/federation-policies", json={"issuer": "x"}))[0] == 400
+    assert _error(client.delete("/admin/recipients/acme/federation-policies/abc"))[0] == 400
+    assert _error(client.delete("/admin/recipients/acme/federation-policies/999")) == (
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    removed = client.delete(f"/admin/recipients/acme/federation-policies/{shown['id']}")
+    assert removed.status_code == 200
+    assert removed.json()["federationPolicies"] == []
+    actions = [e["operation"] for e in client.get("/admin/audit").json()["items"]]
+    assert {"admin:policy-add", "admin:policy-remove"} <= set(actions)

@@ -266,17 +266,18 @@ def recipients_list(config: Path = ConfigOption, output: str = OutputOption) -> 
                         str(sum(t["status"] == "active" for t in r["tokens"])),
                         ",".join(t["expiresAt"] or "never" for t in r["tokens"] if t["status"] == "active")
                         or "-",
+                        str(sum(p["status"] == "active" for p in r["federationPolicies"])),
                     ]
                     for r in rs
                 ],
-                ["NAME", "STATUS", "SHARES", "ACTIVE_TOKENS", "EXPIRES"],
+                ["NAME", "STATUS", "SHARES", "ACTIVE_TOKENS", "EXPIRES", "POLICIES"],
             ),
         )
 
 
 @recipients_app.command("show")
 def recipients_show(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
-    """One recipient, with each of its tokens."""
+    """One recipient, with each of its tokens and federation policies."""
     with _context(config, output, read_only=True) as ctx:
         _emit(
             output,
@@ -297,6 +298,7 @@ def recipients_show(name: str, config: Path = ConfigOption, output: str = Output
                     ],
                     ["TOKEN", "STATUS", "CREATED", "EXPIRES", "REVOKED"],
                 )
+                + ("\n" + _policies_text(r) if r["federationPolicies"] else "")
             ),
         )
 
@@ -319,6 +321,76 @@ def recipients_ungrant(
         ungranted = ctx.recipients().ungrant(name, share)
         ctx.audit("ungrant", recipient=name, share=share)
         _emit(output, ungranted, _recipient_text)
+
+
+# -- federation policies ----------------------------------------------------------------------------------------
+
+policy_app = typer.Typer(
+    help="OIDC federation policies: JWTs from the recipient's own identity provider authenticate as it.",
+    no_args_is_help=True,
+)
+IssuerOption = typer.Option(..., "--issuer", help="The IdP's issuer URL, exactly as its tokens' `iss` says.")
+AudienceOption = typer.Option(
+    ..., "--audience", help="An accepted `aud` value (repeat for several; a token needs one of them)."
+)
+SubjectOption = typer.Option(..., "--subject", help="The value the subject claim must have.")
+SubjectClaimOption = typer.Option(
+    None,
+    "--subject-claim",
+    help="The claim compared with --subject (default: sub; Entra ID apps: oid or azp).",
+)
+
+
+def _policies_text(r: dict[str, Any]) -> str:
+    rows = [
+        [
+            str(p["id"]),
+            p["status"],
+            p["issuer"],
+            ",".join(p["audiences"]),
+            f"{p['subjectClaim']}={p['subject']}",
+        ]
+        for p in r["federationPolicies"]
+    ]
+    return (
+        _table(rows, ["POLICY", "STATUS", "ISSUER", "AUDIENCES", "SUBJECT"])
+        if rows
+        else "no federation policies"
+    )
+
+
+@policy_app.command("add")
+def policy_add(
+    name: str,
+    issuer: str = IssuerOption,
+    audience: list[str] = AudienceOption,
+    subject: str = SubjectOption,
+    subject_claim: str | None = SubjectClaimOption,
+    config: Path = ConfigOption,
+    output: str = OutputOption,
+) -> None:
+    """Add a federation policy to a recipient (effective on the next request, on every replica)."""
+    with _context(config, output) as ctx:
+        shown = ctx.recipients().add_policy(name, issuer, audience, subject, subject_claim)
+        ctx.audit("policy-add", recipient=name)
+        _emit(output, shown, lambda r: f"{_recipient_text(r)}\n{_policies_text(r)}")
+
+
+@policy_app.command("remove")
+def policy_remove(
+    name: str,
+    policy_id: int = typer.Argument(..., help="The policy's id (recipients show NAME lists them)."),
+    config: Path = ConfigOption,
+    output: str = OutputOption,
+) -> None:
+    """Remove a federation policy: the tokens it accepted are refused from the next request on."""
+    with _context(config, output) as ctx:
+        shown = ctx.recipients().remove_policy(name, policy_id)
+        ctx.audit("policy-remove", recipient=name)
+        _emit(output, shown, lambda r: f"{_recipient_text(r)}\n{_policies_text(r)}")
+
+
+recipients_app.add_typer(policy_app, name="policy")
 
 
 # -- shares and tables ------------------------------------------------------------------------------------------

@@ -77,6 +77,15 @@ class Rotation(_Body):
     never_expires: bool = Field(False, alias="neverExpires")
 
 
+class NewPolicy(_Body):
+    """An OIDC federation policy (docs/recipients.md, "OIDC federation")."""
+
+    issuer: str
+    audiences: list[str]
+    subject: str
+    subject_claim: str | None = Field(None, alias="subjectClaim")  # default "sub"
+
+
 class NewShare(_Body):
     name: str
     display_name: str | None = Field(None, alias="displayName")
@@ -146,6 +155,19 @@ def grant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
 
 def ungrant(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     return 200, api.recipients.ungrant(_path_param(request, "recipient"), _path_param(request, "share"))
+
+
+def add_policy(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    new = _parse_body(NewPolicy, body)
+    recipient = _path_param(request, "recipient")
+    return 201, api.recipients.add_policy(
+        recipient, new.issuer, new.audiences, new.subject, new.subject_claim
+    )
+
+
+def remove_policy(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    policy_id = parse_int(_path_param(request, "policy_id"), "policy id")
+    return 200, api.recipients.remove_policy(_path_param(request, "recipient"), policy_id)
 
 
 def all_shares(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
@@ -263,6 +285,14 @@ def admin_routes(api: AdminApi) -> list[BaseRoute]:
         _route(api, "/recipients/{recipient}/revoke", revoke_tokens, "POST", "recipient-revoke"),
         _route(api, "/recipients/{recipient}/grants/{share}", grant, "PUT", "grant"),
         _route(api, "/recipients/{recipient}/grants/{share}", ungrant, "DELETE", "ungrant"),
+        _route(api, "/recipients/{recipient}/federation-policies", add_policy, "POST", "policy-add"),
+        _route(
+            api,
+            "/recipients/{recipient}/federation-policies/{policy_id}",
+            remove_policy,
+            "DELETE",
+            "policy-remove",
+        ),
         _route(api, "/shares", all_shares, "GET"),
         _route(api, "/shares", create_share, "POST", "share-create"),
         _route(api, "/shares/{share}", show_share, "GET"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakegate import __version__
-from lakegate.http.admin import NewRecipient, NewShare, NewTable, Rotation
+from lakegate.http.admin import NewPolicy, NewRecipient, NewShare, NewTable, Rotation
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -455,6 +455,29 @@ def _admin_paths() -> dict[str, Doc]:
             )
             for method, summary in (("put", "Grant a share"), ("delete", "Take a grant back"))
         },
+        "/admin/recipients/{recipient}/federation-policies": {
+            "post": _op(
+                "Add an OIDC federation policy",
+                "admin",
+                _json_response("The recipient, with its federationPolicies", _ref("Recipient")),
+                parameters=[recipient],
+                body=body(NewPolicy),
+                status="201",
+                errors=admin_errors,
+            ),
+        },
+        "/admin/recipients/{recipient}/federation-policies/{policy_id}": {
+            "delete": _op(
+                "Remove an OIDC federation policy",
+                "admin",
+                _json_response("The recipient, with its federationPolicies", _ref("Recipient")),
+                parameters=[
+                    recipient,
+                    _path("policy_id", "The policy's id (in the recipient's federationPolicies)."),
+                ],
+                errors=admin_errors,
+            ),
+        },
         "/admin/shares": {
             "get": _op(
                 "List shares",
@@ -616,6 +639,18 @@ def _schemas() -> dict[str, Doc]:
             status={"enum": ["active", "inactive"]},
             tokens=_array(token),
             tokensRevoked=INT,
+            federationPolicies=_array(
+                _obj(
+                    id=INT,
+                    issuer=STR,
+                    audiences=_array(STR),
+                    subjectClaim=STR,
+                    subject=STR,
+                    createdAt=STR,
+                    revokedAt=NULL_STR,
+                    status={"enum": ["active", "revoked"]},
+                )
+            ),
         ),
         "AdminShare": _obj(
             ("name",),
