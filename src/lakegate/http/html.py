@@ -7,6 +7,7 @@ no script and no inline style, so the Content-Security-Policy allows neither, an
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -14,8 +15,6 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-
-from lakegate.timestamps import iso
 
 # No script at all; styles from this origin's stylesheet only; forms post only here; never in a frame.
 CSP = (
@@ -43,9 +42,17 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["iso"] = lambda value: iso(value) if value is not None else ""
+    env.filters["when"] = when
     env.filters["size"] = human_size
     return env
+
+
+def when(value: datetime | str | None) -> str:
+    """A time as people read it: `2026-12-07 14:59 UTC` (from a datetime or the API's ISO-8601 text)."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def human_size(value: int | None) -> str:
