@@ -62,6 +62,7 @@ bench: $(STAMP) services
 	$(PY) benchmarks/bench_query.py
 	$(PY) benchmarks/bench_paging.py
 	$(PY) benchmarks/bench_long_log.py
+	$(PY) benchmarks/bench_small.py
 
 ## Fuzz every route of a running server: 50,000 requests, a random seed (printed; repeat a run with FUZZ_SEED=N).
 fuzz: $(STAMP)

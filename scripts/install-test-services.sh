@@ -2,7 +2,7 @@
 # Installs the real services the integration tests start themselves (tests/services/):
 # Ceph RGW (S3 + STS), PostgreSQL, openssl (Azurite's TLS certificate) and Chromium (the console's browser tests,
 # driven by Playwright at /usr/bin/chromium) from Debian, and Azurite from npm into .test-services/node
-# (git-ignored). Idempotent: a second run does no network access.
+# (git-ignored), and wrk (make bench's load generator). Idempotent: a second run does no network access.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +14,7 @@ have_postgres_server() {
 }
 
 missing=()
-for bin in radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool openssl; do
+for bin in radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool openssl wrk; do
     command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 have_postgres_server || missing+=("postgresql")
@@ -26,7 +26,7 @@ if ((${#missing[@]})); then
     echo "install-test-services: missing ${missing[*]}; installing Debian packages" >&2
     SUDO=""
     if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-    packages=(radosgw ceph-mon ceph-osd ceph-common postgresql openssl chromium fonts-dejavu-core)
+    packages=(radosgw ceph-mon ceph-osd ceph-common postgresql openssl chromium fonts-dejavu-core wrk)
     # Keep a Node.js that is already there (it may be newer than Debian's); install Debian's otherwise.
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -3,6 +3,12 @@ and written as one structured log line, whatever its outcome.
 
 Writing an event never fails the request it describes: a failed write is logged and counted
 (`lakegate_audit_write_failures_total`), and the log line is still written.
+
+A server stores its events off the request path: a background thread writes what has queued up in one
+transaction (a batch under load, one event when idle, milliseconds after the answer). The queue is bounded
+(`MAX_PENDING`); when it is full the request's own thread writes its event, so the trail slows down to the
+database's pace rather than losing events. A clean shutdown writes every queued event before the database is
+closed, and reading the trail in the server's process waits for its queue first.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import queue
 import re
 import socket
+import threading
+import weakref
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +38,10 @@ REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 MAX_LIMIT = 10_000
 UNAUTHENTICATED_STATUS = 401
 ADMIN_MODE = "admin"  # the mode of admin changes (data accesses are "url" or "dir")
+MAX_PENDING = 10_000  # events queued for the writer (a few MB); past it requests write their own
+MAX_BATCH = 500  # events per transaction
+CLOSE_TIMEOUT_SECONDS = 30  # a clean shutdown waits this long for the queue to be written
+_BACKGROUND: weakref.WeakSet[AuditLog] = weakref.WeakSet()  # this process's writers, waited for by reads
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -106,12 +119,33 @@ def event_json(row: Any) -> dict[str, Any]:
 
 
 class AuditLog:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    """`background`: events are stored by a writer thread (a server); else each in its own transaction (the
+    CLI). `close()` ends the writer after it has stored everything queued."""
 
-    def record(self, access: Access) -> None:
+    def __init__(self, db: Database, *, background: bool = False) -> None:
+        self.db = db
+        self._pending: queue.Queue[Access | None] | None = queue.Queue(MAX_PENDING) if background else None
+        self._writer: threading.Thread | None = None
+        self._writer_pid = 0
+        self._starting = threading.Lock()
+        if background:
+            _BACKGROUND.add(self)
+
+    def _start_writer(self) -> None:
+        """The writer thread of this process, started with the first event: a server forks its workers after
+        building the app, and a thread does not survive a fork."""
+        with self._starting:
+            if self._writer_pid != os.getpid():
+                self._writer = threading.Thread(target=self._write_queued, name="lakegate-audit", daemon=True)
+                self._writer.start()
+                self._writer_pid = os.getpid()
+
+    def record(self, access: Access, *, wait: bool = True) -> bool:
         """Log the event, and store it unless nobody was authenticated: a stranger's request costs no database
-        write (strangers can send many), only this log line, the access log's and a metric."""
+        write (strangers can send many), only this log line, the access log's and a metric.
+
+        False only with `wait=False` when the writer's queue is full: the caller must `store` the event (from a
+        thread that may wait for the database)."""
         event = event_json(access)
         who = f"{access.actor} on {access.recipient or '-'}" if access.actor else access.recipient
         log.info(
@@ -124,14 +158,74 @@ class AuditLog:
             extra={"audit": event},
         )
         if access.status == UNAUTHENTICATED_STATUS:
-            return
-        values = {key: _fit_column(key, value) for key, value in asdict(access).items()}
+            return True
+        if self._pending is not None:
+            if self._writer_pid != os.getpid():
+                self._start_writer()
+            try:
+                self._pending.put_nowait(access)
+                return True
+            except queue.Full:
+                if not wait:
+                    return False
+        self.store([access])
+        return True
+
+    def store(self, events: list[Access]) -> None:
+        """Write events in one transaction (a failure is logged and counted, never raised)."""
+        rows = [{key: _fit_column(key, value) for key, value in asdict(e).items()} for e in events]
         try:
-            with self.db.write() as conn:
-                conn.execute(sa.insert(AuditEvent).values(**values))
+            with self.db.write(catalog_change=False) as conn:
+                conn.execute(sa.insert(AuditEvent), rows)
         except sa.exc.SQLAlchemyError as exc:
-            AUDIT_FAILURES.inc()
-            log.error("could not write the audit event to the database: %s", exc.__class__.__name__)
+            AUDIT_FAILURES.inc(len(rows))
+            log.error(
+                "could not write %d audit event(s) to the database: %s", len(rows), exc.__class__.__name__
+            )
+
+    def _write_queued(self) -> None:
+        assert self._pending is not None
+        while True:
+            batch = [self._pending.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            events = [e for e in batch if e is not None]
+            try:
+                if events:
+                    self.store(events)
+            finally:
+                for _ in batch:
+                    self._pending.task_done()
+            if len(events) < len(batch):  # close() was called: everything queued before it is written
+                return
+
+    def flush(self) -> None:
+        """Wait until every event queued so far is written."""
+        if self._pending is not None:
+            self._pending.join()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer (a clean shutdown: no event is lost)."""
+        if self._pending is None or self._writer is None or self._writer_pid != os.getpid():
+            return
+        self._pending.put(None)
+        self._writer.join(CLOSE_TIMEOUT_SECONDS)
+        if self._writer.is_alive():
+            log.error(
+                "the audit writer did not finish within %ss: queued events are lost", CLOSE_TIMEOUT_SECONDS
+            )
+            return
+        pending, self._pending = self._pending, None  # from now on each event is written at once
+        late = []  # recorded while the writer was stopping
+        while not pending.empty():
+            event = pending.get_nowait()
+            if event is not None:
+                late.append(event)
+        if late:
+            self.store(late)
 
     def query(
         self, since: datetime | None = None, recipient: str | None = None, limit: int = 100
@@ -140,6 +234,8 @@ class AuditLog:
         accesses only (admin changes naming it are not its accesses)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidParameterError(f"limit must be 1 to {MAX_LIMIT}")
+        for writer in list(_BACKGROUND):  # what this process has answered is in the trail it shows
+            writer.flush()
         query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         if since is not None:
             query = query.where(AuditEvent.at >= since)

@@ -236,6 +236,8 @@ class ServerConfig(_Model):
     activation_links: ActivationLinksConfig = Field(
         default_factory=ActivationLinksConfig, alias="activationLinks"
     )
+    # How long a replica answers authentications and lookups from memory (lakegate.catalog.recent).
+    catalog_cache_seconds: float = Field(1.0, alias="catalogCacheSeconds", ge=0, le=60)
     # The directory of the configuration file: relative paths (the default database) are resolved from it.
     _base_dir: Path | None = PrivateAttr(None)
     # The configuration file's name without its extension ("lakegate" for a configuration made in code).

@@ -54,7 +54,12 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
     # file URLs are valid on each other.
     keys = KeyRing(signing_key(db, config))
     anonymous = config.authorization is not None and config.authorization.allow_anonymous
-    catalog = SqlCatalog(db, allow_anonymous=anonymous, federation=federation(db, config))
+    catalog = SqlCatalog(
+        db,
+        allow_anonymous=anonymous,
+        federation=federation(db, config),
+        cache_seconds=config.catalog_cache_seconds,
+    )
     _warn_about_access(db, anonymous)
     stores = StoreRegistry(config, keys)
     snapshots = SnapshotCache(
@@ -117,7 +122,7 @@ def build_app(config: ServerConfig) -> Starlette:
         log.warning(config.public_endpoint_warning())
     services = build_services(config, db)
     log_banner(config, db, services.context)
-    audit = AuditLog(db)
+    audit = AuditLog(db, background=True)
     admin = AdminApi(
         AdminTokens(db),
         Recipients(db),
@@ -145,6 +150,8 @@ def build_app(config: ServerConfig) -> Starlette:
         if config.warm_up:
             start_warm_up(services.context, config.delta_table_cache_size)
         yield
-        db.close()  # after uvicorn has drained in-flight requests
+        # After uvicorn has drained in-flight requests: their audit events are written, then the database closed.
+        audit.close()
+        db.close()
 
     return create_app(services, operations, middleware, lifespan, pages)

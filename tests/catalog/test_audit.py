@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from lakegate import audit as audit_module
 from lakegate.audit import Access, AuditLog, parse_since
 from lakegate.catalog.db import Database
+from lakegate.catalog.models import AuditEvent
 from lakegate.exceptions import InvalidParameterError
 from tests.catalog.support import prepared
 
@@ -104,3 +110,56 @@ def test_unauthenticated_requests_are_logged_not_stored(
         r for r in caplog.records if r.name == "lakegate.audit" and "(unauthenticated)" in r.getMessage()
     ]
     assert len(logged) == 3
+
+
+def _stored(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one())
+
+
+def test_background_writer_stores_every_event_by_close(db: Database) -> None:
+    prepared(db)
+    audit = AuditLog(db, background=True)
+    for i in range(1000):
+        assert audit.record(_access(f"r{i}", 0))
+    audit.close()  # a clean shutdown: nothing queued is lost
+    assert _stored(db) == 1000
+    audit.record(_access("late", 1))  # after close each event is written at once
+    assert _stored(db) == 1001
+
+
+def test_reading_the_trail_waits_for_the_queue(db: Database) -> None:
+    prepared(db)
+    audit = AuditLog(db, background=True)
+    for i in range(200):
+        audit.record(_access("alice", i))
+    assert len(audit.query(limit=1000)) == 200
+    audit.close()
+
+
+def test_a_full_queue_hands_the_event_back_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy when the database is slower than the requests: the event is not dropped; the request's thread
+    writes it (the middleware does that in a worker thread)."""
+    path = tmp_path / "audit.db"
+    db = Database(f"sqlite:///{path}")  # SQLite only: its write lock stalls the writer
+    prepared(db)
+    monkeypatch.setattr(audit_module, "MAX_PENDING", 2)
+    audit = AuditLog(db, background=True)
+    blocker = sqlite3.connect(path, timeout=30, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the writer waits for this lock with its first event
+    try:
+        assert audit.record(_access("first", 0))
+        deadline = time.monotonic() + 5
+        while audit._pending is not None and audit._pending.qsize() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer has taken the first event and waits for the lock
+        assert audit.record(_access("a", 1), wait=False) and audit.record(_access("b", 2), wait=False)
+        assert audit.record(_access("handed back", 3), wait=False) is False  # full: the caller stores it
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    audit.store([_access("handed back", 3)])
+    audit.close()
+    assert _stored(db) == 4
+    db.close()

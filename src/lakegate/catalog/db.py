@@ -65,6 +65,9 @@ class Database:
         self.url: URL = make_url(url)
         self.backend = self.url.get_backend_name()
         self.engine: Engine = _engine(self.url)
+        # Write transactions committed through this object: what the server remembers of the catalog
+        # (`lakegate.catalog.recent`) is forgotten when it changes.
+        self.generation = 0
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -78,10 +81,15 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One transaction, committed on success and rolled back on error."""
-        with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
-            yield conn
+    def write(self, *, catalog_change: bool = True) -> Iterator[Connection]:
+        """One transaction, committed on success and rolled back on error. `catalog_change` False: it changes
+        nothing a request's authentication or lookups read (audit events)."""
+        try:
+            with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+                yield conn
+        finally:
+            if catalog_change:
+                self.generation += 1
 
     def ping(self) -> bool:
         try:

@@ -1,8 +1,9 @@
 """The catalog on a SQL database: what the protocol endpoints read on every request.
 
-Nothing is cached between requests: every request authenticates with one indexed query (token hash → its
-recipient and granted shares), so a revocation, an expiry or a grant change made by any replica or by the CLI
-takes effect on the very next request everywhere. Each lookup is one more query.
+Every request authenticates with one indexed query (token hash → its recipient and granted shares) and looks
+its table up with another. A server remembers both answers for `catalogCacheSeconds` (`lakegate.catalog.recent`:
+default 1 s), so a revocation, an expiry or a grant change made by any replica or by the CLI takes effect within
+that second everywhere; a token's expiry time is checked on every request.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lakegate.catalog.bearer_tokens import active, token_hash
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.federation import FederatedAuthenticator
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
+from lakegate.catalog.recent import Recent
 from lakegate.exceptions import UnauthenticatedError
 from lakegate.timestamps import iso
 
@@ -45,11 +47,13 @@ class SqlCatalog(Catalog):
         allow_anonymous: bool = False,
         clock: Callable[[], datetime] = utcnow,
         federation: FederatedAuthenticator | None = None,
+        cache_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self._allow_anonymous = allow_anonymous
         self._clock = clock
         self._federation = federation
+        self.recent = Recent(cache_seconds, generation=lambda: db.generation)
 
     def authenticate(self, bearer_token: str | None) -> Principal:
         if not bearer_token:
@@ -63,10 +67,10 @@ class SqlCatalog(Catalog):
             if federated is not None:
                 return federated
         digest = token_hash(bearer_token)
-        with self.db.read() as conn:
-            rows = conn.execute(_AUTHENTICATE, {"digest": digest, "now": self._clock()}).all()
-        # No constant-time comparison is needed: the database matches the SHA-256 of the caller's input, and
-        # how long that lookup takes can reveal at most the hash of a guess, nothing about a stored token.
+        now = self._clock()
+        rows = self.recent.get(("token", digest), lambda: self._token_rows(digest, now))
+        if rows and rows[0].expires_at is not None and rows[0].expires_at <= now:
+            rows = self._token_rows(digest, now)  # remembered, but it has expired since
         if not rows:
             if self._allow_anonymous:
                 # As the reference server without a token: clients always send their profile's token, and an
@@ -78,6 +82,12 @@ class SqlCatalog(Catalog):
         if first.all_shares:
             return Principal(first.name)
         return Principal(first.name, frozenset(r.name_key for r in rows if r.name_key is not None))
+
+    def _token_rows(self, digest: str, now: datetime) -> list[Any]:
+        # No constant-time comparison is needed: the database matches the SHA-256 of the caller's input, and
+        # how long that lookup takes can reveal at most the hash of a guess, nothing about a stored token.
+        with self.db.read() as conn:
+            return list(conn.execute(_AUTHENTICATE, {"digest": digest, "now": now}).all())
 
     def _why_refused(self, digest: str) -> str:
         """For the operator's log only (the caller is told nothing): whose token it was and why it failed."""
@@ -96,6 +106,9 @@ class SqlCatalog(Catalog):
         return f"token {row.id} of recipient '{row.name}' expired at {iso(row.expires_at)}"
 
     def list_shares(self, principal: Principal) -> list[ShareInfo]:
+        return list(self.recent.get(("shares", principal.shares), lambda: self._list_shares(principal)))
+
+    def _list_shares(self, principal: Principal) -> list[ShareInfo]:
         query = sa.select(SHARES).order_by(SHARES.c.position, SHARES.c.id)
         if principal.shares is not None:
             if not principal.shares:
@@ -106,14 +119,20 @@ class SqlCatalog(Catalog):
 
     def get_share(self, principal: Principal, share: str) -> ShareInfo:
         self._check_grant(principal, share)
+        return self.recent.get(("share", share.lower()), lambda: self._get_share(share))
+
+    def _get_share(self, share: str) -> ShareInfo:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(SHARES).where(SHARES.c.name_key == share.lower())).first()
+            row = conn.execute(_GET_SHARE, {"share": share.lower()}).first()
         if row is None:
             raise share_not_found(share)
         return _share_info(row)
 
     def list_schemas(self, principal: Principal, share: str) -> list[SchemaInfo]:
         self._check_grant(principal, share)
+        return list(self.recent.get(("schemas", share.lower()), lambda: self._list_schemas(share)))
+
+    def _list_schemas(self, share: str) -> list[SchemaInfo]:
         query = (
             sa.select(SHARES.c.name.label("share"), SCHEMAS.c.name)
             .select_from(SHARES.outerjoin(SCHEMAS, SCHEMAS.c.share_id == SHARES.c.id))
@@ -128,6 +147,10 @@ class SqlCatalog(Catalog):
 
     def list_tables(self, principal: Principal, share: str, schema: str | None) -> list[TableInfo]:
         self._check_grant(principal, share)
+        key = ("tables", share.lower(), schema if schema is None else schema.lower())
+        return list(self.recent.get(key, lambda: self._list_tables(share, schema)))
+
+    def _list_tables(self, share: str, schema: str | None) -> list[TableInfo]:
         on_schema = SCHEMAS.c.share_id == SHARES.c.id
         if schema is not None:
             matches = SCHEMAS.c.name_key == schema.lower() if _comparable(schema) else sa.false()
@@ -151,24 +174,16 @@ class SqlCatalog(Catalog):
     def get_table(self, principal: Principal | None, share: str, schema: str, table: str) -> TableInfo:
         if (principal is not None and not principal.may_see(share)) or not _comparable(share, schema, table):
             raise table_not_found(share, schema, table)
-        query = (
-            _table_columns()
-            .select_from(
-                SHARES.join(SCHEMAS, SCHEMAS.c.share_id == SHARES.c.id).join(
-                    TABLES, TABLES.c.schema_id == SCHEMAS.c.id
-                )
-            )
-            .where(
-                SHARES.c.name_key == share.lower(),
-                SCHEMAS.c.name_key == schema.lower(),
-                TABLES.c.name_key == table.lower(),
-            )
-        )
-        with self.db.read() as conn:
-            row = conn.execute(query).first()
+        names = {"share": share.lower(), "schema": schema.lower(), "table": table.lower()}
+        row = self.recent.get(("table", *names.values()), lambda: self._table_row(names))
         if row is None:
             raise table_not_found(share, schema, table)
-        return _table_info(row)
+        return row
+
+    def _table_row(self, names: dict[str, str]) -> TableInfo | None:
+        with self.db.read() as conn:
+            row = conn.execute(_GET_TABLE, names).first()
+        return None if row is None else _table_info(row)
 
     @staticmethod
     def _check_grant(principal: Principal, share: str) -> None:
@@ -179,7 +194,7 @@ class SqlCatalog(Catalog):
 
 # Built once: the token's recipient and granted shares, if the token is active at `now` (one indexed lookup).
 _AUTHENTICATE = (
-    sa.select(Recipient.name, Recipient.all_shares, SHARES.c.name_key)
+    sa.select(Recipient.name, Recipient.all_shares, SHARES.c.name_key, RecipientToken.expires_at)
     .select_from(RecipientToken)
     .join(Recipient, Recipient.id == RecipientToken.recipient_id)
     .outerjoin(Grant, Grant.recipient_id == Recipient.id)
@@ -189,6 +204,9 @@ _AUTHENTICATE = (
         active(RecipientToken, sa.bindparam("now", type_=UtcDateTime())),
     )
 )
+
+
+_GET_SHARE = sa.select(SHARES).where(SHARES.c.name_key == sa.bindparam("share"))
 
 
 def _comparable(*names: str) -> bool:
@@ -208,6 +226,22 @@ def _table_columns() -> sa.Select[Any]:
         TABLES.c.history_shared,
         TABLES.c.start_version,
     )
+
+
+# Built once, like _AUTHENTICATE: a table by its names (lower-cased).
+_GET_TABLE = (
+    _table_columns()
+    .select_from(
+        SHARES.join(SCHEMAS, SCHEMAS.c.share_id == SHARES.c.id).join(
+            TABLES, TABLES.c.schema_id == SCHEMAS.c.id
+        )
+    )
+    .where(
+        SHARES.c.name_key == sa.bindparam("share"),
+        SCHEMAS.c.name_key == sa.bindparam("schema"),
+        TABLES.c.name_key == sa.bindparam("table"),
+    )
+)
 
 
 def _share_info(row: Any) -> ShareInfo:

@@ -312,6 +312,15 @@ def health(request: Request) -> Response:
     return _json({"status": "ok"})
 
 
+async def bench_hello(request: Request) -> Response:
+    """make bench's yardstick (benchmarks/bench_small.py): the cheapest answer this stack can give."""
+    return Response(b"hello", media_type="text/plain")
+
+
+# The hello-world route exists only for the benchmark, which sets this variable for the server it starts.
+BENCH_HELLO = "LAKEGATE_BENCH_HELLO"
+
+
 def create_app(
     services: Services,
     operations: Sequence[BaseRoute] = (),
@@ -340,9 +349,11 @@ def create_app(
         Mount(ICEBERG_PATH, routes=iceberg_routes()),
         *pages,
     ]
+    bench = [Route("/bench/hello", bench_hello)] if os.environ.get(BENCH_HELLO) == "1" else []
     app = Starlette(
         routes=[
             Route("/healthz", health),
+            *bench,
             *operations,
             Mount(services.config.endpoint, routes=protocol_routes),
         ],

@@ -2,8 +2,8 @@
 
 One ASGI middleware sees every request from its first to its last byte. Handlers report who the caller is and
 what a table answer held, and the error renderer which error it was, into the request's record
-(`lakegate.http.record`). When a data endpoint's answer ends, its audit event is written before the last
-byte goes out, so a client that has read its answer can already find it in the trail.
+(`lakegate.http.record`). When a data endpoint's answer ends, its audit event is queued before the last
+byte goes out; the audit writer stores it milliseconds later, off the request path (`lakegate.audit`).
 """
 
 from __future__ import annotations
@@ -245,10 +245,10 @@ class ObservabilityMiddleware:
             client=client,
             user_agent=user_agent,
         )
-        if blocking:
-            self.audit.record(access)
-        else:
-            await run_in_threadpool(self.audit.record, access)
+        # Queued for the audit writer; written here (in a thread) only when its queue is full, or (blocking: the
+        # request is being cancelled) at once, without awaiting anything.
+        if not self.audit.record(access, wait=blocking):
+            await run_in_threadpool(self.audit.store, [access])
 
     def _audited(self, scope: Scope) -> tuple[re.Match[str], str, str] | None:
         """(the path's share/schema/table match, operation, mode) of an audited table request, else None."""

@@ -1,0 +1,92 @@
+"""What a server remembers of the catalog (lakegate.catalog.recent): for at most its time, never across a change
+made through its own database object, and a token's expiry checked on every request."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakegate.catalog.db import Database
+from lakegate.catalog.recent import Recent
+from lakegate.catalog.recipients import Recipients
+from lakegate.catalog.sql import SqlCatalog
+from lakegate.exceptions import UnauthenticatedError
+from tests.catalog.support import SHARES, Clock, prepared
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_answer_is_remembered_for_its_time_only() -> None:
+    ticks, loads = Ticks(), []
+    recent = Recent(1.0, clock=ticks)
+
+    def load() -> int:
+        loads.append(1)
+        return len(loads)
+
+    assert [recent.get("k", load) for _ in range(3)] == [1, 1, 1]
+    ticks.now += 0.999
+    assert recent.get("k", load) == 1
+    ticks.now += 0.001
+    assert recent.get("k", load) == 2
+
+
+def test_a_change_through_the_same_database_object_ends_the_memory() -> None:
+    generation = [0]
+    recent = Recent(60.0, generation=lambda: generation[0])
+    assert recent.get("k", lambda: "before") == "before"
+    generation[0] += 1
+    assert recent.get("k", lambda: "after") == "after"
+
+
+def test_an_error_is_not_remembered() -> None:
+    recent = Recent(60.0)
+
+    def fail() -> str:
+        raise UnauthenticatedError("no")
+
+    with pytest.raises(UnauthenticatedError):
+        recent.get("k", fail)
+    assert recent.get("k", lambda: "ok") == "ok"
+
+
+def test_revocation_through_this_database_object_is_immediate(db: Database) -> None:
+    prepared(db, shares=SHARES)
+    catalog = SqlCatalog(db, cache_seconds=60)
+    token = Recipients(db).create("alice", ["share1"]).token
+    assert catalog.authenticate(token).recipient == "alice"
+    Recipients(db).revoke("alice")  # the admin API of this server writes through the same object
+    with pytest.raises(UnauthenticatedError):
+        catalog.authenticate(token)
+
+
+def test_grant_removed_by_another_replica_is_seen_after_the_cache_time(db: Database, db_url: str) -> None:
+    prepared(db, shares=SHARES)
+    catalog = SqlCatalog(db, cache_seconds=60)
+    token = Recipients(db).create("alice", ["share1", "share2"]).token
+    assert catalog.authenticate(token).shares == frozenset({"share1", "share2"})
+    other = Database(db_url)  # another replica, or the CLI
+    try:
+        Recipients(other).ungrant("alice", "share2")
+    finally:
+        other.close()
+    assert catalog.authenticate(token).shares == frozenset(
+        {"share1", "share2"}
+    )  # remembered: this replica saw no change
+    catalog.recent.forget()  # what the cache time does (tests/http/test_catalog_cache.py waits for it)
+    assert catalog.authenticate(token).shares == frozenset({"share1"})
+
+
+def test_expiry_is_checked_on_every_request_even_when_remembered(db: Database, clock: Clock) -> None:
+    prepared(db, shares=SHARES)
+    catalog = SqlCatalog(db, clock=clock, cache_seconds=60)
+    token = Recipients(db, clock).create("alice", ["share1"], expires_in=60).token
+    assert catalog.authenticate(token).recipient == "alice"
+    clock.advance(60)
+    with pytest.raises(UnauthenticatedError):
+        catalog.authenticate(token)
