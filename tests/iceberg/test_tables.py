@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +224,61 @@ def test_local_tables_default_beside_the_configuration(tmp_path: Path) -> None:
 def test_unrepresentable_features_are_refused(feature: str) -> None:
     with pytest.raises(UnsupportedOperationError, match=feature):
         check_protocol({"minReaderVersion": 3, "readerFeatures": ["deletionVectors", feature]})
+
+
+def test_cleaned_up_versions_start_at_the_first_checkpoint(tmp_path: Path) -> None:
+    root = build_plain(tmp_path / "plain", batches=3)  # v0..v2
+    DeltaTable(root).create_checkpoint()  # at v2
+    write_deltalake(root, rows([100]), mode="append")  # v3
+    for version in (0, 1):  # what log cleanup removes
+        (Path(root) / "_delta_log" / f"{version:020d}.json").unlink()
+    loaded = _tables(tmp_path).load(_source(root, oldest=0))
+    assert [s["snapshot-id"] for s in loaded.metadata["snapshots"]] == [3, 4]
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+    assert iceberg_rows(loaded.metadata_location, snapshot_id=3) == delta_rows(root, 2)
+
+
+def test_files_outside_the_table_are_refused(tmp_path: Path) -> None:
+    root = build_plain(tmp_path / "plain")
+    outside = tmp_path / "elsewhere.parquet"
+    outside.write_bytes(b"not shared")
+    add = {
+        "path": outside.as_uri(),
+        "partitionValues": {},
+        "size": 10,
+        "modificationTime": 0,
+        "dataChange": True,
+    }
+    (Path(root) / "_delta_log" / f"{1:020d}.json").write_text(json.dumps({"add": add}) + "\n")
+    with pytest.raises(UnsupportedOperationError, match="outside its shared locations"):
+        _tables(tmp_path).load(_source(root, oldest=None))
+
+
+def test_every_type(tmp_path: Path) -> None:
+    root = str(tmp_path / "types")
+    data = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "small": pa.array([1, -2, None], pa.int16()),
+            "flag": [True, False, None],
+            "price": pa.array([Decimal("1.25"), None, Decimal("-3.50")], pa.decimal128(10, 2)),
+            "at": pa.array(
+                [datetime(2026, 1, 1, 12, tzinfo=UTC), None, datetime(2026, 2, 1, tzinfo=UTC)],
+                pa.timestamp("us", "UTC"),
+            ),
+            "local": pa.array([datetime(2026, 1, 1, 12), datetime(2026, 1, 2), None], pa.timestamp("us")),
+            "day": [date(2026, 1, 1), None, date(2026, 3, 1)],
+            "blob": [b"\x00\x01", None, b"z"],
+            "point": [{"x": 1.0, "y": "a"}, None, {"x": None, "y": "c"}],
+            "tags": [["a", "b"], [], None],
+            "attrs": pa.array([[("k", 1)], None, [("a", 2), ("b", None)]], pa.map_(pa.string(), pa.int64())),
+            "part": pa.array([date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 1)]),
+        }
+    )
+    write_deltalake(root, data, partition_by=["part"])
+    loaded = _tables(tmp_path).load(_source(root, None))
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+    table = StaticTable.from_metadata(loaded.metadata_location)
+    day = table.scan(row_filter="part = '2026-01-02'")
+    assert len(list(day.plan_files())) == 1
+    assert len(list(table.scan(row_filter="price > 100").plan_files())) == 0  # bounds from the stats

@@ -49,7 +49,7 @@ from lakegate.iceberg.store import TableFiles
 log = logging.getLogger(__name__)
 
 # Entries per manifest: a removal rewrites the manifest holding the file, so big versions are split.
-MANIFEST_ENTRIES = 10_000
+MANIFEST_ENTRIES = 5_000
 # Delta reader features whose tables Iceberg clients read correctly from the metadata made here.
 SUPPORTED_READER_FEATURES = {
     "columnMapping",
@@ -222,19 +222,18 @@ def _spec_from_json(data: dict[str, Any]) -> Spec:
     return Spec(data["spec-id"], tuple(PartitionField(*f) for f in data["fields"]))
 
 
-def _plain(value: Any) -> Any:
-    """An Avro record as read back (fastavro makes dates, datetimes) in the form it was written from."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if isinstance(value, date):
-        return (value - date(1970, 1, 1)).days
-    return value
+def _plain(entry: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry as read back, in the form it was written from: fastavro reads the partition tuple's
+    dates and timestamps as date and datetime objects (the rest of the entry has no logical types)."""
+    partition = entry["data_file"]["partition"]
+    for name, value in partition.items():
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+            delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+            partition[name] = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        elif isinstance(value, date):
+            partition[name] = (value - date(1970, 1, 1)).days
+    return entry
 
 
 class Builder:
@@ -264,8 +263,8 @@ class Builder:
         base itself when `version == chain.base`)."""
         sid = seq = snapshot_id(version)
         assert chain.converted is not None
-        added_uris = {data_file_uri(self.root, a["path"]): a for a in adds}
-        gone = {data_file_uri(self.root, r["path"]) for r in removes} - set(added_uris)
+        added_uris = {data_file_uri(self.root, a["path"], self.allowed): a for a in adds}
+        gone = {data_file_uri(self.root, r["path"], self.allowed) for r in removes} - set(added_uris)
         drop: dict[str, set[str]] = {}  # manifest path -> file paths leaving it
         for uri in gone:
             manifest = chain.data.pop(uri, None)

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from lakegate.cloud.locations import Location
-from lakegate.delta.actions import file_stats
+from lakegate.delta.actions import data_location, file_stats
 from lakegate.iceberg.manifests import (
     DATA,
     DELETE_FILE_PATH_ID,
@@ -23,9 +23,11 @@ from lakegate.iceberg.schema import Converted, Leaf
 from lakegate.iceberg.values import from_partition_string, from_stats, to_bytes
 
 
-def data_file_uri(root: Location, path: str) -> str:
-    """The absolute URI of a file an add action names (relative paths are URL-encoded in the log)."""
-    if "://" in path:
+def data_file_uri(root: Location, path: str, allowed: tuple[Location, ...]) -> str:
+    """The absolute URI of a file an add action names (relative paths are URL-encoded in the log); an absolute
+    one must lie in the table's locations, as for every other client."""
+    if "://" in path or path.startswith("/"):
+        data_location(root, path, allowed)  # raises for files outside the shared locations
         return path
     relative = unquote(path)
     if root.cloud == "file" or not root.original:

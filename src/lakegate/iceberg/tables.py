@@ -16,12 +16,14 @@ from typing import Any
 
 import orjson
 
+from lakegate._gc import paused_gc
 from lakegate._lru import Lru
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
 from lakegate.delta.snapshot import Snapshot
+from lakegate.exceptions import MalformedRequestError
 from lakegate.iceberg.chain import Builder, Chain, check_protocol, snapshot_id, table_uuid
 from lakegate.iceberg.manifests import Spec
 from lakegate.iceberg.schema import FieldIds, column_mapped
@@ -107,7 +109,8 @@ class IcebergTables:
         if covering is not None:  # an older version of a chain already made: its snapshots exist
             metadata = table_metadata(covering, oldest, snapshot.version)
         else:
-            chain = self._chain(source, snapshot, oldest, files)
+            with paused_gc():  # ~10^6 acyclic dicts for a large table, as for a snapshot
+                chain = self._chain(source, snapshot, oldest, files)
             state = orjson.dumps(chain.state_json())
             files.write(f"chains/b{chain.base:020d}-v{chain.version:020d}.json", state)
             metadata = table_metadata(chain, oldest, chain.version)
@@ -133,7 +136,12 @@ class IcebergTables:
                 return chain
             except FileNotFoundError:  # a commit of the range was cleaned up: start afresh below
                 log.info("iceberg: commits after %s are gone; starting a new chain", chain.version)
-        base_snapshot = snapshot if oldest == target else self._snapshots.at_version(source.root, oldest)
+        try:
+            base_snapshot = snapshot if oldest == target else self._snapshots.at_version(source.root, oldest)
+        except MalformedRequestError:  # log cleanup removed the commits of the oldest shared versions
+            readable = self._oldest_readable(source, oldest, target)
+            log.info("iceberg: versions before %s of %s are cleaned up", readable, source.root.display)
+            return self._chain(source, snapshot, readable, files)
         mapped = column_mapped(base_snapshot.configuration)
         chain = Chain(
             base=oldest,
@@ -148,6 +156,14 @@ class IcebergTables:
         with self._guard:
             self._chains.put(files.directory.uri, chain)
         return chain
+
+    def _oldest_readable(self, source: IcebergSource, oldest: int, target: int) -> int:
+        """The first version after `oldest` with a checkpoint and every later commit up to `target`."""
+        listing = self._snapshots.log(source.root).list()
+        for checkpoint in sorted(v for v in listing.checkpoints if oldest < v <= target):
+            if all(v in listing.commits for v in range(checkpoint + 1, target + 1)):
+                return checkpoint
+        return target
 
     def _covering_chain(self, files: TableFiles, oldest: int, target: int) -> Chain | None:
         """A chain (in memory, else saved) holding snapshots of every version from `oldest` to `target`."""
@@ -210,9 +226,8 @@ class IcebergTables:
                     protocol = action["protocol"]
                 elif "commitInfo" in action:
                     timestamp = action["commitInfo"].get("inCommitTimestamp") or timestamp
-            if metadata is not None or protocol is not None:
-                current = self._snapshots.at_version(source.root, version)
-                chain.set_table(current.metadata, current.protocol)
+            if metadata is not None or protocol is not None:  # each action is whole, not a change
+                chain.set_table(metadata or chain.delta_metadata, protocol or chain.delta_protocol)
             builder.commit(chain, version, adds, removes, timestamp)
 
 
