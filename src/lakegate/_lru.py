@@ -22,6 +22,10 @@ class Lru(Generic[K, V]):
             self._items.move_to_end(key)
         return value
 
+    def items(self) -> list[tuple[K, V]]:
+        """Every entry, least recently used first (without marking any as used)."""
+        return list(self._items.items())
+
     def put(self, key: K, value: V) -> None:
         self._items[key] = value
         self._items.move_to_end(key)

@@ -69,8 +69,15 @@ class SnapshotCache:
             if found is not None:
                 self.hits += 1
                 return found
+            # The nearest kept snapshot at or before the version, to move forward from: a streaming client
+            # polls with a rising startingVersion below the latest, and a time-travelling or paging one stays
+            # near one version; without it every such request rebuilt the table from its checkpoint (or, with
+            # no checkpoint, from version 0).
+            older = [s for (uri, v), s in self._versions.items() if uri == key and v < version]
+            if latest is not None and latest.version < version:
+                older.append(latest)
+            base = max(older, key=lambda s: s.version, default=None)
         self.misses += 1
-        base = latest if latest is not None and latest.version <= version else None
         snapshot = load_snapshot(self.log(root), version, base)
         with self._guard:
             self._versions.put((key, version), snapshot)

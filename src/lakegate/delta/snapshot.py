@@ -90,12 +90,6 @@ class Snapshot:
     def size_bytes(self) -> int:
         return sum(int(f.get("size", 0)) for f in self.files.values())
 
-    def apply(self, version: int, actions: list[dict[str, Any]], mtime_ms: int) -> Snapshot:
-        """The snapshot after one more commit (a new object: this one may be in use by other requests)."""
-        state = _State(self.version, self.protocol, self.metadata, dict(self.files), self.commit_mtime_ms)
-        state.apply(version, actions, mtime_ms)
-        return state.snapshot()
-
 
 @dataclass
 class _State:
@@ -178,10 +172,21 @@ def _load(log: DeltaLog, version: int | None, base: Snapshot | None, full_listin
         listing = log.list(start_after=f"{base.version:020d}.json")
         newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))
         if contiguous(base.version, newer) and (version is None or version in (base.version, *newer)):
-            snapshot = base
+            if not newer:
+                return base
+            # One copy of the base's files for all the commits (Snapshot.apply copies per commit: a base many
+            # commits behind would cost files × commits).
+            state = _State(
+                base.version,
+                base.protocol,
+                base.metadata,
+                dict(base.files),
+                base.commit_mtime_ms,
+                base.in_commit_timestamp,
+            )
             for v in newer:
-                snapshot = snapshot.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms)
-            return snapshot
+                state.apply(v, log.commit_actions(v), listing.commits[v].mtime_ms)
+            return state.snapshot()
     start = None if full_listing else log.last_checkpoint_version()
     if start is None or (version is not None and version < start):
         return _replay(log, log.list(), version, partial=False)
