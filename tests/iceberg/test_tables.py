@@ -24,7 +24,7 @@ from lakegate.iceberg import IcebergSource, IcebergTables
 from lakegate.iceberg.chain import check_protocol
 from lakegate.iceberg.store import metadata_root
 from lakegate.keys import KeyRing
-from tests.fixtures.dv_table import build_dv_table
+from tests.fixtures.dv_table import DELETED_POSITIONS, build_dv_table, serialize_bitmap, z85_encode
 from tests.tables import build_partitioned, build_plain, rows
 
 
@@ -282,3 +282,53 @@ def test_every_type(tmp_path: Path) -> None:
     day = table.scan(row_filter="part = '2026-01-02'")
     assert len(list(day.plan_files())) == 1
     assert len(list(table.scan(row_filter="price > 100").plan_files())) == 0  # bounds from the stats
+
+
+def _last_adds(root: Path, version: int) -> list[dict[str, Any]]:
+    lines = (root / "_delta_log" / f"{version:020d}.json").read_text().splitlines()
+    return [json.loads(line)["add"] for line in lines if '"add"' in line]
+
+
+def test_a_deletion_vector_replaced_or_removed(tmp_path: Path) -> None:
+    table = build_dv_table(tmp_path / "dv", storage="i")
+    first, second = _last_adds(table.root, 1)
+    # v2: a second delete grows the first file's vector (inline, positions 0-5); v3: the second file goes.
+    grown = frozenset(range(6))
+    bitmap = serialize_bitmap(grown)
+    vector = {
+        "storageType": "i",
+        "pathOrInlineDv": z85_encode(bitmap + b"\0" * (-len(bitmap) % 4)),
+        "sizeInBytes": len(bitmap),
+        "cardinality": len(grown),
+    }
+    commits = [
+        [{"remove": {**first, "dataChange": True}}, {"add": {**first, "deletionVector": vector}}],
+        [{"remove": {**second, "dataChange": True}}],
+    ]
+    for version, actions in enumerate(commits, start=2):
+        lines = "".join(json.dumps(a) + "\n" for a in actions)
+        (table.root / "_delta_log" / f"{version:020d}.json").write_text(lines)
+    loaded = _tables(tmp_path).load(_source(str(table.root)))
+
+    def ids(snapshot_id: int) -> list[int]:
+        return sorted(r["id"] for r in iceberg_rows(loaded.metadata_location, snapshot_id=snapshot_id))
+
+    assert ids(2) == table.expected_ids
+    # First file (ids 0-9): positions 0-5 deleted now; second file (ids 10-19): still its own vector.
+    assert ids(3) == [*range(6, 10), *(10 + p for p in range(10) if p not in DELETED_POSITIONS[1])]
+    assert ids(4) == list(range(6, 10))
+    iceberg = StaticTable.from_metadata(loaded.metadata_location)
+    tasks = list(iceberg.scan().plan_files())
+    assert len(tasks) == 1 and len(tasks[0].delete_files) == 1  # the replaced vector's file is gone
+
+
+def test_schema_changes_keep_field_ids(tmp_path: Path) -> None:
+    root = build_plain(tmp_path / "plain")
+    wider = rows([50]).append_column("extra", pa.array(["x"]))
+    write_deltalake(root, wider, mode="append", schema_mode="merge")
+    loaded = _tables(tmp_path).load(_source(root))
+    schemas = {s["schema-id"]: {f["name"]: f["id"] for f in s["fields"]} for s in loaded.metadata["schemas"]}
+    first, second = (schemas[s["schema-id"]] for s in loaded.metadata["snapshots"])
+    assert all(second[name] == field_id for name, field_id in first.items()) and "extra" in second
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+    assert iceberg_rows(loaded.metadata_location, snapshot_id=1) == delta_rows(root, 0)
