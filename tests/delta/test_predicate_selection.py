@@ -156,10 +156,17 @@ def test_stats_are_parsed_only_when_a_predicate_reaches_them(monkeypatch: pytest
     both = json.dumps({"op": "and", "children": [region, small_id]})
     keep = json_predicate_filter(both, partition_columns=PARTS, column_types=TYPES)
     assert keep is not None and keep.uses_stats
-    kept = select(keep, files)
-    in_region = [f for f in files if f["partitionValues"]["region"] == "eu" and f["stats"]]
-    # Only the files of the region get their stats parsed: the others are decided by the partition value.
-    assert 0 < counting.parsed == len(in_region) < len(files)
+    asked: list[dict[str, Any]] = []
+
+    def stats_of(f: dict[str, Any]) -> str | None:
+        asked.append(f)
+        return f["stats"]
+
+    kept = keep.select(files, lambda f: f["partitionValues"], stats_of)
+    in_region = [f for f in files if f["partitionValues"]["region"] == "eu"]
+    # Only the files of the region are looked at, and their stats parsed: the other partitions are dropped whole.
+    assert asked == in_region
+    assert 0 < counting.parsed == len([f for f in in_region if f["stats"]]) < len(files)
     assert kept == per_file(keep, files)
 
 

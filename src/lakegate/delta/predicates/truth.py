@@ -6,10 +6,11 @@ plain True/False/Unknown (whose ``not`` can wrongly skip a file, e.g. ``not(x = 
 ``not``/``and``/``or`` sound, and they make SQL null semantics exact: ``null = x`` is null, so ``not(null = x)`` is
 still not true.
 
-Cost: a `FileFilter` knows whether it reads statistics. One that reads only partition columns is evaluated once
-per distinct partition value tuple (`FileFilter.select`); one that reads statistics parses a file's stats JSON
-only when evaluation reaches a statistics column (`LazyStats`; `and` and `or` stop at the first child that decides
-them, so ``date = '…' AND id > 5`` never parses the stats of a file in another partition).
+Cost: `FileFilter.select` evaluates the predicate once per distinct partition value tuple with the statistics
+unknown, which decides every file of a partition when the predicate reads partition columns only, and drops a
+partition whole when even unknown statistics cannot make it match. Otherwise a file's stats JSON is parsed only
+when evaluation reaches a statistics column (`LazyStats`; `and` and `or` stop at the first child that decides
+them).
 """
 
 from __future__ import annotations
@@ -356,10 +357,10 @@ class FileFilter:
         partition_values: Callable[[Item], Mapping[str, str | None] | None],
         stats_json: Callable[[Item], str | None],
     ) -> list[Item]:
-        """The items kept, in order. Without statistics in the predicate, one evaluation per distinct partition
-        value tuple decides every file of that partition."""
-        if self.uses_stats:
-            return [item for item in items if self.keeps(partition_values(item), stats_json(item))]
+        """The items kept, in order. The predicate is evaluated once per distinct partition value tuple with the
+        statistics unknown: when even then no row can match, every file of the partition is dropped unread (truth
+        sets only grow with what is unknown). Without statistics in the predicate that decides; otherwise each
+        remaining file is evaluated with its own statistics."""
         verdicts: dict[tuple[tuple[str, str | None], ...], bool] = {}
         kept = []
         for item in items:
@@ -368,7 +369,7 @@ class FileFilter:
             verdict = verdicts.get(key)
             if verdict is None:
                 verdict = verdicts[key] = self(values, None)
-            if verdict:
+            if verdict and (not self.uses_stats or self.keeps(values, stats_json(item))):
                 kept.append(item)
         return kept
 
