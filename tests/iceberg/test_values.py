@@ -122,6 +122,9 @@ def test_stats_bounds_are_safe() -> None:
     # Decimals arrive as JSON floats: rounded outwards at the scale.
     assert from_stats("decimal(10, 2)", 1.005, upper=False) <= Decimal("1.005")
     assert from_stats("decimal(10, 2)", 1.005, upper=True) >= Decimal("1.005")
+    # Past 15 digits the float is not the number Delta wrote: no bound rather than a wrong one.
+    assert from_stats("decimal(38, 2)", 12345678901234567.89, upper=False) is None
+    assert from_stats("decimal(38, 2)", 123456789012.25, upper=False) == Decimal("123456789012.25")
     assert from_stats("double", float("nan"), upper=True) is None
     assert from_stats("long", "not a number", upper=True) is None
     assert from_stats("binary", "abc", upper=True) is None

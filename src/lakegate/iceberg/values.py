@@ -24,6 +24,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Delta truncates string stats to this many characters (delta.dataSkippingStringPrefixLength's default): a
 # maximum this long may be a prefix, smaller than the values it stands for, so it is no upper bound.
 STRING_PREFIX_LENGTH = 32
+# Decimal digits every float reproduces exactly (a float's repr is the shortest string that reads back).
+_FLOAT_DIGITS = 15
 
 
 def decimal_parts(kind: str) -> tuple[int, int] | None:
@@ -122,6 +124,8 @@ def _stat(kind: str, value: Any, upper: bool) -> Any:  # noqa: PLR0911 - one ret
     parts = decimal_parts(kind)
     if parts is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if isinstance(value, float) and len(exact.as_tuple().digits) > _FLOAT_DIGITS:
+            return None  # the JSON number had more digits than a float keeps: the bound may be off either way
         return exact.quantize(Decimal(1).scaleb(-parts[1]), rounding=ROUND_CEILING if upper else ROUND_FLOOR)
     return None  # binary and anything else: Delta keeps no usable statistic
 
