@@ -45,6 +45,22 @@ def build_plain(root: Path | str, batches: int = 1) -> str:
     return root
 
 
+def build_column_mapped(root: Path | str) -> str:
+    """Column mapping by name (Parquet columns carry physical names and field ids, not the table's names);
+    two files, and a column name with a space."""
+    root = str(root)
+    mapping = {
+        "delta.columnMapping.mode": "name",
+        "delta.minReaderVersion": "2",
+        "delta.minWriterVersion": "5",
+    }
+    first = rows([1, 2, 3]).rename_columns(["id", "region", "amount", "day", "the note"])
+    write_deltalake(root, first, configuration=mapping)
+    second = rows([4, 5]).rename_columns(["id", "region", "amount", "day", "the note"])
+    write_deltalake(root, second, mode="append")
+    return root
+
+
 def read_expected(root: str, version: int | None = None) -> list[dict]:
     table = DeltaTable(root, version=version) if version is not None else DeltaTable(root)
     return sorted(table.to_pyarrow_table().to_pylist(), key=lambda r: r["id"])

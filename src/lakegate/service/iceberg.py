@@ -162,7 +162,9 @@ class IcebergCatalog:
             "config": {},
         }
         if vended_credentials:
-            storage = self._storage_credentials(resolved, loaded.metadata_prefix)
+            # Asked for by default by some clients (PyIceberg): where this table offers no directory access,
+            # the answer has none and the client reads with its own storage credentials.
+            storage = self._storage_credentials(resolved, loaded.metadata_prefix, required=False)
             if storage:
                 answer["config"] = storage[0]["config"]
                 answer["storage-credentials"] = storage
@@ -177,15 +179,20 @@ class IcebergCatalog:
         prefix = self.load_metadata(resolved).metadata_prefix
         return {"storage-credentials": self._storage_credentials(resolved, prefix)}
 
-    def _storage_credentials(self, table: ResolvedTable, metadata_prefix: Location) -> list[dict[str, Any]]:
+    def _storage_credentials(
+        self, table: ResolvedTable, metadata_prefix: Location, required: bool = True
+    ) -> list[dict[str, Any]]:
         """One `{prefix, config}` per location a client reads: the table's root and auxiliary locations and its
-        generated metadata. Empty for a table on local disk (the client reads its files directly)."""
+        generated metadata. Empty for a table on local disk (the client reads its files directly), and for a
+        table without directory access unless `required` (then UnsupportedOperationError says why)."""
         locations = [table.root, *table.auxiliary, metadata_prefix]
         if all(location.cloud == "file" for location in locations):
             return []
         problem = self.access.problem(table)
         if problem is None:
             problem = self.access.vendors.problem(metadata_prefix)
+        if problem is not None and not required:
+            return []
         if problem is not None:
             raise UnsupportedOperationError(
                 f"Vended credentials are not available for table {table.info.full_name}: {problem}."

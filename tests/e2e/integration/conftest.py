@@ -76,7 +76,7 @@ def s3_dir_tables(rgw: RgwService) -> dict[str, Any]:
     return {"expected": expected, "expected_t2": expected_t2, "cdf_rows": cdf_rows, "role": role}
 
 
-def _aws(rgw: RgwService, creds: Credentials, role: str | None = None) -> dict[str, Any]:
+def aws_entry(rgw: RgwService, creds: Credentials, role: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "endpoint": rgw.endpoint,
         "region": rgw.region,
@@ -117,10 +117,10 @@ def dir_server(
             }
         ],
         "storage": [
-            {"location": f"s3://{DATA}/", "aws": _aws(rgw, rgw.broker, role)},
-            {"location": f"s3a://{DATA}/", "aws": _aws(rgw, rgw.broker, role)},
-            {"location": f"s3://{ARCHIVE}/", "aws": _aws(rgw, rgw.broker, role)},
-            {"location": f"s3://{NOVEND}/", "aws": _aws(rgw, rgw.broker)},
+            {"location": f"s3://{DATA}/", "aws": aws_entry(rgw, rgw.broker, role)},
+            {"location": f"s3a://{DATA}/", "aws": aws_entry(rgw, rgw.broker, role)},
+            {"location": f"s3://{ARCHIVE}/", "aws": aws_entry(rgw, rgw.broker, role)},
+            {"location": f"s3://{NOVEND}/", "aws": aws_entry(rgw, rgw.broker)},
         ],
     }
     clean_env = dict.fromkeys(
