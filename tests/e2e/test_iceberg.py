@@ -19,7 +19,6 @@ from pyiceberg.exceptions import (
     RESTError,
     UnauthorizedError,
 )
-from pyiceberg.expressions import EqualTo, GreaterThanOrEqual
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import LongType, NestedField
@@ -134,22 +133,22 @@ def test_deletion_vectors_hide_their_rows(lake: Catalog, tables: dict[str, Any])
 def test_the_column_mapped_table_has_its_logical_names(lake: Catalog) -> None:
     table = lake.load_table("default.mapped")
     assert [field.name for field in table.schema().fields] == ["id", "region", "amount", "day", "the note"]
-    assert [row["id"] for row in scanned(table.scan(row_filter=EqualTo("the note", "n4")))] == [4]
+    assert [row["the note"] for row in scanned(table.scan(row_filter="id >= 4"))] == ["n4", "n5"]
 
 
 def test_a_partition_filter_plans_fewer_files(lake: Catalog, tables: dict[str, Any]) -> None:
     table = lake.load_table("default.sales")
     every = list(table.scan().plan_files())
-    emea = list(table.scan(row_filter=EqualTo("region", "emea")).plan_files())
+    emea = list(table.scan(row_filter="region = 'emea'").plan_files())
     assert 0 < len(emea) < len(every)
     expected = [row for row in delta_rows(tables["sales"]) if row["region"] == "emea"]
-    assert scanned(table.scan(row_filter=EqualTo("region", "emea"))) == expected
+    assert scanned(table.scan(row_filter="region = 'emea'")) == expected
 
 
 def test_a_stats_filter_plans_fewer_files(lake: Catalog, tables: dict[str, Any]) -> None:
     table = lake.load_table("default.multi")
     assert len(list(table.scan().plan_files())) == 5
-    late = table.scan(row_filter=GreaterThanOrEqual("id", 40))
+    late = table.scan(row_filter="id >= 40")
     assert len(list(late.plan_files())) == 1  # only the last file's id range reaches 40
     assert scanned(late) == [row for row in delta_rows(tables["multi"]) if row["id"] >= 40]
 

@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.catalog import load_catalog
+from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import Table
 
 from tests.e2e.integration.conftest import ARCHIVE, DATA, aws_entry
@@ -66,14 +67,16 @@ def iceberg_server(
 
 
 @pytest.fixture(scope="module")
-def lake(iceberg_server: RunningServer) -> Catalog:
-    return load_catalog(
+def lake(iceberg_server: RunningServer) -> RestCatalog:
+    catalog = load_catalog(
         "s3share",
         type="rest",
         uri=f"{iceberg_server.endpoint}/iceberg",
         warehouse="s3share",
         token=iceberg_server.token,
     )
+    assert isinstance(catalog, RestCatalog)
+    return catalog
 
 
 def scanned(table: Table) -> list[dict[str, Any]]:
@@ -93,7 +96,7 @@ def key_of(uri: str) -> tuple[str, str]:
 
 
 def test_vended_credentials_read_the_table_and_its_metadata(
-    rgw: RgwService, s3_dir_tables: dict, lake: Catalog
+    rgw: RgwService, s3_dir_tables: dict, lake: RestCatalog
 ) -> None:
     table = lake.load_table("default.t1")
     props = table.io.properties
@@ -105,7 +108,7 @@ def test_vended_credentials_read_the_table_and_its_metadata(
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read().startswith(b"{")
 
 
-def test_load_credentials_gives_the_same_scope(rgw: RgwService, lake: Catalog) -> None:
+def test_load_credentials_gives_the_same_scope(rgw: RgwService, lake: RestCatalog) -> None:
     table = lake.load_table("default.t1")
     refreshed = lake.load_credentials("default.t1", table.metadata_location)
     s3 = rgw.boto3_client(
@@ -119,7 +122,7 @@ def test_load_credentials_gives_the_same_scope(rgw: RgwService, lake: Catalog) -
 
 
 def test_the_store_refuses_them_for_anything_else(
-    rgw: RgwService, s3_dir_tables: dict, lake: Catalog
+    rgw: RgwService, s3_dir_tables: dict, lake: RestCatalog
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -155,7 +158,7 @@ def test_the_store_refuses_them_for_anything_else(
     assert broker.get_object(Bucket=DATA, Key=t1_metadata)["ContentLength"] > 2  # untouched
 
 
-def test_a_table_without_directory_access_gets_no_credentials(lake: Catalog) -> None:
+def test_a_table_without_directory_access_gets_no_credentials(lake: RestCatalog) -> None:
     """Without historyShared a credential would read versions the share hides: loadTable answers the metadata
     without credentials (the client may have its own), loadCredentials says why there are none."""
     from pyiceberg.exceptions import BadRequestError
