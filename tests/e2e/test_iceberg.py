@@ -6,7 +6,6 @@ Vended credentials on S3 are tests/e2e/integration/test_iceberg_s3.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -125,15 +124,17 @@ def test_a_scan_reads_every_row_of_the_delta_version(
 
 def test_deletion_vectors_hide_their_rows(lake: Catalog, tables: dict[str, Any]) -> None:
     dv: DvTable = tables["dv"]
-    rows = scanned(lake.load_table("default.dv").scan())
+    rows = _sorted(lake.load_table("default.dv").scan().to_arrow())
     assert [row["id"] for row in rows] == dv.expected_ids
     assert rows == delta_rows(str(dv.root))
 
 
-def test_the_column_mapped_table_has_its_logical_names(lake: Catalog) -> None:
+def test_the_column_mapped_table_has_its_logical_names(lake: Catalog, tables: dict[str, Any]) -> None:
     table = lake.load_table("default.mapped")
     assert [field.name for field in table.schema().fields] == ["id", "region", "amount", "day", "the note"]
-    assert [row["the note"] for row in scanned(table.scan(row_filter="id >= 4"))] == ["n4", "n5"]
+    assert _sorted(table.scan(row_filter="id >= 4").to_arrow()) == [
+        row for row in delta_rows(tables["mapped"]) if row["id"] >= 4
+    ]
 
 
 def test_a_partition_filter_plans_fewer_files(lake: Catalog, tables: dict[str, Any]) -> None:
@@ -150,7 +151,7 @@ def test_a_stats_filter_plans_fewer_files(lake: Catalog, tables: dict[str, Any])
     assert len(list(table.scan().plan_files())) == 5
     late = table.scan(row_filter="id >= 40")
     assert len(list(late.plan_files())) == 1  # only the last file's id range reaches 40
-    assert scanned(late) == [row for row in delta_rows(tables["multi"]) if row["id"] >= 40]
+    assert _sorted(late.to_arrow()) == [row for row in delta_rows(tables["multi"]) if row["id"] >= 40]
 
 
 @pytest.mark.parametrize("version", [0, 1, 2])
@@ -182,12 +183,12 @@ def test_another_share_is_not_reachable_through_this_warehouse(lake: Catalog, se
         catalog(server, warehouse="no_such_share")
 
 
-def test_writes_are_refused(lake: Catalog, server: RunningServer, tmp_path: Path) -> None:
+def test_writes_are_refused(lake: Catalog, server: RunningServer) -> None:
     import httpx
 
     schema = Schema(NestedField(1, "id", LongType(), required=False))
     # PyIceberg refuses by itself what /v1/config does not list; a client that does not check gets 403.
-    refused = r"(?i)not supported|read-only"
+    refused = r"does not support endpoint: (POST|DELETE) "
     with pytest.raises(NotImplementedError, match=refused):
         lake.create_table("default.new", schema)
     with pytest.raises(NotImplementedError, match=refused):

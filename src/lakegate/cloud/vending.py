@@ -159,19 +159,20 @@ class VendorRegistry:
     def credentials(
         self, locations: Sequence[Location]
     ) -> list[tuple[tuple[Location, ...], TemporaryCredential]]:
-        """Credentials reading `locations` together, each with the locations it covers: one per `storage:`
-        entry where its cloud can scope one credential to several directories, else one per location."""
-        groups: dict[tuple[str, int], list[Location]] = {}
+        """Credentials reading `locations` together, each with the locations it covers: one per cloud identity
+        (role, service account…) where the cloud can scope one credential to several directories, else one per
+        location. Clients that take a single credential for a table (PyIceberg) need the one."""
+        groups: dict[tuple[str, str], tuple[CredentialVendor, list[Location]]] = {}
         for location in locations:
             problem = self.problem(location)
             if problem is not None:
                 raise UnsupportedOperationError(
                     f"Directory access is not available for this table: {problem}."
                 )
-            groups.setdefault((location.cloud, id(self._stores.settings_for(location))), []).append(location)
+            vendor = self.vendor_for(location)
+            groups.setdefault((location.cloud, vendor.identity), (vendor, []))[1].append(location)
         out: list[tuple[tuple[Location, ...], TemporaryCredential]] = []
-        for group in groups.values():
-            vendor = self.vendor_for(group[0])
+        for vendor, group in groups.values():
             if vendor.covers_many:
                 out.append((tuple(group), self.cache.get_all(group, vendor)))
             else:
