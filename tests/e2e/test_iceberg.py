@@ -5,6 +5,7 @@ Vended credentials on S3 are tests/e2e/integration/test_iceberg_s3.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -202,3 +203,13 @@ def test_writes_are_refused(lake: Catalog, server: RunningServer) -> None:
     )
     assert answer.status_code == 403 and answer.json()["error"]["type"] == "ForbiddenException"
     assert scanned(lake.load_table("default.sales").scan())  # still there, unchanged
+
+
+def test_load_table_is_audited_like_a_query(lake: Catalog, server: RunningServer) -> None:
+    lake.load_table("default.sales")
+    with pytest.raises(NoSuchTableError):
+        lake.load_table("default.nope")
+    events = [json.loads(line)["audit"] for line in server.log().splitlines() if '"audit"' in line]
+    loads = [e for e in events if e["operation"] == "iceberg-load-table"]
+    assert {"table": f"{SHARE}.default.sales", "version": 3, "outcome": "ok"}.items() <= loads[-2].items()
+    assert {"table": f"{SHARE}.default.nope", "status": 404}.items() <= loads[-1].items()
