@@ -31,6 +31,7 @@ from lakegate.http.admin import AdminApi, admin_routes
 from lakegate.http.app import Services, create_app
 from lakegate.http.console.pages import Console, console_routes
 from lakegate.http.observability import ObservabilityMiddleware, operational_routes
+from lakegate.iceberg import IcebergTables
 from lakegate.keys import KeyRing
 from lakegate.metrics import Metrics
 from lakegate.oidc import IssuerKeys, KeyCacheSettings
@@ -81,7 +82,7 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
         HistoryService(context, async_queries),
         async_queries,
         CredentialService(context, access),
-        IcebergCatalog(context, browse, access),
+        IcebergCatalog(context, browse, access, IcebergTables(config, stores, snapshots)),
     )
 
 

@@ -11,7 +11,7 @@ the table's locations and its generated metadata and nothing else, under the sam
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from lakegate.catalog.base import Principal, SchemaInfo
 from lakegate.cloud.base import TemporaryCredential
@@ -24,6 +24,7 @@ from lakegate.exceptions import (
     PermissionDeniedError,
     UnsupportedOperationError,
 )
+from lakegate.iceberg import IcebergSource, IcebergTables, LoadedTable
 from lakegate.protocol.requests import parse_int
 from lakegate.service.browse import MAX_RESULTS, BrowseService
 from lakegate.service.context import ResolvedTable, TableContext
@@ -45,23 +46,6 @@ READ_ONLY = "this Iceberg catalog is read-only: lakegate shares tables, it does 
 LEVELS = "\x1f"
 
 
-class LoadedMetadata(Protocol):
-    """What loadTable needs of the generated metadata (a `lakegate.iceberg.LoadedTable`)."""
-
-    @property
-    def metadata_location(self) -> str: ...
-    @property
-    def metadata(self) -> dict[str, Any]: ...
-    @property
-    def metadata_prefix(self) -> Location: ...
-    @property
-    def version(self) -> int: ...
-
-
-# The metadata of a table's served version, generated from its Delta log (blocking).
-MetadataLoader = Callable[[ResolvedTable], LoadedMetadata]
-
-
 def read_only(what: str) -> PermissionDeniedError:
     return PermissionDeniedError(f"{what}: {READ_ONLY}")
 
@@ -72,12 +56,12 @@ class IcebergCatalog:
         context: TableContext,
         browse: BrowseService,
         access: DirectoryAccess,
-        load_metadata: MetadataLoader | None = None,
+        tables: IcebergTables,
     ) -> None:
         self.context = context
         self.browse = browse
         self.access = access
-        self.load_metadata = load_metadata
+        self.tables = tables
 
     # -- catalog and namespaces -------------------------------------------------------------------------------
 
@@ -153,9 +137,7 @@ class IcebergCatalog:
     ) -> tuple[dict[str, Any], int]:
         """The loadTable answer, and the Delta version it serves (for the audit trail)."""
         resolved = self.table(principal, share, namespace, table)
-        if self.load_metadata is None:
-            raise UnsupportedOperationError("Iceberg metadata generation is not available on this server")
-        loaded = self.load_metadata(resolved)
+        loaded = self._load(resolved)
         answer: dict[str, Any] = {
             "metadata-location": loaded.metadata_location,
             "metadata": loaded.metadata,
@@ -174,10 +156,15 @@ class IcebergCatalog:
         self, principal: Principal, share: str, namespace: str, table: str
     ) -> dict[str, Any]:
         resolved = self.table(principal, share, namespace, table)
-        if self.load_metadata is None:
-            raise UnsupportedOperationError("Iceberg metadata generation is not available on this server")
-        prefix = self.load_metadata(resolved).metadata_prefix
+        prefix = self._load(resolved).metadata_prefix
         return {"storage-credentials": self._storage_credentials(resolved, prefix)}
+
+    def _load(self, table: ResolvedTable) -> LoadedTable:
+        """The generated metadata of the table's latest version, with a snapshot of every version the share
+        exposes (from its startVersion when history is shared, else the latest only)."""
+        info = table.info
+        oldest = info.start_version if info.history_shared else None
+        return self.tables.load(IcebergSource(table.root, table.auxiliary, table.token_id, oldest))
 
     def _storage_credentials(
         self, table: ResolvedTable, metadata_prefix: Location, required: bool = True
