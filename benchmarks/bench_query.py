@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bigtable import commit_lines
+from benchmarks.bigtable import put_on_rgw
 from tests.e2e.server import start_server
 from tests.services.rgw import RgwService
 
@@ -113,15 +113,7 @@ def main() -> None:
     rgw = RgwService.start(work / "rgw")
     server = None
     try:
-        rgw.create_bucket(BUCKET)
-        s3 = rgw.boto3_client("s3")
-        s3.put_object(
-            Bucket=BUCKET, Key="big/_delta_log/00000000000000000000.json", Body=commit_lines(n_files)
-        )
-        os.environ.update(rgw.env(rgw.owner))
-        from deltalake import DeltaTable
-
-        DeltaTable(f"s3://{BUCKET}/big").create_checkpoint()
+        put_on_rgw(rgw, BUCKET, n_files)
         config = {
             "shares": [
                 {

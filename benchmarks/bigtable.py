@@ -4,9 +4,12 @@ data files need not exist for a server-side benchmark."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import orjson
+
+from tests.services.rgw import RgwService
 
 SCHEMA = {
     "type": "struct",
@@ -54,3 +57,17 @@ def commit_lines(n_files: int) -> bytes:
             }
         )
     return b"\n".join(orjson.dumps(line) for line in lines) + b"\n"
+
+
+def put_on_rgw(rgw: RgwService, bucket: str, n_files: int) -> str:
+    """The table at s3://BUCKET/big on RGW (the bucket made here), its checkpoint written by deltalake; the
+    process's AWS variables name the RGW owner from then on (deltalake reads them). Its URI."""
+    rgw.create_bucket(bucket)
+    rgw.boto3_client("s3").put_object(
+        Bucket=bucket, Key="big/_delta_log/00000000000000000000.json", Body=commit_lines(n_files)
+    )
+    os.environ.update(rgw.env(rgw.owner))
+    from deltalake import DeltaTable
+
+    DeltaTable(f"s3://{bucket}/big").create_checkpoint()
+    return f"s3://{bucket}/big"

@@ -157,3 +157,15 @@ def test_every_write_is_refused_as_read_only(served: AppClient, method: str, pat
 def test_unknown_routes_answer_in_the_iceberg_error_model(served: AppClient, tmp_path: Path) -> None:
     iceberg_error(served.get(f"{BASE}/share1/views"), 404, "NotFoundException")
     iceberg_error(served.request("PUT", f"{BASE}/share1/namespaces"), 405, "BadRequestException")
+
+
+def test_load_table_of_a_local_table_needs_no_credentials(served: AppClient) -> None:
+    delegation = {"X-Iceberg-Access-Delegation": "vended-credentials"}
+    answer = served.get(f"{BASE}/share1/namespaces/a/tables/t1", headers=delegation)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"metadata-location", "metadata", "config"} and body["config"] == {}
+    assert body["metadata"]["format-version"] == 2 and body["metadata-location"].startswith("file:///")
+    assert answer.headers["cache-control"] == "no-store"
+    credentials = served.get(f"{BASE}/share1/namespaces/a/tables/t1/credentials")
+    assert credentials.json() == {"storage-credentials": []}

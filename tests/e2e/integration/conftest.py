@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -34,6 +34,35 @@ def vend(
 DATA, ARCHIVE, NOVEND = "lakegate-dir", "lakegate-dir-archive", "lakegate-novend"
 # Azure (Azurite): the account's Blob host as tables name it.
 HOST = "devstoreaccount1.blob.core.windows.net"
+
+
+# A server's environment without the test process's own AWS identity (it may not fall back to it).
+NO_AWS_ENV = dict.fromkeys(
+    (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ),
+    "",
+)
+
+
+def not_denied(calls: dict[str, Callable[[], object]]) -> list[str]:
+    """The S3 calls the store did not refuse with AccessDenied, each with what happened instead (an empty list:
+    all refused)."""
+    from botocore.exceptions import ClientError
+
+    outcomes = {}
+    for what, call in calls.items():
+        try:
+            call()
+        except ClientError as exc:
+            outcomes[what] = str(exc.response["Error"]["Code"])
+        else:
+            outcomes[what] = "allowed"
+    return [f"{what}: {outcome}" for what, outcome in outcomes.items() if outcome != "AccessDenied"]
 
 
 def _env(rgw: RgwService, creds: Credentials) -> Iterator[None]:
@@ -123,17 +152,7 @@ def dir_server(
             {"location": f"s3://{NOVEND}/", "aws": aws_entry(rgw, rgw.broker)},
         ],
     }
-    clean_env = dict.fromkeys(
-        (
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_S3",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN",
-        ),
-        "",
-    )
-    server = start_server(tmp_path_factory.mktemp("s3dir"), config, env=clean_env)
+    server = start_server(tmp_path_factory.mktemp("s3dir"), config, env=NO_AWS_ENV)
     yield server
     server.stop()
 
