@@ -332,3 +332,29 @@ def test_schema_changes_keep_field_ids(tmp_path: Path) -> None:
     assert all(second[name] == field_id for name, field_id in first.items()) and "extra" in second
     assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
     assert iceberg_rows(loaded.metadata_location, snapshot_id=1) == delta_rows(root, 0)
+
+
+def test_partition_values_needing_escapes_and_nulls(tmp_path: Path) -> None:
+    root = str(tmp_path / "escaped")
+    data = pa.table(
+        {
+            "id": pa.array([1, 2, 3, 4], pa.int64()),
+            "region": ["a b", "x/y%z=1", None, "ünï"],
+            "at": pa.array(
+                [
+                    datetime(2026, 1, 1, 12, 30, tzinfo=UTC),
+                    None,
+                    datetime(2026, 1, 1, tzinfo=UTC),
+                    datetime(2025, 5, 5, tzinfo=UTC),
+                ],
+                pa.timestamp("us", "UTC"),
+            ),
+            "n": pa.array([1, 2, None, 4], pa.int32()),
+        }
+    )
+    write_deltalake(root, data, partition_by=["region", "at", "n"])  # directories like region=x%2Fy%25z%3D1
+    loaded = _tables(tmp_path).load(_source(root, None))
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+    table = StaticTable.from_metadata(loaded.metadata_location)
+    assert len(list(table.scan(row_filter="region = 'x/y%z=1'").plan_files())) == 1
+    assert len(list(table.scan(row_filter="region is null").plan_files())) == 1
