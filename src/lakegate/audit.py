@@ -4,8 +4,8 @@ and written as one structured log line, whatever its outcome.
 Writing an event never fails the request it describes: a failed write is logged and counted
 (`lakegate_audit_write_failures_total`), and the log line is still written.
 
-A server stores its events off the request path: a background thread writes what has queued up in one
-transaction (a batch under load, one event when idle, milliseconds after the answer). The queue is bounded
+A server stores its events off the request path: a background thread writes what has queued up, every 50 ms,
+in one transaction per batch. The queue is bounded
 (`MAX_PENDING`); when it is full the request's own thread writes its event, so the trail slows down to the
 database's pace rather than losing events. A clean shutdown writes every queued event before the database is
 closed, and reading the trail in the server's process waits for its queue first.
@@ -16,11 +16,11 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import queue
 import re
 import socket
 import threading
 import weakref
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ UNAUTHENTICATED_STATUS = 401
 ADMIN_MODE = "admin"  # the mode of admin changes (data accesses are "url" or "dir")
 MAX_PENDING = 10_000  # events queued for the writer (a few MB); past it requests write their own
 MAX_BATCH = 500  # events per transaction
+WRITE_INTERVAL_SECONDS = 0.05  # how often the writer looks for events
 CLOSE_TIMEOUT_SECONDS = 30  # a clean shutdown waits this long for the queue to be written
 _BACKGROUND: weakref.WeakSet[AuditLog] = weakref.WeakSet()  # this process's writers, waited for by reads
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -124,10 +125,16 @@ class AuditLog:
 
     def __init__(self, db: Database, *, background: bool = False) -> None:
         self.db = db
-        self._pending: queue.Queue[Access | None] | None = queue.Queue(MAX_PENDING) if background else None
+        # A deque, not a queue.Queue: appending wakes no thread (a wake-up per event cost more GIL time than the
+        # request it described); the writer looks every WRITE_INTERVAL_SECONDS.
+        self._pending: deque[Access] | None = deque() if background else None
         self._writer: threading.Thread | None = None
         self._writer_pid = 0
         self._starting = threading.Lock()
+        self._wake = threading.Event()  # flush() and close() do not wait for the interval
+        self._idle = threading.Condition()
+        self._busy = False  # a batch taken from the queue is being written
+        self._stopping = False
         if background:
             _BACKGROUND.add(self)
 
@@ -159,15 +166,15 @@ class AuditLog:
         )
         if access.status == UNAUTHENTICATED_STATUS:
             return True
-        if self._pending is not None:
+        pending = self._pending
+        if pending is not None:
             if self._writer_pid != os.getpid():
                 self._start_writer()
-            try:
-                self._pending.put_nowait(access)
+            if len(pending) < MAX_PENDING:
+                pending.append(access)
                 return True
-            except queue.Full:
-                if not wait:
-                    return False
+            if not wait:
+                return False
         self.store([access])
         return True
 
@@ -184,48 +191,50 @@ class AuditLog:
             )
 
     def _write_queued(self) -> None:
-        assert self._pending is not None
+        pending = self._pending
+        assert pending is not None
         while True:
-            batch = [self._pending.get()]
-            while len(batch) < MAX_BATCH:
+            self._wake.wait(WRITE_INTERVAL_SECONDS)
+            self._wake.clear()
+            while pending:
+                self._busy = True  # before taking: flush() sees either the queue or the batch
+                batch = [pending.popleft() for _ in range(min(len(pending), MAX_BATCH))]
                 try:
-                    batch.append(self._pending.get_nowait())
-                except queue.Empty:
-                    break
-            events = [e for e in batch if e is not None]
-            try:
-                if events:
-                    self.store(events)
-            finally:
-                for _ in batch:
-                    self._pending.task_done()
-            if len(events) < len(batch):  # close() was called: everything queued before it is written
+                    self.store(batch)
+                finally:
+                    self._busy = False
+            with self._idle:
+                self._idle.notify_all()
+            if self._stopping:
                 return
 
     def flush(self) -> None:
-        """Wait until every event queued so far is written."""
-        if self._pending is not None:
-            self._pending.join()
+        """Wait until every event queued so far in this process is written."""
+        if self._pending is None or self._writer_pid != os.getpid():
+            return
+        self._wake.set()
+        with self._idle:
+            while self._pending or self._busy:
+                self._idle.wait(WRITE_INTERVAL_SECONDS)
 
     def close(self) -> None:
         """Write what is queued, then stop the writer (a clean shutdown: no event is lost)."""
-        if self._pending is None or self._writer is None or self._writer_pid != os.getpid():
+        pending = self._pending
+        if pending is None or self._writer is None or self._writer_pid != os.getpid():
             return
-        self._pending.put(None)
+        self._stopping = True
+        self._wake.set()
         self._writer.join(CLOSE_TIMEOUT_SECONDS)
         if self._writer.is_alive():
             log.error(
-                "the audit writer did not finish within %ss: queued events are lost", CLOSE_TIMEOUT_SECONDS
+                "the audit writer did not finish within %ss: %d queued events are lost",
+                CLOSE_TIMEOUT_SECONDS,
+                len(pending),
             )
             return
-        pending, self._pending = self._pending, None  # from now on each event is written at once
-        late = []  # recorded while the writer was stopping
-        while not pending.empty():
-            event = pending.get_nowait()
-            if event is not None:
-                late.append(event)
-        if late:
-            self.store(late)
+        self._pending = None  # from now on each event is written at once
+        if pending:  # recorded while the writer was stopping
+            self.store(list(pending))
 
     def query(
         self, since: datetime | None = None, recipient: str | None = None, limit: int = 100

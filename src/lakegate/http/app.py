@@ -6,6 +6,7 @@ block the event loop. NDJSON bodies stream from a generator in ~1 MiB chunks.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -85,10 +86,18 @@ def _json(data: dict[str, Any]) -> JSONResponse:
     return JSONResponse(data, media_type=JSON_UTF8)
 
 
-def _ndjson(answer: NdjsonAnswer) -> StreamingResponse:
+def _ndjson(answer: NdjsonAnswer) -> Response:
+    """Called in a worker thread: an answer of one chunk (most answers) goes out whole, with no further hop to
+    the thread pool; a longer one streams, chunk by chunk, from its generator."""
     observe_answer(answer)
+    chunks = answer.chunks()
+    first = next(chunks, b"")
+    second = next(chunks, None)
+    media_type = answer.headers["Content-Type"]
+    if second is None:
+        return Response(first, headers=answer.headers, media_type=media_type)
     return StreamingResponse(
-        answer.chunks(), headers=answer.headers, media_type=answer.headers["Content-Type"]
+        itertools.chain((first, second), chunks), headers=answer.headers, media_type=media_type
     )
 
 
@@ -193,7 +202,7 @@ async def query_table(request: Request) -> Response:
             str(request.base_url).rstrip("/") + _prefix(request),
         )
 
-    return _ndjson(await run_in_threadpool(run))
+    return await run_in_threadpool(lambda: _ndjson(run()))
 
 
 async def table_credentials(request: Request) -> Response:
@@ -233,7 +242,7 @@ async def query_info(request: Request) -> Response:
             _capabilities(request),
         )
 
-    return _ndjson(await run_in_threadpool(run))
+    return await run_in_threadpool(lambda: _ndjson(run()))
 
 
 def _prefix(request: Request) -> str:
