@@ -92,6 +92,11 @@ class Catalog(ABC):
     def authenticate(self, bearer_token: str | None) -> Principal:
         """The principal for a bearer token; raises UnauthenticatedError."""
 
+    def remembered(self, bearer_token: str | None) -> Principal | None:
+        """The principal `authenticate` would answer without waiting for anything (a database, a network), or
+        None: the event loop calls this, and `authenticate` in a worker thread when it gets None."""
+        return None
+
     @abstractmethod
     def list_shares(self, principal: Principal) -> list[ShareInfo]: ...
 

@@ -36,15 +36,21 @@ class Recent:
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: Hashable) -> Any:
+        """The remembered answer for `key`, or None."""
+        if self.seconds <= 0:
+            return None
+        self._check_generation(self._generation())
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > self._clock() else None
+
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
         """The remembered answer for `key`, or `load()`'s (remembered unless it raises)."""
         if self.seconds <= 0:
             return load()
         now = self._clock()
         generation = self._generation()
-        if generation != self._seen:
-            self.forget()
-            self._seen = generation
+        self._check_generation(generation)
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
             value: T = entry[1]
@@ -56,6 +62,11 @@ class Recent:
                     self._entries.clear()
                 self._entries[key] = (now + self.seconds, value)
         return value
+
+    def _check_generation(self, generation: int) -> None:
+        if generation != self._seen:
+            self.forget()
+            self._seen = generation
 
     def forget(self) -> None:
         with self._lock:

@@ -31,6 +31,7 @@ from lakegate.catalog.federation import FederatedAuthenticator
 from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
 from lakegate.catalog.recent import Recent
 from lakegate.exceptions import UnauthenticatedError
+from lakegate.oidc import looks_like_jwt
 from lakegate.timestamps import iso
 
 log = logging.getLogger("lakegate.auth")
@@ -78,10 +79,17 @@ class SqlCatalog(Catalog):
                 return Principal(ANONYMOUS)
             log.info("refused (401): %s", self._why_refused(digest))
             raise UnauthenticatedError(UNAUTHENTICATED)
-        first = rows[0]
-        if first.all_shares:
-            return Principal(first.name)
-        return Principal(first.name, frozenset(r.name_key for r in rows if r.name_key is not None))
+        return _principal(rows)
+
+    def remembered(self, bearer_token: str | None) -> Principal | None:
+        """The principal `authenticate` would answer from memory alone (no database, nothing that blocks: the
+        event loop may call it), or None: then call `authenticate`."""
+        if not bearer_token or (self._federation is not None and looks_like_jwt(bearer_token)):
+            return None
+        rows = self.recent.peek(("token", token_hash(bearer_token)))
+        if not rows or (rows[0].expires_at is not None and rows[0].expires_at <= self._clock()):
+            return None
+        return _principal(rows)
 
     def _token_rows(self, digest: str, now: datetime) -> list[Any]:
         # No constant-time comparison is needed: the database matches the SHA-256 of the caller's input, and
@@ -207,6 +215,14 @@ _AUTHENTICATE = (
 
 
 _GET_SHARE = sa.select(SHARES).where(SHARES.c.name_key == sa.bindparam("share"))
+
+
+def _principal(rows: list[Any]) -> Principal:
+    """The recipient of an active token's rows (one per granted share)."""
+    first = rows[0]
+    if first.all_shares:
+        return Principal(first.name)
+    return Principal(first.name, frozenset(r.name_key for r in rows if r.name_key is not None))
 
 
 def _comparable(*names: str) -> bool:
