@@ -39,6 +39,7 @@ TYPES = {
     "binary": BinaryType(),
     "decimal(10, 2)": DecimalType(10, 2),
     "decimal(38, 0)": DecimalType(38, 0),
+    "decimal(38, 10)": DecimalType(38, 10),
 }
 
 
@@ -59,6 +60,7 @@ TYPES = {
         ("decimal(10, 2)", Decimal("-123.45")),
         ("decimal(10, 2)", Decimal("0.00")),
         ("decimal(38, 0)", Decimal(10**37)),
+        ("decimal(38, 10)", Decimal("-1234567890123456789012345678.0123456789")),
     ],
 )
 def test_single_value_serialization_is_pyicebergs(kind: str, value: Any) -> None:
@@ -96,6 +98,11 @@ def test_decimal_sizes_are_the_specs() -> None:
         ),
         ("string", "a b/c", "a b/c"),
         ("decimal(10, 2)", "1.5", Decimal("1.50")),
+        (
+            "decimal(38, 10)",
+            "1234567890123456789012345678.5",
+            Decimal("1234567890123456789012345678.5000000000"),
+        ),
         ("string", None, None),
         ("int", "", None),
     ],

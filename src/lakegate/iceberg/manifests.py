@@ -1,7 +1,8 @@
 """Manifests and manifest lists in Avro, as the Iceberg spec (format version 2) writes them.
 
-Written with fastavro from the spec's schemas (field ids included: Iceberg readers match fields by id). We do
-not use pyiceberg's writer: it would make the whole of pyiceberg (and its storage layer) a server dependency
+The spec's schemas (field ids included: Iceberg readers match fields by id); manifest lists are written with
+fastavro, manifest entries with `lakegate.iceberg.avro` (fastavro's record writer is too slow for 100k files). We
+do not use pyiceberg's writer: it would make the whole of pyiceberg (and its storage layer) a server dependency
 for two record layouts, and its writer API has changed between releases.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import fastavro
 import orjson
 
+from lakegate.iceberg.avro import container, entry_encoder
 from lakegate.iceberg.values import decimal_bytes, decimal_parts, to_bytes
 
 # Manifest entry status and content kinds (spec: "Manifests").
@@ -215,7 +217,8 @@ class Manifest:
             "format-version": "2",
             "content": "deletes" if self.content == POSITION_DELETES else "data",
         }
-        data = _avro(fastavro.parse_schema(_entry_schema(self.spec)), self.entries, metadata)
+        encode = entry_encoder([(avro_name(f.name), f.kind) for f in self.spec.fields])
+        data = container(_entry_schema(self.spec), metadata, [encode(e) for e in self.entries], self.path)
         self.length = len(data)
         return data
 

@@ -13,13 +13,15 @@ import math
 import re
 import struct
 from datetime import UTC, date, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 from typing import Any
 
 from lakegate.exceptions import UnsupportedOperationError
 
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(-?\d+)\)$")
 _EPOCH_DATE = date(1970, 1, 1)
+# Decimal arithmetic without rounding for every Iceberg decimal (38 digits; the default context keeps 28).
+EXACT = Context(prec=80)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Delta truncates string stats to this many characters (delta.dataSkippingStringPrefixLength's default): a
 # maximum this long may be a prefix, smaller than the values it stands for, so it is no upper bound.
@@ -32,6 +34,11 @@ def decimal_parts(kind: str) -> tuple[int, int] | None:
     """(precision, scale) of a `decimal(p,s)` type, None for any other type."""
     match = _DECIMAL.match(kind)
     return (int(match[1]), int(match[2])) if match else None
+
+
+def unscaled_decimal(value: Decimal, scale: int) -> int:
+    """The integer a decimal of this scale stores (`1.25` at scale 2: 125)."""
+    return int(value.scaleb(scale, context=EXACT))
 
 
 def decimal_bytes(precision: int) -> int:
@@ -87,7 +94,7 @@ def _parse(kind: str, text: str) -> Any:  # noqa: PLR0911 - one return per type
         return text.encode("latin-1")
     parts = decimal_parts(kind)
     if parts is not None:
-        return Decimal(text).quantize(Decimal(1).scaleb(-parts[1]))
+        return Decimal(text).quantize(Decimal(1).scaleb(-parts[1]), context=EXACT)
     raise UnsupportedOperationError(f"partition columns of type {kind} cannot be served to Iceberg clients")
 
 
@@ -126,7 +133,8 @@ def _stat(kind: str, value: Any, upper: bool) -> Any:  # noqa: PLR0911 - one ret
         exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
         if isinstance(value, float) and len(exact.as_tuple().digits) > _FLOAT_DIGITS:
             return None  # the JSON number had more digits than a float keeps: the bound may be off either way
-        return exact.quantize(Decimal(1).scaleb(-parts[1]), rounding=ROUND_CEILING if upper else ROUND_FLOOR)
+        step = Decimal(1).scaleb(-parts[1])
+        return exact.quantize(step, rounding=ROUND_CEILING if upper else ROUND_FLOOR, context=EXACT)
     return None  # binary and anything else: Delta keeps no usable statistic
 
 
@@ -147,7 +155,7 @@ def to_bytes(kind: str, value: Any) -> bytes:  # noqa: PLR0911 - one return per 
     if kind == "binary":
         return bytes(value)
     if decimal_parts(kind) is not None:
-        unscaled = int(value.scaleb(-int(value.as_tuple().exponent)))
+        unscaled = unscaled_decimal(value, -int(value.as_tuple().exponent))
         length = max(1, (unscaled.bit_length() + 8) // 8)  # the fewest bytes, sign bit included
         return unscaled.to_bytes(length, "big", signed=True)
     raise ValueError(f"no single-value serialization for {kind}")
