@@ -20,7 +20,7 @@ from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig, load_config, parse_config
 from lakegate.delta.cache import SnapshotCache
 from lakegate.exceptions import UnsupportedOperationError
-from lakegate.iceberg import IcebergSource, IcebergTables
+from lakegate.iceberg import IcebergSource, IcebergTables, chain
 from lakegate.iceberg.chain import check_protocol
 from lakegate.iceberg.store import metadata_root
 from lakegate.keys import KeyRing
@@ -358,3 +358,16 @@ def test_partition_values_needing_escapes_and_nulls(tmp_path: Path) -> None:
     table = StaticTable.from_metadata(loaded.metadata_location)
     assert len(list(table.scan(row_filter="region = 'x/y%z=1'").plan_files())) == 1
     assert len(list(table.scan(row_filter="region is null").plan_files())) == 1
+
+
+def test_small_manifests_are_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chain, "MERGE_AT", 3)  # as with 50 commits, in fewer
+    root = build_plain(tmp_path / "plain", batches=6)  # v0..v5: one file each
+    DeltaTable(root).delete("id = 21")  # v6
+    loaded = _tables(tmp_path).load(_source(root))
+    table = StaticTable.from_metadata(loaded.metadata_location)
+    current = table.current_snapshot()
+    assert current is not None
+    assert len(current.manifests(table.io)) < 3
+    for version in range(7):
+        assert iceberg_rows(loaded.metadata_location, snapshot_id=version + 1) == delta_rows(root, version)

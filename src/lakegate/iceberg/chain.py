@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 # Entries per manifest: a removal rewrites the manifest holding the file, so big versions are split.
 MANIFEST_ENTRIES = 5_000
+# Small manifests (each version adds one) tolerated before they are merged, as Iceberg's own writers merge
+# them: without it a table of many small commits would list a manifest per commit in every manifest list.
+MERGE_AT = 50
 # Delta reader features whose tables Iceberg clients read correctly from the metadata made here.
 SUPPORTED_READER_FEATURES = {
     "columnMapping",
@@ -301,7 +304,7 @@ class Builder:
                     n += 1
                     chunk = entries[start : start + MANIFEST_ENTRIES]
                     manifests.append(self._manifest(chain, name, content, specs[spec_id], sid, chunk))
-        chain.manifests = manifests
+        chain.manifests = self._merge(chain, manifests, version, sid)
         self._snapshot(chain, version, timestamp_ms, bool(new_data), bool(gone), added_rows)
 
     def _drop_delete(self, chain: Chain, data_uri: str, drop: dict[str, set[str]]) -> None:
@@ -349,6 +352,31 @@ class Builder:
             n += 1
             kept.append(self._manifest(chain, name, manifest.content, manifest.spec, sid, remaining))
         return kept
+
+    def _merge(self, chain: Chain, manifests: list[Manifest], version: int, sid: int) -> list[Manifest]:
+        """The manifests with the small ones merged into full ones once there are MERGE_AT of them (per kind
+        and spec: a manifest holds one of each). Merged entries keep their snapshot and sequence numbers."""
+        small = [m for m in manifests if _entry_count(m) < MANIFEST_ENTRIES // 2]
+        if len(small) < MERGE_AT:
+            return manifests
+        merged = [m for m in manifests if _entry_count(m) >= MANIFEST_ENTRIES // 2]
+        groups: dict[tuple[int, int], list[Manifest]] = {}
+        for manifest in small:
+            groups.setdefault((manifest.content, manifest.spec.spec_id), []).append(manifest)
+        n = 0
+        for (content, _), group in sorted(groups.items()):
+            entries = [
+                {**e, "status": EXISTING}
+                for m in group
+                for e in Chain.load_entries(m, self.files)
+                if e["status"] != 2
+            ]
+            for start in range(0, len(entries), MANIFEST_ENTRIES):
+                name = f"manifests/b{chain.base}-v{version}-m{n}.avro"
+                n += 1
+                chunk = entries[start : start + MANIFEST_ENTRIES]
+                merged.append(self._manifest(chain, name, content, group[0].spec, sid, chunk))
+        return merged
 
     def _manifest(
         self, chain: Chain, name: str, content: int, spec: Spec, sid: int, entries: list[dict[str, Any]]
@@ -401,6 +429,11 @@ class Builder:
             snapshot["parent-snapshot-id"] = parent
         chain.snapshots.append(snapshot)
         chain.version = version
+
+
+def _entry_count(manifest: Manifest) -> int:
+    record = manifest.record
+    return int(record["added_files_count"] + record["existing_files_count"] + record["deleted_files_count"])
 
 
 def deleted_data_file(entry: dict[str, Any]) -> str:
