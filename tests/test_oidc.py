@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from lakegate.exceptions import IdpUnavailableError, UnauthenticatedError
 from lakegate.oidc import IssuerKeys, KeyCacheSettings, fetch_json, unverified_claims, verified_claims
-from tests.services.oidc import OpenIdProvider, SigningKey
+from tests.services.oidc import OpenIdProvider, SigningKey, hmac_with_public_key, unsigned
 
 AUD = "api://lakegate-test"
 
@@ -88,22 +85,13 @@ def test_a_key_the_issuer_does_not_publish_is_refused(oidc_provider: OpenIdProvi
 
 
 def test_alg_none_is_refused(oidc_provider: OpenIdProvider) -> None:
-    claims = oidc_provider.claims("client-a", AUD)
-    token = f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': oidc_provider.current.kid})}.{_b64(claims)}."
+    token = unsigned(oidc_provider.claims("client-a", AUD), oidc_provider.current.kid)
     with pytest.raises(UnauthenticatedError, match="algorithm 'none' is not accepted"):
         _verify(token, IssuerKeys(), (oidc_provider.issuer,))
 
 
 def test_hmac_signed_with_the_public_key_is_refused(oidc_provider: OpenIdProvider) -> None:
-    # The classic confusion attack: the issuer's public key (public, so the attacker has it) as an HMAC secret.
-    # PyJWT refuses to make such a token, so the attacker's few lines are written out here.
-    public_pem = oidc_provider.current.private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    claims = oidc_provider.claims("client-a", AUD)
-    signing_input = f"{_b64({'alg': 'HS256', 'typ': 'JWT', 'kid': oidc_provider.current.kid})}.{_b64(claims)}"
-    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
-    token = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    token = hmac_with_public_key(oidc_provider.claims("client-a", AUD), oidc_provider.current)
     with pytest.raises(UnauthenticatedError, match="algorithm 'HS256' is not accepted"):
         _verify(token, IssuerKeys(), (oidc_provider.issuer,))
     assert oidc_provider.jwks_hits == 0

@@ -144,3 +144,20 @@ def test_one_token_never_authenticates_two_recipients(
         recipients.add_policy("globex", oidc_provider.issuer, ["api://x", AUD], "app-1")
     # another audience is another token: allowed
     recipients.add_policy("globex", oidc_provider.issuer, ["api://globex"], "app-1")
+
+
+def test_revoking_the_recipient_revokes_its_policies(
+    recipients: Recipients, catalog: SqlCatalog, oidc_provider: OpenIdProvider
+) -> None:
+    recipients.create("acme", ["share1"])
+    recipients.add_policy("acme", oidc_provider.issuer, [AUD], "app-1")
+    token = oidc_provider.mint("app-1", AUD)
+    assert catalog.authenticate(token).recipient == "acme"
+    revoked = recipients.revoke("acme")
+    assert [p["status"] for p in revoked["federationPolicies"]] == ["revoked"]
+    assert revoked["status"] == "inactive"
+    with pytest.raises(UnauthenticatedError):
+        catalog.authenticate(token)
+    # a new policy brings it back, as rotate does for tokens
+    recipients.add_policy("acme", oidc_provider.issuer, [AUD], "app-1")
+    assert catalog.authenticate(token).recipient == "acme"

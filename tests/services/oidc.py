@@ -15,6 +15,8 @@ Tokens are made with PyJWT, the library lakegate verifies them with; the keys wi
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -26,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 ALGORITHMS = {
@@ -173,6 +176,27 @@ class OpenIdProvider:
             return 401, {"error": "invalid_client"}
         token = self.current.sign(self.claims(client.subject, client.audience))
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned(claims: dict[str, Any], kid: str) -> str:
+    """An `alg: none` token (PyJWT will not make one, so it is written out)."""
+    header = {"alg": "none", "typ": "JWT", "kid": kid}
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}."
+
+
+def hmac_with_public_key(claims: dict[str, Any], key: SigningKey) -> str:
+    """The algorithm-confusion attack: HS256 keyed with the issuer's public key in PEM (which anyone can have),
+    hoping a verifier hands the key it would use for RS256 to HMAC. PyJWT refuses to make it: written out."""
+    pem = key.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": "HS256", "typ": "JWT", "kid": key.kid}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{_b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())}"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -25,7 +25,7 @@ from lakegate.catalog.bearer_tokens import (
 )
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.federation import add_policy, policy_views, remove_policy
-from lakegate.catalog.models import Grant, Recipient, RecipientToken, Share
+from lakegate.catalog.models import FederationPolicy, Grant, Recipient, RecipientToken, Share
 from lakegate.catalog.sql import ANONYMOUS
 from lakegate.catalog.sync import BOOTSTRAP
 from lakegate.exceptions import AlreadyExistsError, ConflictError, InvalidParameterError, NotFoundError
@@ -144,11 +144,16 @@ class Recipients:
         return Issued(recipient, token, expires_at)
 
     def revoke(self, name: str) -> dict[str, Any]:
-        """Every token of the recipient stops working now; its grants stay (rotate issues a new token)."""
+        """Every token and federation policy of the recipient stops working now; its grants stay (rotate issues
+        a new token, `policy add` a new policy)."""
+        now = self.clock()
         with self.db.write() as conn:
             recipient_id = self._require(conn, name).id
-            count = revoke_active(
-                conn, RecipientToken, RecipientToken.recipient_id == recipient_id, self.clock()
+            count = revoke_active(conn, RecipientToken, RecipientToken.recipient_id == recipient_id, now)
+            conn.execute(
+                sa.update(FederationPolicy)
+                .where(FederationPolicy.recipient_id == recipient_id, FederationPolicy.revoked_at.is_(None))
+                .values(revoked_at=now)
             )
         return {**self.get(name), "tokensRevoked": count}
 
