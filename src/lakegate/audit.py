@@ -66,6 +66,7 @@ class Access:
     at: datetime = field(default_factory=utcnow)
     replica: str = REPLICA
     actor: str | None = None  # admin changes: who made it
+    data_bytes: int | None = None  # data answers: the total size of the files listed
 
 
 def admin_change(
@@ -116,6 +117,7 @@ def event_json(row: Any) -> dict[str, Any]:
         "userAgent": row.user_agent,
         "replica": row.replica,
         "actor": row.actor,
+        "bytes": row.data_bytes,
     }
 
 
@@ -244,8 +246,7 @@ class AuditLog:
         accesses only (admin changes naming it are not its accesses)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidParameterError(f"limit must be 1 to {MAX_LIMIT}")
-        for writer in list(_BACKGROUND):  # what this process has answered is in the trail it shows
-            writer.flush()
+        _flush_writers()
         query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         if since is not None:
             query = query.where(AuditEvent.at >= since)
@@ -259,13 +260,15 @@ class AuditLog:
 
     def search(self, where: AuditFilter, limit: int = 100) -> list[dict[str, Any]]:
         """The most recent `limit` events matching `where`, newest first (the console's Activity table)."""
+        _flush_writers()
         query = sa.select(AuditEvent).where(*where.conditions()).order_by(AuditEvent.id.desc()).limit(limit)
         with self.db.read() as conn:
             return [event_json(row) for row in conn.execute(query)]
 
     def events_for_charts(self, where: AuditFilter, limit: int = MAX_LIMIT * 10) -> list[Any]:
-        """(at, recipient, operation, mode, files, outcome) of the matching events, at most `limit` (the
+        """(at, recipient, operation, mode, files, data_bytes, outcome) of the matching events, at most `limit` (the
         newest): the console sums them per day in Python, the same on SQLite and PostgreSQL."""
+        _flush_writers()
         query = (
             sa.select(
                 AuditEvent.at,
@@ -273,6 +276,7 @@ class AuditLog:
                 AuditEvent.operation,
                 AuditEvent.mode,
                 AuditEvent.files,
+                AuditEvent.data_bytes,
                 AuditEvent.outcome,
             )
             .where(*where.conditions())
@@ -281,6 +285,11 @@ class AuditLog:
         )
         with self.db.read() as conn:
             return list(conn.execute(query))
+
+
+def _flush_writers() -> None:
+    for writer in list(_BACKGROUND):  # what this process has answered is in the trail it shows
+        writer.flush()
 
 
 @dataclass(frozen=True)

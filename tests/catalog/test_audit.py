@@ -32,6 +32,7 @@ def _access(recipient: str | None, minutes: int, **extra: object) -> Access:
         "outcome": "ok",
         "version": 3,
         "files": 7,
+        "data_bytes": 7168,
         "client": "10.0.0.1",
         "user_agent": "Delta-Sharing-Python/1.4.2",
         **extra,
@@ -43,7 +44,11 @@ def test_record_and_query(db: Database) -> None:
     prepared(db)
     audit = AuditLog(db)
     audit.record(_access("alice", 0))
-    audit.record(_access("bob", 1, operation="temporary-credentials", mode="dir", files=None, version=None))
+    audit.record(
+        _access(
+            "bob", 1, operation="temporary-credentials", mode="dir", files=None, version=None, data_bytes=None
+        )
+    )
     audit.record(_access(None, 2, status=408, outcome="REQUEST_TIMEOUT", user_agent="x" * 2000))
     audit.record(_access("alice", 3, status=404, outcome="RESOURCE_DOES_NOT_EXIST"))
     everything = audit.query()
@@ -62,6 +67,7 @@ def test_record_and_query(db: Database) -> None:
         "userAgent": "Delta-Sharing-Python/1.4.2",
         "replica": everything[0]["replica"],
         "actor": None,  # a data access; admin changes name who made them
+        "bytes": 7168,
     }
     assert everything[1]["mode"] == "dir" and everything[2]["userAgent"] == "x" * 512
     assert [e["time"][11:16] for e in audit.query(since=T0 + timedelta(minutes=2))] == ["12:02", "12:03"]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -184,12 +185,31 @@ def test_changes_are_made_and_audited_as_the_admin_api_does(console) -> None:
     browser.post_form("/console/shares/audited/tables", "/console/shares/audited", **bad)
     page = browser.go("GET", "/console/shares/audited").text
     assert 'class="flash error"' in page and ">u<" not in page
+    # The table's settings, changed in the console, then with the admin API.
+    browser.post_form(
+        "/console/shares/audited/tables/settings", "/console/shares/audited", table="s.t", start_version="1"
+    )
+    shown = Shares(console[1]).show("audited")["tables"][0]
+    assert (shown["historyShared"], shown["startVersion"]) == (False, 1)
+    admin = {"Authorization": f"Bearer {console[2]}"}
+    patched = client.raw(
+        "PATCH", "/admin/shares/audited/schemas/s/tables/t", headers=admin, json={"historyShared": True}
+    )
+    assert patched.status_code == 200 and patched.json()["tables"][0]["historyShared"] is True
+    assert patched.json()["tables"][0]["startVersion"] == 1  # not given: unchanged
+    bad = client.raw(
+        "PATCH", "/admin/shares/audited/schemas/s/tables/t", headers=admin, json={"startVersion": -1}
+    )
+    assert bad.status_code == 400 and bad.json()["errorCode"] == "INVALID_PARAMETER_VALUE"
     events = client.raw("GET", "/admin/audit?limit=20", headers={"Authorization": f"Bearer {console[2]}"})
     changes = [
         (e["operation"], e["table"], e["actor"]) for e in events.json()["items"] if e["mode"] == "admin"
     ]
     assert ("admin:share-create", "audited", "ops") in changes
     assert ("admin:table-add", "audited.s.t", "ops") in changes
+    assert [c for c in changes if c[0] == "admin:table-update"] == [
+        ("admin:table-update", "audited.s.t", "ops")
+    ] * 2
 
 
 def _create_recipient(browser: Browser, name: str, shares: list[str]) -> str:
@@ -227,6 +247,9 @@ def test_an_activation_link_gives_the_profile_once(console, caplog: pytest.LogCa
     assert profile["shareCredentialsVersion"] == 1 and profile["endpoint"].endswith("/delta-sharing")
     listed = client.get("/shares", token=profile["bearerToken"])
     assert listed.status_code == 200 and [s["name"] for s in listed.json()["items"]] == ["linked"]
+    query = client.post("/shares/linked/schemas/s/tables/t/query", token=profile["bearerToken"], json={})
+    assert query.status_code == 200
+    sizes = pa.table(DeltaTable(table).get_add_actions(flatten=True)).column("size_bytes").to_pylist()
     again = recipient_page.go("POST", link, data={"csrf": csrf})
     assert again.status_code == 410 and "already used" in again.text and "data@acme.test" in again.text
     assert "already used" in recipient_page.go("GET", link).text
@@ -236,8 +259,12 @@ def test_an_activation_link_gives_the_profile_once(console, caplog: pytest.LogCa
     events = client.raw(
         "GET", "/admin/audit?recipient=partner", headers={"Authorization": f"Bearer {console[2]}"}
     )
-    outcomes = [(e["operation"], e["outcome"]) for e in events.json()["items"]]
-    assert outcomes[:2] == [("credential-download", "ok"), ("credential-download", "ACTIVATION_LINK_USED")]
+    outcomes = [(e["operation"], e["outcome"], e["bytes"]) for e in events.json()["items"]]
+    assert outcomes == [
+        ("credential-download", "ok", None),
+        ("query", "ok", sum(sizes)),  # the bytes of the files listed, for the Activity charts
+        ("credential-download", "ACTIVATION_LINK_USED", None),
+    ]
 
 
 def test_an_expired_or_withdrawn_link_gives_nothing(console) -> None:

@@ -210,6 +210,8 @@ class AuditEvent(Base):
     replica: Mapped[str | None] = mapped_column(sa.String(128))
     # Admin changes only: who made it (an admin token's name, or `cli:<os user>`).
     actor: Mapped[str | None] = mapped_column(NAME)
+    # Data answers: the total size of the files listed (what the recipient can download with the URLs).
+    data_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class Setting(Base):

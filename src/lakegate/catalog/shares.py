@@ -183,20 +183,32 @@ class Shares:
             )
         return self.show(share)
 
+    def update_table(
+        self,
+        share: str,
+        schema: str,
+        table: str,
+        *,
+        history_shared: bool | None = None,
+        start_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Change whether a table's history is shared and the version it is shared from (None: unchanged)."""
+        if start_version is not None and not 0 <= start_version < 2**63:
+            raise InvalidParameterError("startVersion must be 0 or more (a 64-bit version number)")
+        values: dict[str, Any] = {}
+        if history_shared is not None:
+            values["history_shared"] = history_shared
+        if start_version is not None:
+            values["start_version"] = start_version
+        with self.db.write() as conn:
+            found = self._table_id(conn, share, schema, table)
+            if values:
+                conn.execute(sa.update(SharedTable).where(SharedTable.id == found.id).values(**values))
+        return self.show(share)
+
     def remove_table(self, share: str, schema: str, table: str) -> dict[str, Any]:
         with self.db.write() as conn:
-            sid = self._editable(conn, share)
-            found = conn.execute(
-                sa.select(SharedTable.id, SharedSchema.id.label("schema_id"))
-                .join(SharedSchema, SharedSchema.id == SharedTable.schema_id)
-                .where(
-                    SharedSchema.share_id == sid,
-                    SharedSchema.name_key == schema.lower(),
-                    SharedTable.name_key == table.lower(),
-                )
-            ).first()
-            if found is None:
-                raise NotFoundError(f"table '{share}.{schema}.{table}' not found")
+            found = self._table_id(conn, share, schema, table)
             conn.execute(sa.delete(SharedTable).where(SharedTable.id == found.id))
             left = conn.execute(
                 sa.select(SharedTable.id).where(SharedTable.schema_id == found.schema_id)
@@ -257,6 +269,22 @@ class Shares:
                 for r in table_rows
             ]
         return out
+
+    def _table_id(self, conn: sa.Connection, share: str, schema: str, table: str) -> Any:
+        """(id, schema_id) of a table of an editable share; NotFoundError if there is none."""
+        sid = self._editable(conn, share)
+        found = conn.execute(
+            sa.select(SharedTable.id, SharedSchema.id.label("schema_id"))
+            .join(SharedSchema, SharedSchema.id == SharedTable.schema_id)
+            .where(
+                SharedSchema.share_id == sid,
+                SharedSchema.name_key == schema.lower(),
+                SharedTable.name_key == table.lower(),
+            )
+        ).first()
+        if found is None:
+            raise NotFoundError(f"table '{share}.{schema}.{table}' not found")
+        return found
 
     @staticmethod
     def _editable(conn: sa.Connection, name: str) -> int:

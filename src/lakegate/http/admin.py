@@ -102,6 +102,11 @@ class NewTable(_Body):
     auxiliary_locations: list[str] = Field(default_factory=list, alias="auxiliaryLocations")
 
 
+class TableSettings(_Body):
+    history_shared: bool | None = Field(None, alias="historyShared")
+    start_version: int | None = Field(None, alias="startVersion")
+
+
 def _parse_body(model: type[BaseModel], body: bytes) -> Any:
     data = json_object(body)
     try:
@@ -197,6 +202,14 @@ def add_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
         history_shared=new.history_shared,
         start_version=new.start_version,
         auxiliary_locations=new.auxiliary_locations,
+    )
+
+
+def update_table(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
+    settings = _parse_body(TableSettings, body)
+    names = (_path_param(request, "share"), _path_param(request, "schema"), _path_param(request, "table"))
+    return 200, api.shares.update_table(
+        *names, history_shared=settings.history_shared, start_version=settings.start_version
     )
 
 
@@ -301,5 +314,6 @@ def admin_routes(api: AdminApi) -> list[BaseRoute]:
         _route(
             api, "/shares/{share}/schemas/{schema}/tables/{table}", remove_table, "DELETE", "table-remove"
         ),
+        _route(api, "/shares/{share}/schemas/{schema}/tables/{table}", update_table, "PATCH", "table-update"),
         _route(api, "/audit", audit_events, "GET"),
     ]

@@ -56,13 +56,14 @@ def when(value: datetime | str | None) -> str:
 
 
 def human_size(value: int | None) -> str:
+    """Bytes in decimal units (1.6 KB), as the Activity charts' axes count them."""
     if value is None:
         return ""
     size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:g} {unit}" if unit == "B" else f"{size:.3g} {unit}"
+        size /= 1000
     raise AssertionError("unreachable")
 
 

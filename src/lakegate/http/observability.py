@@ -242,6 +242,8 @@ class ObservabilityMiddleware:
             outcome=outcome,
             version=record.stats.get("version"),
             files=files,
+            # Cut short, the answer listed fewer files than it meant to: their sizes are then unknown.
+            data_bytes=record.stats.get("bytes") if files == record.stats.get("files") else None,
             client=client,
             user_agent=user_agent,
         )

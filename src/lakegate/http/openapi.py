@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakegate import __version__
-from lakegate.http.admin import NewPolicy, NewRecipient, NewShare, NewTable, Rotation
+from lakegate.http.admin import NewPolicy, NewRecipient, NewShare, NewTable, Rotation, TableSettings
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -529,6 +529,14 @@ def _admin_paths() -> dict[str, Doc]:
                 parameters=[share, SCHEMA, TABLE],
                 errors=admin_errors,
             ),
+            "patch": _op(
+                "Change whether a table's history is shared, and the version it is shared from",
+                "admin",
+                _json_response("The share", _ref("AdminShare")),
+                parameters=[share, SCHEMA, TABLE],
+                body=body(TableSettings),
+                errors=admin_errors,
+            ),
         },
         "/admin/audit": {
             "get": _op(
@@ -673,6 +681,7 @@ def _schemas() -> dict[str, Doc]:
             version={"type": ["integer", "null"]},
             mode=NULL_STR,
             files={"type": ["integer", "null"]},
+            bytes={"type": ["integer", "null"]},
             status={"type": ["integer", "null"]},
             outcome=NULL_STR,
             client=NULL_STR,

@@ -250,7 +250,9 @@ class AsyncQueries:
                 {"query": query.id, "i": following, "e": tokens.now_ms() + int(self.registry.ttl_s * 1000)},
             )
         end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
-        files = sum(1 for it in chunk if not isinstance(it, bytes))
+        # A streaming result's items wrap their FileEntry (history.FileItem.entry); a snapshot's are FileEntry.
+        entries = [getattr(it, "entry", it) for it in chunk if not isinstance(it, bytes)]
+        files, size = len(entries), sum(int(e.add.get("size") or 0) for e in entries)
         page_ = Page(
             self.context.headers(
                 result.version, result.fmt, caps.include_end_stream_action, result.file_id_hash
@@ -263,7 +265,8 @@ class AsyncQueries:
             result.refresh_token if first == 0 else None,
         )
         return page_.answer(
-            self.context.signers(result.table, result.base_url), {"version": result.version, "files": files}
+            self.context.signers(result.table, result.base_url),
+            {"version": result.version, "files": files, "bytes": size},
         )
 
 

@@ -462,7 +462,8 @@ class HistoryService:
                     "i": following[1],
                 },
             )
-        files = sum(1 for it in items if isinstance(it, FileItem))
+        file_items = [it for it in items if isinstance(it, FileItem)]
+        files, size = len(file_items), sum(int(it.entry.add.get("size") or 0) for it in file_items)
         fmt, table = walk.fmt, walk.table
         page = Page(
             self.context.headers(walk.start, fmt, walk.caps.include_end_stream_action, file_id_hash),
@@ -472,7 +473,8 @@ class HistoryService:
             end_stream,
             next_token,
         )
-        return page.answer(self.context.signers(table, base_url), {"version": walk.start, "files": files})
+        stats = {"version": walk.start, "files": files, "bytes": size}
+        return page.answer(self.context.signers(table, base_url), stats)
 
     # -- async queries -----------------------------------------------------------------------------------------
 

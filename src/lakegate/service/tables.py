@@ -311,7 +311,12 @@ class TableService:
             plan.refresh_token,
         )
         return page.answer(
-            self.context.signers(plan.table, base_url), {"version": version, "files": len(selected)}
+            self.context.signers(plan.table, base_url),
+            {
+                "version": version,
+                "files": len(selected),
+                "bytes": sum(int(e.add.get("size") or 0) for e in selected),
+            },
         )
 
     def _next_page_token(self, plan: _Plan, first: int) -> str:

@@ -8,10 +8,12 @@ and fonts to the server for that.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
+
+from lakegate.http.html import human_size
 
 # Colour-blind-safe palette (Okabe-Ito), one colour per recipient in legend order; the rest share grey.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -34,6 +36,7 @@ class Bar:
 class Chart:
     title: str
     description: str
+    kind: str = "stacked"  # stacked bars per day, or "bars": one horizontal bar per key
     width: int = WIDTH
     height: int = HEIGHT
     bars: list[Bar] = field(default_factory=list)
@@ -41,6 +44,7 @@ class Chart:
     y_labels: list[tuple[float, str]] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)
     total: int = 0
+    total_text: str = "0"
 
 
 def _nice_max(value: int) -> int:
@@ -61,7 +65,12 @@ def _short(value: int) -> str:
 
 
 def stacked_by_day(
-    title: str, description: str, days: list[date], series: dict[str, Counter[date]], unit: str
+    title: str,
+    description: str,
+    days: list[date],
+    series: dict[str, Counter[date]],
+    unit: str,
+    unit_format: Callable[[int], str] | None = None,
 ) -> Chart:
     """Bars per day, stacked by recipient (the 7 busiest get colours, the others one grey)."""
     chart = Chart(title, description)
@@ -72,9 +81,10 @@ def stacked_by_day(
     top = _nice_max(max(totals.values(), default=0) or 1)
     plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(1, len(days))
+    label = unit_format or _short
     for tick in (0, top // 2, top) if top > 1 else (0, top):
-        chart.y_labels.append((TOP + plot_h - plot_h * tick / top, _short(tick)))
-    every = max(1, len(days) // 8)  # at most ~8 date labels
+        chart.y_labels.append((TOP + plot_h - plot_h * tick / top, label(tick)))
+    every = max(1, -(-len(days) // 7))  # at most 7 date labels
     for i, day in enumerate(days):
         x = LEFT + i * slot
         if i % every == 0:
@@ -87,8 +97,16 @@ def stacked_by_day(
             height = plot_h * value / top
             base -= height
             chart.bars.append(
-                Bar(x + slot * 0.15, base, slot * 0.7, height, colors[name], f"{day}: {name}, {value} {unit}")
+                Bar(
+                    x + slot * 0.15,
+                    base,
+                    slot * 0.7,
+                    height,
+                    colors[name],
+                    f"{day}: {name}, {label(value)} {unit}",
+                )
             )
+    chart.total_text = label(chart.total)
     chart.legend = [(colors[name], name) for name in ranked[: len(PALETTE) - 1]]
     if len(ranked) >= len(PALETTE):
         chart.legend.append((OTHERS, f"{len(ranked) - len(PALETTE) + 1} others"))
@@ -99,8 +117,9 @@ def horizontal(title: str, description: str, counts: Counter[str]) -> Chart:
     """One bar per key, longest first (at most 10)."""
     rows = counts.most_common(10)
     row_h = 26
-    chart = Chart(title, description, height=TOP + row_h * max(1, len(rows)) + 8)
+    chart = Chart(title, description, kind="bars", height=TOP + row_h * max(1, len(rows)) + 8)
     chart.total = sum(counts.values())
+    chart.total_text = str(chart.total)
     top = _nice_max(rows[0][1] if rows else 1)
     left, plot_w = 230, WIDTH - 230 - 60
     for i, (key, value) in enumerate(rows):
@@ -112,11 +131,13 @@ def horizontal(title: str, description: str, counts: Counter[str]) -> Chart:
 
 
 def activity_charts(events: Iterable[Any], first: date, last: date) -> list[Chart]:
-    """Requests per recipient per day, files and credentials handed out per recipient per day, errors by
-    code; from audit rows (at, recipient, operation, mode, files, outcome). Admin changes are not requests."""
+    """Requests, bytes of data (the files listed by signed URL) and directory credentials per recipient per
+    day, and errors by code; from audit rows (at, recipient, operation, mode, files, data_bytes, outcome).
+    Admin changes are not requests."""
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     requests: dict[str, Counter[date]] = defaultdict(Counter)
-    handed: dict[str, Counter[date]] = defaultdict(Counter)
+    data: dict[str, Counter[date]] = defaultdict(Counter)
+    credentials: dict[str, Counter[date]] = defaultdict(Counter)
     errors: Counter[str] = Counter()
     for row in events:
         if row.mode == "admin":
@@ -126,19 +147,27 @@ def activity_charts(events: Iterable[Any], first: date, last: date) -> list[Char
         if row.outcome != "ok":
             errors[row.outcome] += 1
         elif row.operation == "temporary-credentials":
-            handed[who][day] += 1
-        elif row.files:
-            handed[who][day] += int(row.files)
+            credentials[who][day] += 1
+        elif row.data_bytes:
+            data[who][day] += int(row.data_bytes)
     return [
         stacked_by_day(
             "Requests per day", "Requests of each recipient, per day (UTC)", days, requests, "requests"
         ),
         stacked_by_day(
             "Data handed out per day",
-            "Files (by signed URL) and directory credentials each recipient received, per day (UTC)",
+            "Bytes of the files each recipient received signed URLs for, per day (UTC)",
             days,
-            handed,
-            "files or credentials",
+            data,
+            "",
+            unit_format=human_size,
+        ),
+        stacked_by_day(
+            "Credentials handed out per day",
+            "Directory-access credentials each recipient received, per day (UTC)",
+            days,
+            credentials,
+            "credentials",
         ),
         horizontal("Errors by code", "Refused or failed requests in the period, by error code", errors),
     ]

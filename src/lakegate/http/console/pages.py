@@ -163,13 +163,11 @@ def add_table(page: Page) -> Response:
         schema, name = page.field("schema", "Schema"), page.field("table", "Table name")
         location = page.field("location", "Location")
         history = page.form.get("history_shared") == "on"
-        start = page.field("start_version") or "0"
-        if not (start.isascii() and start.isdigit()) or len(start) > 19:
-            raise InvalidParameterError("Start version must be a whole number, 0 or more")
-        info = TableInfo(name, schema, share, location, history_shared=history, start_version=int(start))
+        start = _start_version(page)
+        info = TableInfo(name, schema, share, location, history_shared=history, start_version=start)
         summary = page.console.inspector.inspect(info)  # a Delta table this server can read, or refused
         page.console.api.shares.add_table(
-            share, schema, name, location, history_shared=history, start_version=int(start)
+            share, schema, name, location, history_shared=history, start_version=start
         )
     except LakegateError as exc:
         return page.failed(share_url(share), exc)
@@ -182,6 +180,26 @@ def add_table(page: Page) -> Response:
         f"Table '{schema}.{name}' added: version {summary.version}, {summary.files} files, "
         f"{html.human_size(summary.size)}; {access}.",
     )
+
+
+def _start_version(page: Page) -> int:
+    start = page.field("start_version") or "0"
+    if not (start.isascii() and start.isdigit()) or len(start) > 19:
+        raise InvalidParameterError("Start version must be a whole number, 0 or more")
+    return int(start)
+
+
+def update_table(page: Page) -> Response:
+    share = _path(page, "share")
+    try:
+        schema, _, name = page.field("table", "Table").partition(".")
+        history, start = page.form.get("history_shared") == "on", _start_version(page)
+        page.console.api.shares.update_table(share, schema, name, history_shared=history, start_version=start)
+    except LakegateError as exc:
+        return page.failed(share_url(share), exc)
+    page.audit("table-update", share=share, schema=schema, table=name)
+    shared = "history shared" if history else "history not shared"
+    return page.done(share_url(share), f"Table '{schema}.{name}': {shared}, from version {start}.")
 
 
 def remove_table(page: Page) -> Response:
@@ -374,6 +392,7 @@ OPERATIONS = [
     "admin:share-delete",
     "admin:table-add",
     "admin:table-remove",
+    "admin:table-update",
     "admin:recipient-create",
     "admin:recipient-rotate",
     "admin:recipient-revoke",
@@ -530,6 +549,7 @@ def console_routes(console: Console) -> list[BaseRoute]:
         page("/shares/{share}/delete", delete_share, "POST"),
         page("/shares/{share}/tables", add_table, "POST"),
         page("/shares/{share}/tables/remove", remove_table, "POST"),
+        page("/shares/{share}/tables/settings", update_table, "POST"),
         page("/recipients", recipients_page),
         page("/recipients", create_recipient, "POST"),
         page("/recipients/{recipient}", recipient_page),
