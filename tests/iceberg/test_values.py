@@ -134,4 +134,8 @@ def test_stats_bounds_are_safe() -> None:
     assert from_stats("decimal(38, 2)", 123456789012.25, upper=False) == Decimal("123456789012.25")
     assert from_stats("double", float("nan"), upper=True) is None
     assert from_stats("long", "not a number", upper=True) is None
+    # A statistic outside its type's range (a wrong writer) is no bound, never an error.
+    assert from_stats("int", 2**31, upper=True) is None
+    assert from_stats("float", 1e39, upper=True) is None
+    assert from_stats("float", float("inf"), upper=True) is None
     assert from_stats("binary", "abc", upper=True) is None

@@ -246,7 +246,7 @@ def table_metadata(chain: Chain, oldest: int, version: int) -> dict[str, Any]:
         "last-updated-ms": current["timestamp-ms"],
         "last-column-id": chain.last_column_id,
         "current-schema-id": current["schema-id"],
-        "schemas": chain.schemas,
+        "schemas": list(chain.schemas),  # a copy: the chain grows on, this answer stays as it is
         "default-spec-id": chain.spec.spec_id,
         "partition-specs": [_spec(s) for s in chain.specs] or [{"spec-id": 0, "fields": []}],
         "last-partition-id": max((f.field_id for f in spec_fields), default=999),

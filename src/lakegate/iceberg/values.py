@@ -28,6 +28,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STRING_PREFIX_LENGTH = 32
 # Decimal digits every float reproduces exactly (a float's repr is the shortest string that reads back).
 _FLOAT_DIGITS = 15
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def decimal_parts(kind: str) -> tuple[int, int] | None:
@@ -113,10 +114,17 @@ def from_stats(kind: str, value: Any, upper: bool) -> Any:
 
 def _stat(kind: str, value: Any, upper: bool) -> Any:  # noqa: PLR0911 - one return per type
     if kind in ("int", "long"):
-        return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+        bits = 32 if kind == "int" else 64
+        valid = (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+        )
+        return value if valid else None
     if kind in ("float", "double"):
         number = float(value)
-        return None if math.isnan(number) else number
+        too_big = kind == "float" and abs(number) > _FLOAT32_MAX  # a 4-byte bound cannot hold it
+        return None if math.isnan(number) or too_big else number
     if kind == "boolean":
         return value if isinstance(value, bool) else None
     if kind == "date":
