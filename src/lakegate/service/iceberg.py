@@ -16,6 +16,7 @@ from typing import Any
 from lakegate.catalog.base import Principal, SchemaInfo
 from lakegate.cloud.base import TemporaryCredential
 from lakegate.cloud.locations import Location
+from lakegate.config import AwsStorageConfig
 from lakegate.exceptions import (
     InvalidParameterError,
     NoSuchNamespaceError,
@@ -187,38 +188,10 @@ class IcebergCatalog:
         out: list[dict[str, Any]] = []
         for covered, credential in self.access.vendors.credentials(locations):
             for location in covered:
-                config = self._client_properties(location, credential)
+                settings = self.context.stores.settings_for(location)
+                config = client_properties(location, credential, settings.aws if settings else None)
                 out.append({"prefix": _prefix(location), "config": config})
         return out
-
-    def _client_properties(self, location: Location, credential: TemporaryCredential) -> dict[str, str]:
-        """A credential in the property names Iceberg's FileIOs read (S3FileIO/PyIceberg, ADLS, GCS)."""
-        secret, expires = credential.secret, str(credential.expiration_ms)
-        if location.cloud == "s3":
-            props = {
-                "s3.access-key-id": secret["accessKeyId"],
-                "s3.secret-access-key": secret["secretAccessKey"],
-                "s3.session-token": secret["sessionToken"],
-                "s3.session-token-expires-at-ms": expires,
-            }
-            settings = self.context.stores.settings_for(location)
-            aws = settings.aws if settings is not None else None
-            if aws is not None and aws.endpoint:
-                props["s3.endpoint"] = aws.endpoint
-            if aws is not None and aws.region:
-                props["s3.region"] = props["client.region"] = aws.region
-            if aws is not None and aws.path_style is not None:
-                props["s3.path-style-access"] = str(aws.path_style).lower()
-            return props
-        if location.cloud == "azure":
-            account = f"{location.account}.dfs.core.windows.net"
-            return {
-                f"adls.sas-token.{account}": secret["sasToken"],
-                f"adls.sas-token-expires-at-ms.{account}": expires,
-            }
-        if location.cloud == "gs":
-            return {"gcs.oauth2.token": secret["oauthToken"], "gcs.oauth2.token-expires-at": expires}
-        raise UnsupportedOperationError(f"'{location.cloud}' locations cannot be shared by directory")
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -244,6 +217,38 @@ class IcebergCatalog:
             raise InvalidParameterError("'pageSize' must be at least 1")
         page = fetch(size, page_token or None)
         return page["items"], page.get("nextPageToken")
+
+
+def client_properties(
+    location: Location, credential: TemporaryCredential, aws: AwsStorageConfig | None = None
+) -> dict[str, str]:
+    """A credential in the property names Iceberg's FileIOs read (S3FileIO/PyIceberg, ADLS, GCS)."""
+    secret, expires = credential.secret, str(credential.expiration_ms)
+    if location.cloud == "s3":
+        props = {
+            "s3.access-key-id": secret["accessKeyId"],
+            "s3.secret-access-key": secret["secretAccessKey"],
+            "s3.session-token": secret["sessionToken"],
+            "s3.session-token-expires-at-ms": expires,
+        }
+        if aws is not None and aws.endpoint:
+            props["s3.endpoint"] = aws.endpoint
+        if aws is not None and aws.region:
+            props["s3.region"] = props["client.region"] = aws.region
+        if aws is not None and aws.path_style is not None:
+            props["s3.path-style-access"] = str(aws.path_style).lower()
+        return props
+    if location.cloud == "azure":
+        account = f"{location.account}.dfs.core.windows.net"
+        return {
+            f"adls.sas-token.{account}": secret["sasToken"],  # Iceberg's Java ADLSFileIO, PyIceberg fsspec
+            f"adls.sas-token-expires-at-ms.{account}": expires,
+            "adls.sas-token": secret["sasToken"],  # PyIceberg's pyarrow FileIO: one account per credential
+            "adls.account-name": location.account,
+        }
+    if location.cloud == "gs":
+        return {"gcs.oauth2.token": secret["oauthToken"], "gcs.oauth2.token-expires-at": expires}
+    raise UnsupportedOperationError(f"'{location.cloud}' locations cannot be shared by directory")
 
 
 def _all_items(fetch: Callable[[str | None, str | None], dict[str, Any]]) -> Iterator[dict[str, Any]]:
