@@ -273,5 +273,6 @@ def _dotted(namespace: str) -> str:
 
 
 def _prefix(location: Location) -> str:
-    """The location as a prefix of the file paths clients match it against (a directory: ends in '/')."""
-    return location.uri.rstrip("/") + "/"
+    """The location as a prefix of the file paths clients match it against: spelled as configured (the
+    manifests name data files under the root as configured, e.g. `s3a://`), a directory ending in '/'."""
+    return location.display.rstrip("/") + "/"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.rest import RestCatalog
@@ -108,6 +109,24 @@ def test_load_credentials_gives_the_same_scope(rgw: RgwService, lake: RestCatalo
     )
     bucket, key = key_of(table.metadata_location)
     assert s3.get_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+
+
+def test_each_credential_names_the_locations_it_covers(
+    lake: RestCatalog, iceberg_server: RunningServer
+) -> None:
+    """Prefixes spelled as the files are (the root as configured, s3a://), one credential for all three."""
+    table = lake.load_table("default.t1")
+    url = f"{iceberg_server.endpoint}/iceberg/v1/s3share/namespaces/default/tables/t1/credentials"
+    answer = httpx.get(url, headers=iceberg_server.headers(), timeout=30)
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    storage = answer.json()["storage-credentials"]
+    metadata_dir = table.metadata_location.rsplit("/metadata/", 1)[0] + "/"
+    assert [c["prefix"] for c in storage] == [
+        f"s3a://{DATA}/tables/t1/",
+        f"s3://{ARCHIVE}/tables/t1/",
+        metadata_dir,
+    ]
+    assert len({c["config"]["s3.session-token"] for c in storage}) == 1
 
 
 def test_the_store_refuses_them_for_anything_else(
