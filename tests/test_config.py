@@ -205,3 +205,14 @@ def test_a_guessable_bearer_token_is_warned_about(caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.WARNING):
         parse_config({"version": 1, "authorization": {"bearerToken": "secret"}})
     assert any("shorter than 16 characters" in r.message for r in caplog.records)
+
+
+def test_absolute_location_reads_relative_paths_from_the_configuration_folder(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "server.yaml"
+    path.parent.mkdir()
+    path.write_text("version: 1\n")
+    config = load_config(path)
+    assert config.absolute_location("tables/sales") == str(tmp_path / "conf" / "tables" / "sales")
+    assert config.absolute_location("../lake/t") == str(tmp_path / "lake" / "t")
+    for as_is in ("/data/t", "s3://bucket/t", "abfss://c@a.dfs.core.windows.net/t", "file:///data/t"):
+        assert config.absolute_location(as_is) == as_is

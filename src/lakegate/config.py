@@ -256,6 +256,13 @@ class ServerConfig(_Model):
         """The configuration's name in its database: configId, else the file's name without extension."""
         return self.config_id or self._file_stem
 
+    def absolute_location(self, location: str) -> str:
+        """A table location as the YAML's are read: a relative path is taken from the configuration file's
+        directory (the console's "Add a table" accepts what the file would)."""
+        if self._base_dir is not None and _is_relative_path(location):
+            return os.path.normpath(self._base_dir / location)
+        return location
+
     def listen_url(self) -> str:
         """Where the server listens: http(s)://host:port{endpoint}."""
         scheme = "https" if self.ssl is not None else "http"

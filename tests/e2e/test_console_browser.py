@@ -89,7 +89,7 @@ def test_provider_and_recipient_journeys(browser: Browser, server, tmp_path: Pat
     page.get_by_role("button", name="Create share").click()
     expect(page.get_by_role("heading", name="sales")).to_be_visible()
     page.get_by_label("Table name").fill("orders")
-    page.get_by_label("Location").fill(table)
+    page.get_by_label("Location").fill("orders")  # relative: from the configuration file's folder, as in YAML
     page.get_by_label("Share history").check()
     page.get_by_role("button", name="Add table").click()
     delta = DeltaTable(table)

@@ -161,7 +161,7 @@ def add_table(page: Page) -> Response:
     share = _path(page, "share")
     try:
         schema, name = page.field("schema", "Schema"), page.field("table", "Table name")
-        location = page.field("location", "Location")
+        location = page.console.config.absolute_location(page.field("location", "Location"))
         history = page.form.get("history_shared") == "on"
         start = _start_version(page)
         info = TableInfo(name, schema, share, location, history_shared=history, start_version=start)
