@@ -94,6 +94,17 @@ class FederationConfig(_Model):
     clock_skew_seconds: int = Field(60, alias="clockSkewSeconds", ge=0, le=600)
 
 
+class OAuthConfig(_Model):
+    """The token endpoint ({endpoint}/oauth/token) for recipients with a client secret or a registered key."""
+
+    # How long an access token lives; revoking its credential or recipient still ends it at once.
+    access_token_lifetime_seconds: int = Field(3600, alias="accessTokenLifetimeSeconds", ge=60, le=86400)
+    # Failed client authentications allowed per window, per client id and per source address (429 past it).
+    max_failed_per_client: int = Field(10, alias="maxFailedAuthenticationsPerClient", ge=1)
+    max_failed_per_address: int = Field(50, alias="maxFailedAuthenticationsPerAddress", ge=1)
+    failure_window_seconds: int = Field(300, alias="failedAuthenticationWindowSeconds", ge=1, le=86400)
+
+
 class SslConfig(_Model):
     self_signed: bool = Field(False, alias="selfSigned")
     certificate_file: str | None = Field(None, alias="certificateFile")
@@ -188,6 +199,7 @@ class ServerConfig(_Model):
     shares: list[ShareConfig] = Field(default_factory=list)
     authorization: AuthorizationConfig | None = None
     federation: FederationConfig = Field(default_factory=FederationConfig)
+    oauth: OAuthConfig = Field(default_factory=OAuthConfig)
     ssl: SslConfig | None = None
     host: str = "localhost"
     port: int = Field(8080, ge=0, le=65535)

@@ -11,9 +11,12 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from lakegate.audit import AuditLog
+from lakegate.auth.access_tokens import AccessTokens
+from lakegate.auth.ratelimit import FailureLimiter
 from lakegate.banner import log_banner
 from lakegate.catalog.activations import ActivationLinks
 from lakegate.catalog.admins import AdminTokens
+from lakegate.catalog.client_credentials import ClientCredentials
 from lakegate.catalog.db import Database
 from lakegate.catalog.federation import FederatedAuthenticator
 from lakegate.catalog.keystore import signing_key
@@ -43,6 +46,7 @@ from lakegate.service.credentials import CredentialService, DirectoryAccess
 from lakegate.service.history import HistoryService
 from lakegate.service.iceberg import IcebergCatalog
 from lakegate.service.inspect import TableInspector
+from lakegate.service.oauth import TokenEndpoint
 from lakegate.service.tables import TableService
 from lakegate.service.warmup import create_stores, start_warm_up
 
@@ -55,9 +59,11 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
     # file URLs are valid on each other.
     keys = KeyRing(signing_key(db, config))
     anonymous = config.authorization is not None and config.authorization.allow_anonymous
+    access_tokens = AccessTokens(keys, config.public_endpoint(), config.oauth.access_token_lifetime_seconds)
     catalog = SqlCatalog(
         db,
         allow_anonymous=anonymous,
+        access_tokens=access_tokens,
         federation=federation(db, config),
         cache_seconds=config.catalog_cache_seconds,
     )
@@ -83,6 +89,12 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
         async_queries,
         CredentialService(context, access),
         IcebergCatalog(context, browse, access, IcebergTables(config, stores, snapshots)),
+        TokenEndpoint(
+            ClientCredentials(db),
+            access_tokens,
+            FailureLimiter(config.oauth.max_failed_per_client, config.oauth.failure_window_seconds),
+            FailureLimiter(config.oauth.max_failed_per_address, config.oauth.failure_window_seconds),
+        ),
     )
 
 

@@ -60,6 +60,18 @@ class Principal:
         return self.shares is None or share.lower() in self.shares
 
 
+@dataclass(frozen=True)
+class BasicCredentials:
+    """HTTP Basic credentials (RFC 7617) on a sharing endpoint: the recipient's name and one of its tokens."""
+
+    user: str
+    password: str = field(repr=False)
+
+
+# What a request presents: a bearer token, Basic credentials, or nothing.
+Credential = str | BasicCredentials | None
+
+
 def check_name(kind: str, name: str, *, dots: bool = True) -> str:
     """A name as the protocol allows it (protocol.md §1 "Names"); InvalidParameterError naming the rule."""
     if not name or len(name) > 255:
@@ -89,10 +101,10 @@ def table_not_found(share: str, schema: str, table: str) -> NotFoundError:
 
 class Catalog(ABC):
     @abstractmethod
-    def authenticate(self, bearer_token: str | None) -> Principal:
-        """The principal for a bearer token; raises UnauthenticatedError."""
+    def authenticate(self, credential: Credential) -> Principal:
+        """The principal for a bearer token or Basic credentials; raises UnauthenticatedError."""
 
-    def remembered(self, bearer_token: str | None) -> Principal | None:
+    def remembered(self, credential: Credential) -> Principal | None:
         """The principal `authenticate` would answer without waiting for anything (a database, a network), or
         None: the event loop calls this, and `authenticate` in a worker thread when it gets None."""
         return None

@@ -13,19 +13,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lakegate.auth.jose import load_public_key
+from lakegate.catalog import profiles
 from lakegate.catalog.base import check_name
-from lakegate.catalog.bearer_tokens import (
-    active,
-    expiry,
-    new_token,
-    profile,
-    revoke_active,
-    token_hash,
-    view,
-)
+from lakegate.catalog.bearer_tokens import active, expiry, new_token, revoke_active, token_hash, view
+from lakegate.catalog.client_credentials import new_client_secret
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.federation import add_policy, policy_views, remove_policy
-from lakegate.catalog.models import FederationPolicy, Grant, Recipient, RecipientToken, Share
+from lakegate.catalog.models import (
+    FederationPolicy,
+    Grant,
+    Recipient,
+    RecipientClientSecret,
+    RecipientPublicKey,
+    RecipientToken,
+    Share,
+)
 from lakegate.catalog.sql import ANONYMOUS
 from lakegate.catalog.sync import BOOTSTRAP
 from lakegate.exceptions import AlreadyExistsError, ConflictError, InvalidParameterError, NotFoundError
@@ -35,16 +38,36 @@ RESERVED = {BOOTSTRAP, ANONYMOUS}
 MAX_SECONDS = 100 * 366 * 86400  # a century: beyond it, datetimes overflow and nothing is meant
 
 
+# The ways a recipient can authenticate that issue it a credential here (OIDC federation adds policies).
+AUTH_METHODS = ("token", "basic", "oauth", "private-key-jwt")
+
+
 @dataclass(frozen=True)
 class Issued:
-    """A recipient with a newly made token: the only moment the token exists outside the recipient's hands."""
+    """A recipient with a newly made credential: the only moment a secret exists outside the recipient's hands.
+    `token` is the bearer token (methods token and basic) or the client secret (oauth); empty for a registered
+    public key (private-key-jwt: ""), whose `key` is {"keyId", "algorithm"}."""
 
     recipient: dict[str, Any]
     token: str
     expires_at: datetime | None
+    auth: str = "token"
+    key: dict[str, str] | None = None
 
     def profile(self, endpoint: str) -> dict[str, Any]:
-        return profile(endpoint, self.token, self.expires_at)
+        return profiles.for_method(
+            self.auth, endpoint, self.recipient["name"], self.token, self.expires_at, self.key
+        )
+
+
+@dataclass(frozen=True)
+class PublicKeyRequest:
+    """A public key to register for private-key JWT: PEM, the recipient's key id, and (optionally) the one
+    algorithm it signs with (default: the natural one for the key type)."""
+
+    pem: str
+    key_id: str
+    algorithm: str | None = None
 
 
 def recipient_not_found(name: str) -> NotFoundError:
@@ -77,13 +100,20 @@ class Recipients:
         self.clock = clock
 
     def create(
-        self, name: str, shares: Iterable[str] = (), expires_in: int | None = None, comment: str | None = None
+        self,
+        name: str,
+        shares: Iterable[str] = (),
+        expires_in: int | None = None,
+        comment: str | None = None,
+        auth: str = "token",
+        public_key: PublicKeyRequest | None = None,
     ) -> Issued:
+        """A recipient with grants and a first credential of method `auth` (AUTH_METHODS)."""
         check_name("recipient", name)
         if name.lower() in RESERVED:
             raise ConflictError(f"recipient name '{name}' is reserved")
-        now, token = self.clock(), new_token()
-        expires_at = expiry(now, _lifetime(expires_in))
+        _check_method(auth, public_key)
+        now = self.clock()
         try:
             with self.db.write() as conn:
                 if self._find(conn, name) is not None:
@@ -105,57 +135,69 @@ class Recipients:
                     conn.execute(
                         sa.insert(Grant).values(recipient_id=recipient_id, share_id=sid, created_at=now)
                     )
-                self._issue(conn, recipient_id, token, now, expires_at)
+                secret, expires_at, key = _issue(
+                    conn, recipient_id, auth, now, _lifetime(expires_in), public_key
+                )
         except sa.exc.IntegrityError:  # created concurrently by another replica or CLI
             raise AlreadyExistsError(f"recipient '{name}' already exists") from None
-        return Issued(self.get(name), token, expires_at)
+        return Issued(self.get(name), secret, expires_at, auth, key)
 
     def rotate(
-        self, name: str, grace: int = 0, expires_in: int | None = None, never_expires: bool = False
+        self,
+        name: str,
+        grace: int = 0,
+        expires_in: int | None = None,
+        never_expires: bool = False,
+        auth: str = "token",
+        public_key: PublicKeyRequest | None = None,
     ) -> Issued:
-        """A new token; the recipient's current tokens keep working for `grace` seconds, then stop. The new
-        token lives as long as the last one issued did (from its creation to its expiry), unless `expires_in`
-        or `never_expires` says otherwise: a rotation never quietly makes an expiring token permanent."""
+        """A new credential of method `auth`; the recipient's current ones of the same kind (tokens, client
+        secrets or public keys) keep working for `grace` seconds, then stop; other kinds are untouched, so
+        rotating to a new method is how a recipient moves from a token to OAuth. A new token or secret lives
+        as long as the last one of its kind did, unless `expires_in` or `never_expires` says otherwise: a
+        rotation never quietly makes an expiring credential permanent."""
         if never_expires and expires_in is not None:
             raise InvalidParameterError("give either an expiry or never-expires, not both")
-        now, token = self.clock(), new_token()
+        _check_method(auth, public_key)
+        now = self.clock()
         cutoff = now + timedelta(seconds=_seconds(grace, "grace") or 0)
+        model = _MODELS[auth]
         with self.db.write() as conn:
             recipient_id = self._require(conn, name).id
-            mine = RecipientToken.recipient_id == recipient_id
-            if expires_in is None and not never_expires:
-                expires_in = self._last_lifetime(conn, mine)
-            expires_at = expiry(now, _lifetime(expires_in))
-            if grace:
-                conn.execute(
-                    sa.update(RecipientToken)
-                    .where(
-                        mine,
-                        active(RecipientToken, now),
-                        sa.or_(RecipientToken.expires_at.is_(None), RecipientToken.expires_at > cutoff),
-                    )
-                    .values(expires_at=cutoff)
+            mine = model.recipient_id == recipient_id
+            if expires_in is None and not never_expires and model is not RecipientPublicKey:
+                expires_in = self._last_lifetime(conn, model, mine)
+            _retire(conn, model, mine, now, cutoff)
+            try:  # the error rolls the whole rotation back
+                secret, expires_at, key = _issue(
+                    conn, recipient_id, auth, now, _lifetime(expires_in), public_key
                 )
-            else:
-                revoke_active(conn, RecipientToken, mine, now)
-            self._issue(conn, recipient_id, token, now, expires_at)
+            except sa.exc.IntegrityError:
+                raise ConflictError(
+                    f"recipient '{name}' already has a public key with key id "
+                    f"'{public_key.key_id if public_key else ''}': choose a new key id"
+                ) from None
         recipient = self.get(name)
-        recipient["previousTokensValidUntil"] = iso(cutoff)
-        return Issued(recipient, token, expires_at)
+        recipient["previousCredentialsValidUntil"] = recipient["previousTokensValidUntil"] = iso(cutoff)
+        return Issued(recipient, secret, expires_at, auth, key)
 
     def revoke(self, name: str) -> dict[str, Any]:
-        """Every token and federation policy of the recipient stops working now; its grants stay (rotate issues
-        a new token, `policy add` a new policy)."""
+        """Every credential of the recipient stops working now (tokens, client secrets and the access tokens
+        they obtained, public keys, federation policies); its grants stay (rotate issues a new credential)."""
         now = self.clock()
         with self.db.write() as conn:
             recipient_id = self._require(conn, name).id
-            count = revoke_active(conn, RecipientToken, RecipientToken.recipient_id == recipient_id, now)
-            conn.execute(
+            counts = {
+                model: revoke_active(conn, model, model.recipient_id == recipient_id, now)
+                for model in (RecipientToken, RecipientClientSecret, RecipientPublicKey)
+            }
+            policies = conn.execute(
                 sa.update(FederationPolicy)
                 .where(FederationPolicy.recipient_id == recipient_id, FederationPolicy.revoked_at.is_(None))
                 .values(revoked_at=now)
-            )
-        return {**self.get(name), "tokensRevoked": count}
+            ).rowcount
+        total = sum(counts.values()) + int(policies)
+        return {**self.get(name), "tokensRevoked": counts[RecipientToken], "credentialsRevoked": total}
 
     def delete(self, name: str) -> dict[str, Any]:
         """The recipient, its tokens and its grants are gone, at once, on every replica."""
@@ -239,28 +281,16 @@ class Recipients:
         return row
 
     @staticmethod
-    def _last_lifetime(conn: sa.Connection, mine: sa.ColumnElement[bool]) -> int | None:
-        """The lifetime of the recipient's most recent token, in whole seconds (None: it never expired)."""
+    def _last_lifetime(conn: sa.Connection, model: Any, mine: sa.ColumnElement[bool]) -> int | None:
+        """The lifetime of the recipient's most recent token or secret, in whole seconds (None: it never
+        expired, or there was none)."""
         last = conn.execute(
-            sa.select(RecipientToken.created_at, RecipientToken.expires_at)
-            .where(mine)
-            .order_by(RecipientToken.id.desc())
-            .limit(1)
+            sa.select(model.created_at, model.expires_at).where(mine).order_by(model.id.desc()).limit(1)
         ).first()
         if last is None or last.expires_at is None:
             return None
         lifetime: timedelta = last.expires_at - last.created_at
         return max(1, round(lifetime.total_seconds()))
-
-    @staticmethod
-    def _issue(
-        conn: sa.Connection, recipient_id: int, token: str, now: datetime, expires_at: datetime | None
-    ) -> None:
-        conn.execute(
-            sa.insert(RecipientToken).values(
-                recipient_id=recipient_id, token_hash=token_hash(token), created_at=now, expires_at=expires_at
-            )
-        )
 
     def _views(
         self, condition: sa.ColumnElement[bool], conn: sa.Connection | None = None
@@ -277,14 +307,22 @@ class Recipients:
             .where(Grant.recipient_id.in_(ids))
             .order_by(Share.position, Share.id)
         ).all()
-        tokens = conn.execute(
-            sa.select(RecipientToken).where(RecipientToken.recipient_id.in_(ids)).order_by(RecipientToken.id)
-        ).all()
+        tokens, secrets, keys = (
+            conn.execute(sa.select(model).where(model.recipient_id.in_(ids)).order_by(model.id)).all()
+            for model in (RecipientToken, RecipientClientSecret, RecipientPublicKey)
+        )
         policies = policy_views(conn, ids)
         out = []
         for r in recipients:
             mine = [view(t, now) for t in tokens if t.recipient_id == r.id]
+            my_secrets = [view(t, now) for t in secrets if t.recipient_id == r.id]
+            my_keys = [
+                {**view(k, now), "keyId": k.kid, "algorithm": k.algorithm}
+                for k in keys
+                if k.recipient_id == r.id
+            ]
             my_policies = policies.get(r.id, [])
+            credentials = [*mine, *my_secrets, *my_keys, *my_policies]
             out.append(
                 {
                     "name": r.name,
@@ -293,10 +331,10 @@ class Recipients:
                     "managedBy": r.managed_by,
                     "shares": [g.name for g in grants if g.recipient_id == r.id],
                     "createdAt": iso(r.created_at),
-                    "status": "active"
-                    if any(c["status"] == "active" for c in [*mine, *my_policies])
-                    else "inactive",
+                    "status": "active" if any(c["status"] == "active" for c in credentials) else "inactive",
                     "tokens": mine,
+                    "clientSecrets": my_secrets,
+                    "publicKeys": my_keys,
                     "federationPolicies": my_policies,
                 }
             )
@@ -304,10 +342,73 @@ class Recipients:
 
 
 def active_token_count(db: Database) -> int:
-    """How many recipient tokens can authenticate now (a server with none is closed to everyone)."""
+    """How many recipient tokens, client secrets and public keys can authenticate now (a server with none is
+    closed to everyone)."""
+    now = utcnow()
     with db.read() as conn:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count()).select_from(RecipientToken).where(active(RecipientToken, utcnow()))
-            ).scalar_one()
+        return sum(
+            int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(model).where(active(model, now))
+                ).scalar_one()
+            )
+            for model in (RecipientToken, RecipientClientSecret, RecipientPublicKey)
         )
+
+
+# The table each method's credentials live in.
+_MODELS: dict[str, Any] = {
+    "token": RecipientToken,
+    "basic": RecipientToken,  # a basic profile carries a bearer token as its password
+    "oauth": RecipientClientSecret,
+    "private-key-jwt": RecipientPublicKey,
+}
+
+
+def _check_method(auth: str, public_key: PublicKeyRequest | None) -> None:
+    if auth not in AUTH_METHODS:
+        raise InvalidParameterError(f"auth must be one of {', '.join(AUTH_METHODS)}")
+    if (auth == "private-key-jwt") != (public_key is not None):
+        raise InvalidParameterError("a public key and key id go with auth private-key-jwt, and only with it")
+
+
+def _retire(
+    conn: sa.Connection, model: Any, mine: sa.ColumnElement[bool], now: datetime, cutoff: datetime
+) -> None:
+    """The active credentials `mine` of `model` stop at `cutoff` (now: revoked)."""
+    if cutoff <= now:
+        revoke_active(conn, model, mine, now)
+        return
+    conn.execute(
+        sa.update(model)
+        .where(mine, active(model, now), sa.or_(model.expires_at.is_(None), model.expires_at > cutoff))
+        .values(expires_at=cutoff)
+    )
+
+
+def _issue(
+    conn: sa.Connection,
+    recipient_id: int,
+    auth: str,
+    now: datetime,
+    lifetime: int | None,
+    public_key: PublicKeyRequest | None,
+) -> tuple[str, datetime | None, dict[str, str] | None]:
+    """A new credential of method `auth`: (its secret, "" for a public key; its expiry; the registered key's
+    id and algorithm)."""
+    owner = {"recipient_id": recipient_id, "created_at": now}
+    if public_key is not None:
+        check_name("key id", public_key.key_id)
+        _, algorithm = load_public_key(public_key.pem, public_key.algorithm)
+        conn.execute(
+            sa.insert(RecipientPublicKey).values(
+                **owner, kid=public_key.key_id, algorithm=algorithm, public_key=public_key.pem.strip() + "\n"
+            )
+        )
+        return "", None, {"keyId": public_key.key_id, "algorithm": algorithm}
+    secret = new_client_secret() if auth == "oauth" else new_token()
+    expires_at = expiry(now, lifetime)
+    conn.execute(
+        sa.insert(_MODELS[auth]).values(**owner, token_hash=token_hash(secret), expires_at=expires_at)
+    )
+    return secret, expires_at, None

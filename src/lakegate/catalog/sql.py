@@ -1,9 +1,10 @@
 """The catalog on a SQL database: what the protocol endpoints read on every request.
 
-Every request authenticates with one indexed query (token hash → its recipient and granted shares) and looks
-its table up with another. A server remembers both answers for `catalogCacheSeconds` (`lakegate.catalog.recent`:
-default 1 s), so a revocation, an expiry or a grant change made by any replica or by the CLI takes effect within
-that second everywhere; a token's expiry time is checked on every request.
+Every request authenticates with one indexed query (token hash, or the credential an access token names → its
+recipient and granted shares) and looks its table up with another. A server remembers both answers for
+`catalogCacheSeconds` (`lakegate.catalog.recent`: default 1 s), so a revocation, an expiry or a grant change
+made by any replica or by the CLI takes effect within that second everywhere; a credential's expiry time is
+checked on every request.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lakegate.auth.access_tokens import AccessTokens, is_access_token
 from lakegate.catalog.base import (
+    BasicCredentials,
     Catalog,
+    Credential,
     Principal,
     SchemaInfo,
     ShareInfo,
@@ -28,7 +32,17 @@ from lakegate.catalog.base import (
 from lakegate.catalog.bearer_tokens import active, token_hash
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.federation import FederatedAuthenticator
-from lakegate.catalog.models import SCHEMAS, SHARES, TABLES, Grant, Recipient, RecipientToken, UtcDateTime
+from lakegate.catalog.models import (
+    SCHEMAS,
+    SHARES,
+    TABLES,
+    Grant,
+    Recipient,
+    RecipientClientSecret,
+    RecipientPublicKey,
+    RecipientToken,
+    UtcDateTime,
+)
 from lakegate.catalog.recent import Recent
 from lakegate.exceptions import UnauthenticatedError
 from lakegate.oidc import looks_like_jwt
@@ -38,6 +52,8 @@ log = logging.getLogger("lakegate.auth")
 
 UNAUTHENTICATED = "missing, invalid, expired or revoked bearer token"
 ANONYMOUS = "anonymous"
+# How to find a credential's recipient: (memory key, query, its parameters).
+Lookup = tuple[tuple[Any, ...], sa.Select[Any], dict[str, Any]]
 
 
 class SqlCatalog(Catalog):
@@ -47,71 +63,119 @@ class SqlCatalog(Catalog):
         *,
         allow_anonymous: bool = False,
         clock: Callable[[], datetime] = utcnow,
+        access_tokens: AccessTokens | None = None,
         federation: FederatedAuthenticator | None = None,
         cache_seconds: float = 0.0,
     ) -> None:
+        """`access_tokens`: verifies the token endpoint's access tokens (None: none are accepted);
+        `federation`: OIDC federation (JWTs from recipients' own identity providers)."""
         self.db = db
         self._allow_anonymous = allow_anonymous
         self._clock = clock
+        self._access_tokens = access_tokens
         self._federation = federation
         self.recent = Recent(cache_seconds, generation=lambda: db.generation)
 
-    def authenticate(self, bearer_token: str | None) -> Principal:
-        if not bearer_token:
-            if self._allow_anonymous:
-                return Principal(ANONYMOUS)
-            log.info("refused (401): no bearer token")
-            raise UnauthenticatedError(UNAUTHENTICATED)
-        if self._federation is not None:
+    def authenticate(self, credential: Credential) -> Principal:
+        """The one place every request is authenticated, whatever the method: an opaque bearer token, Basic
+        credentials, an access token of the token endpoint, or a federated JWT. Each ends in one indexed query
+        of the recipient's current state (remembered for `catalogCacheSeconds`), so revocations and grant
+        changes count within that time, and a credential's own expiry on every request."""
+        if not credential:
+            return self._refuse("no bearer token")
+        if self._federation is not None and self._federated(credential):
             # A JWT from a recipient's own identity provider (OIDC federation); None: not one a policy takes.
-            federated = self._federation.authenticate(bearer_token)
+            federated = self._federation.authenticate(str(credential))
             if federated is not None:
                 return federated
-        digest = token_hash(bearer_token)
+        lookup = self._lookup(credential)
+        if lookup is None:
+            return self._refuse("an access token that does not verify, or Basic credentials no row can hold")
+        key, query, params = lookup
         now = self._clock()
-        rows = self.recent.get(("token", digest), lambda: self._token_rows(digest, now))
+
+        def load() -> list[Any]:
+            # No constant-time comparison is needed: the database matches the SHA-256 of the caller's input,
+            # and how long that lookup takes can reveal at most the hash of a guess, nothing about a stored one.
+            with self.db.read() as conn:
+                return list(conn.execute(query, {**params, "now": now}).all())
+
+        rows = self.recent.get(key, load)
         if rows and rows[0].expires_at is not None and rows[0].expires_at <= now:
-            rows = self._token_rows(digest, now)  # remembered, but it has expired since
+            rows = load()  # remembered, but it has expired since
         if not rows:
-            if self._allow_anonymous:
-                # As the reference server without a token: clients always send their profile's token, and an
-                # unknown one reads as anonymous (which sees every share anyway, so nothing is gained by it).
-                return Principal(ANONYMOUS)
-            log.info("refused (401): %s", self._why_refused(digest))
-            raise UnauthenticatedError(UNAUTHENTICATED)
+            return self._refuse(self._why_refused(key, params))
         return _principal(rows)
 
-    def remembered(self, bearer_token: str | None) -> Principal | None:
+    def remembered(self, credential: Credential) -> Principal | None:
         """The principal `authenticate` would answer from memory alone (no database, nothing that blocks: the
         event loop may call it), or None: then call `authenticate`."""
-        if not bearer_token or (self._federation is not None and looks_like_jwt(bearer_token)):
+        if not credential or self._federated(credential):
             return None
-        rows = self.recent.peek(("token", token_hash(bearer_token)))
+        lookup = self._lookup(credential)
+        rows = None if lookup is None else self.recent.peek(lookup[0])
         if not rows or (rows[0].expires_at is not None and rows[0].expires_at <= self._clock()):
             return None
         return _principal(rows)
 
-    def _token_rows(self, digest: str, now: datetime) -> list[Any]:
-        # No constant-time comparison is needed: the database matches the SHA-256 of the caller's input, and
-        # how long that lookup takes can reveal at most the hash of a guess, nothing about a stored token.
-        with self.db.read() as conn:
-            return list(conn.execute(_AUTHENTICATE, {"digest": digest, "now": now}).all())
+    def _federated(self, credential: str | BasicCredentials) -> bool:
+        """Whether `credential` may be a federated JWT (then federation is asked first)."""
+        return (
+            self._federation is not None
+            and isinstance(credential, str)
+            and not is_access_token(credential)
+            and looks_like_jwt(credential)
+        )
 
-    def _why_refused(self, digest: str) -> str:
-        """For the operator's log only (the caller is told nothing): whose token it was and why it failed."""
+    def _lookup(self, credential: str | BasicCredentials) -> Lookup | None:
+        """How to find the recipient of `credential`: (memory key, query, parameters); None when it cannot be
+        anyone's (an access token that does not verify, Basic credentials no row can hold)."""
+        if isinstance(credential, BasicCredentials):
+            if not _comparable(credential.user, credential.password):
+                return None
+            digest, name = token_hash(credential.password), credential.user.lower()
+            return ("basic", name, digest), _AUTHENTICATE_BASIC, {"digest": digest, "name": name}
+        if is_access_token(credential):
+            # An access token is as alive as the client secret or public key that obtained it, and its recipient.
+            grant = None if self._access_tokens is None else self._access_tokens.verify(credential)
+            if grant is None:
+                return None
+            params = {"rid": grant.recipient_id, "cid": grant.credential_id}
+            return ("access", grant.via, grant.recipient_id, grant.credential_id), _ACCESS[grant.via], params
+        digest = token_hash(credential)
+        return ("token", digest), _AUTHENTICATE, {"digest": digest}
+
+    def _refuse(self, why: str) -> Principal:
+        if self._allow_anonymous:
+            # As the reference server without a token: clients always send their profile's token, and an
+            # unknown one reads as anonymous (which sees every share anyway, so nothing is gained by it).
+            return Principal(ANONYMOUS)
+        log.info("refused (401): %s", why)
+        raise UnauthenticatedError(UNAUTHENTICATED)
+
+    def _why_refused(self, key: tuple[Any, ...], params: dict[str, Any]) -> str:
+        """For the operator's log only (the caller is told nothing): whose credential it was and why it failed."""
+        if key[0] == "access":
+            return (
+                f"access token of recipient #{params['rid']}: its client {key[1]} #{params['cid']} or the "
+                "recipient was revoked, expired or deleted"
+            )
         with self.db.read() as conn:
             row = conn.execute(
                 sa.select(
                     Recipient.name, RecipientToken.id, RecipientToken.revoked_at, RecipientToken.expires_at
                 )
                 .join(Recipient, Recipient.id == RecipientToken.recipient_id)
-                .where(RecipientToken.token_hash == digest)
+                .where(RecipientToken.token_hash == params["digest"])
             ).first()
+        basic = "Basic: " if key[0] == "basic" else ""
         if row is None:
-            return "unknown token"
+            return f"{basic}unknown token"
         if row.revoked_at is not None:
-            return f"token {row.id} of recipient '{row.name}' was revoked at {iso(row.revoked_at)}"
-        return f"token {row.id} of recipient '{row.name}' expired at {iso(row.expires_at)}"
+            return f"{basic}token {row.id} of recipient '{row.name}' was revoked at {iso(row.revoked_at)}"
+        if row.expires_at is not None and row.expires_at <= self._clock():
+            return f"{basic}token {row.id} of recipient '{row.name}' expired at {iso(row.expires_at)}"
+        return f"Basic: token {row.id} is not one of user {params.get('name')!r}'s"
 
     def list_shares(self, principal: Principal) -> list[ShareInfo]:
         return list(self.recent.get(("shares", principal.shares), lambda: self._list_shares(principal)))
@@ -200,18 +264,30 @@ class SqlCatalog(Catalog):
             raise share_not_found(share)
 
 
-# Built once: the token's recipient and granted shares, if the token is active at `now` (one indexed lookup).
-_AUTHENTICATE = (
-    sa.select(Recipient.name, Recipient.all_shares, SHARES.c.name_key, RecipientToken.expires_at)
-    .select_from(RecipientToken)
-    .join(Recipient, Recipient.id == RecipientToken.recipient_id)
-    .outerjoin(Grant, Grant.recipient_id == Recipient.id)
-    .outerjoin(SHARES, SHARES.c.id == Grant.share_id)
-    .where(
-        RecipientToken.token_hash == sa.bindparam("digest"),
-        active(RecipientToken, sa.bindparam("now", type_=UtcDateTime())),
+# Built once: the recipient and granted shares of a token (or another credential), if active at `now`, with
+# the credential's expiry: one indexed lookup per request.
+_NOW = sa.bindparam("now", type_=UtcDateTime())
+
+
+def _recipient_and_grants(credential: Any, condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return (
+        sa.select(Recipient.name, Recipient.all_shares, SHARES.c.name_key, credential.expires_at)
+        .select_from(credential)
+        .join(Recipient, Recipient.id == credential.recipient_id)
+        .outerjoin(Grant, Grant.recipient_id == Recipient.id)
+        .outerjoin(SHARES, SHARES.c.id == Grant.share_id)
+        .where(condition, active(credential, _NOW))
     )
-)
+
+
+_AUTHENTICATE = _recipient_and_grants(RecipientToken, RecipientToken.token_hash == sa.bindparam("digest"))
+_AUTHENTICATE_BASIC = _AUTHENTICATE.where(Recipient.name_key == sa.bindparam("name"))
+_ACCESS = {
+    via: _recipient_and_grants(
+        model, sa.and_(model.id == sa.bindparam("cid"), model.recipient_id == sa.bindparam("rid"))
+    )
+    for via, model in (("secret", RecipientClientSecret), ("key", RecipientPublicKey))
+}
 
 
 _GET_SHARE = sa.select(SHARES).where(SHARES.c.name_key == sa.bindparam("share"))

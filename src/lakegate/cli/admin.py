@@ -135,6 +135,10 @@ def _issued(ctx: Context, issued: Any, profile_out: Path | None, output: str, ve
     profile = issued.profile(ctx.config.public_endpoint())
     if ctx.config.public_endpoint_warning():
         typer.echo(f"warning: {ctx.config.public_endpoint_warning()}", err=True)
+    if issued.auth == "private-key-jwt":
+        typer.echo(
+            "note: put the path of the recipient's private key in the profile's privateKeyFile", err=True
+        )
     if profile_out is None:
         # The profile goes to stdout (redirect it to a file); this is the only time the token is shown.
         data = {"recipient": issued.recipient, "profile": profile}
@@ -185,22 +189,68 @@ def _one_handout(profile_out: Path | None, activation_link: bool) -> None:
         raise InvalidParameterError("give either --profile-out or --activation-link, not both")
 
 
+# Options shared by create and rotate: which kind of credential to issue.
+AuthOption = typer.Option(
+    "token",
+    "--auth",
+    help="token (v1 bearer profile), basic (name + token), oauth (client id + secret), "
+    "private-key-jwt (a registered public key).",
+)
+PublicKeyOption = typer.Option(
+    None, "--public-key", help="private-key-jwt: the recipient's public key, a PEM file (or the PEM text)."
+)
+KeyIdOption = typer.Option(None, "--key-id", help="private-key-jwt: the key id (kid) its assertions carry.")
+AlgorithmOption = typer.Option(
+    None, "--algorithm", help="private-key-jwt: RS256/384/512, ES256/384 or EdDSA (default: from the key)."
+)
+
+
+def _public_key(auth: str, public_key: str | None, key_id: str | None, algorithm: str | None) -> Any:
+    """The key to register for private-key-jwt (None for other methods); the PEM may be given as a path."""
+    from lakegate.catalog.recipients import PublicKeyRequest
+
+    if auth != "private-key-jwt":
+        if public_key or key_id or algorithm:
+            raise InvalidParameterError(
+                "--public-key, --key-id and --algorithm go with --auth private-key-jwt"
+            )
+        return None
+    if not public_key or not key_id:
+        raise InvalidParameterError("--auth private-key-jwt needs --public-key PEM and --key-id KID")
+    pem = public_key
+    if not public_key.lstrip().startswith("-----BEGIN"):
+        try:
+            pem = Path(public_key).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidParameterError(
+                f"--public-key {public_key}: {getattr(exc, 'strerror', exc)}"
+            ) from None
+    return PublicKeyRequest(pem, key_id, algorithm)
+
+
 @recipients_app.command("create")
 def recipients_create(
     name: str,
     share: list[str] = typer.Option([], "--share", "-s", help="A share to grant (repeat for several)."),
-    expires_in: int | None = typer.Option(None, help="The token expires after SECONDS (default: never)."),
+    expires_in: int | None = typer.Option(
+        None, help="The token or secret expires after SECONDS (default: never)."
+    ),
     comment: str | None = typer.Option(None, help="A note about the recipient."),
+    auth: str = AuthOption,
+    public_key: str | None = PublicKeyOption,
+    key_id: str | None = KeyIdOption,
+    algorithm: str | None = AlgorithmOption,
     profile_out: Path | None = typer.Option(None, help="Write the profile file here (default: stdout)."),
     activation_link: bool = ActivationLinkOption,
     config: Path = ConfigOption,
     output: str = OutputOption,
 ) -> None:
-    """Create a recipient, grant it shares, and write its profile (endpoint + new bearer token) or print a
+    """Create a recipient, grant it shares, and write its profile (endpoint + its new credential) or print a
     one-time activation link for it."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
         _one_handout(profile_out, activation_link)
-        issued = ctx.recipients().create(name, share, expires_in, comment)
+        key = _public_key(auth, public_key, key_id, algorithm)
+        issued = ctx.recipients().create(name, share, expires_in, comment, auth=auth, public_key=key)
         ctx.audit("recipient-create", recipient=name)
         if activation_link:
             _activation_link(ctx, issued, output, "created")
@@ -211,20 +261,30 @@ def recipients_create(
 @recipients_app.command("rotate")
 def recipients_rotate(
     name: str,
-    grace: int = typer.Option(0, help="SECONDS during which the current token keeps working (default 0)."),
-    expires_in: int | None = typer.Option(
-        None, help="The new token expires after SECONDS (default: the lifetime the last token had)."
+    grace: int = typer.Option(
+        0, help="SECONDS during which the current credentials of this kind keep working (default 0)."
     ),
-    never_expires: bool = typer.Option(False, "--never-expires", help="The new token never expires."),
+    expires_in: int | None = typer.Option(
+        None, help="The new token or secret expires after SECONDS (default: the lifetime the last one had)."
+    ),
+    never_expires: bool = typer.Option(
+        False, "--never-expires", help="The new token or secret never expires."
+    ),
+    auth: str = AuthOption,
+    public_key: str | None = PublicKeyOption,
+    key_id: str | None = KeyIdOption,
+    algorithm: str | None = AlgorithmOption,
     profile_out: Path | None = typer.Option(None, help="Write the new profile file here (default: stdout)."),
     activation_link: bool = ActivationLinkOption,
     config: Path = ConfigOption,
     output: str = OutputOption,
 ) -> None:
-    """Issue a new token, as long-lived as the last one; the current one stops working after the grace period."""
+    """Issue a new credential of the --auth kind (token, client secret or public key), as long-lived as the last;
+    the current ones of that kind stop after the grace period, other kinds are untouched (token → OAuth)."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
         _one_handout(profile_out, activation_link)
-        issued = ctx.recipients().rotate(name, grace, expires_in, never_expires)
+        key = _public_key(auth, public_key, key_id, algorithm)
+        issued = ctx.recipients().rotate(name, grace, expires_in, never_expires, auth=auth, public_key=key)
         ctx.audit("recipient-rotate", recipient=name)
         if activation_link:
             _activation_link(ctx, issued, output, "rotated")
@@ -234,11 +294,16 @@ def recipients_rotate(
 
 @recipients_app.command("revoke")
 def recipients_revoke(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
-    """Revoke every token of a recipient, at once, on every replica (rotate issues a new one)."""
+    """Revoke every credential of a recipient (tokens, client secrets and their access tokens, keys, federation
+    policies), at once, on every replica (rotate issues a new one)."""
     with _context(config, output) as ctx:
         revoked = ctx.recipients().revoke(name)
         ctx.audit("recipient-revoke", recipient=name)
-        _emit(output, revoked, lambda r: f"{_recipient_text(r)}\nrevoked {r['tokensRevoked']} token(s)")
+        _emit(
+            output,
+            revoked,
+            lambda r: f"{_recipient_text(r)}\nrevoked {r['credentialsRevoked']} credential(s)",
+        )
 
 
 @recipients_app.command("delete")

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from lakegate.audit import AuditLog, admin_change, parse_since
 from lakegate.catalog.admins import AdminTokens
-from lakegate.catalog.recipients import Issued, Recipients
+from lakegate.catalog.recipients import Issued, PublicKeyRequest, Recipients
 from lakegate.catalog.shares import Shares
 from lakegate.exceptions import InvalidParameterError, NotFoundError
 from lakegate.http.auth import bearer_token
@@ -64,14 +64,30 @@ class _Body(BaseModel):
         return value
 
 
-class NewRecipient(_Body):
+class _Credential(_Body):
+    """Which credential to issue: `auth` (AUTH_METHODS) and, for private-key-jwt, the key to register."""
+
+    auth: str = "token"
+    public_key: str | None = Field(None, alias="publicKey")  # PEM
+    key_id: str | None = Field(None, alias="keyId")
+    algorithm: str | None = None
+
+    def key(self) -> PublicKeyRequest | None:
+        if self.public_key is None and self.key_id is None and self.algorithm is None:
+            return None
+        if not self.public_key or not self.key_id:
+            raise InvalidParameterError("publicKey and keyId go together (auth private-key-jwt)")
+        return PublicKeyRequest(self.public_key, self.key_id, self.algorithm)
+
+
+class NewRecipient(_Credential):
     name: str
     shares: list[str] = Field(default_factory=list)
     expires_in: int | None = Field(None, alias="expiresInSeconds")
     comment: str | None = None
 
 
-class Rotation(_Body):
+class Rotation(_Credential):
     grace: int = Field(0, alias="graceSeconds")
     expires_in: int | None = Field(None, alias="expiresInSeconds")  # default: the last token's lifetime
     never_expires: bool = Field(False, alias="neverExpires")
@@ -131,7 +147,10 @@ def all_recipients(api: AdminApi, request: Request, body: bytes) -> tuple[int, A
 
 def create_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     new = _parse_body(NewRecipient, body)
-    return 201, api.issued(api.recipients.create(new.name, new.shares, new.expires_in, new.comment))
+    issued = api.recipients.create(
+        new.name, new.shares, new.expires_in, new.comment, auth=new.auth, public_key=new.key()
+    )
+    return 201, api.issued(issued)
 
 
 def get_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
@@ -141,7 +160,12 @@ def get_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, An
 def rotate_tokens(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     rotation = _parse_body(Rotation, body)
     issued = api.recipients.rotate(
-        _path_param(request, "recipient"), rotation.grace, rotation.expires_in, rotation.never_expires
+        _path_param(request, "recipient"),
+        rotation.grace,
+        rotation.expires_in,
+        rotation.never_expires,
+        auth=rotation.auth,
+        public_key=rotation.key(),
     )
     return 200, api.issued(issued)
 

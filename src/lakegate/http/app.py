@@ -31,11 +31,12 @@ from lakegate.exceptions import (
     PermissionDeniedError,
     RangeNotSatisfiableError,
 )
-from lakegate.http.auth import bearer_token
+from lakegate.http.auth import credential
 from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS
 from lakegate.http.iceberg import PATH as ICEBERG_PATH
 from lakegate.http.iceberg import iceberg_routes
+from lakegate.http.oauth import oauth_routes, well_known_route
 from lakegate.http.openapi import openapi_document
 from lakegate.http.ranges import check_range
 from lakegate.http.record import observe_answer, observe_principal
@@ -48,6 +49,7 @@ from lakegate.service.context import TableContext, parse_file_id_hash
 from lakegate.service.credentials import CredentialService
 from lakegate.service.history import HistoryService
 from lakegate.service.iceberg import IcebergCatalog
+from lakegate.service.oauth import TokenEndpoint
 from lakegate.service.responses import NdjsonAnswer
 from lakegate.service.tables import TableService
 
@@ -69,6 +71,7 @@ class Services:
     async_queries: AsyncQueries
     credentials: CredentialService  # directory access (temporary table credentials)
     iceberg: IcebergCatalog  # the Iceberg REST catalog over shares (http/iceberg.py)
+    token_endpoint: TokenEndpoint  # OAuth access tokens for client secrets and private-key JWTs
 
 
 def _svc(request: Request) -> Services:
@@ -77,7 +80,7 @@ def _svc(request: Request) -> Services:
 
 
 def _principal(request: Request) -> Principal:
-    principal = _svc(request).catalog.authenticate(bearer_token(request))
+    principal = _svc(request).catalog.authenticate(credential(request))
     observe_principal(principal)
     return principal
 
@@ -178,7 +181,7 @@ def table_metadata(request: Request) -> Response:
 async def _caller_and_body(request: Request) -> tuple[Principal, bytes]:
     """Authenticate first, then read the body within its bounds: a stranger's body is never read. A caller
     authenticated a moment ago is known without a hop to the thread pool."""
-    principal = _svc(request).catalog.remembered(bearer_token(request))
+    principal = _svc(request).catalog.remembered(credential(request))
     if principal is None:
         principal = await run_in_threadpool(_principal, request)
     else:
@@ -360,6 +363,7 @@ def create_app(
         Route(tables + "/temporary-table-credentials", table_credentials, methods=["POST"]),
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi),  # public: it describes the API (http/openapi.py), never data
+        *oauth_routes(),  # the token endpoint and its metadata (http/oauth.py)
         Mount(ICEBERG_PATH, routes=iceberg_routes()),
         *pages,
     ]
@@ -368,6 +372,7 @@ def create_app(
         routes=[
             Route("/healthz", health),
             *bench,
+            well_known_route(services.config.endpoint),
             *operations,
             Mount(services.config.endpoint, routes=protocol_routes),
         ],

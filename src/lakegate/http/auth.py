@@ -1,8 +1,14 @@
-"""Reading the caller's credential: `Authorization: Bearer <token>` (RFC 6750)."""
+"""Reading the caller's credential: `Authorization: Bearer <token>` (RFC 6750) or `Basic` (RFC 7617)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from starlette.requests import Request
+
+from lakegate.catalog.base import BasicCredentials, Credential
+from lakegate.exceptions import UnauthenticatedError
 
 
 def bearer_token(request: Request) -> str | None:
@@ -10,3 +16,25 @@ def bearer_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user, password) of `Authorization: Basic`, None for another scheme; UnauthenticatedError when the
+    Basic value cannot be decoded (a malformed credential is refused, never read as no credential)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise UnauthenticatedError("malformed Basic credentials") from None
+    user, colon, password = decoded.partition(":")
+    if not colon or not user or not password:
+        raise UnauthenticatedError("malformed Basic credentials: expected user:password")
+    return user, password
+
+
+def credential(request: Request) -> Credential:
+    """What the caller presents on a sharing endpoint: a bearer token, Basic credentials, or None."""
+    basic = basic_credentials(request)
+    return BasicCredentials(*basic) if basic is not None else bearer_token(request)

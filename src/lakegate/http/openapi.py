@@ -67,7 +67,7 @@ FILE_ID_HASH = _header("fileidhash", "Hash the file ids are made with (the refer
 
 _ERRORS = {
     "400": "Invalid or malformed parameter",
-    "401": "Missing, unknown, expired or revoked bearer token",
+    "401": "Missing, unknown, expired or revoked credentials (bearer token, access token or Basic)",
     "403": "The token may not do this",
     "404": "No such share, schema, table or resource (or not granted)",
     "409": "Conflict: the name exists already, or the YAML declares it (edit the file)",
@@ -440,7 +440,7 @@ def _admin_paths() -> dict[str, Doc]:
             "post": _op(
                 "Revoke every token of a recipient",
                 "admin",
-                _json_response("The recipient, with tokensRevoked", _ref("Recipient")),
+                _json_response("The recipient, with tokensRevoked and credentialsRevoked", _ref("Recipient")),
                 parameters=[recipient],
                 errors=admin_errors,
             ),
@@ -574,6 +574,60 @@ def _operational_paths() -> dict[str, Doc]:
     }
 
 
+def _oauth_paths(endpoint: str) -> dict[str, Doc]:
+    """The token endpoint (RFC 6749 §5 answers, not `{errorCode, message}`) and its RFC 8414 metadata."""
+    oauth_error = _json_response(
+        "RFC 6749 §5.2 error: invalid_request, invalid_client (401, or 429 with Retry-After past the "
+        "failed-authentication limit), invalid_grant, unsupported_grant_type",
+        _obj(("error",), error=STR, error_description=STR),
+    )
+    form = _obj(
+        ("grant_type",),
+        grant_type={
+            "type": "string",
+            "enum": ["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+        },
+        client_id=STR,
+        client_secret=STR,
+        assertion={"type": "string", "description": "jwt-bearer grant: a JWT signed with the registered key"},
+        client_assertion_type=STR,
+        client_assertion=STR,
+        scope=STR,
+    )
+    token: Doc = {
+        "summary": "Exchange a client secret or a signed assertion for an access token",
+        "tags": ["oauth"],
+        "security": [],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form}}},
+        "responses": {
+            "200": _json_response(
+                "An access token (RFC 6749 §5.1)",
+                _obj(
+                    ("access_token", "token_type", "expires_in"),
+                    access_token=STR,
+                    token_type=STR,
+                    expires_in=INT,
+                ),
+            ),
+            "400": oauth_error,
+            "401": oauth_error,
+            "429": oauth_error,
+        },
+    }
+    metadata = _op(
+        "OAuth authorization server metadata (RFC 8414)",
+        "oauth",
+        _json_response("Metadata", MAP),
+        public=True,
+        errors=(),
+    )
+    return {
+        endpoint + "/oauth/token": {"post": token},
+        endpoint + "/.well-known/oauth-authorization-server": {"get": metadata},
+        "/.well-known/oauth-authorization-server" + endpoint: {"get": metadata},
+    }
+
+
 def _schemas() -> dict[str, Doc]:
     share = _obj(("name",), name=STR, id=STR)
     schema = _obj(("name", "share"), name=STR, share=STR)
@@ -628,12 +682,21 @@ def _schemas() -> dict[str, Doc]:
             "minProperties": 1,
             "maxProperties": 1,
         },
+        # Version 1 (bearer token) or 2 (type basic, oauth_client_credentials, oauth_jwt_bearer_private_key_jwt):
+        # docs/recipients.md shows each.
         "Profile": _obj(
-            ("shareCredentialsVersion", "endpoint", "bearerToken"),
+            ("shareCredentialsVersion", "endpoint"),
             shareCredentialsVersion=INT,
+            type=STR,
             endpoint=STR,
             bearerToken=STR,
             expirationTime=STR,
+            username=STR,
+            password=STR,
+            tokenEndpoint=STR,
+            clientId=STR,
+            clientSecret=STR,
+            auth=MAP,
         ),
         "Issued": _obj(("recipient", "profile"), recipient=_ref("Recipient"), profile=_ref("Profile")),
         "Recipient": _obj(
@@ -646,6 +709,8 @@ def _schemas() -> dict[str, Doc]:
             createdAt=STR,
             status={"enum": ["active", "inactive"]},
             tokens=_array(token),
+            clientSecrets=_array(token),
+            publicKeys=_array(_obj(**token["properties"], keyId=STR, algorithm=STR)),
             tokensRevoked=INT,
             federationPolicies=_array(
                 _obj(
@@ -659,6 +724,7 @@ def _schemas() -> dict[str, Doc]:
                     status={"enum": ["active", "revoked"]},
                 )
             ),
+            credentialsRevoked=INT,
         ),
         "AdminShare": _obj(
             ("name",),
@@ -707,7 +773,7 @@ def openapi_document(endpoint: str) -> Doc:
             "only). Every error is `{errorCode, message}`, except the Iceberg catalog's (Iceberg's error model).",
         },
         "servers": [{"url": "/"}],
-        "paths": {**protocol, **_admin_paths(), **_operational_paths()},
+        "paths": {**protocol, **_oauth_paths(endpoint), **_admin_paths(), **_operational_paths()},
         "components": {
             "schemas": _schemas(),
             "responses": {
@@ -720,10 +786,16 @@ def openapi_document(endpoint: str) -> Doc:
                     for code, text in {**_ERRORS, "403": "Forbidden: this catalog is read-only"}.items()
                 },
             },
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            # Bearer: a recipient token, an access token of {endpoint}/oauth/token, or a federated JWT; Basic:
+            # recipient name and token (sharing routes only).
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            },
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"basic": []}],
         "tags": [
-            {"name": n} for n in ("discovery", "tables", "files", "iceberg", "admin", "operations", "meta")
+            {"name": n}
+            for n in ("discovery", "tables", "files", "oauth", "iceberg", "admin", "operations", "meta")
         ],
     }

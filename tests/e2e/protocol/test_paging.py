@@ -13,7 +13,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lakegate.catalog import migrate
-from lakegate.catalog.base import Catalog, Principal, TableInfo
+from lakegate.catalog.base import Catalog, Credential, Principal, TableInfo
 from lakegate.catalog.db import Database
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.registry import StoreRegistry
@@ -427,7 +427,7 @@ class _OneTable(Catalog):
     def __init__(self, location: str) -> None:
         self.info = TableInfo("t", "s", "share", location, history_shared=True)
 
-    def authenticate(self, bearer_token: str | None) -> Principal:
+    def authenticate(self, credential: Credential) -> Principal:
         return Principal("tester")
 
     def list_shares(self, principal: Principal) -> list:
