@@ -371,3 +371,20 @@ def test_small_manifests_are_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(current.manifests(table.io)) < 3
     for version in range(7):
         assert iceberg_rows(loaded.metadata_location, snapshot_id=version + 1) == delta_rows(root, version)
+
+
+def test_partitioning_changed_by_an_overwrite(tmp_path: Path) -> None:
+    root = build_partitioned(tmp_path / "sales")  # by region, v0..v3
+    write_deltalake(
+        root, rows([30, 31, 32]), mode="overwrite", partition_by=["day"], schema_mode="overwrite"
+    )  # v4
+    loaded = _tables(tmp_path).load(_source(root))
+    specs = loaded.metadata["partition-specs"]
+    assert [[f["name"] for f in s["fields"]] for s in specs] == [["region"], ["day"]]
+    field_ids = [f["field-id"] for s in specs for f in s["fields"]]
+    assert len(set(field_ids)) == len(field_ids)  # a partition field id is never reused for another column
+    assert loaded.metadata["default-spec-id"] == 1
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+    assert iceberg_rows(loaded.metadata_location, snapshot_id=4) == delta_rows(root, 3)
+    table = StaticTable.from_metadata(loaded.metadata_location)
+    assert len(list(table.scan(row_filter="day = '2026-01-03'").plan_files())) == 1

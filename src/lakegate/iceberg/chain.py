@@ -45,6 +45,7 @@ from lakegate.iceberg.manifests import (
 )
 from lakegate.iceberg.schema import Converted, FieldIds, column_mapped, convert, merge_mappings
 from lakegate.iceberg.store import TableFiles
+from lakegate.iceberg.values import days, micros
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,11 @@ class Chain:
     name_mapping: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     last_column_id: int = 0
-    # What the current version holds: live manifests, and where each data file and delete file is listed.
+    # What the current version holds: live manifests, and where each data file and delete file is listed
+    # (`data`: data file URI -> its manifest; `deletes`: data file URI -> its delete file's URI and manifest).
     manifests: list[Manifest] = field(default_factory=list)
-    data: dict[str, Manifest] = field(default_factory=dict)  # data file URI -> its manifest
-    deletes: dict[str, tuple[str, Manifest]] = field(
-        default_factory=dict
-    )  # data URI -> (delete URI, manifest)
+    data: dict[str, Manifest] = field(default_factory=dict)
+    deletes: dict[str, tuple[str, Manifest]] = field(default_factory=dict)
     # The current Delta schema and partitioning, converted.
     schema_id: int = 0
     spec: Spec = field(default_factory=lambda: Spec(0, ()))
@@ -196,7 +196,8 @@ class Chain:
         missing = [c for c in partition_columns if c not in converted.columns]
         if missing:
             raise StorageError(f"the table's partition columns {missing} are not in its schema")
-        spec = spec_for(converted, partition_columns, len(self.specs))
+        assigned = {f.source_id: f.field_id for s in self.specs for f in s.fields}
+        spec = spec_for(converted, partition_columns, len(self.specs), assigned)
         known = next((s for s in self.specs if s.fields == spec.fields), None)
         if known is None:
             self.specs.append(spec)
@@ -230,12 +231,10 @@ def _plain(entry: dict[str, Any]) -> dict[str, Any]:
     dates and timestamps as date and datetime objects (the rest of the entry has no logical types)."""
     partition = entry["data_file"]["partition"]
     for name, value in partition.items():
-        if isinstance(value, datetime):
-            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-            delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-            partition[name] = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        if isinstance(value, datetime):  # fastavro gives UTC datetimes, also for `timestamp` (no zone)
+            partition[name] = micros(value if value.tzinfo else value.replace(tzinfo=UTC))
         elif isinstance(value, date):
-            partition[name] = (value - date(1970, 1, 1)).days
+            partition[name] = days(value)
     return entry
 
 

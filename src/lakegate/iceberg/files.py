@@ -165,10 +165,17 @@ def delete_file_name(data_uri: str, dv_id: str) -> str:
     return "deletes/" + hashlib.sha256(f"{data_uri}\n{dv_id}".encode()).hexdigest()[:32] + ".parquet"
 
 
-def spec_for(converted: Converted, partition_columns: list[str], spec_id: int) -> Spec:
+def spec_for(
+    converted: Converted, partition_columns: list[str], spec_id: int, assigned: dict[int, int]
+) -> Spec:
+    """The identity spec over the partition columns. A partition field keeps its id in every spec of the table
+    (`assigned`: source column id -> partition field id); a new one takes the next id from 1000 on."""
+    kinds = {leaf.field_id: leaf.kind for leaf in converted.leaves.values()}
+    next_id = max(assigned.values(), default=999) + 1
     fields = []
-    kinds = {fid: leaf.kind for leaf in converted.leaves.values() for fid in (leaf.field_id,)}
-    for i, column in enumerate(partition_columns):
-        field_id, _ = converted.columns[column]
-        fields.append(PartitionField(column, field_id, 1000 + i, kinds[field_id]))
+    for column in partition_columns:
+        source_id, _ = converted.columns[column]
+        if source_id not in assigned:
+            assigned[source_id], next_id = next_id, next_id + 1
+        fields.append(PartitionField(column, source_id, assigned[source_id], kinds[source_id]))
     return Spec(spec_id, tuple(fields))

@@ -50,7 +50,12 @@ def decimal_bytes(precision: int) -> int:
     return size
 
 
-def _micros(moment: datetime) -> int:
+def days(day: date) -> int:
+    return (day - _EPOCH_DATE).days
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch (a naive datetime is wall-clock time, as for Iceberg's `timestamp`)."""
     delta = moment - (_EPOCH if moment.tzinfo else _EPOCH.replace(tzinfo=None))
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -63,7 +68,7 @@ def _timestamp(text: str, kind: str) -> int:
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     elif moment.tzinfo is not None:  # timestamp_ntz: the wall-clock time as written
         moment = moment.replace(tzinfo=None)
-    return _micros(moment)
+    return micros(moment)
 
 
 def from_partition_string(kind: str, text: str | None) -> Any:
@@ -86,7 +91,7 @@ def _parse(kind: str, text: str) -> Any:  # noqa: PLR0911 - one return per type
     if kind == "boolean":
         return text.strip().lower() == "true"
     if kind == "date":
-        return (date.fromisoformat(text.strip()[:10]) - _EPOCH_DATE).days
+        return days(date.fromisoformat(text.strip()[:10]))
     if kind in ("timestamp", "timestamptz"):
         return _timestamp(text, kind)
     if kind == "string":
@@ -128,7 +133,7 @@ def _stat(kind: str, value: Any, upper: bool) -> Any:  # noqa: PLR0911 - one ret
     if kind == "boolean":
         return value if isinstance(value, bool) else None
     if kind == "date":
-        return (date.fromisoformat(str(value)[:10]) - _EPOCH_DATE).days
+        return days(date.fromisoformat(str(value)[:10]))
     if kind in ("timestamp", "timestamptz"):
         micros = _timestamp(str(value), kind)
         return micros + 999 if upper and micros % 1000 == 0 else micros
