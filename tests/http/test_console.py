@@ -282,3 +282,18 @@ def test_an_expired_or_withdrawn_link_gives_nothing(console) -> None:
     assert "withdrawn" in page.text and "Download credential file" not in page.text
     unknown = Browser(client).go("GET", "/delta-sharing/activate/not-a-code")
     assert unknown.status_code == 404 and "not valid" in unknown.text
+
+
+def test_sign_out_ends_the_session(console) -> None:
+    browser = _signed_in(console)
+    answer = browser.post_form("/console/sign-out", "/console/shares")
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/sign-in"
+    assert browser.go("GET", "/console/shares").headers["location"] == "/console/sign-in"
+
+
+def test_the_session_cookie_is_secure_over_tls(console) -> None:
+    client, _, admin, _ = console
+    browser = Browser(client)
+    browser.http.base_url = httpx.URL("https://lakegate.test")  # the ASGI scope's scheme is https
+    answer = browser.sign_in(admin)
+    assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
