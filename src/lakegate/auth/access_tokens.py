@@ -4,9 +4,10 @@ They are JWTs signed (HS256) with a key derived from the server's token signing 
 in the database: every replica holding the signing key verifies them without a database write per issued
 token (a client re-exchanges its credential every hour, every replica would otherwise insert and purge rows).
 They still die with the recipient: each names the credential that obtained it (a client secret or a registered
-public key, by row id) and the recipient's row id, and `SqlCatalog.authenticate` checks on every request that
-this credential is still active and reads the recipient's current grants. Revoking, rotating (past its grace)
-or deleting ends the token on the next request, not at its expiry.
+public key, by row id and creation time, as SQLite reuses the ids of deleted rows) and the recipient's row id,
+and `SqlCatalog.authenticate` checks on every request that this credential is still active and reads the
+recipient's current grants. Revoking, rotating (past its grace) or deleting ends the token on the next request
+(within `catalogCacheSeconds`), not at its expiry.
 
 HMAC here is right: the server is both signer and verifier, and the key never leaves it. The header is fixed,
 so "is this ours?" is a prefix comparison (no parsing) on the hot path.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import jwt
@@ -31,15 +33,19 @@ _HEADERS = {"kid": "lakegate-access-v1", "typ": "at+jwt"}
 PREFIX = jwt.encode({}, "k" * 32, algorithm=ALGORITHM, headers=_HEADERS).split(".")[0] + "."
 
 Via = Literal["secret", "key"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class AccessGrant:
-    """What a verified access token says: the recipient's row id, and which credential obtained it."""
+    """What a verified access token says: the recipient's row id, and which credential obtained it (its row id
+    and creation time: together they name one credential forever, even where row ids are reused)."""
 
     recipient_id: int
     via: Via
     credential_id: int
+    credential_created: datetime
 
 
 def is_access_token(token: str) -> bool:
@@ -64,6 +70,7 @@ class AccessTokens:
             "rid": grant.recipient_id,
             "via": grant.via,
             "cid": grant.credential_id,
+            "cat": (grant.credential_created - _EPOCH) // _MICROSECOND,
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers=_HEADERS)
 
@@ -77,11 +84,11 @@ class AccessTokens:
                 self._key,
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "rid", "via", "cid"]},
+                options={"require": ["exp", "iat", "rid", "via", "cid", "cat"]},
             )
         except jwt.PyJWTError:
             return None
-        rid, via, cid = claims["rid"], claims["via"], claims["cid"]
-        if not (isinstance(rid, int) and isinstance(cid, int) and via in ("secret", "key")):
+        rid, via, cid, cat = claims["rid"], claims["via"], claims["cid"], claims["cat"]
+        if not (all(isinstance(n, int) for n in (rid, cid, cat)) and via in ("secret", "key")):
             return None
-        return AccessGrant(rid, via, cid)
+        return AccessGrant(rid, via, cid, _EPOCH + cat * _MICROSECOND)

@@ -34,6 +34,7 @@ class Client:
     recipient_id: int
     name: str
     credential_id: int
+    credential_created: datetime
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RegisteredKey:
     recipient_id: int
     name: str
     key_id: int  # the row id
+    created_at: datetime
     algorithm: str
     pem: str
 
@@ -60,7 +62,12 @@ class ClientCredentials:
             return None
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(Recipient.id, Recipient.name, RecipientClientSecret.id.label("credential_id"))
+                sa.select(
+                    Recipient.id,
+                    Recipient.name,
+                    RecipientClientSecret.id.label("credential_id"),
+                    RecipientClientSecret.created_at,
+                )
                 .join(RecipientClientSecret, RecipientClientSecret.recipient_id == Recipient.id)
                 .where(
                     _named(client_id),
@@ -68,7 +75,7 @@ class ClientCredentials:
                     active(RecipientClientSecret, self.clock()),
                 )
             ).first()
-        return None if row is None else Client(row.id, row.name, row.credential_id)
+        return None if row is None else Client(row.id, row.name, row.credential_id, row.created_at)
 
     def key(self, client_id: str, kid: str) -> RegisteredKey | None:
         """The active public key `kid` registered by the recipient named `client_id`."""
@@ -80,6 +87,7 @@ class ClientCredentials:
                     Recipient.id,
                     Recipient.name,
                     RecipientPublicKey.id.label("key_id"),
+                    RecipientPublicKey.created_at,
                     RecipientPublicKey.algorithm,
                     RecipientPublicKey.public_key,
                 )
@@ -91,7 +99,7 @@ class ClientCredentials:
         return (
             None
             if row is None
-            else RegisteredKey(row.id, row.name, row.key_id, row.algorithm, row.public_key)
+            else RegisteredKey(row.id, row.name, row.key_id, row.created_at, row.algorithm, row.public_key)
         )
 
     def use_assertion(self, client_id: str, jti: str, expires_at: datetime) -> bool:

@@ -140,8 +140,12 @@ class SqlCatalog(Catalog):
             grant = None if self._access_tokens is None else self._access_tokens.verify(credential)
             if grant is None:
                 return None
-            params = {"rid": grant.recipient_id, "cid": grant.credential_id}
-            return ("access", grant.via, grant.recipient_id, grant.credential_id), _ACCESS[grant.via], params
+            params = {
+                "rid": grant.recipient_id,
+                "cid": grant.credential_id,
+                "created": grant.credential_created,
+            }
+            return ("access", grant.via, *params.values()), _ACCESS[grant.via], params
         digest = token_hash(credential)
         return ("token", digest), _AUTHENTICATE, {"digest": digest}
 
@@ -284,7 +288,12 @@ _AUTHENTICATE = _recipient_and_grants(RecipientToken, RecipientToken.token_hash 
 _AUTHENTICATE_BASIC = _AUTHENTICATE.where(Recipient.name_key == sa.bindparam("name"))
 _ACCESS = {
     via: _recipient_and_grants(
-        model, sa.and_(model.id == sa.bindparam("cid"), model.recipient_id == sa.bindparam("rid"))
+        model,
+        sa.and_(
+            model.id == sa.bindparam("cid"),
+            model.created_at == sa.bindparam("created", type_=UtcDateTime()),
+            model.recipient_id == sa.bindparam("rid"),
+        ),
     )
     for via, model in (("secret", RecipientClientSecret), ("key", RecipientPublicKey))
 }

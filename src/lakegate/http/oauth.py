@@ -17,7 +17,14 @@ from lakegate.catalog.profiles import METADATA_PATH, TOKEN_PATH
 from lakegate.exceptions import UnauthenticatedError
 from lakegate.http.auth import basic_credentials
 from lakegate.http.body import read_body
-from lakegate.service.oauth import AUTH_METHODS, GRANT_TYPES, OAuthError, TokenEndpoint, invalid_request
+from lakegate.service.oauth import (
+    AUTH_METHODS,
+    GRANT_TYPES,
+    OAuthError,
+    TokenEndpoint,
+    invalid_client,
+    invalid_request,
+)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"
@@ -69,7 +76,7 @@ async def token(request: Request) -> Response:
         try:
             basic = basic_credentials(request)
         except UnauthenticatedError as exc:
-            raise OAuthError(401, "invalid_client", exc.message) from None
+            raise invalid_client(exc.message) from None
         address = request.client.host if request.client else "unknown"
         answer = await run_in_threadpool(endpoint.exchange, form, basic, address, _audiences(request))
     except OAuthError as exc:

@@ -64,7 +64,7 @@ def invalid_request(description: str) -> OAuthError:
     return OAuthError(400, "invalid_request", description)
 
 
-def _invalid_client(description: str) -> OAuthError:
+def invalid_client(description: str) -> OAuthError:
     # 401 with a challenge (RFC 6749 §5.2: MUST when the client used the Authorization header; HTTP wants one
     # on every 401).
     return OAuthError(401, "invalid_client", description, {"WWW-Authenticate": REALM})
@@ -140,7 +140,8 @@ class TokenEndpoint:
             raise OAuthError(
                 400, "unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}"
             )
-        token = self.tokens.mint(client.name, AccessGrant(client.recipient_id, via, client.credential_id))
+        grant = AccessGrant(client.recipient_id, via, client.credential_id, client.credential_created)
+        token = self.tokens.mint(client.name, grant)
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.tokens.lifetime_seconds}
 
     # -- client_credentials --------------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class TokenEndpoint:
         elif "client_id" in form and "client_secret" in form:
             client_id, secret = form["client_id"], form["client_secret"]
         else:
-            raise _invalid_client(
+            raise invalid_client(
                 "client authentication is required (HTTP Basic, or client_id and client_secret)"
             )
         self._check_limits(client_id, address)
@@ -164,7 +165,7 @@ class TokenEndpoint:
             client = self.clients.by_secret(*decoded)
         if client is None:
             self._failed(client_id, address)
-            raise _invalid_client("unknown client, or a wrong, expired or revoked client secret")
+            raise invalid_client("unknown client, or a wrong, expired or revoked client secret")
         return client
 
     # -- jwt-bearer (RFC 7523) -----------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ class TokenEndpoint:
         if not self.clients.use_assertion(client_id, jti, datetime.fromtimestamp(exp, UTC)):
             self._failed(client_id, address)
             raise _invalid_grant("the assertion was already used (replayed jti)")
-        return Client(key.recipient_id, key.name, key.key_id)
+        return Client(key.recipient_id, key.name, key.key_id, key.created_at)
 
     def _verify(
         self, assertion: str, pem: str, algorithm: str, client_id: str, audiences: Collection[str]
