@@ -18,7 +18,7 @@ from lakegate.keys import KeyRing
 from tests.iceberg.test_tables import _source, delta_rows
 from tests.services.azurite import AzuriteService
 from tests.services.rgw import RgwService
-from tests.tables import build_partitioned
+from tests.tables import build_partitioned, build_plain
 
 
 def _tables(storage: list[dict[str, Any]]) -> IcebergTables:
@@ -57,6 +57,29 @@ def test_metadata_on_s3(tmp_path: Path, rgw: RgwService) -> None:
     assert sorted(rows, key=lambda r: r["id"]) == sorted(delta_rows(root), key=lambda r: r["id"])
     again = _tables(storage).load(_source(root))  # a new server
     assert again.metadata == loaded.metadata and objects() == written
+
+
+@pytest.mark.rgw
+def test_cloud_tables_keep_their_metadata_inside_by_default(
+    rgw: RgwService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rgw.create_bucket("iceberg-inside")
+    for name, value in rgw.env().items():  # deltalake (object_store) reads the standard AWS variables
+        monkeypatch.setenv(name, value)
+    root = build_plain("s3://iceberg-inside/tables/plain", batches=2)
+    storage = [{"location": "s3://iceberg-inside/", "aws": {**rgw.aws_settings(), "pathStyle": True}}]
+    loaded = _tables(storage).load(_source(root, None))
+    assert loaded.metadata_prefix.uri.startswith("s3://iceberg-inside/tables/plain/_lakegate_iceberg/")
+    properties = {
+        "s3.endpoint": rgw.endpoint,
+        "s3.region": rgw.region,
+        "s3.access-key-id": rgw.owner.access_key_id,
+        "s3.secret-access-key": rgw.owner.secret_access_key,
+        "s3.path-style-access": "true",
+    }
+    table = StaticTable.from_metadata(loaded.metadata_location, properties=properties)
+    rows = [r for batch in table.scan().to_arrow_batch_reader() for r in batch.to_pylist()]
+    assert sorted(rows, key=lambda r: r["id"]) == sorted(delta_rows(root), key=lambda r: r["id"])
 
 
 @pytest.mark.azurite

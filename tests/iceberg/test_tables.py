@@ -193,11 +193,14 @@ def test_an_older_version_is_a_view_of_the_chain(tmp_path: Path) -> None:
     assert set(_files(tmp_path / "meta")) - set(before) == {older.metadata_location.removeprefix("file://")}
 
 
-def test_cloud_tables_need_a_metadata_location(tmp_path: Path) -> None:
+def test_metadata_locations(tmp_path: Path) -> None:
     config = parse_config({"version": 1})
     stores = StoreRegistry(config, KeyRing.random())
-    with pytest.raises(UnsupportedOperationError, match=r"storage\[\]\.iceberg\.metadataLocation"):
-        metadata_root(config, stores, Location.parse("s3://bucket/table"))
+    # A cloud table without a configured location: inside the table, where its credentials reach.
+    assert (
+        metadata_root(config, stores, Location.parse("s3://bucket/table")).uri
+        == "s3://bucket/table/_lakegate_iceberg"
+    )
     configured = parse_config(
         {
             "version": 1,

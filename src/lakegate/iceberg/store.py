@@ -1,8 +1,8 @@
 """Where a table's generated Iceberg files live, and reading and writing them through the server's stores.
 
 Each table gets a directory of its own below the metadata location of its `storage` entry
-(`iceberg.metadataLocation`), named after the shared table and the Delta table's id (a table recreated at the
-same place is another table). Below it:
+(`iceberg.metadataLocation`, defaults in `metadata_root`), named after the shared table and the Delta table's
+id (a table recreated at the same place is another table). Below it:
 
     metadata/v<version>-o<oldest>.metadata.json   table metadata: snapshots of versions oldest..version
     chains/b<base>-v<version>.json                what continuing a chain of snapshots from base needs
@@ -22,11 +22,17 @@ from pathlib import Path
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig
-from lakegate.exceptions import InvalidLocationError, UnsupportedOperationError
+from lakegate.exceptions import InvalidLocationError
+
+# The default metadata directory of a cloud table, inside the table's location.
+IN_TABLE = "_lakegate_iceberg"
 
 
 def metadata_root(config: ServerConfig, stores: StoreRegistry, table_root: Location) -> Location:
-    """The configured metadata location of the table's storage entry, or the default for local tables."""
+    """The configured metadata location of the table's storage entry; else, for a local table, a directory
+    beside the configuration file, and for a cloud table `_lakegate_iceberg/` inside the table's own location
+    (as UniForm writes its metadata beside the data: the table's vended credentials cover it, and Delta's
+    VACUUM leaves directories starting with `_` alone)."""
     settings = stores.settings_for(table_root)
     configured = settings.iceberg.metadata_location if settings and settings.iceberg else None
     if configured:
@@ -37,10 +43,7 @@ def metadata_root(config: ServerConfig, stores: StoreRegistry, table_root: Locat
         except InvalidLocationError as exc:
             raise InvalidLocationError(f"storage[].iceberg.metadataLocation: {exc.message}") from None
     if table_root.cloud != "file":
-        raise UnsupportedOperationError(
-            "This table cannot be read by Iceberg clients: the server has no Iceberg metadata location for it"
-            " (storage[].iceberg.metadataLocation)"
-        )
+        return table_root.child(IN_TABLE)
     base = config.base_dir or Path(tempfile.gettempdir())
     return Location.parse(str(base / f"{config.file_stem}-iceberg"))
 

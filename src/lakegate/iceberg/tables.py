@@ -52,7 +52,7 @@ class LoadedTable:
 
 class IcebergTables:
     def __init__(
-        self, config: ServerConfig, stores: StoreRegistry, snapshots: SnapshotCache, max_tables: int = 256
+        self, config: ServerConfig, stores: StoreRegistry, snapshots: SnapshotCache, max_tables: int = 64
     ) -> None:
         self._config = config
         self._stores = stores
