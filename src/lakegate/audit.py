@@ -34,7 +34,7 @@ from lakegate.metrics import AUDIT_FAILURES
 from lakegate.timestamps import iso
 
 log = logging.getLogger("lakegate.audit")
-REPLICA = f"{socket.gethostname()}:{os.getpid()}"
+HOST = socket.gethostname()
 MAX_LIMIT = 10_000
 UNAUTHENTICATED_STATUS = 401
 ADMIN_MODE = "admin"  # the mode of admin changes (data accesses are "url" or "dir")
@@ -64,7 +64,7 @@ class Access:
     client: str | None = None
     user_agent: str | None = None
     at: datetime = field(default_factory=utcnow)
-    replica: str = REPLICA
+    replica: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}")  # the worker process, when several
     actor: str | None = None  # admin changes: who made it
     data_bytes: int | None = None  # data answers: the total size of the files listed
 

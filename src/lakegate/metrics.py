@@ -8,11 +8,21 @@ copied on every request.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The *_created samples double the output and nobody graphs them.
@@ -79,12 +89,36 @@ class _SnapshotCacheCollector:
         )
 
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_between_processes(directory: str) -> None:
+    """Count in files under `directory` that every worker process writes and each scrape sums
+    (prometheus_client's multiprocess mode; `lakegate serve --workers N`). Called by the supervisor before it
+    forks: the metrics were made at import with in-memory values, so each is given file-backed ones (through
+    prometheus_client's value class and `_metric_init`, its documented mode applied after import)."""
+    os.environ[MULTIPROCESS_DIR] = directory
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    for collector in list(REGISTRY._collector_to_names):
+        if isinstance(collector, MetricWrapperBase):
+            if collector._labelnames:
+                with collector._lock:
+                    collector._metrics.clear()
+            else:
+                collector._metric_init()  # type: ignore[no-untyped-call]
+
+
 class Metrics:
-    """The exposition of one server: the process-wide counters and this server's caches."""
+    """The exposition of one server: the process-wide counters (of every worker, when several serve) and this
+    process's caches."""
 
     def __init__(self, snapshots: CacheCounts) -> None:
         self._local = CollectorRegistry(auto_describe=False)
         self._local.register(_SnapshotCacheCollector(snapshots))
 
     def exposition(self) -> bytes:
-        return generate_latest(REGISTRY) + generate_latest(self._local)
+        if MULTIPROCESS_DIR not in os.environ:
+            return generate_latest(REGISTRY) + generate_latest(self._local)
+        workers = CollectorRegistry()
+        multiprocess.MultiProcessCollector(workers)  # type: ignore[no-untyped-call]
+        return generate_latest(workers) + generate_latest(self._local)

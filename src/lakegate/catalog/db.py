@@ -8,7 +8,8 @@ for each other instead of failing mid-transaction. PostgreSQL is the choice for 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import weakref
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,19 @@ from lakegate.exceptions import ConfigError
 LEGACY_FILE = "lakegate.db"  # every configuration's default database before 0.2 (see catalog/ownership.py)
 BACKENDS = ("sqlite", "postgresql")
 _WRITE = "lakegate_write"  # execution option marking a write transaction (SQLite: BEGIN IMMEDIATE)
+
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked worker (`lakegate.workers`): the parent's pooled connections are not this process's to use
+    or close (SQLAlchemy's advice for multiprocessing); each worker opens its own."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def utcnow() -> datetime:
@@ -65,15 +79,29 @@ class Database:
         self.url: URL = make_url(url)
         self.backend = self.url.get_backend_name()
         self.engine: Engine = _engine(self.url)
-        # Write transactions committed through this object: what the server remembers of the catalog
-        # (`lakegate.catalog.recent`) is forgotten when it changes.
+        _ENGINES.add(self.engine)
+        # Write transactions committed through this object (see `change_mark`).
         self.generation = 0
+        sqlite = self.sqlite_path
+        self._wal = None if sqlite is None else f"{sqlite}-wal"
 
     @property
     def sqlite_path(self) -> Path | None:
         """The SQLite file, or None for an in-memory SQLite or another backend."""
         db = self.url.database
         return Path(db) if self.backend == "sqlite" and db and db != ":memory:" else None
+
+    def change_mark(self) -> Hashable:
+        """What changes when the database may have: this object's write transactions, and for a SQLite file any
+        process's commit (the CLI's, another server's: each appends to the WAL file, so one stat tells). What
+        the server remembers of the catalog (`lakegate.catalog.recent`) is forgotten when the mark changes."""
+        if self._wal is None:
+            return self.generation
+        try:
+            wal = os.stat(self._wal)
+        except OSError:
+            return self.generation, 0, 0
+        return self.generation, wal.st_mtime_ns, wal.st_size
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -5,8 +5,8 @@ Every request authenticates and most look a table up; answered from the database
 more than the rest of a small request. Remembering an answer for one second keeps the guarantee that matters: a
 revocation, an expiry, a removed grant or a table change made anywhere (another replica, the CLI) takes effect
 within that second on every replica. Changes made through this process's own database object take effect at
-once: each write transaction ends this memory (`Database.generation`). A token's own expiry is checked on every
-request, not after a second (`lakegate.catalog.sql`).
+once, and on a SQLite file any process's commit too: each ends this memory (`Database.change_mark`). A token's
+own expiry is checked on every request, not after a second (`lakegate.catalog.sql`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Recent:
     def __init__(
         self,
         seconds: float,
-        generation: Callable[[], int] = lambda: 0,
+        generation: Callable[[], Hashable] = lambda: 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.seconds = seconds
@@ -63,7 +63,7 @@ class Recent:
                 self._entries[key] = (now + self.seconds, value)
         return value
 
-    def _check_generation(self, generation: int) -> None:
+    def _check_generation(self, generation: Hashable) -> None:
         if generation != self._seen:
             self.forget()
             self._seen = generation

@@ -74,7 +74,7 @@ class SqlCatalog(Catalog):
         self._clock = clock
         self._access_tokens = access_tokens
         self._federation = federation
-        self.recent = Recent(cache_seconds, generation=lambda: db.generation)
+        self.recent = Recent(cache_seconds, generation=db.change_mark)
 
     def authenticate(self, credential: Credential) -> Principal:
         """The one place every request is authenticated, whatever the method: an opaque bearer token, Basic

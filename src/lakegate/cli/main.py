@@ -47,6 +47,10 @@ def serve(
     port: int | None = typer.Option(None, help="Listen port, 0 to 65535 (overrides the file)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     log_format: str | None = typer.Option(None, help="json or text (overrides the file's logFormat)."),
+    workers: str | None = typer.Option(
+        None,
+        help="Processes serving the port: a number, or auto (one per core); overrides the file's workers.",
+    ),
 ) -> None:
     """Serve the shares of a configuration file (its database is migrated and synced first)."""
     import uvicorn
@@ -56,6 +60,7 @@ def serve(
     from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
     from lakegate.shutdown import CutOffQuietly, Server
+    from lakegate.workers import default_workers, serve_workers
 
     # Checked here, one line each: typer's own range errors are a box of lines, and uvicorn would take a bad
     # level with a traceback, and a port past 65535 modulo 65536.
@@ -66,10 +71,19 @@ def serve(
     log_level = log_level.lower()
     if port is not None and not 0 <= port <= 65535:
         _fail(f"--port must be 0 to 65535, not {port}")
+    if (
+        workers is not None
+        and workers != "auto"
+        and not (workers.isascii() and workers.isdigit() and int(workers) >= 1)
+    ):
+        _fail(f"--workers must be a number from 1 or auto, not '{workers}'")
     configure_logging(log_format or "json", log_level)
     try:
         settings = load_config(config)
-        overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        processes = None if workers is None else workers if workers == "auto" else int(workers)
+        overrides = {
+            k: v for k, v in (("host", host), ("port", port), ("workers", processes)) if v is not None
+        }
         if overrides:
             settings = settings.model_copy(update=overrides)
         if log_format is None:
@@ -101,7 +115,11 @@ def serve(
         ws="none",  # no WebSocket route: upgrade requests are plain HTTP requests
         **ssl_kwargs,
     )
-    Server(server_config).run()
+    count = default_workers() if settings.workers == "auto" else settings.workers
+    if count == 1:
+        Server(server_config).run()
+        return
+    raise typer.Exit(serve_workers(server_config, count))
 
 
 @app.command()

@@ -1,0 +1,82 @@
+"""`workers: 2` (`lakegate serve --workers 2`): two processes answer on one port, the supervisor prints the
+banner once, counts every worker's requests in /metrics, replaces a worker that dies, and a SIGTERM stops them
+all cleanly (exit 0)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from lakegate.cli.main import app
+from tests.e2e.server import RunningServer, start_server
+from tests.tables import build_plain
+
+METADATA = "/shares/s/schemas/d/tables/t/metadata"
+REQUESTS = 40
+
+
+def _workers(server: RunningServer) -> set[int]:
+    pid = server.daemon.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(c) for c in children}
+
+
+def _wait_for(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def _requests_counted(server: RunningServer) -> float:
+    text = httpx.get(f"{server.base_url}/metrics", timeout=30).text
+    route = "/delta-sharing/shares/{share}/schemas/{schema}/tables/{table}/metadata"
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("lakegate_http_requests_total{") and f'route="{route}"' in line
+    )
+
+
+def _answer_all(server: RunningServer) -> None:
+    # A connection per request: the kernel hands each to one of the workers.
+    for _ in range(REQUESTS):
+        assert httpx.get(server.endpoint + METADATA, headers=server.headers(), timeout=30).status_code == 200
+
+
+def test_two_workers_serve_count_restart_and_stop_on_sigterm(tmp_path: Path) -> None:
+    table = {"name": "t", "location": build_plain(tmp_path / "t")}
+    shares = [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}]
+    server = start_server(tmp_path / "server", {"shares": shares, "workers": 2})
+    try:
+        _wait_for(lambda: len(_workers(server)) == 2, "two workers")
+        first = _workers(server)
+        _answer_all(server)
+        # Every worker's requests are counted, whichever worker answers the scrape.
+        assert _requests_counted(server) == REQUESTS
+        # A worker that dies is replaced; the port keeps answering meanwhile.
+        os.kill(min(first), signal.SIGKILL)
+        _wait_for(lambda: len(_workers(server)) == 2 and _workers(server) != first, "a replacement worker")
+        _answer_all(server)
+        assert _requests_counted(server) == 2 * REQUESTS  # the dead worker's counts are kept
+        workers = _workers(server)
+        server.daemon.proc.send_signal(signal.SIGTERM)
+        assert server.daemon.proc.wait(30) == 0
+    finally:
+        server.stop()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    log = server.log()
+    assert log.count('"message":"lakegate ') == 1  # the banner, once
+    assert "all 2 workers stopped" in log
+    # Both workers answered: the audit trail names the process of each event.
+    result = CliRunner().invoke(
+        app, ["audit", "-c", str(server.workdir / "lakegate.yaml"), "--output", "json", "--limit", "1000"]
+    )
+    replicas = {event["replica"] for event in json.loads(result.stdout)}
+    assert len(replicas) >= 2 and all(r.split(":")[1] != str(server.daemon.proc.pid) for r in replicas)
