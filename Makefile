@@ -64,6 +64,7 @@ bench: $(STAMP) services
 	$(PY) benchmarks/bench_long_log.py
 	$(PY) benchmarks/bench_small.py
 	$(PY) benchmarks/bench_iceberg.py
+	$(PY) benchmarks/bench_federation.py
 
 ## Fuzz every route of a running server: 50,000 requests, a random seed (printed; repeat a run with FUZZ_SEED=N).
 fuzz: $(STAMP)

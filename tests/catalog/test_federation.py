@@ -3,6 +3,8 @@ against a real OpenID provider on loopback (tests/services/oidc.py)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lakegate.catalog.base import Principal
@@ -161,3 +163,30 @@ def test_revoking_the_recipient_revokes_its_policies(
     # a new policy brings it back, as rotate does for tokens
     recipients.add_policy("acme", oidc_provider.issuer, [AUD], "app-1")
     assert catalog.authenticate(token).recipient == "acme"
+
+
+def test_a_verified_token_is_remembered_for_a_moment_but_never_past_its_exp(
+    recipients: Recipients, db: Database, oidc_provider: OpenIdProvider
+) -> None:
+    recipients.create("acme", ["share1"])
+    recipients.add_policy("acme", oidc_provider.issuer, [AUD], "app-1")
+    catalog = SqlCatalog(
+        db, federation=FederatedAuthenticator(db, IssuerKeys(), skew_seconds=0), cache_seconds=60
+    )
+    expires = int(time.time()) + 2
+    token = oidc_provider.mint("app-1", AUD, exp=expires)
+    principal = Principal("acme", frozenset({"share1"}))
+    assert catalog.remembered(token) is None  # not verified yet
+    assert catalog.authenticate(token) == principal
+    assert catalog.remembered(token) == principal  # the event loop may answer from memory
+    time.sleep(max(0.0, expires - time.time()) + 0.1)
+    assert catalog.remembered(token) is None
+    with pytest.raises(UnauthenticatedError, match="expired"):
+        catalog.authenticate(token)
+    # A change made through this database ends the memory at once.
+    fresh = oidc_provider.mint("app-1", AUD)
+    assert catalog.authenticate(fresh) == principal
+    recipients.revoke("acme")
+    assert catalog.remembered(fresh) is None
+    with pytest.raises(UnauthenticatedError):
+        catalog.authenticate(fresh)

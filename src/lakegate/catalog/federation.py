@@ -185,6 +185,12 @@ class FederatedAuthenticator:
         """The principal, or None when no active policy names the token's issuer and one of its claim values
         (then it may still be another kind of token; nothing was fetched). Raises UnauthenticatedError for a
         token a policy would take that does not verify, IdpUnavailableError when its keys cannot be had."""
+        found = self.verify(token)
+        return None if found is None else found[0]
+
+    def verify(self, token: str) -> tuple[Principal, float] | None:
+        """`authenticate`'s principal with the token's `exp` (seconds since 1970), so a caller remembering the
+        answer for a moment knows when it must stop."""
         if not looks_like_jwt(token):
             return None
         header, unverified = unverified_claims(token)
@@ -212,7 +218,9 @@ class FederatedAuthenticator:
                 else f"matches several recipients {sorted(names)}"
             )
             raise refused("the token matches no federation policy", f"issuer {issuer}: {why}")
-        first = matched[0]
+        first, expires = matched[0], float(claims["exp"])
         if first.all_shares:
-            return Principal(first.name)
-        return Principal(first.name, frozenset(r.name_key for r in matched if r.name_key is not None))
+            return Principal(first.name), expires
+        return Principal(
+            first.name, frozenset(r.name_key for r in matched if r.name_key is not None)
+        ), expires

@@ -83,9 +83,9 @@ class SqlCatalog(Catalog):
         changes count within that time, and a credential's own expiry on every request."""
         if not credential:
             return self._refuse("no bearer token")
-        if self._federation is not None and self._federated(credential):
+        if self._federation is not None and self._may_be_federated(credential):
             # A JWT from a recipient's own identity provider (OIDC federation); None: not one a policy takes.
-            federated = self._federation.authenticate(str(credential))
+            federated = self._federated(str(credential), self._federation)
             if federated is not None:
                 return federated
         lookup = self._lookup(credential)
@@ -110,15 +110,18 @@ class SqlCatalog(Catalog):
     def remembered(self, credential: Credential) -> Principal | None:
         """The principal `authenticate` would answer from memory alone (no database, nothing that blocks: the
         event loop may call it), or None: then call `authenticate`."""
-        if not credential or self._federated(credential):
+        if not credential:
             return None
+        if self._may_be_federated(credential):
+            found = self.recent.peek(("jwt", token_hash(str(credential))))
+            return found[0] if found is not None and found[1] > self._clock().timestamp() else None
         lookup = self._lookup(credential)
         rows = None if lookup is None else self.recent.peek(lookup[0])
         if not rows or (rows[0].expires_at is not None and rows[0].expires_at <= self._clock()):
             return None
         return _principal(rows)
 
-    def _federated(self, credential: str | BasicCredentials) -> bool:
+    def _may_be_federated(self, credential: str | BasicCredentials) -> bool:
         """Whether `credential` may be a federated JWT (then federation is asked first)."""
         return (
             self._federation is not None
@@ -126,6 +129,15 @@ class SqlCatalog(Catalog):
             and not is_access_token(credential)
             and looks_like_jwt(credential)
         )
+
+    def _federated(self, token: str, federation: FederatedAuthenticator) -> Principal | None:
+        """A federated JWT's principal, remembered as a token's is (the same bytes verified a moment ago verify
+        again; policy and grant changes are seen within the same second); its `exp` is checked every time."""
+        key = ("jwt", token_hash(token))
+        found = self.recent.get(key, lambda: federation.verify(token))
+        if found is not None and found[1] <= self._clock().timestamp():
+            found = federation.verify(token)  # remembered, but it has expired since: refused now
+        return None if found is None else found[0]
 
     def _lookup(self, credential: str | BasicCredentials) -> Lookup | None:
         """How to find the recipient of `credential`: (memory key, query, parameters); None when it cannot be
