@@ -19,7 +19,7 @@ from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import ServerConfig, load_config, parse_config
 from lakegate.delta.cache import SnapshotCache
-from lakegate.exceptions import UnsupportedOperationError
+from lakegate.exceptions import TableStateError, UnsupportedOperationError
 from lakegate.iceberg import IcebergSource, IcebergTables, chain
 from lakegate.iceberg.chain import check_protocol
 from lakegate.iceberg.store import metadata_root
@@ -227,6 +227,15 @@ def test_local_tables_default_beside_the_configuration(tmp_path: Path) -> None:
 def test_unrepresentable_features_are_refused(feature: str) -> None:
     with pytest.raises(UnsupportedOperationError, match=feature):
         check_protocol({"minReaderVersion": 3, "readerFeatures": ["deletionVectors", feature]})
+
+
+def test_a_missing_deletion_vector_is_the_providers_problem(tmp_path: Path) -> None:
+    table = build_dv_table(tmp_path / "dv", storage="u")
+    for path in table.dv_paths:
+        path.unlink()
+    with pytest.raises(TableStateError, match="deletion vector file") as caught:
+        _tables(tmp_path).load(_source(str(table.root)))
+    assert str(tmp_path) not in caught.value.message  # the path goes to the log only
 
 
 def test_cleaned_up_versions_start_at_the_first_checkpoint(tmp_path: Path) -> None:

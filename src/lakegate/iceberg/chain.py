@@ -21,7 +21,7 @@ import orjson
 from lakegate.cloud.locations import Location
 from lakegate.delta.actions import deletion_vector_location
 from lakegate.delta.snapshot import Snapshot, dv_id
-from lakegate.exceptions import StorageError, UnsupportedOperationError
+from lakegate.exceptions import StorageError, TableStateError, UnsupportedOperationError
 from lakegate.iceberg.deletes import position_delete_file, positions, vector_bytes
 from lakegate.iceberg.files import (
     data_entry,
@@ -324,7 +324,14 @@ class Builder:
         if descriptor.get("storageType") != "i":
             location = deletion_vector_location(self.root, descriptor, self.allowed)
             assert location is not None
-            stored = self.read(location)
+            try:
+                stored = self.read(location)
+            except FileNotFoundError:
+                raise TableStateError(
+                    "The table cannot be read: a deletion vector file of its current version is missing; the "
+                    "provider must repair it",
+                    f"{location.display} is missing (deletion vector of {data_uri})",
+                ) from None
         deleted = positions(vector_bytes(descriptor, stored))
         data = position_delete_file(data_uri, deleted)
         uri = self.files.write(name, data)
