@@ -45,9 +45,43 @@ def test_table_urls_and_profiles(tmp_path) -> None:
         json.dumps({"shareCredentialsVersion": 1, "endpoint": "https://h/ds/", "bearerToken": "sekret"})
     )
     assert Profile.load(good).endpoint == "https://h/ds" and "sekret" not in repr(Profile.load(good))
+    oauth = tmp_path / "oauth.share"
+    oauth.write_text(
+        json.dumps(
+            {
+                "shareCredentialsVersion": 2,
+                "type": "oauth_client_credentials",
+                "endpoint": "https://h/ds",
+                "tokenEndpoint": "https://h/ds/oauth/token",
+                "clientId": "c",
+                "clientSecret": "sekret",
+            }
+        )
+    )
+    loaded = Profile.load(oauth)
+    assert (loaded.kind, loaded.fields["clientId"]) == ("oauth_client_credentials", "c")
+    assert "sekret" not in repr(loaded)
     for data, reason in (
         ({"shareCredentialsVersion": 2, "endpoint": "https://h", "bearerToken": "t"}, "not supported"),
-        ({"shareCredentialsVersion": 1, "endpoint": "https://h"}, "are required"),
+        ({"shareCredentialsVersion": 1, "endpoint": "https://h"}, "bearerToken are required"),
+        (
+            {"shareCredentialsVersion": 2, "type": "basic", "endpoint": "https://h", "username": "u"},
+            "password",
+        ),
+        (
+            {"shareCredentialsVersion": 2, "type": "oauth_client_credentials", "endpoint": "https://h"},
+            "clientId",
+        ),
+        (
+            {
+                "shareCredentialsVersion": 2,
+                "type": "oauth_jwt_bearer_private_key_jwt",
+                "endpoint": "https://h",
+                "auth": {"tokenEndpoint": "https://h/t", "issuer": "https://h", "clientId": "c"},
+            },
+            "auth.privateKey are required",
+        ),
+        ({"shareCredentialsVersion": 3, "endpoint": "https://h", "bearerToken": "t"}, "not supported"),
         (
             {
                 "shareCredentialsVersion": 1,

@@ -14,7 +14,10 @@ app = typer.Typer(help="Read shared tables as a recipient (profile files).", no_
 
 @app.command()
 def tables(
-    profile: str = typer.Argument(..., help="Profile file (JSON with endpoint and bearerToken)."),
+    profile: str = typer.Argument(
+        ...,
+        help="Profile file (version 1 bearer token, or version 2: basic, OAuth client credentials, private-key JWT).",
+    ),
     output: str = typer.Option("text", "--output", "-o", help="text or json."),
 ) -> None:
     """List every table of every share the profile may read, with its access modes."""

@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from lakegate.client.auth import authorization
 from lakegate.client.errors import SharingError
 from lakegate.client.profile import Profile, TableRef
 
@@ -16,6 +17,7 @@ class RestClient:
     def __init__(self, profile: Profile, timeout_s: float = 60) -> None:
         self.profile = profile
         self.timeout_s = timeout_s
+        self._authorization = authorization(profile, timeout_s)
 
     def _call(
         self,
@@ -29,7 +31,7 @@ class RestClient:
             method=method,
             data=json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None),
             headers={
-                "Authorization": f"Bearer {self.profile.bearer_token}",
+                "Authorization": self._authorization(),
                 "Content-Type": "application/json",
                 "User-Agent": "lakegate-client",
                 **(headers or {}),
