@@ -50,7 +50,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, table: str) -> Iterator[Run
             "schemas": [{"name": "default", "tables": [{"name": "other", "location": table}]}],
         },
     ]
-    running = start_server(tmp_path_factory.mktemp("federation-server"), {"shares": shares})
+    # catalogCacheSeconds 0: changes made beside the server count on its very next request, not within the
+    # second it may remember a verified token for (tests/catalog/test_federation.py covers that memory).
+    config = {"shares": shares, "catalogCacheSeconds": 0}
+    running = start_server(tmp_path_factory.mktemp("federation-server"), config)
     yield running
     running.stop()
 
