@@ -14,6 +14,7 @@ protocol's: this endpoint talks to OAuth clients.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ from lakegate.auth.jose import (
 from lakegate.auth.ratelimit import FailureLimiter
 from lakegate.catalog.client_credentials import Client, ClientCredentials
 from lakegate.exceptions import InvalidParameterError
+
+log = logging.getLogger("lakegate.auth")
 
 CLIENT_CREDENTIALS = "client_credentials"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -142,6 +145,9 @@ class TokenEndpoint:
             )
         grant = AccessGrant(client.recipient_id, via, client.credential_id, client.credential_created)
         token = self.tokens.mint(client.name, grant)
+        log.info(
+            "access token issued to recipient '%s' (client %s #%d)", client.name, via, client.credential_id
+        )
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.tokens.lifetime_seconds}
 
     # -- client_credentials --------------------------------------------------------------------------------------
@@ -241,6 +247,9 @@ class TokenEndpoint:
             )
 
     def _failed(self, client_id: str | None, address: str) -> None:
+        log.info(
+            "token endpoint: failed client authentication of %r from %s", (client_id or "?")[:255], address
+        )
         if client_id is not None:
             self.per_client.failed(client_id.lower())
         self.per_address.failed(address)
