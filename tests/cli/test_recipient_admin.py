@@ -156,3 +156,47 @@ def test_a_recipient_filter_selects_its_data_accesses_not_changes_made_to_it(con
     assert [(e["operation"], e["actor"]) for e in mine] == [("metadata", None)]
     everything = _json("audit", "-c", str(config))
     assert [e["operation"] for e in everything] == ["admin:recipient-create", "metadata"]
+
+
+def test_recipients_with_oauth_credentials_from_the_cli(config: Path, tmp_path: Path) -> None:
+    from tests.auth.keys import ec_pair
+
+    created = _json("recipients", "create", "app", "--share", "share_a", "--auth", "oauth", "-c", str(config))
+    assert created["profile"]["type"] == "oauth_client_credentials"
+    assert created["profile"]["clientId"] == "app" and created["profile"]["clientSecret"].startswith("lgs_")
+    public = tmp_path / "key.pub.pem"
+    public.write_text(ec_pair().public_pem)
+    rotated = _json(
+        "recipients",
+        "rotate",
+        "app",
+        "--auth",
+        "private-key-jwt",
+        "--public-key",
+        str(public),
+        "--key-id",
+        "k1",
+        "-c",
+        str(config),
+    )
+    key = rotated["profile"]["auth"]["privateKey"]
+    assert (key["keyId"], key["algorithm"]) == ("k1", "ES256")
+    # the secret is untouched by a key rotation: the recipient holds both
+    assert [c["status"] for c in rotated["recipient"]["clientSecrets"]] == ["active"]
+    shown = runner.invoke(app, ["recipients", "show", "app", "-c", str(config)])
+    assert shown.exit_code == 0 and "key ES256" in shown.stdout and "k1" in shown.stdout
+    revoked = _json("recipients", "revoke", "app", "-c", str(config))
+    assert revoked["credentialsRevoked"] == 2 and revoked["status"] == "inactive"
+    for args, message in (
+        (["--auth", "bogus"], "auth must be one of"),
+        (["--auth", "private-key-jwt"], "needs --public-key"),
+        (["--auth", "oauth", "--key-id", "k"], "go with --auth private-key-jwt"),
+        (
+            ["--auth", "private-key-jwt", "--public-key", str(tmp_path / "missing.pem"), "--key-id", "k"],
+            "missing.pem",
+        ),
+    ):
+        result = runner.invoke(
+            app, ["recipients", "create", "x", "--share", "share_a", *args, "-c", str(config)]
+        )
+        assert result.exit_code == 1 and message in result.stderr, (args, result.stderr)

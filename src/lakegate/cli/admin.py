@@ -340,9 +340,38 @@ def recipients_list(config: Path = ConfigOption, output: str = OutputOption) -> 
         )
 
 
+def _oauth_text(r: dict[str, Any]) -> str:
+    """The recipient's client secrets and registered public keys (OAuth), one row each."""
+    rows = [
+        [
+            "secret",
+            str(c["id"]),
+            "-",
+            c["status"],
+            c["createdAt"],
+            c["expiresAt"] or "never",
+            c["revokedAt"] or "-",
+        ]
+        for c in r["clientSecrets"]
+    ]
+    rows += [
+        [
+            f"key {k['algorithm']}",
+            str(k["id"]),
+            k["keyId"],
+            k["status"],
+            k["createdAt"],
+            k["expiresAt"] or "never",
+            k["revokedAt"] or "-",
+        ]
+        for k in r["publicKeys"]
+    ]
+    return _table(rows, ["OAUTH", "ID", "KEY_ID", "STATUS", "CREATED", "EXPIRES", "REVOKED"])
+
+
 @recipients_app.command("show")
 def recipients_show(name: str, config: Path = ConfigOption, output: str = OutputOption) -> None:
-    """One recipient, with each of its tokens and federation policies."""
+    """One recipient, with each of its tokens, client secrets, public keys and federation policies."""
     with _context(config, output, read_only=True) as ctx:
         _emit(
             output,
@@ -363,6 +392,7 @@ def recipients_show(name: str, config: Path = ConfigOption, output: str = Output
                     ],
                     ["TOKEN", "STATUS", "CREATED", "EXPIRES", "REVOKED"],
                 )
+                + ("\n" + _oauth_text(r) if r["clientSecrets"] or r["publicKeys"] else "")
                 + ("\n" + _policies_text(r) if r["federationPolicies"] else "")
             ),
         )
