@@ -238,6 +238,14 @@ def test_a_missing_deletion_vector_is_the_providers_problem(tmp_path: Path) -> N
     assert str(tmp_path) not in caught.value.message  # the path goes to the log only
 
 
+def test_a_deletion_vector_that_disagrees_with_its_log_entry_is_refused(tmp_path: Path) -> None:
+    table = build_dv_table(tmp_path / "dv", storage="i")
+    commit = table.root / "_delta_log" / f"{1:020d}.json"
+    commit.write_text(commit.read_text().replace('"cardinality": 3', '"cardinality": 4'))
+    with pytest.raises(TableStateError, match="does not hold the rows"):
+        _tables(tmp_path).load(_source(str(table.root)))
+
+
 def test_cleaned_up_versions_start_at_the_first_checkpoint(tmp_path: Path) -> None:
     root = build_plain(tmp_path / "plain", batches=3)  # v0..v2
     DeltaTable(root).create_checkpoint()  # at v2

@@ -333,6 +333,12 @@ class Builder:
                     f"{location.display} is missing (deletion vector of {data_uri})",
                 ) from None
         deleted = positions(vector_bytes(descriptor, stored))
+        if "cardinality" in descriptor and int(descriptor["cardinality"]) != len(deleted):
+            raise TableStateError(
+                "The table cannot be read: a deletion vector does not hold the rows its log entry says; the "
+                "provider must repair it",
+                f"deletion vector of {data_uri}: {len(deleted)} rows, the log says {descriptor['cardinality']}",
+            )
         data = position_delete_file(data_uri, deleted)
         uri = self.files.write(name, data)
         return delete_entry(uri, data_uri, partition, deleted, len(data), sid, seq)
