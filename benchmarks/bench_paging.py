@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bigtable import commit_lines
 from tests.e2e.server import start_server
+from tests.inprocess import AppClient, start_app
 
 QUERY = "/shares/bench/schemas/s/tables/big/query"
 
@@ -56,7 +57,7 @@ def full_query(client: httpx.Client, body: dict) -> tuple[float, int]:
     return time.perf_counter() - start, files
 
 
-def page_walk(client: httpx.Client, max_files: int) -> tuple[float, int, int]:
+def page_walk(client: Any, max_files: int) -> tuple[float, int, int]:
     """Seconds to follow every nextPageToken, pages, files."""
     start = time.perf_counter()
     body: dict = {"maxFiles": max_files}
@@ -75,9 +76,11 @@ def page_walk(client: httpx.Client, max_files: int) -> tuple[float, int, int]:
         body = {"maxFiles": max_files, "pageToken": token}
 
 
-def best(runs: int, measure: Callable[[], tuple]) -> tuple:
-    results = [measure() for _ in range(runs)]
-    return min(results, key=lambda r: r[0])
+def in_process(client: AppClient) -> tuple[float, int]:
+    start = time.perf_counter()
+    response = client.post(QUERY, json={})
+    response.raise_for_status()
+    return time.perf_counter() - start, response.content.count(b'{"file":')
 
 
 def median(runs: int, measure: Callable[[], tuple]) -> float:
@@ -136,6 +139,16 @@ def main() -> None:
                 rows.append(("the same again (selection cached; median of 5)", took, f"{took / full:.2f}×"))
     finally:
         server.stop()
+    # The same app in this process, driven through ASGI: no socket, no HTTP parsing, no second process.
+    app = start_app(work / "in-process", config)
+    try:
+        in_process(app)
+        full = median(5, partial(in_process, app))
+        rows.append(("in-process (ASGI): full /query, warm (median of 5)", full, "1.00×"))
+        walk = median(3, partial(page_walk, app, 1000))
+        rows.append(("in-process (ASGI): walk, maxFiles=1000 (median of 3)", walk, f"{walk / full:.2f}×"))
+    finally:
+        app.close()
     print(f"\n### Paging and predicate hints on a {n_files:,}-file table (local disk)\n")
     print("| request | seconds | × full query |\n|---|---|---|")
     for name, seconds, ratio in rows:

@@ -8,15 +8,16 @@ still not true.
 
 Cost: `FileFilter.select` evaluates the predicate once per distinct partition value tuple with the statistics
 unknown, which decides every file of a partition when the predicate reads partition columns only, and drops a
-partition whole when even unknown statistics cannot make it match. Otherwise a file's stats JSON is parsed only
-when evaluation reaches a statistics column (`LazyStats`; `and` and `or` stop at the first child that decides
-them).
+partition whole when even unknown statistics cannot make it match. Only the files left are evaluated one by one,
+their stats JSON parsed (whole: orjson is faster than picking columns out by hand) only when the predicate reads
+statistics; `and` and `or` stop at the first child that decides them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar
@@ -124,7 +125,9 @@ class Col:
                 else parse_value(self.vt, raw)
             )
             return Range(v, v, may_null=False)
-        if not isinstance(stats, Mapping):
+        if type(stats) is not dict and not isinstance(
+            stats, Mapping
+        ):  # the exact type first: the ABC check is slow
             return None
         assert self.path is not None
         nulls, rows = stat(stats, "nullCount", self.path), stats.get("numRecords")
@@ -301,34 +304,6 @@ class Schema:
         return any(c.uses_stats for c in self.columns)
 
 
-class LazyStats(Mapping[str, Any]):
-    """A file's stats JSON, parsed on first access (stats that are not a JSON object read as empty: nothing known)."""
-
-    __slots__ = ("_parsed", "_raw")
-
-    def __init__(self, raw: str) -> None:
-        self._raw = raw
-        self._parsed: Mapping[str, Any] | None = None
-
-    def _stats(self) -> Mapping[str, Any]:
-        if self._parsed is None:
-            try:
-                parsed = orjson.loads(self._raw)
-            except orjson.JSONDecodeError:
-                parsed = None
-            self._parsed = parsed if isinstance(parsed, dict) else {}
-        return self._parsed
-
-    def __getitem__(self, key: str) -> Any:
-        return self._stats()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._stats())
-
-    def __len__(self) -> int:
-        return len(self._stats())
-
-
 Item = TypeVar("Item")
 
 
@@ -347,9 +322,13 @@ class FileFilter:
             return True
 
     def keeps(self, partition_values: Mapping[str, str | None] | None, stats_json: str | None) -> bool:
-        """Whether to keep a file given its partition values and raw stats JSON (parsed only if needed)."""
-        stats = LazyStats(stats_json) if stats_json and self.uses_stats else None
-        return self(partition_values or {}, stats)
+        """Whether to keep a file given its partition values and raw stats JSON (parsed only if the predicate
+        reads statistics; stats that are not a JSON object tell nothing)."""
+        stats = None
+        if stats_json and self.uses_stats:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                stats = orjson.loads(stats_json)
+        return self(partition_values or {}, stats if type(stats) is dict else None)
 
     def select(
         self,

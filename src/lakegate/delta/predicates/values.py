@@ -152,7 +152,7 @@ def find(name: str, names: Any) -> str | None:
 
 
 def lookup(m: Any, key: str) -> Any:
-    if not isinstance(m, Mapping):
+    if type(m) is not dict and not isinstance(m, Mapping):  # the exact type first: the ABC check is slow
         return None
     k = find(key, m)
     return None if k is None else m[k]
