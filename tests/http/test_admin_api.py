@@ -287,3 +287,32 @@ def test_federation_policy_routes(admin: tuple[Admin, Database]) -> None:
     assert removed.json()["federationPolicies"] == []
     actions = [e["operation"] for e in client.get("/admin/audit").json()["items"]]
     assert {"admin:policy-add", "admin:policy-remove"} <= set(actions)
+
+
+def test_recipients_with_oauth_credentials_through_the_admin_api(admin: tuple[Admin, Database]) -> None:
+    from tests.auth.keys import ed_pair, rsa_pair
+
+    client, _ = admin
+    assert client.post("/admin/shares", json={"name": "s1"}).status_code == 201
+    created = client.post("/admin/recipients", json={"name": "app", "shares": ["s1"], "auth": "oauth"})
+    assert created.status_code == 201, created.text
+    profile = created.json()["profile"]
+    assert (profile["type"], profile["tokenEndpoint"]) == (
+        "oauth_client_credentials",
+        PUBLIC + "/oauth/token",
+    )
+    pair = ed_pair()
+    body = {"auth": "private-key-jwt", "publicKey": pair.public_pem, "keyId": "k1", "graceSeconds": 0}
+    rotated = client.post("/admin/recipients/app/rotate", json=body)
+    assert rotated.status_code == 200, rotated.text
+    auth = rotated.json()["profile"]["auth"]
+    assert (auth["clientId"], auth["issuer"], auth["privateKey"]["algorithm"]) == ("app", PUBLIC, "EdDSA")
+    again = client.post("/admin/recipients/app/rotate", json=body)  # a key id is never reused
+    assert _error(again) == (409, "CONFLICT")
+    for bad in (
+        {"name": "b", "auth": "bogus"},
+        {"name": "b", "auth": "private-key-jwt", "keyId": "k"},
+        {"name": "b", "auth": "oauth", "publicKey": rsa_pair().public_pem, "keyId": "k"},
+        {"name": "b", "auth": "private-key-jwt", "publicKey": rsa_pair().private_pem, "keyId": "k"},
+    ):
+        assert _error(client.post("/admin/recipients", json=bad)) == (400, "INVALID_PARAMETER_VALUE"), bad
