@@ -81,6 +81,7 @@ with open(f"{work}/server.yaml", "w") as f:
         "version: 1\n"
         f"host: 127.0.0.1\nport: {port}\n"
         "authorization:\n  bearerToken: smoke-test-token-0123456789\n"
+        "console:\n  enabled: true\n"
         "shares:\n- name: share\n  schemas:\n  - name: schema\n    tables:\n"
         f"    - name: table\n      location: {work}/table\n"
     )
@@ -112,6 +113,17 @@ frame = delta_sharing.load_as_pandas(f"{work}/profile.share#share.schema.table")
 assert sorted(frame["id"]) == [1, 2, 3, 4], frame
 assert sorted(frame["name"]) == ["a", "b", "c", "d"], frame
 print(f"smoke-wheel: the official client read {len(frame)} rows")
+EOF
+step "the console's templates and stylesheet are in the wheel"
+"$REPO_PY" - "$port" <<'EOF' || { cat "$work/server.log"; exit 1; }
+import sys
+import urllib.request
+
+base = f"http://127.0.0.1:{sys.argv[1]}/console"
+page = urllib.request.urlopen(f"{base}/sign-in", timeout=10).read().decode()
+css = urllib.request.urlopen(f"{base}/lakegate.css", timeout=10).read().decode()
+assert "Admin token" in page and ".topbar" in css, (page[:200], css[:200])
+print("smoke-wheel: the console's sign-in page and stylesheet are served")
 EOF
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
