@@ -184,9 +184,11 @@ def _activation_link(ctx: Context, issued: Any, output: str, verb: str) -> None:
         )
 
 
-def _one_handout(profile_out: Path | None, activation_link: bool) -> None:
+def _one_handout(profile_out: Path | None, activation_link: bool, auth: str = "token") -> None:
     if profile_out is not None and activation_link:
         raise InvalidParameterError("give either --profile-out or --activation-link, not both")
+    if activation_link and auth != "token":
+        raise InvalidParameterError("--activation-link hands out bearer token profiles: use --profile-out")
 
 
 # Options shared by create and rotate: which kind of credential to issue.
@@ -248,7 +250,7 @@ def recipients_create(
     """Create a recipient, grant it shares, and write its profile (endpoint + its new credential) or print a
     one-time activation link for it."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
-        _one_handout(profile_out, activation_link)
+        _one_handout(profile_out, activation_link, auth)
         key = _public_key(auth, public_key, key_id, algorithm)
         issued = ctx.recipients().create(name, share, expires_in, comment, auth=auth, public_key=key)
         ctx.audit("recipient-create", recipient=name)
@@ -282,7 +284,7 @@ def recipients_rotate(
     """Issue a new credential of the --auth kind (token, client secret or public key), as long-lived as the last;
     the current ones of that kind stop after the grace period, other kinds are untouched (token → OAuth)."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
-        _one_handout(profile_out, activation_link)
+        _one_handout(profile_out, activation_link, auth)
         key = _public_key(auth, public_key, key_id, algorithm)
         issued = ctx.recipients().rotate(name, grace, expires_in, never_expires, auth=auth, public_key=key)
         ctx.audit("recipient-rotate", recipient=name)
