@@ -20,6 +20,13 @@ FORBIDDEN = {
     "lakegate.delta": ("lakegate.service", "lakegate.http", "lakegate.server", "lakegate.cli"),
     "lakegate.cloud": ("lakegate.service", "lakegate.http", "lakegate.server", "lakegate.cli"),
     "lakegate.catalog": ("lakegate.service", "lakegate.http", "lakegate.server", "lakegate.cli"),
+    "lakegate.auth": (
+        "lakegate.catalog",
+        "lakegate.service",
+        "lakegate.http",
+        "lakegate.server",
+        "lakegate.cli",
+    ),
     "lakegate.iceberg": (
         "lakegate.service",
         "lakegate.http",
