@@ -10,7 +10,7 @@ import pytest
 from lakegate.catalog.base import Principal
 from lakegate.catalog.db import Database
 from lakegate.catalog.federation import FederatedAuthenticator
-from lakegate.catalog.recipients import Recipients
+from lakegate.catalog.recipients import PolicyRequest, Recipients
 from lakegate.catalog.sql import SqlCatalog
 from lakegate.exceptions import (
     AlreadyExistsError,
@@ -190,3 +190,35 @@ def test_a_verified_token_is_remembered_for_a_moment_but_never_past_its_exp(
     assert catalog.remembered(fresh) is None
     with pytest.raises(UnauthenticatedError):
         catalog.authenticate(fresh)
+
+
+def test_an_oidc_recipient_is_created_with_its_policy_and_no_secret(
+    recipients: Recipients, catalog: SqlCatalog, oidc_provider: OpenIdProvider
+) -> None:
+    policy = PolicyRequest(oidc_provider.issuer, (AUD,), "app-1", "azp", oidc_provider.token_endpoint)
+    issued = recipients.create("acme", ["share1"], auth="oidc", policy=policy)
+    assert issued.token == ""
+    assert (issued.recipient["tokens"], issued.recipient["status"]) == ([], "active")
+    [shown] = issued.recipient["federationPolicies"]
+    assert (shown["issuer"], shown["audiences"], shown["subjectClaim"], shown["subject"]) == (
+        oidc_provider.issuer,
+        [AUD],
+        "azp",
+        "app-1",
+    )
+    profile = issued.profile("https://share.example.com/delta-sharing")
+    assert (profile["shareCredentialsVersion"], profile["type"], profile["tokenEndpoint"]) == (
+        2,
+        "oauth_client_credentials",
+        oidc_provider.token_endpoint,
+    )
+    assert profile["endpoint"] == "https://share.example.com/delta-sharing"
+    assert "bearerToken" not in profile
+    token = oidc_provider.mint("someone", AUD, azp="app-1")
+    assert catalog.authenticate(token) == Principal("acme", frozenset({"share1"}))
+    with pytest.raises(InvalidParameterError, match="no lakegate credential"):
+        recipients.rotate("acme", auth="oidc")
+    with pytest.raises(InvalidParameterError, match="federation policy"):
+        recipients.create("globex", auth="oidc")
+    with pytest.raises(InvalidParameterError, match="expire"):
+        recipients.create("globex", auth="oidc", policy=policy, expires_in=60)

@@ -316,3 +316,35 @@ def test_recipients_with_oauth_credentials_through_the_admin_api(admin: tuple[Ad
         {"name": "b", "auth": "private-key-jwt", "publicKey": rsa_pair().private_pem, "keyId": "k"},
     ):
         assert _error(client.post("/admin/recipients", json=bad)) == (400, "INVALID_PARAMETER_VALUE"), bad
+
+
+def test_create_an_oidc_recipient(admin: tuple[Admin, Database]) -> None:
+    client, db = admin
+    body = {
+        "name": "acme",
+        "auth": "oidc",
+        "federationPolicy": {
+            "issuer": "https://login.microsoftonline.com/tenant/v2.0",
+            "audiences": ["api://lakegate-acme"],
+            "subject": "client-app-id",
+            "subjectClaim": "azp",
+        },
+        "tokenEndpoint": "https://login.microsoftonline.com/tenant/oauth2/v2.0/token",
+    }
+    created = client.post("/admin/recipients", json=body)
+    assert created.status_code == 201
+    profile = created.json()["profile"]
+    assert (profile["type"], profile["endpoint"], profile["tokenEndpoint"]) == (
+        "oauth_client_credentials",
+        PUBLIC,
+        "https://login.microsoftonline.com/tenant/oauth2/v2.0/token",
+    )
+    [policy] = Recipients(db).get("acme")["federationPolicies"]
+    assert (policy["subjectClaim"], policy["subject"]) == ("azp", "client-app-id")
+    assert Recipients(db).get("acme")["tokens"] == []
+    assert _error(client.post("/admin/recipients", json={"name": "b", "auth": "oidc"})) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    no_auth = {"name": "c", "tokenEndpoint": "https://idp.example.com/token"}
+    assert _error(client.post("/admin/recipients", json=no_auth))[0] == 400

@@ -56,6 +56,21 @@ def private_key_jwt(endpoint: str, client_id: str, key_id: str, algorithm: str) 
     }
 
 
+def federated(endpoint: str, token_endpoint: str | None, policy: dict[str, Any]) -> dict[str, Any]:
+    """An OIDC-federated recipient's profile: the official client's client-credentials flow, pointed at the
+    recipient's own identity provider. lakegate knows none of the values the recipient fills in there."""
+    audience = policy["audiences"][0]
+    return {
+        "shareCredentialsVersion": 2,
+        "type": "oauth_client_credentials",
+        "endpoint": endpoint,
+        "tokenEndpoint": token_endpoint or "<your identity provider's token endpoint>",
+        "clientId": "<your application's client id at your identity provider>",
+        "clientSecret": "<its client secret at your identity provider>",
+        "scope": f"<the scope that gets a token for audience {audience} (Entra ID: {audience}/.default)>",
+    }
+
+
 def for_method(
     auth: str,
     endpoint: str,

@@ -39,7 +39,7 @@ MAX_SECONDS = 100 * 366 * 86400  # a century: beyond it, datetimes overflow and 
 
 
 # The ways a recipient can authenticate that issue it a credential here (OIDC federation adds policies).
-AUTH_METHODS = ("token", "basic", "oauth", "private-key-jwt")
+AUTH_METHODS = ("token", "basic", "oauth", "private-key-jwt", "oidc")
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,26 @@ class Issued:
     expires_at: datetime | None
     auth: str = "token"
     key: dict[str, str] | None = None
+    token_endpoint: str | None = None  # oidc: the recipient's IdP's, for its profile
 
     def profile(self, endpoint: str) -> dict[str, Any]:
+        if self.auth == "oidc":
+            return profiles.federated(endpoint, self.token_endpoint, self.recipient["federationPolicies"][-1])
         return profiles.for_method(
             self.auth, endpoint, self.recipient["name"], self.token, self.expires_at, self.key
         )
+
+
+@dataclass(frozen=True)
+class PolicyRequest:
+    """An OIDC federation policy to create a recipient with (catalog/federation.py); `token_endpoint`, the
+    recipient's IdP's, only goes into its profile."""
+
+    issuer: str
+    audiences: tuple[str, ...]
+    subject: str
+    subject_claim: str | None = None
+    token_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,12 +122,16 @@ class Recipients:
         comment: str | None = None,
         auth: str = "token",
         public_key: PublicKeyRequest | None = None,
+        policy: PolicyRequest | None = None,
     ) -> Issued:
-        """A recipient with grants and a first credential of method `auth` (AUTH_METHODS)."""
+        """A recipient with grants and a first credential of method `auth` (AUTH_METHODS); for `oidc`, no
+        credential but the federation `policy`."""
         check_name("recipient", name)
         if name.lower() in RESERVED:
             raise ConflictError(f"recipient name '{name}' is reserved")
         _check_method(auth, public_key)
+        if (auth == "oidc") != (policy is not None):
+            raise InvalidParameterError("a federation policy (issuer, audience, subject) goes with auth oidc")
         now = self.clock()
         try:
             with self.db.write() as conn:
@@ -135,12 +154,27 @@ class Recipients:
                     conn.execute(
                         sa.insert(Grant).values(recipient_id=recipient_id, share_id=sid, created_at=now)
                     )
-                secret, expires_at, key = _issue(
-                    conn, recipient_id, auth, now, _lifetime(expires_in), public_key
-                )
+                if policy is not None:
+                    if expires_in is not None:
+                        raise InvalidParameterError("an oidc recipient's tokens expire as its IdP says")
+                    add_policy(
+                        conn,
+                        self._require(conn, name),
+                        policy.issuer,
+                        policy.audiences,
+                        policy.subject,
+                        policy.subject_claim,
+                        now,
+                    )
+                    secret, expires_at, key = "", None, None
+                else:
+                    secret, expires_at, key = _issue(
+                        conn, recipient_id, auth, now, _lifetime(expires_in), public_key
+                    )
         except sa.exc.IntegrityError:  # created concurrently by another replica or CLI
             raise AlreadyExistsError(f"recipient '{name}' already exists") from None
-        return Issued(self.get(name), secret, expires_at, auth, key)
+        token_endpoint = policy.token_endpoint if policy is not None else None
+        return Issued(self.get(name), secret, expires_at, auth, key, token_endpoint)
 
     def rotate(
         self,
@@ -159,6 +193,11 @@ class Recipients:
         if never_expires and expires_in is not None:
             raise InvalidParameterError("give either an expiry or never-expires, not both")
         _check_method(auth, public_key)
+        if auth == "oidc":
+            raise InvalidParameterError(
+                "an oidc recipient holds no lakegate credential to rotate: "
+                "change its federation policies (recipients policy add|remove)"
+            )
         now = self.clock()
         cutoff = now + timedelta(seconds=_seconds(grace, "grace") or 0)
         model = _MODELS[auth]

@@ -139,6 +139,12 @@ def _issued(ctx: Context, issued: Any, profile_out: Path | None, output: str, ve
         typer.echo(
             "note: put the path of the recipient's private key in the profile's privateKeyFile", err=True
         )
+    if issued.auth == "oidc":
+        typer.echo(
+            "note: the recipient fills in clientId, clientSecret and scope from its own identity provider "
+            "(lakegate never sees them)",
+            err=True,
+        )
     if profile_out is None:
         # The profile goes to stdout (redirect it to a file); this is the only time the token is shown.
         data = {"recipient": issued.recipient, "profile": profile}
@@ -196,7 +202,15 @@ AuthOption = typer.Option(
     "token",
     "--auth",
     help="token (v1 bearer profile), basic (name + token), oauth (client id + secret), "
-    "private-key-jwt (a registered public key).",
+    "private-key-jwt (a registered public key), oidc (create only: a federation policy, no lakegate secret).",
+)
+# OIDC federation policies (create --auth oidc, and `recipients policy add`).
+ISSUER_HELP = "oidc: the IdP's issuer URL, exactly as its tokens' `iss` says."
+AUDIENCE_HELP = "oidc: an accepted `aud` value (repeat for several; a token needs one of them)."
+SUBJECT_HELP = "oidc: the value the subject claim must have."
+SUBJECT_CLAIM_HELP = "oidc: the claim compared with --subject (default: sub; Entra ID apps: azp or oid)."
+ENDPOINT_OF_IDP_HELP = (
+    "oidc: the IdP's token endpoint, written into the profile (the recipient fills in the rest)."
 )
 PublicKeyOption = typer.Option(
     None, "--public-key", help="private-key-jwt: the recipient's public key, a PEM file (or the PEM text)."
@@ -205,6 +219,31 @@ KeyIdOption = typer.Option(None, "--key-id", help="private-key-jwt: the key id (
 AlgorithmOption = typer.Option(
     None, "--algorithm", help="private-key-jwt: RS256/384/512, ES256/384 or EdDSA (default: from the key)."
 )
+
+
+def _policy(
+    auth: str,
+    issuer: str | None,
+    audiences: list[str],
+    subject: str | None,
+    subject_claim: str | None,
+    token_endpoint: str | None,
+    activation_link: bool,
+) -> Any:
+    """The federation policy of an oidc recipient (None for other methods)."""
+    from lakegate.catalog.recipients import PolicyRequest
+
+    if auth != "oidc":
+        if issuer or audiences or subject or subject_claim or token_endpoint:
+            raise InvalidParameterError(
+                "--issuer, --audience, --subject, --subject-claim and --token-endpoint go with --auth oidc"
+            )
+        return None
+    if not issuer or not audiences or not subject:
+        raise InvalidParameterError("--auth oidc needs --issuer URL, --audience A and --subject S")
+    if activation_link:
+        raise InvalidParameterError("an oidc recipient has no secret to hand out: use --profile-out")
+    return PolicyRequest(issuer, tuple(audiences), subject, subject_claim, token_endpoint)
 
 
 def _public_key(auth: str, public_key: str | None, key_id: str | None, algorithm: str | None) -> Any:
@@ -242,17 +281,26 @@ def recipients_create(
     public_key: str | None = PublicKeyOption,
     key_id: str | None = KeyIdOption,
     algorithm: str | None = AlgorithmOption,
+    issuer: str | None = typer.Option(None, "--issuer", help=ISSUER_HELP),
+    audience: list[str] = typer.Option([], "--audience", help=AUDIENCE_HELP),
+    subject: str | None = typer.Option(None, "--subject", help=SUBJECT_HELP),
+    subject_claim: str | None = typer.Option(None, "--subject-claim", help=SUBJECT_CLAIM_HELP),
+    token_endpoint: str | None = typer.Option(None, "--token-endpoint", help=ENDPOINT_OF_IDP_HELP),
     profile_out: Path | None = typer.Option(None, help="Write the profile file here (default: stdout)."),
     activation_link: bool = ActivationLinkOption,
     config: Path = ConfigOption,
     output: str = OutputOption,
 ) -> None:
     """Create a recipient, grant it shares, and write its profile (endpoint + its new credential) or print a
-    one-time activation link for it."""
+    one-time activation link for it. With --auth oidc: no credential, a federation policy, and a profile
+    pointing at the recipient's own IdP."""
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
         _one_handout(profile_out, activation_link, auth)
         key = _public_key(auth, public_key, key_id, algorithm)
-        issued = ctx.recipients().create(name, share, expires_in, comment, auth=auth, public_key=key)
+        policy = _policy(auth, issuer, audience, subject, subject_claim, token_endpoint, activation_link)
+        issued = ctx.recipients().create(
+            name, share, expires_in, comment, auth=auth, public_key=key, policy=policy
+        )
         ctx.audit("recipient-create", recipient=name)
         if activation_link:
             _activation_link(ctx, issued, output, "created")
@@ -426,16 +474,10 @@ policy_app = typer.Typer(
     help="OIDC federation policies: JWTs from the recipient's own identity provider authenticate as it.",
     no_args_is_help=True,
 )
-IssuerOption = typer.Option(..., "--issuer", help="The IdP's issuer URL, exactly as its tokens' `iss` says.")
-AudienceOption = typer.Option(
-    ..., "--audience", help="An accepted `aud` value (repeat for several; a token needs one of them)."
-)
-SubjectOption = typer.Option(..., "--subject", help="The value the subject claim must have.")
-SubjectClaimOption = typer.Option(
-    None,
-    "--subject-claim",
-    help="The claim compared with --subject (default: sub; Entra ID apps: oid or azp).",
-)
+IssuerOption = typer.Option(..., "--issuer", help=ISSUER_HELP)
+AudienceOption = typer.Option(..., "--audience", help=AUDIENCE_HELP)
+SubjectOption = typer.Option(..., "--subject", help=SUBJECT_HELP)
+SubjectClaimOption = typer.Option(None, "--subject-claim", help=SUBJECT_CLAIM_HELP)
 
 
 def _policies_text(r: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from lakegate.audit import AuditLog, admin_change, parse_since
 from lakegate.catalog.admins import AdminTokens
-from lakegate.catalog.recipients import Issued, PublicKeyRequest, Recipients
+from lakegate.catalog.recipients import Issued, PolicyRequest, PublicKeyRequest, Recipients
 from lakegate.catalog.shares import Shares
 from lakegate.exceptions import InvalidParameterError, NotFoundError
 from lakegate.http.auth import bearer_token
@@ -80,19 +80,6 @@ class _Credential(_Body):
         return PublicKeyRequest(self.public_key, self.key_id, self.algorithm)
 
 
-class NewRecipient(_Credential):
-    name: str
-    shares: list[str] = Field(default_factory=list)
-    expires_in: int | None = Field(None, alias="expiresInSeconds")
-    comment: str | None = None
-
-
-class Rotation(_Credential):
-    grace: int = Field(0, alias="graceSeconds")
-    expires_in: int | None = Field(None, alias="expiresInSeconds")  # default: the last token's lifetime
-    never_expires: bool = Field(False, alias="neverExpires")
-
-
 class NewPolicy(_Body):
     """An OIDC federation policy (docs/recipients.md, "OIDC federation")."""
 
@@ -100,6 +87,30 @@ class NewPolicy(_Body):
     audiences: list[str]
     subject: str
     subject_claim: str | None = Field(None, alias="subjectClaim")  # default "sub"
+
+
+class NewRecipient(_Credential):
+    name: str
+    shares: list[str] = Field(default_factory=list)
+    expires_in: int | None = Field(None, alias="expiresInSeconds")
+    comment: str | None = None
+    # auth oidc: the recipient's federation policy, and its IdP's token endpoint for the profile
+    federation_policy: NewPolicy | None = Field(None, alias="federationPolicy")
+    token_endpoint: str | None = Field(None, alias="tokenEndpoint")
+
+    def policy(self) -> PolicyRequest | None:
+        if self.federation_policy is None:
+            if self.token_endpoint is not None:
+                raise InvalidParameterError("tokenEndpoint goes with auth oidc and its federationPolicy")
+            return None
+        p = self.federation_policy
+        return PolicyRequest(p.issuer, tuple(p.audiences), p.subject, p.subject_claim, self.token_endpoint)
+
+
+class Rotation(_Credential):
+    grace: int = Field(0, alias="graceSeconds")
+    expires_in: int | None = Field(None, alias="expiresInSeconds")  # default: the last token's lifetime
+    never_expires: bool = Field(False, alias="neverExpires")
 
 
 class NewShare(_Body):
@@ -148,7 +159,13 @@ def all_recipients(api: AdminApi, request: Request, body: bytes) -> tuple[int, A
 def create_recipient(api: AdminApi, request: Request, body: bytes) -> tuple[int, Any]:
     new = _parse_body(NewRecipient, body)
     issued = api.recipients.create(
-        new.name, new.shares, new.expires_in, new.comment, auth=new.auth, public_key=new.key()
+        new.name,
+        new.shares,
+        new.expires_in,
+        new.comment,
+        auth=new.auth,
+        public_key=new.key(),
+        policy=new.policy(),
     )
     return 201, api.issued(issued)
 

@@ -72,16 +72,35 @@ def recipients(server: RunningServer) -> Iterator[Recipients]:
 
 
 @pytest.fixture(scope="module")
-def acme(config: Path, idp: OpenIdProvider, recipients: Recipients) -> dict[str, Any]:
-    """Recipient acme, granted share1, authenticated by a policy on the IdP; its client registered there."""
-    recipients.create("acme", ["share1"])
-    recipients.revoke("acme")  # no lakegate token: only the IdP's tokens
-    shown = lakegate_json(
-        config, "recipients", "policy", "add", "acme",
+def acme(config: Path, idp: OpenIdProvider, server: RunningServer) -> dict[str, Any]:
+    """Recipient acme, granted share1, created with `--auth oidc`: no lakegate secret, a policy on the IdP, and a
+    profile naming the IdP's token endpoint, which the recipient completes with its own client credentials."""
+    path = server.workdir / "acme.share"
+    created = lakegate_json(
+        config, "recipients", "create", "acme", "--share", "share1", "--auth", "oidc",
         "--issuer", idp.issuer, "--audience", AUDIENCE, "--audience", "api://other", "--subject", SUBJECT,
+        "--token-endpoint", idp.token_endpoint, "--profile-out", str(path),
     )  # fmt: skip
-    assert [p["status"] for p in shown["federationPolicies"]] == ["active"]
-    return {"secret": idp.register(SUBJECT, AUDIENCE), "policy": shown["federationPolicies"][0]["id"]}
+    recipient = created["recipient"]
+    assert (recipient["tokens"], recipient["status"]) == ([], "active")
+    [policy] = recipient["federationPolicies"]
+    assert (policy["issuer"], policy["audiences"], policy["subjectClaim"], policy["subject"]) == (
+        idp.issuer,
+        [AUDIENCE, "api://other"],
+        "sub",
+        SUBJECT,
+    )
+    profile = json.loads(path.read_text())
+    assert {k: profile[k] for k in ("shareCredentialsVersion", "type", "endpoint", "tokenEndpoint")} == {
+        "shareCredentialsVersion": 2,
+        "type": "oauth_client_credentials",
+        "endpoint": server.endpoint,
+        "tokenEndpoint": idp.token_endpoint,
+    }
+    assert {"clientId", "clientSecret", "scope"} <= set(profile) and "bearerToken" not in profile
+    secret = idp.register(SUBJECT, AUDIENCE)  # the recipient's own application at its own IdP
+    path.write_text(json.dumps({**profile, "clientId": SUBJECT, "clientSecret": secret, "scope": AUDIENCE}))
+    return {"secret": secret, "policy": policy["id"], "profile": str(path)}
 
 
 def _profile(
@@ -125,7 +144,7 @@ def test_official_client_reads_through_the_recipients_own_idp(
     server: RunningServer, idp: OpenIdProvider, acme: dict[str, Any], table: str
 ) -> None:
     before = idp.token_hits
-    profile = _profile(server, idp, acme["secret"])
+    profile = acme["profile"]  # as `recipients create --auth oidc` wrote it, completed by the recipient
     client = delta_sharing.SharingClient(profile)
     assert [s.name for s in client.list_shares()] == ["share1"]
     assert [(t.share, t.schema, t.name) for t in client.list_all_tables()] == [("share1", "default", "plain")]
@@ -220,7 +239,10 @@ def test_policy_removal_and_revocation_take_effect_at_once(
     assert _get(server, token).status_code == 200
     lakegate(config, "recipients", "policy", "remove", "acme", str(acme["policy"]))
     _refused(_get(server, token))
-    again = recipients.add_policy("acme", idp.issuer, [AUDIENCE], SUBJECT)
+    again = lakegate_json(
+        config, "recipients", "policy", "add", "acme",
+        "--issuer", idp.issuer, "--audience", AUDIENCE, "--subject", SUBJECT,
+    )  # fmt: skip
     acme["policy"] = again["federationPolicies"][-1]["id"]
     assert _get(server, token).status_code == 200
     revoked = recipients.revoke("acme")  # what `lakegate recipients revoke acme` does
