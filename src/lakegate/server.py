@@ -12,6 +12,7 @@ from starlette.routing import Mount
 
 from lakegate.audit import AuditLog
 from lakegate.auth.access_tokens import AccessTokens
+from lakegate.auth.oidc import IssuerKeys, KeyCacheSettings
 from lakegate.auth.ratelimit import FailureLimiter
 from lakegate.banner import log_banner
 from lakegate.catalog.activations import ActivationLinks
@@ -37,7 +38,6 @@ from lakegate.http.observability import ObservabilityMiddleware, operational_rou
 from lakegate.iceberg import IcebergTables
 from lakegate.keys import KeyRing
 from lakegate.metrics import Metrics
-from lakegate.oidc import IssuerKeys, KeyCacheSettings
 from lakegate.preflight import catalog_locations, check_locations
 from lakegate.service.async_queries import AsyncQueries
 from lakegate.service.browse import BrowseService

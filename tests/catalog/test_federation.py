@@ -7,10 +7,11 @@ import time
 
 import pytest
 
+from lakegate.auth.oidc import IssuerKeys
 from lakegate.catalog.base import Principal
 from lakegate.catalog.db import Database
 from lakegate.catalog.federation import FederatedAuthenticator
-from lakegate.catalog.recipients import PolicyRequest, Recipients
+from lakegate.catalog.recipients import PolicyRequest, Recipients, active_token_count
 from lakegate.catalog.sql import SqlCatalog
 from lakegate.exceptions import (
     AlreadyExistsError,
@@ -19,7 +20,6 @@ from lakegate.exceptions import (
     NotFoundError,
     UnauthenticatedError,
 )
-from lakegate.oidc import IssuerKeys
 from tests.catalog.support import SHARES, Clock, prepared
 from tests.services.oidc import OpenIdProvider
 
@@ -222,3 +222,12 @@ def test_an_oidc_recipient_is_created_with_its_policy_and_no_secret(
         recipients.create("globex", auth="oidc")
     with pytest.raises(InvalidParameterError, match="expire"):
         recipients.create("globex", auth="oidc", policy=policy, expires_in=60)
+
+
+def test_a_policy_counts_as_a_way_in(recipients: Recipients, db: Database) -> None:
+    # A server whose only recipient is federated is not "closed to everyone" (the start-up warning).
+    recipients.create("acme", ["share1"])
+    recipients.revoke("acme")
+    assert active_token_count(db) == 0
+    recipients.add_policy("acme", "https://login.example.com/tenant/v2.0", [AUD], "app-1")
+    assert active_token_count(db) == 1

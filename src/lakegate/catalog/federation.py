@@ -17,11 +17,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from lakegate.catalog.base import Principal
-from lakegate.catalog.db import Database
-from lakegate.catalog.models import SHARES, FederationPolicy, Grant, Recipient
-from lakegate.exceptions import AlreadyExistsError, ConflictError, InvalidParameterError, NotFoundError
-from lakegate.oidc import (
+from lakegate.auth.oidc import (
     IssuerKeys,
     audiences,
     http_issuer_allowed,
@@ -30,6 +26,10 @@ from lakegate.oidc import (
     unverified_claims,
     verified_claims,
 )
+from lakegate.catalog.base import Principal
+from lakegate.catalog.db import Database
+from lakegate.catalog.models import SHARES, FederationPolicy, Grant, Recipient
+from lakegate.exceptions import AlreadyExistsError, ConflictError, InvalidParameterError, NotFoundError
 from lakegate.timestamps import iso, iso_or_none
 
 log = logging.getLogger("lakegate.auth")

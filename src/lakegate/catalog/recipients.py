@@ -381,11 +381,16 @@ class Recipients:
 
 
 def active_token_count(db: Database) -> int:
-    """How many recipient tokens, client secrets and public keys can authenticate now (a server with none is
-    closed to everyone)."""
+    """How many recipient tokens, client secrets, public keys and federation policies can authenticate now (a
+    server with none is closed to everyone)."""
     now = utcnow()
     with db.read() as conn:
-        return sum(
+        policies = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(FederationPolicy)
+            .where(FederationPolicy.revoked_at.is_(None))
+        ).scalar_one()
+        return int(policies) + sum(
             int(
                 conn.execute(
                     sa.select(sa.func.count()).select_from(model).where(active(model, now))

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakegate.auth.access_tokens import AccessTokens, is_access_token
+from lakegate.auth.oidc import looks_like_jwt
 from lakegate.catalog.base import (
     BasicCredentials,
     Catalog,
@@ -45,7 +46,6 @@ from lakegate.catalog.models import (
 )
 from lakegate.catalog.recent import Recent
 from lakegate.exceptions import UnauthenticatedError
-from lakegate.oidc import looks_like_jwt
 from lakegate.timestamps import iso
 
 log = logging.getLogger("lakegate.auth")

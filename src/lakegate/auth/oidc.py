@@ -31,11 +31,12 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from lakegate.auth.jose import ASYMMETRIC
 from lakegate.exceptions import IdpUnavailableError, UnauthenticatedError
 
 log = logging.getLogger("lakegate.auth")
 
-ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA")
+ALGORITHMS = ASYMMETRIC
 # The algorithms a key of each type may verify (an EC key is bound to its curve's one algorithm).
 _KEY_ALGORITHMS: dict[tuple[str, str | None], set[str]] = {
     ("RSA", None): {"RS256", "RS384", "RS512"},
@@ -44,7 +45,9 @@ _KEY_ALGORITHMS: dict[tuple[str, str | None], set[str]] = {
     ("OKP", "Ed25519"): {"EdDSA"},
     ("OKP", "Ed448"): {"EdDSA"},
 }
-MAX_TOKEN_CHARS = 16 * 1024  # IdP tokens are 1-3 KiB; anything far larger is refused before it is parsed
+# IdP tokens are 1-3 KiB, but Entra ID access tokens carrying many group ids grow past jose.MAX_JWT_BYTES (meant
+# for client assertions); anything larger than this is refused before it is parsed.
+MAX_TOKEN_CHARS = 16 * 1024
 MAX_DOCUMENT_BYTES = 512 * 1024  # a discovery document or key set larger than this is not an IdP's
 WELL_KNOWN = "/.well-known/openid-configuration"
 

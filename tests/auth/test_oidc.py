@@ -9,8 +9,8 @@ import time
 import jwt
 import pytest
 
+from lakegate.auth.oidc import IssuerKeys, KeyCacheSettings, fetch_json, unverified_claims, verified_claims
 from lakegate.exceptions import IdpUnavailableError, UnauthenticatedError
-from lakegate.oidc import IssuerKeys, KeyCacheSettings, fetch_json, unverified_claims, verified_claims
 from tests.services.oidc import OpenIdProvider, SigningKey, hmac_with_public_key, unsigned
 
 AUD = "api://lakegate-test"
