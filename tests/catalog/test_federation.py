@@ -231,3 +231,16 @@ def test_a_policy_counts_as_a_way_in(recipients: Recipients, db: Database) -> No
     assert active_token_count(db) == 0
     recipients.add_policy("acme", "https://login.example.com/tenant/v2.0", [AUD], "app-1")
     assert active_token_count(db) == 1
+
+
+def test_claims_no_row_can_hold_are_no_match_not_an_error(
+    recipients: Recipients, catalog: SqlCatalog, oidc_provider: OpenIdProvider
+) -> None:
+    # PostgreSQL refuses to compare text holding a NUL: such an issuer or subject simply matches nothing.
+    recipients.create("acme", ["share1"])
+    recipients.add_policy("acme", oidc_provider.issuer, [AUD], "app-1")
+    issuer = oidc_provider.issuer
+    for subject, iss in (("app-1", issuer + "\x00"), ("app-1\x00", issuer), ("app-1", "x" * 5000)):
+        with pytest.raises(UnauthenticatedError):
+            catalog.authenticate(oidc_provider.mint(subject, AUD, iss=iss))
+    assert oidc_provider.jwks_hits == 0

@@ -45,7 +45,13 @@ def check_policy(
 ) -> tuple[str, list[str], str, str]:
     """A policy's values as stored, or InvalidParameterError naming what is wrong."""
     parts = urlsplit(issuer)
-    if not 0 < len(issuer) <= MAX_ISSUER_CHARS or not parts.hostname or parts.query or parts.fragment:
+    if (
+        not 0 < len(issuer) <= MAX_ISSUER_CHARS
+        or "\x00" in issuer
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
         raise InvalidParameterError(
             f"issuer must be an https URL without query or fragment, not {issuer[:100]!r}"
         )
@@ -195,8 +201,14 @@ class FederatedAuthenticator:
             return None
         header, unverified = unverified_claims(token)
         issuer: str = unverified["iss"]
+        if "\x00" in issuer or len(issuer) > MAX_ISSUER_CHARS:
+            return None  # no policy can name it (and PostgreSQL refuses to compare a NUL)
         subjects = sorted(
-            {v for v in unverified.values() if isinstance(v, str) and len(v) <= MAX_VALUE_CHARS}
+            {
+                v
+                for v in unverified.values()
+                if isinstance(v, str) and len(v) <= MAX_VALUE_CHARS and "\x00" not in v
+            }
         )
         with self.db.read() as conn:
             rows = conn.execute(_CANDIDATES, {"issuer": issuer, "subjects": subjects}).all()
