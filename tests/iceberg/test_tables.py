@@ -408,3 +408,23 @@ def test_partitioning_changed_by_an_overwrite(tmp_path: Path) -> None:
     assert iceberg_rows(loaded.metadata_location, snapshot_id=4) == delta_rows(root, 3)
     table = StaticTable.from_metadata(loaded.metadata_location)
     assert len(list(table.scan(row_filter="day = '2026-01-03'").plan_files())) == 1
+
+
+def test_manifests_of_a_large_version_follow_partitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chain, "MANIFEST_ENTRIES", 2)  # as with 5,000 files per manifest, in fewer
+    root = str(tmp_path / "regions")
+    for batch in range(4):  # each append writes one file per region: the log lists them a, b, a, b, ...
+        write_deltalake(root, rows([batch * 10, batch * 10 + 1]), partition_by=["region"], mode="append")
+    loaded = _tables(tmp_path).load(_source(root, None))  # the latest version only: all 8 files at once
+    table = StaticTable.from_metadata(loaded.metadata_location)
+    current = table.current_snapshot()
+    assert current is not None
+    manifests = current.manifests(table.io)
+    assert len(manifests) == 4
+    for manifest in manifests:  # one region each, so a filter on the region skips the others
+        assert manifest.partitions is not None
+        [region] = manifest.partitions
+        assert region.lower_bound == region.upper_bound
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(root)

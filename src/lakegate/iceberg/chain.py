@@ -297,7 +297,8 @@ class Builder:
         specs = {s.spec_id: s for s in chain.specs}
         for kind, content, groups in (("a", DATA, new_data), ("d", POSITION_DELETES, new_deletes)):
             n = 0
-            for spec_id, entries in sorted(groups.items()):
+            for spec_id, unsorted in sorted(groups.items()):
+                entries = by_partition(unsorted)
                 for start in range(0, len(entries), MANIFEST_ENTRIES):
                     name = f"manifests/b{chain.base}-v{version}-{kind}{n}.avro"
                     n += 1
@@ -441,6 +442,16 @@ class Builder:
             snapshot["parent-snapshot-id"] = parent
         chain.snapshots.append(snapshot)
         chain.version = version
+
+
+def by_partition(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries ordered by partition tuple (nulls last), so that each manifest of a large version covers few
+    partitions and its partition summary lets clients skip it."""
+
+    def key(entry: dict[str, Any]) -> tuple[tuple[bool, Any], ...]:
+        return tuple((v is None, v if v is not None else 0) for v in entry["data_file"]["partition"].values())
+
+    return sorted(entries, key=key)
 
 
 def _entry_count(manifest: Manifest) -> int:
