@@ -73,3 +73,14 @@ def test_a_link_and_a_profile_file_are_one_or_the_other(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 1 and "not both" in result.output and not out.exists()
+
+
+def test_a_private_key_jwt_recipient_gets_no_link(tmp_path: Path) -> None:
+    config = _write(tmp_path / "a.yaml", ["share_a"])
+    result = runner.invoke(
+        app,
+        ["recipients", "create", "k", "--auth", "private-key-jwt", "--activation-link", "-c", str(config)],
+    )
+    assert result.exit_code == 1 and "holds its own key" in result.output
+    listed = _cli("recipients", "list", "-c", str(config))
+    assert [r["name"] for r in listed] == []  # refused before anything was made

@@ -191,7 +191,7 @@ def test_recipients_with_oauth_credentials_from_the_cli(config: Path, tmp_path: 
         (["--auth", "bogus"], "auth must be one of"),
         (["--auth", "private-key-jwt"], "needs --public-key"),
         (["--auth", "oauth", "--key-id", "k"], "go with --auth private-key-jwt"),
-        (["--auth", "oauth", "--activation-link"], "--activation-link hands out bearer token profiles"),
+        (["--auth", "private-key-jwt", "--activation-link"], "holds its own key"),
         (
             ["--auth", "private-key-jwt", "--public-key", str(tmp_path / "missing.pem"), "--key-id", "k"],
             "missing.pem",

@@ -297,3 +297,39 @@ def test_the_session_cookie_is_secure_over_tls(console) -> None:
     browser.http.base_url = httpx.URL("https://lakegate.test")  # the ASGI scope's scheme is https
     answer = browser.sign_in(admin)
     assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
+
+
+def test_oauth_and_basic_recipients_get_version_2_profiles_by_link(console) -> None:
+    client, _, _, table = console
+    browser = _signed_in(console)
+    browser.post_form("/console/shares", "/console/shares", name="v2")
+    browser.post_form(
+        "/console/shares/v2/tables", "/console/shares/v2", schema="s", table="t", location=table
+    )
+    profiles = {}
+    for name, auth in (("app", "oauth"), ("bi", "basic")):
+        answer = browser.post_form(
+            "/console/recipients", "/console/recipients", name=name, share=["v2"], auth=auth
+        )
+        link = LINK.search(answer.text).group(1)  # type: ignore[union-attr]
+        page = Browser(client).go("GET", link)
+        csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+        profiles[auth] = Browser(client).go("POST", link, data={"csrf": csrf}).json()
+    oauth, basic = profiles["oauth"], profiles["basic"]
+    assert (oauth["shareCredentialsVersion"], oauth["type"], oauth["clientId"]) == (
+        2,
+        "oauth_client_credentials",
+        "app",
+    )
+    assert oauth["tokenEndpoint"] == oauth["endpoint"] + "/oauth/token"
+    grant = {"grant_type": "client_credentials"}
+    exchanged = client.post("/oauth/token", token=None, auth=("app", oauth["clientSecret"]), data=grant)
+    assert exchanged.status_code == 200, exchanged.text
+    listed = client.get("/shares", token=exchanged.json()["access_token"])
+    assert [s["name"] for s in listed.json()["items"]] == ["v2"]
+    assert (basic["shareCredentialsVersion"], basic["type"], basic["username"]) == (2, "basic", "bi")
+    listed = client.raw("GET", "/delta-sharing/shares", auth=("bi", basic["password"]))
+    assert listed.status_code == 200 and [s["name"] for s in listed.json()["items"]] == ["v2"]
+    # Rotating keeps the recipient's method by default, and the new link hands out a new secret.
+    shown = browser.go("GET", "/console/recipients/app").text
+    assert '<option value="oauth" selected>' in shown and "client secret" in shown

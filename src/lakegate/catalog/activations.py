@@ -1,9 +1,11 @@
 """Recipient activation links: `{publicUrl}/activate/CODE`, opened once by the recipient to download its profile.
 
-A link is made for a recipient's newest token (its creation or its last rotation). That token's secret was
-shown to nobody; the download replaces it with a new secret (new hash, same lifetime, counted from the
-download), so the bearer token exists only in the file the recipient downloads: never in a URL, a log line or
-a page. Only the SHA-256 of the code is stored; the first download marks the link used; links expire.
+A link is made for a recipient's newest credential of one method (its creation or its last rotation): a bearer
+token (methods token and basic) or an OAuth client secret (oauth). That credential's secret was shown to
+nobody; the download replaces it with a new secret (new hash, same lifetime, counted from the download), so
+the secret exists only in the profile the recipient downloads (version 1 for token, 2 for basic and oauth):
+never in a URL, a log line or a page. A private-key-JWT recipient holds its own key: it gets no link. Only the
+SHA-256 of the code is stored; the first download marks the link used; links expire.
 """
 
 from __future__ import annotations
@@ -17,19 +19,33 @@ from typing import Any
 import sqlalchemy as sa
 
 from lakegate.catalog.bearer_tokens import active, new_token, token_hash
+from lakegate.catalog.client_credentials import new_client_secret
 from lakegate.catalog.db import Database, utcnow
-from lakegate.catalog.models import ActivationLink, Grant, Recipient, RecipientToken, Share
+from lakegate.catalog.models import (
+    ActivationLink,
+    Grant,
+    Recipient,
+    RecipientClientSecret,
+    RecipientToken,
+    Share,
+)
 from lakegate.catalog.recipients import Issued, Recipients, recipient_not_found
 from lakegate.catalog.sync import CONFIG
-from lakegate.exceptions import ConflictError
+from lakegate.exceptions import ConflictError, InvalidParameterError
 
 CODE_BYTES = 32
 MAX_CODE_CHARS = 128  # longer paths are no code of ours: refused before hashing
+# Method -> (the table of its secrets, the link's column naming the row, how a new secret is made).
+METHODS: dict[str, tuple[Any, str, Callable[[], str]]] = {
+    "token": (RecipientToken, "token_id", new_token),
+    "basic": (RecipientToken, "token_id", new_token),
+    "oauth": (RecipientClientSecret, "client_secret_id", new_client_secret),
+}
 
 
 @dataclass(frozen=True)
 class LinkState:
-    """What an activation page shows: `state` is ready, used, expired or void (its token was revoked or
+    """What an activation page shows: `state` is ready, used, expired or void (its credential was revoked or
     replaced since the link was made)."""
 
     state: str
@@ -37,10 +53,15 @@ class LinkState:
     shares: list[str]
     expires_at: datetime
     used_at: datetime | None
+    auth: str = "token"
 
 
 def _hash(code: str) -> str:
     return token_hash(code)
+
+
+def _no_code(code: str) -> bool:
+    return not code or len(code) > MAX_CODE_CHARS
 
 
 class ActivationLinks:
@@ -48,9 +69,15 @@ class ActivationLinks:
         self.db = db
         self.clock = clock
 
-    def create(self, recipient: str, validity_seconds: int) -> str:
-        """A new link (its code, shown once) for the recipient's newest active token; the recipient's earlier
-        unused links stop working (one open link per recipient)."""
+    def create(self, recipient: str, validity_seconds: int, auth: str = "token") -> str:
+        """A new link (its code, shown once) for the recipient's newest active credential of method `auth`;
+        the recipient's earlier unused links stop working (one open link per recipient)."""
+        if auth not in METHODS:
+            raise InvalidParameterError(
+                f"an activation link hands out a token or a client secret ({', '.join(METHODS)}); a "
+                "private-key-jwt recipient signs with its own key: send it its profile instead"
+            )
+        model, column, _ = METHODS[auth]
         code, now = secrets.token_urlsafe(CODE_BYTES), self.clock()
         with self.db.write() as conn:
             row = conn.execute(
@@ -65,15 +92,15 @@ class ActivationLinks:
                     f"recipient '{row.name}' is the configuration's authorization.bearerToken: its token is "
                     "in the YAML"
                 )
-            token_id = conn.execute(
-                sa.select(RecipientToken.id)
-                .where(RecipientToken.recipient_id == row.id, active(RecipientToken, now))
-                .order_by(RecipientToken.id.desc())
+            credential_id = conn.execute(
+                sa.select(model.id)
+                .where(model.recipient_id == row.id, active(model, now))
+                .order_by(model.id.desc())
                 .limit(1)
             ).scalar()
-            if token_id is None:
+            if credential_id is None:
                 raise ConflictError(
-                    f"recipient '{row.name}' has no active token: rotate it to make one for the link"
+                    f"recipient '{row.name}' has no active {auth} credential: rotate it to make one for the link"
                 )
             conn.execute(
                 sa.delete(ActivationLink).where(
@@ -84,28 +111,29 @@ class ActivationLinks:
                 sa.insert(ActivationLink).values(
                     code_hash=_hash(code),
                     recipient_id=row.id,
-                    token_id=token_id,
+                    auth=auth,
                     created_at=now,
                     expires_at=now + timedelta(seconds=validity_seconds),
+                    **{column: credential_id},
                 )
             )
         return code
 
     def state(self, code: str) -> LinkState | None:
         """The link of `code` as its page shows it; None for a code that is no link."""
-        if not code or len(code) > MAX_CODE_CHARS:
+        if _no_code(code):
             return None
         with self.db.read() as conn:
-            return self._state(conn, code)
+            return self._state(conn, _hash(code))
 
     def redeem(self, code: str) -> tuple[LinkState, Issued | None]:
-        """Download: a ready link becomes used and its token gets its secret (the Issued); any other state
-        gives None. One transaction, so two downloads at once give one file."""
-        if not code or len(code) > MAX_CODE_CHARS:
+        """Download: a ready link becomes used and its credential gets its secret (the Issued); any other
+        state gives None. One transaction, so two downloads at once give one file."""
+        if _no_code(code):
             raise recipient_not_found("(activation link)")
         now = self.clock()
         with self.db.write() as conn:
-            found = self._state(conn, code)
+            found = self._state(conn, _hash(code))
             if found is None:
                 raise recipient_not_found("(activation link)")
             if found.state != "ready":
@@ -113,41 +141,39 @@ class ActivationLinks:
             link = conn.execute(
                 sa.select(ActivationLink).where(ActivationLink.code_hash == _hash(code))
             ).one()
-            old = conn.execute(sa.select(RecipientToken).where(RecipientToken.id == link.token_id)).one()
-            token = new_token()
+            model, column, make = METHODS[link.auth]
+            credential_id = getattr(link, column)
+            old = conn.execute(sa.select(model).where(model.id == credential_id)).one()
+            secret = make()
             lifetime = None if old.expires_at is None else old.expires_at - old.created_at
             expires_at = None if lifetime is None else now + lifetime
             conn.execute(
-                sa.update(RecipientToken)
-                .where(RecipientToken.id == link.token_id)
-                .values(token_hash=token_hash(token), created_at=now, expires_at=expires_at)
+                sa.update(model)
+                .where(model.id == credential_id)
+                .values(token_hash=token_hash(secret), created_at=now, expires_at=expires_at)
             )
             conn.execute(sa.update(ActivationLink).where(ActivationLink.id == link.id).values(used_at=now))
-        used = LinkState("used", found.recipient, found.shares, found.expires_at, now)
-        return used, Issued(Recipients(self.db, self.clock).get(found.recipient), token, expires_at)
+        used = LinkState("used", found.recipient, found.shares, found.expires_at, now, link.auth)
+        recipient = Recipients(self.db, self.clock).get(found.recipient)
+        return used, Issued(recipient, secret, expires_at, auth=link.auth)
 
     def pending(self) -> dict[str, datetime]:
         """Recipient name -> expiry of its open (ready) link, for the console's recipient list."""
-        now = self.clock()
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(Recipient.name, ActivationLink.expires_at)
-                .join(Recipient, Recipient.id == ActivationLink.recipient_id)
-                .join(RecipientToken, RecipientToken.id == ActivationLink.token_id)
-                .where(
-                    ActivationLink.used_at.is_(None),
-                    ActivationLink.expires_at > now,
-                    active(RecipientToken, now),
+            hashes = conn.execute(
+                sa.select(ActivationLink.code_hash).where(
+                    ActivationLink.used_at.is_(None), ActivationLink.expires_at > self.clock()
                 )
-            ).all()
-        return {r.name: r.expires_at for r in rows}
+            ).scalars()
+            states = [self._state(conn, code_hash) for code_hash in list(hashes)]
+        return {s.recipient: s.expires_at for s in states if s is not None and s.state == "ready"}
 
-    def _state(self, conn: sa.Connection, code: str) -> LinkState | None:
+    def _state(self, conn: sa.Connection, code_hash: str) -> LinkState | None:
         now = self.clock()
         row: Any = conn.execute(
             sa.select(ActivationLink, Recipient.name.label("recipient"))
             .join(Recipient, Recipient.id == ActivationLink.recipient_id)
-            .where(ActivationLink.code_hash == _hash(code))
+            .where(ActivationLink.code_hash == code_hash)
         ).first()
         if row is None:
             return None
@@ -159,15 +185,16 @@ class ActivationLinks:
                 .order_by(Share.position, Share.id)
             ).scalars()
         )
-        token_live = conn.execute(
-            sa.select(RecipientToken.id).where(RecipientToken.id == row.token_id, active(RecipientToken, now))
+        model, column, _ = METHODS.get(row.auth, METHODS["token"])
+        live = conn.execute(
+            sa.select(model.id).where(model.id == getattr(row, column), active(model, now))
         ).first()
         if row.used_at is not None:
             state = "used"
         elif row.expires_at <= now:
             state = "expired"
-        elif token_live is None:
+        elif live is None:
             state = "void"
         else:
             state = "ready"
-        return LinkState(state, row.recipient, shares, row.expires_at, row.used_at)
+        return LinkState(state, row.recipient, shares, row.expires_at, row.used_at, row.auth)

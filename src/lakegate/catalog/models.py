@@ -180,7 +180,12 @@ class ActivationLink(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
-    token_id: Mapped[int] = mapped_column(sa.ForeignKey("recipient_tokens.id", ondelete="CASCADE"))
+    # The method (token, basic: a bearer token; oauth: a client secret) and the row of the credential.
+    auth: Mapped[str] = mapped_column(sa.String(16), server_default="token")
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recipient_tokens.id", ondelete="CASCADE"))
+    client_secret_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("recipient_client_secrets.id", ondelete="CASCADE")
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

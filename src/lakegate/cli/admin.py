@@ -176,7 +176,7 @@ def _activation_link(ctx: Context, issued: Any, output: str, verb: str) -> None:
 
     settings = ctx.config.activation_links
     name = issued.recipient["name"]
-    code = ActivationLinks(ctx.db).create(name, settings.validity_seconds)
+    code = ActivationLinks(ctx.db).create(name, settings.validity_seconds, issued.auth)
     if ctx.config.public_endpoint_warning():
         typer.echo(f"warning: {ctx.config.public_endpoint_warning()}", err=True)
     link = f"{ctx.config.public_endpoint()}/activate/{code}"
@@ -190,11 +190,17 @@ def _activation_link(ctx: Context, issued: Any, output: str, verb: str) -> None:
         )
 
 
-def _one_handout(profile_out: Path | None, activation_link: bool, auth: str = "token") -> None:
+LINK_METHODS = ("token", "basic", "oauth")  # lakegate.catalog.activations.METHODS, without importing it here
+
+
+def _one_handout(profile_out: Path | None, activation_link: bool, auth: str) -> None:
     if profile_out is not None and activation_link:
         raise InvalidParameterError("give either --profile-out or --activation-link, not both")
-    if activation_link and auth != "token":
-        raise InvalidParameterError("--activation-link hands out bearer token profiles: use --profile-out")
+    if activation_link and auth not in LINK_METHODS:
+        raise InvalidParameterError(
+            f"--activation-link hands out a secret the server makes (--auth {', '.join(LINK_METHODS)}); a "
+            f"{auth} recipient holds its own key or identity: send it the profile instead"
+        )
 
 
 # Options shared by create and rotate: which kind of credential to issue.

@@ -218,9 +218,11 @@ def remove_table(page: Page) -> Response:
 
 def recipient_status(recipient: dict[str, Any]) -> str:
     """active (a token works), revoked (the newest token was revoked), expired, or no token."""
-    tokens = recipient["tokens"]
-    if any(t["status"] == "active" for t in tokens):
+    if recipient["status"] == "active":  # any credential of any method
         return "active"
+    tokens = sorted(
+        [*recipient["tokens"], *recipient.get("clientSecrets", [])], key=lambda t: t["createdAt"] or ""
+    )
     return tokens[-1]["status"] if tokens else "no token"
 
 
@@ -235,6 +237,7 @@ def recipients_page(page: Page) -> Response:
         recipients=recipients,
         shares=[s["name"] for s in page.console.api.shares.all()],
         validity_days=page.console.config.activation_links.validity_seconds / DAY,
+        methods=LINK_METHODS,
     )
 
 
@@ -251,9 +254,31 @@ def _days(page: Page, name: str, label: str) -> int | None:
     return max(1, round(days * DAY))
 
 
-def _issued_page(page: Page, recipient: str, verb: str) -> Response:
+# The methods whose secret an activation link can hand out, as the console offers them.
+LINK_METHODS = {
+    "token": "Bearer token (profile version 1, every client)",
+    "oauth": "OAuth client credentials (profile version 2)",
+    "basic": "HTTP Basic (profile version 2)",
+}
+
+
+def _method(page: Page) -> str:
+    auth = page.form.get("auth") or "token"
+    if auth not in LINK_METHODS:
+        raise InvalidParameterError(f"Authentication must be one of {', '.join(LINK_METHODS)}")
+    return auth
+
+
+def _current_method(recipient: dict[str, Any]) -> str:
+    """The method a rotation keeps by default: oauth when only client secrets are active."""
+    tokens = any(t["status"] == "active" for t in recipient["tokens"])
+    secrets = any(t["status"] == "active" for t in recipient.get("clientSecrets", []))
+    return "oauth" if secrets and not tokens else "token"
+
+
+def _issued_page(page: Page, recipient: str, verb: str, auth: str) -> Response:
     """The page that shows a new activation link: the only time its code is shown."""
-    code = page.console.links.create(recipient, page.console.config.activation_links.validity_seconds)
+    code = page.console.links.create(recipient, page.console.config.activation_links.validity_seconds, auth)
     expires = utcnow() + timedelta(seconds=page.console.config.activation_links.validity_seconds)
     return page.render(
         "issued.html",
@@ -261,6 +286,7 @@ def _issued_page(page: Page, recipient: str, verb: str) -> Response:
         link=page.console.activation_url(code),
         expires=expires,
         verb=verb,
+        method=LINK_METHODS[auth],
     )
 
 
@@ -273,11 +299,12 @@ def create_recipient(page: Page) -> Response:
             page.form_lists.get("share", []),
             _days(page, "expires_days", "Token lifetime"),
             page.field("comment") or None,
+            auth=_method(page),
         )
     except LakegateError as exc:
         return page.failed("/console/recipients", exc)
     page.audit("recipient-create", recipient=issued.recipient["name"])
-    return _issued_page(page, issued.recipient["name"], "created")
+    return _issued_page(page, issued.recipient["name"], "created", issued.auth)
 
 
 def recipient_page(page: Page) -> Response:
@@ -290,6 +317,16 @@ def recipient_page(page: Page) -> Response:
         link_expires=page.console.links.pending().get(recipient["name"]),
         grantable=grantable,
         url=recipient_url(recipient["name"]),
+        methods=LINK_METHODS,
+        method=_current_method(recipient),
+        credentials=sorted(
+            [
+                *({**t, "kind": "bearer token"} for t in recipient["tokens"]),
+                *({**t, "kind": "client secret"} for t in recipient.get("clientSecrets", [])),
+            ],
+            key=lambda t: t["createdAt"] or "",
+            reverse=True,
+        ),
     )
 
 
@@ -317,13 +354,12 @@ def rotate(page: Page) -> Response:
             grace = round(float(grace_hours) * HOUR)
         except ValueError:
             raise InvalidParameterError("Grace period must be a number of hours") from None
-        issued = page.console.api.recipients.rotate(
-            name, grace, _days(page, "expires_days", "Token lifetime")
-        )
+        lifetime = _days(page, "expires_days", "Token lifetime")
+        issued = page.console.api.recipients.rotate(name, grace, lifetime, auth=_method(page))
     except LakegateError as exc:
         return page.failed(recipient_url(name), exc)
     page.audit("recipient-rotate", recipient=issued.recipient["name"])
-    return _issued_page(page, issued.recipient["name"], "rotated")
+    return _issued_page(page, issued.recipient["name"], "rotated", issued.auth)
 
 
 # -- activity ---------------------------------------------------------------------------------------------------
