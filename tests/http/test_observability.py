@@ -25,6 +25,17 @@ from lakegate.http.observability import route_label
         ("/delta-sharing/files/s/d/t/part-0.parquet", "/delta-sharing/files/{path}"),
         ("/admin/recipients/alice/grants/s", "/admin/recipients/{recipient}/grants/{share}"),
         ("/metrics", "/metrics"),
+        ("/delta-sharing/iceberg/v1/config", "/delta-sharing/iceberg/v1/config"),
+        ("/delta-sharing/iceberg/v1/sales/namespaces", "/delta-sharing/iceberg/v1/{prefix}/namespaces"),
+        (
+            "/delta-sharing/iceberg/v1/sales/namespaces/d/tables/t/credentials",
+            "/delta-sharing/iceberg/v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials",
+        ),
+        # The route template labels the same way (names after `tables` are placeholders): still one label.
+        (
+            "/delta-sharing/iceberg/v1/sales/tables/rename",
+            "/delta-sharing/iceberg/v1/{prefix}/tables/{table}",
+        ),
     ],
 )
 def test_route_label(path: str, label: str) -> None:
