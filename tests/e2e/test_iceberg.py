@@ -23,6 +23,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import LongType, NestedField
 
+from tests.e2e.integration.admin_support import lakegate
 from tests.e2e.server import RunningServer, start_server
 from tests.fixtures.dv_table import DvTable, build_dv_table
 from tests.tables import build_column_mapped, build_partitioned, build_plain
@@ -213,3 +214,29 @@ def test_load_table_is_audited_like_a_query(lake: Catalog, server: RunningServer
     loads = [e for e in events if e["operation"] == "iceberg-load-table"]
     assert {"table": f"{SHARE}.default.sales", "version": 3, "outcome": "ok"}.items() <= loads[-2].items()
     assert {"table": f"{SHARE}.default.nope", "status": 404}.items() <= loads[-1].items()
+
+
+def test_a_client_secret_works_as_iceberg_oauth_credential(server: RunningServer) -> None:
+    """PyIceberg given `credential=<client id>:<secret>` asks `{uri}/v1/oauth/tokens` for an access token."""
+    profile = server.workdir / "dora.share"
+    lakegate(
+        server.workdir / "lakegate.yaml",
+        "recipients",
+        "create",
+        "dora",
+        "--share",
+        SHARE,
+        "--auth",
+        "oauth",
+        "--profile-out",
+        str(profile),
+    )
+    secret = json.loads(profile.read_text())["clientSecret"]
+    dora = load_catalog(
+        "dora", type="rest", uri=f"{server.endpoint}/iceberg", warehouse=SHARE, credential=f"dora:{secret}"
+    )
+    assert ("default", "sales") in dora.list_tables("default")
+    with pytest.raises(Exception, match="invalid_client"):
+        load_catalog(
+            "mallory", type="rest", uri=f"{server.endpoint}/iceberg", warehouse=SHARE, credential="dora:wrong"
+        )

@@ -169,3 +169,12 @@ def test_load_table_of_a_local_table_needs_no_credentials(served: AppClient) -> 
     assert answer.headers["cache-control"] == "no-store"
     credentials = served.get(f"{BASE}/share1/namespaces/a/tables/t1/credentials")
     assert credentials.json() == {"storage-credentials": []}
+
+
+def test_basic_credentials_are_accepted_as_on_the_sharing_routes(served: AppClient) -> None:
+    password = Recipients(served.app.state.services.catalog.db).create("erin", ["share2"], auth="basic").token
+    auth = httpx.BasicAuth("erin", password)
+    answer = served.get(f"{BASE}/share2/namespaces", token=None, auth=auth)
+    assert answer.status_code == 200 and answer.json() == {"namespaces": [["c"]]}
+    wrong = served.get(f"{BASE}/share2/namespaces", token=None, auth=httpx.BasicAuth("erin", "nope"))
+    iceberg_error(wrong, 401, "NotAuthorizedException")

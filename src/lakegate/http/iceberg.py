@@ -1,6 +1,7 @@
 """The Iceberg REST catalog routes, mounted at `{endpoint}/iceberg` (the use cases are `service.iceberg`).
 
-Same bearer tokens, grants and audit as the sharing protocol. Every write of the spec is routed, so that it is
+Same credentials (bearer tokens, access tokens of the token endpoint, which Iceberg clients reach at
+`/v1/oauth/tokens` too, Basic), grants and audit as the sharing protocol. Every write of the spec is routed, so that it is
 refused as the read-only catalog's 403 (ForbiddenException) after authentication, not as an unknown route.
 Errors take the spec's shape (`{"error": {message, type, code}}`, http/errors.py).
 """
@@ -15,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lakegate.catalog.base import Principal
-from lakegate.http.auth import bearer_token
+from lakegate.http.auth import credential
+from lakegate.http.oauth import token as oauth_token
 from lakegate.http.record import observe_principal, observe_stats
 from lakegate.service.iceberg import IcebergCatalog, read_only
 
@@ -30,7 +32,7 @@ def _catalog(request: Request) -> IcebergCatalog:
 
 
 def _principal(request: Request) -> Principal:
-    principal: Principal = request.app.state.services.catalog.authenticate(bearer_token(request))
+    principal: Principal = request.app.state.services.catalog.authenticate(credential(request))
     observe_principal(principal)
     return principal
 
@@ -118,6 +120,9 @@ def iceberg_routes() -> list[BaseRoute]:
     ns = prefix + "/namespaces/{namespace}"
     return [
         Route("/v1/config", config),
+        # Where Iceberg clients given `credential=<client id>:<secret>` ask for a token (the spec's deprecated
+        # endpoint, which PyIceberg, Spark and Trino still use): the server's own token endpoint.
+        Route("/v1/oauth/tokens", oauth_token, methods=["POST"]),
         Route(prefix + "/namespaces", namespaces, methods=["GET", "POST"]),
         Route(ns, namespace, methods=["GET", "HEAD", "DELETE"]),
         Route(ns + "/properties", write("changing a namespace's properties"), methods=["POST"]),
