@@ -1,8 +1,9 @@
 """The Iceberg REST catalog routes, mounted at `{endpoint}/iceberg` (the use cases are `service.iceberg`).
 
 Same credentials (bearer tokens, access tokens of the token endpoint, which Iceberg clients reach at
-`/v1/oauth/tokens` too, Basic), grants and audit as the sharing protocol. Every write of the spec is routed, so that it is
-refused as the read-only catalog's 403 (ForbiddenException) after authentication, not as an unknown route.
+`/v1/oauth/tokens` too, Basic), grants and audit as the sharing protocol. Every write of the spec is routed, so
+that it is refused as the read-only catalog's 403 (ForbiddenException) after authentication, not as an unknown
+route.
 Errors take the spec's shape (`{"error": {message, type, code}}`, http/errors.py).
 """
 

@@ -621,7 +621,10 @@ def _oauth_paths(endpoint: str) -> dict[str, Doc]:
         public=True,
         errors=(),
     )
-    iceberg_token = {**token, "summary": token["summary"] + " (the token endpoint, where Iceberg clients ask)"}
+    iceberg_token = {
+        **token,
+        "summary": token["summary"] + " (the token endpoint, where Iceberg clients ask)",
+    }
     return {
         endpoint + "/oauth/token": {"post": token},
         endpoint + "/iceberg/v1/oauth/tokens": {"post": iceberg_token},
