@@ -567,7 +567,7 @@ def console_routes(console: Console) -> list[BaseRoute]:
 
     revoke = _recipient_change(
         "recipient-revoke",
-        "Every token of '{name}' is revoked.",
+        "Every credential of '{name}' is revoked.",
         lambda p, n: p.console.api.recipients.revoke(n),
     )
     delete = _recipient_change(
