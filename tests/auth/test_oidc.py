@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 
 import jwt
@@ -187,3 +188,31 @@ def test_discovery_must_name_its_own_issuer(oidc_provider: OpenIdProvider) -> No
 
     with pytest.raises(IdpUnavailableError, match="another issuer"):
         _verify(oidc_provider.mint("c", AUD), IssuerKeys(fetch=lying_fetch), (oidc_provider.issuer,))
+
+
+def test_an_expired_set_keeps_serving_while_one_thread_refetches(oidc_provider: OpenIdProvider) -> None:
+    release = threading.Event()
+    fetching = threading.Event()
+    fetched: list[str] = []
+
+    def slow_fetch(url: str, timeout: float) -> object:
+        if len(fetched) >= 2:  # the first discovery and key set come at once, any later fetch waits
+            fetching.set()
+            release.wait(10)
+        fetched.append(url)
+        return fetch_json(url, timeout)
+
+    clock = Clock()
+    keys = IssuerKeys(KeyCacheSettings(cache_seconds=300), fetch=slow_fetch, clock=clock)
+    token = oidc_provider.mint("c", AUD)
+    _verify(token, keys, (oidc_provider.issuer,))
+    clock.now += 301
+    refresher = threading.Thread(target=_verify, args=(token, keys, (oidc_provider.issuer,)))
+    refresher.start()
+    assert fetching.wait(10)
+    started = time.monotonic()
+    assert _verify(token, keys, (oidc_provider.issuer,))["sub"] == "c"  # not waiting for the refetch
+    assert time.monotonic() - started < 1
+    release.set()
+    refresher.join(10)
+    assert oidc_provider.jwks_hits == 2

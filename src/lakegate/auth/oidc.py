@@ -164,14 +164,16 @@ class IssuerKeys:
     def key(self, issuer: str, kid: str | None, alg: str) -> jwt.PyJWK:
         """The issuer's key `kid` able to verify `alg`: from the cache, else after a (rate-limited) refetch."""
         state = self._state(issuer)
-        now = self._clock()
-        if state.keys is not None and now < state.expires_at:
-            found = _pick(state.keys, kid, alg)
-            if found is not None:
-                return found
+        cached = None if state.keys is None else _pick(state.keys, kid, alg)
+        if cached is not None and self._clock() < state.expires_at:
+            return cached
         # A refetch is needed (nothing cached, the cache expired, or an unknown key id): one thread at a time
-        # per issuer; the others wait for its result rather than fetching the same document again.
-        if not state.lock.acquire(timeout=3 * self.settings.fetch_timeout_seconds):
+        # per issuer. When the set merely expired, the others keep verifying with the cached key meanwhile;
+        # otherwise they wait for the fetch rather than fetching the same document again.
+        if cached is not None:
+            if not state.lock.acquire(blocking=False):
+                return cached
+        elif not state.lock.acquire(timeout=3 * self.settings.fetch_timeout_seconds):
             raise IdpUnavailableError(f"issuer {issuer}: its keys are still being fetched")
         try:
             return self._key_locked(issuer, state, kid, alg)
