@@ -103,7 +103,7 @@ def stacked_by_day(
                     slot * 0.7,
                     height,
                     colors[name],
-                    f"{day}: {name}, {label(value)} {unit}",
+                    f"{day}: {name}, {label(value)} {unit}".rstrip(),
                 )
             )
     chart.total_text = label(chart.total)
