@@ -15,6 +15,7 @@ import httpx
 import pytest
 import requests
 
+from lakegate.audit import AuditLog
 from lakegate.catalog.db import Database
 from lakegate.catalog.recipients import Recipients
 from tests.e2e.integration.admin_support import lakegate, lakegate_json
@@ -153,6 +154,16 @@ def test_official_client_reads_through_the_recipients_own_idp(
     assert idp.token_hits > before  # the client got its token from the IdP, not from lakegate
     # Not granted share2: answered as nonexistent, as for a token holder.
     assert _get(server, idp.mint(SUBJECT, AUDIENCE), "/shares/share2").status_code == 404
+    # The audit trail names the recipient, as for a token holder (events are written in batches: wait a little).
+    audit = AuditLog(Database(f"sqlite:///{server.workdir / 'lakegate.db'}"))
+    deadline = time.monotonic() + 10
+    while (
+        not any(e["operation"] == "query" for e in audit.query(None, "acme")) and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert any(
+        e["operation"] == "query" and e["table"] == "share1.default.plain" for e in audit.query(None, "acme")
+    )
 
 
 def test_wrong_client_secret_at_the_idp(
