@@ -31,3 +31,6 @@ class Lru(Generic[K, V]):
         self._items.move_to_end(key)
         while len(self._items) > self.limit:
             self._items.popitem(last=False)
+
+    def pop(self, key: K) -> V | None:
+        return self._items.pop(key, None)

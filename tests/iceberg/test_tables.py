@@ -428,3 +428,24 @@ def test_manifests_of_a_large_version_follow_partitions(
         [region] = manifest.partitions
         assert region.lower_bound == region.upper_bound
     assert iceberg_rows(loaded.metadata_location) == delta_rows(root)
+
+
+def test_a_failed_version_leaves_no_half_made_state(tmp_path: Path) -> None:
+    table = build_dv_table(tmp_path / "dv", storage="i")  # v0: files A, B; v1: a vector on each
+    tables = _tables(tmp_path)
+    tables.load(_source(str(table.root)))  # the chain at v1, kept in memory
+    first, second = _last_adds(table.root, 1)
+    missing = {"storageType": "u", "pathOrInlineDv": z85_encode(bytes(16)), "offset": 1, "sizeInBytes": 30}
+    broken = [
+        {"remove": {**second, "dataChange": True}},
+        {"remove": {**first, "dataChange": True}},
+        {"add": {**first, "deletionVector": {**missing, "cardinality": 1}}},
+    ]
+    commit = table.root / "_delta_log" / f"{2:020d}.json"
+    commit.write_text("".join(json.dumps(a) + "\n" for a in broken))
+    with pytest.raises(TableStateError):
+        tables.load(_source(str(table.root)))
+    commit.write_text(json.dumps(broken[0]) + "\n")  # the provider repairs v2: it only removes B
+    loaded = tables.load(_source(str(table.root)))
+    ids = sorted(r["id"] for r in iceberg_rows(loaded.metadata_location))
+    assert ids == [i for i in table.expected_ids if i < 10] == [r["id"] for r in delta_rows(str(table.root))]

@@ -128,6 +128,8 @@ class IcebergTables:
             lambda location: self._stores.store_for(location).read(location),
         )
         chain = self._known_chain(files, oldest, target)
+        with self._guard:  # changed in place below: only a chain that reached its version is kept
+            self._chains.pop(files.directory.uri)
         if chain is not None:
             try:
                 self._advance(chain, builder, source, target)
