@@ -155,15 +155,14 @@ def test_official_client_reads_through_the_recipients_own_idp(
     # Not granted share2: answered as nonexistent, as for a token holder.
     assert _get(server, idp.mint(SUBJECT, AUDIENCE), "/shares/share2").status_code == 404
     # The audit trail names the recipient, as for a token holder (events are written in batches: wait a little).
-    audit = AuditLog(Database(f"sqlite:///{server.workdir / 'lakegate.db'}"))
+    db = Database(f"sqlite:///{server.workdir / 'lakegate.db'}")
     deadline = time.monotonic() + 10
-    while (
-        not any(e["operation"] == "query" for e in audit.query(None, "acme")) and time.monotonic() < deadline
-    ):
+    events = AuditLog(db).query(None, "acme")
+    while not any(e["operation"] == "query" for e in events) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert any(
-        e["operation"] == "query" and e["table"] == "share1.default.plain" for e in audit.query(None, "acme")
-    )
+        events = AuditLog(db).query(None, "acme")
+    db.close()
+    assert any(e["operation"] == "query" and e["table"] == "share1.default.plain" for e in events)
 
 
 def test_wrong_client_secret_at_the_idp(
