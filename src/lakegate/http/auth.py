@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 
 from starlette.requests import Request
 
 from lakegate.catalog.base import BasicCredentials, Credential
+from lakegate.catalog.sql import UNAUTHENTICATED
 from lakegate.exceptions import UnauthenticatedError
+
+log = logging.getLogger("lakegate.auth")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -20,17 +24,19 @@ def bearer_token(request: Request) -> str | None:
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
     """(user, password) of `Authorization: Basic`, None for another scheme; UnauthenticatedError when the
-    Basic value cannot be decoded (a malformed credential is refused, never read as no credential)."""
+    Basic value cannot be decoded (a malformed credential is refused, never read as no credential), with the
+    answer every other refusal gets (the reason goes to the log)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise UnauthenticatedError("malformed Basic credentials") from None
+        decoded = ""
     user, colon, password = decoded.partition(":")
     if not colon or not user or not password:
-        raise UnauthenticatedError("malformed Basic credentials: expected user:password")
+        log.info("refused (401): malformed Basic credentials (expected base64 of user:password)")
+        raise UnauthenticatedError(UNAUTHENTICATED)
     return user, password
 
 
