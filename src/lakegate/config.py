@@ -194,6 +194,9 @@ class StorageConfig(_Model):
     iceberg: IcebergStorageConfig | None = None
 
 
+MAX_WORKERS = 256
+
+
 class ServerConfig(_Model):
     version: int
     shares: list[ShareConfig] = Field(default_factory=list)
@@ -249,7 +252,7 @@ class ServerConfig(_Model):
         default_factory=ActivationLinksConfig, alias="activationLinks"
     )
     # Processes serving the port (lakegate.workers): a number, or "auto" for one per core.
-    workers: int | Literal["auto"] = Field(1, ge=1, le=256)
+    workers: int | Literal["auto"] = 1
     # How long a replica answers authentications and lookups from memory (lakegate.catalog.recent).
     catalog_cache_seconds: float = Field(1.0, alias="catalogCacheSeconds", ge=0, le=60)
     # The directory of the configuration file: relative paths (the default database) are resolved from it.
@@ -311,6 +314,13 @@ class ServerConfig(_Model):
         if value != 1:
             raise ValueError(f"must be 1, got {value}")
         return value
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_count_or_auto(cls, value: object) -> object:
+        if value == "auto" or (type(value) is int and 1 <= value <= MAX_WORKERS):
+            return value
+        raise ValueError(f"must be a number from 1 to {MAX_WORKERS}, or auto")
 
     @field_validator("endpoint")
     @classmethod

@@ -49,11 +49,19 @@ def test_version_is_the_installed_distributions() -> None:
             ["--log-level", "verbose"],
             "error: --log-level must be one of debug, info, warning, error, not 'verbose'",
         ),
+        (["--workers", "0"], "error: --workers must be a number from 1 to 256, or auto, not '0'"),
+        (["--workers", "all"], "error: --workers must be a number from 1 to 256, or auto, not 'all'"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(tmp_path: Path, args: list[str], line: str) -> None:
     result = _lakegate("serve", "-c", str(_write(tmp_path / "a.yaml")), *args)
     assert result.returncode == 2 and result.stderr == line + "\n"
+
+
+def test_a_bad_workers_key_is_one_line(tmp_path: Path) -> None:
+    result = _lakegate("serve", "-c", str(_write(tmp_path / "a.yaml", workers=0)))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("workers: must be a number from 1 to 256, or auto")
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from lakegate.catalog.changes import NOTIFY, ChangeListener
 from lakegate.exceptions import ConfigError
 
 LEGACY_FILE = "lakegate.db"  # every configuration's default database before 0.2 (see catalog/ownership.py)
@@ -84,6 +85,7 @@ class Database:
         self.generation = 0
         sqlite = self.sqlite_path
         self._wal = None if sqlite is None else f"{sqlite}-wal"
+        self._changes = ChangeListener(self.url) if self.backend == "postgresql" else None
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -92,9 +94,12 @@ class Database:
         return Path(db) if self.backend == "sqlite" and db and db != ":memory:" else None
 
     def change_mark(self) -> Hashable:
-        """What changes when the database may have: this object's write transactions, and for a SQLite file any
-        process's commit (the CLI's, another server's: each appends to the WAL file, so one stat tells). What
-        the server remembers of the catalog (`lakegate.catalog.recent`) is forgotten when the mark changes."""
+        """What changes when the database may have: this object's write transactions, and any process's commit
+        (the CLI's, another server's): on a SQLite file each appends to the WAL file, so one stat tells; on
+        PostgreSQL each is announced (`lakegate.catalog.changes`). What the server remembers of the catalog
+        (`lakegate.catalog.recent`) is forgotten when the mark changes."""
+        if self._changes is not None:
+            return self.generation, self._changes.mark()
         if self._wal is None:
             return self.generation
         try:
@@ -115,6 +120,8 @@ class Database:
         try:
             with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
                 yield conn
+                if catalog_change and self._changes is not None:
+                    conn.exec_driver_sql(NOTIFY)  # delivered to every listener when this commits
         finally:
             if catalog_change:
                 self.generation += 1
@@ -128,6 +135,8 @@ class Database:
             return False
 
     def close(self) -> None:
+        if self._changes is not None:
+            self._changes.stop()
         self.engine.dispose()
 
     def __repr__(self) -> str:

@@ -32,7 +32,7 @@ class Recent:
         self.seconds = seconds
         self._generation = generation
         self._clock = clock
-        self._seen = generation()
+        self._seen = generation() if seconds > 0 else None
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 

@@ -55,7 +55,7 @@ def serve(
     """Serve the shares of a configuration file (its database is migrated and synced first)."""
     import uvicorn
 
-    from lakegate.config import load_config
+    from lakegate.config import MAX_WORKERS, load_config
     from lakegate.http.connection import guarded_protocol
     from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
@@ -74,9 +74,9 @@ def serve(
     if (
         workers is not None
         and workers != "auto"
-        and not (workers.isascii() and workers.isdigit() and int(workers) >= 1)
+        and not (workers.isascii() and workers.isdigit() and 1 <= int(workers) <= MAX_WORKERS)
     ):
-        _fail(f"--workers must be a number from 1 or auto, not '{workers}'")
+        _fail(f"--workers must be a number from 1 to {MAX_WORKERS}, or auto, not '{workers}'")
     configure_logging(log_format or "json", log_level)
     try:
         settings = load_config(config)
