@@ -63,6 +63,7 @@ bench: $(STAMP) services
 	$(PY) benchmarks/bench_paging.py
 	$(PY) benchmarks/bench_long_log.py
 	$(PY) benchmarks/bench_small.py
+	$(PY) benchmarks/bench_workers.py
 	$(PY) benchmarks/bench_iceberg.py
 	$(PY) benchmarks/bench_federation.py
 
