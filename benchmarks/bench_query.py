@@ -73,6 +73,16 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+class _OneStore:
+    """The one method of a StoreRegistry that Signers uses."""
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+
+    def store_for(self, location: object) -> object:
+        return self.store
+
+
 def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     from lakegate.cloud.aws.storage import S3Store
     from lakegate.cloud.base import SignRequest
@@ -80,8 +90,7 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     from lakegate.config import AwsStorageConfig
     from lakegate.delta.log import DeltaLog
     from lakegate.delta.snapshot import load_snapshot
-    from lakegate.protocol import lines
-    from lakegate.service.files import LineCache
+    from lakegate.service.files import LineCache, Signers, parts_lines
 
     settings = AwsStorageConfig.model_validate(rgw.aws_settings())
     store = S3Store(settings)
@@ -89,14 +98,11 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     t0 = time.perf_counter()
     snapshot = load_snapshot(DeltaLog(store, root))
     t1 = time.perf_counter()
-    files = LineCache().entries(snapshot, root, (), "parquet", "parquet")
+    files = LineCache().parts(snapshot, root, (), "parquet", "parquet")
     t2 = time.perf_counter()
     now = int(time.time())
-    sign = store.url_signer(SignRequest(expires_at_s=now + 3600, now_s=now))
-    expiry = lines.extra_fields(expirationTimestamp=(now + 3600) * 1000)
-    total = 0
-    for entry in files.values():
-        total += len(lines.parquet_file_line("file", sign(entry.location), entry.file_id, entry.tail, expiry))
+    signers = Signers(_OneStore(store), SignRequest(expires_at_s=now + 3600, now_s=now))  # type: ignore[arg-type]
+    total = sum(len(chunk) for chunk in parts_lines(files, "parquet", signers, root, ()))
     t3 = time.perf_counter()
     assert len(files) == n_files
     return {

@@ -94,7 +94,7 @@ def _expected(row: dict[str, Any]) -> dict[str, Any]:
 def _decode(column: pa.ChunkedArray) -> list[dict[str, Any]]:
     actions = CheckpointActions()
     actions.absorb_table(pa.table({"add": column}))
-    return actions.adds
+    return actions.all_adds()
 
 
 @settings(max_examples=100, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -94,23 +95,33 @@ def test_missing_versions_and_tables(tmp_path: Path) -> None:
     assert load_snapshot(_log(root)).version == 3  # the checkpoint still serves the latest version
 
 
-def test_entries_of_unchanged_files_are_reused_after_a_commit(tmp_path: Path) -> None:
+def test_parts_of_unchanged_files_are_reused_after_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakegate.service import parts
     from lakegate.service.files import LineCache
 
     root = str(tmp_path / "t")
     build_partitioned(root)
+    DeltaTable(root).create_checkpoint()  # the checkpoint's rows are the column-wise base
     log, location = _log(root), Location.parse(root)
+    base_builds = []
+    build_base = parts.build_base
+
+    def counted(*args: Any) -> Any:
+        base_builds.append(1)
+        return build_base(*args)
+
+    monkeypatch.setattr(parts, "build_base", counted)
     cache = LineCache()
     base = load_snapshot(log)
-    before = cache.entries(base, location, (), "parquet", "parquet")
-    assert cache.entries(base, location, (), "parquet", "parquet") is before  # built once per snapshot
+    before = cache.parts(base, location, (), "parquet", "parquet")
+    assert cache.parts(base, location, (), "parquet", "parquet") is before  # built once per snapshot
     write_deltalake(root, rows([70]), mode="append")
     moved = load_snapshot(log, None, base)
     assert base.files is not moved.files and len(base.files) == len(before)  # the older snapshot is untouched
-    after = cache.entries(moved, location, (), "parquet", "parquet")
-    assert set(before) < set(after)
-    assert all(after[k] is before[k] for k in before)  # the same objects: nothing rebuilt
-    cold = LineCache().entries(load_snapshot(log), location, (), "parquet", "parquet")
-    assert {k: (e.file_id, e.tail, e.location) for k, e in cold.items()} == {
-        k: (e.file_id, e.tail, e.location) for k, e in after.items()
-    }
+    after = cache.parts(moved, location, (), "parquet", "parquet")
+    assert len(after) == len(before) + 1
+    assert len(base_builds) == 1  # the checkpoint's rows were encoded once, for both versions
+    cold = LineCache().parts(load_snapshot(log), location, (), "parquet", "parquet")
+    assert cold.table.drop_columns(["row"]).equals(after.table.drop_columns(["row"]))

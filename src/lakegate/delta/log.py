@@ -166,7 +166,8 @@ class DeltaLog:
 class CheckpointActions:
     protocol: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-    adds: list[dict[str, Any]] = field(default_factory=list)
+    adds: list[dict[str, Any]] = field(default_factory=list)  # from JSON checkpoints
+    add_tables: list[pa.Table] = field(default_factory=list)  # from parquet ones: one row per add action
     sidecars: list[str] = field(default_factory=list)
 
     def absorb(self, action: dict[str, Any]) -> None:
@@ -182,9 +183,7 @@ class CheckpointActions:
     def absorb_table(self, table: pa.Table) -> None:
         names = table.column_names
         if "add" in names:
-            adds = _struct_rows(table.column("add"), skip=("stats_parsed", "partitionValues_parsed"))
-            _stats_from_struct(table.column("add"), adds)
-            self.adds += adds
+            self.add_tables.append(add_table(table.column("add")))
         for column, attr in (("metaData", "metadata"), ("protocol", "protocol")):
             if column in names:
                 values = table.column(column)
@@ -194,14 +193,44 @@ class CheckpointActions:
             values = table.column("sidecar")
             self.sidecars += [v["path"] for v in values.filter(values.is_valid()).to_pylist()]
 
+    def add_table(self) -> pa.Table:
+        """The add actions of every parquet part, as one table (columns as in the checkpoint's add struct)."""
+        tables = [t for t in self.add_tables if len(t)] or self.add_tables[:1]
+        if not tables:
+            return pa.table({"path": pa.array([], pa.string())})
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
-def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def all_adds(self) -> list[dict[str, Any]]:
+        """Every add action as a dict (tests and small tables; a snapshot keeps the table)."""
+        table = self.add_table()
+        return [*(struct_rows(table.to_struct_array()) if len(table) else []), *self.adds]
+
+
+_PARSED = ("stats_parsed", "partitionValues_parsed")
+
+
+def add_table(column: pa.ChunkedArray) -> pa.Table:
+    """The non-null rows of a checkpoint's `add` column as a table of its fields (`*_parsed` dropped; a `stats`
+    string made from `stats_parsed` where the checkpoint kept only that: file lines carry the string)."""
+    chunks = []
+    for chunk in column.chunks:
+        kept = [(f.name, chunk.field(i)) for i, f in enumerate(chunk.type) if f.name not in _PARSED]
+        valid = chunk.is_valid()
+        table = pa.Table.from_arrays([a for _, a in kept], names=[n for n, _ in kept])
+        chunks.append(table if chunk.null_count == 0 else table.filter(valid))
+    table = pa.concat_tables(chunks) if len(chunks) != 1 else chunks[0]
+    if not chunks:
+        table = pa.table({"path": pa.array([], pa.string())})
+    return _stats_from_struct(column, table)
+
+
+def struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The non-null rows of a struct column as JSON-like dicts (nulls dropped, maps as dicts).
 
     Converted field by field: pyarrow's to_pylist on a whole struct column costs ~50 µs per row (a 100k-file
     checkpoint took 5 s); per-field lists plus manual map assembly take a fraction of that."""
     if isinstance(column, pa.ChunkedArray):  # per chunk: combine_chunks() would copy every buffer
-        return [row for chunk in column.chunks for row in _struct_rows(chunk, skip)]
+        return [row for chunk in column.chunks for row in struct_rows(chunk, skip)]
     # Null rows (a checkpoint row holds one action kind) are dropped from each field's list with compress(),
     # which is far cheaper than filtering the struct column itself.
     mask = column.is_valid().to_pylist() if column.null_count else None
@@ -217,7 +246,7 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
             values: list[Any] = _map_rows(child)
         elif pa.types.is_struct(child_type.type):
             values = [None] * len(child)
-            child_rows = iter(_struct_rows(child))
+            child_rows = iter(struct_rows(child))
             for j, ok in enumerate(child.is_valid().to_pylist()):
                 if ok:
                     values[j] = next(child_rows)
@@ -240,19 +269,28 @@ def _struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ())
     return rows
 
 
-def _stats_from_struct(column: pa.ChunkedArray, adds: list[dict[str, Any]]) -> None:
+def _stats_from_struct(column: pa.ChunkedArray, table: pa.Table) -> pa.Table:
     """Give each add without a `stats` string one made from its `stats_parsed` struct: a checkpoint written with
     `delta.checkpoint.writeStatsAsJson=false` keeps the stats only there, and file lines carry the string."""
-    if all("stats" in add for add in adds) or "stats_parsed" not in {f.name for f in column.type}:
-        return
+    if "stats_parsed" not in {f.name for f in column.type}:
+        return table
+    has_text = "stats" in table.column_names
+    if has_text and table.column("stats").null_count == 0:
+        return table
     parsed = [
         value
         for chunk in column.chunks
         for value in chunk.field("stats_parsed").filter(chunk.is_valid()).to_pylist()
     ]
-    for add, stats in zip(adds, parsed, strict=True):
-        if "stats" not in add and stats is not None:
-            add["stats"] = orjson.dumps(_stats_json(stats)).decode()
+    texts = table.column("stats").to_pylist() if has_text else [None] * len(table)
+    filled = [
+        text if text is not None or stats is None else orjson.dumps(_stats_json(stats)).decode()
+        for text, stats in zip(texts, parsed, strict=True)
+    ]
+    column_ = pa.array(filled, pa.string())
+    if has_text:
+        return table.set_column(table.column_names.index("stats"), "stats", column_)
+    return table.append_column("stats", column_)
 
 
 def _stats_json(value: Any) -> Any:

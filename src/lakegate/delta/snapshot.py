@@ -7,7 +7,6 @@ vector to a file removes the file without it and adds it again with it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from lakegate._gc import paused_gc
+from lakegate.delta.addfiles import AddFiles, Changes, dv_id, file_key
 from lakegate.delta.log import DeltaLog, Listing, contiguous, version_name
 from lakegate.exceptions import (
     LakegateError,
@@ -24,19 +24,9 @@ from lakegate.exceptions import (
     TableStateError,
 )
 
+__all__ = ["Snapshot", "dv_id", "file_key", "load_snapshot"]  # dv_id, file_key: where callers know them
+
 log_ = logging.getLogger(__name__)
-
-
-def dv_id(descriptor: dict[str, Any] | None) -> str:
-    if not descriptor:
-        return ""
-    offset = descriptor.get("offset")
-    suffix = f"@{offset}" if offset is not None else ""
-    return f"{descriptor.get('storageType', '')}{descriptor.get('pathOrInlineDv', '')}{suffix}"
-
-
-def file_key(action: dict[str, Any]) -> tuple[str, str]:
-    return action["path"], dv_id(action.get("deletionVector"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,8 +38,8 @@ class Snapshot:
     version: int
     protocol: dict[str, Any]
     metadata: dict[str, Any]
-    # The live add actions, in replay order; never changed once the snapshot is built.
-    files: Mapping[tuple[str, str], dict[str, Any]]
+    # The live add actions (by file key), column-wise; never changed once the snapshot is built.
+    files: AddFiles
     commit_mtime_ms: int  # modification time of this version's commit file (0 if unknown)
     in_commit_timestamp: int | None = None
 
@@ -88,7 +78,7 @@ class Snapshot:
 
     @cached_property
     def size_bytes(self) -> int:
-        return sum(int(f.get("size", 0)) for f in self.files.values())
+        return self.files.total_size()
 
 
 @dataclass
@@ -98,7 +88,7 @@ class _State:
     version: int
     protocol: dict[str, Any]
     metadata: dict[str, Any]
-    files: dict[tuple[str, str], dict[str, Any]]
+    files: Changes
     mtime_ms: int
     in_commit_timestamp: int | None = None
 
@@ -106,10 +96,9 @@ class _State:
         ict = None
         for action in actions:
             if "add" in action:
-                add = action["add"]
-                self.files[file_key(add)] = add
+                self.files.add(action["add"])
             elif "remove" in action:
-                self.files.pop(file_key(action["remove"]), None)
+                self.files.remove(action["remove"])
             elif "metaData" in action:
                 self.metadata = action["metaData"]
             elif "protocol" in action:
@@ -120,7 +109,12 @@ class _State:
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
-            self.version, self.protocol, self.metadata, self.files, self.mtime_ms, self.in_commit_timestamp
+            self.version,
+            self.protocol,
+            self.metadata,
+            self.files.done(),
+            self.mtime_ms,
+            self.in_commit_timestamp,
         )
 
 
@@ -180,7 +174,7 @@ def _load(log: DeltaLog, version: int | None, base: Snapshot | None, full_listin
                 base.version,
                 base.protocol,
                 base.metadata,
-                dict(base.files),
+                base.files.changed(),
                 base.commit_mtime_ms,
                 base.in_commit_timestamp,
             )
@@ -245,10 +239,10 @@ def _starting_point(log: DeltaLog, listing: Listing, target: int, partial: bool)
             checkpoint,
             state.protocol or {},
             state.metadata or {},
-            {file_key(add): add for add in state.adds},
+            AddFiles.from_table(state.add_table(), state.adds).changed(),
             ckpt_info.mtime_ms if ckpt_info else 0,
         )
-    return _State(-1, {}, {}, {}, 0)
+    return _State(-1, {}, {}, AddFiles().changed(), 0)
 
 
 def _missing_commit(log: DeltaLog, listing: Listing, target: int, missing: int) -> LakegateError:

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -33,6 +33,7 @@ from lakegate.protocol.requests import QueryInfoRequest, QueryRequest
 from lakegate.service.context import ResolvedTable, TableContext
 from lakegate.service.files import Signers
 from lakegate.service.paging import ASYNC_PAGE, Page
+from lakegate.service.parts import FileParts
 from lakegate.service.responses import NDJSON, NdjsonAnswer
 
 log = logging.getLogger("lakegate.async")
@@ -46,8 +47,8 @@ class Prepared:
     fmt: str
     version: int  # Delta-Table-Version
     head: list[bytes]
-    items: Sequence[Any]  # FileEntry (snapshot) or Item (streaming)
-    render: Callable[[Sequence[Any], Signers], Iterable[bytes]]
+    items: Any  # FileParts (snapshot) or a list of Items (streaming): both sliced and measured
+    render: Callable[[Any, Signers], Iterable[bytes]]
     file_id_hash: str | None
     base_url: str
     max_files: int | None  # page size asked at submission
@@ -250,9 +251,12 @@ class AsyncQueries:
                 {"query": query.id, "i": following, "e": tokens.now_ms() + int(self.registry.ttl_s * 1000)},
             )
         end_stream = result.end_stream or caps.include_end_stream_action or request.max_files is not None
-        # A streaming result's items wrap their FileEntry (history.FileItem.entry); a snapshot's are FileEntry.
-        entries = [getattr(it, "entry", it) for it in chunk if not isinstance(it, bytes)]
-        files, size = len(entries), sum(int(e.add.get("size") or 0) for e in entries)
+        if isinstance(chunk, FileParts):
+            files, size = len(chunk), chunk.total_size()
+        else:
+            # A streaming result's items wrap their FileEntry (history.FileItem.entry).
+            entries = [getattr(it, "entry", it) for it in chunk if not isinstance(it, bytes)]
+            files, size = len(entries), sum(int(e.add.get("size") or 0) for e in entries)
         page_ = Page(
             self.context.headers(
                 result.version, result.fmt, caps.include_end_stream_action, result.file_id_hash

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from lakegate._gc import paused_gc
-from lakegate._lru import Lru
+from lakegate._singleflight import SingleFlight
 from lakegate.cloud.base import ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
@@ -22,6 +27,8 @@ from lakegate.delta.actions import data_location, deletion_vector_location
 from lakegate.delta.snapshot import Snapshot
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
+from lakegate.service import parts
+from lakegate.service.parts import FileParts
 
 
 @dataclass(slots=True)
@@ -48,92 +55,63 @@ def make_entry(
     )
 
 
-Entries = dict[tuple[str, str], FileEntry]  # by file key (path, deletion vector id)
-
-
 _Key = tuple[Location, tuple[Location, ...], str, str]  # (root, auxiliary locations, format, id scheme)
 
 
-@dataclass
-class _SnapshotLines:
-    entries: dict[_Key, Entries] = field(default_factory=dict)
-    ordered: dict[_Key, list[FileEntry]] = field(default_factory=dict)
-
-
 class LineCache:
-    """The file entries of each snapshot, per table locations, response format and id scheme.
+    """The `FileParts` of each snapshot, per table locations, response format and id scheme.
 
-    Built once per snapshot and kept as long as the snapshot is (weakly keyed by it). Entries are reused across
-    versions: a snapshot's entries start from the newest ones built for the same table, and an entry whose add
-    action is the very same object (snapshots derived by a commit share them) is taken as is, so a commit to a
-    100k-file table costs only its own files. Built outside the lock (two requests may build the same entries
-    at once; the first stored wins), published under it."""
+    Built once per snapshot (single-flight: concurrent requests for the same parts wait for one build) and kept
+    as long as the snapshot is (weakly keyed by it). The parts of a checkpoint's rows are kept per checkpoint
+    table: snapshots moved forward by commits share that table, so a commit to a 100k-file table costs only its
+    own files (plus one filter and sort of the columns)."""
 
     def __init__(self, max_tables: int = 64) -> None:
         self._lock = threading.Lock()
-        self._by_snapshot: WeakKeyDictionary[Snapshot, _SnapshotLines] = WeakKeyDictionary()
-        # Per (locations, format, id scheme): the version and entries of the newest snapshot built.
-        self._newest: Lru[_Key, tuple[int, Entries]] = Lru(4 * max_tables)
+        self._by_snapshot: WeakKeyDictionary[Snapshot, dict[_Key, FileParts]] = WeakKeyDictionary()
+        self._by_base: WeakKeyDictionary[object, dict[_Key, pa.Table]] = WeakKeyDictionary()
+        self._flights = SingleFlight[tuple[int, _Key], FileParts]()
+        self.builds = 0
 
-    def entries(
+    def parts(
         self, snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
-    ) -> Entries:
-        """The snapshot's file entries for one format."""
+    ) -> FileParts:
+        """The snapshot's file parts for one format, sorted by file key (the order pages index into)."""
         key = (root, allowed, fmt, id_scheme)
         with self._lock:
-            found = self._lines(snapshot).entries.get(key)
-            newest = self._newest.get(key) if found is None else None
+            found = self._by_snapshot.get(snapshot, {}).get(key)
         if found is not None:
             return found
-        built = _build(snapshot, root, allowed, fmt, id_scheme, newest[1] if newest else {})
+        return self._flights.run((id(snapshot), key), lambda: self._build(snapshot, key))
+
+    sorted_entries = parts  # the name paging knows: the sorted page list
+
+    def _build(self, snapshot: Snapshot, key: _Key) -> FileParts:
         with self._lock:
-            found = self._lines(snapshot).entries.setdefault(key, built)
-            newest = self._newest.get(key)
-            if newest is None or newest[0] <= snapshot.version:  # time travel does not displace the latest
-                self._newest.put(key, (snapshot.version, found))
-        return found
-
-    def sorted_entries(
-        self, snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
-    ) -> list[FileEntry]:
-        """The entries sorted by file key: the order pages index into, whatever order the replay left."""
-        key = (root, allowed, fmt, id_scheme)
+            found = self._by_snapshot.get(snapshot, {}).get(key)
+        if found is not None:  # built by the flight that just ended
+            return found
+        root, allowed, fmt, id_scheme = key
+        files = snapshot.files
         with self._lock:
-            found = self._lines(snapshot).ordered.get(key)
-        if found is None:
-            by_key = self.entries(snapshot, root, allowed, fmt, id_scheme)
-            ordered = [by_key[k] for k in sorted(by_key)]
-            with self._lock:
-                found = self._lines(snapshot).ordered.setdefault(key, ordered)
-        return found
-
-    def _lines(self, snapshot: Snapshot) -> _SnapshotLines:
-        """The snapshot's record (made on first use); call with the lock held."""
-        lines_ = self._by_snapshot.get(snapshot)
-        if lines_ is None:
-            lines_ = self._by_snapshot[snapshot] = _SnapshotLines()
-        return lines_
-
-
-def _build(
-    snapshot: Snapshot,
-    root: Location,
-    allowed: tuple[Location, ...],
-    fmt: str,
-    id_scheme: str,
-    reusable: Entries,
-) -> Entries:
-    tail = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
-    built: Entries = {}
-    with paused_gc():
-        for k, add in snapshot.files.items():
-            entry = reusable.get(k)
-            built[k] = (
-                entry
-                if entry is not None and entry.add is add
-                else make_entry(add, root, allowed, id_scheme, tail)
+            base = self._by_base.get(files.base_id, {}).get(key)
+        with paused_gc():
+            if base is None:
+                base = parts.build_base(files, root, allowed, fmt, id_scheme)
+                with self._lock:
+                    self._by_base.setdefault(files.base_id, {})[key] = base
+            start = len(files.base)
+            overlay = parts.from_dicts(
+                [(start + i, add) for i, add in enumerate(files.added.values())],
+                root,
+                allowed,
+                fmt,
+                id_scheme,
             )
-    return built
+            built = FileParts(parts.combine(base, files, overlay), files)
+        with self._lock:
+            self.builds += 1
+            return self._by_snapshot.setdefault(snapshot, {}).setdefault(key, built)
 
 
 class Signers:
@@ -143,6 +121,7 @@ class Signers:
         self._stores = stores
         self._request = request
         self._by_store: dict[int, UrlSigner] = {}
+        self._relative: dict[Location, Callable[[list[str]], list[str]]] = {}
         self.expires_ms = request.expires_at_s * 1000
 
     def for_location(self, location: Location) -> UrlSigner:
@@ -154,6 +133,14 @@ class Signers:
 
     def sign(self, location: Location) -> str:
         return self.for_location(location)(location)
+
+    def below(self, root: Location) -> Callable[[list[str]], list[str]]:
+        """A signer of batches of paths relative to `root` (one per root and response)."""
+        found = self._relative.get(root)
+        if found is None:
+            store = self._stores.store_for(root)
+            found = self._relative[root] = store.relative_batch_signer(self._request, root)
+        return found
 
 
 def file_lines(
@@ -181,6 +168,109 @@ def file_lines(
             yield lines.delta_file_line("add" if kind == "file" else kind, url, entry.file_id, tail, more)
         else:
             yield lines.parquet_file_line(kind, url, entry.file_id, entry.tail, more)
+
+
+_BATCH = 2048  # lines per yielded chunk (~1.4 MB)
+_UNSAFE_URL = r'["\\\x00-\x1f]'  # would need JSON escaping (no signer makes these; checked, not assumed)
+
+
+def parts_lines(
+    selected: FileParts,
+    fmt: str,
+    signers: Signers,
+    root: Location,
+    allowed: tuple[Location, ...],
+    extra: bytes = b"",
+) -> Iterator[bytes]:
+    """The signed lines of a snapshot's files, a batch of lines per chunk: per file only the URL is signed
+    (Python); the line is assembled column-wise from the pre-encoded parts."""
+    more = lines.extra_fields(expirationTimestamp=signers.expires_ms) + extra
+    sign_below = signers.below(root)
+    table = selected.table
+    for start in range(0, table.num_rows, _BATCH):
+        batch = table.slice(start, _BATCH)
+        urls, failure = _sign(batch, signers, sign_below)
+        if failure is not None:
+            batch = batch.slice(0, len(urls))
+        url_column = pa.array(urls, pa.string())
+        if pc.any(pc.match_substring_regex(url_column, _UNSAFE_URL)).as_py():
+            quoted = pa.array([orjson.dumps(u).decode() for u in urls], pa.string())
+        else:
+            quoted = pc.binary_join_element_wise('"', url_column, '"', "")
+        ids, tail = batch.column("id"), batch.column("tail")
+        if fmt == DELTA:
+            dv = batch.column("dv").combine_chunks()
+            if pc.any(dv).as_py():
+                tail = _presigned_dv_tails(selected, start, dv, tail, signers, root, allowed)
+            joined = pc.binary_join_element_wise(
+                '{"file":{"id":"',
+                ids,
+                '"' + more.decode() + ',"deltaSingleAction":{"add":{"path":',
+                quoted,
+                tail,
+                "}}}}\n",
+                "",
+            )
+        else:
+            joined = pc.binary_join_element_wise(
+                '{"file":{"url":', quoted, ',"id":"', ids, '"', tail, more.decode() + "}}\n", ""
+            )
+        if len(batch):
+            yield _data(joined)
+        if failure is not None:
+            raise failure
+
+
+def _sign(
+    batch: pa.Table, signers: Signers, sign_below: Callable[[list[str]], list[str]]
+) -> tuple[list[str], Exception | None]:
+    """The URLs of a batch of files, and the error that stopped signing (the URLs before it are returned)."""
+    uris = batch.column("uri")
+    rels = pc.if_else(pc.is_null(uris), pc.coalesce(batch.column("rel"), batch.column("path")), None)
+    pairs = list(zip(rels.to_pylist(), uris.to_pylist(), strict=True))
+    try:
+        if uris.null_count == len(uris):  # every file below the root: one batch
+            return sign_below([rel for rel, _ in pairs]), None
+    except Exception:  # noqa: BLE001, S110  - signed file by file below, to find where it fails
+        pass
+    urls: list[str] = []
+    try:
+        for rel, uri in pairs:
+            urls.append(sign_below([rel])[0] if rel is not None else signers.sign(Location.parse(uri)))
+    except Exception as exc:  # noqa: BLE001  - the caller streams the lines signed before it, then raises
+        return urls, exc
+    return urls, None
+
+
+def _data(column: pa.Array | pa.ChunkedArray) -> bytes:
+    """The concatenated values of a string column (no separators), straight from its buffers."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
+    first, last = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
+    data = array.buffers()[2]
+    return data.slice(first, last - first).to_pybytes() if data is not None else b""
+
+
+def _presigned_dv_tails(
+    selected: FileParts,
+    start: int,
+    dv: pa.Array,
+    tail: pa.ChunkedArray,
+    signers: Signers,
+    root: Location,
+    allowed: tuple[Location, ...],
+) -> pa.Array:
+    """Delta-format tails of the files with a deletion vector: the DV file is signed per request."""
+    mask = dv.to_numpy(zero_copy_only=False)
+    exact = []
+    for i in np.flatnonzero(mask).tolist():
+        add = selected.add(start + i)
+        exact.append(
+            lines.delta_action_tail(
+                _presigned_dv(add, add["deletionVector"], signers, root, allowed)
+            ).decode()
+        )
+    return pc.replace_with_mask(tail.combine_chunks(), pa.array(mask), pa.array(exact, pa.string()))
 
 
 def _presigned_dv(

@@ -16,9 +16,10 @@ from itertools import groupby
 from typing import Any, cast
 
 from lakegate.catalog.base import Principal
+from lakegate.delta.addfiles import AddFiles, file_key
 from lakegate.delta.changes import ADD, CDC, REMOVE, Commit, CommitCache, check_cdf_recorded
 from lakegate.delta.predicates import FileFilter
-from lakegate.delta.snapshot import Snapshot, file_key
+from lakegate.delta.snapshot import Snapshot
 from lakegate.delta.timeline import Timeline
 from lakegate.exceptions import InvalidParameterError
 from lakegate.protocol import lines
@@ -316,7 +317,7 @@ class HistoryService:
         for c in commits:
             if c.version > first.version and (c.protocol or c.metadata):
                 protocol, metadata = c.protocol or protocol, c.metadata or metadata
-                states.append(Snapshot(c.version, protocol, metadata, {}, 0))
+                states.append(Snapshot(c.version, protocol, metadata, AddFiles(), 0))
         formats = {choose_format(caps, s) for s in states}
         fmt = DELTA if DELTA in formats else PARQUET
         for s in states:
@@ -371,7 +372,7 @@ class HistoryService:
         items: list[Item] = []
         if version > walk.start:
             if walk.historical_protocol and walk.fmt == DELTA and commit.protocol:
-                state = Snapshot(version, commit.protocol, walk.head.metadata, {}, 0)
+                state = Snapshot(version, commit.protocol, walk.head.metadata, AddFiles(), 0)
                 items.append(lines.protocol_line(response_protocol(state, walk.caps), DELTA, version=version))
             if walk.historical_metadata and commit.metadata:
                 description = dataclasses.replace(

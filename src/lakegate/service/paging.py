@@ -146,9 +146,9 @@ class Selections(Generic[Selected]):
     def __init__(self, per_snapshot: int = 8) -> None:
         self._per_snapshot = per_snapshot
         self._lock = threading.Lock()
-        self._by_snapshot: WeakKeyDictionary[Snapshot, Lru[Hashable, list[Selected]]] = WeakKeyDictionary()
+        self._by_snapshot: WeakKeyDictionary[Snapshot, Lru[Hashable, Selected]] = WeakKeyDictionary()
 
-    def get(self, snapshot: Snapshot, key: Hashable, select: Callable[[], list[Selected]]) -> list[Selected]:
+    def get(self, snapshot: Snapshot, key: Hashable, select: Callable[[], Selected]) -> Selected:
         with self._lock:
             found = self._by_snapshot.get(snapshot)
             selected = found.get(key) if found is not None else None

@@ -12,7 +12,7 @@ CHUNK_BYTES = 1024 * 1024
 @dataclass
 class NdjsonAnswer:
     headers: dict[str, str]
-    lines: Iterable[bytes]
+    pieces: Iterable[bytes]  # whole lines, one or more per piece (file lines come in batches)
     # What the answer holds (version, files), known before the first byte: for the audit and metrics.
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -21,7 +21,7 @@ class NdjsonAnswer:
         GIL, so fewer, larger chunks stream faster; 1 MiB is ~1,400 file lines)."""
         buffer: list[bytes] = []
         size = 0
-        for item in self.lines:
+        for item in self.pieces:
             buffer.append(item)
             size += len(item)
             if size >= CHUNK_BYTES:
@@ -29,3 +29,9 @@ class NdjsonAnswer:
                 buffer, size = [], 0
         if buffer:
             yield b"".join(buffer)
+
+    @property
+    def lines(self) -> Iterator[bytes]:
+        """The answer line by line (tests and small answers; `chunks` streams)."""
+        for piece in self.pieces:
+            yield from piece.splitlines(keepends=True)

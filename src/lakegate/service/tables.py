@@ -7,12 +7,13 @@ negotiation — happens before an answer is returned; the body generator only si
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from lakegate.catalog.base import Principal
 from lakegate.delta.actions import file_stats
+from lakegate.delta.predicates import FileFilter
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError
 from lakegate.protocol import lines
@@ -20,7 +21,7 @@ from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
 from lakegate.service.async_queries import AsyncQueries, Prepared, describe_request, request_of
 from lakegate.service.context import ResolvedTable, TableContext, check_query
-from lakegate.service.files import FileEntry, Signers, file_lines
+from lakegate.service.files import Signers, parts_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
 from lakegate.service.paging import (
     MISMATCH,
@@ -32,9 +33,10 @@ from lakegate.service.paging import (
     encode_token,
     query_checksum,
 )
+from lakegate.service.parts import FileParts
 from lakegate.service.responses import NdjsonAnswer
 
-Render = Callable[[Sequence[FileEntry], Signers], Iterator[bytes]]
+Render = Callable[[FileParts, Signers], Iterator[bytes]]
 SNAPSHOT = "snapshot"  # the kind of async query this module builds
 
 
@@ -70,7 +72,7 @@ class TableService:
     def __init__(self, context: TableContext, async_queries: AsyncQueries) -> None:
         self.context = context
         self.async_queries = async_queries
-        self._selections: Selections[FileEntry] = Selections()
+        self._selections: Selections[FileParts] = Selections()
         async_queries.builders[SNAPSHOT] = self._async_result
 
     # -- /version --------------------------------------------------------------------------------------------
@@ -222,16 +224,15 @@ class TableService:
         return encode_token(self.context.keys, REFRESH, table, ttl, {"v": snapshot.version})
 
     def _renderer(self, table: ResolvedTable, snapshot: Snapshot, fmt: str, travelled: bool) -> Render:
-        extra = None
+        extra = b""
         if travelled:  # time travel: each file says which version it was read at, and when that was committed
-            fields = lines.extra_fields(
+            extra = lines.extra_fields(
                 version=snapshot.version, timestamp=self.context.history(table).timestamp_of(snapshot.version)
             )
-            extra = lambda _entry: fields  # noqa: E731  - every file gets the same fields
         root, aux = table.root, table.auxiliary
 
-        def render(files: Sequence[FileEntry], signers: Signers) -> Iterator[bytes]:
-            return file_lines(files, fmt, signers, root, aux, extra=extra)
+        def render(files: FileParts, signers: Signers) -> Iterator[bytes]:
+            return parts_lines(files, fmt, signers, root, aux, extra=extra)
 
         return render
 
@@ -275,7 +276,7 @@ class TableService:
             plan.fmt,
             snapshot.version,
             plan.head,
-            self._select(plan, ordered=True),
+            self._select(plan),
             plan.render,
             spec["fileidhash"],
             spec["base_url"],
@@ -290,8 +291,7 @@ class TableService:
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
         request, version = plan.request, plan.snapshot.version
-        paged = request.max_files is not None or position.page is not None
-        selected = self._select(plan, ordered=paged)
+        selected = self._select(plan)
         first = position.first
         limit = self.context.page_limit(request.max_files) if request.max_files else None
         next_token = None
@@ -315,7 +315,7 @@ class TableService:
             {
                 "version": version,
                 "files": len(selected),
-                "bytes": sum(int(e.add.get("size") or 0) for e in selected),
+                "bytes": selected.total_size(),
             },
         )
 
@@ -326,47 +326,46 @@ class TableService:
 
     # -- choosing the files ----------------------------------------------------------------------------------
 
-    def _select(self, plan: _Plan, ordered: bool = False) -> list[FileEntry]:
-        """The files the query returns: all, sorted by path if `ordered`, filtered by the predicate hints, or
-        cut short by the limit hint."""
+    def _select(self, plan: _Plan) -> FileParts:
+        """The files the query returns (sorted by file key, the order pages index into), filtered by the
+        predicate hints, or cut short by the limit hint."""
         snapshot, table, request = plan.snapshot, plan.table, plan.request
-        where = (snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
-        if ordered:
-            all_entries = self.context.lines.sorted_entries(*where)
-        else:
-            all_entries = list(self.context.lines.entries(*where).values())
+        all_parts = self.context.lines.parts(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
         keep = self.context.file_filter(request, snapshot)
         if keep is not None:
             return self._selections.get(
                 snapshot,
-                (*where[1:], plan.checksum, ordered),
-                lambda: keep.select(all_entries, _partition_values, _stats_json),
+                (table.root, table.auxiliary, plan.fmt, plan.id_scheme, plan.checksum),
+                lambda: _filtered(all_parts, keep),
             )
         if request.limit_hint is not None:
-            return _enough_rows(all_entries, request.limit_hint)
-        return all_entries
+            return _enough_rows(all_parts, request.limit_hint)
+        return all_parts
 
 
-def _partition_values(entry: FileEntry) -> dict[str, str | None] | None:
-    values: dict[str, str | None] | None = entry.add.get("partitionValues")
-    return values
+def _filtered(parts: FileParts, keep: FileFilter) -> FileParts:
+    """The files the predicate keeps (evaluated once per distinct partition; stats only when it needs them)."""
+    values = parts.field("partitionValues")
+    stats = parts.field("stats") if keep.uses_stats else None
+    rows = keep.select(range(len(parts)), values.__getitem__, stats.__getitem__ if stats else lambda _i: None)
+    return parts.take(rows)
 
 
-def _stats_json(entry: FileEntry) -> str | None:
-    stats: str | None = entry.add.get("stats")
-    return stats
+def _stats(raw: str | None) -> dict[str, Any] | None:
+    return file_stats({"stats": raw}) if raw else None
 
 
-def _enough_rows(files: list[FileEntry], rows_wanted: int) -> list[FileEntry]:
+def _enough_rows(files: FileParts, rows_wanted: int) -> FileParts:
     """Without predicates, the first files that hold `rows_wanted` rows (a file without stats counts 0)."""
-    chosen: list[FileEntry] = []
     rows = 0
-    for e in files:
+    count = 0
+    if rows_wanted <= 0 or not len(files):
+        return files[:0]
+    stats, vectors = files.field("stats"), files.field("deletionVector")
+    for raw, vector in zip(stats, vectors, strict=True):
+        count += 1
+        parsed = _stats(raw) or {}
+        rows += int(parsed.get("numRecords") or 0) - int((vector or {}).get("cardinality", 0))
         if rows >= rows_wanted:
             break
-        chosen.append(e)
-        stats = file_stats(e.add) or {}
-        rows += int(stats.get("numRecords") or 0) - int(
-            (e.add.get("deletionVector") or {}).get("cardinality", 0)
-        )
-    return chosen
+    return files[:count]

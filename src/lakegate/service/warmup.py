@@ -49,7 +49,7 @@ def warm_up(tables: TableContext, limit: int) -> int:
         try:
             resolved = tables.resolve(None, info.share, info.schema, info.name)
             snapshot = tables.snapshots.latest(resolved.root)
-            tables.lines.entries(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
+            tables.lines.parts(snapshot, resolved.root, resolved.auxiliary, PARQUET, PARQUET)
             loaded += 1
         except Exception as exc:  # noqa: BLE001  - the table's own requests will report it properly
             # A warning, not info: a table that cannot be read at start (a lost commit, no Delta log) is the

@@ -15,6 +15,7 @@ from deltalake import DeltaTable, write_deltalake
 from lakegate.catalog import migrate
 from lakegate.catalog.base import Catalog, Credential, Principal, TableInfo
 from lakegate.catalog.db import Database
+from lakegate.cloud.base import ObjectStore
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import parse_config
@@ -448,22 +449,25 @@ class _OneTable(Catalog):
 
 @pytest.fixture
 def failing_signer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """URLs of local files sign twice, then signing fails (as a cloud signer may mid-response)."""
+    """URLs of two local files sign, then signing fails (as a cloud signer may mid-response). Batches of URLs
+    sign file by file through the same signer (ObjectStore's generic batch signing)."""
     original = LocalStore.url_signer
 
     def url_signer(self, request):
         sign = original(self, request)
-        calls = []
+        signed: set[object] = set()
 
         def flaky(location):
-            calls.append(location)
-            if len(calls) > 2:
+            if location not in signed and len(signed) >= 2:
                 raise StorageError("signing failed")
+            signed.add(location)
             return sign(location)
 
         return flaky
 
     monkeypatch.setattr(LocalStore, "url_signer", url_signer)
+    monkeypatch.setattr(LocalStore, "relative_signer", ObjectStore.relative_signer)
+    monkeypatch.setattr(LocalStore, "relative_batch_signer", ObjectStore.relative_batch_signer)
 
 
 def _services(location: str) -> tuple[TableService, HistoryService]:

@@ -7,6 +7,7 @@ Credentials come from the `storage` entry or the standard AWS chain (env, profil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -95,16 +96,24 @@ class S3Store(ObjectStore):
             raise store_error(f"writing {location.uri}", exc) from exc
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
+        sign = self._batch(request)
+        return lambda location: sign(location.bucket, location.path)
+
+    def relative_signer(self, request: SignRequest, root: Location) -> Callable[[str], str]:
+        sign, bucket = self._batch(request), root.bucket
+        prefix = root.path + "/" if root.path else ""
+        return lambda relative: sign(bucket, prefix + relative)
+
+    def _batch(self, request: SignRequest) -> Callable[[str, str], str]:
         creds = self._session.get_credentials()
         if creds is None:
             raise StorageError("no AWS credentials found for signing S3 URLs")
         frozen = creds.get_frozen_credentials()
-        sign = self._signer.batch(
+        return self._signer.batch(
             AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token),
             max(1, request.expires_at_s - request.now_s),
             datetime.fromtimestamp(request.now_s, UTC),
         )
-        return lambda location: sign(location.bucket, location.path)
 
 
 def store_error(what: str, exc: Exception) -> StorageError:

@@ -1,0 +1,140 @@
+"""Benchmark: a full /query of a big local table (100k files by default; `BENCH_FILES=1000000` for 1M), from a
+fresh server with warm-up off: cold, warm, resident memory per cached file, peak RSS while streaming, and 8
+concurrent cold queries — each against an in-process floor measured in the same run (pyarrow read of the
+checkpoint's add columns + one HMAC signature per file + writing the answer's bytes).
+
+    .venv/bin/python benchmarks/bench_local.py [N_FILES]
+
+Prints a Markdown table; the figures in docs/performance.md come from it. Runs of a measure: min of 3 (1 for 1M).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_query import timed_query
+from benchmarks.bigtable import commit_lines
+from tests.e2e.server import RunningServer, start_server
+
+
+def make_table(root: Path, n_files: int) -> None:
+    from deltalake import DeltaTable
+
+    (root / "_delta_log").mkdir(parents=True)
+    (root / "_delta_log" / "00000000000000000000.json").write_bytes(commit_lines(n_files))
+    DeltaTable(str(root)).create_checkpoint()
+    (root / "_delta_log" / "00000000000000000000.json").unlink()  # the checkpoint alone: what big tables read
+
+
+def floor_seconds(root: Path, answer_bytes: int) -> float:
+    """pyarrow read of the checkpoint's add columns + one HMAC-SHA256 per file + writing the answer's bytes."""
+    start = time.perf_counter()
+    table = pq.read_table(next((root / "_delta_log").glob("*.checkpoint.parquet")), columns=["add"])
+    paths = table.column("add").combine_chunks().field("path").to_pylist()
+    key = b"k" * 32
+    signatures = [hmac.digest(key, p.encode(), "sha256") for p in paths]
+    with open(os.devnull, "wb") as sink:
+        block = b"x" * (1 << 20)
+        for _ in range(answer_bytes >> 20):
+            sink.write(block)
+    assert len(signatures) == len(paths)
+    return time.perf_counter() - start
+
+
+def rss_mb(pid: int, field: str = "VmRSS:") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve(work: Path, name: str, root: Path) -> RunningServer:
+    config = {
+        "warmUp": False,
+        "shares": [
+            {"name": "bench", "schemas": [{"name": "s", "tables": [{"name": "big", "location": str(root)}]}]}
+        ],
+    }
+    return start_server(work / name, config)
+
+
+def url_of(server: RunningServer) -> str:
+    return f"{server.endpoint}/shares/bench/schemas/s/tables/big/query"
+
+
+def concurrent_cold(work: Path, root: Path, n: int) -> tuple[float, float]:
+    """Seconds until all of `n` simultaneous first queries are answered, and the server's peak RSS (MB)."""
+    server = serve(work, f"concurrent{n}", root)
+    try:
+        times: list[float] = []
+        start = time.perf_counter()
+        threads = [
+            threading.Thread(target=lambda: times.append(timed_query(url_of(server), server.headers())[0]))
+            for _ in range(n)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(times) == n
+        return time.perf_counter() - start, rss_mb(server.daemon.proc.pid, "VmHWM:")
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    n_files = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_FILES", "100000"))
+    runs = 3 if n_files <= 300_000 else 1
+    work = Path(tempfile.mkdtemp(prefix="lakegate-bench-local-"))
+    root = work / "big"
+    make_table(root, n_files)
+    colds, warms, floors, resident, peaks = [], [], [], [], []
+    size = count = 0
+    for run in range(runs):
+        server = serve(work, f"run{run}", root)
+        try:
+            before = rss_mb(server.daemon.proc.pid)
+            cold, size, count = timed_query(url_of(server), server.headers())
+            after_cold = rss_mb(server.daemon.proc.pid)
+            warm = min(timed_query(url_of(server), server.headers())[0] for _ in range(3))
+            peaks.append(rss_mb(server.daemon.proc.pid, "VmHWM:"))
+            resident.append((rss_mb(server.daemon.proc.pid) - before) * 1024 * 1024 / n_files)
+            colds.append(cold)
+            warms.append(warm)
+            del after_cold
+        finally:
+            server.stop()
+        floors.append(floor_seconds(root, size))
+    one_cold, one_peak = concurrent_cold(work, root, 1)
+    eight_cold, eight_peak = concurrent_cold(work, root, 8)
+    floor = min(floors)
+    print(
+        f"\n### /query of a {n_files:,}-file local table, fresh server, warm-up off ({os.cpu_count()} cores)\n"
+    )
+    print("| measure | value |\n|---|---|")
+    print(f"| in-process floor (pyarrow add columns + 1 HMAC per file + bytes), min | {floor:.2f} s |")
+    print(f"| cold: first request (min of {runs}) | {min(colds):.2f} s ({min(colds) / floor:.2f}× floor) |")
+    print(f"| warm (min of {runs}×3) | {min(warms):.2f} s ({min(warms) / floor:.2f}× floor) |")
+    print(f"| resident per cached file after warm (RSS growth / files, min) | {min(resident):.0f} B |")
+    print(f"| peak RSS (cold + warm queries) | {min(peaks):.0f} MB |")
+    print(f"| 1 cold query: wall / peak RSS | {one_cold:.2f} s / {one_peak:.0f} MB |")
+    print(
+        f"| 8 concurrent cold queries: wall / peak RSS | {eight_cold:.2f} s / {eight_peak:.0f} MB "
+        f"({eight_peak / one_peak:.2f}× one) |"
+    )
+    print(f"\nAnswer: {count:,} lines, {size / 1e6:.0f} MB.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""A snapshot's per-file answer parts, built column-wise from its Arrow add table.
+
+One `FileParts` per (snapshot, table locations, response format, id scheme): an Arrow table with one row per
+live file, sorted by file key (so it is also the list pages index into), holding what does not change between
+requests — the path to sign, the file id and the pre-encoded JSON after the URL. Built with pyarrow.compute
+(vectorised string building) rather than per-file Python objects: ~0.35 KB per file instead of ~2 KB, and a
+fraction of the time. Rows the vectorised path cannot encode exactly as orjson would (control characters,
+unusual field types, paths needing decoding or checks, deletion vectors in the delta format) are made by the
+per-file reference (`lakegate.protocol.lines`), so the output is the same byte for byte.
+
+Columns: `path` (as in the log), `dvid` (deletion vector id, "" if none), `row` (the add action: a row of the
+snapshot's base table, or len(base) + its position among the overlay adds), `rel` (path below the table root
+that the signer signs, when it is not `path` itself), `uri` (absolute URI of a file in an auxiliary location,
+null otherwise), `id`, `tail` and `dv` (has a deletion vector).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakegate.cloud.locations import Location
+from lakegate.delta.actions import data_location
+from lakegate.delta.addfiles import AddFiles, dv_ids, rows_as_dicts
+from lakegate.protocol import lines
+from lakegate.protocol.capabilities import DELTA
+
+SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("dvid", pa.string()),
+        ("row", pa.int64()),
+        ("rel", pa.string()),
+        ("uri", pa.string()),
+        ("id", pa.string()),
+        ("tail", pa.string()),
+        ("dv", pa.bool_()),
+    ]
+)
+_CONTROL = r"[\x00-\x1f]"  # orjson escapes these as \n, \u0001, ...: left to the reference encoder
+
+
+@dataclass(frozen=True)
+class FileParts:
+    """`table` (see the module doc) and the add actions its `row` column points into."""
+
+    table: pa.Table
+    files: AddFiles
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def __getitem__(self, index: slice) -> FileParts:
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise ValueError("FileParts slices are contiguous")
+        return FileParts(self.table.slice(start, max(0, stop - start)), self.files)
+
+    def take(self, indices: Iterable[int]) -> FileParts:
+        return FileParts(self.table.take(pa.array(list(indices), pa.int64())), self.files)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.table.nbytes)
+
+    def total_size(self) -> int:
+        """The sum of the files' sizes (what the answer hands out, for the audit)."""
+        return sum(int(size or 0) for size in self.field("size"))
+
+    def add(self, i: int) -> dict[str, Any]:
+        """The add action of row `i`, as a dict (slow: for the rare files that need it)."""
+        return self.files.add_of_row(int(self.table.column("row")[i].as_py()))
+
+    def field(self, name: str) -> list[Any]:
+        """One field of every row's add action (maps as dicts), column-wise for the checkpoint's rows."""
+        rows = self.table.column("row").to_numpy()
+        base = self.files.base
+        out: list[Any] = [None] * len(rows)
+        in_base = np.flatnonzero(rows < len(base))
+        if name in base.column_names and len(in_base):
+            column = base.column(name)
+            values = column.take(pa.array(rows[in_base])).to_pylist()
+            if pa.types.is_map(column.type):
+                values = [dict(v) if v is not None else None for v in values]
+            for position, value in zip(in_base.tolist(), values, strict=True):
+                out[position] = value
+        for position in np.flatnonzero(rows >= len(base)).tolist():
+            out[position] = self.files.add_of_row(int(rows[position])).get(name)
+        return out
+
+
+def empty(files: AddFiles) -> FileParts:
+    return FileParts(SCHEMA.empty_table(), files)
+
+
+def build_base(
+    files: AddFiles, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
+) -> pa.Table:
+    """The parts of every row of the snapshot's base (checkpoint) table, dead rows included, sorted by key."""
+    table = files.base
+    if not len(table):
+        return SCHEMA.empty_table()
+    table = pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=len(table)))
+    path = table.column("path").combine_chunks()
+    rel, uri = _relative_paths(path, root, allowed)
+    tail = _tails(table, fmt)
+    dv = (
+        table.column("deletionVector").combine_chunks().is_valid()
+        if "deletionVector" in table.column_names
+        else pa.array(np.zeros(len(table), dtype=bool))
+    )
+    parts = pa.table(
+        [
+            path,
+            dv_ids(table),
+            pa.array(np.arange(len(table), dtype=np.int64)),
+            rel,
+            uri,
+            _ids(path, id_scheme),
+            tail,
+            dv,
+        ],
+        schema=SCHEMA,
+    )
+    return _sorted(parts)
+
+
+def from_dicts(
+    adds: list[tuple[int, dict[str, Any]]],
+    root: Location,
+    allowed: tuple[Location, ...],
+    fmt: str,
+    id_scheme: str,
+) -> pa.Table:
+    """The parts of a few add actions given as dicts (commits after the checkpoint), per file: (row, add)."""
+    tail = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
+    columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
+    for row, add in adds:
+        path = add["path"]
+        rel, uri = _relative_path(path, root, allowed)
+        rel = None if rel == path else rel
+        dv = add.get("deletionVector")
+        values = (
+            path,
+            _dv_id(dv),
+            row,
+            rel,
+            uri,
+            lines.file_id(path, id_scheme),
+            tail(add).decode(),
+            bool(dv),
+        )
+        for name, value in zip(SCHEMA.names, values, strict=True):
+            columns[name].append(value)
+    return pa.table(columns, schema=SCHEMA)
+
+
+def _dv_id(descriptor: dict[str, Any] | None) -> str:
+    from lakegate.delta.addfiles import dv_id
+
+    return dv_id(descriptor)
+
+
+def _sorted(parts: pa.Table) -> pa.Table:
+    order = pc.sort_indices(parts, sort_keys=[("path", "ascending"), ("dvid", "ascending")])
+    return parts.take(order)
+
+
+def combine(base: pa.Table, files: AddFiles, overlay: pa.Table) -> pa.Table:
+    """The snapshot's parts: the live rows of the (sorted) base parts, plus the overlay's, sorted by key."""
+    if not files.all_base_live:
+        live = np.zeros(len(files.base), dtype=bool)
+        live[files.live_rows()] = True
+        base = base.filter(pa.array(live[base.column("row").to_numpy()]))
+    if not len(overlay):
+        return base
+    return _sorted(pa.concat_tables([base, overlay]))
+
+
+# -- columns ------------------------------------------------------------------------------------------------------
+
+
+def _ids(path: pa.Array, scheme: str) -> pa.Array:
+    """`lines.file_id` of every path, hashing slices of the column's data (no str per path)."""
+    digest = hashlib.sha256 if scheme == DELTA else hashlib.md5
+    _, offsets, data = _string_buffers(path)
+    bounds = offsets.tolist()
+    return pa.array([digest(data[a:b]).hexdigest() for a, b in pairwise(bounds)], pa.string())
+
+
+def _relative_path(path: str, root: Location, allowed: tuple[Location, ...]) -> tuple[str | None, str | None]:
+    """(path below the root to sign, None) or (None, absolute URI of a file in an auxiliary location)."""
+    location = data_location(root, path, allowed)
+    relative = "://" not in path and not path.startswith("/")
+    if relative or root.contains(location):
+        return root.relative(location), None
+    return None, location.uri
+
+
+def _relative_paths(
+    path: pa.Array, root: Location, allowed: tuple[Location, ...]
+) -> tuple[pa.Array, pa.Array]:
+    """`rel` and `uri` columns. A plain relative path (printable ASCII, nothing to decode or check) is signed as
+    it is (`rel` null: no copy); the others go through `data_location`, which decodes, checks and refuses
+    files outside the table."""
+    special = pc.or_(
+        pc.match_substring_regex(path, r"[^\x20-\x7e]|%|://|/\.|^[./]|^$"),
+        pc.is_null(path),
+    )
+    slow = np.flatnonzero(special.to_numpy(zero_copy_only=False))
+    if not len(slow):
+        return pa.nulls(len(path), pa.string()), pa.nulls(len(path), pa.string())
+    rels, uris = zip(
+        *(_relative_path(p, root, allowed) for p in path.take(pa.array(slow)).to_pylist()), strict=True
+    )
+    mask = pa.array(special.to_numpy(zero_copy_only=False))
+    rel = pc.replace_with_mask(pa.nulls(len(path), pa.string()), mask, pa.array(rels, pa.string()))
+    uri = pc.replace_with_mask(pa.nulls(len(path), pa.string()), mask, pa.array(uris, pa.string()))
+    return rel, uri
+
+
+def _string_buffers(values: pa.Array) -> tuple[pa.Array, np.ndarray, bytes]:
+    """(the column at offset 0, its value offsets, its character data) of a string column."""
+    if values.offset or isinstance(values, pa.ChunkedArray) or not pa.types.is_string(values.type):
+        values = pa.concat_arrays([pa.chunked_array([values]).combine_chunks().cast(pa.string())])
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
+    data = values.buffers()[2]
+    return values, offsets, (data.to_pybytes()[: int(offsets[-1])] if data is not None else b"")
+
+
+def _escaped(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The column with backslashes and quotes escaped for JSON, and the rows holding control characters (left
+    to the reference encoder). Column-wise with numpy and one bytes.replace: pyarrow's replace_substring is
+    ~10x slower on a 100k-file checkpoint's stats."""
+    values, offsets, data = _string_buffers(values)
+    codes = np.frombuffer(data, dtype=np.uint8)
+    bad = np.zeros(len(values), dtype=bool)
+    control = np.flatnonzero(codes < 0x20)
+    if len(control):
+        bad[np.searchsorted(offsets, control, side="right") - 1] = True
+    special = np.flatnonzero((codes == 0x22) | (codes == 0x5C))
+    if not len(special):
+        return values, bad
+    # Each value moves right by the escapes before it.
+    new_offsets = (offsets + np.searchsorted(special, offsets)).astype(np.int32)
+    escaped = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    validity = values.buffers()[0]
+    array = pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(new_offsets), pa.py_buffer(escaped), validity, values.null_count
+    )
+    return array, bad
+
+
+def _quoted(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """JSON string literals (nulls stay null), and the rows the reference encoder must make (see `_escaped`)."""
+    escaped, bad = _escaped(values)
+    return pc.binary_join_element_wise('"', escaped, '"', ""), bad
+
+
+def _map_json(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A map<string,string> column as JSON objects ("{}" for null maps), and the rows it cannot encode exactly."""
+    maps = column if isinstance(column, pa.MapArray) else pa.concat_arrays([column])
+    (keys, bad_keys), (items, bad_items) = _quoted(maps.keys), _quoted(maps.items)
+    entries = pc.binary_join_element_wise(keys, ":", pc.fill_null(items, "null"), "")
+    objects = pc.binary_join_element_wise(
+        "{", pc.binary_join(pa.ListArray.from_arrays(maps.offsets, entries), ","), "}", ""
+    )
+    bad_entry = bad_keys | bad_items
+    bad = np.zeros(len(maps), dtype=bool)
+    if bad_entry.any():
+        offsets = maps.offsets.to_numpy()
+        owners = np.searchsorted(offsets, np.flatnonzero(bad_entry), side="right") - 1
+        bad[owners] = True
+    return objects, bad
+
+
+def _tails(table: pa.Table, fmt: str) -> pa.Array:
+    pieces, slow = (_delta_pieces if fmt == DELTA else _parquet_pieces)(table)
+    tail = pc.binary_join_element_wise(*(pc.fill_null(p, "") for p in pieces), "") if pieces else None
+    if tail is None:
+        tail = pa.array([""] * len(table), pa.string())
+    rows = np.flatnonzero(slow)
+    if len(rows):
+        encode = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
+        exact = [encode(add).decode() for add in rows_as_dicts(table.take(pa.array(rows)))]
+        tail = pc.replace_with_mask(tail, pa.array(slow), pa.array(exact, pa.string()))
+    return tail
+
+
+def _parquet_pieces(table: pa.Table) -> tuple[list[pa.Array], np.ndarray]:
+    """`,"partitionValues":{…},"size":N[,"stats":"…"]`, as `lines.parquet_tail` writes it."""
+    n = len(table)
+    names = table.column_names
+    slow = np.zeros(n, dtype=bool)
+    if "partitionValues" in names:
+        values, bad = _map_json(table.column("partitionValues").combine_chunks())
+        slow |= bad
+    else:
+        values = pa.array(["{}"] * n, pa.string())
+    size = (
+        pc.cast(pc.fill_null(table.column("size").combine_chunks(), 0), pa.string())
+        if "size" in names
+        else pa.array(["0"] * n, pa.string())
+    )
+    pieces = [pa.array([',"partitionValues":'] * n, pa.string()), values, pa.array([',"size":'] * n), size]
+    if "stats" in names:
+        stats = table.column("stats").combine_chunks()
+        quoted, bad = _quoted(stats)
+        slow |= bad
+        present = pc.and_(stats.is_valid(), pc.not_equal(stats, ""))
+        pieces.append(pc.if_else(present, pc.binary_join_element_wise(',"stats":', quoted, ""), None))
+    return pieces, slow
+
+
+_FIELD = Callable[[pa.Array], "pa.Array | None"]
+
+
+def _delta_pieces(table: pa.Table) -> tuple[list[pa.Array], np.ndarray]:
+    """The add action's fields other than `path`, as `,"name":value` (null fields left out), the way
+    `lines.delta_action_tail` writes a decoded checkpoint row."""
+    n = len(table)
+    slow = np.zeros(n, dtype=bool)
+    pieces = []
+    for name in table.column_names:
+        if name == "path":
+            continue
+        column = table.column(name).combine_chunks()
+        if column.null_count == n:
+            continue
+        kind = column.type
+        prefix = f',"{name}":'
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            value, bad = _quoted(column)
+            slow |= bad
+        elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+            value = pc.cast(column, pa.string())
+        elif (
+            pa.types.is_map(kind) and pa.types.is_string(kind.key_type) and pa.types.is_string(kind.item_type)
+        ):
+            value, bad = _map_json(column)
+            slow |= bad
+            value = pc.if_else(column.is_valid(), value, None)
+        else:  # deletion vectors (re-signed per request anyway), floats, nested structs: per file
+            slow |= column.is_valid().to_numpy(zero_copy_only=False)
+            continue
+        pieces.append(pc.binary_join_element_wise(prefix, value, ""))
+    return pieces, slow
