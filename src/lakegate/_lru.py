@@ -34,3 +34,13 @@ class Lru(Generic[K, V]):
 
     def pop(self, key: K) -> V | None:
         return self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def values(self) -> list[V]:
+        """Oldest first."""
+        return list(self._items.values())
+
+    def pop_oldest(self) -> V:
+        return self._items.popitem(last=False)[1]

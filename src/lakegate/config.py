@@ -212,6 +212,8 @@ class ServerConfig(_Model):
     # A recipient never receives a vended credential with less than this left (cached ones are re-vended).
     minimum_credential_seconds: int = Field(300, alias="minimumCredentialSeconds", ge=0)
     delta_table_cache_size: int = Field(10, alias="deltaTableCacheSize", ge=0)
+    # Bytes of snapshots (Arrow add tables and file parts) kept in memory, least recently used evicted (0: no bound).
+    snapshot_cache_bytes: int = Field(2 * 1024**3, alias="snapshotCacheBytes", ge=0)
     staleness_acceptable: bool = Field(False, alias="stalenessAcceptable")
     # Load the latest snapshots of up to deltaTableCacheSize tables in the background at start.
     warm_up: bool = Field(True, alias="warmUp")

@@ -21,7 +21,7 @@ from prometheus_client import (
     multiprocess,
     values,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -72,6 +72,9 @@ class CacheCounts(Protocol):
 
     hits: int
     misses: int
+    evictions: int
+
+    def cached_bytes(self) -> int: ...
 
 
 class _SnapshotCacheCollector:
@@ -86,6 +89,16 @@ class _SnapshotCacheCollector:
             "lakegate_snapshot_cache_misses",
             "Table snapshots loaded or moved forward.",
             value=self._cache.misses,
+        )
+        yield CounterMetricFamily(
+            "lakegate_snapshot_cache_evictions",
+            "Snapshots dropped to keep the cache within snapshotCacheBytes.",
+            value=self._cache.evictions,
+        )
+        yield GaugeMetricFamily(
+            "lakegate_snapshot_cache_bytes",
+            "Bytes of the cached snapshots: Arrow add tables and the file parts built from them.",
+            value=self._cache.cached_bytes(),
         )
 
 

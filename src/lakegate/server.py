@@ -73,6 +73,7 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
         stores,
         max_tables=config.delta_table_cache_size or 1,
         staleness_acceptable=config.staleness_acceptable,
+        max_bytes=config.snapshot_cache_bytes,
     )
     access = DirectoryAccess(VendorRegistry(config, stores))
     context = TableContext(config, catalog, snapshots, stores, keys, dir_access=access.allows)

@@ -4,13 +4,19 @@ The latest snapshot of each table is reused and moved forward incrementally when
 listing of `_delta_log/` after the cached version per request); snapshots of older versions, asked for by time
 travel and paged queries, are kept in a small LRU. A request holds one Snapshot object from start to end, so it
 always sees one consistent version.
+
+Memory is bounded by bytes (`snapshotCacheBytes`): a snapshot's size is its Arrow add table plus what was built
+from it (the file parts of each response format, `sizer`); past the bound, older versions go first, then the
+least recently used tables' latest snapshots (never the one just used: a request holds it anyway).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from lakegate._lru import Lru
+from lakegate._singleflight import SingleFlight
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.delta.log import DeltaLog
@@ -25,6 +31,7 @@ class SnapshotCache:
         max_tables: int = 10,
         max_versions: int = 16,
         staleness_acceptable: bool = False,
+        max_bytes: int = 0,
     ) -> None:
         self._stores = stores
         self._staleness_acceptable = staleness_acceptable
@@ -32,8 +39,13 @@ class SnapshotCache:
         self._versions: Lru[tuple[str, int], Snapshot] = Lru(max_versions)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._loads = SingleFlight[tuple[str, int], Snapshot]()
+        self.max_bytes = max_bytes  # 0: no bound
+        # A snapshot's resident bytes; the service layer adds what it builds from a snapshot (file parts).
+        self.sizer: Callable[[Snapshot], int] = lambda snapshot: snapshot.files.nbytes()
         self.hits = 0
         self.misses = 0
+        self.evictions = 0
 
     def log(self, root: Location) -> DeltaLog:
         return DeltaLog(self._stores.store_for(root), root)
@@ -56,6 +68,7 @@ class SnapshotCache:
                 self.misses += 1
             with self._guard:
                 self._latest.put(key, snapshot)
+            self.trim(snapshot)
             return snapshot
 
     def at_version(self, root: Location, version: int) -> Snapshot:
@@ -77,8 +90,41 @@ class SnapshotCache:
             if latest is not None and latest.version < version:
                 older.append(latest)
             base = max(older, key=lambda s: s.version, default=None)
+        return self._loads.run((key, version), lambda: self._load_version(root, version, base))
+
+    def _load_version(self, root: Location, version: int, base: Snapshot | None) -> Snapshot:
+        """Single-flight: concurrent requests for one version (pages, time travel) wait for one load."""
+        key = root.uri
+        with self._guard:
+            found = self._versions.get((key, version))
+        if found is not None:  # loaded by the flight that just ended
+            self.hits += 1
+            return found
         self.misses += 1
         snapshot = load_snapshot(self.log(root), version, base)
         with self._guard:
             self._versions.put((key, version), snapshot)
+        self.trim(snapshot)
         return snapshot
+
+    def cached_bytes(self) -> int:
+        with self._guard:
+            cached = {id(s): s for s in (*self._versions.values(), *self._latest.values())}
+        return sum(self.sizer(s) for s in cached.values())
+
+    def trim(self, keep: Snapshot | None = None) -> None:
+        """Evict least recently used snapshots until the cache fits `max_bytes` (`keep` stays)."""
+        if not self.max_bytes:
+            return
+        with self._guard:
+            for lru in (self._versions, self._latest):
+                sizes = {id(s): self.sizer(s) for s in (*self._versions.values(), *self._latest.values())}
+                total = sum(sizes.values())
+                while total > self.max_bytes and len(lru) and lru.values()[0] is not keep:
+                    evicted = lru.pop_oldest()
+                    still_cached = any(
+                        s is evicted for s in (*self._versions.values(), *self._latest.values())
+                    )
+                    if not still_cached:
+                        total -= sizes.get(id(evicted), 0)
+                    self.evictions += 1

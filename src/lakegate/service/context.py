@@ -85,6 +85,10 @@ class TableContext:
         self.keys = keys
         self.timelines = TimelineCache(max_tables=max(64, config.delta_table_cache_size))
         self.lines = LineCache(max_tables=max(64, config.delta_table_cache_size))
+        # The byte bound of the snapshot cache covers the file parts built from each snapshot too.
+        lines_ = self.lines
+        snapshots.sizer = lambda snapshot: snapshot.files.nbytes() + lines_.nbytes(snapshot)
+        self.lines.on_built = snapshots.trim
         self._dir_access = dir_access
 
     def resolve(self, principal: Principal | None, share: str, schema: str, table: str) -> ResolvedTable:

@@ -72,6 +72,14 @@ class LineCache:
         self._by_base: WeakKeyDictionary[object, dict[_Key, pa.Table]] = WeakKeyDictionary()
         self._flights = SingleFlight[tuple[int, _Key], FileParts]()
         self.builds = 0
+        self.on_built: Callable[[Snapshot], None] = lambda snapshot: (
+            None
+        )  # the snapshot cache re-checks its bound
+
+    def nbytes(self, snapshot: Snapshot) -> int:
+        """The bytes of the parts built for the snapshot (all formats)."""
+        with self._lock:
+            return sum(p.nbytes for p in self._by_snapshot.get(snapshot, {}).values())
 
     def parts(
         self, snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
@@ -111,7 +119,9 @@ class LineCache:
             built = FileParts(parts.combine(base, files, overlay), files)
         with self._lock:
             self.builds += 1
-            return self._by_snapshot.setdefault(snapshot, {}).setdefault(key, built)
+            found = self._by_snapshot.setdefault(snapshot, {}).setdefault(key, built)
+        self.on_built(snapshot)
+        return found
 
 
 class Signers:
