@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deltalake import DeltaTable
 import pytest
+from deltalake import DeltaTable
 
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
