@@ -11,7 +11,7 @@ SUM        := $(shell cksum pyproject.toml | cut -d' ' -f1)
 STAMP      := $(VENV)/.installed-full-$(SUM)
 DEMO_STAMP := $(VENV)/.installed-demo-$(SUM)
 
-.PHONY: run test check format bench fuzz services install clean
+.PHONY: run test check format bench bench-1m fuzz services install clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ bench: $(STAMP) services
 	$(PY) benchmarks/bench_workers.py
 	$(PY) benchmarks/bench_iceberg.py
 	$(PY) benchmarks/bench_federation.py
+	$(PY) benchmarks/bench_local.py
+
+## The same for a 1M-file local table (opt-in: ~10 min and ~3 GB of disk).
+bench-1m: $(STAMP)
+	$(PY) benchmarks/bench_local.py 1000000
 
 ## Fuzz every route of a running server: 50,000 requests, a random seed (printed; repeat a run with FUZZ_SEED=N).
 fuzz: $(STAMP)
