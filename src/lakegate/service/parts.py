@@ -44,7 +44,6 @@ SCHEMA = pa.schema(
         ("dv", pa.bool_()),
     ]
 )
-_CONTROL = r"[\x00-\x1f]"  # orjson escapes these as \n, \u0001, ...: left to the reference encoder
 
 
 @dataclass(frozen=True)
@@ -231,20 +230,24 @@ def _string_buffers(values: pa.Array) -> tuple[pa.Array, np.ndarray, bytes]:
     if values.offset or isinstance(values, pa.ChunkedArray) or not pa.types.is_string(values.type):
         values = pa.concat_arrays([pa.chunked_array([values]).combine_chunks().cast(pa.string())])
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
+    if len(offsets) and offsets[0]:  # values not starting the data buffer: copy them to a fresh one
+        values = pa.concat_arrays([pa.array([""], pa.string()), values]).slice(1)
+        values = pa.array(values.to_pylist(), pa.string())
+        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
     data = values.buffers()[2]
     return values, offsets, (data.to_pybytes()[: int(offsets[-1])] if data is not None else b"")
 
 
 def _escaped(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """The column with backslashes and quotes escaped for JSON, and the rows holding control characters (left
-    to the reference encoder). Column-wise with numpy and one bytes.replace: pyarrow's replace_substring is
-    ~10x slower on a 100k-file checkpoint's stats."""
+    to the reference encoder). Column-wise with numpy and bytes.replace (pyarrow's replace_substring is ~10x
+    slower on a 100k-file checkpoint's stats)."""
     values, offsets, data = _string_buffers(values)
-    codes = np.frombuffer(data, dtype=np.uint8)
     bad = np.zeros(len(values), dtype=bool)
-    control = np.flatnonzero(codes < 0x20)
-    if len(control):
-        bad[np.searchsorted(offsets, control, side="right") - 1] = True
+    codes = np.frombuffer(data, dtype=np.uint8)
+    control = codes < 0x20
+    if control.any():  # rare: find the rows
+        bad[np.searchsorted(offsets, np.flatnonzero(control), side="right") - 1] = True
     special = np.flatnonzero((codes == 0x22) | (codes == 0x5C))
     if not len(special):
         return values, bad
