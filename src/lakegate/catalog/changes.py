@@ -49,7 +49,10 @@ class ChangeListener:
             threading.Thread(target=self._listen, name="lakegate-catalog-changes", daemon=True).start()
 
     def _listen(self) -> None:
-        import psycopg
+        try:
+            import psycopg
+        except ImportError:  # the postgres extra: without it no PostgreSQL database is reached at all
+            return
 
         while not self._stopped.is_set():
             try:
