@@ -3,7 +3,7 @@ fresh server with warm-up off: cold, warm, resident memory per cached file, peak
 concurrent cold queries — each against an in-process floor measured in the same run (pyarrow read of the
 checkpoint's add columns + one HMAC signature per file + writing the answer's bytes).
 
-    .venv/bin/python benchmarks/bench_local.py [N_FILES]
+    .venv/bin/python benchmarks/bench_local.py [N_FILES]      (BENCH_TABLE=<dir>: reuse a table of N_FILES)
 
 Prints a Markdown table; the figures in docs/performance.md come from it. Runs of a measure: min of 3 (1 for 1M).
 """
@@ -96,7 +96,10 @@ def main() -> None:
     runs = 3 if n_files <= 300_000 else 1
     work = Path(tempfile.mkdtemp(prefix="lakegate-bench-local-"))
     root = work / "big"
-    make_table(root, n_files)
+    if os.environ.get("BENCH_TABLE"):  # a table made by an earlier run (the 1M-file one takes minutes)
+        root = Path(os.environ["BENCH_TABLE"])
+    else:
+        make_table(root, n_files)
     colds, warms, floors, resident, peaks = [], [], [], [], []
     size = count = 0
     for run in range(runs):

@@ -239,17 +239,21 @@ def _sign(
 ) -> tuple[list[str], Exception | None]:
     """The URLs of a batch of files, and the error that stopped signing (the URLs before it are returned)."""
     uris = batch.column("uri")
-    rels = pc.if_else(pc.is_null(uris), pc.coalesce(batch.column("rel"), batch.column("path")), None)
-    pairs = list(zip(rels.to_pylist(), uris.to_pylist(), strict=True))
-    try:
-        if uris.null_count == len(uris):  # every file below the root: one batch
-            return sign_below([rel for rel, _ in pairs]), None
-    except Exception:  # noqa: BLE001, S110  - signed file by file below, to find where it fails
-        pass
+    below = pc.coalesce(batch.column("rel"), batch.column("path"))
+    if uris.null_count == len(uris):  # every file below the root: one batch
+        relatives = parts.strings(below)
+        try:
+            return sign_below(relatives), None
+        except Exception:  # noqa: BLE001, S110  - signed file by file below, to find where it fails
+            pass
+        pairs: list[tuple[str | None, str | None]] = [(r, None) for r in relatives]
+    else:
+        rels = pc.if_else(pc.is_null(uris), below, None)
+        pairs = list(zip(rels.to_pylist(), uris.to_pylist(), strict=True))
     urls: list[str] = []
     try:
         for rel, uri in pairs:
-            urls.append(sign_below([rel])[0] if rel is not None else signers.sign(Location.parse(uri)))
+            urls.append(sign_below([rel])[0] if rel is not None else signers.sign(Location.parse(uri or "")))
     except Exception as exc:  # noqa: BLE001  - the caller streams the lines signed before it, then raises
         return urls, exc
     return urls, None
