@@ -215,13 +215,21 @@ def add_table(column: pa.ChunkedArray) -> pa.Table:
     chunks = []
     for chunk in column.chunks:
         kept = [(f.name, chunk.field(i)) for i, f in enumerate(chunk.type) if f.name not in _PARSED]
-        valid = chunk.is_valid()
         table = pa.Table.from_arrays([a for _, a in kept], names=[n for n, _ in kept])
-        chunks.append(table if chunk.null_count == 0 else table.filter(valid))
+        chunks.append(table if chunk.null_count == 0 else _valid_rows(table, chunk.is_valid()))
     table = pa.concat_tables(chunks) if len(chunks) != 1 else chunks[0]
     if not chunks:
         table = pa.table({"path": pa.array([], pa.string())})
     return _stats_from_struct(column, table)
+
+
+def _valid_rows(table: pa.Table, valid: pa.BooleanArray) -> pa.Table:
+    """The rows where `valid` is set. A checkpoint's add rows usually form one run (the protocol and metadata rows
+    come first or last): then a zero-copy slice, not a copy of every column (~0.3 GB for 1M files)."""
+    rows = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return table.slice(int(rows[0]), len(rows))
+    return table.filter(valid)
 
 
 def struct_rows(column: pa.Array | pa.ChunkedArray, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
