@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -92,9 +93,16 @@ def concurrent_cold(work: Path, root: Path, n: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="lakegate-bench-local-"))
+    try:
+        measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the table and the servers' directories
+
+
+def measure(work: Path) -> None:
     n_files = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_FILES", "100000"))
     runs = 3 if n_files <= 300_000 else 1
-    work = Path(tempfile.mkdtemp(prefix="lakegate-bench-local-"))
     root = work / "big"
     if os.environ.get("BENCH_TABLE"):  # a table made by an earlier run (the 1M-file one takes minutes)
         root = Path(os.environ["BENCH_TABLE"])
