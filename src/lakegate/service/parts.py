@@ -106,7 +106,7 @@ def build_base(
     table = files.base
     if not len(table):
         return SCHEMA.empty_table()
-    table = pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=len(table)))
+    # Columns are made contiguous one at a time where needed (a whole-table copy would double the peak).
     path = table.column("path").combine_chunks()
     rel, uri = _relative_paths(path, root, allowed)
     tail = _tails(table, fmt)
