@@ -3,7 +3,8 @@ fresh server with warm-up off: cold, warm, resident memory per cached file, peak
 concurrent cold queries — each against an in-process floor measured in the same run (pyarrow read of the
 checkpoint's add columns + one HMAC signature per file + writing the answer's bytes).
 
-    .venv/bin/python benchmarks/bench_local.py [N_FILES]      (BENCH_TABLE=<dir>: reuse a table of N_FILES)
+    .venv/bin/python benchmarks/bench_local.py [N_FILES]      (BENCH_TABLE=<dir>: reuse a table of N_FILES;
+                                                              BENCH_CONCURRENCY=0: skip the concurrent runs)
 
 Prints a Markdown table; the figures in docs/performance.md come from it. Runs of a measure: min of 3 (1 for 1M).
 """
@@ -108,25 +109,28 @@ def measure(work: Path) -> None:
         root = Path(os.environ["BENCH_TABLE"])
     else:
         make_table(root, n_files)
-    colds, warms, floors, resident, peaks = [], [], [], [], []
+    colds, warms, floors, resident, peaks, streaming = [], [], [], [], [], []
     size = count = 0
     for run in range(runs):
         server = serve(work, f"run{run}", root)
         try:
             before = rss_mb(server.daemon.proc.pid)
+            pid = server.daemon.proc.pid
             cold, size, count = timed_query(url_of(server), server.headers())
-            after_cold = rss_mb(server.daemon.proc.pid)
+            peaks.append(rss_mb(pid, "VmHWM:"))
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak: now only the warm answers count
             warm = min(timed_query(url_of(server), server.headers())[0] for _ in range(3))
-            peaks.append(rss_mb(server.daemon.proc.pid, "VmHWM:"))
-            resident.append((rss_mb(server.daemon.proc.pid) - before) * 1024 * 1024 / n_files)
+            after = rss_mb(pid)
+            streaming.append(rss_mb(pid, "VmHWM:") / after)
+            resident.append((after - before) * 1024 * 1024 / n_files)
             colds.append(cold)
             warms.append(warm)
-            del after_cold
         finally:
             server.stop()
         floors.append(floor_seconds(root, size))
-    one_cold, one_peak = concurrent_cold(work, root, 1)
-    eight_cold, eight_peak = concurrent_cold(work, root, 8)
+    concurrency = os.environ.get("BENCH_CONCURRENCY", "1") != "0"  # 0: skip (minutes at 1M files)
+    one_cold, one_peak = concurrent_cold(work, root, 1) if concurrency else (0.0, 1.0)
+    eight_cold, eight_peak = concurrent_cold(work, root, 8) if concurrency else (0.0, 1.0)
     floor = min(floors)
     print(
         f"\n### /query of a {n_files:,}-file local table, fresh server, warm-up off ({os.cpu_count()} cores)\n"
@@ -136,7 +140,8 @@ def measure(work: Path) -> None:
     print(f"| cold: first request (min of {runs}) | {min(colds):.2f} s ({min(colds) / floor:.2f}× floor) |")
     print(f"| warm (min of {runs}×3) | {min(warms):.2f} s ({min(warms) / floor:.2f}× floor) |")
     print(f"| resident per cached file after warm (RSS growth / files, min) | {min(resident):.0f} B |")
-    print(f"| peak RSS (cold + warm queries) | {min(peaks):.0f} MB |")
+    print(f"| peak RSS of the cold query | {min(peaks):.0f} MB |")
+    print(f"| peak RSS while streaming warm answers / RSS after them | {min(streaming):.2f}× |")
     print(f"| 1 cold query: wall / peak RSS | {one_cold:.2f} s / {one_peak:.0f} MB |")
     print(
         f"| 8 concurrent cold queries: wall / peak RSS | {eight_cold:.2f} s / {eight_peak:.0f} MB "
