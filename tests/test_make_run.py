@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +89,36 @@ def test_a_busy_port_is_one_line_before_demo_ready(tmp_path: Path) -> None:
         "`lakegate demo --port 9090`"
     )
     assert not (tmp_path / "demo").exists()  # nothing built
+
+
+def test_make_run_serves_the_demo_and_its_console(tmp_path: Path) -> None:
+    """`lakegate demo` (what `make run` starts) goes on to serve: the console answers on the printed port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "lakegate",
+        "demo",
+        "--directory",
+        str(tmp_path / "demo"),
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/sign-in", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert server.poll() is None, server.communicate()[0]
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"Web console: http://127.0.0.1:{port}/console" in output
+    assert "Traceback" not in output

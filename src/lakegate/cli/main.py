@@ -151,7 +151,7 @@ def demo(
     )
     if run:
         sys.stdout.flush()
-        serve(config=config_path, host=None, port=None, log_level="info", log_format="text")
+        serve(config=config_path, host=None, port=None, log_level="info", log_format="text", workers=None)
 
 
 @app.command()
