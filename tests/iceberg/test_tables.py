@@ -223,10 +223,28 @@ def test_local_tables_default_beside_the_configuration(tmp_path: Path) -> None:
     assert found.local_path == os.path.join(tmp_path, "server-iceberg")
 
 
-@pytest.mark.parametrize("feature", ["typeWidening", "variantType-preview", "someFutureFeature"])
+@pytest.mark.parametrize("feature", ["typeWidening", "collations", "someFutureFeature"])
 def test_unrepresentable_features_are_refused(feature: str) -> None:
     with pytest.raises(UnsupportedOperationError, match=feature):
         check_protocol({"minReaderVersion": 3, "readerFeatures": ["deletionVectors", feature]})
+
+
+def test_variant_feature_without_a_variant_column(tmp_path: Path) -> None:
+    """deltalake declares variantType on a table made with deletion vectors on, variant column or not: such a
+    table is served; a variant column itself is refused, naming the type."""
+    root = tmp_path / "dv_on"
+    write_deltalake(root, pa.table({"k": [1, 2, 3]}), configuration={"delta.enableDeletionVectors": "true"})
+    DeltaTable(root).delete("k = 2")
+    assert "variantType" in (DeltaTable(root).protocol().reader_features or [])
+    loaded = _tables(tmp_path).load(_source(str(root)))
+    assert iceberg_rows(loaded.metadata_location) == delta_rows(str(root)) == [{"k": 1}, {"k": 3}]
+    metadata = json.loads((root / "_delta_log" / f"{0:020}.json").read_text().splitlines()[2])["metaData"]
+    schema = json.loads(metadata["schemaString"])
+    schema["fields"].append({"name": "v", "type": "variant", "nullable": True, "metadata": {}})
+    added = {"metaData": {**metadata, "schemaString": json.dumps(schema)}}
+    (root / "_delta_log" / f"{2:020}.json").write_text(json.dumps(added) + "\n")
+    with pytest.raises(UnsupportedOperationError, match="variant"):
+        _tables(tmp_path).load(_source(str(root)))
 
 
 def test_a_missing_deletion_vector_is_the_providers_problem(tmp_path: Path) -> None:

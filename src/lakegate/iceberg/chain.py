@@ -61,6 +61,10 @@ SUPPORTED_READER_FEATURES = {
     "timestampNtz",
     "v2Checkpoint",
     "vacuumProtocolCheck",
+    # Declared by deltalake on every table it creates with reader version 3 (e.g. with deletion vectors on),
+    # variant column or not: a variant column itself is refused by the schema conversion (schema.py).
+    "variantType",
+    "variantType-preview",
 }
 
 
