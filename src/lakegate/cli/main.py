@@ -57,6 +57,7 @@ def serve(
 
     from lakegate.config import MAX_WORKERS, load_config
     from lakegate.http.connection import guarded_protocol
+    from lakegate.http.iceberg import PATH as ICEBERG_PATH
     from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
     from lakegate.shutdown import CutOffQuietly, Server
@@ -109,7 +110,11 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds or None,
         # Slow or oversized requests: a deadline and a size bound for headers (bodies: lakegate.http.body).
-        http=guarded_protocol(settings.request_timeout_seconds or None, settings.max_request_header_bytes),
+        http=guarded_protocol(
+            settings.request_timeout_seconds or None,
+            settings.max_request_header_bytes,
+            settings.endpoint + ICEBERG_PATH,
+        ),
         h11_max_incomplete_event_size=settings.max_request_header_bytes,
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
         ws="none",  # no WebSocket route: upgrade requests are plain HTTP requests

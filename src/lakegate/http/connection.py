@@ -5,7 +5,8 @@ httptools parser accepts headers of any size, so a client that opens a connectio
 header, or an endless one, holds a connection (and memory) forever (uvicorn issue #157 still asks for a
 request-start timeout). This subclass of uvicorn's httptools protocol (passed as `uvicorn.run(http=…)`, the
 documented way to choose the protocol class) adds the two checks and answers like the application would,
-`{"errorCode", "message"}` JSON, then closes the connection. Its own "Invalid HTTP request" answer becomes JSON
+`{"errorCode", "message"}` JSON (the Iceberg error model below the Iceberg catalog's path), then closes the
+connection. Its own "Invalid HTTP request" answer becomes JSON
 too. Bodies are bounded by the application (`lakegate.http.body`).
 """
 
@@ -22,15 +23,17 @@ from lakegate.exceptions import (
     MalformedRequestError,
     RequestTimeoutError,
 )
+from lakegate.http.errors import iceberg_type
 
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}  # by status
 
 
 def guarded_protocol(
-    header_timeout_s: float | None, max_header_bytes: int
+    header_timeout_s: float | None, max_header_bytes: int, iceberg_path: str | None = None
 ) -> type[asyncio.Protocol] | Literal["h11"]:
     """The protocol class for uvicorn's `http=`: httptools with the guards; without httptools, h11, which bounds
-    header size itself (its `h11_max_incomplete_event_size`) but has no header deadline."""
+    header size itself (its `h11_max_incomplete_event_size`) but has no header deadline. Requests below
+    `iceberg_path` are refused in the Iceberg REST error model, as the application answers them."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # uvicorn without its [standard] extra
@@ -109,7 +112,10 @@ def guarded_protocol(
             if self.transport.is_closing():
                 return
             if self.cycle is None or self.cycle.response_complete:
-                self.transport.write(_error_bytes(error, self.server_state.default_headers))
+                # The URL read so far (uvicorn collects it in on_url): enough to tell the Iceberg catalog's.
+                path = bytes(getattr(self, "url", b"")).split(b"?")[0].decode("latin-1") + "/"
+                iceberg = iceberg_path is not None and path.startswith(iceberg_path + "/")
+                self.transport.write(_error_bytes(error, self.server_state.default_headers, iceberg))
             self.transport.close()
 
     return GuardedHttpToolsProtocol
@@ -123,8 +129,13 @@ def _too_large(max_header_bytes: int) -> str:
     return f"the request's headers are larger than {max_header_bytes} bytes"
 
 
-def _error_bytes(error: LakegateError, default_headers: Any) -> bytes:
-    body = orjson.dumps({"errorCode": error.error_code, "message": error.message})
+def _error_bytes(error: LakegateError, default_headers: Any, iceberg: bool = False) -> bytes:
+    if iceberg:
+        body = orjson.dumps(
+            {"error": {"message": error.message, "type": iceberg_type(error), "code": error.status}}
+        )
+    else:
+        body = orjson.dumps({"errorCode": error.error_code, "message": error.message})
     head = [f"HTTP/1.1 {error.status} {_REASONS[error.status]}".encode()]
     head += [name + b": " + value for name, value in default_headers]
     head += [

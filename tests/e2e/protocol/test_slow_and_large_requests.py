@@ -105,6 +105,19 @@ def test_oversized_headers_are_a_431(strict: RunningServer, end: bytes) -> None:
     assert status == 431 and body["errorCode"] == "MALFORMED_REQUEST" and "8192 bytes" in body["message"]
 
 
+@pytest.mark.parametrize("end", [b"", b"\r\n\r\n"])
+def test_an_oversized_iceberg_request_is_refused_in_its_error_model(
+    strict: RunningServer, end: bytes
+) -> None:
+    """A huge table name in the Iceberg catalog's path: the spec's `{"error": {message, type, code}}`."""
+    path = b"/delta-sharing/iceberg/v1/share1/namespaces/default/tables/" + b"t" * 9 * 1024
+    with _connect(strict) as sock:
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x" + end)
+        status, body, _ = _answer(sock)
+    assert status == 431 and body["error"]["code"] == 431 and "8192 bytes" in body["error"]["message"]
+    assert body["error"]["type"] == "BadRequestException"
+
+
 def test_a_large_body_is_a_413(strict: RunningServer) -> None:
     big = {"predicateHints": ["x" * 1000] * 100}  # ~100 KB
     response = httpx.post(
