@@ -333,3 +333,15 @@ def test_oauth_and_basic_recipients_get_version_2_profiles_by_link(console) -> N
     # Rotating keeps the recipient's method by default, and the new link hands out a new secret.
     shown = browser.go("GET", "/console/recipients/app").text
     assert '<option value="oauth" selected>' in shown and "client secret" in shown
+
+
+@pytest.mark.parametrize("grace", ["inf", "-inf", "nan", "1e400", "ten"])
+def test_a_grace_period_that_is_no_number_of_hours_is_refused_on_the_page(console, grace: str) -> None:
+    browser = _signed_in(console)
+    name = f"grace-{grace.replace('-', 'minus')}"
+    browser.post_form("/console/recipients", "/console/recipients", name=name)
+    url = f"/console/recipients/{name}"
+    answer = browser.post_form(f"{url}/rotate", url, auth="token", grace_hours=grace)
+    assert answer.status_code == 303 and answer.headers["location"] == url
+    page = browser.go("GET", url).text
+    assert 'class="flash error"' in page and "Grace period must be a number of hours" in page

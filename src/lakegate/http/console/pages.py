@@ -352,7 +352,7 @@ def rotate(page: Page) -> Response:
         grace_hours = page.field("grace_hours") or "0"
         try:
             grace = round(float(grace_hours) * HOUR)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: inf (nan is a ValueError)
             raise InvalidParameterError("Grace period must be a number of hours") from None
         lifetime = _days(page, "expires_days", "Token lifetime")
         issued = page.console.api.recipients.rotate(name, grace, lifetime, auth=_method(page))
