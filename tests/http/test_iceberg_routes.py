@@ -157,6 +157,9 @@ def test_every_write_is_refused_as_read_only(served: AppClient, method: str, pat
 def test_unknown_routes_answer_in_the_iceberg_error_model(served: AppClient, tmp_path: Path) -> None:
     iceberg_error(served.get(f"{BASE}/share1/views"), 404, "NotFoundException")
     iceberg_error(served.request("PUT", f"{BASE}/share1/namespaces"), 405, "BadRequestException")
+    # A name that decodes to '/' or ends in one is no route (not a redirect to the list it would strip to).
+    for path in ("namespaces/default/tables/%2F", "namespaces/default/tables/", "namespaces/%2F"):
+        iceberg_error(served.get(f"{BASE}/share1/{path}"), 404, "NotFoundException")
 
 
 def test_load_table_of_a_local_table_needs_no_credentials(served: AppClient) -> None:

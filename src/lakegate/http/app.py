@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Lifespan
 
 from lakegate.catalog.base import Catalog, Principal
@@ -364,7 +364,8 @@ def create_app(
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi),  # public: it describes the API (http/openapi.py), never data
         *oauth_routes(),  # the token endpoint and its metadata (http/oauth.py)
-        Mount(ICEBERG_PATH, routes=iceberg_routes()),
+        # No slash redirects: a name that decodes to '/' (`…/tables/%2F`) is an unknown route, not a 307 to a list.
+        Mount(ICEBERG_PATH, app=Router(iceberg_routes(), redirect_slashes=False)),
         *pages,
     ]
     bench = [Route("/bench/hello", bench_hello)] if os.environ.get(BENCH_HELLO) == "1" else []
