@@ -19,7 +19,8 @@ BASE = "/iceberg/v1"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
-    """share1: schemas a (tables t1, t2, t3) and b (t1); share2: schema c (t1); alice may read share2 only."""
+    """share1: schemas a (tables t1, t2, t3) and b (t1); share2: schema c (t1); odd#share%41: schema d (t1);
+    alice may read share2 only."""
     work = tmp_path_factory.mktemp("iceberg-routes")
     location = build_plain(work / "t")
 
@@ -36,6 +37,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
                 ],
             },
             {"name": "share2", "schemas": [{"name": "c", "tables": tables("t1")}]},
+            {"name": "odd#share%41", "schemas": [{"name": "d", "tables": tables("t1")}]},
         ]
     }
     client = start_app(work, config)
@@ -67,6 +69,16 @@ def test_config_names_the_share_as_prefix_and_lists_only_read_endpoints(served: 
     assert not [e for e in body["endpoints"] if e.split()[0] in ("POST", "DELETE")]
     assert "warehouse" in iceberg_error(served.get(f"{BASE}/config"), 400, "BadRequestException")
     iceberg_error(served.get(f"{BASE}/config?warehouse=nope"), 404, "NotFoundException")
+
+
+def test_the_prefix_is_one_path_segment_whatever_the_share_is_named(served: AppClient) -> None:
+    """Clients paste the prefix into their paths unchanged: a share name with '#' or '%' comes percent-encoded."""
+    prefix = served.get(f"{BASE}/config", params={"warehouse": "odd#share%41"}).json()["overrides"]["prefix"]
+    assert "#" not in prefix and "%41" not in prefix
+    answer = served.get(f"{BASE}/{prefix}/namespaces")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["namespaces"] == [["d"]]
+    assert served.get(f"{BASE}/{prefix}/namespaces/d/tables/t1").json()["metadata"]["format-version"] == 2
 
 
 def test_namespaces_are_the_shares_schemas(served: AppClient) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 from lakegate.catalog.base import Principal, SchemaInfo
 from lakegate.cloud.base import TemporaryCredential
@@ -74,7 +75,10 @@ class IcebergCatalog:
                 "(e.g. warehouse=<share> in the client's catalog properties)"
             )
         share = self.context.catalog.get_share(principal, warehouse)  # ungranted ≡ nonexistent (404)
-        return {"defaults": {}, "overrides": {"prefix": share.name}, "endpoints": ENDPOINTS}
+        # Clients paste the prefix into their paths as it is: percent-encoded, a share named e.g. 'a#b' or
+        # 'x%41' still makes one path segment (the server decodes it back to the name).
+        prefix = quote(share.name, safe="")
+        return {"defaults": {}, "overrides": {"prefix": prefix}, "endpoints": ENDPOINTS}
 
     def list_namespaces(
         self,
