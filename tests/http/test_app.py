@@ -17,7 +17,9 @@ PLAIN = "/shares/share1/schemas/default/tables/plain"
 def test_recipients_need_the_token(app: AppClient, token: str | None) -> None:
     for path in ("/shares", f"{PLAIN}/version", f"{PLAIN}/metadata"):
         error_of(app.get(path, token=token), 401, "UNAUTHENTICATED")
-    error_of(app.post(f"{PLAIN}/query", token=token, json={}), 401, "UNAUTHENTICATED")
+    refused = app.post(f"{PLAIN}/query", token=token, json={})
+    error_of(refused, 401, "UNAUTHENTICATED")
+    assert refused.headers["www-authenticate"] == 'Bearer realm="lakegate"'  # RFC 7235 §3.1: a 401 challenges
 
 
 def test_authentication_comes_before_the_table_lookup(app: AppClient) -> None:

@@ -21,6 +21,9 @@ CHANNEL = "lakegate_catalog"
 NOTIFY = f"NOTIFY {CHANNEL}"
 RECONNECT_SECONDS = 1.0
 POLL_SECONDS = 1.0  # how often the listener looks whether it should stop
+# How long the first look at the mark waits for LISTEN to be in place: once per process, so the mark does not
+# move under the answers remembered in its first moment (and no change goes unannounced in that moment).
+LISTEN_WAIT_SECONDS = 2.0
 
 
 class ChangeListener:
@@ -30,6 +33,7 @@ class ChangeListener:
         self._pid = 0
         self._starting = threading.Lock()
         self._stopped = threading.Event()
+        self._listening = threading.Event()
 
     def mark(self) -> int:
         """The changes seen so far; the first call in a process (a forked worker too) starts its listener."""
@@ -46,12 +50,15 @@ class ChangeListener:
                 return
             self._pid = os.getpid()
             self.count += 1  # a new process: whatever it inherited is not known to be current
+            self._listening = threading.Event()  # a forked worker's own, not the parent's (already set)
             threading.Thread(target=self._listen, name="lakegate-catalog-changes", daemon=True).start()
+            self._listening.wait(LISTEN_WAIT_SECONDS)
 
     def _listen(self) -> None:
         try:
             import psycopg
         except ImportError:  # the postgres extra: without it no PostgreSQL database is reached at all
+            self._listening.set()
             return
 
         while not self._stopped.is_set():
@@ -59,6 +66,7 @@ class ChangeListener:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.count += 1  # changes made while this process was not listening
+                    self._listening.set()
                     while not self._stopped.is_set():
                         for _ in conn.notifies(timeout=POLL_SECONDS):
                             self.count += 1
@@ -69,4 +77,5 @@ class ChangeListener:
                     exc.__class__.__name__,
                 )
                 self.count += 1
+                self._listening.set()  # nobody waits longer for a database that is down
                 self._stopped.wait(RECONNECT_SECONDS)
