@@ -102,9 +102,12 @@ class TableFilesMissingError(_ClientError):
 class UnauthenticatedError(_ClientError):
     status = 401
     error_code = "UNAUTHENTICATED"
-    # RFC 7235 §3.1 / RFC 6750 §3: a 401 names the scheme it wants (Bearer only: a Basic challenge would
-    # make a browser prompt for a password; Basic recipients send theirs unasked).
-    headers = {"WWW-Authenticate": 'Bearer realm="lakegate"'}
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        # RFC 7235 §3.1 / RFC 6750 §3: a 401 names the scheme it wants (Bearer only: a Basic challenge would
+        # make a browser prompt for a password; Basic recipients send theirs unasked).
+        self.headers = {"WWW-Authenticate": 'Bearer realm="lakegate"'}
 
 
 class PermissionDeniedError(_ClientError):
