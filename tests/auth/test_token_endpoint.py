@@ -138,6 +138,8 @@ def test_wrong_unknown_or_missing_client_credentials_are_invalid_client_with_a_c
     ):
         oauth_error(response, 401, "invalid_client")
         assert response.headers["www-authenticate"].startswith("Basic realm=")
+    malformed = exchange(app, headers={"Authorization": "Basic !!!"}, data=grant)
+    assert "malformed HTTP Basic client credentials" in malformed.json()["error_description"]
 
 
 @pytest.mark.parametrize(

@@ -75,8 +75,10 @@ async def token(request: Request) -> Response:
         form = _form(request, body)
         try:
             basic = basic_credentials(request)
-        except UnauthenticatedError as exc:
-            raise invalid_client(exc.message) from None
+        except UnauthenticatedError:  # its message speaks of bearer tokens: the sharing routes' words
+            raise invalid_client(
+                "malformed HTTP Basic client credentials (base64 of client_id:secret)"
+            ) from None
         address = request.client.host if request.client else "unknown"
         answer = await run_in_threadpool(endpoint.exchange, form, basic, address, _audiences(request))
     except OAuthError as exc:
