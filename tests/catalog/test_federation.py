@@ -213,7 +213,7 @@ def test_an_oidc_recipient_is_created_with_its_policy_and_no_secret(
         oidc_provider.token_endpoint,
     )
     assert profile["endpoint"] == "https://share.example.com/delta-sharing"
-    assert "bearerToken" not in profile
+    assert "bearerToken" not in profile and "scope" not in profile  # no scope given: none written
     token = oidc_provider.mint("someone", AUD, azp="app-1")
     assert catalog.authenticate(token) == Principal("acme", frozenset({"share1"}))
     with pytest.raises(InvalidParameterError, match="no lakegate credential"):

@@ -330,15 +330,23 @@ def test_create_an_oidc_recipient(admin: tuple[Admin, Database]) -> None:
             "subjectClaim": "azp",
         },
         "tokenEndpoint": "https://login.microsoftonline.com/tenant/oauth2/v2.0/token",
+        "scope": "api://lakegate-acme/.default",
     }
     created = client.post("/admin/recipients", json=body)
     assert created.status_code == 201
     profile = created.json()["profile"]
-    assert (profile["type"], profile["endpoint"], profile["tokenEndpoint"]) == (
+    assert (profile["type"], profile["endpoint"], profile["tokenEndpoint"], profile["scope"]) == (
         "oauth_client_credentials",
         PUBLIC,
         "https://login.microsoftonline.com/tenant/oauth2/v2.0/token",
+        "api://lakegate-acme/.default",
     )
+    # Without a scope the profile has none: the official client would send a placeholder as the scope.
+    other_app = {**body["federationPolicy"], "subject": "other-app-id"}
+    unscoped = {**body, "name": "acme2", "federationPolicy": other_app, "scope": None}
+    unscoped_profile = client.post("/admin/recipients", json=unscoped).json()["profile"]
+    assert "scope" not in unscoped_profile
+    assert "client id" in unscoped_profile["clientId"] and "client secret" in unscoped_profile["clientSecret"]
     [policy] = Recipients(db).get("acme")["federationPolicies"]
     assert (policy["subjectClaim"], policy["subject"]) == ("azp", "client-app-id")
     assert Recipients(db).get("acme")["tokens"] == []
@@ -348,3 +356,4 @@ def test_create_an_oidc_recipient(admin: tuple[Admin, Database]) -> None:
     )
     no_auth = {"name": "c", "tokenEndpoint": "https://idp.example.com/token"}
     assert _error(client.post("/admin/recipients", json=no_auth))[0] == 400
+    assert _error(client.post("/admin/recipients", json={"name": "c", "scope": "x"}))[0] == 400

@@ -56,19 +56,28 @@ def private_key_jwt(endpoint: str, client_id: str, key_id: str, algorithm: str) 
     }
 
 
-def federated(endpoint: str, token_endpoint: str | None, policy: dict[str, Any]) -> dict[str, Any]:
+# What an OIDC-federated recipient's profile says until the recipient puts its own IdP's values there.
+TOKEN_ENDPOINT_PLACEHOLDER = "<your identity provider's token endpoint>"  # noqa: S105 - a placeholder
+CLIENT_ID_PLACEHOLDER = "<your application's client id at your identity provider>"
+CLIENT_SECRET_PLACEHOLDER = "<your application's client secret at your identity provider>"  # noqa: S105
+
+
+def federated(endpoint: str, token_endpoint: str | None, scope: str | None = None) -> dict[str, Any]:
     """An OIDC-federated recipient's profile: the official client's client-credentials flow, pointed at the
-    recipient's own identity provider. lakegate knows none of the values the recipient fills in there."""
-    audience = policy["audiences"][0]
-    return {
+    recipient's own identity provider. lakegate knows none of the credentials the recipient fills in there.
+    `scope` is written only when given: the official client sends whatever the profile says, so a placeholder
+    left in place would be sent to the IdP as the scope (and some IdPs need none)."""
+    profile = {
         "shareCredentialsVersion": 2,
         "type": "oauth_client_credentials",
         "endpoint": endpoint,
-        "tokenEndpoint": token_endpoint or "<your identity provider's token endpoint>",
-        "clientId": "<your application's client id at your identity provider>",
-        "clientSecret": "<its client secret at your identity provider>",
-        "scope": f"<the scope that gets a token for audience {audience} (Entra ID: {audience}/.default)>",
+        "tokenEndpoint": token_endpoint or TOKEN_ENDPOINT_PLACEHOLDER,
+        "clientId": CLIENT_ID_PLACEHOLDER,
+        "clientSecret": CLIENT_SECRET_PLACEHOLDER,
     }
+    if scope:
+        profile["scope"] = scope
+    return profile
 
 
 def for_method(

@@ -54,10 +54,11 @@ class Issued:
     auth: str = "token"
     key: dict[str, str] | None = None
     token_endpoint: str | None = None  # oidc: the recipient's IdP's, for its profile
+    scope: str | None = None  # oidc: the scope the recipient asks its IdP for, for its profile
 
     def profile(self, endpoint: str) -> dict[str, Any]:
         if self.auth == "oidc":
-            return profiles.federated(endpoint, self.token_endpoint, self.recipient["federationPolicies"][-1])
+            return profiles.federated(endpoint, self.token_endpoint, self.scope)
         return profiles.for_method(
             self.auth, endpoint, self.recipient["name"], self.token, self.expires_at, self.key
         )
@@ -66,13 +67,14 @@ class Issued:
 @dataclass(frozen=True)
 class PolicyRequest:
     """An OIDC federation policy to create a recipient with (catalog/federation.py); `token_endpoint`, the
-    recipient's IdP's, only goes into its profile."""
+    recipient's IdP's, and `scope` only go into its profile."""
 
     issuer: str
     audiences: tuple[str, ...]
     subject: str
     subject_claim: str | None = None
     token_endpoint: str | None = None
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,8 +175,9 @@ class Recipients:
                     )
         except sa.exc.IntegrityError:  # created concurrently by another replica or CLI
             raise AlreadyExistsError(f"recipient '{name}' already exists") from None
-        token_endpoint = policy.token_endpoint if policy is not None else None
-        return Issued(self.get(name), secret, expires_at, auth, key, token_endpoint)
+        if policy is None:
+            return Issued(self.get(name), secret, expires_at, auth, key)
+        return Issued(self.get(name), secret, expires_at, auth, key, policy.token_endpoint, policy.scope)
 
     def rotate(
         self,

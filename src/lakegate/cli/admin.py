@@ -141,8 +141,8 @@ def _issued(ctx: Context, issued: Any, profile_out: Path | None, output: str, ve
         )
     if issued.auth == "oidc":
         typer.echo(
-            "note: the recipient fills in clientId, clientSecret and scope from its own identity provider "
-            "(lakegate never sees them)",
+            "note: the recipient fills in clientId and clientSecret (and scope, if its identity provider needs "
+            "one and --scope did not give it) from its own identity provider (lakegate never sees them)",
             err=True,
         )
     if profile_out is None:
@@ -218,6 +218,10 @@ SUBJECT_CLAIM_HELP = "oidc: the claim compared with --subject (default: sub; Ent
 ENDPOINT_OF_IDP_HELP = (
     "oidc: the IdP's token endpoint, written into the profile (the recipient fills in the rest)."
 )
+SCOPE_HELP = (
+    "oidc: the scope the recipient asks its IdP for (Entra ID: AUDIENCE/.default), written into the profile; "
+    "without it the profile has no scope."
+)
 PublicKeyOption = typer.Option(
     None, "--public-key", help="private-key-jwt: the recipient's public key, a PEM file (or the PEM text)."
 )
@@ -234,22 +238,24 @@ def _policy(
     subject: str | None,
     subject_claim: str | None,
     token_endpoint: str | None,
+    scope: str | None,
     activation_link: bool,
 ) -> Any:
     """The federation policy of an oidc recipient (None for other methods)."""
     from lakegate.catalog.recipients import PolicyRequest
 
     if auth != "oidc":
-        if issuer or audiences or subject or subject_claim or token_endpoint:
+        if issuer or audiences or subject or subject_claim or token_endpoint or scope:
             raise InvalidParameterError(
-                "--issuer, --audience, --subject, --subject-claim and --token-endpoint go with --auth oidc"
+                "--issuer, --audience, --subject, --subject-claim, --token-endpoint and --scope "
+                "go with --auth oidc"
             )
         return None
     if not issuer or not audiences or not subject:
         raise InvalidParameterError("--auth oidc needs --issuer URL, --audience A and --subject S")
     if activation_link:
         raise InvalidParameterError("an oidc recipient has no secret to hand out: use --profile-out")
-    return PolicyRequest(issuer, tuple(audiences), subject, subject_claim, token_endpoint)
+    return PolicyRequest(issuer, tuple(audiences), subject, subject_claim, token_endpoint, scope)
 
 
 def _public_key(auth: str, public_key: str | None, key_id: str | None, algorithm: str | None) -> Any:
@@ -292,6 +298,7 @@ def recipients_create(
     subject: str | None = typer.Option(None, "--subject", help=SUBJECT_HELP),
     subject_claim: str | None = typer.Option(None, "--subject-claim", help=SUBJECT_CLAIM_HELP),
     token_endpoint: str | None = typer.Option(None, "--token-endpoint", help=ENDPOINT_OF_IDP_HELP),
+    scope: str | None = typer.Option(None, "--scope", help=SCOPE_HELP),
     profile_out: Path | None = typer.Option(None, help="Write the profile file here (default: stdout)."),
     activation_link: bool = ActivationLinkOption,
     config: Path = ConfigOption,
@@ -303,7 +310,9 @@ def recipients_create(
     with _context(config, output) as ctx, _profile_target(profile_out) as target:
         _one_handout(profile_out, activation_link, auth)
         key = _public_key(auth, public_key, key_id, algorithm)
-        policy = _policy(auth, issuer, audience, subject, subject_claim, token_endpoint, activation_link)
+        policy = _policy(
+            auth, issuer, audience, subject, subject_claim, token_endpoint, scope, activation_link
+        )
         issued = ctx.recipients().create(
             name, share, expires_in, comment, auth=auth, public_key=key, policy=policy
         )

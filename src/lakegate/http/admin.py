@@ -94,17 +94,22 @@ class NewRecipient(_Credential):
     shares: list[str] = Field(default_factory=list)
     expires_in: int | None = Field(None, alias="expiresInSeconds")
     comment: str | None = None
-    # auth oidc: the recipient's federation policy, and its IdP's token endpoint for the profile
+    # auth oidc: the recipient's federation policy, and its IdP's token endpoint and scope for the profile
     federation_policy: NewPolicy | None = Field(None, alias="federationPolicy")
     token_endpoint: str | None = Field(None, alias="tokenEndpoint")
+    scope: str | None = None
 
     def policy(self) -> PolicyRequest | None:
         if self.federation_policy is None:
-            if self.token_endpoint is not None:
-                raise InvalidParameterError("tokenEndpoint goes with auth oidc and its federationPolicy")
+            if self.token_endpoint is not None or self.scope is not None:
+                raise InvalidParameterError(
+                    "tokenEndpoint and scope go with auth oidc and its federationPolicy"
+                )
             return None
         p = self.federation_policy
-        return PolicyRequest(p.issuer, tuple(p.audiences), p.subject, p.subject_claim, self.token_endpoint)
+        return PolicyRequest(
+            p.issuer, tuple(p.audiences), p.subject, p.subject_claim, self.token_endpoint, self.scope
+        )
 
 
 class Rotation(_Credential):

@@ -701,6 +701,7 @@ def _schemas() -> dict[str, Doc]:
             tokenEndpoint=STR,
             clientId=STR,
             clientSecret=STR,
+            scope=STR,
             auth=MAP,
         ),
         "Issued": _obj(("recipient", "profile"), recipient=_ref("Recipient"), profile=_ref("Profile")),

@@ -80,7 +80,7 @@ def acme(config: Path, idp: OpenIdProvider, server: RunningServer) -> dict[str, 
     created = lakegate_json(
         config, "recipients", "create", "acme", "--share", "share1", "--auth", "oidc",
         "--issuer", idp.issuer, "--audience", AUDIENCE, "--audience", "api://other", "--subject", SUBJECT,
-        "--token-endpoint", idp.token_endpoint, "--profile-out", str(path),
+        "--token-endpoint", idp.token_endpoint, "--scope", AUDIENCE, "--profile-out", str(path),
     )  # fmt: skip
     recipient = created["recipient"]
     assert (recipient["tokens"], recipient["status"]) == ([], "active")
@@ -92,15 +92,18 @@ def acme(config: Path, idp: OpenIdProvider, server: RunningServer) -> dict[str, 
         SUBJECT,
     )
     profile = json.loads(path.read_text())
-    assert {k: profile[k] for k in ("shareCredentialsVersion", "type", "endpoint", "tokenEndpoint")} == {
+    fixed = ("shareCredentialsVersion", "type", "endpoint", "tokenEndpoint", "scope")
+    assert {k: profile[k] for k in fixed} == {
         "shareCredentialsVersion": 2,
         "type": "oauth_client_credentials",
         "endpoint": server.endpoint,
         "tokenEndpoint": idp.token_endpoint,
+        "scope": AUDIENCE,
     }
-    assert {"clientId", "clientSecret", "scope"} <= set(profile) and "bearerToken" not in profile
+    assert {"clientId", "clientSecret"} <= set(profile) and "bearerToken" not in profile
     secret = idp.register(SUBJECT, AUDIENCE)  # the recipient's own application at its own IdP
-    path.write_text(json.dumps({**profile, "clientId": SUBJECT, "clientSecret": secret, "scope": AUDIENCE}))
+    # The recipient fills in only its own client credentials: the scope given at create is used as written.
+    path.write_text(json.dumps({**profile, "clientId": SUBJECT, "clientSecret": secret}))
     return {"secret": secret, "policy": policy["id"], "profile": str(path)}
 
 
