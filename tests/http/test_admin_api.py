@@ -320,15 +320,16 @@ def test_recipients_with_oauth_credentials_through_the_admin_api(admin: tuple[Ad
 
 def test_create_an_oidc_recipient(admin: tuple[Admin, Database]) -> None:
     client, db = admin
-    body = {
+    policy = {
+        "issuer": "https://login.microsoftonline.com/tenant/v2.0",
+        "audiences": ["api://lakegate-acme"],
+        "subject": "client-app-id",
+        "subjectClaim": "azp",
+    }
+    body: dict[str, Any] = {
         "name": "acme",
         "auth": "oidc",
-        "federationPolicy": {
-            "issuer": "https://login.microsoftonline.com/tenant/v2.0",
-            "audiences": ["api://lakegate-acme"],
-            "subject": "client-app-id",
-            "subjectClaim": "azp",
-        },
+        "federationPolicy": policy,
         "tokenEndpoint": "https://login.microsoftonline.com/tenant/oauth2/v2.0/token",
         "scope": "api://lakegate-acme/.default",
     }
@@ -342,7 +343,7 @@ def test_create_an_oidc_recipient(admin: tuple[Admin, Database]) -> None:
         "api://lakegate-acme/.default",
     )
     # Without a scope the profile has none: the official client would send a placeholder as the scope.
-    other_app = {**body["federationPolicy"], "subject": "other-app-id"}
+    other_app = {**policy, "subject": "other-app-id"}
     unscoped = {**body, "name": "acme2", "federationPolicy": other_app, "scope": None}
     unscoped_profile = client.post("/admin/recipients", json=unscoped).json()["profile"]
     assert "scope" not in unscoped_profile
