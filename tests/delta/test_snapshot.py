@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -65,6 +66,21 @@ def test_incremental_refresh_equals_cold_replay(tmp_path: Path) -> None:
     assert moved.files == cold.files
     assert _paths(base) != _paths(moved)  # the old snapshot is untouched (copy-on-write)
     assert load_snapshot(log, None, moved) is moved  # nothing new: the same object
+
+
+def test_refresh_after_the_table_was_made_again_at_its_location(tmp_path: Path) -> None:
+    # A table deleted and written again at the same path: its newer commits must not be applied to the old
+    # table's files (the answer mixed both tables' files).
+    root = str(tmp_path / "t")
+    build_partitioned(root)
+    log = _log(root)
+    base = load_snapshot(log)
+    shutil.rmtree(root)
+    for batch in range(base.version + 3):
+        write_deltalake(root, rows([100 + batch]), mode="append")
+    moved = load_snapshot(log, None, base)
+    assert moved.version == DeltaTable(root).version()
+    assert _paths(moved) == _deltalake_paths(root)
 
 
 def test_cache_reuses_and_refreshes(tmp_path: Path) -> None:

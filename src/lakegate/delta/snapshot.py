@@ -163,9 +163,17 @@ def _load(log: DeltaLog, version: int | None, base: Snapshot | None, full_listin
     if base is not None and (version is None or version >= base.version):
         if version == base.version or (version is None and not log.has_commit(base.version + 1)):
             return base  # nothing newer: no listing (O(log) on stores that cannot list after a name)
-        listing = log.list(start_after=f"{base.version:020d}.json")
+        # Listed from the base's own commit: if that file is not the one the base was built from (the table was
+        # deleted and made again at the same location), the newer commits belong to another log.
+        listing = log.list(start_after=f"{base.version:020d}")
         newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))
-        if contiguous(base.version, newer) and (version is None or version in (base.version, *newer)):
+        own = listing.commits.get(base.version)
+        same_log = own is None or not base.commit_mtime_ms or own.mtime_ms == base.commit_mtime_ms
+        if (
+            same_log
+            and contiguous(base.version, newer)
+            and (version is None or version in (base.version, *newer))
+        ):
             if not newer:
                 return base
             # One copy of the base's files for all the commits (Snapshot.apply copies per commit: a base many
