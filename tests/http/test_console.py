@@ -3,6 +3,8 @@ audit trail and the one-time links. The browser journey is tests/e2e/test_consol
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -17,7 +19,9 @@ from deltalake import DeltaTable
 from lakegate.catalog.activations import ActivationLinks
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.db import Database, utcnow
+from lakegate.catalog.recipients import Recipients
 from lakegate.catalog.shares import Shares
+from tests.auth.keys import ec_pair
 from tests.inprocess import AppClient, start_app
 from tests.tables import build_plain
 
@@ -345,3 +349,157 @@ def test_a_grace_period_that_is_no_number_of_hours_is_refused_on_the_page(consol
     assert answer.status_code == 303 and answer.headers["location"] == url
     page = browser.go("GET", url).text
     assert 'class="flash error"' in page and "Grace period must be a number of hours" in page
+
+
+PROFILE = re.compile(r'<textarea id="profile-json"[^>]*>([^<]*)</textarea>')
+
+
+def _shown_profile(answer: httpx.Response) -> dict:
+    found = PROFILE.search(answer.text)
+    assert answer.status_code == 200 and found, answer.text
+    assert LINK.search(answer.text) is None  # no secret, so no activation link
+    return json.loads(html.unescape(found.group(1)))
+
+
+def _download(browser: Browser, answer: httpx.Response, url: str) -> httpx.Response:
+    """The profile page's "Download profile file" form, posted with the hidden fields it carries."""
+    form = answer.text[answer.text.index(f'action="{url}/profile"') :]
+    fields = dict(
+        re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form[: form.index("</form>")])
+    )
+    return browser.go("POST", f"{url}/profile", data={k: html.unescape(v) for k, v in fields.items()})
+
+
+def _admin_changes(console, recipient: str) -> list[str]:
+    """The console's changes of `recipient` in the audit trail, as the admin API shows them."""
+    events = console[0].raw(
+        "GET", "/admin/audit?limit=500", headers={"Authorization": f"Bearer {console[2]}"}
+    )
+    return [
+        e["operation"]
+        for e in events.json()["items"]
+        if e["mode"] == "admin" and e["actor"] == "ops" and e["recipient"] == recipient
+    ]
+
+
+def test_an_oidc_recipient_gets_its_policy_and_a_profile_without_secret(console) -> None:
+    _, db, _, _ = console
+    browser = _signed_in(console)
+    form = {
+        "name": "fed",
+        "auth": "oidc",
+        "issuer": "https://login.example.com/tenant/v2.0",
+        "audiences": "api://lakegate-fed, api://other",
+        "subject": "app-1",
+        "subject_claim": "azp",
+        "token_endpoint": "https://login.example.com/tenant/oauth2/v2.0/token",
+        "scope": "api://lakegate-fed/.default",
+    }
+    answer = browser.post_form("/console/recipients", "/console/recipients", **form)
+    profile = _shown_profile(answer)
+    [policy] = Recipients(db).get("fed")["federationPolicies"]
+    assert (policy["issuer"], policy["audiences"], policy["subjectClaim"], policy["subject"]) == (
+        form["issuer"],
+        ["api://lakegate-fed", "api://other"],
+        "azp",
+        "app-1",
+    )
+    assert Recipients(db).get("fed")["tokens"] == []
+    assert (profile["type"], profile["tokenEndpoint"], profile["scope"]) == (
+        "oauth_client_credentials",
+        form["token_endpoint"],
+        form["scope"],
+    )
+    downloaded = _download(browser, answer, "/console/recipients/fed")
+    assert downloaded.headers["content-disposition"] == 'attachment; filename="fed.share"'
+    assert downloaded.json() == profile
+    # The recipient's page lists the policy; another is added, then the first removed, each audited.
+    page = browser.go("GET", "/console/recipients/fed").text
+    assert "login.example.com/tenant/v2.0" in page and f'name="policy" value="{policy["id"]}"' in page
+    added = {
+        "issuer": "https://idp.example.org",
+        "audiences": "api://x",
+        "subject": "<script>alert(1)</script>",
+    }
+    browser.post_form("/console/recipients/fed/policies", "/console/recipients/fed", **added)
+    page = browser.go("GET", "/console/recipients/fed").text
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    browser.post_form(
+        "/console/recipients/fed/policies/remove", "/console/recipients/fed", policy=str(policy["id"])
+    )
+    [left] = Recipients(db).get("fed")["federationPolicies"]
+    assert (left["issuer"], left["subject"], left["subjectClaim"]) == (
+        "https://idp.example.org",
+        "<script>alert(1)</script>",
+        "sub",
+    )
+    changes = _admin_changes(console, "fed")
+    assert {"admin:recipient-create", "admin:policy-add", "admin:policy-remove"} <= set(changes)
+
+
+def test_a_private_key_jwt_recipient_gets_a_profile_naming_its_key(console) -> None:
+    _, db, _, _ = console
+    browser = _signed_in(console)
+    pair = ec_pair()
+    form = {"name": "signer", "auth": "private-key-jwt", "public_key": pair.public_pem, "key_id": "k-1"}
+    answer = browser.post_form("/console/recipients", "/console/recipients", **form)
+    profile = _shown_profile(answer)
+    [key] = Recipients(db).get("signer")["publicKeys"]
+    assert (key["keyId"], key["algorithm"]) == ("k-1", "ES256")
+    assert profile["type"] == "oauth_jwt_bearer_private_key_jwt"
+    assert (profile["auth"]["clientId"], profile["auth"]["privateKey"]["keyId"]) == ("signer", "k-1")
+    assert profile["auth"]["privateKey"]["algorithm"] == "ES256"
+    assert _download(browser, answer, "/console/recipients/signer").json() == profile
+    assert "public key &#39;k-1&#39;" in browser.go("GET", "/console/recipients/signer").text
+    assert "admin:recipient-create" in _admin_changes(console, "signer")
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"auth": "oidc", "issuer": "http://idp.example.com", "audiences": "a", "subject": "s"}, "https"),
+        ({"auth": "oidc", "issuer": "https://idp.example.com", "subject": "s"}, "Audiences is required"),
+        ({"auth": "private-key-jwt", "public_key": "not a key", "key_id": "k"}, "not a PEM public key"),
+        ({"auth": "private-key-jwt", "key_id": "k"}, "Public key (PEM) is required"),
+        ({"auth": "token", "issuer": "https://idp.example.com"}, "only with Authentication"),
+        ({"auth": "token", "public_key": "x", "key_id": "k"}, "only with Authentication"),
+    ],
+)
+def test_bad_oidc_or_key_input_is_explained_on_the_page(console, form: dict, message: str) -> None:
+    _, db, _, _ = console
+    browser = _signed_in(console)
+    answer = browser.post_form("/console/recipients", "/console/recipients", name="refused", **form)
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/recipients"
+    page = browser.go("GET", "/console/recipients").text
+    flash = page[page.index('class="flash error"') :]
+    assert html.escape(message, quote=True) in flash[: flash.index("</")]
+    assert "refused" not in {r["name"] for r in Recipients(db).all()}
+
+
+def test_policy_forms_refuse_bad_input_and_missing_csrf(console) -> None:
+    _, db, _, _ = console
+    browser = _signed_in(console)
+    browser.post_form("/console/recipients", "/console/recipients", name="plain")
+    url = "/console/recipients/plain"
+    for path, data in (
+        ("/policies", {"issuer": "https://idp.example.com", "audiences": "a", "subject": "s"}),
+        ("/policies/remove", {"policy": "1"}),
+        ("/profile", {"auth": "oidc"}),
+    ):
+        for csrf in ({}, {"csrf": "forged"}):
+            answer = browser.go("POST", url + path, data={**data, **csrf})
+            assert answer.status_code == 403 and "did not come from this console" in answer.text
+    assert Recipients(db).get("plain")["federationPolicies"] == []
+    for data, message in (
+        ({"issuer": "ftp://idp.example.com", "audiences": "a", "subject": "s"}, "https"),
+        ({"issuer": "https://idp.example.com", "audiences": "a"}, "Subject is required"),
+    ):
+        assert browser.post_form(url + "/policies", url, **data).status_code == 303
+        assert message in browser.go("GET", url).text
+    for policy, message in (("x1", "policy number"), ("999", "")):
+        answer = browser.post_form(url + "/policies/remove", url, policy=policy)
+        assert answer.status_code == 303
+        page = browser.go("GET", url).text
+        assert 'class="flash error"' in page and message in page
+    # A token recipient has no profile to download here (its secret is handed out by activation link).
+    assert browser.post_form(url + "/profile", url, auth="oidc").status_code == 400

@@ -8,7 +8,9 @@ a recipient answers with the page that shows its activation link, once.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -18,13 +20,15 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lakegate.audit import MAX_LIMIT, AuditFilter
+from lakegate.catalog import profiles
 from lakegate.catalog.activations import ActivationLinks
 from lakegate.catalog.base import TableInfo
 from lakegate.catalog.db import utcnow
+from lakegate.catalog.recipients import Issued, PolicyRequest, PublicKeyRequest
 from lakegate.catalog.shares import table_info
 from lakegate.config import ServerConfig
 from lakegate.exceptions import InvalidParameterError, LakegateError, UnauthenticatedError
@@ -237,7 +241,7 @@ def recipients_page(page: Page) -> Response:
         recipients=recipients,
         shares=[s["name"] for s in page.console.api.shares.all()],
         validity_days=page.console.config.activation_links.validity_seconds / DAY,
-        methods=LINK_METHODS,
+        methods=CREATE_METHODS,
     )
 
 
@@ -260,13 +264,54 @@ LINK_METHODS = {
     "oauth": "OAuth client credentials (profile version 2)",
     "basic": "HTTP Basic (profile version 2)",
 }
+# The methods a recipient can be created with: these two involve no secret of lakegate's, so no activation link;
+# the provider sends the recipient the profile, which it completes with its own private key or IdP credentials.
+CREATE_METHODS = {
+    **LINK_METHODS,
+    "private-key-jwt": "Private-key JWT: a public key the recipient gives you (profile version 2)",
+    "oidc": "OIDC federation: tokens from the recipient's own identity provider (profile version 2)",
+}
+OIDC_FIELDS = {
+    "issuer": "Issuer URL",
+    "audiences": "Audiences",
+    "subject": "Subject",
+    "subject_claim": "Subject claim",
+    "token_endpoint": "Token endpoint",
+    "scope": "Scope",
+}
+KEY_FIELDS = {"public_key": "Public key (PEM)", "key_id": "Key ID"}
 
 
-def _method(page: Page) -> str:
+def _method(page: Page, methods: dict[str, str] = LINK_METHODS) -> str:
     auth = page.form.get("auth") or "token"
-    if auth not in LINK_METHODS:
-        raise InvalidParameterError(f"Authentication must be one of {', '.join(LINK_METHODS)}")
+    if auth not in methods:
+        raise InvalidParameterError(f"Authentication must be one of {', '.join(methods)}")
     return auth
+
+
+def _only_with(page: Page, auth: str, wanted: str, fields: dict[str, str], method: str) -> None:
+    """Fields filled in for another method than the one chosen: say so rather than ignore them."""
+    filled = [label for name, label in fields.items() if page.field(name) and name != "subject_claim"]
+    if auth != wanted and filled:
+        raise InvalidParameterError(f"{', '.join(filled)}: only with Authentication '{method}'")
+
+
+def _policy(page: Page) -> PolicyRequest:
+    """A federation policy from the form (the catalog checks the issuer is https, the values' lengths)."""
+    audiences = tuple(a for a in page.field("audiences", "Audiences").replace(",", " ").split() if a)
+    return PolicyRequest(
+        page.field("issuer", "Issuer URL"),
+        audiences,
+        page.field("subject", "Subject"),
+        page.field("subject_claim") or None,
+        page.field("token_endpoint") or None,
+        page.field("scope") or None,
+    )
+
+
+def _public_key(page: Page) -> PublicKeyRequest:
+    # The PEM keeps its line breaks (field() only trims the ends); the catalog refuses what is not a public key.
+    return PublicKeyRequest(page.field("public_key", "Public key (PEM)"), page.field("key_id", "Key ID"))
 
 
 def _current_method(recipient: dict[str, Any]) -> str:
@@ -293,18 +338,64 @@ def _issued_page(page: Page, recipient: str, verb: str, auth: str) -> Response:
 def create_recipient(page: Page) -> Response:
     try:
         name = page.field("name", "Recipient name")
+        auth = _method(page, CREATE_METHODS)
+        _only_with(page, auth, "oidc", OIDC_FIELDS, CREATE_METHODS["oidc"])
+        _only_with(page, auth, "private-key-jwt", KEY_FIELDS, CREATE_METHODS["private-key-jwt"])
         recipients = page.console.api.recipients
         issued = recipients.create(
             name,
             page.form_lists.get("share", []),
             _days(page, "expires_days", "Token lifetime"),
             page.field("comment") or None,
-            auth=_method(page),
+            auth=auth,
+            public_key=_public_key(page) if auth == "private-key-jwt" else None,
+            policy=_policy(page) if auth == "oidc" else None,
         )
     except LakegateError as exc:
         return page.failed("/console/recipients", exc)
     page.audit("recipient-create", recipient=issued.recipient["name"])
-    return _issued_page(page, issued.recipient["name"], "created", issued.auth)
+    if issued.auth in LINK_METHODS:
+        return _issued_page(page, issued.recipient["name"], "created", issued.auth)
+    return _profile_page(page, issued)
+
+
+def _profile_page(page: Page, issued: Issued) -> Response:
+    """A recipient with no lakegate secret (private-key JWT, OIDC): its profile, shown and downloadable."""
+    profile = issued.profile(page.console.api.endpoint)
+    return page.render(
+        "profile.html",
+        recipient=issued.recipient,
+        method=CREATE_METHODS[issued.auth],
+        auth=issued.auth,
+        profile=json.dumps(profile, indent=2),
+        token_endpoint=issued.token_endpoint or "",
+        scope=issued.scope or "",
+        url=recipient_url(issued.recipient["name"]),
+    )
+
+
+def download_profile(page: Page) -> Response:
+    """The profile of a recipient without a lakegate secret, as a file: made again from its newest public key,
+    or (OIDC) from the token endpoint and scope the profile page carried; it holds no secret."""
+    recipient = page.console.api.recipients.get(_path(page, "recipient"))
+    endpoint = page.console.api.endpoint
+    keys = [k for k in recipient["publicKeys"] if k["status"] == "active"]
+    if page.form.get("auth") == "private-key-jwt" and keys:
+        profile = profiles.private_key_jwt(
+            endpoint, recipient["name"], keys[-1]["keyId"], keys[-1]["algorithm"]
+        )
+    elif page.form.get("auth") == "oidc" and recipient["federationPolicies"]:
+        profile = profiles.federated(
+            endpoint, page.field("token_endpoint") or None, page.field("scope") or None
+        )
+    else:
+        raise InvalidParameterError(
+            f"recipient '{recipient['name']}' has no public key or policy for a profile"
+        )
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", recipient["name"]) + ".share"
+    return html.secure(
+        JSONResponse(profile, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    )
 
 
 def recipient_page(page: Page) -> Response:
@@ -323,6 +414,7 @@ def recipient_page(page: Page) -> Response:
             [
                 *({**t, "kind": "bearer token"} for t in recipient["tokens"]),
                 *({**t, "kind": "client secret"} for t in recipient.get("clientSecrets", [])),
+                *({**k, "kind": f"public key '{k['keyId']}'"} for k in recipient.get("publicKeys", [])),
             ],
             key=lambda t: t["createdAt"] or "",
             reverse=True,
@@ -435,6 +527,8 @@ OPERATIONS = [
     "admin:recipient-delete",
     "admin:grant",
     "admin:ungrant",
+    "admin:policy-add",
+    "admin:policy-remove",
 ]
 
 
@@ -559,6 +653,18 @@ def _ungrant(page: Page, name: str) -> Any:
     return page.console.api.recipients.ungrant(name, page.field("share", "Share"))
 
 
+def _add_policy(page: Page, name: str) -> Any:
+    p = _policy(page)
+    return page.console.api.recipients.add_policy(name, p.issuer, p.audiences, p.subject, p.subject_claim)
+
+
+def _remove_policy(page: Page, name: str) -> Any:
+    policy = page.field("policy", "Policy")
+    if not (policy.isascii() and policy.isdigit()) or len(policy) > 18:
+        raise InvalidParameterError("Policy must be a policy number")
+    return page.console.api.recipients.remove_policy(name, int(policy))
+
+
 def console_routes(console: Console) -> list[BaseRoute]:
     """The /console routes (HTML, so not in the OpenAPI document: include_in_schema=False)."""
 
@@ -599,6 +705,17 @@ def console_routes(console: Console) -> list[BaseRoute]:
             _recipient_change("ungrant", "Share '{share}' no longer granted to '{name}'.", _ungrant),
             "POST",
         ),
+        page(
+            "/recipients/{recipient}/policies",
+            _recipient_change("policy-add", "Federation policy added to '{name}'.", _add_policy),
+            "POST",
+        ),
+        page(
+            "/recipients/{recipient}/policies/remove",
+            _recipient_change("policy-remove", "Federation policy removed from '{name}'.", _remove_policy),
+            "POST",
+        ),
+        page("/recipients/{recipient}/profile", download_profile, "POST"),
         page("/recipients/{recipient}/rotate", rotate, "POST"),
         page("/recipients/{recipient}/revoke", revoke, "POST"),
         page("/recipients/{recipient}/delete", delete, "POST"),
