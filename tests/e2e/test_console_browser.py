@@ -8,6 +8,7 @@ Chromium comes from Debian (`scripts/install-test-services.sh`), never downloade
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +126,30 @@ def test_provider_and_recipient_journeys(browser: Browser, server, tmp_path: Pat
     expect(visit.get_by_role("button", name="Download credential file")).to_have_count(0)
     _shot(visit, "07-activation-link-used")
     recipient.close()
+
+    # A recipient federated with its own identity provider: no secret, so its profile is shown for download.
+    page.get_by_role("link", name="Recipients").click()
+    page.get_by_label("Recipient name").fill("globex")
+    page.get_by_label("Authentication").select_option("oidc")
+    page.get_by_label("Issuer URL").fill("https://login.globex.example/tenant/v2.0")
+    page.get_by_label("Audiences").fill("api://lakegate-globex")
+    page.get_by_label("Subject", exact=True).fill("globex-app")
+    page.get_by_label("Scope").fill("api://lakegate-globex/.default")
+    page.get_by_role("button", name="Create recipient").click()
+    shown = json.loads(page.get_by_label("Profile (JSON)").input_value())
+    assert (shown["type"], shown["scope"]) == ("oauth_client_credentials", "api://lakegate-globex/.default")
+    _shot(page, "05b-federated-profile")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download profile file").click()
+    assert json.loads(Path(download_info.value.path()).read_text()) == shown
+    page.get_by_role("link", name="Go to globex").click()
+    expect(page.get_by_role("row").filter(has_text="globex-app")).to_contain_text("active")
+    page.get_by_label("Issuer URL").fill("http://login.globex.example")  # not https: refused, explained
+    page.get_by_label("Audiences").fill("api://lakegate-globex")
+    page.get_by_label("Subject", exact=True).fill("other-app")
+    page.get_by_role("button", name="Add policy").click()
+    expect(page.get_by_role("alert")).to_contain_text("https")
+    _shot(page, "05c-federated-recipient")
 
     # The provider sees the download and the reads in Activity.
     page.get_by_role("link", name="Activity").click()
