@@ -275,7 +275,7 @@ OIDC_FIELDS = {
     "issuer": "Issuer URL",
     "audiences": "Audiences",
     "subject": "Subject",
-    "subject_claim": "Subject claim",
+    "subject_claim": "Claim to match",
     "token_endpoint": "Token endpoint",
     "scope": "Scope",
 }
