@@ -40,6 +40,20 @@ def _fake_venv(tmp_path: Path, *stamps: str) -> Path:
     return venv
 
 
+def _demo_command(tmp_path: Path, port: int) -> list[str]:
+    """What `make run` starts: the demo in a directory of the test's own, on the given port."""
+    return [
+        sys.executable,
+        "-m",
+        "lakegate",
+        "demo",
+        "--directory",
+        str(tmp_path / "demo"),
+        "--port",
+        str(port),
+    ]
+
+
 def test_make_run_installs_only_the_package_and_the_client(tmp_path: Path) -> None:
     installs = _pip_installs(_dry_run(_fake_venv(tmp_path), "run"))
     assert len(installs) == 1 and installs[0].endswith("-e '.[client]'"), installs
@@ -68,16 +82,7 @@ def test_a_busy_port_is_one_line_before_demo_ready(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "lakegate",
-                "demo",
-                "--directory",
-                str(tmp_path / "demo"),
-                "--port",
-                str(port),
-            ],
+            _demo_command(tmp_path, port),
             capture_output=True,
             text=True,
             timeout=60,
@@ -96,16 +101,7 @@ def test_make_run_serves_the_demo_and_its_console(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "lakegate",
-        "demo",
-        "--directory",
-        str(tmp_path / "demo"),
-        "--port",
-        str(port),
-    ]
+    command = _demo_command(tmp_path, port)
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
