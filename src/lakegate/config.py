@@ -214,6 +214,9 @@ class ServerConfig(_Model):
     delta_table_cache_size: int = Field(10, alias="deltaTableCacheSize", ge=0)
     # Bytes of snapshots (Arrow add tables and file parts) kept in memory, least recently used evicted (0: no bound).
     snapshot_cache_bytes: int = Field(2 * 1024**3, alias="snapshotCacheBytes", ge=0)
+    # Where checkpoints' add tables and file parts are kept as Arrow files mapped by every worker
+    # (lakegate.sharedcache); default: a private directory per server run, removed at exit.
+    snapshot_cache_directory: str | None = Field(None, alias="snapshotCacheDirectory", min_length=1)
     staleness_acceptable: bool = Field(False, alias="stalenessAcceptable")
     # Load the latest snapshots of up to deltaTableCacheSize tables in the background at start.
     warm_up: bool = Field(True, alias="warmUp")

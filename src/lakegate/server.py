@@ -49,6 +49,7 @@ from lakegate.service.inspect import TableInspector
 from lakegate.service.oauth import TokenEndpoint
 from lakegate.service.tables import TableService
 from lakegate.service.warmup import create_stores, start_warm_up
+from lakegate.sharedcache import SharedCache
 
 log = logging.getLogger("lakegate")
 
@@ -74,6 +75,7 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
         max_tables=config.delta_table_cache_size or 1,
         staleness_acceptable=config.staleness_acceptable,
         max_bytes=config.snapshot_cache_bytes,
+        shared=shared_cache(config),
     )
     access = DirectoryAccess(VendorRegistry(config, stores))
     context = TableContext(config, catalog, snapshots, stores, keys, dir_access=access.allows)
@@ -97,6 +99,20 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
             FailureLimiter(config.oauth.max_failed_per_address, config.oauth.failure_window_seconds),
         ),
     )
+
+
+def shared_cache(config: ServerConfig) -> SharedCache:
+    """The directory the workers share snapshots through: configured, or private to this run."""
+    if config.snapshot_cache_directory:
+        try:
+            return SharedCache.at(
+                config.absolute_location(config.snapshot_cache_directory), config.snapshot_cache_bytes
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"snapshotCacheDirectory: cannot use {config.snapshot_cache_directory}: {exc.strerror}"
+            ) from None
+    return SharedCache.private(config.snapshot_cache_bytes)
 
 
 def federation(db: Database, config: ServerConfig) -> FederatedAuthenticator:

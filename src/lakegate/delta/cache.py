@@ -8,19 +8,30 @@ always sees one consistent version.
 Memory is bounded by bytes (`snapshotCacheBytes`): a snapshot's size is its Arrow add table plus what was built
 from it (the file parts of each response format, `sizer`); past the bound, older versions go first, then the
 least recently used tables' latest snapshots (never the one just used: a request holds it anyway).
+
+With a shared cache directory (`lakegate.sharedcache`, `serve --workers N`), a checkpoint's add table is read
+once by one worker, written as an Arrow IPC file and memory-mapped by every worker (`CachedLog`): a second
+worker's first snapshot of a big table costs a listing and the commits after the checkpoint, not the
+checkpoint's decoding, and the table's pages are in memory once.
 """
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Callable
 
+import orjson
+import pyarrow as pa
+
 from lakegate._lru import Lru
 from lakegate._singleflight import SingleFlight
+from lakegate.cloud.base import ObjectInfo, ObjectStore
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
-from lakegate.delta.log import DeltaLog
+from lakegate.delta.log import CheckpointActions, DeltaLog, Listing
 from lakegate.delta.snapshot import Snapshot, load_snapshot
+from lakegate.sharedcache import SharedCache
 
 
 class SnapshotCache:
@@ -32,8 +43,10 @@ class SnapshotCache:
         max_versions: int = 16,
         staleness_acceptable: bool = False,
         max_bytes: int = 0,
+        shared: SharedCache | None = None,
     ) -> None:
         self._stores = stores
+        self.shared = shared
         self._staleness_acceptable = staleness_acceptable
         self._latest: Lru[str, Snapshot] = Lru(max_tables)
         self._versions: Lru[tuple[str, int], Snapshot] = Lru(max_versions)
@@ -48,7 +61,8 @@ class SnapshotCache:
         self.evictions = 0
 
     def log(self, root: Location) -> DeltaLog:
-        return DeltaLog(self._stores.store_for(root), root)
+        store = self._stores.store_for(root)
+        return DeltaLog(store, root) if self.shared is None else CachedLog(store, root, self.shared)
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -128,3 +142,42 @@ class SnapshotCache:
                     if not still_cached:
                         total -= sizes.get(id(evicted), 0)
                     self.evictions += 1
+
+
+class CachedLog(DeltaLog):
+    """A log whose checkpoints are read through the shared cache directory: the first reader decodes the
+    checkpoint and writes its add table (with the protocol, metadata and JSON adds in the file's metadata); the
+    others map it. Keyed by the checkpoint files' names, sizes and modification times as the last listing gave
+    them (a table deleted and written again at the same location has new files); a checkpoint not seen in a
+    listing is read directly."""
+
+    def __init__(self, store: ObjectStore, root: Location, shared: SharedCache) -> None:
+        super().__init__(store, root)
+        self._shared = shared
+        self._listed: dict[str, ObjectInfo] = {}
+
+    def list(self, start_after: str | None = None) -> Listing:
+        entries = self.store.list_dir(self.log_dir, start_after)
+        self._listed = {info.name: info for info in entries}
+        return Listing.from_entries(entries)
+
+    def read_checkpoint(self, names: builtins.list[str]) -> CheckpointActions:
+        infos = [self._listed.get(name) for name in names]
+        if any(info is None for info in infos):
+            return super().read_checkpoint(names)
+        files = tuple((i.name, i.size, i.mtime_ms) for i in infos if i is not None)
+
+        def build() -> pa.Table:
+            actions = super(CachedLog, self).read_checkpoint(names)
+            table = actions.add_table()
+            extra = {"protocol": actions.protocol, "metadata": actions.metadata, "adds": actions.adds}
+            return table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), _ACTIONS: orjson.dumps(extra)}
+            )
+
+        table = self._shared.table(("checkpoint", self.root.uri, files), build)
+        extra = orjson.loads((table.schema.metadata or {})[_ACTIONS])
+        return CheckpointActions(extra["protocol"], extra["metadata"], extra["adds"], [table])
+
+
+_ACTIONS = b"lakegate.checkpoint.actions"

@@ -24,11 +24,13 @@ from lakegate.cloud.base import ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.delta.actions import data_location, deletion_vector_location
+from lakegate.delta.addfiles import AddFiles
 from lakegate.delta.snapshot import Snapshot
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
 from lakegate.service.parts import FileParts
+from lakegate.sharedcache import SharedCache, name_of
 
 
 @dataclass(slots=True)
@@ -64,9 +66,15 @@ class LineCache:
     Built once per snapshot (single-flight: concurrent requests for the same parts wait for one build) and kept
     as long as the snapshot is (weakly keyed by it). The parts of a checkpoint's rows are kept per checkpoint
     table: snapshots moved forward by commits share that table, so a commit to a 100k-file table costs only its
-    own files (plus one filter and sort of the columns)."""
+    own files (plus one filter and sort of the columns).
 
-    def __init__(self, max_tables: int = 64) -> None:
+    With a shared cache directory (`serve --workers N`) both are kept there as Arrow files mapped by every
+    worker: the parts of a checkpoint's rows keyed by the checkpoint's cache file (`sharedcache.name_of`), a
+    snapshot's parts by that, its version and commit, and its overlay's size (what the `row` column points
+    into); a snapshot whose checkpoint table is not in the directory keeps its parts in memory only."""
+
+    def __init__(self, max_tables: int = 64, shared: SharedCache | None = None) -> None:
+        self.shared = shared
         self._lock = threading.Lock()
         self._by_snapshot: WeakKeyDictionary[Snapshot, dict[_Key, FileParts]] = WeakKeyDictionary()
         self._by_base: WeakKeyDictionary[object, dict[_Key, pa.Table]] = WeakKeyDictionary()
@@ -103,20 +111,34 @@ class LineCache:
         files = snapshot.files
         with self._lock:
             base = self._by_base.get(files.base_id, {}).get(key)
+        checkpoint = name_of(files.base)
+        where = (root.uri, tuple(a.uri for a in allowed), fmt, id_scheme)
         with paused_gc():
             if base is None:
-                base = parts.build_base(files, root, allowed, fmt, id_scheme)
+                base = self._kept(
+                    ("parts", checkpoint, *where),
+                    lambda: parts.build_base(files, root, allowed, fmt, id_scheme),
+                    checkpoint if len(files.base) else None,
+                )
                 with self._lock:
                     self._by_base.setdefault(files.base_id, {})[key] = base
-            start = len(files.base)
-            overlay = parts.from_dicts(
-                [(start + i, add) for i, add in enumerate(files.added.values())],
-                root,
-                allowed,
-                fmt,
-                id_scheme,
-            )
-            built = FileParts(parts.combine(base, files, overlay), files)
+            if files.all_base_live and not files.added:
+                table = base
+            else:
+                table = self._kept(
+                    (
+                        "snapshot parts",
+                        checkpoint or "empty",
+                        snapshot.version,
+                        snapshot.commit_mtime_ms,
+                        len(files.added),
+                        len(files),
+                        *where,
+                    ),
+                    lambda: parts.combine(base, files, self._overlay(files, root, allowed, fmt, id_scheme)),
+                    checkpoint if len(files.base) else "empty",
+                )
+            built = FileParts(table, files)
         with self._lock:
             self.builds += 1
             found = self._by_snapshot.setdefault(snapshot, {}).setdefault(key, built)
@@ -125,6 +147,22 @@ class LineCache:
         pa.default_memory_pool().release_unused()
         self.on_built(snapshot)
         return found
+
+    def _kept(
+        self, key: tuple[object, ...], build: Callable[[], pa.Table], checkpoint: str | None
+    ) -> pa.Table:
+        """Built here, or mapped from the shared directory when its rows are named by a shared checkpoint."""
+        if self.shared is None or checkpoint is None:
+            return build()
+        return self.shared.table(key, build)
+
+    @staticmethod
+    def _overlay(
+        files: AddFiles, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
+    ) -> pa.Table:
+        start = len(files.base)
+        adds = [(start + i, add) for i, add in enumerate(files.added.values())]
+        return parts.from_dicts(adds, root, allowed, fmt, id_scheme)
 
 
 class Signers:

@@ -1,0 +1,200 @@
+"""Arrow tables kept as files in a directory that every worker process of a server maps into memory.
+
+`lakegate serve --workers N` runs N processes; each would otherwise read the same checkpoints and build the same
+file parts, and hold its own copy (memory × N, and a request landing on a worker that has not built a table yet
+is cold). Instead the first process to build a table writes it once as an Arrow IPC file and every process
+(the writer too, which then drops its heap copy) reads it memory-mapped and zero-copy: the pages exist once, in
+the page cache, however many workers use them, and a worker started later (or a replacement after a crash)
+finds them warm.
+
+- A table is named by a key tuple holding everything its content depends on (plus `FORMAT` and lakegate's
+  version), hashed to the file name; the key is stored in the file too and checked on open.
+- One build per key across processes: an exclusive `fcntl.flock` on the key's lock file while building and
+  writing (threads of one process contend too: each takes the lock through its own open file).
+- Written to a temporary name, then `os.replace`d: a reader sees the whole file or none. A file that cannot
+  be read back (truncated, corrupt, another key) is removed and built again; a directory that cannot be
+  written to only costs the sharing (the built table is used from the heap).
+- Bounded: past `max_bytes` the least recently used files (by modification time, touched on every open) are
+  removed. A worker still mapping a removed file keeps using it (Linux keeps an unlinked file's pages until
+  its last mapping goes); a worker needing it later builds it again.
+- The default directory is private to one server run (`mkdtemp`: mode 0700) and removed when the process that
+  made it exits (the supervisor, or the single process), so a restart is honestly cold. A configured
+  directory is kept, and reused after a restart: keys name the files' sizes and modification times where
+  they name log files, and lakegate's version.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+log = logging.getLogger("lakegate")
+
+FORMAT = 1  # bump when what a key's file holds changes meaning
+KEY_FIELD = b"lakegate.cache.key"
+NAME_FIELD = b"lakegate.cache.name"  # the file's name, carried by the table read from it (see `name_of`)
+SUFFIX = ".arrow"
+
+
+def _lakegate_version() -> str:
+    try:
+        return version("lakegate")
+    except PackageNotFoundError:  # a source tree without installed metadata
+        return "unknown"
+
+
+class SharedCache:
+    def __init__(self, directory: Path, max_bytes: int = 0, *, owned: bool = False) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes  # 0: no bound
+        self._owner = os.getpid() if owned else None
+        self._version = _lakegate_version()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.builds = 0
+        self.removed = 0
+        if owned:
+            atexit.register(self.close)
+
+    @classmethod
+    def private(cls, max_bytes: int = 0) -> SharedCache:
+        """A new directory for this server run only, removed when this process exits (or `close`s it)."""
+        return cls(Path(tempfile.mkdtemp(prefix="lakegate-snapshots-")), max_bytes, owned=True)
+
+    @classmethod
+    def at(cls, directory: str, max_bytes: int = 0) -> SharedCache:
+        """A configured directory (made if missing, private to this user), kept across runs."""
+        path = Path(directory)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return cls(path, max_bytes)
+
+    def close(self) -> None:
+        """Remove a private directory; only the process that made it does (forked workers share it)."""
+        if self._owner == os.getpid():
+            self._owner = None
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- tables ----------------------------------------------------------------------------------------------------
+
+    def table(self, key: tuple[Any, ...], build: Callable[[], pa.Table]) -> pa.Table:
+        """The table of `key`: mapped from its file, else built (once across processes), written and mapped."""
+        text = repr((FORMAT, self._version, key))
+        name = hashlib.sha256(text.encode()).hexdigest()[:40]
+        path = self.directory / (name + SUFFIX)
+        found = self._open(path, text)
+        if found is not None:
+            return found
+        with self._exclusive(name):
+            found = self._open(path, text)  # written by the process that held the lock before
+            if found is not None:
+                return found
+            table = build()
+            with self._lock:
+                self.builds += 1
+            labelled = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), KEY_FIELD: text.encode(), NAME_FIELD: name.encode()}
+            )
+            if not self._write(path, labelled):
+                return labelled
+        self._trim(keep=path)
+        mapped = self._open(path, text)
+        return mapped if mapped is not None else labelled
+
+    def _open(self, path: Path, text: str) -> pa.Table | None:
+        try:
+            with pa.memory_map(str(path), "r") as source:
+                table = pa.ipc.open_file(source).read_all()
+            if (table.schema.metadata or {}).get(KEY_FIELD) != text.encode():
+                raise ValueError("the file holds another key")
+            table.validate()
+        except FileNotFoundError:
+            return None
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            log.warning("snapshot cache file %s is unreadable (%s); building it again", path.name, exc)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: trimmed last
+        with self._lock:
+            self.hits += 1
+        return table
+
+    def _write(self, path: Path, table: pa.Table) -> bool:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+            os.replace(temporary, path)
+        except (OSError, pa.ArrowException) as exc:
+            log.warning("cannot write to the snapshot cache directory (%s); this table is not shared", exc)
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def _exclusive(self, name: str) -> Iterator[None]:
+        try:
+            fd = os.open(self.directory / (name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # no directory to lock in: build without the cross-process guard
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _trim(self, keep: Path) -> None:
+        """Remove the least recently used files until the directory fits `max_bytes`."""
+        if not self.max_bytes:
+            return
+        files = []
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.directory):
+                if entry.name.endswith(SUFFIX):
+                    with contextlib.suppress(OSError):
+                        stat = entry.stat()
+                        files.append((stat.st_mtime_ns, stat.st_size, Path(entry.path)))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self.max_bytes:
+                break
+            if path == keep:
+                continue
+            with contextlib.suppress(OSError):
+                path.unlink()
+                path.with_suffix(".lock").unlink(missing_ok=True)
+                total -= size
+                with self._lock:
+                    self.removed += 1
+
+    def disk_bytes(self) -> int:
+        total = 0
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.directory):
+                if entry.name.endswith(SUFFIX):
+                    with contextlib.suppress(OSError):
+                        total += entry.stat().st_size
+        return total
+
+
+def name_of(table: pa.Table) -> str | None:
+    """The cache file a table was read from (or written to), None for a table built in memory only: what the
+    caches key tables derived from it by."""
+    value = (table.schema.metadata or {}).get(NAME_FIELD)
+    return value.decode() if value is not None else None
