@@ -71,10 +71,15 @@ def _delta_json(line: bytes) -> Any:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(add, max_size=8), fmt=st.sampled_from([PARQUET, DELTA]))
-@example(rows=[ODD, *ABSOLUTE], fmt=PARQUET)
-@example(rows=[ODD, *ABSOLUTE], fmt=DELTA)
-def test_columnar_lines_equal_the_per_file_reference(rows: list[dict[str, Any]], fmt: str) -> None:
+@given(
+    rows=st.lists(add, max_size=8), fmt=st.sampled_from([PARQUET, DELTA]), block=st.sampled_from([2, 3, 8])
+)
+@example(rows=[ODD, *ABSOLUTE], fmt=PARQUET, block=8)
+@example(rows=[ODD, *ABSOLUTE], fmt=DELTA, block=1)
+def test_columnar_lines_equal_the_per_file_reference(
+    rows: list[dict[str, Any]], fmt: str, block: int
+) -> None:
+    """`block`: the rows built at a time (big tables are built in blocks of sorted rows)."""
     half = len(rows) // 2  # two chunks, as the row groups of a big checkpoint
     table = add_table(pa.chunked_array([pa.array(rows[:half], type=ADD), pa.array(rows[half:], type=ADD)]))
     adds = rows_as_dicts(table)
@@ -84,11 +89,11 @@ def test_columnar_lines_equal_the_per_file_reference(rows: list[dict[str, Any]],
         entries = [make_entry(a, ROOT, (AUX,), fmt, tail) for a in adds]
     except LakegateError:  # a path the reference refuses: the columnar build must refuse it too
         with pytest.raises(LakegateError):
-            parts.build_base(files, ROOT, (AUX,), fmt, fmt)
+            parts.build_base(files, ROOT, (AUX,), fmt, fmt, block)
         assume(False)
         return
     signers = _signers()
-    built = parts.FileParts(parts.build_base(files, ROOT, (AUX,), fmt, fmt), files)
+    built = parts.FileParts(parts.build_base(files, ROOT, (AUX,), fmt, fmt, block), files)
     try:
         expected = list(file_lines(entries, fmt, signers, ROOT, (AUX,)))
     except (LakegateError, ValueError):  # e.g. a deletion vector it cannot sign: refused too (the first

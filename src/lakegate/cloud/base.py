@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
+from lakegate._arrow import strings
 from lakegate.cloud import backends
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
@@ -67,10 +70,11 @@ class ObjectStore(ABC):
         cloud, bucket, account = root.cloud, root.bucket, root.account
         return lambda relative: sign(Location(cloud, bucket, prefix + relative, account))
 
-    def relative_batch_signer(self, request: SignRequest, root: Location) -> Callable[[list[str]], list[str]]:
-        """`relative_signer` for a batch of paths (stores that can share work across URLs override it)."""
+    def relative_batch_signer(self, request: SignRequest, root: Location) -> Callable[[pa.Array], pa.Array]:
+        """`relative_signer` for a string column of paths, giving a string column of URLs (stores that can share
+        work across URLs override it)."""
         sign = self.relative_signer(request, root)
-        return lambda relatives: [sign(r) for r in relatives]
+        return lambda relatives: pa.array([sign(r) for r in strings(relatives)], pa.string())
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakegate._arrow import string_buffers, strings  # noqa: F401  - strings: callers know it here
 from lakegate.cloud.locations import Location
 from lakegate.delta.actions import data_location
 from lakegate.delta.addfiles import AddFiles, dv_ids, rows_as_dicts
@@ -99,36 +100,66 @@ def empty(files: AddFiles) -> FileParts:
     return FileParts(SCHEMA.empty_table(), files)
 
 
+BLOCK = 16384  # rows built at a time (a multiple of the render's 2048 lines): bounded temporaries
+
+
 def build_base(
-    files: AddFiles, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
+    files: AddFiles,
+    root: Location,
+    allowed: tuple[Location, ...],
+    fmt: str,
+    id_scheme: str,
+    block: int = BLOCK,
 ) -> pa.Table:
-    """The parts of every row of the snapshot's base (checkpoint) table, dead rows included, sorted by key."""
+    """The parts of every row of the snapshot's base (checkpoint) table, dead rows included, sorted by key.
+
+    The order is found first (from the paths and deletion vector ids alone); then the rows are taken in that
+    order and built a block at a time, each block one chunk of the result: no sort of the finished parts (a
+    copy of them all) and no table-sized temporaries (a 1M-file build stays ~0.1 GB above what it keeps)."""
     table = files.base
     if not len(table):
         return SCHEMA.empty_table()
-    # Columns are made contiguous one at a time where needed (a whole-table copy would double the peak).
+    needed = table.column_names if fmt == DELTA else [c for c in _PARQUET_COLUMNS if c in table.column_names]
+    table = table.select(needed)
+    dvid = dv_ids(table)
+    order = _order(table.column("path"), dvid)
+    blocks = [
+        _block(table.take(rows), dvid.take(rows), rows, root, allowed, fmt, id_scheme)
+        for rows in (order.slice(start, block) for start in range(0, len(order), block))
+    ]
+    return pa.Table.from_batches(blocks, schema=SCHEMA)
+
+
+_PARQUET_COLUMNS = ("path", "partitionValues", "size", "stats", "deletionVector")
+
+
+def _order(path: pa.ChunkedArray, dvid: pa.Array) -> pa.Array:
+    """Row indices sorted by file key (path, deletion vector id)."""
+    if pc.all(pc.equal(dvid, "")).as_py():  # no deletion vectors: the path alone is the key
+        return pc.sort_indices(path)
+    return pc.sort_indices(
+        pa.table({"path": path, "dvid": dvid}), sort_keys=[("path", "ascending"), ("dvid", "ascending")]
+    )
+
+
+def _block(
+    table: pa.Table,
+    dvid: pa.Array,
+    rows: pa.Array,
+    root: Location,
+    allowed: tuple[Location, ...],
+    fmt: str,
+    id_scheme: str,
+) -> pa.RecordBatch:
     path = table.column("path").combine_chunks()
     rel, uri = _relative_paths(path, root, allowed)
-    tail = _tails(table, fmt)
     dv = (
         table.column("deletionVector").combine_chunks().is_valid()
         if "deletionVector" in table.column_names
         else pa.array(np.zeros(len(table), dtype=bool))
     )
-    parts = pa.table(
-        [
-            path,
-            dv_ids(table),
-            pa.array(np.arange(len(table), dtype=np.int64)),
-            rel,
-            uri,
-            _ids(path, id_scheme),
-            tail,
-            dv,
-        ],
-        schema=SCHEMA,
-    )
-    return _sorted(parts)
+    columns = [path, dvid, rows.cast(pa.int64()), rel, uri, _ids(path, id_scheme), _tails(table, fmt), dv]
+    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
 def from_dicts(
@@ -189,7 +220,7 @@ def combine(base: pa.Table, files: AddFiles, overlay: pa.Table) -> pa.Table:
 def _ids(path: pa.Array, scheme: str) -> pa.Array:
     """`lines.file_id` of every path, hashing slices of the column's data (no str per path)."""
     digest = hashlib.sha256 if scheme == DELTA else hashlib.md5
-    _, offsets, data = _string_buffers(path)
+    _, offsets, data = string_buffers(path)
     bounds = offsets.tolist()
     return pa.array([digest(data[a:b]).hexdigest() for a, b in pairwise(bounds)], pa.string())
 
@@ -225,48 +256,23 @@ def _relative_paths(
     return rel, uri
 
 
-def _string_buffers(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, bytes]:
-    """(the column at offset 0, its value offsets, its character data) of a string column."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if values.offset or not pa.types.is_string(values.type):
-        values = pa.concat_arrays([values.cast(pa.string())])
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
-    if len(offsets) and offsets[0]:  # values not starting the data buffer: copy them to a fresh one
-        values = pa.concat_arrays([pa.array([""], pa.string()), values]).slice(1)
-        values = pa.array(values.to_pylist(), pa.string())
-        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
-    data = values.buffers()[2]
-    return values, offsets, (data.to_pybytes()[: int(offsets[-1])] if data is not None else b"")
-
-
-def strings(values: pa.Array | pa.ChunkedArray) -> list[str]:
-    """A string column without nulls as Python strs, sliced out of its decoded data (to_pylist makes a pyarrow
-    scalar per value: ~5x slower, and this runs per request for every file URL)."""
-    _, offsets, data = _string_buffers(values)
-    bounds = offsets.tolist()
-    if data.isascii():  # byte offsets are character offsets
-        text = data.decode("ascii")
-        return [text[a:b] for a, b in pairwise(bounds)]
-    return [data[a:b].decode() for a, b in pairwise(bounds)]
-
-
 def _escaped(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """The column with backslashes and quotes escaped for JSON, and the rows holding control characters (left
     to the reference encoder). Column-wise with numpy and bytes.replace (pyarrow's replace_substring is ~10x
-    slower on a 100k-file checkpoint's stats)."""
-    values, offsets, data = _string_buffers(values)
+    slower on a 100k-file checkpoint's stats); backslashes are rare, so they are looked for first (memchr)."""
+    values, offsets, data = string_buffers(values)
     bad = np.zeros(len(values), dtype=bool)
     codes = np.frombuffer(data, dtype=np.uint8)
     control = codes < 0x20
     if control.any():  # rare: find the rows
         bad[np.searchsorted(offsets, np.flatnonzero(control), side="right") - 1] = True
-    special = np.flatnonzero((codes == 0x22) | (codes == 0x5C))
+    backslashes = b"\\" in data
+    special = np.flatnonzero((codes == 0x22) | (codes == 0x5C) if backslashes else codes == 0x22)
     if not len(special):
         return values, bad
     # Each value moves right by the escapes before it.
     new_offsets = (offsets + np.searchsorted(special, offsets)).astype(np.int32)
-    escaped = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    escaped = (data.replace(b"\\", b"\\\\") if backslashes else data).replace(b'"', b'\\"')
     validity = values.buffers()[0]
     array = pa.StringArray.from_buffers(
         len(values), pa.py_buffer(new_offsets), pa.py_buffer(escaped), validity, values.null_count
@@ -299,9 +305,7 @@ def _map_json(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 def _tails(table: pa.Table, fmt: str) -> pa.Array:
     pieces, slow = (_delta_pieces if fmt == DELTA else _parquet_pieces)(table)
-    tail = pc.binary_join_element_wise(*(pc.fill_null(p, "") for p in pieces), "") if pieces else None
-    if tail is None:
-        tail = pa.array([""] * len(table), pa.string())
+    tail = _joined(pieces, len(table))
     rows = np.flatnonzero(slow)
     if len(rows):
         encode = lines.delta_action_tail if fmt == DELTA else lines.parquet_tail
@@ -310,40 +314,56 @@ def _tails(table: pa.Table, fmt: str) -> pa.Array:
     return tail
 
 
-def _parquet_pieces(table: pa.Table) -> tuple[list[pa.Array], np.ndarray]:
+def _joined(pieces: list[pa.Array | str], n: int) -> pa.Array:
+    """The pieces (columns and constants) concatenated row by row, a null column piece counting as ""."""
+    if not any(isinstance(p, pa.Array) for p in pieces):
+        return pa.array(["".join(p for p in pieces if isinstance(p, str))] * n, pa.string())
+    return pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="")
+
+
+def _parquet_pieces(table: pa.Table) -> tuple[list[pa.Array | str], np.ndarray]:
     """`,"partitionValues":{…},"size":N[,"stats":"…"]`, as `lines.parquet_tail` writes it."""
     n = len(table)
     names = table.column_names
     slow = np.zeros(n, dtype=bool)
+    values: pa.Array | str = "{}"
     if "partitionValues" in names:
         values, bad = _map_json(table.column("partitionValues").combine_chunks())
         slow |= bad
-    else:
-        values = pa.array(["{}"] * n, pa.string())
-    size = (
+    size: pa.Array | str = (
         pc.cast(pc.fill_null(table.column("size").combine_chunks(), 0), pa.string())
         if "size" in names
-        else pa.array(["0"] * n, pa.string())
+        else "0"
     )
-    pieces = [pa.array([',"partitionValues":'] * n, pa.string()), values, pa.array([',"size":'] * n), size]
+    pieces: list[pa.Array | str] = [',"partitionValues":', values, ',"size":', size]
     if "stats" in names:
         stats = table.column("stats").combine_chunks()
-        quoted, bad = _quoted(stats)
+        escaped, bad = _escaped(stats)
         slow |= bad
-        present = pc.and_(stats.is_valid(), pc.not_equal(stats, ""))
-        pieces.append(pc.if_else(present, pc.binary_join_element_wise(',"stats":', quoted, ""), None))
+        lengths = np.diff(string_buffers(escaped)[1])
+        if stats.null_count == 0 and lengths.all():  # every file has stats: no per-row choice to make
+            pieces += [',"stats":"', escaped, '"']
+        else:  # null or empty stats are left out
+            present = (
+                pa.array(lengths > 0)
+                if stats.null_count == 0
+                else pc.and_(stats.is_valid(), pa.array(lengths > 0))
+            )
+            pieces.append(
+                pc.if_else(present, pc.binary_join_element_wise(',"stats":"', escaped, '"', ""), None)
+            )
     return pieces, slow
 
 
 _FIELD = Callable[[pa.Array], "pa.Array | None"]
 
 
-def _delta_pieces(table: pa.Table) -> tuple[list[pa.Array], np.ndarray]:
+def _delta_pieces(table: pa.Table) -> tuple[list[pa.Array | str], np.ndarray]:
     """The add action's fields other than `path`, as `,"name":value` (null fields left out), the way
     `lines.delta_action_tail` writes a decoded checkpoint row."""
     n = len(table)
     slow = np.zeros(n, dtype=bool)
-    pieces = []
+    pieces: list[pa.Array | str] = []
     for name in table.column_names:
         if name == "path":
             continue
