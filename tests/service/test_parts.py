@@ -49,6 +49,7 @@ ODD = {
     "baseRowId": None,
     "defaultRowCommitVersion": 4,
 }
+ADD_ROW = {"path": "", "partitionValues": [], "size": 1, "stats": None}
 ABSOLUTE = [{**ODD, "path": "file:///srv/tables/t/abs.parquet", "deletionVector": None, "tags": None}]
 
 
@@ -169,3 +170,39 @@ def test_a_failed_build_fails_every_waiting_request(monkeypatch: pytest.MonkeyPa
     for t in threads:
         t.join()
     assert len(errors) == 4 and all(str(e) == "broken table" for e in errors)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "d=1/.f.parquet",
+        ".f.parquet",
+        "a%20b.parquet",
+        "d=\u00e9/f.parquet",
+        "file:///srv/tables/t/abs.parquet",
+        "d=1/f\x7f.parquet",
+    ],
+)
+def test_paths_needing_decoding_or_checks_are_found_among_plain_ones(odd: str) -> None:
+    """The byte pre-test in front of the exact pattern never lets through a path the pattern would catch."""
+    paths = ["d=1/a.parquet", odd, "d=2/b.parquet"]
+    rel, uri = parts._relative_paths(pa.array(paths), ROOT, (AUX,))
+    expected = [parts._relative_path(p, ROOT, (AUX,)) for p in paths]
+    assert list(zip(rel.to_pylist(), uri.to_pylist(), strict=True))[1] == expected[1]
+    assert rel.to_pylist()[1] is not None or uri.to_pylist()[1] is not None  # sent through data_location
+
+
+@pytest.mark.parametrize("fmt", [PARQUET, DELTA])
+def test_urls_needing_json_escapes_are_escaped(fmt: str) -> None:
+    """No signer makes a URL with a quote or a backslash in it, but a base URL from configuration could: the
+    lines stay valid JSON and carry the URL as signed."""
+    table = add_table(pa.chunked_array([pa.array([{**ADD_ROW, "path": "a.parquet"}], type=ADD)]))
+    files = AddFiles.from_table(table)
+    built = parts.FileParts(parts.build_base(files, ROOT, (), fmt, fmt), files)
+    now = int(time.time())
+    base = 'http://h/"odd\\path'
+    signers = Signers(_Stores(), SignRequest(now + 600, now, base, "s/sc/t", ROOT))  # type: ignore[arg-type]
+    (line,) = b"".join(parts_lines(built, fmt, signers, ROOT, ())).splitlines()
+    entry = orjson.loads(line)["file"]
+    url = entry["url"] if fmt == PARQUET else entry["deltaSingleAction"]["add"]["path"]
+    assert url.startswith(base + "/files/s/sc/t/a.parquet?")

@@ -18,7 +18,7 @@ from urllib.parse import SplitResult, quote
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakegate._arrow import encoded
+from lakegate._arrow import byte_set, encoded, has_any, string_buffers
 from lakegate.cloud.backends import LocationSyntax
 from lakegate.cloud.base import Backend, ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location, clean_path
@@ -29,6 +29,9 @@ from lakegate.keys import KeyRing
 PURPOSE = "local-file-url"
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/=-]*")
 _URL_UNSAFE = r"[^A-Za-z0-9_.~/=-]"  # the same, column-wise
+_URL_UNSAFE_BYTES = byte_set(
+    set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~/=-")
+)
 
 
 def file_url_payload(table_path: str, relative: str, expires_s: int) -> bytes:
@@ -115,8 +118,9 @@ class LocalStore(ObjectStore):
 
         def sign(relatives: pa.Array) -> pa.Array:
             signatures = macs(encoded(pc.binary_join_element_wise(head, relatives, tail, "")))
-            unsafe = pc.match_substring_regex(relatives, _URL_UNSAFE)
-            if unsafe.true_count:  # quote() costs ~20 µs; most Delta file names need no escaping at all
+            if has_any(string_buffers(relatives)[2], _URL_UNSAFE_BYTES):
+                # quote() costs ~20 µs; most Delta file names need no escaping at all
+                unsafe = pc.match_substring_regex(relatives, _URL_UNSAFE)
                 quoted = pa.array([quote(r) for r in relatives.filter(unsafe).to_pylist()], pa.string())
                 relatives = pc.replace_with_mask(relatives, unsafe, quoted)
             return pc.binary_join_element_wise(prefix, relatives, query, signatures, "")

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakegate._arrow import string_buffers, strings
+from lakegate._arrow import byte_set, has_any, string_buffers, strings
 from lakegate._gc import paused_gc
 from lakegate._memory import release_unused
 from lakegate._singleflight import SingleFlight
@@ -224,6 +224,7 @@ def file_lines(
 
 
 _BATCH = 2048  # lines per yielded chunk (~1.1 MB)
+_JSON_ESCAPED = byte_set([*range(0x20), ord('"'), ord("\\")])
 
 
 def parts_lines(
@@ -244,7 +245,7 @@ def parts_lines(
         urls, failure = _sign(batch, signers, sign_below)
         if failure is not None:
             batch = batch.slice(0, len(urls))
-        quoted = _json_strings(urls)
+        escaped = _json_escaped(urls)
         ids, tail = batch.column("id"), batch.column("tail")
         if fmt == DELTA:
             dv = batch.column("dv").combine_chunks()
@@ -253,15 +254,16 @@ def parts_lines(
             joined = pc.binary_join_element_wise(
                 '{"file":{"id":"',
                 ids,
-                '"' + more + ',"deltaSingleAction":{"add":{"path":',
-                quoted,
+                '"' + more + ',"deltaSingleAction":{"add":{"path":"',
+                escaped,
+                '"',
                 tail,
                 "}}}}\n",
                 "",
             )
         else:
             joined = pc.binary_join_element_wise(
-                '{"file":{"url":', quoted, ',"id":"', ids, '"', tail, more + "}}\n", ""
+                '{"file":{"url":"', escaped, '","id":"', ids, '"', tail, more + "}}\n", ""
             )
         if len(batch):
             yield _data(joined)
@@ -269,14 +271,12 @@ def parts_lines(
             raise failure
 
 
-def _json_strings(urls: pa.Array) -> pa.Array:
-    """The URLs as JSON string literals: quoted, and escaped where needed (no signer makes such URLs; checked on
-    the column's bytes, not assumed)."""
-    _, _, data = string_buffers(urls)
-    codes = np.frombuffer(data, dtype=np.uint8)
-    if ((codes < 0x20) | (codes == 0x22) | (codes == 0x5C)).any():
-        return pa.array([orjson.dumps(u).decode() for u in urls.to_pylist()], pa.string())
-    return pc.binary_join_element_wise('"', urls, '"', "")
+def _json_escaped(urls: pa.Array) -> pa.Array:
+    """The URLs as the inside of JSON strings: as they are when nothing needs escaping (no signer makes such
+    URLs; checked on the column's bytes, not assumed), else escaped one by one."""
+    if has_any(string_buffers(urls)[2], _JSON_ESCAPED):
+        return pa.array([orjson.dumps(u).decode()[1:-1] for u in urls.to_pylist()], pa.string())
+    return urls
 
 
 def _sign(
