@@ -56,3 +56,28 @@ def test_unreachable_database(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and "error: database" in proc.stderr
     assert "s3cret-pw" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_own_audit_writes_leave_the_change_mark_and_any_other_commit_moves_it(tmp_path: Path) -> None:
+    """The audit writer's commits do not end what a replica remembers of the catalog (they change nothing it
+    reads); a commit through another database object — another process, the CLI — does, even an audit's."""
+    url = f"sqlite:///{tmp_path / 'marks.db'}"
+    db, other = Database(url), Database(url)
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE events (n INTEGER)")
+        mark = db.change_mark()
+        for n in range(3):
+            with db.write(catalog_change=False) as conn:
+                conn.exec_driver_sql(f"INSERT INTO events VALUES ({n})")
+            assert db.change_mark() == mark
+        with other.write(catalog_change=False) as conn:
+            conn.exec_driver_sql("INSERT INTO events VALUES (9)")
+        moved = db.change_mark()
+        assert moved != mark
+        with db.write() as conn:  # a catalog change of its own
+            conn.exec_driver_sql("INSERT INTO events VALUES (10)")
+        assert db.change_mark() not in (mark, moved)
+    finally:
+        db.close()
+        other.close()

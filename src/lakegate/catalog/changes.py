@@ -16,6 +16,8 @@ import threading
 
 from sqlalchemy.engine import URL
 
+from lakegate.inline import must_not_block
+
 log = logging.getLogger("lakegate.db")
 CHANNEL = "lakegate_catalog"
 NOTIFY = f"NOTIFY {CHANNEL}"
@@ -38,6 +40,7 @@ class ChangeListener:
     def mark(self) -> int:
         """The changes seen so far; the first call in a process (a forked worker too) starts its listener."""
         if self._pid != os.getpid():
+            must_not_block()  # the listener's start waits for LISTEN
             self._start()
         return self.count
 

@@ -22,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 
 from lakegate.catalog.changes import NOTIFY, ChangeListener
 from lakegate.exceptions import ConfigError
+from lakegate.inline import must_not_block
 
 LEGACY_FILE = "lakegate.db"  # every configuration's default database before 0.2 (see catalog/ownership.py)
 BACKENDS = ("sqlite", "postgresql")
@@ -85,6 +86,9 @@ class Database:
         self.generation = 0
         sqlite = self.sqlite_path
         self._wal = None if sqlite is None else f"{sqlite}-wal"
+        self._wal_alias: tuple[tuple[int, int], tuple[int, int]] | None = (
+            None  # (WAL stat, the mark it counts as)
+        )
         self._changes = ChangeListener(self.url) if self.backend == "postgresql" else None
 
     @property
@@ -102,14 +106,28 @@ class Database:
             return self.generation, self._changes.mark()
         if self._wal is None:
             return self.generation
+        return self.generation, *self._wal_mark()
+
+    def _wal_stat(self) -> tuple[int, int]:
         try:
-            wal = os.stat(self._wal)
+            wal = os.stat(self._wal or "")
         except OSError:
-            return self.generation, 0, 0
-        return self.generation, wal.st_mtime_ns, wal.st_size
+            return 0, 0
+        return wal.st_mtime_ns, wal.st_size
+
+    def _wal_mark(self) -> tuple[int, int]:
+        """The WAL file's (mtime, size), except that what this object's own audit writes appended does not
+        count: the audit writer commits every 50 ms under load, and forgetting every remembered authentication
+        each time cost a database query per request. Its mark is taken while the write lock is held, so only a
+        commit by another process in the microseconds between the audit's commit and the stat that follows it
+        goes unseen until the memory expires (`catalogCacheSeconds`)."""
+        stat = self._wal_stat()
+        alias = self._wal_alias
+        return alias[1] if alias is not None and alias[0] == stat else stat
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        must_not_block()  # a query: never on the event loop (lakegate.inline)
         with self.engine.connect() as conn:
             yield conn
 
@@ -117,14 +135,22 @@ class Database:
     def write(self, *, catalog_change: bool = True) -> Iterator[Connection]:
         """One transaction, committed on success and rolled back on error. `catalog_change` False: it changes
         nothing a request's authentication or lookups read (audit events)."""
+        must_not_block()
+        quiet: tuple[int, int] | None = None
         try:
             with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
                 yield conn
                 if catalog_change and self._changes is not None:
                     conn.exec_driver_sql(NOTIFY)  # delivered to every listener when this commits
+                if not catalog_change and self._wal is not None:
+                    quiet = (
+                        self._wal_mark()
+                    )  # SQLite: BEGIN IMMEDIATE holds the write lock, no commit but ours
         finally:
             if catalog_change:
                 self.generation += 1
+        if quiet is not None:  # committed: the WAL as it is now counts as it did before (see `_wal_mark`)
+            self._wal_alias = (self._wal_stat(), quiet)
 
     def ping(self) -> bool:
         try:

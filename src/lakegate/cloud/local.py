@@ -18,6 +18,7 @@ from urllib.parse import SplitResult, quote
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakegate import inline
 from lakegate._arrow import byte_set, encoded, has_any, string_buffers
 from lakegate.cloud.backends import LocationSyntax
 from lakegate.cloud.base import Backend, ObjectInfo, ObjectStore, SignRequest, UrlSigner
@@ -43,6 +44,7 @@ class LocalStore(ObjectStore):
         self._keys = keys
 
     def list_dir(self, directory: Location, start_after: str | None = None) -> list[ObjectInfo]:
+        inline.must_not_block()  # a directory of any size: not on the event loop (lakegate.inline)
         try:
             entries = list(os.scandir(directory.local_path))
         except (FileNotFoundError, NotADirectoryError):
@@ -64,6 +66,12 @@ class LocalStore(ObjectStore):
         return infos
 
     def read(self, location: Location) -> bytes:
+        if inline.active():
+            # On the event loop only a missing file is answered (one stat: the probe for a newer commit of a
+            # cached snapshot); a file to read, of any size, is read in a worker thread.
+            if not os.path.lexists(location.local_path):
+                raise FileNotFoundError(location.uri)
+            inline.must_not_block()
         try:
             return Path(location.local_path).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -72,6 +80,7 @@ class LocalStore(ObjectStore):
             raise StorageError(f"reading {location.local_path} failed: {exc}") from exc
 
     def write(self, location: Location, data: bytes) -> None:
+        inline.must_not_block()
         # Written beside and renamed into place: a reader (another worker) sees the whole file or none.
         target = Path(location.local_path)
         try:

@@ -9,6 +9,7 @@ from lakegate.cloud.base import Backend, ObjectStore, backend_for
 from lakegate.cloud.locations import Location
 from lakegate.config import ServerConfig, StorageConfig
 from lakegate.exceptions import StorageError
+from lakegate.inline import must_not_block
 from lakegate.keys import KeyRing
 
 
@@ -23,6 +24,8 @@ class StoreRegistry:
         return self._config.storage_for(location.display) or self._config.storage_for(location.uri)
 
     def store_for(self, location: Location) -> ObjectStore:
+        if location.cloud != "file":
+            must_not_block()  # object storage is reached over the network: not from the event loop
         settings = self.settings_for(location)
         key = (location.cloud, id(settings))
         with self._lock:

@@ -30,6 +30,7 @@ from lakegate.exceptions import (
     UnsupportedOperationError,
     VendingError,
 )
+from lakegate.inline import holding, must_not_block
 from lakegate.metrics import CREDENTIAL_CACHE_HITS
 
 log = logging.getLogger(__name__)
@@ -107,12 +108,13 @@ class CredentialCache:
         key = (" ".join(location.uri for location in locations), vendor.identity)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        with holding(lock):  # on the event loop (lakegate.inline), a vend in progress is not waited for
             entry = self._entries.get(key)
             now = self._clock()
             if entry is not None and self._fresh(entry, now):
                 CREDENTIAL_CACHE_HITS.inc()
                 return entry[1]
+            must_not_block()  # a call to the cloud
             credential = vendor.vend_all(locations)
             now = self._clock()
             if credential.remaining_s(now) < self._minimum_s:
@@ -185,6 +187,7 @@ class VendorRegistry:
         with self._lock:
             vendor = self._vendors.get(key)
             if vendor is None:
+                must_not_block()  # creating a vendor may create an SDK client
                 vendor = self._vendors[key] = self._create(location, settings)
             return vendor
 

@@ -31,6 +31,7 @@ from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.delta.log import CheckpointActions, DeltaLog, Listing
 from lakegate.delta.snapshot import Snapshot, load_snapshot
+from lakegate.inline import holding, must_not_block
 from lakegate.sharedcache import SharedCache
 
 
@@ -70,16 +71,20 @@ class SnapshotCache:
 
     def latest(self, root: Location) -> Snapshot:
         key = root.uri
-        with self._lock(key):
-            cached = self._latest.get(key)
+        with holding(self._lock(key)):  # on the event loop, a load in progress elsewhere is not waited for
+            with self._guard:
+                cached = self._latest.get(key)
             if cached is not None and self._staleness_acceptable:
                 self.hits += 1
                 return cached
+            if cached is None:
+                must_not_block()  # a whole log to read
+            # With a cached snapshot: one probe for its next commit (local: one stat, allowed on the event loop).
             snapshot = load_snapshot(self.log(root), None, cached)
             if cached is not None and snapshot is cached:
                 self.hits += 1
-            else:
-                self.misses += 1
+                return snapshot  # unchanged: nothing to put or trim
+            self.misses += 1
             with self._guard:
                 self._latest.put(key, snapshot)
             self.trim(snapshot)
@@ -104,6 +109,7 @@ class SnapshotCache:
             if latest is not None and latest.version < version:
                 older.append(latest)
             base = max(older, key=lambda s: s.version, default=None)
+        must_not_block()  # a version to load (before the flight: its waiters must never see WouldBlock)
         return self._loads.run((key, version), lambda: self._load_version(root, version, base))
 
     def _load_version(self, root: Location, version: int, base: Snapshot | None) -> Snapshot:

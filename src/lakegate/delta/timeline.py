@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lakegate._lru import Lru
 from lakegate.delta.log import DeltaLog, contiguous, version_name
 from lakegate.exceptions import InvalidParameterError, StorageError, TableFilesMissingError
+from lakegate.inline import holding
 from lakegate.timestamps import iso_from_ms
 
 log_ = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class TimelineCache:
         key = (log.root.uri, in_commit_timestamps_from)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        with holding(lock):  # on the event loop (lakegate.inline), a load in progress is not waited for
             cached = self._tables.get(key)
             if cached is not None and at_least is not None and cached.latest >= at_least:
                 timeline = cached

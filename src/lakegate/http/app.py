@@ -1,18 +1,22 @@
 """The ASGI application: the route table on one screen, authentication, and thin handlers.
 
-Handlers are plain (sync) functions: Starlette runs them in its thread pool, so log reads and signing never
-block the event loop. NDJSON bodies stream from a generator in ~1 MiB chunks.
+Handlers are plain (sync) functions. The small, frequent ones (listings, version, metadata, queries, temporary
+credentials) first run on the event loop and move to Starlette's thread pool only when they would block — a
+database query, a log to read, a snapshot to build, a credential to vend (`lakegate.inline`): most answers come
+from memory, and a hop to the thread pool cost more than the answer. The others run in the thread pool, so log
+reads and signing never block the event loop. NDJSON bodies stream from a generator in ~1 MiB chunks.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -40,6 +44,7 @@ from lakegate.http.oauth import oauth_routes, well_known_route
 from lakegate.http.openapi import openapi_document
 from lakegate.http.ranges import check_range
 from lakegate.http.record import observe_answer, observe_principal
+from lakegate.inline import must_not_block, run_inline
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import HEADER, Capabilities
 from lakegate.protocol.requests import QueryInfoRequest, QueryRequest, only_one_of, parse_version
@@ -54,6 +59,7 @@ from lakegate.service.responses import NdjsonAnswer
 from lakegate.service.tables import TableService
 
 log = logging.getLogger("lakegate.http")
+T = TypeVar("T")
 JSON_UTF8 = "application/json; charset=utf-8"
 
 
@@ -74,6 +80,23 @@ class Services:
     token_endpoint: TokenEndpoint  # OAuth access tokens for client secrets and private-key JWTs
 
 
+async def inline_first(work: Callable[[], T]) -> T:
+    """`work()` on the event loop when it can run there without blocking (`lakegate.inline`), else in the
+    thread pool."""
+    done = run_inline(work)
+    return done[0] if done is not None else await run_in_threadpool(work)
+
+
+def _inline_first(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """The handler as an endpoint that answers on the event loop when nothing blocks (`lakegate.inline`)."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        return await inline_first(lambda: handler(request))
+
+    return endpoint
+
+
 def _svc(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
@@ -90,8 +113,8 @@ def _json(data: dict[str, Any]) -> JSONResponse:
 
 
 def _ndjson(answer: NdjsonAnswer) -> Response:
-    """Called in a worker thread: an answer of one chunk (most answers) goes out whole, with no further hop to
-    the thread pool; a longer one streams, chunk by chunk, from its generator."""
+    """An answer of one chunk (most answers) goes out whole, with no further hop to the thread pool; a longer
+    one streams, chunk by chunk, from its generator."""
     observe_answer(answer)
     chunks = answer.chunks()
     first = next(chunks, b"")
@@ -116,6 +139,7 @@ def _capabilities(request: Request) -> Capabilities:
 # -- discovery --------------------------------------------------------------------------------------------------
 
 
+@_inline_first
 def list_shares(request: Request) -> Response:
     q = request.query_params
     return _json(
@@ -123,10 +147,12 @@ def list_shares(request: Request) -> Response:
     )
 
 
+@_inline_first
 def get_share(request: Request) -> Response:
     return _json(_svc(request).browse.get_share(_principal(request), request.path_params["share"]))
 
 
+@_inline_first
 def list_schemas(request: Request) -> Response:
     q = request.query_params
     return _json(
@@ -136,6 +162,7 @@ def list_schemas(request: Request) -> Response:
     )
 
 
+@_inline_first
 def list_tables(request: Request) -> Response:
     q, p = request.query_params, request.path_params
     return _json(
@@ -145,6 +172,7 @@ def list_tables(request: Request) -> Response:
     )
 
 
+@_inline_first
 def list_all_tables(request: Request) -> Response:
     q = request.query_params
     return _json(
@@ -157,6 +185,7 @@ def list_all_tables(request: Request) -> Response:
 # -- tables -----------------------------------------------------------------------------------------------------
 
 
+@_inline_first
 def table_version(request: Request) -> Response:
     version = _svc(request).tables.table_version(
         _principal(request), *_params(request), request.query_params.get("startingTimestamp")
@@ -164,6 +193,7 @@ def table_version(request: Request) -> Response:
     return Response(status_code=200, headers={"Delta-Table-Version": str(version)})
 
 
+@_inline_first
 def table_metadata(request: Request) -> Response:
     q = request.query_params
     principal = _principal(request)
@@ -195,7 +225,10 @@ async def query_table(request: Request) -> Response:
 
     def run() -> NdjsonAnswer:
         query = QueryRequest.from_body(body)
-        # A query from a starting version reads the table's history; any other reads one snapshot.
+        # A query from a starting version reads the table's history (in a worker thread); any other reads one
+        # snapshot.
+        if query.starting_version is not None:
+            must_not_block()
         use_case = (
             _svc(request).tables.query
             if query.starting_version is None
@@ -210,7 +243,7 @@ async def query_table(request: Request) -> Response:
             str(request.base_url).rstrip("/") + _prefix(request),
         )
 
-    return await run_in_threadpool(lambda: _ndjson(run()))
+    return await inline_first(lambda: _ndjson(run()))
 
 
 async def table_credentials(request: Request) -> Response:
@@ -221,9 +254,7 @@ async def table_credentials(request: Request) -> Response:
         return credentials.temporary_credentials(principal, *_params(request), body)
 
     # no-store: a credential must not be kept by proxies or HTTP caches.
-    return JSONResponse(
-        await run_in_threadpool(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"}
-    )
+    return JSONResponse(await inline_first(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"})
 
 
 def table_changes(request: Request) -> Response:

@@ -28,6 +28,7 @@ from lakegate.cloud.registry import StoreRegistry
 from lakegate.delta.actions import data_location, deletion_vector_location
 from lakegate.delta.addfiles import AddFiles
 from lakegate.delta.snapshot import Snapshot
+from lakegate.inline import must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
@@ -100,6 +101,7 @@ class LineCache:
             found = self._by_snapshot.get(snapshot, {}).get(key)
         if found is not None:
             return found
+        must_not_block()  # a build: in a worker thread, and before the flight (its waiters never see WouldBlock)
         return self._flights.run((id(snapshot), key), lambda: self._build(snapshot, key))
 
     sorted_entries = parts  # the name paging knows: the sorted page list

@@ -16,6 +16,7 @@ from lakegate.delta.actions import file_stats
 from lakegate.delta.predicates import FileFilter
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError
+from lakegate.inline import MAX_INLINE_FILES, must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
@@ -152,6 +153,8 @@ class TableService:
         resolved = self.context.resolve(principal, share, schema, table)
         check_query(resolved, request, caps)
         position = self._position(resolved, request)
+        if len(position.snapshot.files) > MAX_INLINE_FILES:
+            must_not_block()  # selecting, signing and encoding many files: in a worker thread
         plan = self._plan(resolved, request, caps, file_id_hash, position)
         snapshot = position.snapshot
         if (
