@@ -211,7 +211,9 @@ _PARSED = ("stats_parsed", "partitionValues_parsed")
 
 def add_table(column: pa.ChunkedArray) -> pa.Table:
     """The non-null rows of a checkpoint's `add` column as a table of its fields (`*_parsed` dropped; a `stats`
-    string made from `stats_parsed` where the checkpoint kept only that: file lines carry the string)."""
+    string made from `stats_parsed` where the checkpoint kept only that: file lines carry the string). Fields
+    null in every row are dropped: a missing field reads as null everywhere, and writers fill a checkpoint's
+    schema with fields no file has (tags, deletion vectors, row ids: ~50 bytes per file kept for nothing)."""
     chunks = []
     for chunk in column.chunks:
         kept = [(f.name, chunk.field(i)) for i, f in enumerate(chunk.type) if f.name not in _PARSED]
@@ -220,6 +222,9 @@ def add_table(column: pa.ChunkedArray) -> pa.Table:
     table = pa.concat_tables(chunks) if len(chunks) != 1 else chunks[0]
     if not chunks:
         table = pa.table({"path": pa.array([], pa.string())})
+    unused = [n for n in table.column_names if n != "path" and table.column(n).null_count == len(table)]
+    if len(table) and unused:
+        table = table.drop_columns(unused)
     return _stats_from_struct(column, table)
 
 
