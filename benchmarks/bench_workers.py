@@ -1,11 +1,21 @@
-"""Benchmark: 8 concurrent full /query answers of a 100k-file local table, served by 1 worker process and by one
-per core (`workers: auto`, issue 12 goal 5).
+"""Benchmark: `lakegate serve --workers N` on a 100k-file local table (issue 12 goal 5).
 
     .venv/bin/python benchmarks/bench_workers.py [N_FILES]
 
-Each server starts with warm-up on and is queried until every worker answers warm (a first round of queries is
-not timed). Then 8 curl processes ask at once, three rounds; the figure is the best round's answers per second.
-Prints a Markdown table; the figures in docs/performance.md come from it.
+1. Throughput: 8 concurrent full /query answers (each read whole by its own curl process), served by 1 worker
+   and by one per core (`workers: auto`, the default). Each server warms up first (warm-up on, then a round of
+   queries that is not timed); three rounds, the best round's answers per second.
+2. Memory: the proportional set size (PSS, /proc/PID/smaps_rollup: a page mapped by k processes counts 1/k
+   in each, so the shared snapshot cache files count once) and the resident size (RSS, which counts a shared
+   page in every process) of all the server's processes, after those queries.
+3. A second worker's first query: a server with two workers and warm-up off. The table's first query is cold
+   (the worker that answers it, A, reads the checkpoint, builds the file parts and writes both to the cache
+   directory). Then queries one at a time, a connection each (the kernel hashes each to a worker): which
+   worker answered is seen in /proc/PID/maps (a worker maps the cache files when it first answers the table);
+   the query after which the other worker, B, maps them is B's first, answered from the shared files; those
+   answered by A are warm.
+
+Prints Markdown tables; the figures in docs/performance.md come from it.
 """
 
 from __future__ import annotations
@@ -15,11 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bigtable import commit_lines
+from lakegate.workers import default_workers
 from tests.e2e.server import RunningServer, start_server
 
 CONCURRENT = 8
@@ -36,36 +48,92 @@ def build_table(root: Path, n_files: int) -> str:
     return str(root)
 
 
-def concurrent_queries(server: RunningServer) -> float:
-    """Seconds until all `CONCURRENT` answers (each read whole by its own curl process) have arrived."""
+def _curl(server: RunningServer) -> list[str]:
     url = f"{server.endpoint}/shares/bench/schemas/s/tables/big/query"
     args = ["curl", "-sS", "--fail", "-o", "/dev/null", "-X", "POST", "-H", "Content-Type: application/json"]
-    args += ["--data", "{}", "-H", f"Authorization: Bearer {server.token}", url]
+    return [*args, "--data", "{}", "-H", f"Authorization: Bearer {server.token}", url]
+
+
+def concurrent_queries(server: RunningServer, count: int = CONCURRENT) -> float:
+    """Seconds until all `count` answers have arrived."""
     start = time.perf_counter()
-    procs = [subprocess.Popen(args) for _ in range(CONCURRENT)]
+    procs = [subprocess.Popen(_curl(server)) for _ in range(count)]
     if any(p.wait() != 0 for p in procs):
         raise SystemExit(f"a query failed:\n{server.log()}")
     return time.perf_counter() - start
 
 
-def resident_mb(pid: int) -> float:
-    """The server's resident memory: the process and its worker processes."""
-    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
-    total = 0
-    for p in pids:
-        for line in Path(f"/proc/{p}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
+def one_query(server: RunningServer) -> float:
+    return concurrent_queries(server, 1)
 
 
-def measure(work: Path, table: str, workers: int | str) -> tuple[float, float]:
+def processes(server: RunningServer) -> list[int]:
+    """The server's process and its worker processes."""
+    pid = server.daemon.proc.pid
+    return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
+def workers_of(server: RunningServer) -> list[int]:
+    return processes(server)[1:]
+
+
+def memory_mb(server: RunningServer) -> tuple[float, float]:
+    """(PSS, RSS) of all the server's processes, MB."""
+    pss = rss = 0
+    for pid in processes(server):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1])
+            elif line.startswith("Rss:"):
+                rss += int(line.split()[1])
+    return pss / 1024, rss / 1024
+
+
+def serve(work: Path, table: str, name: str, **config: object) -> RunningServer:
     shares = [{"name": "bench", "schemas": [{"name": "s", "tables": [{"name": "big", "location": table}]}]}]
-    server = start_server(work / f"workers-{workers}", {"shares": shares, "workers": workers})
+    return start_server(work / name, {"shares": shares, **config}, workers=None)
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def throughput(work: Path, table: str, workers: int) -> tuple[float, float, float]:
+    """(answers/s, PSS MB, RSS MB) with `workers` processes."""
+    server = serve(work, table, f"workers-{workers}", workers=workers)
     try:
-        concurrent_queries(server)  # every worker answers once (warm-up on: this waits for it)
+        if workers > 1:
+            wait_for(lambda: len(workers_of(server)) == workers, f"{workers} workers")
+        concurrent_queries(server)  # every worker answers (warm-up on: this waits for it)
         best = min(concurrent_queries(server) for _ in range(ROUNDS))
-        return CONCURRENT / best, resident_mb(server.daemon.proc.pid)
+        return (CONCURRENT / best, *memory_mb(server))
+    finally:
+        server.stop()
+
+
+def cache_mapped(pid: int) -> bool:
+    return "lakegate-snapshots-" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def second_worker(work: Path, table: str) -> tuple[float, float, float]:
+    """(the cold first query, the best warm one on the same worker, the other worker's first), seconds."""
+    server = serve(work, table, "second-worker", workers=2, warmUp=False)
+    try:
+        wait_for(lambda: len(workers_of(server)) == 2, "two workers")
+        cold = one_query(server)
+        (first,) = [pid for pid in workers_of(server) if cache_mapped(pid)]
+        (other,) = [pid for pid in workers_of(server) if pid != first]
+        warm: list[float] = []
+        for _ in range(40):
+            seconds = one_query(server)
+            if cache_mapped(other):
+                return cold, min(warm or [seconds]), seconds
+            warm.append(seconds)
+        raise SystemExit("40 queries in a row went to one worker")
     finally:
         server.stop()
 
@@ -74,15 +142,29 @@ def main() -> None:
     n_files = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     work = Path(tempfile.mkdtemp(prefix="lakegate-bench-workers-"))
     table = build_table(work / "big", n_files)
-    one = measure(work, table, 1)
-    cores = measure(work, table, "auto")
+    cores = default_workers()
+    counts = [1, *([cores] if cores > 1 else [2])]
+    results = {count: throughput(work, table, count) for count in counts}
+    one = results[1]
+    load = os.getloadavg()[0]
+    print(f"\n### {CONCURRENT} concurrent full /query of a {n_files:,}-file local table")
+    print(f"({cores} cores; load average {load:.1f} at the end)\n")
     print(
-        f"\n### {CONCURRENT} concurrent /query of a {n_files:,}-file local table ({os.cpu_count()} cores)\n"
+        "| workers | answers/s (best of 3 rounds) | × 1 worker | PSS MB (all processes) | × 1 worker | RSS MB |"
     )
-    print("| workers | answers/s (best of 3 rounds) | × 1 worker | resident MB (all processes) |")
-    print("|---|---|---|---|")
-    print(f"| 1 | {one[0]:.2f} | 1.00 | {one[1]:.0f} |")
-    print(f"| auto ({os.cpu_count()}) | {cores[0]:.2f} | {cores[0] / one[0]:.2f} | {cores[1]:.0f} |")
+    print("|---|---|---|---|---|---|")
+    for count, (rate, pss, rss) in results.items():
+        label = f"{count} (auto)" if count == cores and count > 1 else str(count)
+        print(f"| {label} | {rate:.2f} | {rate / one[0]:.2f} | {pss:.0f} | {pss / one[1]:.2f} | {rss:.0f} |")
+    cold, warm, first_on_b = second_worker(work, table)
+    print(f"\n### The second worker's first query ({n_files:,} files, 2 workers, warm-up off)\n")
+    print("| query | seconds | × A's warm query |")
+    print("|---|---|---|")
+    print(
+        f"| worker A, first (cold: checkpoint read, parts built and written) | {cold:.2f} | {cold / warm:.2f} |"
+    )
+    print(f"| worker A, second (warm) | {warm:.2f} | 1.00 |")
+    print(f"| worker B, first (the shared files mapped) | {first_on_b:.2f} | {first_on_b / warm:.2f} |")
 
 
 if __name__ == "__main__":

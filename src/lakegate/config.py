@@ -256,8 +256,8 @@ class ServerConfig(_Model):
     activation_links: ActivationLinksConfig = Field(
         default_factory=ActivationLinksConfig, alias="activationLinks"
     )
-    # Processes serving the port (lakegate.workers): a number, or "auto" for one per core.
-    workers: int | Literal["auto"] = 1
+    # Processes serving the port (lakegate.workers): a number, or "auto" (the default) for one per core.
+    workers: int | Literal["auto"] = "auto"
     # How long a replica answers authentications and lookups from memory (lakegate.catalog.recent).
     catalog_cache_seconds: float = Field(1.0, alias="catalogCacheSeconds", ge=0, le=60)
     # The directory of the configuration file: relative paths (the default database) are resolved from it.

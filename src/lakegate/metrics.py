@@ -62,6 +62,16 @@ UNAUTHENTICATED = Counter(
     "Requests refused for a missing, wrong, expired or revoked token (401); not stored in the audit table.",
     registry=REGISTRY,
 )
+SHARED_CACHE_BUILDS = Counter(
+    "lakegate_snapshot_cache_files_written",
+    "Checkpoint tables and file parts built and written to the snapshot cache directory (all workers).",
+    registry=REGISTRY,
+)
+SHARED_CACHE_READS = Counter(
+    "lakegate_snapshot_cache_files_mapped",
+    "Checkpoint tables and file parts memory-mapped from the snapshot cache directory (all workers).",
+    registry=REGISTRY,
+)
 AUDIT_FAILURES = Counter(
     "lakegate_audit_write_failures", "Audit events that could not be written.", registry=REGISTRY
 )

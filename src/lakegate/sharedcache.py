@@ -41,6 +41,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakegate.metrics import SHARED_CACHE_BUILDS, SHARED_CACHE_READS
+
 log = logging.getLogger("lakegate")
 
 FORMAT = 1  # bump when what a key's file holds changes meaning
@@ -104,6 +106,7 @@ class SharedCache:
             table = build()
             with self._lock:
                 self.builds += 1
+            SHARED_CACHE_BUILDS.inc()
             labelled = table.replace_schema_metadata(
                 {**(table.schema.metadata or {}), KEY_FIELD: text.encode(), NAME_FIELD: name.encode()}
             )
@@ -131,6 +134,7 @@ class SharedCache:
             os.utime(path)  # recently used: trimmed last
         with self._lock:
             self.hits += 1
+        SHARED_CACHE_READS.inc()
         return table
 
     def _write(self, path: Path, table: pa.Table) -> bool:

@@ -2,16 +2,21 @@
 encode answers (one Python process uses one core).
 
 The supervisor (the process `lakegate serve` started) does everything that happens once: it reads the
-configuration, migrates and syncs the database, prints the banner, builds the app and binds the socket. Then it
-forks the workers, which inherit all of that and each run uvicorn on the shared socket (the kernel hands each
-new connection to one of them). The supervisor only watches: SIGTERM or SIGINT is passed on to every worker,
-which drains its requests in flight as a single server does, and the supervisor exits 0 once they all have; a
-worker that dies otherwise is replaced (at most once a second per worker, so a worker that cannot start does
-not spin).
+configuration, migrates and syncs the database, prints the banner, builds the app and reserves the port (a
+socket bound with SO_REUSEPORT, never listening). Then it forks the workers, which inherit all of that and each
+listen on a socket of their own bound to the same port with SO_REUSEPORT: the kernel spreads new connections
+evenly over them. (One socket shared by all workers would not: asyncio accepts every pending connection at each
+wake-up, so a burst of 8 queries all went to the worker that woke first, and 2 workers answered no faster than
+one.) The supervisor only watches: SIGTERM or SIGINT is passed on to every worker, which drains its requests in
+flight as a single server does, and the supervisor exits 0 once they all have; a worker that dies otherwise is
+replaced (at most once a second per worker, so a worker that cannot start does not spin). Connections the kernel
+had queued for a worker that dies are reset (its own listening socket goes with it).
 
-What a worker holds in memory is its own: the snapshot cache, the credential cache, the catalog's one-second
-memory. What is shared lives in the database (recipients, async queries, the signing key, the audit trail) or,
-for metrics, in prometheus_client's multiprocess files (`lakegate.metrics.share_between_processes`).
+What a worker holds in memory is its own: the credential cache, the catalog's one-second memory, the snapshot
+cache's bookkeeping. The snapshots' big parts (checkpoint add tables, file parts) are Arrow files in the snapshot
+cache directory that every worker maps (`lakegate.sharedcache`): in memory once, built once. What else is
+shared lives in the database (recipients, async queries, the signing key, the audit trail) or, for metrics, in
+prometheus_client's multiprocess files (`lakegate.metrics.share_between_processes`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ log = logging.getLogger("lakegate")
 RESTART_INTERVAL_SECONDS = 1.0
 POLL_SECONDS = 0.2
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot bind
 
 
 def default_workers() -> int:
@@ -45,9 +51,9 @@ def default_workers() -> int:
 class Supervisor:
     """Forks `count` workers running `serve(sock)` and keeps them running until a stop signal."""
 
-    def __init__(self, count: int, sock: socket.socket, serve: Callable[[socket.socket], None]) -> None:
+    def __init__(self, count: int, sock: socket.socket, serve: Callable[[], None]) -> None:
         self.count = count
-        self.sock = sock
+        self.sock = sock  # the reserved port, closed when all workers have stopped
         self.serve = serve
         self.workers: dict[int, int] = {}  # pid -> slot
         self.started: dict[int, float] = {}  # slot -> when its current worker started
@@ -91,7 +97,7 @@ class Supervisor:
                 signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own handlers
             code = 0
             try:
-                self.serve(self.sock)
+                self.serve()
             except BaseException:
                 log.exception("worker %d failed", slot)
                 code = 1
@@ -134,10 +140,34 @@ def serve_workers(config: uvicorn.Config, count: int) -> int:
     from lakegate.metrics import share_between_processes
     from lakegate.shutdown import Server
 
-    sock = config.bind_socket()
+    try:
+        reserved = listening_socket(config.host, config.port, listen=False)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror)
+        return STARTUP_FAILURE
+    port = reserved.getsockname()[1]
+    scheme = "https" if config.is_ssl else "http"
+    log.info("serving on %s://%s:%d", scheme, config.host, port)
     metrics_dir = tempfile.mkdtemp(prefix="lakegate-metrics-")
     share_between_processes(metrics_dir)
+
+    def serve() -> None:
+        own = listening_socket(config.host, port, listen=True, backlog=config.backlog)
+        Server(config).run(sockets=[own])
+
     try:
-        return Supervisor(count, sock, lambda s: Server(config).run(sockets=[s])).run()
+        return Supervisor(count, reserved, serve).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def listening_socket(host: str, port: int, *, listen: bool, backlog: int = 2048) -> socket.socket:
+    """A TCP socket bound to (host, port) with SO_REUSEPORT, as uvicorn binds one (IPv6 for a host with ':')."""
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    if listen:
+        sock.listen(backlog)
+    return sock

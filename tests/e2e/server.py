@@ -52,11 +52,16 @@ def start_server(
     env: dict[str, str] | None = None,
     token: str | None = "auto",
     name: str = "lakegate",
+    workers: int | None = 1,
 ) -> RunningServer:
-    """Write `config` (a reference-style YAML mapping; host/port/token filled in) and start the server."""
+    """Write `config` (a reference-style YAML mapping; host/port/token filled in) and start the server. One
+    worker process unless the configuration says otherwise (tests start many servers on a small machine);
+    `workers=None` serves with the default (one per core)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = {"version": 1, "host": "127.0.0.1", "port": port, **config}
+    if workers is not None:
+        config.setdefault("workers", workers)
     config["port"] = port
     if token == "auto":
         token = secrets.token_urlsafe(24)

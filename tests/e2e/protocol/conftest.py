@@ -61,8 +61,10 @@ def shares_config(tables: dict[str, str], dv: DvTable) -> list[dict]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, local_tables: dict[str, str], dv_table: DvTable
 ) -> Iterator[RunningServer]:
+    # The default server: one worker process per core, sharing snapshots (so the official client's tests run
+    # across workers: consecutive requests, pages and async polls land on either).
     running = start_server(
-        tmp_path_factory.mktemp("server"), {"shares": shares_config(local_tables, dv_table)}
+        tmp_path_factory.mktemp("server"), {"shares": shares_config(local_tables, dv_table)}, workers=None
     )
     yield running
     running.stop()
