@@ -6,6 +6,8 @@ import json
 import os
 import secrets
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,3 +81,10 @@ def start_server(
     daemon.wait_for_port(port, timeout=30)
     base = f"http://127.0.0.1:{port}"
     return RunningServer(daemon, base, base + config.get("endpoint", "/delta-sharing"), token, workdir)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)

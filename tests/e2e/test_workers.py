@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
 
 from lakegate.cli.main import app
-from tests.e2e.server import RunningServer, start_server
+from tests.e2e.server import RunningServer, start_server, wait_for
 from tests.tables import build_plain
 
 METADATA = "/shares/s/schemas/d/tables/t/metadata"
@@ -25,13 +24,6 @@ def _workers(server: RunningServer) -> set[int]:
     pid = server.daemon.proc.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return {int(c) for c in children}
-
-
-def _wait_for(condition, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def _requests_counted(server: RunningServer) -> float:
@@ -55,14 +47,14 @@ def test_two_workers_serve_count_restart_and_stop_on_sigterm(tmp_path: Path) -> 
     shares = [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}]
     server = start_server(tmp_path / "server", {"shares": shares, "workers": 2})
     try:
-        _wait_for(lambda: len(_workers(server)) == 2, "two workers")
+        wait_for(lambda: len(_workers(server)) == 2, "two workers")
         first = _workers(server)
         _answer_all(server)
         # Every worker's requests are counted, whichever worker answers the scrape.
         assert _requests_counted(server) == REQUESTS
         # A worker that dies is replaced; the port keeps answering meanwhile.
         os.kill(min(first), signal.SIGKILL)
-        _wait_for(lambda: len(_workers(server)) == 2 and _workers(server) != first, "a replacement worker")
+        wait_for(lambda: len(_workers(server)) == 2 and _workers(server) != first, "a replacement worker")
         _answer_all(server)
         assert _requests_counted(server) == 2 * REQUESTS  # the dead worker's counts are kept
         workers = _workers(server)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from lakegate.cli.main import app
 from lakegate.workers import default_workers
-from tests.e2e.server import RunningServer, start_server
+from tests.e2e.server import RunningServer, start_server, wait_for
 from tests.tables import build_plain, read_expected, rows
 
 TABLE = "/shares/s/schemas/d/tables/t"
@@ -64,13 +64,6 @@ def _version(lines: list[dict]) -> int:
     return int(lines[-1]["version"])
 
 
-def _wait_for(condition, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
 def test_default_workers_share_one_cache_and_answer_alike(tmp_path: Path) -> None:
     root = build_plain(tmp_path / "t", batches=6)
     DeltaTable(root).create_checkpoint()
@@ -81,7 +74,7 @@ def test_default_workers_share_one_cache_and_answer_alike(tmp_path: Path) -> Non
     config = {"shares": shares, "asyncQueryMinFiles": 2, "warmUp": False}
     server = start_server(tmp_path / "server", config, env={"TMPDIR": str(temporary)}, workers=None)
     try:
-        _wait_for(lambda: len(_workers(server)) == default_workers(), "one worker per core")
+        wait_for(lambda: len(_workers(server)) == default_workers(), "one worker per core")
         (cache,) = temporary.glob("lakegate-snapshots-*")
         assert cache.stat().st_mode & 0o777 == 0o700
 
@@ -138,7 +131,7 @@ def test_default_workers_share_one_cache_and_answer_alike(tmp_path: Path) -> Non
         written = _metric(server, "lakegate_snapshot_cache_files_written_total")
         first = _workers(server)
         os.kill(first[0], signal.SIGKILL)
-        _wait_for(lambda: len(_workers(server)) == len(first) and _workers(server) != first, "a replacement")
+        wait_for(lambda: len(_workers(server)) == len(first) and _workers(server) != first, "a replacement")
         for _ in range(CONNECTIONS):
             _query(server, {})
         assert _metric(server, "lakegate_snapshot_cache_files_written_total") == written
