@@ -1,14 +1,17 @@
-"""Benchmark: small requests against a hello-world route on the same server stack (issue 12 goal 7).
+"""Benchmark: small requests against hello-world routes on the same server stack (issue 12 goal 7).
 
-    .venv/bin/python benchmarks/bench_small.py [SECONDS_PER_ROUTE]
+    .venv/bin/python benchmarks/bench_small.py [SECONDS_PER_ROUTE] [ROUNDS]
 
 Starts its own Ceph RGW and `lakegate serve` (one worker) with LAKEGATE_BENCH_HELLO=1, which adds the tiny route
-`GET /bench/hello` to the application (it exists only when that variable is set, for this comparison). The
-small requests' table is local (one on object storage adds a listing of its log to every request); credentials
-are vended for a table on Ceph RGW. wrk (Debian package, installed by `make services`) runs in its own process
-with 16 keep-alive connections against each route in turn; the hello route is measured before and after the
-others, and every ratio is to the mean of the two. Prints a Markdown table; the figures in docs/performance.md
-come from it.
+`GET /bench/hello` to the application (it exists only when that variable is set, for this comparison), and a
+standalone minimal Starlette app with one hello-world route run by uvicorn with the same options
+(`benchmarks/hello_world.py`, one worker): the in-app route pays lakegate's middleware (metrics, access log),
+the standalone one is the yardstick an outside benchmark would use. The small requests' table is local (one on
+object storage adds a request to the store to every request); credentials are vended for a table on Ceph RGW.
+wrk (Debian package, installed by `make services`) runs in its own process with 16 keep-alive connections
+against each route in turn. A round measures both hello routes, then every route, then the hello routes again;
+each ratio is to the mean of that round's two hello measurements. Prints Markdown tables (per route: min and
+median requests/s and ratios over the rounds); the figures in docs/performance.md come from it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.server import RunningServer, start_server
+from tests.services._proc import Daemon, free_port
 from tests.services.rgw import RgwService
 from tests.tables import build_plain
 
@@ -111,45 +116,92 @@ def start(rgw: RgwService, work: Path, role: str) -> RunningServer:
     return start_server(work, config, env={"LAKEGATE_BENCH_HELLO": "1"})
 
 
+def start_hello(work: Path) -> tuple[Daemon, str]:
+    port = free_port()
+    script = Path(__file__).resolve().parent / "hello_world.py"
+    daemon = Daemon("hello-world", [sys.executable, str(script), str(port)], work)
+    daemon.wait_for_port(port, timeout=30)
+    return daemon, f"http://127.0.0.1:{port}/"
+
+
 def main() -> None:
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run `make services` (installs Debian's wrk)")
     work = Path(tempfile.mkdtemp(prefix="lakegate-bench-small-"))
     rgw = RgwService.start(work / "rgw")
     server = None
+    standalone = None
     try:
         build_dir_table(rgw)
         role = rgw.create_role("bench-reader")
         server = start(rgw, work / "server", role)
-        hello = f"{server.base_url}/bench/hello"
+        standalone, outside = start_hello(work)
+        in_app = f"{server.base_url}/bench/hello"
         for (
             _,
             method,
             path,
             body,
-        ) in ROUTES:  # each answers once before it is timed (and the credential is cached)
+        ) in ROUTES:  # each answers once before it is timed (the credential is cached)
             answer = httpx.request(method, server.endpoint + path, headers=server.headers(), content=body)
             if answer.status_code != 200:
                 raise SystemExit(f"{method} {path}: {answer.status_code} {answer.text}\n{server.log()}")
-        wrk(hello, "GET", None, None, 1)  # warms the connections' path
-        before = wrk(hello, "GET", None, None, seconds)
-        rates = [
-            (name, wrk(server.endpoint + path, m, b, server.token, seconds)) for name, m, path, b in ROUTES
-        ]
-        after = wrk(hello, "GET", None, None, seconds)
-        base = (before + after) / 2
+        wrk(in_app, "GET", None, None, 1)  # warms the connections' paths
+        wrk(outside, "GET", None, None, 1)
+        hellos: dict[str, list[float]] = {"in-app": [], "standalone": []}
+        rates: dict[str, list[float]] = {name: [] for name, *_ in ROUTES}
+        ratios: dict[str, dict[str, list[float]]] = {k: {name: [] for name in rates} for k in hellos}
+        for _ in range(rounds):
+            before = {
+                "in-app": wrk(in_app, "GET", None, None, seconds),
+                "standalone": wrk(outside, "GET", None, None, seconds),
+            }
+            measured = {
+                name: wrk(server.endpoint + path, m, b, server.token, seconds) for name, m, path, b in ROUTES
+            }
+            after = {
+                "standalone": wrk(outside, "GET", None, None, seconds),
+                "in-app": wrk(in_app, "GET", None, None, seconds),
+            }
+            for kind, measured_hellos in hellos.items():
+                base = (before[kind] + after[kind]) / 2
+                measured_hellos.append(base)
+                for name, rate in measured.items():
+                    ratios[kind][name].append(rate / base)
+            for name, rate in measured.items():
+                rates[name].append(rate)
+        load = os.getloadavg()
         print(
-            f"\n### Small requests, {CONNECTIONS} keep-alive connections ({os.cpu_count()} cores, 1 worker)\n"
+            f"\n### Small requests, {CONNECTIONS} keep-alive connections ({os.cpu_count()} cores, 1 worker each; "
+            f"{rounds} rounds of {seconds} s; load average at the end {load[0]:.1f} / {load[1]:.1f})\n"
         )
-        print("| route | requests/s | × hello-world |\n|---|---|---|")
-        print(f"| GET /bench/hello (hello-world; before / after) | {before:,.0f} / {after:,.0f} | 1.00 |")
-        for name, rate in rates:
-            print(f"| {name} | {rate:,.0f} | {rate / base:.2f} |")
+        print(
+            "min / median over the rounds; each ratio is to the hello-world route measured in the same round.\n"
+        )
+        print("| route | requests/s | × standalone hello-world | × in-app hello-world |\n|---|---|---|---|")
+        standalone_rate, in_app_rate = (
+            _spread(hellos["standalone"], ",.0f"),
+            _spread(hellos["in-app"], ",.0f"),
+        )
+        print(f"| standalone Starlette hello-world (uvicorn, same options) | {standalone_rate} | 1.00 | |")
+        print(f"| GET /bench/hello (in-app hello-world, lakegate's middleware) | {in_app_rate} | | 1.00 |")
+        for name, values in rates.items():
+            print(
+                f"| {name} | {_spread(values, ',.0f')} | {_spread(ratios['standalone'][name], '.2f')} "
+                f"| {_spread(ratios['in-app'][name], '.2f')} |"
+            )
     finally:
+        if standalone is not None:
+            standalone.stop()
         if server is not None:
             server.stop()
         rgw.stop()
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    return f"{min(values):{fmt}} / {statistics.median(values):{fmt}}"
 
 
 if __name__ == "__main__":

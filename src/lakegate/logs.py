@@ -71,6 +71,10 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter())
+    # No format shows the caller's file and line, the thread or the process: not looked up for every line (the
+    # optimisations of Python's logging HOWTO; the access log writes one line per request).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

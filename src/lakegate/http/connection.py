@@ -45,11 +45,18 @@ def guarded_protocol(
             super().connection_made(transport)
             self._header_bytes = 0
             self._reading_headers = False
-            self._deadline: asyncio.TimerHandle | None = None
+            # The header deadline of the request being read (None between requests), and one timer per
+            # connection that looks at it: a keep-alive connection's requests each set a number, and the
+            # timer is armed again only when it fires early (a timer per request cost more than the request).
+            self._headers_due: float | None = None
+            self._timer: asyncio.TimerHandle | None = None
             self._arm()  # the first request must begin and end its headers in time
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._headers_due = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -62,21 +69,15 @@ def guarded_protocol(
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._reading_headers, self._header_bytes, self._parsed_bytes = True, 0, 0
+            self._reading_headers, self._header_bytes = True, 0
             self._arm()
-
-        def on_url(self, url: bytes) -> None:
-            self._parsed_bytes += len(url)
-            super().on_url(url)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._parsed_bytes += len(name) + len(value) + 4
-            super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._reading_headers = False
-            self._disarm()
-            if self._parsed_bytes > max_header_bytes:  # complete, but too large: the app never sees it
+            self._headers_due = None
+            # The URL and headers as parsed (uvicorn keeps them): complete, but too large, the app never sees it.
+            parsed = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if parsed > max_header_bytes:
                 self._refuse(HeadersTooLargeError(_too_large(max_header_bytes)))
                 raise _Refused  # stops the parser: the body is not read
             super().on_headers_complete()
@@ -90,17 +91,21 @@ def guarded_protocol(
             self._refuse(MalformedRequestError(msg))
 
         def _arm(self) -> None:
-            self._disarm()
-            if header_timeout_s:
-                self._deadline = self.loop.call_later(header_timeout_s, self._on_deadline)
+            if not header_timeout_s:
+                return
+            self._headers_due = self.loop.time() + header_timeout_s
+            if self._timer is None:
+                self._timer = self.loop.call_at(self._headers_due, self._on_timer)
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _on_deadline(self) -> None:
-            self._deadline = None
+        def _on_timer(self) -> None:
+            self._timer = None
+            due = self._headers_due
+            if due is None:  # no request's headers being read: the next one arms the timer again
+                return
+            if self.loop.time() < due:  # a later request's deadline
+                self._timer = self.loop.call_at(due, self._on_timer)
+                return
+            self._headers_due = None
             self._refuse(
                 RequestTimeoutError(
                     f"the request's headers did not arrive within {header_timeout_s:g} seconds"

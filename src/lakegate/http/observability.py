@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -45,6 +46,8 @@ AUDITED = {
 }
 # The Iceberg catalog's table endpoints (http/iceberg.py): loadTable and loadCredentials.
 ICEBERG_AUDITED = {"": "iceberg-load-table", "credentials": "iceberg-credentials"}
+_REMEMBERED_PATHS = 4096  # route labels of this many recent paths, each at most _REMEMBERED_PATH_CHARS long
+_REMEMBERED_PATH_CHARS = 200
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A segment after one of these is a name, shown as a placeholder in route labels (bounded metric labels).
 _NAMED = {
@@ -125,6 +128,11 @@ class ObservabilityMiddleware:
         self.app = app
         self.audit = audit
         self.labels: set[str] | None = None  # from the app's routes, at the first request
+        # Per request these were most of the middleware's time: a path's route label, and the labelled series.
+        self._routes: dict[
+            str, str
+        ] = {}  # path -> route label (short paths, bounded: paths are the callers')
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # bounded: labels x methods x statuses
         self.table_path = re.compile(
             re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$"
         )
@@ -185,14 +193,16 @@ class ObservabilityMiddleware:
         method = scope["method"]
         if self.labels is None:
             self.labels = route_labels(scope["app"].routes)
-        # Label values are chosen by strangers: only route templates and known methods, or one catch-all.
-        route = route_label(scope["path"])
-        route = route if route in self.labels else "unmatched"
+        route = self._route(scope["path"], self.labels)
         method_label = method if method in _METHODS else "OTHER"
-        REQUESTS.labels(route, method_label, str(status)).inc()
+        series = self._series.get((route, method_label, status))
+        if series is None:
+            series = (REQUESTS.labels(route, method_label, str(status)), LATENCY.labels(route, method_label))
+            self._series[(route, method_label, status)] = series
+        series[0].inc()
+        series[1].observe(elapsed)
         if status == 401:
             UNAUTHENTICATED.inc()
-        LATENCY.labels(route, method_label).observe(elapsed)
         client = scope["client"][0] if scope.get("client") else None
         # A path carrying a one-time activation code is logged as its route: the code is a secret.
         path = route if "/activate/" in scope["path"] else scope["path"]
@@ -251,6 +261,19 @@ class ObservabilityMiddleware:
         # request is being cancelled) at once, without awaiting anything.
         if not self.audit.record(access, wait=blocking):
             await run_in_threadpool(self.audit.store, [access])
+
+    def _route(self, path: str, labels: set[str]) -> str:
+        """The path's route label. Label values are chosen by strangers: only route templates, or one
+        catch-all."""
+        route = self._routes.get(path)
+        if route is None:
+            route = route_label(path)
+            route = route if route in labels else "unmatched"
+            if len(path) <= _REMEMBERED_PATH_CHARS:
+                if len(self._routes) >= _REMEMBERED_PATHS:
+                    self._routes.clear()
+                self._routes[path] = route
+        return route
 
     def _audited(self, scope: Scope) -> tuple[re.Match[str], str, str] | None:
         """(the path's share/schema/table match, operation, mode) of an audited table request, else None."""
