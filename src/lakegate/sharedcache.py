@@ -81,6 +81,12 @@ class SharedCache:
         """A configured directory (made if missing, private to this user), kept across runs."""
         path = Path(directory)
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            log.warning(
+                "snapshotCacheDirectory %s can be read or written by other users: it holds the shared tables' "
+                "file paths and statistics; make it private (chmod 700)",
+                path,
+            )
         return cls(path, max_bytes)
 
     def close(self) -> None:
@@ -140,6 +146,9 @@ class SharedCache:
     def _write(self, path: Path, table: pa.Table) -> bool:
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
+            os.close(
+                os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            )  # private from the start
             with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
             os.replace(temporary, path)

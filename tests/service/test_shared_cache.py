@@ -9,6 +9,7 @@ one directory (separate objects, nothing shared in memory)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -21,9 +22,12 @@ from deltalake import DeltaTable, write_deltalake
 from lakegate.cloud.base import SignRequest
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.locations import Location
+from lakegate.config import ServerConfig
 from lakegate.delta.cache import SnapshotCache
+from lakegate.exceptions import ConfigError
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import DELTA, PARQUET
+from lakegate.server import shared_cache
 from lakegate.service.files import LineCache, Signers, parts_lines
 from lakegate.sharedcache import SharedCache, name_of
 from tests.tables import rows
@@ -201,3 +205,28 @@ def test_a_private_directory_is_removed_by_its_maker_only(tmp_path: Path) -> Non
     assert cache.directory.exists()
     cache.close()
     assert not cache.directory.exists()
+
+
+def test_files_are_private_to_the_server_user(tmp_path: Path) -> None:
+    SharedCache(tmp_path).table(("k",), lambda: pa.table({"x": [1]}))
+    (written,) = _cache_files(tmp_path)
+    assert written.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_configured_directory_is_made_private_kept_and_checked(tmp_path: Path, caplog) -> None:
+    wanted = tmp_path / "made" / "cache"
+    cache = shared_cache(ServerConfig.model_validate({"version": 1, "snapshotCacheDirectory": str(wanted)}))
+    assert cache.directory == wanted and wanted.stat().st_mode & 0o777 == 0o700
+    cache.close()
+    assert wanted.exists()  # not the server run's own: kept for the next start
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with caplog.at_level(logging.WARNING, "lakegate"):
+        shared_cache(ServerConfig.model_validate({"version": 1, "snapshotCacheDirectory": str(shared)}))
+    assert "can be read or written by other users" in caplog.text
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(ConfigError, match="snapshotCacheDirectory"):
+        shared_cache(
+            ServerConfig.model_validate({"version": 1, "snapshotCacheDirectory": str(tmp_path / "a file")})
+        )
