@@ -101,8 +101,9 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
     )
 
 
-def shared_cache(config: ServerConfig) -> SharedCache:
-    """The directory the workers share snapshots through: configured, or private to this run."""
+def shared_cache(config: ServerConfig) -> SharedCache | None:
+    """The directory the workers share snapshots through: configured, or private to this run; None (each
+    worker keeps its own, in memory) when no temporary directory can be made, e.g. a read-only filesystem."""
     if config.snapshot_cache_directory:
         try:
             return SharedCache.at(
@@ -112,7 +113,15 @@ def shared_cache(config: ServerConfig) -> SharedCache:
             raise ConfigError(
                 f"snapshotCacheDirectory: cannot use {config.snapshot_cache_directory}: {exc.strerror}"
             ) from None
-    return SharedCache.private(config.snapshot_cache_bytes)
+    try:
+        return SharedCache.private(config.snapshot_cache_bytes)
+    except OSError as exc:
+        log.warning(
+            "no snapshot cache directory (%s): each worker keeps its own snapshots in memory; set "
+            "snapshotCacheDirectory to a writable directory to share them",
+            exc.strerror,
+        )
+        return None
 
 
 def federation(db: Database, config: ServerConfig) -> FederatedAuthenticator:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -216,7 +217,7 @@ def test_files_are_private_to_the_server_user(tmp_path: Path) -> None:
 def test_a_configured_directory_is_made_private_kept_and_checked(tmp_path: Path, caplog) -> None:
     wanted = tmp_path / "made" / "cache"
     cache = shared_cache(ServerConfig.model_validate({"version": 1, "snapshotCacheDirectory": str(wanted)}))
-    assert cache.directory == wanted and wanted.stat().st_mode & 0o777 == 0o700
+    assert cache is not None and cache.directory == wanted and wanted.stat().st_mode & 0o777 == 0o700
     cache.close()
     assert wanted.exists()  # not the server run's own: kept for the next start
     shared = tmp_path / "shared"
@@ -230,3 +231,12 @@ def test_a_configured_directory_is_made_private_kept_and_checked(tmp_path: Path,
         shared_cache(
             ServerConfig.model_validate({"version": 1, "snapshotCacheDirectory": str(tmp_path / "a file")})
         )
+
+
+def test_without_a_writable_temporary_directory_the_server_keeps_snapshots_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))  # where mkdtemp makes directories
+    with caplog.at_level(logging.WARNING, "lakegate"):
+        assert shared_cache(ServerConfig.model_validate({"version": 1})) is None
+    assert "each worker keeps its own snapshots in memory" in caplog.text
