@@ -111,7 +111,7 @@ def test_columnar_lines_equal_the_per_file_reference(
             orjson.dumps(_delta_json(x), option=key) for x in expected
         )
     # Sorted by file key: the order pages index into.
-    assert built.table.column("path").to_pylist() == sorted(a["path"] for a in adds) or len(
+    assert built.paths().to_pylist() == sorted(a["path"] for a in adds) or len(
         {a["path"] for a in adds}
     ) < len(adds)
 

@@ -244,7 +244,7 @@ def parts_lines(
     table = selected.table
     for start in range(0, table.num_rows, _BATCH):
         batch = table.slice(start, _BATCH)
-        urls, failure = _sign(batch, signers, sign_below)
+        urls, failure = _sign(batch, selected.files, signers, sign_below)
         if failure is not None:
             batch = batch.slice(0, len(urls))
         escaped = _json_escaped(urls)
@@ -282,11 +282,11 @@ def _json_escaped(urls: pa.Array) -> pa.Array:
 
 
 def _sign(
-    batch: pa.Table, signers: Signers, sign_below: Callable[[pa.Array], pa.Array]
+    batch: pa.Table, files: AddFiles, signers: Signers, sign_below: Callable[[pa.Array], pa.Array]
 ) -> tuple[pa.Array, Exception | None]:
     """The URLs of a batch of files, and the error that stopped signing (the URLs before it are returned)."""
     uris = batch.column("uri")
-    below = pc.coalesce(batch.column("rel"), batch.column("path")).combine_chunks()
+    below = pc.coalesce(batch.column("rel"), parts.paths_of(batch.column("row"), files)).combine_chunks()
     if uris.null_count == len(uris):  # every file below the root: one batch
         try:
             return sign_below(below), None

@@ -8,9 +8,9 @@ fraction of the time. Rows the vectorised path cannot encode exactly as orjson w
 unusual field types, paths needing decoding or checks, deletion vectors in the delta format) are made by the
 per-file reference (`lakegate.protocol.lines`), so the output is the same byte for byte.
 
-Columns: `path` (as in the log), `dvid` (deletion vector id, "" if none), `row` (the add action: a row of the
-snapshot's base table, or len(base) + its position among the overlay adds), `rel` (path below the table root
-that the signer signs, when it is not `path` itself), `uri` (absolute URI of a file in an auxiliary location,
+Columns: `dvid` (deletion vector id, "" if none), `row` (the add action: a row of the snapshot's base table, or
+len(base) + its position among the overlay adds), `rel` (path below the table root that the signer signs, when it
+is not the log's path itself), `uri` (absolute URI of a file in an auxiliary location,
 null otherwise), `id`, `tail` and `dv` (has a deletion vector).
 """
 
@@ -36,7 +36,6 @@ from lakegate.protocol.capabilities import DELTA
 
 SCHEMA = pa.schema(
     [
-        ("path", pa.string()),
         ("dvid", pa.string()),
         ("row", pa.int64()),
         ("rel", pa.string()),
@@ -82,6 +81,10 @@ class FileParts:
         overlay = rows.filter(pc.invert(in_base))
         return total + sum(int(self.files.add_of_row(r).get("size") or 0) for r in overlay.to_pylist())
 
+    def paths(self) -> pa.Array:
+        """The files' paths as in the log, in the table's order (kept once, in the snapshot's add table)."""
+        return paths_of(self.table.column("row"), self.files)
+
     def add(self, i: int) -> dict[str, Any]:
         """The add action of row `i`, as a dict (slow: for the rare files that need it)."""
         return self.files.add_of_row(int(self.table.column("row")[i].as_py()))
@@ -102,6 +105,20 @@ class FileParts:
         for position in np.flatnonzero(rows >= len(base)).tolist():
             out[position] = self.files.add_of_row(int(rows[position])).get(name)
         return out
+
+
+def paths_of(rows: pa.Array | pa.ChunkedArray, files: AddFiles) -> pa.Array:
+    """The log paths of add actions given by their `row` numbers (see the module doc)."""
+    rows = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
+    base = files.base.column("path")
+    overlay = pc.greater_equal(rows, len(base))
+    if not overlay.true_count:
+        return base.take(rows).combine_chunks()
+    paths = [files.add_of_row(r)["path"] for r in rows.filter(overlay).to_pylist()]
+    if not len(base):
+        return pa.array(paths, pa.string())
+    found = base.take(pc.if_else(overlay, 0, rows)).combine_chunks()
+    return pc.replace_with_mask(found, overlay, pa.array(paths, pa.string()))
 
 
 def empty(files: AddFiles) -> FileParts:
@@ -166,7 +183,7 @@ def _block(
         if "deletionVector" in table.column_names
         else pa.array(np.zeros(len(table), dtype=bool))
     )
-    columns = [path, dvid, rows.cast(pa.int64()), rel, uri, _ids(path, id_scheme), _tails(table, fmt), dv]
+    columns = [dvid, rows.cast(pa.int64()), rel, uri, _ids(path, id_scheme), _tails(table, fmt), dv]
     return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
@@ -186,7 +203,6 @@ def from_dicts(
         rel = None if rel == path else rel
         dv = add.get("deletionVector")
         values = (
-            path,
             _dv_id(dv),
             row,
             rel,
@@ -206,9 +222,9 @@ def _dv_id(descriptor: dict[str, Any] | None) -> str:
     return dv_id(descriptor)
 
 
-def _sorted(parts: pa.Table) -> pa.Table:
-    order = pc.sort_indices(parts, sort_keys=[("path", "ascending"), ("dvid", "ascending")])
-    return parts.take(order)
+def _sorted(parts: pa.Table, files: AddFiles) -> pa.Table:
+    keys = pa.table({"path": paths_of(parts.column("row"), files), "dvid": parts.column("dvid")})
+    return parts.take(pc.sort_indices(keys, sort_keys=[("path", "ascending"), ("dvid", "ascending")]))
 
 
 def combine(base: pa.Table, files: AddFiles, overlay: pa.Table) -> pa.Table:
@@ -219,7 +235,7 @@ def combine(base: pa.Table, files: AddFiles, overlay: pa.Table) -> pa.Table:
         base = base.filter(pa.array(live[base.column("row").to_numpy()]))
     if not len(overlay):
         return base
-    return _sorted(pa.concat_tables([base, overlay]))
+    return _sorted(pa.concat_tables([base, overlay]), files)
 
 
 # -- columns ------------------------------------------------------------------------------------------------------
