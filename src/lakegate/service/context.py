@@ -23,6 +23,7 @@ from lakegate.delta.predicates import (
     PredicateLimits,
     combine,
     json_predicate_filter,
+    physical_names,
     sql_predicate_filter,
 )
 from lakegate.delta.snapshot import Snapshot
@@ -151,6 +152,7 @@ class TableContext:
     def file_filter(self, request: QueryRequest, snapshot: Snapshot) -> FileFilter | None:
         """The request's predicate hints as one filter over partition values and stats (None: keep all)."""
         columns, types = snapshot.partition_columns, snapshot.column_types
+        physical = physical_names(snapshot.schema, snapshot.configuration)
         limits = PredicateLimits(
             max_chars=self.config.predicate_hints_max_length,
             max_depth=self.config.predicate_hints_max_depth,
@@ -158,10 +160,18 @@ class TableContext:
         )
         return combine(
             json_predicate_filter(
-                request.json_predicate_hints, partition_columns=columns, column_types=types, limits=limits
+                request.json_predicate_hints,
+                partition_columns=columns,
+                column_types=types,
+                physical_names=physical,
+                limits=limits,
             ),
             sql_predicate_filter(
-                request.predicate_hints, partition_columns=columns, column_types=types, limits=limits
+                request.predicate_hints,
+                partition_columns=columns,
+                column_types=types,
+                physical_names=physical,
+                limits=limits,
             )
             if self.config.evaluate_predicate_hints
             else None,

@@ -89,6 +89,26 @@ class FileParts:
         """The add action of row `i`, as a dict (slow: for the rare files that need it)."""
         return self.files.add_of_row(int(self.table.column("row")[i].as_py()))
 
+    def column(self, name: str, kind: pa.DataType, rows: np.ndarray | None = None) -> pa.Array:
+        """One field of the add actions of `rows` (default: every row), in order, as an Arrow array (typed as
+        the checkpoint's column, or `kind` when it has none): column-wise for the checkpoint's rows."""
+        at = self.table.column("row").to_numpy()
+        at = at if rows is None else at[rows]
+        base = self.files.base
+        column = base.column(name) if name in base.column_names and len(base) else None
+        kind = column.type if column is not None else kind
+        in_base = at < len(base)
+        taken = (
+            column.take(pa.array(at[in_base])).combine_chunks()
+            if column is not None
+            else pa.nulls(int(in_base.sum()), kind)
+        )
+        if in_base.all():
+            return taken
+        overlay = pa.array([self.files.add_of_row(int(r)).get(name) for r in at[~in_base]], kind)
+        order = np.argsort(np.concatenate([np.flatnonzero(in_base), np.flatnonzero(~in_base)]), kind="stable")
+        return pa.concat_arrays([taken, overlay]).take(pa.array(order))
+
     def field(self, name: str) -> list[Any]:
         """One field of every row's add action (maps as dicts), column-wise for the checkpoint's rows."""
         rows = self.table.column("row").to_numpy()

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from lakegate.catalog.base import Principal
 from lakegate.delta.actions import file_stats
 from lakegate.delta.predicates import FileFilter
@@ -346,12 +348,17 @@ class TableService:
         return all_parts
 
 
+_PARTITION_VALUES = pa.map_(pa.string(), pa.string())
+
+
 def _filtered(parts: FileParts, keep: FileFilter) -> FileParts:
-    """The files the predicate keeps (evaluated once per distinct partition; stats only when it needs them)."""
-    values = parts.field("partitionValues")
-    stats = parts.field("stats") if keep.uses_stats else None
-    rows = keep.select(range(len(parts)), values.__getitem__, stats.__getitem__ if stats else lambda _i: None)
-    return parts.take(rows)
+    """The files the predicate keeps, column-wise: once per distinct partition, then (when the predicate reads
+    statistics) over the stats of the files left only."""
+    rows = keep.select_columns(
+        parts.column("partitionValues", _PARTITION_VALUES),
+        lambda left: parts.column("stats", pa.string(), left),
+    )
+    return parts.take(rows.tolist())
 
 
 def _stats(raw: str | None) -> dict[str, Any] | None:

@@ -25,7 +25,9 @@ from lakegate.delta.predicates.truth import (
     any_of,
     bool_column,
     comparison,
-    not_set,
+    constant,
+    is_null,
+    negated,
     safe,
 )
 from lakegate.delta.predicates.values import VALUE_TYPES, Invalid, parse_value
@@ -50,7 +52,7 @@ def _compile_json(node: Any, schema: Schema, exact: bool = False) -> Node:
         return _json_comparison(op, kids)
     evs = [_as_eval(k) for k in kids]
     if op == "not":
-        return lambda pv, st: not_set(evs[0](pv, st))
+        return negated(evs[0])
     return all_of(evs, exact) if op == "and" else any_of(evs, exact)
 
 
@@ -84,9 +86,9 @@ def _json_children(node: dict[str, Any], op: Any) -> list[Any]:
 def _json_is_null(kids: list[Node]) -> Eval:
     (k,) = kids
     if isinstance(k, Col):
-        return safe(k.is_null)
+        return safe(is_null(k))
     if isinstance(k, Lit):
-        return lambda pv, st: F  # literals aren't null
+        return constant(F)  # literals aren't null
     raise Invalid("isNull takes a leaf")
 
 
@@ -97,7 +99,7 @@ def _json_comparison(op: str, kids: list[Node]) -> Eval:
     if isinstance(a, Lit) and isinstance(b, Col):  # literal on the left: flip the comparison
         a, b, op = b, a, FLIP[op]
     if not (isinstance(a, Col) and isinstance(b, Lit)) or a.vt != b.vt:
-        return lambda pv, st: ANY  # two columns, two literals, or mismatched types
+        return constant(ANY)  # two columns, two literals, or mismatched types
     return safe(comparison(op, a, b.value))
 
 
@@ -105,8 +107,7 @@ def _as_eval(k: Col | Lit | Eval) -> Eval:
     if isinstance(k, Col):
         return safe(bool_column(k))
     if isinstance(k, Lit):
-        value = (T if k.value else F) if k.vt == "bool" else ANY
-        return lambda pv, st: value
+        return constant((T if k.value else F) if k.vt == "bool" else ANY)
     return k
 
 
@@ -115,6 +116,7 @@ def json_predicate_filter(
     *,
     partition_columns: Sequence[str],
     column_types: Mapping[str, str],
+    physical_names: Mapping[str, str] | None = None,
     limits: PredicateLimits = DEFAULT_LIMITS,
 ) -> FileFilter | None:
     """Filter for a ``jsonPredicateHints`` string, or None (no filtering) if empty or invalid.
@@ -133,8 +135,8 @@ def json_predicate_filter(
         return None
     _check_tree_size(tree, limits)
     try:
-        schema = Schema(list(partition_columns), dict(column_types))
-        return FileFilter(_as_eval(_compile_json(tree, schema)), schema.uses_stats)
+        schema = Schema(list(partition_columns), dict(column_types), physical_names)
+        return FileFilter(_as_eval(_compile_json(tree, schema)), schema.uses_stats, schema.columns)
     except Exception:  # noqa: BLE001  - Invalid, unhashable "op" values, ...
         return None
 

@@ -15,7 +15,8 @@ from lakegate.delta.predicates.truth import (
     Schema,
     all_of,
     comparison,
-    not_set,
+    is_null,
+    negated,
     safe,
 )
 from lakegate.delta.predicates.values import (
@@ -177,7 +178,7 @@ def _sql_is_null(toks: list[tuple[str, str]], negate: bool, schema: Schema) -> E
     if not operand or operand[0] != "col" or find(operand[1], schema.parts) is None:
         return None
     col = schema.column(operand[1], "string")
-    return (lambda pv, st: not_set(col.is_null(pv, st))) if negate else col.is_null
+    return negated(is_null(col)) if negate else is_null(col)
 
 
 def _sql_comparison(toks: list[tuple[str, str]], schema: Schema) -> Eval | None:
@@ -202,7 +203,7 @@ def _sql_comparison(toks: list[tuple[str, str]], schema: Schema) -> Eval | None:
     lit, vt = literal
     col = schema.column(part, vt)
     cmp = comparison("equal" if op == "!=" else op, col, lit)
-    return safe((lambda pv, st: not_set(cmp(pv, st))) if op == "!=" else cmp)
+    return safe(negated(cmp) if op == "!=" else cmp)
 
 
 def _sql_literal(fam: str, kind: str, text: str) -> tuple[Any, str] | None:
@@ -224,6 +225,7 @@ def sql_predicate_filter(
     *,
     partition_columns: Sequence[str],
     column_types: Mapping[str, str],
+    physical_names: Mapping[str, str] | None = None,
     limits: PredicateLimits = DEFAULT_LIMITS,
 ) -> FileFilter | None:
     """Filter for SQL ``predicateHints`` (AND-ed); hints we can't use are skipped. None if none is usable.
@@ -239,7 +241,7 @@ def sql_predicate_filter(
         raise InvalidParameterError(
             f"predicateHints hold more than {limits.max_chars} characters, the most this server accepts"
         )
-    schema = Schema(list(partition_columns or ()), dict(column_types or {}))
+    schema = Schema(list(partition_columns or ()), dict(column_types or {}), physical_names)
     evs = []
     for h in hints:
         try:
@@ -250,4 +252,4 @@ def sql_predicate_filter(
             evs.append(ev)
     if not evs:
         return None
-    return FileFilter(all_of(evs, exact=False), schema.uses_stats)
+    return FileFilter(all_of(evs, exact=False), schema.uses_stats, schema.columns)

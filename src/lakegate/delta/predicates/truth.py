@@ -20,8 +20,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+import numpy as np
 import orjson
 
 from lakegate.delta.predicates.values import (
@@ -35,6 +36,9 @@ from lakegate.delta.predicates.values import (
     parse_value,
     stat,
 )
+
+if TYPE_CHECKING:
+    from lakegate.delta.predicates.columns import Files
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ T, F, N = 1, 2, 4
 ANY = T | F | N  # nothing known
 
 Eval = Callable[[Mapping[str, str | None], Mapping[str, Any] | None], int]
-_HIGH_CHARS = "\uffff\U0010ffff"  # tie-breakers writers append to a truncated string max
+Sets = np.ndarray  # truth sets of many files at once (uint8, one per file)
+HIGH_CHARS = "\uffff\U0010ffff"  # tie-breakers writers append to a truncated string max
 _MS = timedelta(milliseconds=1)
 
 
@@ -79,19 +84,54 @@ class Lit(NamedTuple):
     vt: str
 
 
-class Col:
-    """A column reference, resolved against the schema once per query."""
+class Columnar:
+    """A compiled node with a column-wise form: called with one file's partition values and stats it gives that
+    file's truth set; `columns(files)` gives the truth sets of a batch of files at once (`columns.Files`). Nodes
+    without one (plain functions) make a filter evaluate file by file."""
 
-    def __init__(self, name: str, vt: str, partition_columns: Sequence[str], column_types: Mapping[str, str]):
+    __slots__ = ("columns", "row")
+
+    def __init__(self, row: Eval, columns: Callable[[Files], Sets]) -> None:
+        self.row, self.columns = row, columns
+
+    def __call__(self, pv: Mapping[str, str | None], st: Mapping[str, Any] | None) -> int:
+        return self.row(pv, st)
+
+
+def columns_of(ev: Eval) -> Callable[[Files], Sets] | None:
+    return ev.columns if isinstance(ev, Columnar) else None
+
+
+def constant(value: int) -> Columnar:
+    return Columnar(lambda pv, st: value, lambda files: np.full(files.count, value, np.uint8))
+
+
+class Col:
+    """A column reference, resolved against the schema once per query. With column mapping, partition values and
+    statistics are keyed by the column's physical name (`physical`: top-level logical -> physical name)."""
+
+    def __init__(
+        self,
+        name: str,
+        vt: str,
+        partition_columns: Sequence[str],
+        column_types: Mapping[str, str],
+        physical: Mapping[str, str] | None = None,
+    ):
         self.vt = vt
-        self.part = find(name, partition_columns)
+        part = find(name, partition_columns)
         self.path: tuple[str, ...] | None = None
-        top = self.part or find(name, column_types)
+        top = part or find(name, column_types)
         self.coltype: str | None = None if top is None else lookup(column_types, top)
         if top is not None:
-            self.path = (top,)
-        elif "." in name and (top := find(name.split(".", maxsplit=1)[0], column_types)) is not None:
+            self.path = (physical.get(top, top),) if physical else (top,)
+        elif (
+            "." in name
+            and not physical  # nested fields have physical names of their own: unknown here, don't guess
+            and (top := find(name.split(".", maxsplit=1)[0], column_types)) is not None
+        ):
             self.path = (top, *name.split(".")[1:])  # nested field: leaf type unknown to us
+        self.part = part and (physical.get(part, part) if physical else part)  # the key in partitionValues
         self.ok = self.path is not None and compatible(vt, self.coltype)
 
     @property
@@ -176,7 +216,7 @@ def compare(op: str, col: Col, lit: Any, r: Range) -> int:
     if r.prefix:
         # A string max may be a truncated prefix (plus a tie-breaker char): any value starting with that
         # prefix may exist, so only a literal beyond all such strings is above the max.
-        stem = hi.rstrip(_HIGH_CHARS)
+        stem = hi.rstrip(HIGH_CHARS)
         can_gt = stem > lit or lit.startswith(stem)
         can_eq = lo <= lit and (stem >= lit or lit.startswith(stem))
     else:
@@ -192,8 +232,31 @@ def compare(op: str, col: Col, lit: Any, r: Range) -> int:
     return (T if t else 0) | (F if f else 0) | null_bit
 
 
-def not_set(s: int) -> int:
+S = TypeVar("S", int, np.ndarray)
+
+
+def not_set(s: S) -> S:
+    """Works on one truth set or, element-wise, on an array of them."""
     return ((s & T) << 1) | ((s & F) >> 1) | (s & N)
+
+
+def and_arrays(sets: list[Sets]) -> Sets:
+    """`and_sets` element-wise over the files of a batch."""
+    t, t_or_n = np.ones(len(sets[0]), bool), np.ones(len(sets[0]), bool)
+    f, n = np.zeros(len(sets[0]), bool), np.zeros(len(sets[0]), bool)
+    for s in sets:
+        t &= (s & T) != 0
+        f |= (s & F) != 0
+        n |= (s & N) != 0
+        t_or_n &= (s & (T | N)) != 0
+    return np.asarray(t * T | f * F | (n & t_or_n) * N, dtype=np.uint8)
+
+
+def negated(ev: Eval) -> Eval:
+    """`not` of a node (column-wise when it has that form)."""
+    columns = columns_of(ev)
+    row: Eval = lambda pv, st: not_set(ev(pv, st))  # noqa: E731
+    return row if columns is None else Columnar(row, lambda files: not_set(columns(files)))
 
 
 def and_sets(sets: list[int]) -> int:
@@ -221,7 +284,10 @@ def all_of(evs: Sequence[Eval], exact: bool) -> Eval:
             sets.append(s)
         return and_sets(sets)
 
-    return ev
+    kids = [columns_of(e) for e in evs]
+    if any(k is None for k in kids):
+        return ev
+    return Columnar(ev, lambda files: and_arrays([k(files) for k in kids if k is not None]))
 
 
 def any_of(evs: Sequence[Eval], exact: bool) -> Eval:
@@ -236,18 +302,25 @@ def any_of(evs: Sequence[Eval], exact: bool) -> Eval:
             sets.append(s)
         return or_sets(sets)
 
-    return ev
+    kids = [columns_of(e) for e in evs]
+    if any(k is None for k in kids):
+        return ev
+    return Columnar(ev, lambda files: not_set(and_arrays([not_set(k(files)) for k in kids if k is not None])))
 
 
 def comparison(op: str, col: Col, lit: Any) -> Eval:
     if not col.ok or (isinstance(lit, float) and math.isnan(lit)):
-        return lambda pv, st: ANY
+        return constant(ANY)
 
     def ev(pv: Mapping[str, str | None], st: Mapping[str, Any] | None) -> int:
         r = col.range(pv, st)
         return ANY if r is None else compare(op, col, lit, r)
 
-    return ev
+    return Columnar(ev, lambda files: files.compare(op, col, lit, ev))
+
+
+def is_null(col: Col) -> Columnar:
+    return Columnar(col.is_null, lambda files: files.is_null(col))
 
 
 def safe(ev: Eval) -> Eval:
@@ -257,7 +330,9 @@ def safe(ev: Eval) -> Eval:
         except Exception:  # noqa: BLE001  - odd stats or partition value: unknown for this node only
             return ANY
 
-    return run
+    # Column-wise, an error ends the column-wise evaluation: the filter then evaluates file by file.
+    columns = columns_of(ev)
+    return run if columns is None else Columnar(run, columns)
 
 
 def bool_column(col: Col) -> Eval:
@@ -271,7 +346,9 @@ def bool_column(col: Col) -> Eval:
             return N if r.may_null else 0
         return (T if r.hi is True else 0) | (F if r.lo is False else 0) | (N if r.may_null else 0)
 
-    return ev if col.ok and col.vt == "bool" else (lambda pv, st: ANY)
+    if not (col.ok and col.vt == "bool"):
+        return constant(ANY)
+    return Columnar(ev, lambda files: files.per_partition(ev, col))
 
 
 FLIP = {
@@ -292,10 +369,11 @@ class Schema:
 
     parts: Sequence[str]
     types: Mapping[str, str]
+    physical: Mapping[str, str] | None = None  # column mapping: top-level logical name -> physical name
     columns: list[Col] = field(default_factory=list)
 
     def column(self, name: str, vt: str) -> Col:
-        col = Col(name, vt, self.parts, self.types)
+        col = Col(name, vt, self.parts, self.types, self.physical)
         self.columns.append(col)
         return col
 
@@ -311,9 +389,10 @@ class FileFilter:
     """A compiled predicate hint: `filter(partition_values, stats)` is False only when the file certainly holds
     no matching row. Never raises: an evaluation error keeps the file."""
 
-    def __init__(self, evaluate: Eval, uses_stats: bool) -> None:
+    def __init__(self, evaluate: Eval, uses_stats: bool, columns: Sequence[Col] = ()) -> None:
         self.evaluate = evaluate  # the truth set, exact in its T bit (what decides whether to keep a file)
         self.uses_stats = uses_stats  # False: partition values decide alone
+        self.columns = tuple(columns)  # the columns it references
 
     def __call__(self, partition_values: Mapping[str, str | None], stats: Mapping[str, Any] | None) -> bool:
         try:
@@ -352,6 +431,16 @@ class FileFilter:
                 kept.append(item)
         return kept
 
+    def select_columns(self, partition_values: Any, stats_json: Callable[[np.ndarray], Any]) -> np.ndarray:
+        """`select` column-wise: the indices of the files kept, given a map<string, string> Arrow column of
+        their partition values and a function giving their raw stats (a string column) for some of them. Once
+        per distinct partition as `select`; then the files left are evaluated column-wise (`columns.Files`),
+        their stats read with pyarrow for the referenced columns only. Gives what `select` gives (or keeps a
+        file `select` drops when its stats are not what pyarrow can read as the column's type)."""
+        from lakegate.delta.predicates.columns import select_columns
+
+        return select_columns(self, partition_values, stats_json)
+
 
 def combine(*filters: FileFilter | None) -> FileFilter | None:
     """AND of the given filters, ignoring None; None if all are None."""
@@ -359,4 +448,8 @@ def combine(*filters: FileFilter | None) -> FileFilter | None:
     if len(fs) <= 1:
         return fs[0] if fs else None
     # Each child safe on its own, as when they were called one by one: an error in one keeps what it decides.
-    return FileFilter(all_of([safe(f.evaluate) for f in fs], exact=False), any(f.uses_stats for f in fs))
+    return FileFilter(
+        all_of([safe(f.evaluate) for f in fs], exact=False),
+        any(f.uses_stats for f in fs),
+        [c for f in fs for c in f.columns],
+    )

@@ -163,3 +163,19 @@ def stat(stats: Mapping[str, Any], section: str, path: tuple[str, ...]) -> Any:
     for seg in path:
         v = lookup(v, seg)
     return v
+
+
+PHYSICAL_NAME = "delta.columnMapping.physicalName"
+
+
+def physical_names(schema: Mapping[str, Any], configuration: Mapping[str, str]) -> dict[str, str] | None:
+    """Top-level column name -> physical name when the table maps columns (`delta.columnMapping.mode` name or
+    id): its partition values and statistics are keyed by physical names. None without column mapping."""
+    if str(configuration.get("delta.columnMapping.mode", "none")).lower() == "none":
+        return None
+    names = {}
+    for f in schema.get("fields") or ():
+        physical = (f.get("metadata") or {}).get(PHYSICAL_NAME) if isinstance(f, dict) else None
+        if isinstance(physical, str) and isinstance(f.get("name"), str):
+            names[f["name"]] = physical
+    return names
