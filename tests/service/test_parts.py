@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+from unittest import mock
 
 import orjson
 import pyarrow as pa
@@ -24,6 +25,7 @@ from lakegate.exceptions import LakegateError
 from lakegate.keys import KeyRing
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA, PARQUET
+from lakegate.service import files as files_module
 from lakegate.service import parts
 from lakegate.service.files import LineCache, Signers, file_lines, make_entry, parts_lines
 from tests.delta.test_checkpoint_rows import ADD, add
@@ -114,6 +116,35 @@ def test_columnar_lines_equal_the_per_file_reference(
     assert built.paths().to_pylist() == sorted(a["path"] for a in adds) or len(
         {a["path"] for a in adds}
     ) < len(adds)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(add, max_size=8), fmt=st.sampled_from([PARQUET, DELTA]))
+@example(rows=[ODD, *ABSOLUTE], fmt=PARQUET)
+@example(rows=[{**ODD, "deletionVector": None}, *ABSOLUTE], fmt=DELTA)
+def test_small_answers_joined_in_python_equal_the_columnar_lines(
+    rows: list[dict[str, Any]], fmt: str
+) -> None:
+    """A few files are joined in Python (`files.SMALL_ANSWER_FILES`): the same bytes, in the same order, as the
+    column-wise lines of the same parts, with the same signers."""
+    table = add_table(pa.chunked_array([pa.array(rows, type=ADD)]))
+    files = AddFiles.from_table(table)
+    try:
+        built = parts.FileParts(parts.build_base(files, ROOT, (AUX,), fmt, fmt), files)
+    except LakegateError:
+        assume(False)
+        return
+    signers = _signers()
+    try:
+        small = b"".join(parts_lines(built, fmt, signers, ROOT, (AUX,), extra=b',"version":3'))
+    except (LakegateError, ValueError):
+        small = None
+    with mock.patch.object(files_module, "SMALL_ANSWER_FILES", -1):
+        try:
+            columnar = b"".join(parts_lines(built, fmt, signers, ROOT, (AUX,), extra=b',"version":3'))
+        except (LakegateError, ValueError):
+            columnar = None
+    assert small == columnar
 
 
 def _snapshot(n: int) -> Snapshot:

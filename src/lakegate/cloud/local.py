@@ -95,25 +95,35 @@ class LocalStore(ObjectStore):
         root = request.root
         if root is None or not request.base_url or not request.table_path:
             raise ValueError("local file URLs need the table root, the table path and the base URL")
-        prefix = f"{request.base_url.rstrip('/')}/files/{quote(request.table_path)}/"
-        expires = request.expires_at_s
-        mac = self._keys.signer(PURPOSE)
-
+        sign_relative = self._relative_url(request)
         root_prefix = root.path + "/"
 
         def sign(location: Location) -> str:
             in_root = location.path.startswith(root_prefix) and location.same_store(root)
-            relative = location.path[len(root_prefix) :] if in_root else root.relative(location)
-            signature = mac(file_url_payload(request.table_path, relative, expires))
+            return sign_relative(location.path[len(root_prefix) :] if in_root else root.relative(location))
+
+        return sign
+
+    def relative_signer(self, request: SignRequest, root: Location) -> Callable[[str], str]:
+        """One URL at a time, in Python: for a few files (a small answer) this is cheaper than the column-wise
+        `relative_batch_signer`, whose every Arrow call costs ~10 µs; both make the same URLs."""
+        return self._relative_url(request)
+
+    def _relative_url(self, request: SignRequest) -> Callable[[str], str]:
+        if not request.base_url or not request.table_path:
+            raise ValueError("local file URLs need the table path and the base URL")
+        prefix = f"{request.base_url.rstrip('/')}/files/{quote(request.table_path)}/"
+        expires = request.expires_at_s
+        mac = self._keys.signer(PURPOSE)
+        table_path = request.table_path
+
+        def sign(relative: str) -> str:
+            signature = mac(file_url_payload(table_path, relative, expires))
             # quote() costs ~20 µs; most Delta file names need no escaping at all.
             path = relative if _URL_SAFE.fullmatch(relative) else quote(relative)
             return f"{prefix}{path}?Expires={expires}&X-Amz-Signature={signature}"
 
         return sign
-
-    def relative_signer(self, request: SignRequest, root: Location) -> Callable[[str], str]:
-        sign_all = self.relative_batch_signer(request, root)
-        return lambda relative: str(sign_all(pa.array([relative], pa.string()))[0])
 
     def relative_batch_signer(self, request: SignRequest, root: Location) -> Callable[[pa.Array], pa.Array]:
         """What url_signer's sign does, for a column of paths below the root, column-wise: per file only the

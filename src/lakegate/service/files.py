@@ -7,6 +7,7 @@ signed and spliced in.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from lakegate.inline import must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
-from lakegate.service.parts import FileParts
+from lakegate.service.parts import FileParts, SmallRow
 from lakegate.sharedcache import SharedCache, name_of
 
 
@@ -177,6 +178,7 @@ class Signers:
         self._request = request
         self._by_store: dict[int, UrlSigner] = {}
         self._relative: dict[Location, Callable[[pa.Array], pa.Array]] = {}
+        self._one: dict[Location, Callable[[str], str]] = {}
         self.expires_ms = request.expires_at_s * 1000
 
     def for_location(self, location: Location) -> UrlSigner:
@@ -188,6 +190,13 @@ class Signers:
 
     def sign(self, location: Location) -> str:
         return self.for_location(location)(location)
+
+    def one_below(self, root: Location) -> Callable[[str], str]:
+        """A signer of one path relative to `root` at a time (for answers of a few files)."""
+        found = self._one.get(root)
+        if found is None:
+            found = self._one[root] = self._stores.store_for(root).relative_signer(self._request, root)
+        return found
 
     def below(self, root: Location) -> Callable[[pa.Array], pa.Array]:
         """A signer of string columns of paths relative to `root` (one per root and response)."""
@@ -227,6 +236,10 @@ def file_lines(
 
 _BATCH = 2048  # lines per yielded chunk (~1.1 MB)
 _JSON_ESCAPED = byte_set([*range(0x20), ord('"'), ord("\\")])
+_JSON_SPECIAL = re.compile(r'["\\\x00-\x1f]')  # the same characters, in one URL
+# Answers of at most this many files are joined in Python (`_small_lines`): below it, Arrow's per-call cost is
+# more than the work.
+SMALL_ANSWER_FILES = 64
 
 
 def parts_lines(
@@ -240,8 +253,17 @@ def parts_lines(
     """The signed lines of a snapshot's files, a batch of lines per chunk: per file only the URL's MAC is
     Python work; the URLs and lines are assembled column-wise from the pre-encoded parts."""
     more = (lines.extra_fields(expirationTimestamp=signers.expires_ms) + extra).decode()
-    sign_below = signers.below(root)
     table = selected.table
+    if table.num_rows <= SMALL_ANSWER_FILES:
+        small = _small_lines(selected, fmt, signers, root, more)
+        if small is not None:
+            signed, failure = small
+            if signed:
+                yield signed
+            if failure is not None:
+                raise failure
+            return
+    sign_below = signers.below(root)
     for start in range(0, table.num_rows, _BATCH):
         batch = table.slice(start, _BATCH)
         urls, failure = _sign(batch, selected.files, signers, sign_below)
@@ -271,6 +293,40 @@ def parts_lines(
             yield _data(joined)
         if failure is not None:
             raise failure
+
+
+def _small_lines(
+    selected: FileParts, fmt: str, signers: Signers, root: Location, more: str
+) -> tuple[bytes, Exception | None] | None:
+    """The lines of a few files, joined in Python from the parts' values (remembered by the FileParts object:
+    the cached parts of a snapshot serve every query without predicates), with the same bytes the column-wise
+    path makes, and the error that stopped signing (the lines before it are returned, as the column-wise path
+    streams them); None for a delta-format answer with deletion vectors (their files are signed column-wise)."""
+    rows = selected.small_rows()
+    if fmt == DELTA and any(row.dv for row in rows):
+        return None
+    out: list[str] = []
+    try:
+        sign_below = signers.one_below(root) if rows else None
+        for row in rows:
+            out.append(_small_line(row, fmt, signers, sign_below, more))  # noqa: PERF401  - kept on failure
+    except Exception as exc:  # noqa: BLE001  - the caller sends the lines signed before it, then raises
+        return "".join(out).encode(), exc
+    return "".join(out).encode(), None
+
+
+def _small_line(
+    row: SmallRow, fmt: str, signers: Signers, sign_below: Callable[[str], str] | None, more: str
+) -> str:
+    if row.uri is None and sign_below is not None:
+        url = sign_below(row.below)
+    else:
+        url = signers.sign(Location.parse(row.uri or ""))
+    if _JSON_SPECIAL.search(url):  # no signer makes such URLs; checked, not assumed
+        url = orjson.dumps(url).decode()[1:-1]
+    if fmt == DELTA:
+        return f'{{"file":{{"id":"{row.id}"{more},"deltaSingleAction":{{"add":{{"path":"{url}"{row.tail}}}}}}}}}\n'
+    return f'{{"file":{{"url":"{url}","id":"{row.id}"{row.tail}{more}}}}}\n'
 
 
 def _json_escaped(urls: pa.Array) -> pa.Array:
