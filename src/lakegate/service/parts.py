@@ -97,7 +97,7 @@ class FileParts:
         found = self._memo.get("rows")
         if found is None:
             table = self.table
-            below = pc.coalesce(table.column("rel"), table.column("path")).to_pylist()
+            below = pc.coalesce(table.column("rel"), paths_of(table.column("row"), self.files)).to_pylist()
             found = self._memo["rows"] = [
                 SmallRow(*values)
                 for values in zip(
