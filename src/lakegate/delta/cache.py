@@ -163,9 +163,9 @@ class CachedLog(DeltaLog):
         self._listed: dict[str, ObjectInfo] = {}
 
     def list(self, start_after: str | None = None) -> Listing:
-        entries = self.store.list_dir(self.log_dir, start_after)
-        self._listed = {info.name: info for info in entries}
-        return Listing.from_entries(entries)
+        listing = super().list(start_after)
+        self._listed.update(listing.checkpoint_files)
+        return listing
 
     def read_checkpoint(self, names: builtins.list[str]) -> CheckpointActions:
         infos = [self._listed.get(name) for name in names]

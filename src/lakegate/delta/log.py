@@ -46,6 +46,8 @@ class Listing:
 
     commits: dict[int, ObjectInfo] = field(default_factory=dict)
     checkpoints: dict[int, list[str]] = field(default_factory=dict)
+    # Each checkpoint file's listing entry (size, modification time: what the shared cache keys it by).
+    checkpoint_files: dict[str, ObjectInfo] = field(default_factory=dict)
 
     @classmethod
     def from_entries(cls, entries: list[ObjectInfo]) -> Listing:
@@ -57,8 +59,10 @@ class Listing:
                 listing.commits[int(m[1])] = info
             elif m := _CLASSIC_CHECKPOINT.match(name) or _V2_CHECKPOINT.match(name):
                 listing.checkpoints.setdefault(int(m[1]), [name])
+                listing.checkpoint_files[name] = info
             elif m := _MULTIPART_CHECKPOINT.match(name):
                 parts.setdefault((int(m[1]), int(m[3])), []).append(name)
+                listing.checkpoint_files[name] = info
         for (version, total), names in parts.items():
             if len(names) == total and version not in listing.checkpoints:
                 listing.checkpoints[version] = sorted(names)
