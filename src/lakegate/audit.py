@@ -47,6 +47,17 @@ _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+_REPLICA: list[tuple[int, str]] = [(0, "")]  # (pid, "host:pid") of this process: made once, not per event
+
+
+def _replica() -> str:
+    pid = os.getpid()
+    known = _REPLICA[0]
+    if known[0] != pid:  # a forked worker's own
+        known = _REPLICA[0] = (pid, f"{HOST}:{pid}")
+    return known[1]
+
+
 @dataclass(frozen=True)
 class Access:
     """One data access as the audit trail records it."""
@@ -64,7 +75,7 @@ class Access:
     client: str | None = None
     user_agent: str | None = None
     at: datetime = field(default_factory=utcnow)
-    replica: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}")  # the worker process, when several
+    replica: str = field(default_factory=_replica)  # the worker process, when several
     actor: str | None = None  # admin changes: who made it
     data_bytes: int | None = None  # data answers: the total size of the files listed
 

@@ -34,6 +34,8 @@ from lakegate.delta.snapshot import Snapshot, load_snapshot
 from lakegate.inline import holding, must_not_block
 from lakegate.sharedcache import SharedCache
 
+_MAX_LOGS = 1024  # DeltaLog objects kept (one per table root)
+
 
 class SnapshotCache:
     def __init__(
@@ -54,6 +56,7 @@ class SnapshotCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._loads = SingleFlight[tuple[str, int], Snapshot]()
+        self._logs: dict[str, DeltaLog] = {}
         self.max_bytes = max_bytes  # 0: no bound
         # A snapshot's resident bytes; the service layer adds what it builds from a snapshot (file parts).
         self.sizer: Callable[[Snapshot], int] = lambda snapshot: snapshot.files.nbytes()
@@ -62,8 +65,16 @@ class SnapshotCache:
         self.evictions = 0
 
     def log(self, root: Location) -> DeltaLog:
-        store = self._stores.store_for(root)
-        return DeltaLog(store, root) if self.shared is None else CachedLog(store, root, self.shared)
+        if self.shared is not None:  # a CachedLog keeps its last listing: one per load
+            return CachedLog(self._stores.store_for(root), root, self.shared)
+        found = self._logs.get(root.uri)  # a DeltaLog holds no state: one per table, not one per request
+        if found is None:
+            if len(self._logs) >= _MAX_LOGS:
+                self._logs.clear()
+            found = self._logs[root.uri] = DeltaLog(self._stores.store_for(root), root)
+        elif root.cloud != "file":
+            must_not_block()  # as store_for: object storage is not reached from the event loop
+        return found
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -80,7 +91,11 @@ class SnapshotCache:
             if cached is None:
                 must_not_block()  # a whole log to read
             # With a cached snapshot: one probe for its next commit (local: one stat, allowed on the event loop).
-            snapshot = load_snapshot(self.log(root), None, cached)
+            log = self.log(root)
+            if cached is not None and not log.has_commit(cached.version + 1):
+                self.hits += 1
+                return cached
+            snapshot = load_snapshot(log, None, cached)
             if cached is not None and snapshot is cached:
                 self.hits += 1
                 return snapshot  # unchanged: nothing to put or trim
