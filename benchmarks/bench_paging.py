@@ -1,8 +1,10 @@
 """Benchmark: paging and predicate hints on a 100k-file table (local disk), served by a lakegate process.
 
 - a walk through every page with `maxFiles=1000` against one full `/query`, warm (same server, same client);
+- the same in the delta response format;
 - predicate hints on the partition column (SQL `predicateHints` and `jsonPredicateHints`, selecting one partition
-  of 84) and on a stats column, against the full query.
+  of 84) and on a stats column (selective: 5% of the files; non-selective: every file), against the full query;
+  "first" is a fresh selection (hints evaluated), "again" reuses it (pages of a filtered walk do).
 
     .venv/bin/python benchmarks/bench_paging.py [N_FILES]
 
@@ -46,24 +48,29 @@ def _id_below(value: int) -> dict[str, Any]:
     }
 
 
-def full_query(client: httpx.Client, body: dict) -> tuple[float, int]:
+# What the official (Spark) client sends: its capabilities, and for each page the same body plus the token.
+PARQUET = {"delta-sharing-capabilities": "responseformat=parquet;includeendstreamaction=true"}
+DELTA = {"delta-sharing-capabilities": "responseformat=delta;includeendstreamaction=true"}
+
+
+def full_query(client: httpx.Client, body: dict, headers: dict[str, str] = PARQUET) -> tuple[float, int]:
     """Seconds to receive the whole answer, and its file lines."""
     start = time.perf_counter()
     files = 0
-    with client.stream("POST", QUERY, json=body) as response:
+    with client.stream("POST", QUERY, json=body, headers=headers) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes(1 << 20):
             files += chunk.count(b'{"file":')
     return time.perf_counter() - start, files
 
 
-def page_walk(client: Any, max_files: int) -> tuple[float, int, int]:
+def page_walk(client: Any, max_files: int, headers: dict[str, str] = PARQUET) -> tuple[float, int, int]:
     """Seconds to follow every nextPageToken, pages, files."""
     start = time.perf_counter()
     body: dict = {"maxFiles": max_files}
     pages = files = 0
     while True:
-        response = client.post(QUERY, json=body)
+        response = client.post(QUERY, json=body, headers=headers)
         response.raise_for_status()
         content = response.content
         pages += 1
@@ -76,9 +83,9 @@ def page_walk(client: Any, max_files: int) -> tuple[float, int, int]:
         body = {"maxFiles": max_files, "pageToken": token}
 
 
-def in_process(client: AppClient) -> tuple[float, int]:
+def in_process(client: AppClient, headers: dict[str, str] = PARQUET) -> tuple[float, int]:
     start = time.perf_counter()
-    response = client.post(QUERY, json={})
+    response = client.post(QUERY, json={}, headers=headers)
     response.raise_for_status()
     return time.perf_counter() - start, response.content.count(b'{"file":')
 
@@ -119,12 +126,23 @@ def main() -> None:
             )
             walk = median(3, lambda: page_walk(client, 1000))
             rows.append(("walk, maxFiles=1000 (median of 3)", walk, f"{walk / full:.2f}×"))
+            full_query(client, {}, DELTA)
+            page_walk(client, 1000, DELTA)
+            full_delta = median(5, lambda: full_query(client, {}, DELTA))
+            rows.append(("delta format: full /query, warm (median of 5)", full_delta, "1.00×"))
+            walk = median(3, lambda: page_walk(client, 1000, DELTA))
+            rows.append(
+                ("delta format: walk, maxFiles=1000 (median of 3)", walk, f"{walk / full_delta:.2f}×")
+            )
             day = "2024-01-01"
             hints: dict[str, dict[str, Any]] = {
                 f"SQL hint `date = '{day}'`": {"predicateHints": [f"date = '{day}'"]},
                 "the same as jsonPredicateHints": {"jsonPredicateHints": json.dumps(_equal_day(day))},
-                "jsonPredicateHints on a stats column, `id < 5000000` (every file read)": {
+                "selective stats hint `id < 5000000`": {
                     "jsonPredicateHints": json.dumps(_id_below(5_000_000))
+                },
+                "non-selective stats hint `id < 1e12`": {
+                    "jsonPredicateHints": json.dumps(_id_below(1_000_000_000_000))
                 },
                 f"jsonPredicateHints `date = '{day}' AND id < 5000000`": {
                     "jsonPredicateHints": json.dumps(

@@ -90,16 +90,31 @@ def _partitions(maps: pa.MapArray, names: Sequence[str]) -> tuple[np.ndarray, li
         indices = encoded.indices.to_numpy(zero_copy_only=False)
         codes.append(np.where(present, indices.astype(np.int64) + 1, 0))
         dictionaries.append(encoded.dictionary.to_pylist())
-    distinct, group = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    matrix = np.stack(codes, axis=1)
+    group = _group_ids(matrix, [len(words) + 1 for words in dictionaries])
+    first = np.empty(int(group.max()) + 1, dtype=np.int64)
+    first[group[::-1]] = np.arange(len(group))[::-1]  # each group's first file (the last write wins)
     groups = [
         {
             name: words[code - 1]
             for name, words, code in zip(names, dictionaries, row.tolist(), strict=True)
             if code
         }
-        for row in distinct
+        for row in matrix[first]
     ]
-    return group.reshape(-1), groups
+    return group, groups
+
+
+def _group_ids(codes: np.ndarray, radices: list[int]) -> np.ndarray:
+    """A group id per row of `codes` (one column of small codes per partition column), numbered by first
+    appearance: hashed by Arrow (a sort of the rows, as np.unique(axis=0) does, costs ~10x more)."""
+    if float(np.prod(np.array(radices, dtype=np.float64))) >= 2.0**62:  # too many combinations to number
+        return np.asarray(np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1), dtype=np.intp)
+    key = np.zeros(len(codes), dtype=np.int64)
+    for column, radix in zip(codes.T, radices, strict=True):
+        key = key * radix + column
+    encoded = pc.dictionary_encode(pa.array(key))
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
 
 
 def _bounds(maps: pa.MapArray) -> tuple[np.ndarray, np.ndarray]:
