@@ -18,7 +18,8 @@ finds them warm.
   removed. A worker still mapping a removed file keeps using it (Linux keeps an unlinked file's pages until
   its last mapping goes); a worker needing it later builds it again.
 - The default directory is private to one server run (`mkdtemp`: mode 0700) and removed when the process that
-  made it exits (the supervisor, or the single process), so a restart is honestly cold. A configured
+  made it exits (the supervisor, or the single process), so a restart is honestly cold; one left behind by a
+  run that was killed is removed by the next start (nothing holds its lock any more). A configured
   directory is kept, and reused after a restart: keys name the files' sizes and modification times where
   they name log files, and lakegate's version.
 """
@@ -49,6 +50,8 @@ FORMAT = 1  # bump when what a key's file holds changes meaning
 KEY_FIELD = b"lakegate.cache.key"
 NAME_FIELD = b"lakegate.cache.name"  # the file's name, carried by the table read from it (see `name_of`)
 SUFFIX = ".arrow"
+PRIVATE_PREFIX = "lakegate-snapshots-"
+OWNER = ".owner"  # a private directory's lock file, held while its server runs
 
 
 def _lakegate_version() -> str:
@@ -63,6 +66,7 @@ class SharedCache:
         self.directory = directory
         self.max_bytes = max_bytes  # 0: no bound
         self._owner = os.getpid() if owned else None
+        self._owner_fd: int | None = None
         self._version = _lakegate_version()
         self._lock = threading.Lock()
         self.hits = 0
@@ -73,8 +77,18 @@ class SharedCache:
 
     @classmethod
     def private(cls, max_bytes: int = 0) -> SharedCache:
-        """A new directory for this server run only, removed when this process exits (or `close`s it)."""
-        return cls(Path(tempfile.mkdtemp(prefix="lakegate-snapshots-")), max_bytes, owned=True)
+        """A new directory for this server run only, removed when this process exits (or `close`s it). Those of
+        runs that ended without removing theirs (killed, out of memory) are removed first."""
+        remove_abandoned(Path(tempfile.gettempdir()))
+        directory = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))
+        cache = cls(directory, max_bytes, owned=True)
+        # Held (shared) for the run by this process and the workers it forks, which inherit the open file: while
+        # any of them lives the directory is in use; the kernel lets go when the last one dies, however it dies.
+        pending = directory / (OWNER + ".new")
+        cache._owner_fd = os.open(pending, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(cache._owner_fd, fcntl.LOCK_SH)
+        os.replace(pending, directory / OWNER)  # only a locked owner file is ever seen under its name
+        return cache
 
     @classmethod
     def at(cls, directory: str, max_bytes: int = 0) -> SharedCache:
@@ -94,6 +108,9 @@ class SharedCache:
         if self._owner == os.getpid():
             self._owner = None
             shutil.rmtree(self.directory, ignore_errors=True)
+            if self._owner_fd is not None:
+                os.close(self._owner_fd)
+                self._owner_fd = None
 
     # -- tables ----------------------------------------------------------------------------------------------------
 
@@ -204,6 +221,26 @@ class SharedCache:
                     with contextlib.suppress(OSError):
                         total += entry.stat().st_size
         return total
+
+
+def remove_abandoned(temporary: Path) -> None:
+    """Remove this user's private cache directories that no live process holds (see `SharedCache.private`)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(temporary):
+            if not entry.name.startswith(PRIVATE_PREFIX) or not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+                fd = os.open(Path(entry.path) / OWNER, os.O_RDONLY)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its server runs
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    log.info(
+                        "removed the snapshot cache directory of a server run that ended: %s", entry.path
+                    )
+                finally:
+                    os.close(fd)
 
 
 def name_of(table: pa.Table) -> str | None:

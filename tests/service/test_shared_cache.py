@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -240,3 +241,30 @@ def test_without_a_writable_temporary_directory_the_server_keeps_snapshots_in_me
     with caplog.at_level(logging.WARNING, "lakegate"):
         assert shared_cache(ServerConfig.model_validate({"version": 1})) is None
     assert "each worker keeps its own snapshots in memory" in caplog.text
+
+
+def test_a_killed_run_s_directory_is_removed_by_the_next_start_and_a_live_one_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    live = SharedCache.private()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a server run killed before it could clean up
+        os.close(read)
+        made = SharedCache.private()
+        os.write(write, str(made.directory).encode())
+        time.sleep(60)
+        os._exit(0)
+    os.close(write)
+    killed = Path(os.read(read, 4096).decode())
+    os.close(read)
+    assert killed.exists() and killed != live.directory
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    started = SharedCache.private()
+    assert not killed.exists()
+    assert live.directory.exists() and started.directory.exists()
+    live.close()
+    started.close()
+    assert list(tmp_path.iterdir()) == []
