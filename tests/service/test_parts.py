@@ -237,3 +237,11 @@ def test_urls_needing_json_escapes_are_escaped(fmt: str) -> None:
     entry = orjson.loads(line)["file"]
     url = entry["url"] if fmt == PARQUET else entry["deltaSingleAction"]["add"]["path"]
     assert url.startswith(base + "/files/s/sc/t/a.parquet?")
+
+
+def test_escaping_counts_the_escapes_of_each_row() -> None:
+    """Empty and null rows among others, at either end too, keep their place; quotes and backslashes escaped."""
+    values = ["", 'a"b', "", '\\"', None, "x", "", '""']
+    escaped, bad = parts._escaped(pa.array(values, pa.string()))
+    assert escaped.to_pylist() == [None if v is None else orjson.dumps(v).decode()[1:-1] for v in values]
+    assert not bad.any()
