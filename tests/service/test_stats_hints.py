@@ -197,3 +197,19 @@ def test_column_mapped_partition_and_stats_columns_prune_by_logical_name(tmp_pat
     assert len(emea) == 2  # batches 1 and 3
     assert len(low) == 2  # ids 0-9 and 10-19
     assert emea < everything and low < everything
+
+
+@pytest.mark.parametrize(("limit", "files"), [(1, 1), (10, 1), (11, 2), (25, 3), (10_000, 10)])
+def test_limit_hint_serves_the_first_files_holding_enough_rows(
+    stats_table: tuple[str, Path], tmp_path: Path, limit: int, files: int
+) -> None:
+    root, _ = stats_table
+    app = serve(tmp_path, root)
+    try:
+        every = [served_path(f["url"]) for f in file_lines(ndjson(app.post(QUERY, json={})))]
+        limited = [
+            served_path(f["url"]) for f in file_lines(ndjson(app.post(QUERY, json={"limitHint": limit})))
+        ]
+    finally:
+        app.close()
+    assert limited == every[:files]  # every file holds 10 rows

@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakegate.catalog.base import Principal
-from lakegate.delta.actions import file_stats
 from lakegate.delta.predicates import FileFilter
+from lakegate.delta.predicates.columns import record_counts
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError
 from lakegate.inline import MAX_INLINE_FILES, must_not_block
@@ -361,21 +363,30 @@ def _filtered(parts: FileParts, keep: FileFilter) -> FileParts:
     return parts.take(rows.tolist())
 
 
-def _stats(raw: str | None) -> dict[str, Any] | None:
-    return file_stats({"stats": raw}) if raw else None
+_DELETION_VECTOR = pa.struct([("cardinality", pa.int64())])
 
 
 def _enough_rows(files: FileParts, rows_wanted: int) -> FileParts:
-    """Without predicates, the first files that hold `rows_wanted` rows (a file without stats counts 0)."""
-    rows = 0
-    count = 0
+    """Without predicates, the first files that hold `rows_wanted` rows (a file without stats counts 0). Read
+    column-wise a block at a time (growing), so a small limit reads the stats of a few files only."""
     if rows_wanted <= 0 or not len(files):
         return files[:0]
-    stats, vectors = files.field("stats"), files.field("deletionVector")
-    for raw, vector in zip(stats, vectors, strict=True):
-        count += 1
-        parsed = _stats(raw) or {}
-        rows += int(parsed.get("numRecords") or 0) - int((vector or {}).get("cardinality", 0))
-        if rows >= rows_wanted:
-            break
-    return files[:count]
+    rows, start, block = 0, 0, 1024
+    while start < len(files):
+        part = files[start : start + block]
+        counts = record_counts(part.column("stats", pa.string())) - _deleted_rows(part)
+        reached = np.flatnonzero(np.cumsum(counts) + rows >= rows_wanted)
+        if len(reached):
+            return files[: start + int(reached[0]) + 1]
+        rows += int(counts.sum())
+        start, block = start + block, block * 2
+    return files
+
+
+def _deleted_rows(files: FileParts) -> np.ndarray:
+    """Rows each file's deletion vector removes (0 without one)."""
+    vectors = files.column("deletionVector", _DELETION_VECTOR)
+    if "cardinality" not in {field.name for field in vectors.type}:
+        return np.zeros(len(files), dtype=np.int64)
+    cardinality = pc.fill_null(pc.struct_field(vectors, "cardinality"), 0)
+    return np.asarray(cardinality.to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -217,21 +217,34 @@ class Files:
     def _read(self) -> pa.Table:
         """The referenced statistics of every file, typed: one pyarrow JSON read over the stats column."""
         if self._table is None:
-            schema = _stats_schema(self._columns)
-            try:
-                self._table = _read_json(self._raw, schema)
-            except (
-                pa.ArrowInvalid
-            ):  # some row is not what the schema says: read by blocks, a bad block unknown
-                blocks = []
-                for start in range(0, len(self._raw), _BLOCK_ROWS):
-                    part = self._raw.slice(start, _BLOCK_ROWS)
-                    try:
-                        blocks.append(_read_json(part, schema))
-                    except pa.ArrowInvalid:
-                        blocks.append(_nulls(schema, len(part)))
-                self._table = pa.concat_tables(blocks)
+            self._table = read_stats(self._raw, _stats_schema(self._columns))
         return self._table
+
+
+def read_stats(raw: pa.Array, schema: pa.Schema) -> pa.Table:
+    """The fields of `schema` from a column of stats JSON strings, one row per string (null where absent or
+    unreadable): one pyarrow JSON read, or by blocks when some row is not what the schema says (a block that
+    does not read is all null: unknown)."""
+    try:
+        return _read_json(raw, schema)
+    except pa.ArrowInvalid:
+        blocks = []
+        for start in range(0, len(raw), _BLOCK_ROWS):
+            part = raw.slice(start, _BLOCK_ROWS)
+            try:
+                blocks.append(_read_json(part, schema))
+            except pa.ArrowInvalid:
+                blocks.append(_nulls(schema, len(part)))
+        return pa.concat_tables(blocks)
+
+
+_RECORDS = pa.schema([("numRecords", pa.int64())])
+
+
+def record_counts(raw: pa.Array) -> np.ndarray:
+    """`numRecords` of each stats JSON string (0 where unknown), column-wise."""
+    counts = read_stats(raw, _RECORDS).column("numRecords")
+    return np.asarray(pc.fill_null(counts, 0).to_numpy(), dtype=np.int64)
 
 
 def _guarded(ev: Eval, values: PartitionValues) -> int:
