@@ -268,3 +268,16 @@ def test_a_killed_run_s_directory_is_removed_by_the_next_start_and_a_live_one_is
     live.close()
     started.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_table_without_a_checkpoint_is_shared_by_its_snapshot_parts(tmp_path: Path) -> None:
+    for i in range(3):
+        write_deltalake(str(tmp_path / "t"), rows([i * 3 + 1, i * 3 + 2]), mode="append")
+    root = Location.parse(str(tmp_path / "t"))
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    first, second = SharedCache(directory), SharedCache(directory)
+    expected = Worker(None).answer(root)
+    assert Worker(first).answer(root) == expected
+    assert Worker(second).answer(root) == expected
+    assert (first.builds, second.builds) == (1, 0)  # the snapshot's parts only: no checkpoint, no base parts

@@ -116,14 +116,16 @@ class LineCache:
         files = snapshot.files
         with self._lock:
             base = self._by_base.get(files.base_id, {}).get(key)
-        checkpoint = name_of(files.base)
+        # What the rows are numbered against: the checkpoint table's shared file; "empty" for a snapshot replayed
+        # without a checkpoint; None for a checkpoint table not in the shared directory (parts kept here only).
+        origin = name_of(files.base) if len(files.base) else "empty"
         where = (root.uri, tuple(a.uri for a in allowed), fmt, id_scheme)
         with paused_gc():
             if base is None:
                 base = self._kept(
-                    ("parts", checkpoint, *where),
+                    ("parts", origin, *where),
                     lambda: parts.build_base(files, root, allowed, fmt, id_scheme),
-                    checkpoint if len(files.base) else None,
+                    shared=origin not in (None, "empty"),
                 )
                 with self._lock:
                     self._by_base.setdefault(files.base_id, {})[key] = base
@@ -133,7 +135,7 @@ class LineCache:
                 table = self._kept(
                     (
                         "snapshot parts",
-                        checkpoint or "empty",
+                        origin,
                         snapshot.version,
                         snapshot.commit_mtime_ms,
                         len(files.added),
@@ -141,7 +143,7 @@ class LineCache:
                         *where,
                     ),
                     lambda: parts.combine(base, files, self._overlay(files, root, allowed, fmt, id_scheme)),
-                    checkpoint if len(files.base) else "empty",
+                    shared=origin is not None,
                 )
             built = FileParts(table, files)
         with self._lock:
@@ -153,11 +155,9 @@ class LineCache:
         self.on_built(snapshot)
         return found
 
-    def _kept(
-        self, key: tuple[object, ...], build: Callable[[], pa.Table], checkpoint: str | None
-    ) -> pa.Table:
-        """Built here, or mapped from the shared directory when its rows are named by a shared checkpoint."""
-        if self.shared is None or checkpoint is None:
+    def _kept(self, key: tuple[object, ...], build: Callable[[], pa.Table], *, shared: bool) -> pa.Table:
+        """Built here, or (`shared`: its key names everything it depends on) mapped from the shared directory."""
+        if self.shared is None or not shared:
             return build()
         return self.shared.table(key, build)
 
