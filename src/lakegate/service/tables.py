@@ -360,6 +360,8 @@ def _filtered(parts: FileParts, keep: FileFilter) -> FileParts:
         parts.column("partitionValues", _PARTITION_VALUES),
         lambda left: parts.column("stats", pa.string(), left),
     )
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):  # one run (every file, a partition's): no copy
+        return parts[int(rows[0]) : int(rows[-1]) + 1]
     return parts.take(rows.tolist())
 
 
