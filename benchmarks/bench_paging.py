@@ -2,6 +2,7 @@
 
 - a walk through every page with `maxFiles=1000` against one full `/query`, warm (same server, same client);
 - the same in the delta response format;
+- the same walks calling the table service directly (no HTTP): what paging itself costs;
 - predicate hints on the partition column (SQL `predicateHints` and `jsonPredicateHints`, selecting one partition
   of 84) and on a stats column (selective: 5% of the files; non-selective: every file), against the full query;
   "first" is a fresh selection (hints evaluated), "again" reuses it (pages of a filtered walk do).
@@ -29,6 +30,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bigtable import commit_lines
+from lakegate.protocol.capabilities import Capabilities
+from lakegate.protocol.requests import QueryRequest
 from tests.e2e.server import start_server
 from tests.inprocess import AppClient, start_app
 
@@ -90,8 +93,58 @@ def in_process(client: AppClient, headers: dict[str, str] = PARQUET) -> tuple[fl
     return time.perf_counter() - start, response.content.count(b'{"file":')
 
 
+def service_walk(app: AppClient, max_files: int | None, caps: str) -> tuple[float, int]:
+    """The table service called directly (no HTTP, no authentication or audit per request): seconds to answer
+    every page (or the whole answer when `max_files` is None) and encode its bytes, and the pages."""
+    services = app.app.state.services
+    principal = services.catalog.authenticate(app.token)
+    body: dict[str, Any] = {} if max_files is None else {"maxFiles": max_files}
+    start = time.perf_counter()
+    pages = 0
+    while True:
+        answer = services.tables.query(
+            principal,
+            "bench",
+            "s",
+            "big",
+            QueryRequest.from_body(orjson.dumps(body)),
+            Capabilities.parse(caps),
+            None,
+            "http://bench/delta-sharing",
+        )
+        content = b"".join(answer.chunks())
+        pages += 1
+        end = orjson.loads(content[content.rstrip().rfind(b"\n") + 1 :]).get("endStreamAction") or {}
+        if not end.get("nextPageToken"):
+            return time.perf_counter() - start, pages
+        body = {"maxFiles": max_files, "pageToken": end["nextPageToken"]}
+
+
 def median(runs: int, measure: Callable[[], tuple]) -> float:
     return statistics.median(measure()[0] for _ in range(runs))
+
+
+def in_process_rows(work: Path, config: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """The same app in this process, driven through ASGI (no socket, no HTTP parsing, no second process), then
+    its table service called directly."""
+    rows: list[tuple[str, float, str]] = []
+    app = start_app(work / "in-process", config)
+    try:
+        in_process(app)
+        full = median(5, partial(in_process, app))
+        rows.append(("in-process (ASGI): full /query, warm (median of 5)", full, "1.00×"))
+        walk = median(3, partial(page_walk, app, 1000))
+        rows.append(("in-process (ASGI): walk, maxFiles=1000 (median of 3)", walk, f"{walk / full:.2f}×"))
+        for name, caps in (("parquet", PARQUET), ("delta", DELTA)):
+            header = caps["delta-sharing-capabilities"]
+            service_walk(app, 1000, header)
+            full = median(5, partial(service_walk, app, None, header))
+            rows.append((f"table service, {name} format: full answer (median of 5)", full, "1.00×"))
+            walk = median(3, partial(service_walk, app, 1000, header))
+            rows.append((f"table service, {name} format: walk (median of 3)", walk, f"{walk / full:.2f}×"))
+    finally:
+        app.close()
+    return rows
 
 
 def main() -> None:
@@ -157,16 +210,7 @@ def main() -> None:
                 rows.append(("the same again (selection cached; median of 5)", took, f"{took / full:.2f}×"))
     finally:
         server.stop()
-    # The same app in this process, driven through ASGI: no socket, no HTTP parsing, no second process.
-    app = start_app(work / "in-process", config)
-    try:
-        in_process(app)
-        full = median(5, partial(in_process, app))
-        rows.append(("in-process (ASGI): full /query, warm (median of 5)", full, "1.00×"))
-        walk = median(3, partial(page_walk, app, 1000))
-        rows.append(("in-process (ASGI): walk, maxFiles=1000 (median of 3)", walk, f"{walk / full:.2f}×"))
-    finally:
-        app.close()
+    rows += in_process_rows(work, config)
     print(f"\n### Paging and predicate hints on a {n_files:,}-file table (local disk)\n")
     print("| request | seconds | × full query |\n|---|---|---|")
     for name, seconds, ratio in rows:
