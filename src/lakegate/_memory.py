@@ -9,7 +9,6 @@ with `malloc_trim` (where the C library has it: not on musl or macOS, where this
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -17,7 +16,7 @@ import pyarrow as pa
 
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them (no ldconfig lookup)
     except OSError:
         return None
     trim = getattr(libc, "malloc_trim", None)
