@@ -116,3 +116,34 @@ def test_dates_that_do_not_exist_are_unknown() -> None:
     rows = keep.select_columns(pa.array([{}, {}], MAPS), lambda rows: raw.take(pa.array(rows)))
     assert rows.tolist() == [0]
     assert isinstance(rows, np.ndarray)
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        ["2024-01-01T10:00:00.000Z", "2024-01-01T12:00:00.000+01:00", "2024-01-02T00:00:00.000Z"],  # zoned
+        [
+            "2024-01-01T10:00:00.000",
+            "2024-01-01 11:00:00",
+            "2024-01-02T00:00:00.000",
+        ],  # naive (timestamp_ntz)
+        ["2024-01-01T10:00:00.000Z", "2024-01-01 11:00:00", "not a time"],  # mixed: one by one
+    ],
+    ids=["zoned", "naive", "mixed"],
+)
+def test_timestamp_stats_select_like_the_per_file_evaluation(bounds: list[str]) -> None:
+    files = [
+        {
+            "partitionValues": {},
+            "stats": json.dumps({"numRecords": 3, "minValues": {"t": b}, "maxValues": {"t": b}}),
+        }
+        for b in bounds
+    ]
+    for op in ("equal", "lessThan", "greaterThan"):
+        for value in ("2024-01-01T10:00:00.000500Z", "2024-01-01T11:00:00Z", "2024-01-01T23:00:00Z"):
+            hint = {"op": op, "children": [column("t", "timestamp"), literal(value, "timestamp")]}
+            keep = json_predicate_filter(
+                json.dumps(hint), partition_columns=[], column_types={"t": "timestamp"}
+            )
+            assert keep is not None
+            assert select_columns(keep, files) == select(keep, files), (op, value)

@@ -332,18 +332,21 @@ def _dates(values: pa.Array) -> pa.Array:
 
 def _timestamps(values: pa.Array) -> pa.Array:
     """µs since the epoch, UTC (naive values are UTC, as `values._parse_ts`); null where they do not parse."""
-    try:
-        return pc.cast(pc.cast(values, pa.timestamp("us", "UTC")), pa.int64())
-    except (
-        pa.ArrowInvalid
-    ):  # naive values, or forms Arrow does not read: one by one, as the per-file reference
-        out = []
-        for text in values.to_pylist():
-            try:
-                out.append((parse_value("timestamp", text) - _EPOCH) // _US if text is not None else None)
-            except ValueError:
-                out.append(None)
-        return pa.array(out, pa.int64())
+    for kind in (
+        pa.timestamp("us", "UTC"),
+        pa.timestamp("us"),
+    ):  # all with a zone (timestamp), all naive (ntz)
+        try:
+            return pc.cast(pc.cast(values, kind), pa.int64())
+        except pa.ArrowInvalid:
+            pass
+    out = []  # a mix, or forms Arrow does not read: one by one, as the per-file reference
+    for text in values.to_pylist():
+        try:
+            out.append((parse_value("timestamp", text) - _EPOCH) // _US if text is not None else None)
+        except ValueError:
+            out.append(None)
+    return pa.array(out, pa.int64())
 
 
 def _possible(col: Col, lit: Any, s: _Stats) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
