@@ -147,3 +147,27 @@ def test_timestamp_stats_select_like_the_per_file_evaluation(bounds: list[str]) 
             )
             assert keep is not None
             assert select_columns(keep, files) == select(keep, files), (op, value)
+
+
+def test_columns_arrow_cannot_take_fall_back_to_the_per_file_evaluation() -> None:
+    """Partition values that are not a map column (here a struct column): the same files, evaluated one by one."""
+    files = [
+        f | {"partitionValues": {k: v for k, v in f["partitionValues"].items() if k in ("region", "day")}}
+        for f in make_files(random.Random(6), 100)
+    ]
+    hint = {
+        "op": "and",
+        "children": [
+            {"op": "equal", "children": [column("region", "string"), literal("eu", "string")]},
+            {"op": "lessThan", "children": [column("id", "long"), literal("0", "long")]},
+        ],
+    }
+    keep = json_predicate_filter(json.dumps(hint), partition_columns=PARTS, column_types=TYPES)
+    assert keep is not None
+    values = pa.array(
+        [f["partitionValues"] for f in files], pa.struct([("region", pa.string()), ("day", pa.string())])
+    )
+    stats = pa.array([f["stats"] for f in files], pa.string())
+    rows = keep.select_columns(values, lambda rows: stats.take(pa.array(rows)))
+    assert [files[i] for i in rows.tolist()] == select(keep, files)
+    assert 0 < len(rows) < len(files)

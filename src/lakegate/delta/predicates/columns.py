@@ -13,6 +13,7 @@ the caller evaluate file by file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from lakegate.delta.predicates.values import INTEGRAL, parse_value
 if TYPE_CHECKING:
     from lakegate.delta.predicates.truth import FileFilter
 
+log = logging.getLogger("lakegate.predicates")
 PartitionValues = dict[str, str | None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -47,6 +49,20 @@ def select_columns(
     keep: FileFilter, partition_values: pa.Array | pa.ChunkedArray, stats_json: Callable[[np.ndarray], Any]
 ) -> np.ndarray:
     """See `FileFilter.select_columns`."""
+    try:
+        return _select_columns(keep, partition_values, stats_json)
+    except Exception:  # a column Arrow cannot take as expected: never fail a query for a hint
+        log.warning(
+            "predicate hints evaluated file by file: the column-wise evaluation failed", exc_info=True
+        )
+    values = [dict(v) if v is not None else None for v in partition_values.to_pylist()]
+    stats = stats_json(np.arange(len(values))).to_pylist()
+    return np.array(keep.select(range(len(values)), values.__getitem__, stats.__getitem__), dtype=np.intp)
+
+
+def _select_columns(
+    keep: FileFilter, partition_values: pa.Array | pa.ChunkedArray, stats_json: Callable[[np.ndarray], Any]
+) -> np.ndarray:
     maps = _map_array(partition_values)
     group, groups = _partitions(maps, sorted({c.part for c in keep.columns if c.part}))
     verdicts = np.array([keep(values, None) for values in groups], dtype=bool)
