@@ -2,16 +2,17 @@
 
 One `FileParts` per (snapshot, table locations, response format, id scheme): an Arrow table with one row per
 live file, sorted by file key (so it is also the list pages index into), holding what does not change between
-requests — the path to sign, the file id and the pre-encoded JSON after the URL. Built with pyarrow.compute
-(vectorised string building) rather than per-file Python objects: ~0.35 KB per file instead of ~2 KB, and a
-fraction of the time. Rows the vectorised path cannot encode exactly as orjson would (control characters,
-unusual field types, paths needing decoding or checks, deletion vectors in the delta format) are made by the
-per-file reference (`lakegate.protocol.lines`), so the output is the same byte for byte.
+requests — where the file is signed from, the file id and the pre-encoded JSON after the URL (the log path itself
+is not repeated: `paths()` takes it from the add table). Built with pyarrow.compute (vectorised string building)
+rather than per-file Python objects: ~0.3 KB per file instead of ~2 KB, and a fraction of the time. Rows the
+vectorised path cannot encode exactly as orjson would (control characters, unusual field types, paths needing
+decoding or checks, deletion vectors in the delta format) are made by the per-file reference
+(`lakegate.protocol.lines`), so the output is the same byte for byte.
 
 Columns: `dvid` (deletion vector id, "" if none), `row` (the add action: a row of the snapshot's base table, or
 len(base) + its position among the overlay adds), `rel` (path below the table root that the signer signs, when it
-is not the log's path itself), `uri` (absolute URI of a file in an auxiliary location,
-null otherwise), `id`, `tail` and `dv` (has a deletion vector).
+is not the log's path itself), `uri` (absolute URI of a file in an auxiliary location, null otherwise), `id`,
+`tail` and `dv` (has a deletion vector).
 """
 
 from __future__ import annotations
