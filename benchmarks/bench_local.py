@@ -4,7 +4,8 @@ concurrent cold queries — each against an in-process floor measured in the sam
 checkpoint's add columns + one HMAC signature per file + writing the answer's bytes).
 
     .venv/bin/python benchmarks/bench_local.py [N_FILES]      (BENCH_TABLE=<dir>: reuse a table of N_FILES;
-                                                              BENCH_CONCURRENCY=0: skip the concurrent runs)
+                                                              BENCH_CONCURRENCY=0: skip the concurrent runs;
+                                                              BENCH_WORKERS=auto|N: workers, 1 if unset)
 
 Prints a Markdown table; the figures in docs/performance.md come from it. Server runs: 3 (1 for 1M); the floor
 is measured 3 times at any size.
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_query import timed_query
 from benchmarks.bigtable import commit_lines
+from lakegate.workers import default_workers
 from tests.e2e.server import RunningServer, start_server
 
 
@@ -63,6 +65,10 @@ def rss_mb(pid: int, field: str = "VmRSS:") -> float:
     return float("nan")
 
 
+# BENCH_WORKERS=auto (the server's default: one per core) or a count; 1 (one process) unless set.
+WORKERS = os.environ.get("BENCH_WORKERS", "1")
+
+
 def serve(work: Path, name: str, root: Path) -> RunningServer:
     config = {
         "warmUp": False,
@@ -70,7 +76,40 @@ def serve(work: Path, name: str, root: Path) -> RunningServer:
             {"name": "bench", "schemas": [{"name": "s", "tables": [{"name": "big", "location": str(root)}]}]}
         ],
     }
-    return start_server(work / name, config)
+    server = start_server(work / name, config, workers=None if WORKERS == "auto" else int(WORKERS))
+    expected = default_workers() if WORKERS == "auto" else int(WORKERS)
+    deadline = time.monotonic() + 60
+    while expected > 1 and len(serving(server)) < expected:  # every worker forked before "before" is read
+        if time.monotonic() > deadline:
+            raise SystemExit("the server's workers did not all start")
+        time.sleep(0.1)
+    time.sleep(0.5 if expected > 1 else 0)
+    return server
+
+
+def serving(server: RunningServer) -> list[int]:
+    """The processes answering: the server's, or its workers when it has any."""
+    pid = server.daemon.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children] or [pid]
+
+
+def resident_mb(server: RunningServer) -> float:
+    """RSS of a one-process server; with workers, the PSS of all its processes (pages they share, such as the
+    mapped snapshot cache files, counted once)."""
+    if WORKERS == "1":
+        return rss_mb(server.daemon.proc.pid)
+    pss = 0
+    for pid in [server.daemon.proc.pid, *serving(server)]:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1])
+    return pss / 1024
+
+
+def peak_mb(server: RunningServer) -> float:
+    """The highest peak RSS of the processes answering."""
+    return max(rss_mb(pid, "VmHWM:") for pid in serving(server))
 
 
 def url_of(server: RunningServer) -> str:
@@ -92,7 +131,7 @@ def concurrent_cold(work: Path, root: Path, n: int) -> tuple[float, float]:
         for t in threads:
             t.join()
         assert len(times) == n
-        return time.perf_counter() - start, rss_mb(server.daemon.proc.pid, "VmHWM:")
+        return time.perf_counter() - start, peak_mb(server)
     finally:
         server.stop()
 
@@ -108,9 +147,8 @@ def main() -> None:
 def measure(work: Path) -> None:
     n_files = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_FILES", "100000"))
     runs = 3 if n_files <= 300_000 else 1
-    load_at_start = os.getloadavg()[
-        0
-    ]  # the machine may be shared: the figures say under which load they were taken
+    # The machine may be shared: the figures say under which load they were taken.
+    load_at_start = os.getloadavg()[0]
     root = work / "big"
     if os.environ.get("BENCH_TABLE"):  # a table made by an earlier run (the 1M-file one takes minutes)
         root = Path(os.environ["BENCH_TABLE"])
@@ -121,14 +159,14 @@ def measure(work: Path) -> None:
     for run in range(runs):
         server = serve(work, f"run{run}", root)
         try:
-            before = rss_mb(server.daemon.proc.pid)
-            pid = server.daemon.proc.pid
+            before = resident_mb(server)
             cold, size, count = timed_query(url_of(server), server.headers())
-            peaks.append(rss_mb(pid, "VmHWM:"))
-            Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak: now only the warm answers count
+            peaks.append(peak_mb(server))
+            for pid in serving(server):  # reset the peaks: now only the warm answers count
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
             warm = min(timed_query(url_of(server), server.headers())[0] for _ in range(3))
-            after = rss_mb(pid)
-            streaming.append(rss_mb(pid, "VmHWM:") / after)
+            after = resident_mb(server)
+            streaming.append(max(rss_mb(pid, "VmHWM:") / rss_mb(pid) for pid in serving(server)))
             resident.append((after - before) * 1024 * 1024 / n_files)
             colds.append(cold)
             warms.append(warm)
@@ -143,7 +181,8 @@ def measure(work: Path) -> None:
     floor = min(floors)
     cold, warm = min(colds), min(warms)
     print(
-        f"\n### /query of a {n_files:,}-file local table, fresh server, warm-up off ({os.cpu_count()} cores)\n"
+        f"\n### /query of a {n_files:,}-file local table, fresh server, warm-up off ({os.cpu_count()} cores, "
+        f"workers: {WORKERS})\n"
     )
     print("| measure | value |\n|---|---|")
     print(f"| in-process floor (pyarrow add columns + 1 HMAC per file + bytes), min | {floor:.2f} s |")
