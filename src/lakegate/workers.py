@@ -2,15 +2,12 @@
 encode answers (one Python process uses one core).
 
 The supervisor (the process `lakegate serve` started) does everything that happens once: it reads the
-configuration, migrates and syncs the database, prints the banner, builds the app and reserves the port (a
-socket bound with SO_REUSEPORT, never listening). Then it forks the workers, which inherit all of that and each
-listen on a socket of their own bound to the same port with SO_REUSEPORT: the kernel spreads new connections
-evenly over them. (One socket shared by all workers would not: asyncio accepts every pending connection at each
-wake-up, so a burst of 8 queries all went to the worker that woke first, and 2 workers answered no faster than
-one.) The supervisor only watches: SIGTERM or SIGINT is passed on to every worker, which drains its requests in
-flight as a single server does, and the supervisor exits 0 once they all have; a worker that dies otherwise is
-replaced (at most once a second per worker, so a worker that cannot start does not spin). Connections the kernel
-had queued for a worker that dies are reset (its own listening socket goes with it).
+configuration, migrates and syncs the database, prints the banner, builds the app and binds the listening
+socket. Then it forks the workers, which inherit all of that and accept connections from the one socket with
+least-connections balancing (`BalancedServer`). The supervisor only watches: SIGTERM or SIGINT is passed on to
+every worker, which drains its requests in flight as a single server does, and the supervisor exits 0 once they
+all have; a worker that dies otherwise is replaced (at most once a second per worker, so a worker that cannot
+start does not spin); the port keeps answering meanwhile.
 
 What a worker holds in memory is its own: the credential cache, the catalog's one-second memory, the snapshot
 cache's bookkeeping. The snapshots' big parts (checkpoint add tables, file parts) are Arrow files in the snapshot
@@ -21,8 +18,10 @@ prometheus_client's multiprocess files (`lakegate.metrics.share_between_processe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import mmap
 import os
 import shutil
 import signal
@@ -32,6 +31,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
+
+from lakegate.shutdown import Server
 
 if TYPE_CHECKING:
     import uvicorn
@@ -51,10 +52,17 @@ def default_workers() -> int:
 class Supervisor:
     """Forks `count` workers running `serve(sock)` and keeps them running until a stop signal."""
 
-    def __init__(self, count: int, sock: socket.socket, serve: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        count: int,
+        sock: socket.socket,
+        serve: Callable[[int], None],
+        on_exit: Callable[[int], None] = lambda slot: None,
+    ) -> None:
         self.count = count
         self.sock = sock  # the reserved port, closed when all workers have stopped
         self.serve = serve
+        self.on_exit = on_exit  # a worker's slot is free (its process ended)
         self.workers: dict[int, int] = {}  # pid -> slot
         self.started: dict[int, float] = {}  # slot -> when its current worker started
         self.stop_signal: int | None = None
@@ -77,6 +85,7 @@ class Supervisor:
                 self.workers.pop(pid, 0)
                 continue
             slot = self.workers.pop(pid)
+            self.on_exit(slot)
             code = os.waitstatus_to_exitcode(status)
             log.error("worker %d (pid %d) exited unexpectedly (%s); starting another", slot, pid, _how(code))
             wait = self.started.get(slot, 0) + RESTART_INTERVAL_SECONDS - time.monotonic()
@@ -97,7 +106,7 @@ class Supervisor:
                 signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own handlers
             code = 0
             try:
-                self.serve()
+                self.serve(slot)
             except BaseException:
                 log.exception("worker %d failed", slot)
                 code = 1
@@ -138,36 +147,118 @@ def _how(code: int) -> str:
 def serve_workers(config: uvicorn.Config, count: int) -> int:
     """Run `count` uvicorn servers of `config` in forked workers on one socket; the supervisor's exit code."""
     from lakegate.metrics import share_between_processes
-    from lakegate.shutdown import Server
 
     try:
-        reserved = listening_socket(config.host, config.port, listen=False)
+        sock = listening_socket(config.host, config.port, backlog=config.backlog)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror)
         return STARTUP_FAILURE
-    port = reserved.getsockname()[1]
     scheme = "https" if config.is_ssl else "http"
-    log.info("serving on %s://%s:%d", scheme, config.host, port)
+    log.info("serving on %s://%s:%d", scheme, config.host, sock.getsockname()[1])
     metrics_dir = tempfile.mkdtemp(prefix="lakegate-metrics-")
     share_between_processes(metrics_dir)
+    load = Connections(count)
 
-    def serve() -> None:
-        own = listening_socket(config.host, port, listen=True, backlog=config.backlog)
-        Server(config).run(sockets=[own])
+    def serve(slot: int) -> None:
+        BalancedServer(config, sock, load, slot).run()
 
     try:
-        return Supervisor(count, reserved, serve).run()
+        return Supervisor(count, sock, serve, on_exit=load.leave).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def listening_socket(host: str, port: int, *, listen: bool, backlog: int = 2048) -> socket.socket:
-    """A TCP socket bound to (host, port) with SO_REUSEPORT, as uvicorn binds one (IPv6 for a host with ':')."""
+class Connections:
+    """The open connections of each worker, in memory shared by the supervisor's forks (anonymous shared
+    mmap): each worker writes its own slot only, and reads the others' to decide whether to accept. -1: the
+    slot's worker does not accept (starting, stopping, dead)."""
+
+    def __init__(self, count: int) -> None:
+        self._memory = mmap.mmap(-1, 4 * count)
+        self.counts = memoryview(self._memory).cast("i")
+        for slot in range(count):
+            self.counts[slot] = -1
+
+    def leave(self, slot: int) -> None:
+        self.counts[slot] = -1
+
+    def least_loaded(self, slot: int, mine: int) -> bool:
+        """Whether no accepting worker has fewer connections than `mine`."""
+        self.counts[slot] = mine
+        others = [c for i, c in enumerate(self.counts) if i != slot and c >= 0]
+        return not others or mine <= min(others)
+
+
+BALANCE_POLL_SECONDS = 0.002
+BALANCE_WAIT_SECONDS = 0.05  # a busier worker accepts anyway after this (a less loaded one may be stuck)
+
+
+class BalancedServer(Server):
+    """A worker's uvicorn server, accepting from the socket all workers share with least-connections balancing.
+    Left to asyncio, each worker would accept every pending connection whenever it wakes, and a burst of
+    queries went to one worker; per-worker SO_REUSEPORT sockets spread connections by a hash, which splits 8
+    queries 4/4 between two workers only a quarter of the time. Here a worker takes the next connection only
+    when no other accepting worker has fewer open ones (or after BALANCE_WAIT_SECONDS)."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, load: Connections, slot: int) -> None:
+        super().__init__(config)
+        self._sock = sock
+        self._load = load
+        self._slot = slot
+        self._accepting: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])  # the app started; no asyncio server: connections come from _accept
+        if not self.should_exit:
+            self._accepting = asyncio.create_task(self._accept())
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._load.leave(self._slot)
+        if self._accepting is not None:
+            self._accepting.cancel()
+        await super().shutdown(sockets)
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:  # as uvicorn makes one for its own servers
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
+            )
+            return made
+
+        pending = 0  # accepted, not yet among the server's connections
+        while True:
+            waited = 0.0
+            while waited < BALANCE_WAIT_SECONDS and not self._load.least_loaded(
+                self._slot, len(self.server_state.connections) + pending
+            ):
+                await asyncio.sleep(BALANCE_POLL_SECONDS)
+                waited += BALANCE_POLL_SECONDS
+            try:
+                conn, _ = await loop.sock_accept(self._sock)
+            except OSError as exc:  # out of file descriptors and the like: not a reason to stop serving
+                log.warning("accepting a connection failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            pending += 1
+            self._load.least_loaded(self._slot, len(self.server_state.connections) + pending)
+            task = loop.create_task(loop.connect_accepted_socket(protocol, conn, ssl=config.ssl))
+
+            def connected(_: asyncio.Task[object]) -> None:
+                nonlocal pending
+                pending -= 1
+
+            task.add_done_callback(connected)
+
+
+def listening_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
+    """A listening, non-blocking TCP socket on (host, port), as uvicorn binds one (IPv6 for a host with ':')."""
     family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
     sock = socket.socket(family=family)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    if listen:
-        sock.listen(backlog)
+    sock.listen(backlog)
+    sock.setblocking(False)
     return sock

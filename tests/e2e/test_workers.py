@@ -4,9 +4,11 @@ all cleanly (exit 0)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 
 import httpx
@@ -72,3 +74,35 @@ def test_two_workers_serve_count_restart_and_stop_on_sigterm(tmp_path: Path) -> 
     )
     replicas = {event["replica"] for event in json.loads(result.stdout)}
     assert len(replicas) >= 2 and all(r.split(":")[1] != str(server.daemon.proc.pid) for r in replicas)
+
+
+def _sockets(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+def test_connections_are_spread_evenly_over_the_workers(tmp_path: Path) -> None:
+    """Least-connections balancing: 32 connections opened at once (as a burst of queries) are held 16/16 (±1),
+    whereas asyncio alone gave a whole burst to the worker that woke first."""
+    table = {"name": "t", "location": build_plain(tmp_path / "t")}
+    shares = [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}]
+    server = start_server(tmp_path / "server", {"shares": shares, "workers": 2})
+    held: list[socket.socket] = []
+    try:
+        wait_for(lambda: len(_workers(server)) == 2, "two workers")
+        _answer_all(server)  # each worker's own first connections (database) are made
+        workers = sorted(_workers(server))
+        before = {pid: _sockets(pid) for pid in workers}
+        port = int(server.base_url.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        wait_for(lambda: sum(_sockets(p) - before[p] for p in workers) >= 32, "32 connections accepted")
+        gained = [_sockets(pid) - before[pid] for pid in workers]
+        assert sorted(gained) in ([16, 16], [15, 17]), gained
+    finally:
+        for connection in held:
+            connection.close()
+        server.stop()
