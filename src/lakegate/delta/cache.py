@@ -18,7 +18,9 @@ checkpoint's decoding, and the table's pages are in memory once.
 from __future__ import annotations
 
 import builtins
+import math
 import threading
+import time
 from collections.abc import Callable
 
 import orjson
@@ -35,6 +37,7 @@ from lakegate.inline import holding, must_not_block
 from lakegate.sharedcache import SharedCache
 
 _MAX_LOGS = 1024  # DeltaLog objects kept (one per table root)
+REPLACED_CHECK_SECONDS = 1.0  # how often a cached latest snapshot's own commit is looked at (one listing)
 
 
 class SnapshotCache:
@@ -57,6 +60,8 @@ class SnapshotCache:
         self._guard = threading.Lock()
         self._loads = SingleFlight[tuple[str, int], Snapshot]()
         self._logs: dict[str, DeltaLog] = {}
+        self._checked: dict[str, float] = {}  # table root -> when its log was last seen to be the cached one
+        self.replaced_check_seconds = REPLACED_CHECK_SECONDS
         self.max_bytes = max_bytes  # 0: no bound
         # A snapshot's resident bytes; the service layer adds what it builds from a snapshot (file parts).
         self.sizer: Callable[[Snapshot], int] = lambda snapshot: snapshot.files.nbytes()
@@ -93,8 +98,13 @@ class SnapshotCache:
             # With a cached snapshot: one probe for its next commit (local: one stat, allowed on the event loop).
             log = self.log(root)
             if cached is not None and not log.has_commit(cached.version + 1):
-                self.hits += 1
-                return cached
+                if not self._replaced(key, log, cached):
+                    self.hits += 1
+                    return cached
+                cached = None  # deleted and written again: nothing cached of the table is its own
+                with self._guard:
+                    for older in [k for k, _ in self._versions.items() if k[0] == key]:
+                        self._versions.pop(older)
             snapshot = load_snapshot(log, None, cached)
             if cached is not None and snapshot is cached:
                 self.hits += 1
@@ -104,6 +114,23 @@ class SnapshotCache:
                 self._latest.put(key, snapshot)
             self.trim(snapshot)
             return snapshot
+
+    def _replaced(self, key: str, log: DeltaLog, cached: Snapshot) -> bool:
+        """Whether the table was deleted and written again with no commit after the cached version (the probe
+        for the next commit cannot tell): the cached version's commit is gone or another file, and no checkpoint
+        of that version explains it (a cleaned-up log). Looked at most once per `replaced_check_seconds` per
+        table: it takes a listing, and small requests run at many per second."""
+        now = time.monotonic()
+        if now - self._checked.get(key, -math.inf) < self.replaced_check_seconds:
+            return False
+        listing = log.list(start_after=f"{cached.version:020d}")  # may block: no lasting effect before it
+        if len(self._checked) >= _MAX_LOGS:
+            self._checked.clear()
+        self._checked[key] = now
+        own = listing.commits.get(cached.version)
+        if own is None:
+            return cached.version not in listing.checkpoints
+        return bool(cached.commit_mtime_ms) and own.mtime_ms != cached.commit_mtime_ms
 
     def at_version(self, root: Location, version: int) -> Snapshot:
         key = root.uri

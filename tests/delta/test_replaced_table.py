@@ -1,0 +1,93 @@
+"""A table deleted and written again at the same location is noticed by the latest-snapshot check even when the
+new log has no commit after the cached version (the cheap probe for the next commit finds nothing): the cached
+snapshot named files that no longer exist. A log cleaned up through a checkpoint is not mistaken for one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+from lakegate.cloud.locations import Location
+from lakegate.cloud.registry import StoreRegistry
+from lakegate.config import parse_config
+from lakegate.delta.cache import SnapshotCache
+from lakegate.keys import KeyRing
+from tests.checkpoints import drop_commits_through
+
+
+def rows(ids: list[int]) -> pa.Table:
+    return pa.table({"id": pa.array(ids, pa.int64())})
+
+
+def _cache() -> SnapshotCache:
+    cache = SnapshotCache(StoreRegistry(parse_config({"version": 1}), KeyRing.random()))
+    cache.replaced_check_seconds = 0.0  # check at every request (the server checks at most once a second)
+    return cache
+
+
+def _paths(root: str) -> set[str]:
+    return set(DeltaTable(root).get_add_actions(flatten=True).column("path").to_pylist())
+
+
+def _snapshot_paths(cache: SnapshotCache, root: Location) -> set[str]:
+    return {add["path"] for add in cache.latest(root).files.values()}
+
+
+def test_a_table_written_again_with_as_many_versions_is_read_again(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    write_deltalake(path, rows([1, 2]))
+    root = Location.parse(path)
+    cache = _cache()
+    assert _snapshot_paths(cache, root) == _paths(path)
+    shutil.rmtree(path)
+    write_deltalake(path, rows([3, 4, 5]))  # version 0 again, other files
+    assert cache.latest(root).version == 0
+    assert _snapshot_paths(cache, root) == _paths(path)
+
+
+def test_a_table_written_again_with_fewer_versions_is_read_again(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    for i in range(3):
+        write_deltalake(path, rows([i]), mode="append")
+    root = Location.parse(path)
+    cache = _cache()
+    assert cache.latest(root).version == 2
+    shutil.rmtree(path)
+    write_deltalake(path, rows([7]))
+    assert cache.latest(root).version == 0
+    assert _snapshot_paths(cache, root) == _paths(path)
+    write_deltalake(path, rows([8]), mode="append")
+    assert cache.latest(root).version == 1
+    assert _snapshot_paths(cache, root) == _paths(path)
+
+
+def test_a_log_cleaned_up_through_its_checkpoint_keeps_the_cached_snapshot(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    for i in range(3):
+        write_deltalake(path, rows([i]), mode="append")
+    DeltaTable(path).create_checkpoint()
+    root = Location.parse(path)
+    cache = _cache()
+    first = cache.latest(root)
+    drop_commits_through(path, 2)  # only the checkpoint of version 2 is left
+    assert cache.latest(root) is first  # not rebuilt from the checkpoint at every check
+
+
+def test_older_versions_of_the_replaced_table_are_not_served(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    for i in range(3):
+        write_deltalake(path, rows([i]), mode="append")
+    root = Location.parse(path)
+    cache = _cache()
+    old_first = {add["path"] for add in cache.at_version(root, 0).files.values()}
+    cache.latest(root)
+    shutil.rmtree(path)
+    write_deltalake(path, rows([7]))
+    write_deltalake(path, rows([8]), mode="append")
+    assert cache.latest(root).version == 1
+    first = {add["path"] for add in cache.at_version(root, 0).files.values()}
+    assert first == set(DeltaTable(path, version=0).get_add_actions(flatten=True).column("path").to_pylist())
+    assert first != old_first
