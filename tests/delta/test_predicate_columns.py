@@ -1,4 +1,4 @@
-"""FileFilter.select_columns: the column-wise evaluation keeps exactly the files a file-by-file evaluation keeps
+"""select_columns: the column-wise evaluation keeps exactly the files a file-by-file evaluation keeps
 (random predicates over partition values and stats, odd stats included), without parsing any stats file by
 file, and stays conservative where pyarrow cannot read a file's stats."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from lakegate.delta.predicates import FileFilter, json_predicate_filter, truth
+from lakegate.delta.predicates import FileFilter, columns, json_predicate_filter, truth
 from tests.delta.test_predicate_selection import (
     PARTS,
     TYPES,
@@ -30,7 +30,7 @@ MAPS = pa.map_(pa.string(), pa.string())
 def select_columns(keep: FileFilter, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
     values = pa.array([f["partitionValues"] for f in files], MAPS)
     stats = pa.array([f["stats"] for f in files], pa.string())
-    rows = keep.select_columns(values, lambda rows: stats.take(pa.array(rows)))
+    rows = columns.select_columns(keep, values, lambda rows: stats.take(pa.array(rows)))
     return [files[i] for i in rows.tolist()]
 
 
@@ -87,7 +87,9 @@ def test_stats_pyarrow_cannot_type_keep_their_files() -> None:
     keep = json_predicate_filter(json.dumps(hint), partition_columns=[], column_types={"id": "long"})
     assert keep is not None
     values = pa.array([{}] * len(stats), MAPS)
-    rows = keep.select_columns(values, lambda rows: pa.array(stats, pa.string()).take(pa.array(rows)))
+    rows = columns.select_columns(
+        keep, values, lambda rows: pa.array(stats, pa.string()).take(pa.array(rows))
+    )
     kept = set(rows.tolist())
     assert {5000, 5001, 5002} <= kept  # the odd ones
     assert len(kept) < len(stats) // 2  # most good files pruned: only the odd rows' block is unknown
@@ -113,7 +115,7 @@ def test_dates_that_do_not_exist_are_unknown() -> None:
     keep = json_predicate_filter(json.dumps(hint), partition_columns=[], column_types={"d": "date"})
     assert keep is not None
     raw = pa.array([json.dumps(s) for s in stats], pa.string())
-    rows = keep.select_columns(pa.array([{}, {}], MAPS), lambda rows: raw.take(pa.array(rows)))
+    rows = columns.select_columns(keep, pa.array([{}, {}], MAPS), lambda rows: raw.take(pa.array(rows)))
     assert rows.tolist() == [0]
     assert isinstance(rows, np.ndarray)
 
@@ -168,6 +170,6 @@ def test_columns_arrow_cannot_take_fall_back_to_the_per_file_evaluation() -> Non
         [f["partitionValues"] for f in files], pa.struct([("region", pa.string()), ("day", pa.string())])
     )
     stats = pa.array([f["stats"] for f in files], pa.string())
-    rows = keep.select_columns(values, lambda rows: stats.take(pa.array(rows)))
+    rows = columns.select_columns(keep, values, lambda rows: stats.take(pa.array(rows)))
     assert [files[i] for i in rows.tolist()] == select(keep, files)
     assert 0 < len(rows) < len(files)

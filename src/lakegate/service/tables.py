@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from lakegate.catalog.base import Principal
 from lakegate.delta.predicates import FileFilter
-from lakegate.delta.predicates.columns import record_counts
+from lakegate.delta.predicates.columns import record_counts, select_columns
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError
 from lakegate.inline import MAX_INLINE_FILES, must_not_block
@@ -356,7 +356,8 @@ _PARTITION_VALUES = pa.map_(pa.string(), pa.string())
 def _filtered(parts: FileParts, keep: FileFilter) -> FileParts:
     """The files the predicate keeps, column-wise: once per distinct partition, then (when the predicate reads
     statistics) over the stats of the files left only."""
-    rows = keep.select_columns(
+    rows = select_columns(
+        keep,
         parts.column("partitionValues", _PARTITION_VALUES),
         lambda left: parts.column("stats", pa.string(), left),
     )

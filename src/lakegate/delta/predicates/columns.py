@@ -1,4 +1,4 @@
-"""Evaluating a predicate over many files at once (`FileFilter.select_columns`): truth sets as numpy arrays.
+"""Evaluating a predicate over many files at once (`select_columns`): truth sets as numpy arrays.
 
 The predicate is first evaluated once per distinct partition value tuple with the statistics unknown (as
 `FileFilter.select`), which drops whole partitions unread. For the files left, when the predicate reads
@@ -48,7 +48,11 @@ class Unsupported(Exception):  # noqa: N818  - internal, never escapes the modul
 def select_columns(
     keep: FileFilter, partition_values: pa.Array | pa.ChunkedArray, stats_json: Callable[[np.ndarray], Any]
 ) -> np.ndarray:
-    """See `FileFilter.select_columns`."""
+    """The indices of the files `keep` keeps, given a map<string, string> Arrow column of their partition
+    values and a function giving their raw stats (a string column) for some of them: once per distinct partition
+    as `FileFilter.select`, then the files left column-wise, their stats read with pyarrow for the referenced
+    columns only. Gives what `select` gives (or keeps a file `select` drops when its stats are not what pyarrow
+    can read as the column's type)."""
     try:
         return _select_columns(keep, partition_values, stats_json)
     except Exception:  # a column Arrow cannot take as expected: never fail a query for a hint

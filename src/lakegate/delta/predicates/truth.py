@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import orjson
@@ -37,8 +37,15 @@ from lakegate.delta.predicates.values import (
     stat,
 )
 
-if TYPE_CHECKING:
-    from lakegate.delta.predicates.columns import Files
+
+class Files(Protocol):
+    """A batch of files evaluated column-wise (`columns.Files`): what the compiled nodes below call."""
+
+    count: int
+
+    def per_partition(self, ev: Eval, col: Col) -> Sets: ...
+    def is_null(self, col: Col) -> Sets: ...
+    def compare(self, op: str, col: Col, lit: Any, ev: Eval) -> Sets: ...
 
 
 @dataclass(frozen=True)
@@ -430,16 +437,6 @@ class FileFilter:
             if verdict and (not self.uses_stats or self.keeps(values, stats_json(item))):
                 kept.append(item)
         return kept
-
-    def select_columns(self, partition_values: Any, stats_json: Callable[[np.ndarray], Any]) -> np.ndarray:
-        """`select` column-wise: the indices of the files kept, given a map<string, string> Arrow column of
-        their partition values and a function giving their raw stats (a string column) for some of them. Once
-        per distinct partition as `select`; then the files left are evaluated column-wise (`columns.Files`),
-        their stats read with pyarrow for the referenced columns only. Gives what `select` gives (or keeps a
-        file `select` drops when its stats are not what pyarrow can read as the column's type)."""
-        from lakegate.delta.predicates.columns import select_columns
-
-        return select_columns(self, partition_values, stats_json)
 
 
 def combine(*filters: FileFilter | None) -> FileFilter | None:
