@@ -246,9 +246,11 @@ class BalancedServer(Server):
             self._load.least_loaded(self._slot, len(self.server_state.connections) + pending)
             task = loop.create_task(loop.connect_accepted_socket(protocol, conn, ssl=config.ssl))
 
-            def connected(_: asyncio.Task[object]) -> None:
+            def connected(done: asyncio.Task[object]) -> None:
                 nonlocal pending
                 pending -= 1
+                if not done.cancelled() and done.exception() is not None:  # a failed TLS handshake, a reset
+                    log.debug("a connection failed before its first request: %s", done.exception())
 
             task.add_done_callback(connected)
 
