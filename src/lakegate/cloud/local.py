@@ -24,7 +24,7 @@ from lakegate.cloud.backends import LocationSyntax
 from lakegate.cloud.base import Backend, ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location, clean_path
 from lakegate.config import StorageConfig
-from lakegate.exceptions import InvalidLocationError, StorageError
+from lakegate.exceptions import InvalidLocationError, StorageError, UnsupportedOperationError
 from lakegate.keys import KeyRing
 
 PURPOSE = "local-file-url"
@@ -100,6 +100,13 @@ class LocalStore(ObjectStore):
 
         def sign(location: Location) -> str:
             in_root = location.path.startswith(root_prefix) and location.same_store(root)
+            if not in_root and not root.contains(location):
+                # The file route serves files below the table root only (docs/security.md): a file in one of a
+                # local table's auxiliary locations has no URL. A clear refusal, not a 500 from relative().
+                raise UnsupportedOperationError(
+                    "the table has files in an auxiliary location of local storage, which cannot be shared by "
+                    "URL; the provider must move them below the table's location"
+                )
             return sign_relative(location.path[len(root_prefix) :] if in_root else root.relative(location))
 
         return sign
