@@ -14,6 +14,7 @@ from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import parse_config
 from lakegate.delta.cache import SnapshotCache
+from lakegate.delta.timeline import TimelineCache
 from lakegate.keys import KeyRing
 from tests.checkpoints import drop_commits_through
 
@@ -91,3 +92,21 @@ def test_older_versions_of_the_replaced_table_are_not_served(tmp_path: Path) -> 
     first = {add["path"] for add in cache.at_version(root, 0).files.values()}
     assert first == set(DeltaTable(path, version=0).get_add_actions(flatten=True).column("path").to_pylist())
     assert first != old_first
+
+
+def test_commit_timestamps_of_the_replaced_table_are_read_again(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    for i in range(4):
+        write_deltalake(path, rows([i]), mode="append")
+    root = Location.parse(path)
+    cache = _cache()
+    timelines = TimelineCache()
+    cache.on_replaced.append(timelines.forget)  # as the service context wires them
+    assert timelines.get(cache.log(root), None, cache.latest(root).version).latest == 3
+    shutil.rmtree(path)
+    write_deltalake(path, rows([7]))
+    write_deltalake(path, rows([8]), mode="append")
+    timeline = timelines.get(cache.log(root), None, cache.latest(root).version)
+    assert timeline.latest == 1
+    commit = Path(path) / "_delta_log" / f"{1:020d}.json"
+    assert timeline.timestamp_of(1) == commit.stat().st_mtime_ns // 1_000_000

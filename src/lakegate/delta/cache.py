@@ -62,6 +62,8 @@ class SnapshotCache:
         self._logs: dict[str, DeltaLog] = {}
         self._checked: dict[str, float] = {}  # table root -> when its log was last seen to be the cached one
         self.replaced_check_seconds = REPLACED_CHECK_SECONDS
+        # Told the root's URI when a table was found deleted and written again (what else is cached of it goes).
+        self.on_replaced: list[Callable[[str], None]] = []
         self.max_bytes = max_bytes  # 0: no bound
         # A snapshot's resident bytes; the service layer adds what it builds from a snapshot (file parts).
         self.sizer: Callable[[Snapshot], int] = lambda snapshot: snapshot.files.nbytes()
@@ -102,6 +104,8 @@ class SnapshotCache:
                     self.hits += 1
                     return cached
                 cached = None  # deleted and written again: nothing cached of the table is its own
+                for forget in self.on_replaced:
+                    forget(key)
                 with self._guard:
                     for older in [k for k, _ in self._versions.items() if k[0] == key]:
                         self._versions.pop(older)

@@ -139,6 +139,12 @@ class TimelineCache:
         self._locks: dict[tuple[str, int | None], threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def forget(self, uri: str) -> None:
+        """Drop the table's timelines (the table at `uri` was deleted and written again)."""
+        with self._guard:
+            for key in [k for k, _ in self._tables.items() if k[0] == uri]:
+                self._tables.pop(key)
+
     def get(
         self, log: DeltaLog, in_commit_timestamps_from: int | None = None, at_least: int | None = None
     ) -> Timeline:

@@ -85,6 +85,7 @@ class TableContext:
         self.stores = stores
         self.keys = keys
         self.timelines = TimelineCache(max_tables=max(64, config.delta_table_cache_size))
+        snapshots.on_replaced.append(self.timelines.forget)
         self.lines = LineCache(max_tables=max(64, config.delta_table_cache_size), shared=snapshots.shared)
         # The byte bound of the snapshot cache covers the file parts built from each snapshot too.
         lines_ = self.lines
