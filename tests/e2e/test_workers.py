@@ -76,12 +76,17 @@ def test_two_workers_serve_count_restart_and_stop_on_sigterm(tmp_path: Path) -> 
     assert len(replicas) >= 2 and all(r.split(":")[1] != str(server.daemon.proc.pid) for r in replicas)
 
 
-def _sockets(pid: int) -> int:
-    fds = Path(f"/proc/{pid}/fd")
-    count = 0
-    for fd in fds.iterdir():
+def _established(pid: int, port: int) -> int:
+    """The process's established TCP connections on the server's port (its accepted client connections)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):  # closed meanwhile
-            count += os.readlink(fd).startswith("socket:")
+            inodes.add(os.readlink(fd).removeprefix("socket:[").rstrip("]"))
+    count = 0
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+        count += local_port == port and state == "01" and inode in inodes
     return count
 
 
@@ -94,13 +99,21 @@ def test_connections_are_spread_evenly_over_the_workers(tmp_path: Path) -> None:
     held: list[socket.socket] = []
     try:
         wait_for(lambda: len(_workers(server)) == 2, "two workers")
-        _answer_all(server)  # each worker's own first connections (database) are made
         workers = sorted(_workers(server))
-        before = {pid: _sockets(pid) for pid in workers}
         port = int(server.base_url.rsplit(":", 1)[1])
-        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
-        wait_for(lambda: sum(_sockets(p) - before[p] for p in workers) >= 32, "32 connections accepted")
-        gained = [_sockets(pid) - before[pid] for pid in workers]
+
+        def both_accept() -> bool:  # a worker still starting (its app's lifespan) accepts nothing yet
+            held.append(socket.create_connection(("127.0.0.1", port)))
+            return all(_established(pid, port) for pid in workers)
+
+        wait_for(both_accept, "both workers accepting")
+        for connection in held:
+            connection.close()
+        held.clear()
+        wait_for(lambda: not any(_established(p, port) for p in workers), "the probes closed")
+        held.extend(socket.create_connection(("127.0.0.1", port)) for _ in range(32))
+        wait_for(lambda: sum(_established(p, port) for p in workers) == 32, "32 connections accepted")
+        gained = [_established(pid, port) for pid in workers]
         assert sorted(gained) in ([16, 16], [15, 17]), gained
     finally:
         for connection in held:
