@@ -7,6 +7,7 @@ negotiation — happens before an answer is returned; the body generator only si
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,9 @@ Render = Callable[[FileParts, Signers], Iterator[bytes]]
 SNAPSHOT = "snapshot"  # the kind of async query this module builds
 
 
+MAX_HEADS_PER_SNAPSHOT = 32  # bounds the cache: keys are formats x capabilities x tables sharing the snapshot
+
+
 @dataclass(frozen=True)
 class _Position:
     """Where a snapshot query reads: the snapshot, whether it was asked by version or timestamp (time travel),
@@ -75,6 +79,10 @@ class _Plan:
 
 class TableService:
     def __init__(self, context: TableContext, async_queries: AsyncQueries) -> None:
+        # Encoded head lines per snapshot (dropped with it) and format/capabilities/description.
+        self._heads: weakref.WeakKeyDictionary[Snapshot, dict[tuple[Any, ...], tuple[bytes, bytes]]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.context = context
         self.async_queries = async_queries
         self._selections: Selections[FileParts] = Selections()
@@ -215,14 +223,31 @@ class TableService:
     def _head(
         self, table: ResolvedTable, snapshot: Snapshot, fmt: str, caps: Capabilities, travelled: bool
     ) -> list[bytes]:
-        """The protocol and metaData lines opening the answer."""
+        """The protocol and metaData lines opening the answer, encoded once per snapshot and everything else
+        they depend on (small answers are mostly these two lines)."""
         description = self.context.describe(table, snapshot, snapshot.version if travelled else None)
-        return [
-            lines.protocol_line(response_protocol(snapshot, caps), fmt),
-            lines.metadata_line(
-                snapshot.metadata, fmt, description, history_shared=table.info.history_shared
-            ),
-        ]
+        history_shared = table.info.history_shared
+        key = (
+            fmt,
+            bool(caps.reader_features),  # all `response_protocol` reads of the capabilities
+            history_shared,
+            description.version,
+            description.location,
+            tuple(description.auxiliary_locations),
+            tuple(description.access_modes),
+        )
+        heads = self._heads.get(snapshot)
+        if heads is None:
+            heads = self._heads.setdefault(snapshot, {})
+        head = heads.get(key)
+        if head is None:
+            head = (
+                lines.protocol_line(response_protocol(snapshot, caps), fmt),
+                lines.metadata_line(snapshot.metadata, fmt, description, history_shared=history_shared),
+            )
+            if len(heads) < MAX_HEADS_PER_SNAPSHOT:
+                heads[key] = head
+        return list(head)
 
     def _refresh_token(self, table: ResolvedTable, request: QueryRequest, snapshot: Snapshot) -> str | None:
         if not request.include_refresh_token:
