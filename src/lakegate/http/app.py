@@ -44,6 +44,7 @@ from lakegate.http.oauth import oauth_routes, well_known_route
 from lakegate.http.openapi import openapi_document
 from lakegate.http.ranges import check_range
 from lakegate.http.record import observe_answer, observe_principal
+from lakegate.http.routing import RememberingRouter
 from lakegate.inline import must_not_block, run_inline
 from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import HEADER, Capabilities
@@ -406,7 +407,7 @@ def create_app(
             *bench,
             well_known_route(services.config.endpoint),
             *operations,
-            Mount(services.config.endpoint, routes=protocol_routes),
+            Mount(services.config.endpoint, app=RememberingRouter(protocol_routes)),
         ],
         exception_handlers=HANDLERS,
         middleware=middleware,
