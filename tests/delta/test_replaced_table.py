@@ -37,6 +37,14 @@ def _snapshot_paths(cache: SnapshotCache, root: Location) -> set[str]:
     return {add["path"] for add in cache.latest(root).files.values()}
 
 
+def _appended(tmp_path: Path, commits: int) -> tuple[str, Location]:
+    """A table of `commits` one-row appends (versions 0 to commits - 1), and its root."""
+    path = str(tmp_path / "t")
+    for i in range(commits):
+        write_deltalake(path, rows([i]), mode="append")
+    return path, Location.parse(path)
+
+
 def test_a_table_written_again_with_as_many_versions_is_read_again(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     write_deltalake(path, rows([1, 2]))
@@ -50,10 +58,7 @@ def test_a_table_written_again_with_as_many_versions_is_read_again(tmp_path: Pat
 
 
 def test_a_table_written_again_with_fewer_versions_is_read_again(tmp_path: Path) -> None:
-    path = str(tmp_path / "t")
-    for i in range(3):
-        write_deltalake(path, rows([i]), mode="append")
-    root = Location.parse(path)
+    path, root = _appended(tmp_path, 3)
     cache = _cache()
     assert cache.latest(root).version == 2
     shutil.rmtree(path)
@@ -66,11 +71,8 @@ def test_a_table_written_again_with_fewer_versions_is_read_again(tmp_path: Path)
 
 
 def test_a_log_cleaned_up_through_its_checkpoint_keeps_the_cached_snapshot(tmp_path: Path) -> None:
-    path = str(tmp_path / "t")
-    for i in range(3):
-        write_deltalake(path, rows([i]), mode="append")
+    path, root = _appended(tmp_path, 3)
     DeltaTable(path).create_checkpoint()
-    root = Location.parse(path)
     cache = _cache()
     first = cache.latest(root)
     drop_commits_through(path, 2)  # only the checkpoint of version 2 is left
@@ -78,10 +80,7 @@ def test_a_log_cleaned_up_through_its_checkpoint_keeps_the_cached_snapshot(tmp_p
 
 
 def test_older_versions_of_the_replaced_table_are_not_served(tmp_path: Path) -> None:
-    path = str(tmp_path / "t")
-    for i in range(3):
-        write_deltalake(path, rows([i]), mode="append")
-    root = Location.parse(path)
+    path, root = _appended(tmp_path, 3)
     cache = _cache()
     old_first = {add["path"] for add in cache.at_version(root, 0).files.values()}
     cache.latest(root)
@@ -95,10 +94,7 @@ def test_older_versions_of_the_replaced_table_are_not_served(tmp_path: Path) -> 
 
 
 def test_commit_timestamps_of_the_replaced_table_are_read_again(tmp_path: Path) -> None:
-    path = str(tmp_path / "t")
-    for i in range(4):
-        write_deltalake(path, rows([i]), mode="append")
-    root = Location.parse(path)
+    path, root = _appended(tmp_path, 4)
     cache = _cache()
     timelines = TimelineCache()
     cache.on_replaced.append(timelines.forget)  # as the service context wires them
