@@ -102,7 +102,7 @@ def in_process_floor(rgw: RgwService, n_files: int) -> dict[str, float]:
     t2 = time.perf_counter()
     now = int(time.time())
     signers = Signers(_OneStore(store), SignRequest(expires_at_s=now + 3600, now_s=now))  # type: ignore[arg-type]
-    total = sum(len(chunk) for chunk in parts_lines(files, "parquet", signers, root, ()))
+    total = sum(len(piece.data) for piece in parts_lines(files, "parquet", signers, root, ()))
     t3 = time.perf_counter()
     assert len(files) == n_files
     return {

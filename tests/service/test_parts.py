@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 from unittest import mock
 
@@ -28,6 +29,7 @@ from lakegate.protocol.capabilities import DELTA, PARQUET
 from lakegate.service import files as files_module
 from lakegate.service import parts
 from lakegate.service.files import LineCache, Signers, file_lines, make_entry, parts_lines
+from lakegate.service.responses import Lines
 from tests.delta.test_checkpoint_rows import ADD, add
 
 ROOT = Location.parse("/srv/tables/t")
@@ -53,6 +55,16 @@ ODD = {
 }
 ADD_ROW = {"path": "", "partitionValues": [], "size": 1, "stats": None}
 ABSOLUTE = [{**ODD, "path": "file:///srv/tables/t/abs.parquet", "deletionVector": None, "tags": None}]
+
+
+def _joined(pieces: Iterable[Lines]) -> bytes:
+    """The bytes of rendered pieces, each checked to say how many (file) lines it holds: the audit of an answer
+    cut short counts by it."""
+    out = []
+    for piece in pieces:
+        assert piece.files == piece.data.count(b"\n") == len(piece.data.splitlines())
+        out.append(piece.data)
+    return b"".join(out)
 
 
 class _Stores:
@@ -104,7 +116,7 @@ def test_columnar_lines_equal_the_per_file_reference(
         with pytest.raises((LakegateError, ValueError)):
             list(parts_lines(built, fmt, signers, ROOT, (AUX,)))
         return
-    got = b"".join(parts_lines(built, fmt, signers, ROOT, (AUX,))).splitlines(keepends=True)
+    got = _joined(parts_lines(built, fmt, signers, ROOT, (AUX,))).splitlines(keepends=True)
     if fmt == PARQUET:
         assert sorted(got) == sorted(expected)
     else:
@@ -136,12 +148,12 @@ def test_small_answers_joined_in_python_equal_the_columnar_lines(
         return
     signers = _signers()
     try:
-        small = b"".join(parts_lines(built, fmt, signers, ROOT, (AUX,), extra=b',"version":3'))
+        small = _joined(parts_lines(built, fmt, signers, ROOT, (AUX,), extra=b',"version":3'))
     except (LakegateError, ValueError):
         small = None
     with mock.patch.object(files_module, "SMALL_ANSWER_FILES", -1):
         try:
-            columnar = b"".join(parts_lines(built, fmt, signers, ROOT, (AUX,), extra=b',"version":3'))
+            columnar = _joined(parts_lines(built, fmt, signers, ROOT, (AUX,), extra=b',"version":3'))
         except (LakegateError, ValueError):
             columnar = None
     assert small == columnar
@@ -233,7 +245,7 @@ def test_urls_needing_json_escapes_are_escaped(fmt: str) -> None:
     now = int(time.time())
     base = 'http://h/"odd\\path'
     signers = Signers(_Stores(), SignRequest(now + 600, now, base, "s/sc/t", ROOT))  # type: ignore[arg-type]
-    (line,) = b"".join(parts_lines(built, fmt, signers, ROOT, ())).splitlines()
+    (line,) = _joined(parts_lines(built, fmt, signers, ROOT, ())).splitlines()
     entry = orjson.loads(line)["file"]
     url = entry["url"] if fmt == PARQUET else entry["deltaSingleAction"]["add"]["path"]
     assert url.startswith(base + "/files/s/sc/t/a.parquet?")

@@ -57,7 +57,8 @@ class Worker:
             self.snapshots.latest(root) if version is None else self.snapshots.at_version(root, version)
         )
         parts = self.lines.parts(snapshot, root, (), fmt, PARQUET)
-        return b"".join(parts_lines(parts, fmt, Signers(self.stores, REQUEST), root, ()))  # type: ignore[arg-type]
+        pieces = parts_lines(parts, fmt, Signers(self.stores, REQUEST), root, ())  # type: ignore[arg-type]
+        return b"".join(piece.data for piece in pieces)
 
 
 def _table(path: Path, files: int = 6) -> Location:

@@ -93,34 +93,23 @@ def route_labels(routes: Sequence[BaseRoute], prefix: str = "") -> set[str]:
     return labels
 
 
-# How a file line of an NDJSON answer starts (protocol.md §4: snapshots `file`, history `add`/`remove`/`cdf`);
-# the answer's first line is always the protocol line, so every file line follows a newline.
-_FILE_LINE_STARTS = (b'\n{"file":', b'\n{"add":', b'\n{"remove":', b'\n{"cdf":')
-_CARRY = max(len(p) for p in _FILE_LINE_STARTS) - 1
-
-
 class SentFiles:
-    """Counts the file lines of an answer as its bytes go out, so an answer cut short (client gone, shutdown)
-    is audited with the files it really delivered, not the files it was going to."""
+    """Counts the bytes of an answer as they go out, so an answer cut short (client gone, shutdown) is audited
+    with the file lines it really delivered, not the files it was going to: the answer knows how many file lines
+    each of its chunks holds (`NdjsonAnswer.files_within`), so no byte is scanned here."""
 
-    def __init__(self) -> None:
-        self._started = 0  # file lines begun
-        self._tail = b""  # the last bytes sent: a line start may be split across two chunks
-        self._open = b""  # the start of the line not yet ended
+    def __init__(self, record: RequestRecord) -> None:
+        self._record = record
+        self._bytes = 0
 
     def sent(self, chunk: bytes) -> None:
-        data = self._tail + chunk
-        # Starts wholly inside the tail were counted with the previous chunk.
-        self._started += sum(data.count(p) - self._tail.count(p) for p in _FILE_LINE_STARTS)
-        self._tail = data[-_CARRY:]
-        cut = chunk.rfind(b"\n")
-        self._open = (chunk[cut + 1 :] if cut >= 0 else self._open + chunk)[:_CARRY]
+        self._bytes += len(chunk)
 
     @property
     def complete(self) -> int:
-        """File lines sent whole (a file line whose newline has not gone out does not count)."""
-        open_line = b"\n" + self._open
-        return self._started - any(open_line.startswith(p) for p in _FILE_LINE_STARTS)
+        """File lines sent whole: those of the answer's chunks that went out."""
+        answer = self._record.answer
+        return answer.files_within(self._bytes) if answer is not None else 0
 
 
 class ObservabilityMiddleware:
@@ -147,7 +136,7 @@ class ObservabilityMiddleware:
         record, token = start_record()
         start = time.perf_counter()
         status, done = 500, False
-        sent = SentFiles()
+        sent = SentFiles(record)
 
         async def send_observed(message: Message) -> None:
             nonlocal status, done

@@ -21,6 +21,7 @@ class RequestRecord:
     recipient: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None  # the errorCode of an error answer
+    answer: NdjsonAnswer | None = None  # the NDJSON answer being sent: how many file lines went out
 
 
 _CURRENT: ContextVar[RequestRecord | None] = ContextVar("lakegate_request", default=None)
@@ -47,6 +48,7 @@ def observe_answer(answer: NdjsonAnswer) -> None:
     record = _CURRENT.get()
     if record is not None:
         record.stats = answer.stats
+        record.answer = answer
 
 
 def observe_stats(stats: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ from lakegate.service.context import ResolvedTable, TableContext
 from lakegate.service.files import Signers
 from lakegate.service.paging import ASYNC_PAGE, Page
 from lakegate.service.parts import FileParts
-from lakegate.service.responses import NDJSON, NdjsonAnswer
+from lakegate.service.responses import NDJSON, NdjsonAnswer, Piece
 
 log = logging.getLogger("lakegate.async")
 
@@ -48,7 +48,7 @@ class Prepared:
     version: int  # Delta-Table-Version
     head: list[bytes]
     items: Any  # FileParts (snapshot) or a list of Items (streaming): both sliced and measured
-    render: Callable[[Any, Signers], Iterable[bytes]]
+    render: Callable[[Any, Signers], Iterable[Piece]]
     file_id_hash: str | None
     base_url: str
     max_files: int | None  # page size asked at submission

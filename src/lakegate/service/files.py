@@ -34,6 +34,7 @@ from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
 from lakegate.service.parts import FileParts, SmallRow
+from lakegate.service.responses import Lines
 from lakegate.sharedcache import SharedCache, name_of
 
 
@@ -250,16 +251,16 @@ def parts_lines(
     root: Location,
     allowed: tuple[Location, ...],
     extra: bytes = b"",
-) -> Iterator[bytes]:
-    """The signed lines of a snapshot's files, a batch of lines per chunk: per file only the URL's MAC is
-    Python work; the URLs and lines are assembled column-wise from the pre-encoded parts."""
+) -> Iterator[Lines]:
+    """The signed lines of a snapshot's files, a batch of lines per piece (each saying how many): per file
+    only the URL's MAC is Python work; the URLs and lines are assembled column-wise from the pre-encoded parts."""
     more = (lines.extra_fields(expirationTimestamp=signers.expires_ms) + extra).decode()
     table = selected.table
     if table.num_rows <= SMALL_ANSWER_FILES:
         small = _small_lines(selected, fmt, signers, root, more)
         if small is not None:
             signed, failure = small
-            if signed:
+            if signed.files:
                 yield signed
             if failure is not None:
                 raise failure
@@ -291,7 +292,7 @@ def parts_lines(
                 '{"file":{"url":"', escaped, '","id":"', ids, '"', tail, more + "}}\n", ""
             )
         if len(batch):
-            yield _data(joined)
+            yield Lines(_data(joined), len(batch))
         if failure is not None:
             raise failure
     if table.num_rows > _RELEASE_AFTER:
@@ -300,7 +301,7 @@ def parts_lines(
 
 def _small_lines(
     selected: FileParts, fmt: str, signers: Signers, root: Location, more: str
-) -> tuple[bytes, Exception | None] | None:
+) -> tuple[Lines, Exception | None] | None:
     """The lines of a few files, joined in Python from the parts' values (remembered by the FileParts object:
     the cached parts of a snapshot serve every query without predicates), with the same bytes the column-wise
     path makes, and the error that stopped signing (the lines before it are returned, as the column-wise path
@@ -314,8 +315,8 @@ def _small_lines(
         for row in rows:
             out.append(_small_line(row, fmt, signers, sign_below, more))  # noqa: PERF401  - kept on failure
     except Exception as exc:  # noqa: BLE001  - the caller sends the lines signed before it, then raises
-        return "".join(out).encode(), exc
-    return "".join(out).encode(), None
+        return Lines("".join(out).encode(), len(out)), exc
+    return Lines("".join(out).encode(), len(out)), None
 
 
 def _small_line(

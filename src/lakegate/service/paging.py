@@ -26,7 +26,7 @@ from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest
 from lakegate.service.context import ResolvedTable
 from lakegate.service.files import Signers
-from lakegate.service.responses import NdjsonAnswer
+from lakegate.service.responses import NdjsonAnswer, Piece
 
 log = logging.getLogger("lakegate.paging")
 
@@ -48,7 +48,7 @@ MISMATCH = (
 class Page:
     headers: dict[str, str]
     head: list[bytes]  # protocol and metaData lines
-    body: Callable[[Signers], Iterable[bytes]]  # the signed file (and historical) lines
+    body: Callable[[Signers], Iterable[Piece]]  # the signed file (and historical) lines
     files: int
     end_stream: bool
     next_page_token: str | None = None
@@ -57,7 +57,7 @@ class Page:
     def answer(self, signers: Signers, stats: dict[str, int]) -> NdjsonAnswer:
         return NdjsonAnswer(self.headers, self._lines(signers), stats)
 
-    def _lines(self, signers: Signers) -> Iterator[bytes]:
+    def _lines(self, signers: Signers) -> Iterator[Piece]:
         yield from self.head
         try:
             yield from self.body(signers)

@@ -40,9 +40,9 @@ from lakegate.service.paging import (
     query_checksum,
 )
 from lakegate.service.parts import FileParts
-from lakegate.service.responses import NdjsonAnswer
+from lakegate.service.responses import Lines, NdjsonAnswer
 
-Render = Callable[[FileParts, Signers], Iterator[bytes]]
+Render = Callable[[FileParts, Signers], Iterator[Lines]]
 SNAPSHOT = "snapshot"  # the kind of async query this module builds
 
 
@@ -263,7 +263,7 @@ class TableService:
             )
         root, aux = table.root, table.auxiliary
 
-        def render(files: FileParts, signers: Signers) -> Iterator[bytes]:
+        def render(files: FileParts, signers: Signers) -> Iterator[Lines]:
             return parts_lines(files, fmt, signers, root, aux, extra=extra)
 
         return render

@@ -1,0 +1,96 @@
+"""An answer cut short is audited with the file lines that went out, counted from what the renderer says each
+piece holds (no byte scanning): checked here against the bytes the transport really took."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lakegate.audit import Access
+from lakegate.http.app import _ndjson
+from lakegate.http.observability import ObservabilityMiddleware
+from lakegate.service.responses import Lines, NdjsonAnswer
+
+PREFIX = "/delta-sharing"
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.events: list[Access] = []
+
+    def record(self, access: Access, wait: bool = False) -> bool:
+        self.events.append(access)
+        return True
+
+
+def _file_lines(n: int, start: int) -> bytes:
+    return b"".join(b'{"file":{"id":"%d","url":"%s"}}\n' % (start + i, b"u" * 600) for i in range(n))
+
+
+def _answer() -> NdjsonAnswer:
+    """Head lines, batches of file lines that say how many they are, and single history-style lines that do not
+    (counted by their starts), of several ~1 MiB chunks."""
+    pieces: list[bytes | Lines] = [b'{"protocol":{"minReaderVersion":1}}\n', b'{"metaData":{"id":"m"}}\n']
+    at = 0
+    for size in (1500, 700, 2100, 900, 1300, 2500):
+        pieces.append(Lines(_file_lines(size, at), size))
+        at += size
+        pieces.append(b'{"add":{"path":"p%d"}}\n' % at)
+        pieces.append(b'{"metaData":{"id":"n"}}\n')
+    return NdjsonAnswer({"Content-Type": "application/x-ndjson"}, pieces, {"version": 1, "files": at + 6})
+
+
+async def _serve(body_messages: int | None) -> tuple[bytes, list[Access]]:
+    """The answer through the middleware to a client that stops reading after `body_messages` body messages
+    and leaves (None: reads it all); the bytes the transport took, and the audit events."""
+    audit = _Audit()
+    gone = asyncio.Event()
+    received: list[bytes] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await _ndjson(_answer())(scope, receive, send)
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] != "http.response.body":
+            return
+        if len(received) == body_messages:  # the client stopped reading and leaves: this send never ends
+            gone.set()
+            await asyncio.Event().wait()
+        received.append(message.get("body", b""))
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": f"{PREFIX}/shares/s/schemas/d/tables/t/query",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+        "app": SimpleNamespace(routes=[]),
+    }
+    await ObservabilityMiddleware(app, audit, PREFIX)(scope, receive, send)  # type: ignore[arg-type]
+    return b"".join(received), audit.events
+
+
+def _files_in(data: bytes) -> int:
+    return sum(line.startswith((b'{"file":', b'{"add":')) for line in data.splitlines())
+
+
+@pytest.mark.parametrize("body_messages", [1, 2, 3, 4])
+def test_an_answer_cut_short_is_audited_with_the_file_lines_sent(body_messages: int) -> None:
+    sent, events = asyncio.run(_serve(body_messages))
+    (event,) = events
+    assert event.outcome == "ABORTED"
+    assert event.files == _files_in(sent) > 0
+    assert event.files < 9006 and event.data_bytes is None
+
+
+def test_a_whole_answer_is_audited_with_every_file() -> None:
+    sent, events = asyncio.run(_serve(None))
+    (event,) = events
+    assert (event.outcome, event.files) == ("ok", _files_in(sent)) == ("ok", 9006)
