@@ -1,13 +1,19 @@
-"""Log lines cannot be forged: control characters from requests are escaped in text logs."""
+"""Log lines cannot be forged: control characters from requests are escaped in text logs. The access and audit
+lines written without logging's machinery are the lines logging would write."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 import orjson
+import pytest
 
-from lakegate.logs import JsonFormatter, TextFormatter
+from lakegate.logs import JsonFormatter, TextFormatter, configure_logging, info_line
 
 
 def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
@@ -45,3 +51,84 @@ def test_traceback_lines_are_indented() -> None:
 def test_json_lines_escape_by_construction() -> None:
     line = JsonFormatter().format(_record("%s", "a\nb"))
     assert "\n" not in line and orjson.loads(line)["message"] == "a\nb"
+
+
+@pytest.fixture
+def json_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], io.StringIO]]:
+    """Configures JSON logging to a buffer (called by the test: pytest sets its own stderr and log capture up
+    after the fixtures have run); the root logger's handlers and level are restored after."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+
+    def start() -> io.StringIO:
+        stream = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        configure_logging("json", "info")
+        return stream
+
+    yield start
+    root.handlers[:], level = saved
+    root.setLevel(level)
+
+
+def test_a_direct_line_is_what_the_json_formatter_writes(json_logging: Callable[[], io.StringIO]) -> None:
+    stream = json_logging()
+    logger = logging.getLogger("lakegate.access")
+    fields = {"method": "GET", "path": "/a\nb\u2028", "status": 200, "recipient": None}
+    info_line(logger, "GET /a\nb 200 recipient -", "http", fields)
+    record = logging.LogRecord(
+        logger.name, logging.INFO, __file__, 1, "%s", ("GET /a\nb 200 recipient -",), None
+    )
+    record.http = fields
+    direct, formatted = stream.getvalue(), JsonFormatter().format(record)
+    assert direct.endswith("\n") and direct.count("\n") == 1
+    written, expected = orjson.loads(direct), orjson.loads(formatted)
+    assert list(written) == list(expected)  # the same keys in the same order
+    assert abs(datetime.fromisoformat(written.pop("time")) - datetime.fromisoformat(expected.pop("time"))) < (
+        timedelta(seconds=5)
+    )
+    assert written == expected
+
+
+def test_with_another_handler_a_line_goes_through_logging(json_logging: Callable[[], io.StringIO]) -> None:
+    stream = json_logging()
+    caught: list[logging.LogRecord] = []
+
+    class Catching(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record)
+
+    other = Catching()
+    logging.getLogger().addHandler(other)
+    info_line(logging.getLogger("lakegate.audit"), "alice query s.d.t: ok", "audit", {"outcome": "ok"})
+    assert [(r.name, r.getMessage(), r.audit) for r in caught] == [  # type: ignore[attr-defined]
+        ("lakegate.audit", "alice query s.d.t: ok", {"outcome": "ok"})
+    ]
+    assert orjson.loads(stream.getvalue())["audit"] == {"outcome": "ok"}  # and the JSON handler's line
+
+
+def test_a_level_above_info_writes_no_direct_line(json_logging: Callable[[], io.StringIO]) -> None:
+    stream = json_logging()
+    logging.getLogger().setLevel(logging.WARNING)
+    info_line(logging.getLogger("lakegate.access"), "GET / 200", "http", {"status": 200})
+    assert stream.getvalue() == ""
+
+
+def test_lines_of_a_loop_turn_go_out_together_and_in_order(json_logging: Callable[[], io.StringIO]) -> None:
+    stream = json_logging()
+    access = logging.getLogger("lakegate.access")
+
+    async def answer() -> list[str]:
+        info_line(access, "one", "http", {"n": 1}, soon=True)
+        info_line(access, "two", "http", {"n": 2}, soon=True)
+        before_turn_ends = stream.getvalue()
+        await asyncio.sleep(0)  # the loop's turn ends: the waiting lines are written
+        after_turn = stream.getvalue()
+        info_line(access, "three", "http", {"n": 3}, soon=True)
+        logging.getLogger("lakegate").warning("four")  # a line through logging writes the waiting ones first
+        return [before_turn_ends, after_turn, stream.getvalue()]
+
+    before_turn_ends, after_turn, at_end = asyncio.run(answer())
+    assert before_turn_ends == ""
+    assert [orjson.loads(line)["message"] for line in after_turn.splitlines()] == ["one", "two"]
+    assert [orjson.loads(line)["message"] for line in at_end.splitlines()] == ["one", "two", "three", "four"]

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import AuditEvent
 from lakegate.exceptions import InvalidParameterError
+from lakegate.logs import info_line
 from lakegate.metrics import AUDIT_FAILURES
 from lakegate.timestamps import iso
 
@@ -160,22 +161,22 @@ class AuditLog:
                 self._writer.start()
                 self._writer_pid = os.getpid()
 
-    def record(self, access: Access, *, wait: bool = True) -> bool:
+    def record(self, access: Access, *, wait: bool = True, soon: bool = False) -> bool:
         """Log the event, and store it unless nobody was authenticated: a stranger's request costs no database
         write (strangers can send many), only this log line, the access log's and a metric.
 
         False only with `wait=False` when the writer's queue is full: the caller must `store` the event (from a
-        thread that may wait for the database)."""
+        thread that may wait for the database). `soon`: the log line may wait for the end of the event loop's
+        turn (`lakegate.logs.info_line`)."""
         event = event_json(access)
         who = f"{access.actor} on {access.recipient or '-'}" if access.actor else access.recipient
-        log.info(
-            "%s %s %s: %s (client %s)",
-            who or "(unauthenticated)",
-            access.operation,
-            event["table"],
-            access.outcome,
-            access.client or "-",
-            extra={"audit": event},
+        info_line(
+            log,
+            f"{who or '(unauthenticated)'} {access.operation} {event['table']}: {access.outcome} "
+            f"(client {access.client or '-'})",
+            "audit",
+            event,
+            soon,
         )
         if access.status == UNAUTHENTICATED_STATUS:
             return True

@@ -25,6 +25,7 @@ from lakegate.catalog.db import Database
 from lakegate.exceptions import NotReadyError
 from lakegate.http.errors import error_response
 from lakegate.http.record import RequestRecord, end_record, start_record
+from lakegate.logs import info_line
 from lakegate.metrics import (
     CONTENT_TYPE,
     CREDENTIALS_VENDED,
@@ -122,6 +123,9 @@ class ObservabilityMiddleware:
             str, str
         ] = {}  # path -> route label (short paths, bounded: paths are the callers')
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # bounded: labels x methods x statuses
+        # Requests begun and not ended. With others in flight, a request's log lines wait for the end of the event
+        # loop's turn and go out with theirs; a lone request's lines are written before its answer ends.
+        self._in_flight = 0
         self.table_path = re.compile(
             re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$"
         )
@@ -134,6 +138,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         record, token = start_record()
+        self._in_flight += 1
         start = time.perf_counter()
         status, done = 500, False
         sent = SentFiles(record)
@@ -164,6 +169,7 @@ class ObservabilityMiddleware:
             if not done:  # the client went away before the answer ended
                 await self._finish(scope, record, status, start, "ABORTED", sent.complete)
         finally:
+            self._in_flight -= 1
             end_record(token)
 
     async def _finish(
@@ -195,25 +201,22 @@ class ObservabilityMiddleware:
         client = scope["client"][0] if scope.get("client") else None
         # A path carrying a one-time activation code is logged as its route: the code is a secret.
         path = route if "/activate/" in scope["path"] else scope["path"]
-        log.info(
-            "%s %s %d %.1fms client %s recipient %s",
-            method,
-            path,
-            status,
-            elapsed * 1000,
-            client or "-",
-            record.recipient or "-",
-            extra={
-                "http": {
-                    "method": method,
-                    "path": path,
-                    "route": route,
-                    "status": status,
-                    "durationMs": round(elapsed * 1000, 2),
-                    "client": client,
-                    "recipient": record.recipient,
-                }
+        soon = self._in_flight > 1 and not blocking
+        info_line(
+            log,
+            f"{method} {path} {status} {elapsed * 1000:.1f}ms client {client or '-'} "
+            f"recipient {record.recipient or '-'}",
+            "http",
+            {
+                "method": method,
+                "path": path,
+                "route": route,
+                "status": status,
+                "durationMs": round(elapsed * 1000, 2),
+                "client": client,
+                "recipient": record.recipient,
             },
+            soon,
         )
         audited = self._audited(scope)
         if audited is None:
@@ -248,7 +251,7 @@ class ObservabilityMiddleware:
         )
         # Queued for the audit writer; written here (in a thread) only when its queue is full, or (blocking: the
         # request is being cancelled) at once, without awaiting anything.
-        if not self.audit.record(access, wait=blocking):
+        if not self.audit.record(access, wait=blocking, soon=soon):
             await run_in_threadpool(self.audit.store, [access])
 
     def _route(self, path: str, labels: set[str]) -> str:
