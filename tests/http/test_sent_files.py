@@ -21,7 +21,7 @@ class _Audit:
     def __init__(self) -> None:
         self.events: list[Access] = []
 
-    def record(self, access: Access, wait: bool = False) -> bool:
+    def record(self, access: Access, wait: bool = False, soon: bool = False) -> bool:
         self.events.append(access)
         return True
 
