@@ -26,6 +26,14 @@ from lakegate.exceptions import (
 from lakegate.http.errors import iceberg_type
 
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}  # by status
+# Requests of this process whose headers were read and whose answer has not ended, over all connections.
+_ANSWERING = [0]
+
+
+def requests_answering() -> int:
+    """Requests read and not yet answered on this process's guarded connections (0 without them): more than
+    one means others wait behind the one being answered (the access log then writes lines per loop turn)."""
+    return _ANSWERING[0]
 
 
 def guarded_protocol(
@@ -44,6 +52,8 @@ def guarded_protocol(
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._header_bytes = 0
+            self._chunk_bytes = 0  # the size of the chunk being parsed
+            self._answering = 0  # requests of this connection counted in _ANSWERING
             self._reading_headers = False
             # The header deadline of the request being read (None between requests), and one timer per
             # connection that looks at it: a keep-alive connection's requests each set a number, and the
@@ -53,6 +63,8 @@ def guarded_protocol(
             self._arm()  # the first request must begin and end its headers in time
 
         def connection_lost(self, exc: Exception | None) -> None:
+            _ANSWERING[0] -= self._answering
+            self._answering = 0
             self._headers_due = None
             if self._timer is not None:
                 self._timer.cancel()
@@ -60,6 +72,7 @@ def guarded_protocol(
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            self._chunk_bytes = len(data)
             super().data_received(data)
             # The headers go on past this chunk (counted whole: a bound, not a size).
             if self._reading_headers:
@@ -76,13 +89,22 @@ def guarded_protocol(
             self._reading_headers = False
             self._headers_due = None
             # The URL and headers as parsed (uvicorn keeps them): complete, but too large, the app never sees it.
-            parsed = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-            if parsed > max_header_bytes:
-                self._refuse(HeadersTooLargeError(_too_large(max_header_bytes)))
-                raise _Refused  # stops the parser: the body is not read
+            # Added up only when the bytes received for them could be too many, not for each small request: a
+            # header line counts 4 more than its name and value, and the shortest (`a:\r\n`) is 4 bytes, so what is
+            # added up is at most 5/4 of the bytes received since the request began.
+            if (self._header_bytes + self._chunk_bytes) * 5 > max_header_bytes * 4:
+                parsed = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+                if parsed > max_header_bytes:
+                    self._refuse(HeadersTooLargeError(_too_large(max_header_bytes)))
+                    raise _Refused  # stops the parser: the body is not read
+            self._answering += 1
+            _ANSWERING[0] += 1
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:
+            if self._answering:
+                self._answering -= 1
+                _ANSWERING[0] -= 1
             if self.cycle is not None and self.cycle.more_body:
                 self.transport.close()  # answered before its body was read (a 401, a 413): don't read it now
             super().on_response_complete()

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lakegate.audit import Access, AuditLog
 from lakegate.catalog.db import Database
 from lakegate.exceptions import NotReadyError
+from lakegate.http.connection import requests_answering
 from lakegate.http.errors import error_response
 from lakegate.http.record import RequestRecord, end_record, start_record
 from lakegate.logs import info_line
@@ -123,9 +124,6 @@ class ObservabilityMiddleware:
             str, str
         ] = {}  # path -> route label (short paths, bounded: paths are the callers')
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # bounded: labels x methods x statuses
-        # Requests begun and not ended. With others in flight, a request's log lines wait for the end of the event
-        # loop's turn and go out with theirs; a lone request's lines are written before its answer ends.
-        self._in_flight = 0
         self.table_path = re.compile(
             re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$"
         )
@@ -138,7 +136,6 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         record, token = start_record()
-        self._in_flight += 1
         start = time.perf_counter()
         status, done = 500, False
         sent = SentFiles(record)
@@ -169,7 +166,6 @@ class ObservabilityMiddleware:
             if not done:  # the client went away before the answer ended
                 await self._finish(scope, record, status, start, "ABORTED", sent.complete)
         finally:
-            self._in_flight -= 1
             end_record(token)
 
     async def _finish(
@@ -201,7 +197,9 @@ class ObservabilityMiddleware:
         client = scope["client"][0] if scope.get("client") else None
         # A path carrying a one-time activation code is logged as its route: the code is a secret.
         path = route if "/activate/" in scope["path"] else scope["path"]
-        soon = self._in_flight > 1 and not blocking
+        # With other requests waiting, this one's log lines wait for the end of the event loop's turn and go out
+        # with theirs (one write); a lone request's lines are written before its answer ends.
+        soon = requests_answering() > 1 and not blocking
         info_line(
             log,
             f"{method} {path} {status} {elapsed * 1000:.1f}ms client {client or '-'} "
@@ -232,7 +230,9 @@ class ObservabilityMiddleware:
             FILES_SIGNED.inc(files)
         if outcome == "ok" and (operation == "temporary-credentials" or record.stats.get("credentials")):
             CREDENTIALS_VENDED.inc()
-        user_agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1") or None
+        # The last User-Agent header, as a dict of the headers keeps it.
+        agent = next((v for k, v in reversed(scope["headers"]) if k == b"user-agent"), b"")
+        user_agent = agent.decode("latin-1") or None
         access = Access(
             recipient=record.recipient,
             operation=operation,

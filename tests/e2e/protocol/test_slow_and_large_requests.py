@@ -105,6 +105,15 @@ def test_oversized_headers_are_a_431(strict: RunningServer, end: bytes) -> None:
     assert status == 431 and body["errorCode"] == "MALFORMED_REQUEST" and "8192 bytes" in body["message"]
 
 
+def test_many_tiny_headers_count_as_parsed(strict: RunningServer) -> None:
+    """Headers are measured as parsed (name + value + 4 each), not as the bytes sent: 1,900 `a:` lines are fewer
+    than 8 KiB on the wire but more once parsed, and refused like one large header."""
+    with _connect(strict) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"a:\r\n" * 1900 + b"\r\n")
+        status, body, _ = _answer(sock)
+    assert status == 431 and "8192 bytes" in body["message"]
+
+
 @pytest.mark.parametrize("end", [b"", b"\r\n\r\n"])
 def test_an_oversized_iceberg_request_is_refused_in_its_error_model(
     strict: RunningServer, end: bytes
