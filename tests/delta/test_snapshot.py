@@ -124,9 +124,9 @@ def test_parts_of_unchanged_files_are_reused_after_a_commit(
     base_builds = []
     build_base = parts.build_base
 
-    def counted(*args: Any) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:
         base_builds.append(1)
-        return build_base(*args)
+        return build_base(*args, **kwargs)
 
     monkeypatch.setattr(parts, "build_base", counted)
     cache = LineCache()

@@ -172,10 +172,10 @@ def test_concurrent_requests_build_the_parts_once(monkeypatch: pytest.MonkeyPatc
     builds = []
     build_base = parts.build_base
 
-    def slow_build(*args: Any) -> pa.Table:
+    def slow_build(*args: Any, **kwargs: Any) -> pa.Table:
         builds.append(1)
         time.sleep(0.2)  # long enough for every thread to arrive while the first builds
-        return build_base(*args)
+        return build_base(*args, **kwargs)
 
     monkeypatch.setattr(parts, "build_base", slow_build)
     cache, snapshot = LineCache(), _snapshot(50)
@@ -193,7 +193,7 @@ def test_concurrent_requests_build_the_parts_once(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_failed_build_fails_every_waiting_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: Any) -> pa.Table:
+    def broken(*args: Any, **kwargs: Any) -> pa.Table:
         time.sleep(0.2)
         raise ValueError("broken table")
 

@@ -7,6 +7,7 @@ signed and spliced in.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -33,9 +34,11 @@ from lakegate.inline import must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
-from lakegate.service.parts import FileParts, SmallRow
+from lakegate.service.parts import FileParts, Growing, SmallRow, StreamedParts
 from lakegate.service.responses import Lines
 from lakegate.sharedcache import SharedCache, name_of
+
+log = logging.getLogger("lakegate")
 
 
 @dataclass(slots=True)
@@ -84,6 +87,7 @@ class LineCache:
         self._by_snapshot: WeakKeyDictionary[Snapshot, dict[_Key, FileParts]] = WeakKeyDictionary()
         self._by_base: WeakKeyDictionary[object, dict[_Key, pa.Table]] = WeakKeyDictionary()
         self._flights = SingleFlight[tuple[int, _Key], FileParts]()
+        self._growing: dict[tuple[int, _Key], Growing] = {}  # builds that answers follow (`streamed`)
         self.builds = 0
         self.on_built: Callable[[Snapshot], None] = lambda snapshot: (
             None
@@ -108,7 +112,55 @@ class LineCache:
 
     sorted_entries = parts  # the name paging knows: the sorted page list
 
-    def _build(self, snapshot: Snapshot, key: _Key) -> FileParts:
+    def streamed(
+        self, snapshot: Snapshot, root: Location, allowed: tuple[Location, ...], fmt: str, id_scheme: str
+    ) -> FileParts | StreamedParts:
+        """What `parts` returns, except that a cold snapshot whose checkpoint rows are all live
+        (`parts.streamable`) gives parts to follow while they are built: the answer renders and sends the first
+        block while the next ones are built, instead of waiting for the whole table. The build runs in a thread
+        of its own, in the same single flight as `parts` (one build however many ask; answers arriving during it
+        follow the same blocks); it is cached whole when it ends, and not at all if it fails."""
+        key = (root, allowed, fmt, id_scheme)
+        flight = (id(snapshot), key)
+        with self._lock:
+            found = self._by_snapshot.get(snapshot, {}).get(key)
+            growing = self._growing.get(flight)
+        if found is not None:
+            return found
+        if growing is None:
+            if not parts.streamable(snapshot.files):
+                return self.parts(snapshot, root, allowed, fmt, id_scheme)
+            must_not_block()
+            with self._lock:
+                found = self._by_snapshot.get(snapshot, {}).get(key)
+                if found is not None:
+                    return found
+                growing = self._growing.get(flight)
+                if growing is None:
+                    growing = self._growing[flight] = Growing(len(snapshot.files))
+                    threading.Thread(
+                        target=self._build_followed,
+                        args=(snapshot, key, growing),
+                        name="lakegate-parts",
+                        daemon=True,
+                    ).start()
+        return StreamedParts(growing, snapshot.files)
+
+    def _build_followed(self, snapshot: Snapshot, key: _Key, growing: Growing) -> None:
+        flight = (id(snapshot), key)
+        try:
+            built = self._flights.run(flight, lambda: self._build(snapshot, key, growing.add))
+            growing.finish(built.table)
+        except BaseException as exc:  # noqa: BLE001  - handed to the answers following the build
+            log.warning("building the file parts of %s failed: %s", key[0].uri, exc)
+            growing.fail(exc)
+        finally:
+            with self._lock:
+                del self._growing[flight]
+
+    def _build(
+        self, snapshot: Snapshot, key: _Key, on_block: Callable[[pa.RecordBatch], None] | None = None
+    ) -> FileParts:
         with self._lock:
             found = self._by_snapshot.get(snapshot, {}).get(key)
         if found is not None:  # built by the flight that just ended
@@ -125,7 +177,7 @@ class LineCache:
             if base is None:
                 base = self._kept(
                     ("parts", origin, *where),
-                    lambda: parts.build_base(files, root, allowed, fmt, id_scheme),
+                    lambda: parts.build_base(files, root, allowed, fmt, id_scheme, on_block=on_block),
                     shared=origin not in (None, "empty"),
                 )
                 with self._lock:
@@ -245,7 +297,7 @@ SMALL_ANSWER_FILES = 64
 
 
 def parts_lines(
-    selected: FileParts,
+    selected: FileParts | StreamedParts,
     fmt: str,
     signers: Signers,
     root: Location,
@@ -253,10 +305,10 @@ def parts_lines(
     extra: bytes = b"",
 ) -> Iterator[Lines]:
     """The signed lines of a snapshot's files, a batch of lines per piece (each saying how many): per file
-    only the URL's MAC is Python work; the URLs and lines are assembled column-wise from the pre-encoded parts."""
+    only the URL's MAC is Python work; the URLs and lines are assembled column-wise from the pre-encoded parts.
+    Parts still being built are rendered a block at a time as the build makes them."""
     more = (lines.extra_fields(expirationTimestamp=signers.expires_ms) + extra).decode()
-    table = selected.table
-    if table.num_rows <= SMALL_ANSWER_FILES:
+    if isinstance(selected, FileParts) and selected.table.num_rows <= SMALL_ANSWER_FILES:
         small = _small_lines(selected, fmt, signers, root, more)
         if small is not None:
             signed, failure = small
@@ -266,17 +318,15 @@ def parts_lines(
                 raise failure
             return
     sign_below = signers.below(root)
-    for start in range(0, table.num_rows, _BATCH):
-        batch = table.slice(start, _BATCH)
-        urls, failure = _sign(batch, selected.files, signers, sign_below)
-        if failure is not None:
-            batch = batch.slice(0, len(urls))
+    for rows in _batches(selected):
+        urls, failure = _sign(rows, selected.files, signers, sign_below)
+        batch = rows if failure is None else rows.slice(0, len(urls))
         escaped = _json_escaped(urls)
         ids, tail = batch.column("id"), batch.column("tail")
         if fmt == DELTA:
             dv = batch.column("dv").combine_chunks()
             if pc.any(dv).as_py():
-                tail = _presigned_dv_tails(selected, start, dv, tail, signers, root, allowed)
+                tail = _presigned_dv_tails(batch, selected.files, dv, tail, signers, root, allowed)
             joined = pc.binary_join_element_wise(
                 '{"file":{"id":"',
                 ids,
@@ -295,8 +345,16 @@ def parts_lines(
             yield Lines(_data(joined), len(batch))
         if failure is not None:
             raise failure
-    if table.num_rows > _RELEASE_AFTER:
+    if len(selected) > _RELEASE_AFTER:
         release_unused()  # the render's batches: a worker that only answers keeps ~0.1 KB per file less
+
+
+def _batches(selected: FileParts | StreamedParts) -> Iterator[pa.Table]:
+    """The rows to render, `_BATCH` at a time (parts being built: as their blocks are made)."""
+    blocks = selected.blocks() if isinstance(selected, StreamedParts) else [selected.table]
+    for block in blocks:
+        for start in range(0, block.num_rows, _BATCH):
+            yield block.slice(start, _BATCH)
 
 
 def _small_lines(
@@ -379,8 +437,8 @@ def _data(column: pa.Array | pa.ChunkedArray) -> bytes:
 
 
 def _presigned_dv_tails(
-    selected: FileParts,
-    start: int,
+    batch: pa.Table,
+    files: AddFiles,
     dv: pa.Array,
     tail: pa.ChunkedArray,
     signers: Signers,
@@ -389,9 +447,10 @@ def _presigned_dv_tails(
 ) -> pa.Array:
     """Delta-format tails of the files with a deletion vector: the DV file is signed per request."""
     mask = dv.to_numpy(zero_copy_only=False)
+    rows = batch.column("row").to_numpy()
     exact = []
     for i in np.flatnonzero(mask).tolist():
-        add = selected.add(start + i)
+        add = files.add_of_row(int(rows[i]))
         exact.append(
             lines.delta_action_tail(
                 _presigned_dv(add, add["deletionVector"], signers, root, allowed)

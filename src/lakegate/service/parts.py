@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, NamedTuple, cast
@@ -169,6 +170,72 @@ class FileParts:
         return out
 
 
+class Growing:
+    """The blocks of a build in progress, in file-key order, for answers that follow them as they are made
+    (`StreamedParts`); the build publishes each block, then the finished parts, or its error."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows  # the rows the finished parts hold
+        self._changed = threading.Condition()
+        self._blocks: list[pa.RecordBatch] = []
+        self._done: pa.Table | None = None
+        self._error: BaseException | None = None
+
+    def add(self, block: pa.RecordBatch) -> None:
+        with self._changed:
+            self._blocks.append(block)
+            self._changed.notify_all()
+
+    def finish(self, table: pa.Table) -> None:
+        with self._changed:
+            self._done, self._blocks = table, []
+            self._changed.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        with self._changed:
+            self._error, self._blocks = error, []
+            self._changed.notify_all()
+
+    def follow(self) -> Iterator[pa.Table]:
+        """The rows in order, a block at a time as the build makes them (the rest at once, if the parts were
+        finished another way: mapped from the shared directory); the build's error if it fails first."""
+        seen = taken = 0  # rows yielded; blocks taken from the list
+        while seen < self.rows:
+            with self._changed:
+                while taken == len(self._blocks) and self._done is None and self._error is None:
+                    self._changed.wait()
+                if self._error is not None:
+                    raise self._error
+                if self._done is not None:
+                    rest = self._done.slice(seen)
+                else:
+                    rest = pa.Table.from_batches([self._blocks[taken]])
+                    taken += 1
+            if not rest.num_rows:  # finished short of the rows promised: never cut an answer short silently
+                raise RuntimeError(f"the file parts hold {seen} rows, not {self.rows}")
+            seen += rest.num_rows
+            yield rest
+
+
+@dataclass(frozen=True)
+class StreamedParts:
+    """The parts of a snapshot whose checkpoint rows are all live, while their build is under way: an answer
+    renders each block as it is built instead of waiting for the whole table (`LineCache.streamed`)."""
+
+    growing: Growing
+    files: AddFiles
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def total_size(self) -> int:
+        base = self.files.base
+        return int(pc.sum(base.column("size")).as_py() or 0) if "size" in base.column_names else 0
+
+    def blocks(self) -> Iterator[pa.Table]:
+        return self.growing.follow()
+
+
 def paths_of(rows: pa.Array | pa.ChunkedArray, files: AddFiles) -> pa.Array:
     """The log paths of add actions given by their `row` numbers (see the module doc)."""
     rows = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
@@ -183,11 +250,24 @@ def paths_of(rows: pa.Array | pa.ChunkedArray, files: AddFiles) -> pa.Array:
     return pc.replace_with_mask(found, overlay, pa.array(paths, pa.string()))
 
 
+def streamable(files: AddFiles) -> bool:
+    """Whether an answer may follow the build of these files' parts block by block: the parts are the
+    checkpoint's rows as built (all live, no commit after it), enough of them, and no path that the build could
+    refuse (`_relative_paths`), so a build error cannot come after the answer's first bytes."""
+    return (
+        files.all_base_live
+        and not files.added
+        and len(files.base) >= STREAM_MIN_ROWS
+        and not _maybe_special(files.base.column("path").combine_chunks())
+    )
+
+
 def empty(files: AddFiles) -> FileParts:
     return FileParts(SCHEMA.empty_table(), files)
 
 
 BLOCK = 16384  # rows built at a time (a multiple of the render's 2048 lines): bounded temporaries
+STREAM_MIN_ROWS = 2 * BLOCK  # smaller builds are over before following their blocks would pay
 
 
 def build_base(
@@ -197,12 +277,14 @@ def build_base(
     fmt: str,
     id_scheme: str,
     block: int = BLOCK,
+    on_block: Callable[[pa.RecordBatch], None] | None = None,
 ) -> pa.Table:
     """The parts of every row of the snapshot's base (checkpoint) table, dead rows included, sorted by key.
 
     The order is found first (from the paths and deletion vector ids alone); then the rows are taken in that
     order and built a block at a time, each block one chunk of the result: no sort of the finished parts (a
-    copy of them all) and no table-sized temporaries (a 1M-file build stays ~0.1 GB above what it keeps)."""
+    copy of them all) and no table-sized temporaries (a 1M-file build stays ~0.1 GB above what it keeps).
+    `on_block` is handed each block as it is made (an answer streams them while the next ones are built)."""
     table = files.base
     if not len(table):
         return SCHEMA.empty_table()
@@ -210,10 +292,12 @@ def build_base(
     table = table.select(needed)
     dvid = dv_ids(table)
     order = _order(table.column("path"), dvid)
-    blocks = [
-        _block(table.take(rows), dvid.take(rows), rows, root, allowed, fmt, id_scheme)
-        for rows in (order.slice(start, block) for start in range(0, len(order), block))
-    ]
+    blocks = []
+    for start in range(0, len(order), block):
+        rows = order.slice(start, block)
+        blocks.append(_block(table.take(rows), dvid.take(rows), rows, root, allowed, fmt, id_scheme))
+        if on_block is not None:
+            on_block(blocks[-1])
     return pa.Table.from_batches(blocks, schema=SCHEMA)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
@@ -39,10 +39,10 @@ from lakegate.service.paging import (
     encode_token,
     query_checksum,
 )
-from lakegate.service.parts import FileParts
+from lakegate.service.parts import FileParts, StreamedParts
 from lakegate.service.responses import Lines, NdjsonAnswer
 
-Render = Callable[[FileParts, Signers], Iterator[Lines]]
+Render = Callable[[FileParts | StreamedParts, Signers], Iterator[Lines]]
 SNAPSHOT = "snapshot"  # the kind of async query this module builds
 
 
@@ -263,7 +263,7 @@ class TableService:
             )
         root, aux = table.root, table.auxiliary
 
-        def render(files: FileParts, signers: Signers) -> Iterator[Lines]:
+        def render(files: FileParts | StreamedParts, signers: Signers) -> Iterator[Lines]:
             return parts_lines(files, fmt, signers, root, aux, extra=extra)
 
         return render
@@ -323,13 +323,16 @@ class TableService:
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
         request, version = plan.request, plan.snapshot.version
-        selected = self._select(plan)
         first = position.first
         limit = self.context.page_limit(request.max_files) if request.max_files else None
         next_token = None
-        if limit is None:
-            selected = selected[first:] if first else selected
+        selected: FileParts | StreamedParts
+        if limit is None and not first:  # every file: a cold build's blocks are sent as they are made
+            selected = self._select(plan, whole=True)
+        elif limit is None:
+            selected = self._select(plan)[first:]
         else:
+            selected = self._select(plan)
             if first + limit < len(selected):
                 next_token = self._next_page_token(plan, first + limit)
             selected = selected[first : first + limit]
@@ -358,12 +361,21 @@ class TableService:
 
     # -- choosing the files ----------------------------------------------------------------------------------
 
-    def _select(self, plan: _Plan) -> FileParts:
+    @overload
+    def _select(self, plan: _Plan) -> FileParts: ...
+    @overload
+    def _select(self, plan: _Plan, whole: bool) -> FileParts | StreamedParts: ...
+
+    def _select(self, plan: _Plan, whole: bool = False) -> FileParts | StreamedParts:
         """The files the query returns (sorted by file key, the order pages index into), filtered by the
-        predicate hints, or cut short by the limit hint."""
+        predicate hints, or cut short by the limit hint. `whole`: the answer sends all of them in order, so
+        parts still being built may be followed (`LineCache.streamed`)."""
         snapshot, table, request = plan.snapshot, plan.table, plan.request
-        all_parts = self.context.lines.parts(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
         keep = self.context.file_filter(request, snapshot)
+        lines_ = self.context.lines
+        if whole and keep is None and request.limit_hint is None:
+            return lines_.streamed(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
+        all_parts = lines_.parts(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
         if keep is not None:
             return self._selections.get(
                 snapshot,

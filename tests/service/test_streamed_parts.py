@@ -1,0 +1,164 @@
+"""A cold snapshot's answer follows the build of its file parts block by block (`LineCache.streamed`): the same
+bytes as an answer from the finished parts, one build however many answers arrive during it (in this process or,
+through the shared cache directory, another), nothing cached when the build fails, and no streaming where a
+build error could come after the first bytes."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from benchmarks.bigtable import commit_lines
+from lakegate.cloud.locations import Location
+from lakegate.protocol.capabilities import DELTA, PARQUET
+from lakegate.service import parts
+from lakegate.service.files import LineCache, parts_lines
+from lakegate.sharedcache import SharedCache
+from tests.service.test_parts import ROOT, _joined, _signers, _snapshot
+from tests.service.test_shared_cache import Worker
+
+FILES = parts.STREAM_MIN_ROWS + 7000  # three blocks
+
+
+def _answer(selected: parts.FileParts | parts.StreamedParts, fmt: str, signers: Any) -> bytes:
+    return _joined(parts_lines(selected, fmt, signers, ROOT, ()))
+
+
+def _counting_builds(monkeypatch: pytest.MonkeyPatch, pause: float = 0.0) -> list[int]:
+    """Counts `build_base` calls; `pause`: seconds after each block (so answers arrive during the build)."""
+    builds: list[int] = []
+    build_base = parts.build_base
+
+    def counted(*args: Any, on_block: Any = None, **kwargs: Any) -> pa.Table:
+        builds.append(1)
+
+        def slowed(block: pa.RecordBatch) -> None:
+            if on_block is not None:
+                on_block(block)
+            time.sleep(pause)
+
+        return build_base(*args, **{**kwargs, "on_block": slowed})
+
+    monkeypatch.setattr(parts, "build_base", counted)
+    return builds
+
+
+@pytest.mark.parametrize("fmt", [PARQUET, DELTA])
+def test_a_followed_build_answers_the_bytes_of_the_finished_parts(fmt: str) -> None:
+    snapshot, signers = _snapshot(FILES), _signers()
+    cache = LineCache()
+    followed = cache.streamed(snapshot, ROOT, (), fmt, fmt)
+    assert isinstance(followed, parts.StreamedParts)
+    assert len(followed) == FILES and followed.total_size() == sum(range(FILES))
+    got = _answer(followed, fmt, signers)
+    reference = LineCache().parts(snapshot, ROOT, (), fmt, fmt)
+    assert got == _answer(reference, fmt, signers) and got.count(b"\n") == FILES
+    # Cached whole once the build ended: later answers read the finished parts.
+    cached = cache.streamed(snapshot, ROOT, (), fmt, fmt)
+    assert isinstance(cached, parts.FileParts) and cached is cache.parts(snapshot, ROOT, (), fmt, fmt)
+    assert cache.builds == 1
+
+
+def test_answers_arriving_during_a_build_follow_it_and_nothing_is_built_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    builds = _counting_builds(monkeypatch, pause=0.1)
+    snapshot, signers, cache = _snapshot(FILES), _signers(), LineCache()
+    answers: list[bytes] = []
+    kinds: list[type] = []
+
+    def query(whole: bool) -> None:
+        got = cache.streamed if whole else cache.parts
+        selected = got(snapshot, ROOT, (), PARQUET, PARQUET)
+        kinds.append(type(selected))
+        answers.append(_answer(selected, PARQUET, signers))
+
+    threads = [threading.Thread(target=query, args=(i % 2 == 0,)) for i in range(8)]
+    for t in threads:
+        t.start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and cache.builds == 1
+    assert len(answers) == 8 and len(set(answers)) == 1 and answers[0].count(b"\n") == FILES
+    assert kinds.count(parts.StreamedParts) == 4  # every whole answer followed the build
+
+
+def test_a_build_failing_half_way_fails_its_answers_and_caches_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    build_base = parts.build_base
+
+    def failing(*args: Any, on_block: Any = None, **kwargs: Any) -> pa.Table:
+        def one_then_fail(block: pa.RecordBatch) -> None:
+            on_block(block)
+            raise ValueError("the disk went away")
+
+        return build_base(*args, **{**kwargs, "on_block": one_then_fail})
+
+    monkeypatch.setattr(parts, "build_base", failing)
+    snapshot, signers, cache = _snapshot(FILES), _signers(), LineCache()
+    followed = cache.streamed(snapshot, ROOT, (), PARQUET, PARQUET)
+    answer = parts_lines(followed, PARQUET, signers, ROOT, ())
+    sent = next(answer).files
+    sent += sum(piece.files for piece in itertools.islice(answer, parts.BLOCK // 2048 - 1))
+    assert sent == parts.BLOCK  # the first block went out, then the error
+    with pytest.raises(ValueError, match="the disk went away"):
+        next(answer)
+    assert cache.builds == 0 and cache.nbytes(snapshot) == 0
+    monkeypatch.setattr(parts, "build_base", build_base)
+    again = cache.streamed(snapshot, ROOT, (), PARQUET, PARQUET)  # a later answer builds it again, whole
+    assert _answer(again, PARQUET, signers).count(b"\n") == FILES and cache.builds == 1
+
+
+def test_small_tables_and_paths_the_build_may_refuse_are_not_followed() -> None:
+    cache = LineCache()
+    assert isinstance(cache.streamed(_snapshot(100), ROOT, (), PARQUET, PARQUET), parts.FileParts)
+    odd = _snapshot(FILES)
+    table = odd.files.base
+    paths = table.column("path").to_pylist()
+    paths[-1] = "a%20b.parquet"  # decoded and checked by `data_location`, which may refuse a path
+    assert not parts.streamable(
+        type(odd.files).from_table(table.set_column(0, "path", pa.array(paths, pa.string())))
+    )
+
+
+def test_two_workers_cold_at_once_build_once_through_the_shared_directory(tmp_path: Path) -> None:
+    table = tmp_path / "t"
+    (table / "_delta_log").mkdir(parents=True)
+    (table / "_delta_log" / "00000000000000000000.json").write_bytes(commit_lines(FILES))
+    DeltaTable(str(table)).create_checkpoint()
+    (table / "_delta_log" / "00000000000000000000.json").unlink()
+    root = Location.parse(str(table))
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    workers = [Worker(SharedCache(directory)), Worker(SharedCache(directory))]
+    answers: list[bytes] = []
+    kinds: list[type] = []
+
+    def query(worker: Worker) -> None:
+        snapshot = worker.snapshots.latest(root)
+        selected = worker.lines.streamed(snapshot, root, (), PARQUET, PARQUET)
+        kinds.append(type(selected))
+        answers.append(b"".join(p.data for p in parts_lines(selected, PARQUET, _signers(), root, ())))
+
+    threads = [threading.Thread(target=query, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 2 and answers[0].count(b"\n") == FILES
+    assert [a.split(b"?")[0] for a in answers[0].splitlines()] == [
+        a.split(b"?")[0] for a in answers[1].splitlines()
+    ]
+    built = [w.lines.shared.builds for w in workers if w.lines.shared is not None]
+    assert sum(built) == 2  # the checkpoint table and the parts, once each across both workers
+    assert parts.StreamedParts in kinds
+    assert len(list(directory.glob("*.arrow"))) == 2
