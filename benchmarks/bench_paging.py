@@ -3,6 +3,9 @@
 - a walk through every page with `maxFiles=1000` against one full `/query`, warm (same server, same client);
 - the same in the delta response format;
 - the same walks calling the table service directly (no HTTP): what paging itself costs;
+- CPU seconds of the server process and of the client for a full query and a walk: a walk's pages and the
+  client's handling of each alternate on the same cores, so its wall time adds up both, while a full answer
+  streams and the two overlap;
 - predicate hints on the partition column (SQL `predicateHints` and `jsonPredicateHints`, selecting one partition
   of 84) and on a stats column (selective: 5% of the files; non-selective: every file), against the full query;
   "first" is a fresh selection (hints evaluated), "again" reuses it (pages of a filtered walk do).
@@ -15,6 +18,7 @@ Prints a Markdown table; the figures in docs/performance.md come from it.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -124,6 +128,36 @@ def median(runs: int, measure: Callable[[], tuple]) -> float:
     return statistics.median(measure()[0] for _ in range(runs))
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_rows(pid: int, client: httpx.Client) -> list[tuple[str, float, str]]:
+    """CPU seconds of the server and of this client for a full query and a walk (medians of 5): what the server
+    spends per walk apart from the client's own work, which runs on the same cores between pages."""
+    measured: dict[str, tuple[float, float]] = {}
+    for name, measure in (
+        ("full /query", lambda: full_query(client, {})),
+        ("walk", lambda: page_walk(client, 1000)),
+    ):
+        server, own = [], []
+        for _ in range(5):
+            before, before_own = cpu_seconds(pid), time.process_time()
+            measure()
+            server.append(cpu_seconds(pid) - before)
+            own.append(time.process_time() - before_own)
+        measured[name] = statistics.median(server), statistics.median(own)
+    (full_server, full_client), (walk_server, walk_client) = measured["full /query"], measured["walk"]
+    return [
+        ("server CPU: full /query (median of 5)", full_server, "1.00×"),
+        ("server CPU: walk, maxFiles=1000 (median of 5)", walk_server, f"{walk_server / full_server:.2f}×"),
+        ("client CPU (httpx, this process): full /query", full_client, "1.00×"),
+        ("client CPU (httpx, this process): walk", walk_client, f"{walk_client / full_client:.2f}×"),
+    ]
+
+
 def in_process_rows(work: Path, config: dict[str, Any]) -> list[tuple[str, float, str]]:
     """The same app in this process, driven through ASGI (no socket, no HTTP parsing, no second process), then
     its table service called directly."""
@@ -179,6 +213,7 @@ def main() -> None:
             )
             walk = median(3, lambda: page_walk(client, 1000))
             rows.append(("walk, maxFiles=1000 (median of 3)", walk, f"{walk / full:.2f}×"))
+            rows += cpu_rows(server.daemon.proc.pid, client)
             full_query(client, {}, DELTA)
             page_walk(client, 1000, DELTA)
             full_delta = median(5, lambda: full_query(client, {}, DELTA))
