@@ -53,6 +53,9 @@ def serve(
     ),
 ) -> None:
     """Serve the shares of a configuration file (its database is migrated and synced first)."""
+    from lakegate._memory import one_arena
+
+    one_arena()  # before any thread starts: before pyarrow is imported (lakegate._memory)
     import uvicorn
 
     from lakegate.config import MAX_WORKERS, load_config
