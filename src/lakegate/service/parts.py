@@ -258,7 +258,7 @@ def streamable(files: AddFiles) -> bool:
         files.all_base_live
         and not files.added
         and len(files.base) >= STREAM_MIN_ROWS
-        and not _maybe_special(files.base.column("path").combine_chunks())
+        and not any(_maybe_special(chunk) for chunk in files.base.column("path").chunks)
     )
 
 
