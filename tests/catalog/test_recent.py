@@ -4,6 +4,7 @@ made through its own database object, and a token's expiry checked on every requ
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -93,3 +94,53 @@ def test_expiry_is_checked_on_every_request_even_when_remembered(db: Database, c
     clock.advance(60)
     with pytest.raises(UnauthenticatedError):
         catalog.authenticate(token)
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def test_an_answer_used_late_in_its_time_is_loaded_again_in_the_background_from_then_on() -> None:
+    ticks, loads = Ticks(), []
+    recent = Recent(1.0, clock=ticks)
+
+    def load() -> int:
+        loads.append(ticks.now)
+        return len(loads)
+
+    assert recent.get("k", load) == 1  # loaded at 100.0: good until 101.0
+    ticks.now = 100.4
+    assert recent.peek("k") == 1 and len(loads) == 1  # first half: nothing loaded
+    ticks.now = 100.6
+    assert recent.peek("k") == 1  # second half: answered, and loaded again behind the answer
+    _wait_for(lambda: len(loads) == 2 and not recent._refreshing, "no refresh")
+    assert loads[1] == 100.6
+    ticks.now = 101.5  # past the first load's time, within the refresh's (from 100.6)
+    assert recent.get("k", load) == 2
+    _wait_for(
+        lambda: len(loads) == 3 and not recent._refreshing, "no refresh"
+    )  # 101.5 is in the second half of the refresh's time
+    ticks.now = 102.6  # past every load's time: the request loads itself
+    assert recent.get("k", load) == 4 and loads[3] == 102.6
+
+
+def test_a_failed_refresh_keeps_the_answer_until_its_time_only() -> None:
+    ticks, calls = Ticks(), []
+    recent = Recent(1.0, clock=ticks)
+
+    def load() -> str:
+        calls.append(ticks.now)
+        if len(calls) > 1:
+            raise RuntimeError("database down")
+        return "first"
+
+    assert recent.get("k", load) == "first"
+    ticks.now = 100.9
+    assert recent.get("k", load) == "first"
+    _wait_for(lambda: len(calls) == 2, "no refresh")
+    ticks.now = 101.0
+    with pytest.raises(RuntimeError):
+        recent.get("k", load)

@@ -7,6 +7,7 @@ for each other instead of failing mid-transaction. PostgreSQL is the choice for 
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from collections.abc import Hashable, Iterator
@@ -27,6 +28,8 @@ from lakegate.inline import must_not_block
 LEGACY_FILE = "lakegate.db"  # every configuration's default database before 0.2 (see catalog/ownership.py)
 BACKENDS = ("sqlite", "postgresql")
 _WRITE = "lakegate_write"  # execution option marking a write transaction (SQLite: BEGIN IMMEDIATE)
+_CHANGES_FILE_BYTES = 4096  # the changes file starts again past this (one byte per catalog change)
+log = logging.getLogger("lakegate.db")
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -85,10 +88,8 @@ class Database:
         # Write transactions committed through this object (see `change_mark`).
         self.generation = 0
         sqlite = self.sqlite_path
-        self._wal = None if sqlite is None else f"{sqlite}-wal"
-        self._wal_alias: tuple[tuple[int, int], tuple[int, int]] | None = (
-            None  # (WAL stat, the mark it counts as)
-        )
+        # SQLite: the file every process's catalog change appends a byte to (see `change_mark`).
+        self.changes_file = None if sqlite is None else f"{sqlite}-changes"
         self._changes = ChangeListener(self.url) if self.backend == "postgresql" else None
 
     @property
@@ -98,32 +99,39 @@ class Database:
         return Path(db) if self.backend == "sqlite" and db and db != ":memory:" else None
 
     def change_mark(self) -> Hashable:
-        """What changes when the database may have: this object's write transactions, and any process's commit
-        (the CLI's, another server's): on a SQLite file each appends to the WAL file, so one stat tells; on
-        PostgreSQL each is announced (`lakegate.catalog.changes`). What the server remembers of the catalog
-        (`lakegate.catalog.recent`) is forgotten when the mark changes."""
+        """What changes when the catalog may have: this object's write transactions, and any process's catalog
+        change (the CLI's, another worker's or server's). On a SQLite file each such commit is followed by one
+        byte appended to `changes_file` beside the database, so one stat tells (the WAL file would tell too,
+        but every worker's audit writes move it: with two workers each forgot the other's remembered catalog
+        every 50 ms); on PostgreSQL each is announced (`lakegate.catalog.changes`). What the server remembers
+        of the catalog (`lakegate.catalog.recent`) is forgotten when the mark changes; a change made without
+        lakegate (an SQL shell) is seen when the memory expires (`catalogCacheSeconds`)."""
         if self._changes is not None:
             return self.generation, self._changes.mark()
-        if self._wal is None:
+        if self.changes_file is None:
             return self.generation
-        return self.generation, *self._wal_mark()
-
-    def _wal_stat(self) -> tuple[int, int]:
         try:
-            wal = os.stat(self._wal or "")
+            changes = os.stat(self.changes_file)
         except OSError:
-            return 0, 0
-        return wal.st_mtime_ns, wal.st_size
+            return self.generation
+        return self.generation, changes.st_mtime_ns, changes.st_size, changes.st_ino
 
-    def _wal_mark(self) -> tuple[int, int]:
-        """The WAL file's (mtime, size), except that what this object's own audit writes appended does not
-        count: the audit writer commits every 50 ms under load, and forgetting every remembered authentication
-        each time cost a database query per request. Its mark is taken while the write lock is held, so only a
-        commit by another process in the microseconds between the audit's commit and the stat that follows it
-        goes unseen until the memory expires (`catalogCacheSeconds`)."""
-        stat = self._wal_stat()
-        alias = self._wal_alias
-        return alias[1] if alias is not None and alias[0] == stat else stat
+    def _announce_change(self) -> None:
+        """After a catalog change committed on a SQLite file: tell every process's `change_mark`. Appending
+        (rather than touching) moves the size too, which a timestamp of coarse resolution might not."""
+        if self.changes_file is None:
+            return
+        try:
+            fd = os.open(self.changes_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:  # a read-only directory: other processes see the change when memory expires
+            log.warning("catalog change not announced to other processes (%s)", exc.__class__.__name__)
+            return
+        try:
+            if os.fstat(fd).st_size >= _CHANGES_FILE_BYTES:
+                os.ftruncate(fd, 0)
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -136,21 +144,16 @@ class Database:
         """One transaction, committed on success and rolled back on error. `catalog_change` False: it changes
         nothing a request's authentication or lookups read (audit events)."""
         must_not_block()
-        quiet: tuple[int, int] | None = None
         try:
             with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
                 yield conn
                 if catalog_change and self._changes is not None:
                     conn.exec_driver_sql(NOTIFY)  # delivered to every listener when this commits
-                if not catalog_change and self._wal is not None:
-                    quiet = (
-                        self._wal_mark()
-                    )  # SQLite: BEGIN IMMEDIATE holds the write lock, no commit but ours
         finally:
             if catalog_change:
                 self.generation += 1
-        if quiet is not None:  # committed: the WAL as it is now counts as it did before (see `_wal_mark`)
-            self._wal_alias = (self._wal_stat(), quiet)
+        if catalog_change:  # committed (announced after, so nothing read before the commit outlives the mark)
+            self._announce_change()
 
     def ping(self) -> bool:
         try:

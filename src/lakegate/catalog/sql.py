@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -92,20 +92,20 @@ class SqlCatalog(Catalog):
         if lookup is None:
             return self._refuse("an access token that does not verify, or Basic credentials no row can hold")
         key, query, params = lookup
-        now = self._clock()
 
-        def load() -> list[Any]:
+        def load() -> _Found | None:
             # No constant-time comparison is needed: the database matches the SHA-256 of the caller's input,
             # and how long that lookup takes can reveal at most the hash of a guess, nothing about a stored one.
             with self.db.read() as conn:
-                return list(conn.execute(query, {**params, "now": now}).all())
+                rows = list(conn.execute(query, {**params, "now": self._clock()}).all())
+            return _Found(_principal(rows), rows[0].expires_at) if rows else None
 
-        rows = self.recent.get(key, load)
-        if rows and rows[0].expires_at is not None and rows[0].expires_at <= now:
-            rows = load()  # remembered, but it has expired since
-        if not rows:
+        found = self.recent.get(key, load)
+        if found is not None and found.expires_at is not None and found.expires_at <= self._clock():
+            found = load()  # remembered, but it has expired since
+        if found is None:
             return self._refuse(self._why_refused(key, params))
-        return _principal(rows)
+        return found.principal
 
     def remembered(self, credential: Credential) -> Principal | None:
         """The principal `authenticate` would answer from memory alone (no database, nothing that blocks: the
@@ -113,13 +113,13 @@ class SqlCatalog(Catalog):
         if not credential:
             return None
         if self._may_be_federated(credential):
-            found = self.recent.peek(("jwt", token_hash(str(credential))))
-            return found[0] if found is not None and found[1] > self._clock().timestamp() else None
+            jwt = self.recent.peek(("jwt", token_hash(str(credential))))
+            return jwt[0] if jwt is not None and jwt[1] > self._clock().timestamp() else None
         lookup = self._lookup(credential)
-        rows = None if lookup is None else self.recent.peek(lookup[0])
-        if not rows or (rows[0].expires_at is not None and rows[0].expires_at <= self._clock()):
+        found: _Found | None = None if lookup is None else self.recent.peek(lookup[0])
+        if found is None or (found.expires_at is not None and found.expires_at <= self._clock()):
             return None
-        return _principal(rows)
+        return found.principal
 
     def _may_be_federated(self, credential: str | BasicCredentials) -> bool:
         """Whether `credential` may be a federated JWT (then federation is asked first)."""
@@ -312,6 +312,13 @@ _ACCESS = {
 
 
 _GET_SHARE = sa.select(SHARES).where(SHARES.c.name_key == sa.bindparam("share"))
+
+
+class _Found(NamedTuple):
+    """An active credential's recipient, as remembered: its principal and the credential's expiry."""
+
+    principal: Principal
+    expires_at: datetime | None
 
 
 def _principal(rows: list[Any]) -> Principal:

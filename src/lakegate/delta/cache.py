@@ -18,7 +18,9 @@ checkpoint's decoding, and the table's pages are in memory once.
 from __future__ import annotations
 
 import builtins
+import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from collections.abc import Callable
 import orjson
 import pyarrow as pa
 
+from lakegate import inline
 from lakegate._lru import Lru
 from lakegate._singleflight import SingleFlight
 from lakegate.cloud.base import ObjectInfo, ObjectStore
@@ -37,6 +40,7 @@ from lakegate.inline import holding, must_not_block
 from lakegate.sharedcache import SharedCache
 
 _MAX_LOGS = 1024  # DeltaLog objects kept (one per table root)
+log_ = logging.getLogger(__name__)
 REPLACED_CHECK_SECONDS = 1.0  # how often a cached latest snapshot's own commit is looked at (one listing)
 
 
@@ -61,6 +65,9 @@ class SnapshotCache:
         self._loads = SingleFlight[tuple[str, int], Snapshot]()
         self._logs: dict[str, DeltaLog] = {}
         self._checked: dict[str, float] = {}  # table root -> when its log was last seen to be the cached one
+        self._checking: set[str] = set()  # roots whose check runs in the background
+        self._replaced_keys: set[str] = set()  # roots a background check found written again
+        self._roots: dict[Location, tuple[str, str | None]] = {}  # see `_root`
         self.replaced_check_seconds = REPLACED_CHECK_SECONDS
         # Told the root's URI when a table was found deleted and written again (what else is cached of it goes).
         self.on_replaced: list[Callable[[str], None]] = []
@@ -88,19 +95,23 @@ class SnapshotCache:
             return self._locks.setdefault(key, threading.Lock())
 
     def latest(self, root: Location) -> Snapshot:
-        key = root.uri
+        key, log_dir = self._root(root)
+        with self._guard:
+            cached = self._latest.get(key)
+        if cached is not None and (
+            self._staleness_acceptable
+            or not (self._next_commit(root, log_dir, cached) or self._replaced_soon(key, root, cached))
+        ):
+            self.hits += 1  # the usual answer: nothing locked, one stat for a local table
+            return cached
         with holding(self._lock(key)):  # on the event loop, a load in progress elsewhere is not waited for
             with self._guard:
                 cached = self._latest.get(key)
-            if cached is not None and self._staleness_acceptable:
-                self.hits += 1
-                return cached
             if cached is None:
                 must_not_block()  # a whole log to read
-            # With a cached snapshot: one probe for its next commit (local: one stat, allowed on the event loop).
             log = self.log(root)
             if cached is not None and not log.has_commit(cached.version + 1):
-                if not self._replaced(key, log, cached):
+                if not (self._found_replaced(key) or self._replaced(key, log, cached)):
                     self.hits += 1
                     return cached
                 cached = None  # deleted and written again: nothing cached of the table is its own
@@ -118,6 +129,61 @@ class SnapshotCache:
                 self._latest.put(key, snapshot)
             self.trim(snapshot)
             return snapshot
+
+    def _root(self, root: Location) -> tuple[str, str | None]:
+        """The root's URI (the cache key) and, for a local table, its log directory (`Location.uri` is
+        computed on every call; small requests ask for the latest snapshot thousands of times a second)."""
+        found = self._roots.get(root)
+        if found is None:
+            if len(self._roots) >= _MAX_LOGS:
+                self._roots.clear()
+            log_dir = os.path.join(root.local_path, "_delta_log") if root.cloud == "file" else None
+            found = self._roots[root] = (root.uri, log_dir)
+        return found
+
+    def _next_commit(self, root: Location, log_dir: str | None, cached: Snapshot) -> bool:
+        """Whether the commit after the cached snapshot exists (a Delta writer creates commit v+1 before any
+        later file): for a local table one stat, allowed on the event loop."""
+        if log_dir is not None:
+            return os.path.lexists(f"{log_dir}/{cached.version + 1:020d}.json")
+        return self.log(root).has_commit(cached.version + 1)
+
+    def _replaced_soon(self, key: str, root: Location, cached: Snapshot) -> bool:
+        """Whether the table is known to have been written again (see `_replaced`). On the event loop, a due
+        check runs in a thread of its own and the request goes on with the cached snapshot: the check's
+        listing made every request arriving meanwhile hop to a worker thread and queue on the table's lock."""
+        if key in self._replaced_keys:
+            return True
+        if time.monotonic() - self._checked.get(key, -math.inf) < self.replaced_check_seconds:
+            return False
+        if not inline.active():
+            return True  # checked (and loaded if so) under the table's lock
+        with self._guard:
+            if key in self._checking:
+                return False
+            self._checking.add(key)
+        threading.Thread(
+            target=self._check_replaced, args=(key, root, cached), name="lakegate-replaced-check", daemon=True
+        ).start()
+        return False
+
+    def _check_replaced(self, key: str, root: Location, cached: Snapshot) -> None:
+        try:
+            if self._replaced(key, self.log(root), cached):
+                self._replaced_keys.add(key)
+        except Exception as exc:  # noqa: BLE001  - storage unreachable: the next check says it again
+            log_.warning("checking whether table %s was written again failed: %s", key, exc)
+        finally:
+            with self._guard:
+                self._checking.discard(key)
+
+    def _found_replaced(self, key: str) -> bool:
+        """Whether a check in the background found the table written again (then it is read afresh)."""
+        if key not in self._replaced_keys:
+            return False
+        must_not_block()  # nothing lasting before the point the load would block anyway
+        self._replaced_keys.discard(key)
+        return True
 
     def _replaced(self, key: str, log: DeltaLog, cached: Snapshot) -> bool:
         """Whether the table was deleted and written again with no commit after the cached version (the probe
