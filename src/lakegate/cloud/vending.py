@@ -100,20 +100,31 @@ class CredentialCache:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def now(self) -> float:
+        """The cache's clock (what `lease` deadlines are in)."""
+        return self._clock()
+
     def get(self, location: Location, vendor: CredentialVendor) -> TemporaryCredential:
         return self.get_all([location], vendor)
 
     def get_all(self, locations: Sequence[Location], vendor: CredentialVendor) -> TemporaryCredential:
         """One credential for exactly `locations` (`CredentialVendor.vend_all`)."""
+        return self.lease(locations, vendor)[0]
+
+    def lease(
+        self, locations: Sequence[Location], vendor: CredentialVendor
+    ) -> tuple[TemporaryCredential, float]:
+        """`get_all`'s credential, and until when (`now()`) this cache would hand it out again: a caller may
+        keep what it made of it (an encoded answer) until then."""
         key = (" ".join(location.uri for location in locations), vendor.identity)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with holding(lock):  # on the event loop (lakegate.inline), a vend in progress is not waited for
             entry = self._entries.get(key)
             now = self._clock()
-            if entry is not None and self._fresh(entry, now):
+            if entry is not None and now < self._fresh_until(entry):
                 CREDENTIAL_CACHE_HITS.inc()
-                return entry[1]
+                return entry[1], self._fresh_until(entry)
             must_not_block()  # a call to the cloud
             credential = vendor.vend_all(locations)
             now = self._clock()
@@ -123,12 +134,13 @@ class CredentialCache:
                     f"than minimumCredentialSeconds ({self._minimum_s}); the server's settings need fixing"
                 )
             self._entries[key] = (now, credential)
-            return credential
+            return credential, self._fresh_until((now, credential))
 
-    def _fresh(self, entry: tuple[float, TemporaryCredential], now: float) -> bool:
+    def _fresh_until(self, entry: tuple[float, TemporaryCredential]) -> float:
+        """Until half the credential's life is spent, and while it has at least `minimum_s` left."""
         issued, credential = entry
-        half_life = issued + (credential.expiration_ms / 1000 - issued) / 2
-        return now < half_life and credential.remaining_s(now) >= self._minimum_s
+        expires = credential.expiration_ms / 1000
+        return min(issued + (expires - issued) / 2, expires - self._minimum_s)
 
 
 # -- which vendor serves a location --------------------------------------------------------------------------
@@ -153,10 +165,14 @@ class VendorRegistry:
         return backend.vendor_problem(location, self._stores.settings_for(location))
 
     def credential(self, location: Location) -> TemporaryCredential:
+        return self.lease(location)[0]
+
+    def lease(self, location: Location) -> tuple[TemporaryCredential, float]:
+        """The location's credential and until when the cache hands it out again (`CredentialCache.lease`)."""
         problem = self.problem(location)
         if problem is not None:
             raise UnsupportedOperationError(f"Directory access is not available for this table: {problem}.")
-        return self.cache.get(location, self.vendor_for(location))
+        return self.cache.lease([location], self.vendor_for(location))
 
     def credentials(
         self, locations: Sequence[Location]

@@ -26,6 +26,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Lifespan
 
+from lakegate._memo import Memo
 from lakegate.catalog.base import Catalog, Principal
 from lakegate.cloud.local import PURPOSE, file_url_payload
 from lakegate.config import ServerConfig
@@ -133,8 +134,39 @@ def _params(request: Request) -> tuple[str, str, str]:
     return p["share"], p["schema"], p["table"]
 
 
+# Clients send the same few capability headers and query bodies again and again (parsing one costs more than
+# the rest of a small answer's handler); bodies are remembered only when small.
+_CAPABILITIES: Memo[str | None, Capabilities] = Memo(Capabilities.parse)
+_QUERIES: Memo[bytes, QueryRequest] = Memo(QueryRequest.from_body)
+_MEMO_BODY_BYTES = 1024
+
+
 def _capabilities(request: Request) -> Capabilities:
-    return Capabilities.parse(request.headers.get(HEADER))
+    return _CAPABILITIES(request.headers.get(HEADER))
+
+
+def _query_request(body: bytes) -> QueryRequest:
+    return _QUERIES(body) if len(body) <= _MEMO_BODY_BYTES else QueryRequest.from_body(body)
+
+
+def _base_url_of(key: tuple[str, Any, str | None, str]) -> str:
+    scheme, server, host, root_path = key
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {"type": "http", "scheme": scheme, "server": server, "headers": headers, "root_path": root_path}
+    return str(Request(scope).base_url).rstrip("/")
+
+
+_BASE_URLS = Memo(_base_url_of)
+
+
+def _base_url(request: Request) -> str:
+    """Starlette's `request.base_url` without the slash, remembered by what it is made of (it builds two URL
+    objects per request); the endpoint is appended by the callers."""
+    scope = request.scope
+    root_path = scope.get("app_root_path", scope.get("root_path", ""))
+    server = scope.get("server")
+    key = (scope.get("scheme", "http"), server and tuple(server), request.headers.get("host"), root_path)
+    return _BASE_URLS(key)
 
 
 # -- discovery --------------------------------------------------------------------------------------------------
@@ -225,7 +257,7 @@ async def query_table(request: Request) -> Response:
     principal, body = await _caller_and_body(request)
 
     def run() -> NdjsonAnswer:
-        query = QueryRequest.from_body(body)
+        query = _query_request(body)
         # A query from a starting version reads the table's history (in a worker thread); any other reads one
         # snapshot.
         if query.starting_version is not None:
@@ -241,7 +273,7 @@ async def query_table(request: Request) -> Response:
             query,
             _capabilities(request),
             parse_file_id_hash(request.headers.get("fileidhash")),
-            str(request.base_url).rstrip("/") + _prefix(request),
+            _base_url(request) + _prefix(request),
         )
 
     return await inline_first(lambda: _ndjson(run()))
@@ -250,12 +282,12 @@ async def query_table(request: Request) -> Response:
 async def table_credentials(request: Request) -> Response:
     principal, body = await _caller_and_body(request)
 
-    def run() -> dict[str, Any]:
+    def run() -> bytes:
         credentials = _svc(request).credentials
         return credentials.temporary_credentials(principal, *_params(request), body)
 
     # no-store: a credential must not be kept by proxies or HTTP caches.
-    return JSONResponse(await inline_first(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"})
+    return Response(await inline_first(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"})
 
 
 def table_changes(request: Request) -> Response:
@@ -265,7 +297,7 @@ def table_changes(request: Request) -> Response:
         request.query_params,
         _capabilities(request),
         parse_file_id_hash(request.headers.get("fileidhash")),
-        str(request.base_url).rstrip("/") + _prefix(request),
+        _base_url(request) + _prefix(request),
     )
     return _ndjson(answer)
 

@@ -65,6 +65,8 @@ class ResolvedTable:
             raise InvalidParameterError(f"You can only query {what} since version {self.info.start_version}.")
 
 
+_MAX_RESOLVED = 4096  # tables remembered by the two memos above (cleared whole past it)
+
 # Whether a table offers directory access (`lakegate.service.credentials.DirectoryAccess.allows`).
 DirAccessPolicy = Callable[[ResolvedTable], bool]
 
@@ -92,15 +94,27 @@ class TableContext:
         snapshots.sizer = lambda snapshot: snapshot.files.nbytes() + lines_.nbytes(snapshot)
         self.lines.on_built = snapshots.trim
         self._dir_access = dir_access
+        # By id of what the catalog handed out, checked by identity (an id is reused only after its object
+        # is gone); hashing a TableInfo costs more than these lookups save.
+        self._resolved: dict[int, ResolvedTable] = {}
+        self._modes: dict[int, tuple[ResolvedTable, list[str]]] = {}
 
     def resolve(self, principal: Principal | None, share: str, schema: str, table: str) -> ResolvedTable:
         info = self.catalog.get_table(principal, share, schema, table)
+        # The catalog hands out one TableInfo object while it remembers the table: parse its locations once.
+        known = self._resolved.get(id(info))
+        if known is not None and known.info is info:
+            return known
         try:
-            return ResolvedTable.of(info)
+            resolved = ResolvedTable.of(info)
         except InvalidLocationError as exc:
             # Checked at start (lakegate.preflight): only a database changed behind the server's back gets here.
             # The provider's problem, so a 500 whose details (the path) go to the log only.
             raise InvalidLocationError(f"table {info.full_name}: {exc.message}") from None
+        if len(self._resolved) >= _MAX_RESOLVED:
+            self._resolved.clear()
+        self._resolved[id(info)] = resolved
+        return resolved
 
     def history(
         self, table: ResolvedTable, snapshot: Snapshot | None = None, at_least: int | None = None
@@ -116,8 +130,16 @@ class TableContext:
     # -- what a table offers ---------------------------------------------------------------------------------
 
     def access_modes(self, table: ResolvedTable) -> list[str]:
-        """`url` always; `dir` where temporary credentials can be vended for every location of the table."""
-        return ["url", "dir"] if self._dir_access is not None and self._dir_access(table) else ["url"]
+        """`url` always; `dir` where temporary credentials can be vended for every location of the table
+        (decided by the configuration alone: once per resolved table)."""
+        known = self._modes.get(id(table))
+        if known is not None and known[0] is table:
+            return known[1]
+        modes = ["url", "dir"] if self._dir_access is not None and self._dir_access(table) else ["url"]
+        if len(self._modes) >= _MAX_RESOLVED:
+            self._modes.clear()
+        self._modes[id(table)] = (table, modes)
+        return modes
 
     def describe(
         self, table: ResolvedTable, snapshot: Snapshot, version: int | None

@@ -9,13 +9,17 @@ server.
 
 from __future__ import annotations
 
-from typing import Any
+import orjson
 
 from lakegate.catalog.base import Principal
 from lakegate.cloud.vending import VendorRegistry, authorize_location
 from lakegate.exceptions import UnsupportedOperationError
+from lakegate.metrics import CREDENTIAL_CACHE_HITS
 from lakegate.protocol.requests import json_object
 from lakegate.service.context import ResolvedTable, TableContext
+
+_MAX_ANSWERS = 4096  # encoded answers kept (cleared whole past it)
+_MAX_KEPT_BODY = 1024  # bodies longer than this are not keys (clients send `{}` or a location)
 
 
 class DirectoryAccess:
@@ -46,11 +50,20 @@ class CredentialService:
     def __init__(self, context: TableContext, access: DirectoryAccess) -> None:
         self.context = context
         self.access = access
+        # The encoded answer per (resolved table, body), kept while the credential cache would hand out the
+        # same credential: a cached credential's request is then a dictionary lookup.
+        self._answers: dict[tuple[int, bytes], tuple[ResolvedTable, float, bytes]] = {}
 
     def temporary_credentials(
         self, principal: Principal, share: str, schema: str, table: str, body: bytes
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """The JSON answer (`{"credentials": …}`), encoded."""
         resolved = self.context.resolve(principal, share, schema, table)  # ungranted ≡ nonexistent (404)
+        cache = self.access.vendors.cache
+        known = self._answers.get((id(resolved), body))
+        if known is not None and known[0] is resolved and cache.now() < known[1]:
+            CREDENTIAL_CACHE_HITS.inc()
+            return known[2]
         problem = self.access.problem(resolved)
         if problem is not None:
             raise UnsupportedOperationError(
@@ -59,7 +72,13 @@ class CredentialService:
                 "Read it through the query API (URL access)."
             )
         location = authorize_location(_requested_location(body), resolved.root, resolved.auxiliary)
-        return {"credentials": self.access.vendors.credential(location).to_json()}
+        credential, until = self.access.vendors.lease(location)
+        answer = orjson.dumps({"credentials": credential.to_json()})
+        if len(body) <= _MAX_KEPT_BODY:
+            if len(self._answers) >= _MAX_ANSWERS:
+                self._answers.clear()
+            self._answers[(id(resolved), body)] = (resolved, until, answer)
+        return answer
 
 
 def _requested_location(body: bytes) -> object:
