@@ -132,3 +132,22 @@ def test_lines_of_a_loop_turn_go_out_together_and_in_order(json_logging: Callabl
     assert before_turn_ends == ""
     assert [orjson.loads(line)["message"] for line in after_turn.splitlines()] == ["one", "two"]
     assert [orjson.loads(line)["message"] for line in at_end.splitlines()] == ["one", "two", "three", "four"]
+
+
+def test_lines_waiting_when_the_loop_stops_are_written_at_shutdown(
+    json_logging: Callable[[], io.StringIO],
+) -> None:
+    stream = json_logging()
+
+    async def last_answer() -> None:
+        info_line(logging.getLogger("lakegate.access"), "last", "http", {"n": 1}, soon=True)
+        asyncio.get_running_loop().stop()  # no further turn writes it
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(last_answer())
+    loop.run_forever()
+    waiting = stream.getvalue()
+    for handler in logging.getLogger().handlers:
+        handler.flush()  # what logging.shutdown() does at exit, and in a worker before it ends
+    loop.close()
+    assert task.done() and waiting == "" and orjson.loads(stream.getvalue())["message"] == "last"

@@ -13,7 +13,6 @@ installed (a test's log capture, an embedding application's) they go through `lo
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
 import sys
 import time
@@ -93,12 +92,17 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]  # of a text s
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self._waiting: list[str] = []
-        atexit.register(self.write_waiting)  # none lost at exit (the loop's last turn writes them first)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._waiting:
             self.write_waiting()
         super().emit(record)
+
+    def flush(self) -> None:
+        """Also what logging.shutdown() calls at exit (and a forked worker before it ends): no waiting line is lost
+        when the event loop stops before its next turn."""
+        self.write_waiting()
+        super().flush()
 
     def write_line(self, text: str, soon: bool) -> None:
         with self.lock:  # type: ignore[union-attr]  # made by Handler's constructor; other threads log too
