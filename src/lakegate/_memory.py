@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 
 M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
-RELEASE_AGAIN_SECONDS = 0.25  # after the answer's last pieces, still held when the render ends, are freed
+RELEASE_AGAIN_SECONDS = 0.05  # once the last pieces (still held when the render ends) are sent and freed
 
 
 def _libc() -> ctypes.CDLL | None:
