@@ -191,7 +191,10 @@ def measure(work: Path) -> None:
     print(f"| cold: first request, median of {runs} | {statistics.median(colds):.2f} s |")
     print(f"| warm, min of {runs}×3 | {warm:.2f} s ({warm / floor:.2f}× floor) |")
     print(f"| warm, median of {runs} (each the best of 3) | {statistics.median(warms):.2f} s |")
-    print(f"| resident per cached file after warm (RSS growth / files, min) | {min(resident):.0f} B |")
+    print(
+        f"| resident per cached file after warm (growth / files), min (median) of {runs} | {min(resident):.0f} B "
+        f"({statistics.median(resident):.0f} B) |"
+    )
     print(f"| peak RSS of the cold query | {min(peaks):.0f} MB |")
     print(f"| peak RSS while streaming warm answers / RSS after them | {min(streaming):.2f}× |")
     print(f"| 1 cold query: wall / peak RSS | {one_cold:.2f} s / {one_peak:.0f} MB |")
