@@ -204,8 +204,9 @@ class TableContext:
         """The files one page holds: what the client asked, capped by the server's limit."""
         return None if max_files is None else min(max_files, self.config.query_table_page_size_limit)
 
-    def signers(self, table: ResolvedTable, base_url: str) -> Signers:
-        now = int(time.time())
+    def signers(self, table: ResolvedTable, base_url: str, now: int | None = None) -> Signers:
+        """`now`: the second the URLs are signed at (default: this one)."""
+        now = int(time.time()) if now is None else now
         return Signers(
             self.stores,
             SignRequest(

@@ -7,6 +7,7 @@ negotiation — happens before an answer is returned; the body generator only si
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
 from lakegate.service.async_queries import AsyncQueries, Prepared, describe_request, request_of
 from lakegate.service.context import ResolvedTable, TableContext, check_query
-from lakegate.service.files import Signers, parts_lines
+from lakegate.service.files import SMALL_ANSWER_FILES, Signers, parts_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
 from lakegate.service.paging import (
     MISMATCH,
@@ -77,6 +78,36 @@ class _Plan:
     render: Render
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A small answer as rendered, and what it was rendered for (checked by identity)."""
+
+    table: ResolvedTable
+    snapshot: Snapshot
+    headers: dict[str, str]
+    body: bytes
+    stats: dict[str, int]
+
+
+MAX_KEPT_ANSWERS = 256  # small answers kept for the current second (each at most ~64 file lines)
+
+
+def _repeatable(request: QueryRequest, caps: Capabilities) -> bool:
+    """Whether the answer depends only on the latest snapshot, the table and the second it is signed in: no
+    version or timestamp (resolved through the commit timeline), no page or refresh token (whose expiry is in
+    milliseconds), no pages, no async query."""
+    return (
+        request.version is None
+        and request.timestamp is None
+        and request.starting_version is None
+        and not request.page_token
+        and not request.refresh_token
+        and not request.include_refresh_token
+        and request.max_files is None
+        and not caps.async_query
+    )
+
+
 class TableService:
     def __init__(self, context: TableContext, async_queries: AsyncQueries) -> None:
         # Encoded head lines per snapshot (dropped with it) and format/capabilities/description.
@@ -85,6 +116,14 @@ class TableService:
         )
         self.context = context
         self.async_queries = async_queries
+        # /metadata answers per snapshot (dropped with it): (table, headers, lines) by table, capabilities and
+        # time travel.
+        self._metadata: weakref.WeakKeyDictionary[
+            Snapshot, dict[tuple[Any, ...], tuple[ResolvedTable, dict[str, str], list[bytes]]]
+        ] = weakref.WeakKeyDictionary()
+        # Small answers of repeatable queries, for the second they were signed in (`_repeated`).
+        self._answers: dict[tuple[Any, ...], _Kept] = {}
+        self._answers_second = 0
         self._selections: Selections[FileParts] = Selections()
         async_queries.builders[SNAPSHOT] = self._async_result
 
@@ -144,10 +183,20 @@ class TableService:
     ) -> NdjsonAnswer:
         resolved = self.context.resolve(principal, share, schema, table)
         snapshot, travelled = self.snapshot_for(resolved, version, timestamp)
-        fmt = choose_format(caps, snapshot)
-        check_readable(snapshot, fmt, caps)
-        body = self._head(resolved, snapshot, fmt, caps, travelled)
-        return NdjsonAnswer(self.context.headers(snapshot.version, fmt), body, {"version": snapshot.version})
+        # The answer depends on the snapshot, the table and the capabilities only: kept with the snapshot.
+        kept = self._metadata.get(snapshot)
+        if kept is None:
+            kept = self._metadata.setdefault(snapshot, {})
+        key = (id(resolved), caps, travelled)
+        found = kept.get(key)
+        if found is None or found[0] is not resolved:
+            fmt = choose_format(caps, snapshot)
+            check_readable(snapshot, fmt, caps)
+            body = self._head(resolved, snapshot, fmt, caps, travelled)
+            found = (resolved, self.context.headers(snapshot.version, fmt), body)
+            if len(kept) < MAX_HEADS_PER_SNAPSHOT:
+                kept[key] = found
+        return NdjsonAnswer(dict(found[1]), found[2], {"version": snapshot.version})
 
     # -- /query (snapshot; with startingVersion it is `HistoryService.stream_query`) -------------------------
 
@@ -163,6 +212,8 @@ class TableService:
         base_url: str,
     ) -> NdjsonAnswer:
         resolved = self.context.resolve(principal, share, schema, table)
+        if _repeatable(request, caps):
+            return self._repeated(resolved, request, caps, file_id_hash, base_url)
         check_query(resolved, request, caps)
         position = self._position(resolved, request)
         if len(position.snapshot.files) > MAX_INLINE_FILES:
@@ -176,6 +227,39 @@ class TableService:
         ):
             return self._submit(principal, plan, position.travelled, caps, file_id_hash, base_url)
         return self._page(plan, position, file_id_hash, base_url)
+
+    def _repeated(
+        self,
+        table: ResolvedTable,
+        request: QueryRequest,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> NdjsonAnswer:
+        """A query of the latest snapshot that names no page, token or version: a small answer is rendered at
+        most once per second for the same table, query and capabilities. Its URLs are signed at that second,
+        so a second render in it would make the same bytes (`SignRequest.now_s` is whole seconds)."""
+        snapshot = self.context.snapshots.latest(table.root)
+        second = int(time.time())
+        key = (id(table), id(snapshot), request, caps, file_id_hash, base_url)
+        kept = self._answers.get(key) if self._answers_second == second else None
+        if kept is not None and kept.table is table and kept.snapshot is snapshot:
+            return NdjsonAnswer(
+                dict(kept.headers), (Lines(kept.body, kept.stats["files"]),), dict(kept.stats)
+            )
+        check_query(table, request, caps)
+        if len(snapshot.files) > MAX_INLINE_FILES:
+            must_not_block()  # selecting, signing and encoding many files: in a worker thread
+        position = _Position(snapshot, travelled=False)
+        plan = self._plan(table, request, caps, file_id_hash, position)
+        answer = self._page(plan, position, file_id_hash, base_url, now=second)
+        if answer.stats["files"] > SMALL_ANSWER_FILES:
+            return answer  # streamed as usual: a big answer is not kept
+        body = b"".join(answer.chunks())
+        if self._answers_second != second or len(self._answers) >= MAX_KEPT_ANSWERS:
+            self._answers, self._answers_second = {}, second
+        self._answers[key] = _Kept(table, snapshot, answer.headers, body, answer.stats)
+        return NdjsonAnswer(dict(answer.headers), (Lines(body, answer.stats["files"]),), dict(answer.stats))
 
     def _position(self, table: ResolvedTable, request: QueryRequest) -> _Position:
         """The snapshot to read: as the page or refresh token pins it, else as asked."""
@@ -318,7 +402,12 @@ class TableService:
         )
 
     def _page(
-        self, plan: _Plan, position: _Position, file_id_hash: str | None, base_url: str
+        self,
+        plan: _Plan,
+        position: _Position,
+        file_id_hash: str | None,
+        base_url: str,
+        now: int | None = None,
     ) -> NdjsonAnswer:
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
@@ -346,7 +435,7 @@ class TableService:
             plan.refresh_token,
         )
         return page.answer(
-            self.context.signers(plan.table, base_url),
+            self.context.signers(plan.table, base_url, now),
             {
                 "version": version,
                 "files": len(selected),
