@@ -41,7 +41,12 @@ from lakegate.sharedcache import SharedCache
 
 _MAX_LOGS = 1024  # DeltaLog objects kept (one per table root)
 log_ = logging.getLogger(__name__)
-REPLACED_CHECK_SECONDS = 1.0  # how often a cached latest snapshot's own commit is looked at (one listing)
+REPLACED_CHECK_SECONDS = 1.0
+# A local table's next commit is looked for at most once per this time (a commit is seen up to 1 ms later;
+# small requests come at thousands per second, and each look is a stat).
+NEXT_COMMIT_PROBE_SECONDS = (
+    0.001  # how often a cached latest snapshot's own commit is looked at (one listing)
+)
 
 
 class SnapshotCache:
@@ -68,6 +73,9 @@ class SnapshotCache:
         self._checking: set[str] = set()  # roots whose check runs in the background
         self._replaced_keys: set[str] = set()  # roots a background check found written again
         self._roots: dict[Location, tuple[str, str | None]] = {}  # see `_root`
+        self._probed: dict[
+            str, tuple[int, float]
+        ] = {}  # log dir -> (version, millisecond) found without a next
         self.replaced_check_seconds = REPLACED_CHECK_SECONDS
         # Told the root's URI when a table was found deleted and written again (what else is cached of it goes).
         self.on_replaced: list[Callable[[str], None]] = []
@@ -145,7 +153,15 @@ class SnapshotCache:
         """Whether the commit after the cached snapshot exists (a Delta writer creates commit v+1 before any
         later file): for a local table one stat, allowed on the event loop."""
         if log_dir is not None:
-            return os.path.lexists(f"{log_dir}/{cached.version + 1:020d}.json")
+            now = time.monotonic()
+            if self._probed.get(log_dir) == (cached.version, now // NEXT_COMMIT_PROBE_SECONDS):
+                return False  # looked in this millisecond already
+            if os.path.lexists(f"{log_dir}/{cached.version + 1:020d}.json"):
+                return True
+            if len(self._probed) >= _MAX_LOGS:
+                self._probed.clear()
+            self._probed[log_dir] = (cached.version, now // NEXT_COMMIT_PROBE_SECONDS)
+            return False
         return self.log(root).has_commit(cached.version + 1)
 
     def _replaced_soon(self, key: str, root: Location, cached: Snapshot) -> bool:
