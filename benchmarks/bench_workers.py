@@ -7,7 +7,8 @@
    queries that is not timed); three rounds, the best round's answers per second.
 2. Memory: the proportional set size (PSS, /proc/PID/smaps_rollup: a page mapped by k processes counts 1/k
    in each, so the shared snapshot cache files count once) and the resident size (RSS, which counts a shared
-   page in every process) of all the server's processes, after those queries.
+   page in every process) of all the server's processes, after those queries; and what the largest worker has
+   to itself (private dirty pages: what each added worker costs).
 3. A second worker's first query: a server with two workers and warm-up off, each of which has answered a small
    table first (its own first requests: database connections, stores). The big table's first query is cold
    (the worker that answers it, A, reads the checkpoint, builds the file parts and writes both to the cache
@@ -78,16 +79,23 @@ def workers_of(server: RunningServer) -> list[int]:
     return processes(server)[1:]
 
 
-def memory_mb(server: RunningServer) -> tuple[float, float]:
-    """(PSS, RSS) of all the server's processes, MB."""
-    pss = rss = 0
+def memory_mb(server: RunningServer) -> tuple[float, float, float]:
+    """(PSS, RSS) of all the server's processes, and the most memory a worker has to itself (private dirty
+    pages: its own allocations and the supervisor's pages it wrote to), MB."""
+    pss = rss = own = 0
+    workers = set(workers_of(server))
     for pid in processes(server):
+        private = 0
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
                 pss += int(line.split()[1])
             elif line.startswith("Rss:"):
                 rss += int(line.split()[1])
-    return pss / 1024, rss / 1024
+            elif line.startswith("Private_Dirty:"):
+                private = int(line.split()[1])
+        if pid in workers or not workers:
+            own = max(own, private)
+    return pss / 1024, rss / 1024, own / 1024
 
 
 def serve(work: Path, table: str, name: str, **config: object) -> RunningServer:
@@ -103,8 +111,8 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.2)
 
 
-def throughput(work: Path, table: str, workers: int) -> tuple[float, float, float]:
-    """(answers/s, PSS MB, RSS MB) with `workers` processes."""
+def throughput(work: Path, table: str, workers: int) -> tuple[float, float, float, float]:
+    """(answers/s, PSS MB, RSS MB, a worker's own MB) with `workers` processes."""
     server = serve(work, table, f"workers-{workers}", workers=workers)
     try:
         if workers > 1:
@@ -175,12 +183,15 @@ def main() -> None:
     print(f"\n### {CONCURRENT} concurrent full /query of a {n_files:,}-file local table")
     print(f"({cores} cores; load average {load:.1f} at the end)\n")
     print(
-        "| workers | answers/s (best of 3 rounds) | × 1 worker | PSS MB (all processes) | × 1 worker | RSS MB |"
+        "| workers | answers/s (best of 3 rounds) | × 1 worker | PSS MB (all processes) | × 1 worker | RSS MB "
+        "| private MB (the largest worker's) |"
     )
-    print("|---|---|---|---|---|---|")
-    for count, (rate, pss, rss) in results.items():
+    print("|---|---|---|---|---|---|---|")
+    for count, (rate, pss, rss, own) in results.items():
         label = f"{count} (auto)" if count == cores and count > 1 else str(count)
-        print(f"| {label} | {rate:.2f} | {rate / one[0]:.2f} | {pss:.0f} | {pss / one[1]:.2f} | {rss:.0f} |")
+        print(
+            f"| {label} | {rate:.2f} | {rate / one[0]:.2f} | {pss:.0f} | {pss / one[1]:.2f} | {rss:.0f} | {own:.0f} |"
+        )
     cold, warm, first_on_b = second_worker(work, table)
     print(f"\n### The second worker's first query ({n_files:,} files, 2 workers, warm-up off)\n")
     print("| query | seconds | × A's warm query |")
