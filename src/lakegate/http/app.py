@@ -14,7 +14,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -228,7 +228,8 @@ def table_version(request: Request) -> Response:
 
 @_inline_first
 def table_metadata(request: Request) -> Response:
-    q = request.query_params
+    # Most ask for the latest version: no query string to parse.
+    q: Mapping[str, str] = request.query_params if request.scope.get("query_string") else {}
     principal = _principal(request)
     only_one_of(q, "version", "timestamp")  # before either value, as the reference server
     answer = _svc(request).tables.table_metadata(

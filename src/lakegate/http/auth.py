@@ -41,6 +41,13 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 def credential(request: Request) -> Credential:
-    """What the caller presents on a sharing endpoint: a bearer token, Basic credentials, or None."""
+    """What the caller presents on a sharing endpoint: a bearer token, Basic credentials, or None. (The header
+    is read once: every request asks.)"""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return value.strip() or None
+    if scheme != "basic":
+        return None
     basic = basic_credentials(request)
-    return BasicCredentials(*basic) if basic is not None else bearer_token(request)
+    return None if basic is None else BasicCredentials(*basic)

@@ -119,7 +119,7 @@ class TableService:
         # /metadata answers per snapshot (dropped with it): (table, headers, lines) by table, capabilities and
         # time travel.
         self._metadata: weakref.WeakKeyDictionary[
-            Snapshot, dict[tuple[Any, ...], tuple[ResolvedTable, dict[str, str], list[bytes]]]
+            Snapshot, dict[tuple[Any, ...], tuple[ResolvedTable, dict[str, str], list[Lines]]]
         ] = weakref.WeakKeyDictionary()
         # Small answers of repeatable queries, for the second they were signed in (`_repeated`).
         self._answers: dict[tuple[Any, ...], _Kept] = {}
@@ -192,7 +192,8 @@ class TableService:
         if found is None or found[0] is not resolved:
             fmt = choose_format(caps, snapshot)
             check_readable(snapshot, fmt, caps)
-            body = self._head(resolved, snapshot, fmt, caps, travelled)
+            # One piece that says it holds no file line (nobody counts line starts in it).
+            body = [Lines(b"".join(self._head(resolved, snapshot, fmt, caps, travelled)), 0)]
             found = (resolved, self.context.headers(snapshot.version, fmt), body)
             if len(kept) < MAX_HEADS_PER_SNAPSHOT:
                 kept[key] = found
