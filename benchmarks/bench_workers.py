@@ -23,6 +23,7 @@ Prints Markdown tables; the figures in docs/performance.md come from it.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -172,8 +173,15 @@ def second_worker(work: Path, table: str) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    n_files = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     work = Path(tempfile.mkdtemp(prefix="lakegate-bench-workers-"))
+    try:
+        measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the table and the servers' directories
+
+
+def measure(work: Path) -> None:
+    n_files = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     table = build_table(work / "big", n_files)
     cores = default_workers()
     counts = [1, *([cores] if cores > 1 else [2])]
