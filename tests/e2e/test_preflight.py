@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ import yaml
 
 from lakegate.catalog.shares import Shares
 from lakegate.exceptions import InvalidParameterError
-from tests.e2e.server import start_server
+from tests.e2e.server import start_server, wait_for
 from tests.tables import build_plain
 
 BLOCKER = """
@@ -174,6 +175,14 @@ def test_location_broken_after_start_is_a_500_without_the_path(tmp_path: Path) -
         assert httpx.post(query, json={}, headers=server.headers()).status_code == 200
         with sqlite3.connect(server.workdir / "lakegate.db") as conn:
             conn.execute("UPDATE share_tables SET location = 's3x://provider-bucket/secret-path'")
+        # A change made beside lakegate counts once the remembered table expires (catalogCacheSeconds, 1 s).
+        changed = time.monotonic()
+        wait_for(
+            lambda: httpx.post(query, json={}, headers=server.headers()).status_code != 200,
+            "the changed location never took effect",
+            timeout=10,
+        )
+        assert time.monotonic() - changed <= 1.0 + 0.5
         for call in (
             lambda: httpx.post(query, json={}, headers=server.headers()),
             lambda: httpx.get(query.replace("/query", "/metadata"), headers=server.headers()),
