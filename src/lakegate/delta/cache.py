@@ -44,9 +44,7 @@ log_ = logging.getLogger(__name__)
 REPLACED_CHECK_SECONDS = 1.0
 # A local table's next commit is looked for at most once per this time (a commit is seen up to 1 ms later;
 # small requests come at thousands per second, and each look is a stat).
-NEXT_COMMIT_PROBE_SECONDS = (
-    0.001  # how often a cached latest snapshot's own commit is looked at (one listing)
-)
+NEXT_COMMIT_PROBE_SECONDS = 0.001
 
 
 class SnapshotCache:
@@ -73,9 +71,8 @@ class SnapshotCache:
         self._checking: set[str] = set()  # roots whose check runs in the background
         self._replaced_keys: set[str] = set()  # roots a background check found written again
         self._roots: dict[Location, tuple[str, str | None]] = {}  # see `_root`
-        self._probed: dict[
-            str, tuple[int, float]
-        ] = {}  # log dir -> (version, millisecond) found without a next
+        # log dir -> (version, millisecond) in which no next commit was found
+        self._probed: dict[str, tuple[int, float]] = {}
         self.replaced_check_seconds = REPLACED_CHECK_SECONDS
         # Told the root's URI when a table was found deleted and written again (what else is cached of it goes).
         self.on_replaced: list[Callable[[str], None]] = []
