@@ -64,7 +64,7 @@ def serve(
     from lakegate.logs import FORMATS, configure_logging
     from lakegate.server import build_app
     from lakegate.shutdown import CutOffQuietly, Server
-    from lakegate.workers import default_workers, serve_workers
+    from lakegate.workers import default_workers, import_thread_backend, serve_workers
 
     # Checked here, one line each: typer's own range errors are a box of lines, and uvicorn would take a bad
     # level with a traceback, and a port past 65535 modulo 65536.
@@ -125,6 +125,7 @@ def serve(
     )
     count = default_workers() if settings.workers == "auto" else settings.workers
     if count == 1:
+        import_thread_backend()  # forked workers import it before the fork (workers.load_before_forking)
         Server(server_config).run()
         return
     raise typer.Exit(serve_workers(server_config, count))
