@@ -12,6 +12,8 @@ PLUS_TWO = timezone(timedelta(hours=2))
 def test_aware_datetimes_are_written_in_utc_with_milliseconds() -> None:
     assert iso(datetime(2026, 7, 1, 14, 0, 5, 987_654, tzinfo=PLUS_TWO)) == "2026-07-01T12:00:05.987Z"
     assert iso(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == "2026-07-01T12:00:00.000Z"
+    late = datetime(2026, 7, 1, 23, 59, 59, 999_999, tzinfo=UTC)
+    assert iso(late) == "2026-07-01T23:59:59.999Z"  # cut, not rounded
     assert iso_or_none(None) is None
     assert iso_or_none(datetime(2026, 1, 2, tzinfo=UTC)) == "2026-01-02T00:00:00.000Z"
 

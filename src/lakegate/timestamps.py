@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 def iso(moment: datetime) -> str:
     """An aware datetime in the format above (sub-millisecond digits are dropped)."""
+    if moment.tzinfo is UTC and moment.year >= 1000:  # most (every audit event's): C's isoformat, ~5x faster
+        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 

@@ -169,3 +169,27 @@ def test_a_full_queue_hands_the_event_back_to_the_caller(
     audit.close()
     assert _stored(db) == 4
     db.close()
+
+
+def test_the_writer_stores_rows_as_sqlalchemy_would(db: Database) -> None:
+    """The writer hands plain tuples to the driver (lakegate.audit._Insert): the stored values, as the database
+    holds them (SQLite keeps times as text), are those SQLAlchemy's own insert of the same event stores."""
+    prepared(db)
+    audit = AuditLog(db)
+    events = [
+        _access("alice", 0),  # a whole second: SQLite's text keeps its six zero digits
+        _access(None, 1, version=None, files=None, user_agent=None)._replace(
+            at=T0.replace(microsecond=123456)
+        ),
+    ]
+    audit.store(events)
+    columns = [c.name for c in AuditEvent.__table__.c if c.name != "id"]
+    with db.write(catalog_change=False) as conn:
+        conn.execute(sa.insert(AuditEvent), [dict(zip(Access._fields, e, strict=True)) for e in events])
+    with db.read() as conn:
+        raw = conn.exec_driver_sql(f"SELECT {', '.join(columns)} FROM audit_events ORDER BY id").all()
+    assert len(raw) == 4 and raw[:2] == raw[2:]
+
+
+def test_an_event_has_every_column_of_the_audit_table() -> None:
+    assert list(Access._fields) == [c.name for c in AuditEvent.__table__.c if c.name != "id"]

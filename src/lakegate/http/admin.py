@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -325,7 +325,7 @@ def record_change(
         schema_name=names.get("schema"),
         table_name=names.get("table"),
     )
-    audit.record(replace(change, status=status, client=client))
+    audit.record(change._replace(status=status, client=client))
 
 
 def _route(api: AdminApi, path: str, handler: Handler, method: str, action: str | None = None) -> Route:
