@@ -155,7 +155,12 @@ class DeltaLog:
             wanted = [
                 c for c in ("add", "metaData", "protocol", "sidecar") if c in parquet.schema_arrow.names
             ]
-            return parquet.read(columns=wanted)
+            # Decoded on this thread: with pyarrow's thread pool, a pool thread frees the reader (and the
+            # PyBuffer over `data`, which takes the GIL) after read() returns; at interpreter exit that thread
+            # is killed inside a destructor and the process aborts ("terminate called without an active
+            # exception", apache/arrow#33975). The `add` column is nearly all the work, and Arrow spreads a
+            # read over top-level columns only: no slower.
+            return parquet.read(columns=wanted, use_threads=False)
         except (pa.ArrowException, OSError) as exc:  # ArrowInvalid and the like: not a (whole) parquet file
             raise self._corrupt("a checkpoint", location, str(exc)) from exc
 
