@@ -30,7 +30,7 @@ from lakegate.service import files as files_module
 from lakegate.service import parts
 from lakegate.service.files import LineCache, Signers, file_lines, make_entry, parts_lines
 from lakegate.service.responses import Lines
-from tests.delta.test_checkpoint_rows import ADD, add
+from tests.delta.test_checkpoint_rows import ADD, add, text
 
 ROOT = Location.parse("/srv/tables/t")
 AUX = Location.parse("/srv/aux")
@@ -95,6 +95,39 @@ def test_columnar_lines_equal_the_per_file_reference(
     rows: list[dict[str, Any]], fmt: str, block: int
 ) -> None:
     """`block`: the rows built at a time (big tables are built in blocks of sorted rows)."""
+    _check_against_reference(rows, fmt, block)
+
+
+# The partition values of a table: the same keys in the same order in every file (built by one join per key).
+_keys = st.lists(text, min_size=1, max_size=3, unique=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    keys=_keys,
+    fmt=st.sampled_from([PARQUET, DELTA]),
+    block=st.sampled_from([2, 8]),
+)
+def test_partition_values_with_the_same_keys_equal_the_per_file_reference(
+    data: st.DataObject, keys: list[str], fmt: str, block: int
+) -> None:
+    values = st.lists(st.none() | text, min_size=len(keys), max_size=len(keys))
+    rows = data.draw(
+        st.lists(
+            st.builds(
+                lambda add, values: {**add, "partitionValues": list(zip(keys, values, strict=True))},
+                add,
+                values,
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    _check_against_reference(rows, fmt, block)
+
+
+def _check_against_reference(rows: list[dict[str, Any]], fmt: str, block: int) -> None:
     half = len(rows) // 2  # two chunks, as the row groups of a big checkpoint
     table = add_table(pa.chunked_array([pa.array(rows[:half], type=ADD), pa.array(rows[half:], type=ADD)]))
     adds = rows_as_dicts(table)

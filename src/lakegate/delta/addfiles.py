@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakegate._arrow import empty_strings
+
 FileKey = tuple[str, str]  # (path, deletion vector id): the Delta protocol's file identity
 
 _EMPTY = pa.table({"path": pa.array([], pa.string())})
@@ -35,13 +37,13 @@ def file_key(action: dict[str, Any]) -> FileKey:
 def dv_ids(table: pa.Table) -> pa.Array:
     """`dv_id` of every row, column-wise ("" for rows without a deletion vector)."""
     if "deletionVector" not in table.column_names or table.column("deletionVector").null_count == len(table):
-        return pa.array([""] * len(table), pa.string()) if len(table) else pa.array([], pa.string())
+        return empty_strings(len(table))
     dv = table.column("deletionVector").combine_chunks()
     names = {f.name for f in dv.type}
 
     def text(name: str) -> pa.Array:
         if name not in names:
-            return pa.array([""] * len(dv), pa.string())
+            return empty_strings(len(dv))
         return pc.fill_null(pc.cast(dv.field(name), pa.string()), "")
 
     offset = dv.field("offset") if "offset" in names else pa.nulls(len(dv), pa.int32())
