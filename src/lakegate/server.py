@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from lakegate.audit import AuditLog
@@ -34,7 +33,7 @@ from lakegate.http.activation import Activation, activation_routes
 from lakegate.http.admin import AdminApi, admin_routes
 from lakegate.http.app import Services, create_app
 from lakegate.http.console.pages import Console, console_routes
-from lakegate.http.observability import ObservabilityMiddleware, operational_routes
+from lakegate.http.observability import Observer, operational_routes
 from lakegate.iceberg import IcebergTables
 from lakegate.keys import KeyRing
 from lakegate.metrics import Metrics
@@ -181,7 +180,7 @@ def build_app(config: ServerConfig) -> Starlette:
         console = Console(admin, links, inspector, services.keys, config)
         operations.append(Mount("/console", routes=console_routes(console)))
     pages = activation_routes(Activation(links, audit, services.keys, config))
-    middleware = [Middleware(ObservabilityMiddleware, audit=audit, prefix=config.endpoint)]
+    observer = Observer(audit, config.endpoint)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -193,4 +192,4 @@ def build_app(config: ServerConfig) -> Starlette:
         audit.close()
         db.close()
 
-    return create_app(services, operations, middleware, lifespan, pages)
+    return create_app(services, observer, operations, lifespan, pages)

@@ -11,6 +11,7 @@ import pytest
 
 from lakegate.audit import Access
 from lakegate.http.app import _ndjson
+from lakegate.http.hot import as_response
 from lakegate.http.observability import ObservabilityMiddleware
 from lakegate.service.responses import Lines, NdjsonAnswer
 
@@ -51,7 +52,7 @@ async def _serve(body_messages: int | None) -> tuple[bytes, list[Access]]:
     received: list[bytes] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await _ndjson(_answer())(scope, receive, send)
+        await as_response(_ndjson(_answer()))(scope, receive, send)
 
     async def receive() -> dict[str, Any]:
         await gone.wait()

@@ -14,7 +14,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,9 +39,11 @@ from lakegate.exceptions import (
 from lakegate.http.auth import credential
 from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS
+from lakegate.http.hot import Answer, Call, HotRoute, LakegateApp, Whole, as_response, whole
 from lakegate.http.iceberg import PATH as ICEBERG_PATH
 from lakegate.http.iceberg import iceberg_routes
 from lakegate.http.oauth import oauth_routes, well_known_route
+from lakegate.http.observability import ObservabilityMiddleware, Observer
 from lakegate.http.openapi import openapi_document
 from lakegate.http.ranges import check_range
 from lakegate.http.record import observe_answer, observe_principal
@@ -99,12 +101,22 @@ def _inline_first(handler: Callable[[Request], Response]) -> Callable[[Request],
     return endpoint
 
 
-def _svc(request: Request) -> Services:
-    services: Services = request.app.state.services
+def _hot(work: Callable[[Call], Answer]) -> Callable[[Call], Awaitable[Answer]]:
+    """A hot route's handler (`lakegate.http.hot`) that answers on the event loop when nothing blocks."""
+
+    @functools.wraps(work)
+    async def handler(call: Call) -> Answer:
+        return await inline_first(lambda: work(call))
+
+    return handler
+
+
+def _svc(request: Request | Call) -> Services:
+    services: Services = request.services if isinstance(request, Call) else request.app.state.services
     return services
 
 
-def _principal(request: Request) -> Principal:
+def _principal(request: Request | Call) -> Principal:
     principal = _svc(request).catalog.authenticate(credential(request))
     observe_principal(principal)
     return principal
@@ -114,7 +126,15 @@ def _json(data: dict[str, Any]) -> JSONResponse:
     return JSONResponse(data, media_type=JSON_UTF8)
 
 
-def _ndjson(answer: NdjsonAnswer) -> Response:
+def _json_whole(data: dict[str, Any]) -> Whole:
+    """`_json`'s answer, sent without the response object (its bytes are JSONResponse's own)."""
+    return whole(JSONResponse.render(_JSON_RENDERER, data), None, JSON_UTF8)
+
+
+_JSON_RENDERER = JSONResponse(None)
+
+
+def _ndjson(answer: NdjsonAnswer) -> Whole | StreamingResponse:
     """An answer of one chunk (most answers) goes out whole, with no further hop to the thread pool; a longer
     one streams, chunk by chunk, from its generator."""
     observe_answer(answer)
@@ -123,13 +143,13 @@ def _ndjson(answer: NdjsonAnswer) -> Response:
     second = next(chunks, None)
     media_type = answer.headers["Content-Type"]
     if second is None:
-        return Response(first, headers=answer.headers, media_type=media_type)
+        return whole(first, answer.headers, media_type)
     return StreamingResponse(
         itertools.chain((first, second), chunks), headers=answer.headers, media_type=media_type
     )
 
 
-def _params(request: Request) -> tuple[str, str, str]:
+def _params(request: Request | Call) -> tuple[str, str, str]:
     p = request.path_params
     return p["share"], p["schema"], p["table"]
 
@@ -141,7 +161,7 @@ _QUERIES: Memo[bytes, QueryRequest] = Memo(QueryRequest.from_body)
 _MEMO_BODY_BYTES = 1024
 
 
-def _capabilities(request: Request) -> Capabilities:
+def _capabilities(request: Request | Call) -> Capabilities:
     return _CAPABILITIES(request.headers.get(HEADER))
 
 
@@ -159,7 +179,7 @@ def _base_url_of(key: tuple[str, Any, str | None, str]) -> str:
 _BASE_URLS = Memo(_base_url_of)
 
 
-def _base_url(request: Request) -> str:
+def _base_url(request: Request | Call) -> str:
     """Starlette's `request.base_url` without the slash, remembered by what it is made of (it builds two URL
     objects per request); the endpoint is appended by the callers."""
     scope = request.scope
@@ -172,11 +192,11 @@ def _base_url(request: Request) -> str:
 # -- discovery --------------------------------------------------------------------------------------------------
 
 
-@_inline_first
-def list_shares(request: Request) -> Response:
-    q = request.query_params
-    return _json(
-        _svc(request).browse.list_shares(_principal(request), q.get("maxResults"), q.get("pageToken"))
+@_hot
+def list_shares(call: Call) -> Answer:
+    q = call.query_params
+    return _json_whole(
+        _svc(call).browse.list_shares(_principal(call), q.get("maxResults"), q.get("pageToken"))
     )
 
 
@@ -218,31 +238,30 @@ def list_all_tables(request: Request) -> Response:
 # -- tables -----------------------------------------------------------------------------------------------------
 
 
-@_inline_first
-def table_version(request: Request) -> Response:
-    version = _svc(request).tables.table_version(
-        _principal(request), *_params(request), request.query_params.get("startingTimestamp")
+@_hot
+def table_version(call: Call) -> Answer:
+    version = _svc(call).tables.table_version(
+        _principal(call), *_params(call), call.query_params.get("startingTimestamp")
     )
-    return Response(status_code=200, headers={"Delta-Table-Version": str(version)})
+    return whole(b"", {"Delta-Table-Version": str(version)})
 
 
-@_inline_first
-def table_metadata(request: Request) -> Response:
-    # Most ask for the latest version: no query string to parse.
-    q: Mapping[str, str] = request.query_params if request.scope.get("query_string") else {}
-    principal = _principal(request)
+@_hot
+def table_metadata(call: Call) -> Answer:
+    q = call.query_params
+    principal = _principal(call)
     only_one_of(q, "version", "timestamp")  # before either value, as the reference server
-    answer = _svc(request).tables.table_metadata(
+    answer = _svc(call).tables.table_metadata(
         principal,
-        *_params(request),
-        _capabilities(request),
+        *_params(call),
+        _capabilities(call),
         version=parse_version(q.get("version")),
         timestamp=q.get("timestamp"),
     )
     return _ndjson(answer)
 
 
-async def _caller_and_body(request: Request) -> tuple[Principal, bytes]:
+async def _caller_and_body(request: Request | Call) -> tuple[Principal, bytes]:
     """Authenticate first, then read the body within its bounds: a stranger's body is never read. A caller
     authenticated a moment ago is known without a hop to the thread pool."""
     principal = _svc(request).catalog.remembered(credential(request))
@@ -254,8 +273,9 @@ async def _caller_and_body(request: Request) -> tuple[Principal, bytes]:
     return principal, await read_body(request, config.max_request_body_bytes, config.request_timeout_seconds)
 
 
-async def query_table(request: Request) -> Response:
-    principal, body = await _caller_and_body(request)
+async def query_table(call: Call) -> Answer:
+    principal, body = await _caller_and_body(call)
+    request = call
 
     def run() -> NdjsonAnswer:
         query = _query_request(body)
@@ -280,15 +300,14 @@ async def query_table(request: Request) -> Response:
     return await inline_first(lambda: _ndjson(run()))
 
 
-async def table_credentials(request: Request) -> Response:
-    principal, body = await _caller_and_body(request)
+async def table_credentials(call: Call) -> Answer:
+    principal, body = await _caller_and_body(call)
 
     def run() -> bytes:
-        credentials = _svc(request).credentials
-        return credentials.temporary_credentials(principal, *_params(request), body)
+        return _svc(call).credentials.temporary_credentials(principal, *_params(call), body)
 
     # no-store: a credential must not be kept by proxies or HTTP caches.
-    return Response(await inline_first(run), media_type=JSON_UTF8, headers={"Cache-Control": "no-store"})
+    return whole(await inline_first(run), {"Cache-Control": "no-store"}, JSON_UTF8)
 
 
 def table_changes(request: Request) -> Response:
@@ -300,7 +319,7 @@ def table_changes(request: Request) -> Response:
         parse_file_id_hash(request.headers.get("fileidhash")),
         _base_url(request) + _prefix(request),
     )
-    return _ndjson(answer)
+    return as_response(_ndjson(answer))
 
 
 async def query_info(request: Request) -> Response:
@@ -315,10 +334,10 @@ async def query_info(request: Request) -> Response:
             _capabilities(request),
         )
 
-    return await run_in_threadpool(lambda: _ndjson(run()))
+    return await run_in_threadpool(lambda: as_response(_ndjson(run())))
 
 
-def _prefix(request: Request) -> str:
+def _prefix(request: Request | Call) -> str:
     return _svc(request).config.endpoint
 
 
@@ -405,27 +424,32 @@ BENCH_HELLO = "LAKEGATE_BENCH_HELLO"
 
 def create_app(
     services: Services,
+    observer: Observer,
     operations: Sequence[BaseRoute] = (),
-    middleware: Sequence[Middleware] = (),
     lifespan: Lifespan[Starlette] | None = None,
     pages: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """`operations`: /metrics, /readyz, the /admin and /console mounts; `middleware`: metrics, access log and
-    audit; `pages`: HTML routes below the endpoint (recipients' activation pages)."""
+    """`observer`: metrics, access log and audit of every request; `operations`: /metrics, /readyz, the /admin
+    and /console mounts; `pages`: HTML routes below the endpoint (recipients' activation pages)."""
     tables = "/shares/{share}/schemas/{schema}/tables/{table}"
+
+    def hot(handler: Callable[[Call], Awaitable[Answer]]) -> HotRoute:
+        return HotRoute(handler, services)
+
+    version = hot(table_version)
     protocol_routes = [
-        Route("/shares", list_shares),
+        Route("/shares", hot(list_shares), methods=["GET"]),
         Route("/shares/{share}", get_share),
         Route("/shares/{share}/schemas", list_schemas),
         Route("/shares/{share}/schemas/{schema}/tables", list_tables),
         Route("/shares/{share}/all-tables", list_all_tables),
-        Route(tables, table_version, methods=["HEAD"]),
-        Route(tables + "/version", table_version),
-        Route(tables + "/metadata", table_metadata),
-        Route(tables + "/query", query_table, methods=["POST"]),
+        Route(tables, version, methods=["HEAD"]),
+        Route(tables + "/version", version, methods=["GET"]),
+        Route(tables + "/metadata", hot(table_metadata), methods=["GET"]),
+        Route(tables + "/query", hot(query_table), methods=["POST"]),
         Route(tables + "/changes", table_changes),
         Route(tables + "/queries/{query_id}", query_info, methods=["POST"]),
-        Route(tables + "/temporary-table-credentials", table_credentials, methods=["POST"]),
+        Route(tables + "/temporary-table-credentials", hot(table_credentials), methods=["POST"]),
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi),  # public: it describes the API (http/openapi.py), never data
         *oauth_routes(),  # the token endpoint and its metadata (http/oauth.py)
@@ -434,7 +458,8 @@ def create_app(
         *pages,
     ]
     bench = [Route("/bench/hello", bench_hello)] if os.environ.get(BENCH_HELLO) == "1" else []
-    app = Starlette(
+    app = LakegateApp(
+        observer,
         routes=[
             Route("/healthz", health),
             *bench,
@@ -443,7 +468,7 @@ def create_app(
             Mount(services.config.endpoint, app=RememberingRouter(protocol_routes)),
         ],
         exception_handlers=HANDLERS,
-        middleware=middleware,
+        middleware=[Middleware(ObservabilityMiddleware, observer=observer)],
         lifespan=lifespan,
     )
     app.state.services = services

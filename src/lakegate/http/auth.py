@@ -11,18 +11,19 @@ from starlette.requests import Request
 from lakegate.catalog.base import BasicCredentials, Credential
 from lakegate.catalog.sql import UNAUTHENTICATED
 from lakegate.exceptions import UnauthenticatedError
+from lakegate.http.hot import Call
 
 log = logging.getLogger("lakegate.auth")
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(request: Request | Call) -> str | None:
     """The bearer token, or None when the header is missing, empty or of another scheme."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 
 
-def basic_credentials(request: Request) -> tuple[str, str] | None:
+def basic_credentials(request: Request | Call) -> tuple[str, str] | None:
     """(user, password) of `Authorization: Basic`, None for another scheme; UnauthenticatedError when the
     Basic value cannot be decoded (a malformed credential is refused, never read as no credential), with the
     answer every other refusal gets (the reason goes to the log)."""
@@ -40,7 +41,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return user, password
 
 
-def credential(request: Request) -> Credential:
+def credential(request: Request | Call) -> Credential:
     """What the caller presents on a sharing endpoint: a bearer token, Basic credentials, or None. (The header
     is read once: every request asks.)"""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")

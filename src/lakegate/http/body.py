@@ -9,9 +9,10 @@ import asyncio
 from starlette.requests import Request
 
 from lakegate.exceptions import MalformedRequestError, RequestTimeoutError, RequestTooLargeError
+from lakegate.http.hot import Call
 
 
-async def read_body(request: Request, max_bytes: int, timeout_s: float | None) -> bytes:
+async def read_body(request: Request | Call, max_bytes: int, timeout_s: float | None) -> bytes:
     """The whole body, or RequestTooLargeError (413) past `max_bytes`, RequestTimeoutError (408) past
     `timeout_s` (None or 0: no time limit)."""
     declared = request.headers.get("content-length")
@@ -28,7 +29,7 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float | None) -
         raise RequestTimeoutError(f"the request body did not arrive within {timeout_s:g} seconds") from None
 
 
-async def _read(request: Request, max_bytes: int) -> bytes:
+async def _read(request: Request | Call, max_bytes: int) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

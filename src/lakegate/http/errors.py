@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
@@ -141,3 +142,15 @@ HANDLERS = {
     sa.exc.TimeoutError: database_unavailable,
     Exception: unexpected_error,
 }
+
+
+def handler_for(exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]] | None:
+    """The handler Starlette's ExceptionMiddleware would give `exc` (the first of its classes, most derived
+    first, with one), or None for an error only the unexpected-error handler takes (`Exception`)."""
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            return None
+        handler = HANDLERS.get(cls)
+        if handler is not None:
+            return handler
+    return None

@@ -114,9 +114,12 @@ class SentFiles:
         return answer.files_within(self._bytes) if answer is not None else 0
 
 
-class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, audit: AuditLog, prefix: str) -> None:
-        self.app = app
+class Observer:
+    """Metrics, the access line and the audit event of each request, from its first to its last byte: used by
+    the middleware for every request Starlette answers and by the lean front of the hot routes
+    (`lakegate.http.hot`)."""
+
+    def __init__(self, audit: AuditLog, prefix: str) -> None:
         self.audit = audit
         self.labels: set[str] | None = None  # from the app's routes, at the first request
         # Per request these were most of the middleware's time: a path's route label, and the labelled series.
@@ -131,10 +134,8 @@ class ObservabilityMiddleware:
             re.escape(prefix) + r"/iceberg/v1/([^/]+)/namespaces/([^/]+)/tables/([^/]+)/?([^/]*)$"
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """`app`'s answer to an HTTP request, observed."""
         record, token = start_record()
         start = time.perf_counter()
         status, done = 500, False
@@ -152,7 +153,7 @@ class ObservabilityMiddleware:
                 sent.sent(message.get("body", b""))
 
         try:
-            await self.app(scope, receive, send_observed)
+            await app(scope, receive, send_observed)
         except Exception:
             if not done:
                 await self._finish(scope, record, 500, start, "INTERNAL_ERROR")
@@ -292,3 +293,22 @@ def operational_routes(db: Database, metrics: Metrics) -> list[BaseRoute]:
         return JSONResponse({"status": "ready"}, media_type="application/json; charset=utf-8")
 
     return [Route("/metrics", metrics_endpoint), Route("/readyz", ready, methods=["GET", "HEAD"])]
+
+
+class ObservabilityMiddleware:
+    """The observer around every request Starlette answers (`observer`, or one made of `audit` and `prefix`)."""
+
+    def __init__(
+        self, app: ASGIApp, audit: AuditLog | None = None, prefix: str = "", observer: Observer | None = None
+    ) -> None:
+        self.app = app
+        if observer is None:
+            assert audit is not None, "an observer or the audit log to make one with"
+            observer = Observer(audit, prefix)
+        self.observer = observer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.observer.serve(self.app, scope, receive, send)
