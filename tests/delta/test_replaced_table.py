@@ -106,3 +106,34 @@ def test_commit_timestamps_of_the_replaced_table_are_read_again(tmp_path: Path) 
     assert timeline.latest == 1
     commit = Path(path) / "_delta_log" / f"{1:020d}.json"
     assert timeline.timestamp_of(1) == commit.stat().st_mtime_ns // 1_000_000
+
+
+def _checkpoint_only(path: str) -> None:
+    """A checkpoint of the latest version and no commit file (a cleaned-up log, or a big table as benchmarks
+    and bulk loaders write it): the version's only trace in the log is its checkpoint."""
+    table = DeltaTable(path)
+    table.create_checkpoint()
+    drop_commits_through(path, table.version())
+
+
+def test_a_checkpoint_only_table_written_again_at_the_same_version_is_read_again(tmp_path: Path) -> None:
+    path, root = _appended(tmp_path, 2)
+    _checkpoint_only(path)
+    cache = _cache()
+    assert _snapshot_paths(cache, root) == _paths(path)
+    shutil.rmtree(path)
+    _appended(tmp_path, 2)  # versions 0 and 1 again, other files
+    _checkpoint_only(path)
+    assert cache.latest(root).version == 1
+    assert _snapshot_paths(cache, root) == _paths(path)
+
+
+def test_a_checkpoint_only_table_written_again_with_more_versions_is_read_again(tmp_path: Path) -> None:
+    path, root = _appended(tmp_path, 2)
+    _checkpoint_only(path)
+    cache = _cache()
+    assert _snapshot_paths(cache, root) == _paths(path)
+    shutil.rmtree(path)
+    _appended(tmp_path, 3)  # commits 0-2 of another table: the next commit is there, built on other files
+    assert cache.latest(root).version == 2
+    assert _snapshot_paths(cache, root) == _paths(path)

@@ -35,7 +35,7 @@ from lakegate.cloud.base import ObjectInfo, ObjectStore
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.delta.log import CheckpointActions, DeltaLog, Listing
-from lakegate.delta.snapshot import Snapshot, load_snapshot
+from lakegate.delta.snapshot import Snapshot, checkpoint_replaced, load_snapshot
 from lakegate.inline import holding, must_not_block
 from lakegate.sharedcache import SharedCache
 
@@ -210,6 +210,8 @@ class SnapshotCache:
         if len(self._checked) >= _MAX_LOGS:
             self._checked.clear()
         self._checked[key] = now
+        if checkpoint_replaced(cached, listing):
+            return True
         own = listing.commits.get(cached.version)
         if own is None:
             return cached.version not in listing.checkpoints

@@ -42,6 +42,9 @@ class Snapshot:
     files: AddFiles
     commit_mtime_ms: int  # modification time of this version's commit file (0 if unknown)
     in_commit_timestamp: int | None = None
+    # Read from a checkpoint whose version has no commit file (a cleaned-up log, or one written checkpoint
+    # only): its files' (name, size, modification time), what tells this log from a table written again.
+    checkpoint_files: tuple[tuple[str, int, int], ...] = ()
 
     @cached_property
     def schema(self) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class _State:
     files: Changes
     mtime_ms: int
     in_commit_timestamp: int | None = None
+    checkpoint_files: tuple[tuple[str, int, int], ...] = ()
 
     def apply(self, version: int, actions: list[dict[str, Any]], mtime_ms: int) -> None:
         ict = None
@@ -106,6 +110,7 @@ class _State:
             elif "commitInfo" in action:
                 ict = action["commitInfo"].get("inCommitTimestamp")
         self.version, self.mtime_ms, self.in_commit_timestamp = version, mtime_ms, ict
+        self.checkpoint_files = ()  # the commit file's modification time tells the log now
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -115,6 +120,7 @@ class _State:
             self.files.done(),
             self.mtime_ms,
             self.in_commit_timestamp,
+            self.checkpoint_files,
         )
 
 
@@ -168,7 +174,9 @@ def _load(log: DeltaLog, version: int | None, base: Snapshot | None, full_listin
         listing = log.list(start_after=f"{base.version:020d}")
         newer = sorted(v for v in listing.commits if v > base.version and (version is None or v <= version))
         own = listing.commits.get(base.version)
-        same_log = own is None or not base.commit_mtime_ms or own.mtime_ms == base.commit_mtime_ms
+        same_log = not checkpoint_replaced(base, listing) and (
+            own is None or not base.commit_mtime_ms or own.mtime_ms == base.commit_mtime_ms
+        )
         if (
             same_log
             and contiguous(base.version, newer)
@@ -249,8 +257,27 @@ def _starting_point(log: DeltaLog, listing: Listing, target: int, partial: bool)
             state.metadata or {},
             AddFiles.from_table(state.add_table(), state.adds).changed(),
             ckpt_info.mtime_ms if ckpt_info else 0,
+            checkpoint_files=() if ckpt_info else _checkpoint_identity(listing, checkpoint),
         )
     return _State(-1, {}, {}, AddFiles().changed(), 0)
+
+
+def _checkpoint_identity(listing: Listing, version: int) -> tuple[tuple[str, int, int], ...]:
+    infos = [(name, listing.checkpoint_files.get(name)) for name in listing.checkpoints.get(version, [])]
+    return tuple((name, info.size, info.mtime_ms) for name, info in infos if info is not None)
+
+
+def checkpoint_replaced(snapshot: Snapshot, listing: Listing) -> bool:
+    """For a snapshot read from a checkpoint whose version has no commit file: whether `listing` (from that
+    version on) no longer shows that log, i.e. the table was deleted and written again (a commit file of the
+    version appeared, or its checkpoint is gone or another file). False for other snapshots: their commit
+    file's modification time tells."""
+    if not snapshot.checkpoint_files:
+        return False
+    return (
+        snapshot.version in listing.commits
+        or _checkpoint_identity(listing, snapshot.version) != snapshot.checkpoint_files
+    )
 
 
 def _missing_commit(log: DeltaLog, listing: Listing, target: int, missing: int) -> LakegateError:
