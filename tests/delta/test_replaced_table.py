@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lakegate.cloud.locations import Location
@@ -15,6 +16,7 @@ from lakegate.cloud.registry import StoreRegistry
 from lakegate.config import parse_config
 from lakegate.delta.cache import SnapshotCache
 from lakegate.delta.timeline import TimelineCache
+from lakegate.exceptions import TableFilesMissingError
 from lakegate.keys import KeyRing
 from tests.checkpoints import drop_commits_through
 
@@ -137,3 +139,16 @@ def test_a_checkpoint_only_table_written_again_with_more_versions_is_read_again(
     _appended(tmp_path, 3)  # commits 0-2 of another table: the next commit is there, built on other files
     assert cache.latest(root).version == 2
     assert _snapshot_paths(cache, root) == _paths(path)
+
+
+def test_a_deleted_table_is_not_served_from_memory_between_checks(tmp_path: Path) -> None:
+    """Once found written again, the cached snapshot is dropped: when the table cannot be read (deleted, or not
+    written yet), the next requests before the next check do not get the old table's files back."""
+    path, root = _appended(tmp_path, 2)
+    cache = _cache()
+    cache.replaced_check_seconds = 60.0  # the next check long after this test
+    cache.latest(root)
+    shutil.rmtree(path)
+    for _ in range(3):
+        with pytest.raises(TableFilesMissingError):
+            cache.latest(root)

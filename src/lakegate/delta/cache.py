@@ -123,6 +123,8 @@ class SnapshotCache:
                 for forget in self.on_replaced:
                     forget(key)
                 with self._guard:
+                    # Not served again if the table cannot be read now (deleted, or not written yet).
+                    self._latest.pop(key)
                     for older in [k for k, _ in self._versions.items() if k[0] == key]:
                         self._versions.pop(older)
             snapshot = load_snapshot(log, None, cached)
