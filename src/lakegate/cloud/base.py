@@ -62,6 +62,11 @@ class ObjectStore(ABC):
         """Create or replace one object. lakegate writes only files it generates itself (Iceberg metadata,
         under the configured `iceberg.metadataLocation`), never a table's own files."""
 
+    def signing_deadline(self) -> int | None:
+        """The second (epoch) at which URLs this store signs now stop working, whatever expiry they name: the
+        expiry of its signing credentials when they are temporary; None when they do not expire."""
+        return None
+
     def relative_signer(self, request: SignRequest, root: Location) -> Callable[[str], str]:
         """`url_signer` for paths below `root` (the hot path: 100k+ calls per answer, no Location per file).
         Stores override it where they can sign a relative path more cheaply."""

@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -228,6 +228,12 @@ class Signers:
 
     def __init__(self, stores: StoreRegistry, request: SignRequest) -> None:
         self._stores = stores
+        root = request.root
+        if root is not None and root.cloud != "file":  # local files: lakegate's own URLs, no credentials
+            # URLs signed with temporary credentials stop working when those expire: sign and promise no more.
+            deadline = stores.store_for(root).signing_deadline()
+            if deadline is not None and deadline < request.expires_at_s:
+                request = replace(request, expires_at_s=max(request.now_s + 1, deadline))
         self._request = request
         self._by_store: dict[int, UrlSigner] = {}
         self._relative: dict[Location, Callable[[pa.Array], pa.Array]] = {}

@@ -95,6 +95,18 @@ class S3Store(ObjectStore):
         except Exception as exc:
             raise store_error(f"writing {location.uri}", exc) from exc
 
+    def signing_deadline(self) -> int | None:
+        """Temporary credentials (instance role, IRSA, SSO, credential_process, AssumeRole profiles): a URL
+        signed with them stops working when they expire, even if it names a later expiry (S3's rule)."""
+        creds = self._session.get_credentials()
+        if creds is None:
+            return None
+        creds.get_frozen_credentials()  # refreshed first if due: the deadline of the credentials that sign
+        expiry = getattr(
+            creds, "_expiry_time", None
+        )  # botocore's RefreshableCredentials (no public accessor)
+        return int(expiry.timestamp()) if isinstance(expiry, datetime) else None
+
     def url_signer(self, request: SignRequest) -> UrlSigner:
         sign = self._batch(request)
         return lambda location: sign(location.bucket, location.path)
