@@ -23,6 +23,7 @@ import contextlib
 import gc
 import importlib
 import logging
+import math
 import mmap
 import os
 import shutil
@@ -31,6 +32,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -46,9 +48,59 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot bind
 
 
-def default_workers() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def default_workers(
+    cgroup_root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> int:
+    """The cores this process may use: the CPUs it may run on, bounded by its cgroup's CPU quota (a container's
+    `--cpus`, Kubernetes' `limits.cpu`), which CPU affinity does not show: a pod limited to 2 CPUs on a 64-core
+    node would otherwise start 64 workers."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cpu_quota(cgroup_root, proc_cgroup)
+    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
+
+
+def _cpu_quota(root: Path, proc_cgroup: Path) -> float | None:
+    """CPUs' worth of time the process's cgroups allow (the smallest limit on the way up each hierarchy, v2 or
+    v1); None when nothing limits it or the files cannot be read."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    limits: list[float] = []
+    for line in lines:
+        fields = line.split(":", 2)  # hierarchy-id:controllers:path
+        if len(fields) != 3:
+            continue
+        controllers, path = fields[1], fields[2]
+        parts = [p for p in path.split("/") if p]
+        if not controllers:  # cgroup v2: one hierarchy, mounted at the root
+            bases, read = [root], _v2_quota
+        elif "cpu" in controllers.split(","):  # v1: the cpu controller's own mount
+            bases, read = [root / controllers, root / "cpu"], _v1_quota
+        else:
+            continue
+        for base in bases:
+            for depth in range(len(parts), -1, -1):
+                quota = read(base.joinpath(*parts[:depth]))
+                if quota is not None:
+                    limits.append(quota)
+    return min(limits) if limits else None
+
+
+def _v2_quota(group: Path) -> float | None:
+    try:
+        quota, period = (group / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _v1_quota(group: Path) -> float | None:
+    try:
+        quota = int((group / "cpu.cfs_quota_us").read_text())
+        return None if quota <= 0 else quota / int((group / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
 
 
 class Supervisor:
