@@ -118,26 +118,25 @@ def _checkpoint_only(path: str) -> None:
     drop_commits_through(path, table.version())
 
 
-def test_a_checkpoint_only_table_written_again_at_the_same_version_is_read_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("commits", "checkpoint_only"),
+    [
+        (2, True),  # the same version again, its checkpoint another file
+        (3, False),  # the next commit is there, built on other files
+    ],
+)
+def test_a_checkpoint_only_table_written_again_is_read_again(
+    tmp_path: Path, commits: int, checkpoint_only: bool
+) -> None:
     path, root = _appended(tmp_path, 2)
     _checkpoint_only(path)
     cache = _cache()
     assert _snapshot_paths(cache, root) == _paths(path)
     shutil.rmtree(path)
-    _appended(tmp_path, 2)  # versions 0 and 1 again, other files
-    _checkpoint_only(path)
-    assert cache.latest(root).version == 1
-    assert _snapshot_paths(cache, root) == _paths(path)
-
-
-def test_a_checkpoint_only_table_written_again_with_more_versions_is_read_again(tmp_path: Path) -> None:
-    path, root = _appended(tmp_path, 2)
-    _checkpoint_only(path)
-    cache = _cache()
-    assert _snapshot_paths(cache, root) == _paths(path)
-    shutil.rmtree(path)
-    _appended(tmp_path, 3)  # commits 0-2 of another table: the next commit is there, built on other files
-    assert cache.latest(root).version == 2
+    _appended(tmp_path, commits)  # another table at the same location
+    if checkpoint_only:
+        _checkpoint_only(path)
+    assert cache.latest(root).version == commits - 1
     assert _snapshot_paths(cache, root) == _paths(path)
 
 
