@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,6 +146,14 @@ class AzureStore(ObjectStore):
             blob.upload_blob(data, overwrite=True)
         except Exception as exc:
             raise store_error(f"writing {location.uri}", exc) from exc
+
+    def signing_deadline(self) -> int | None:
+        """A SAS signed with a user-delegation key cannot outlive the key, which lives
+        `userDelegationKeySeconds` from its fetch: URLs asked for longer end with a key fetched now (the signer
+        renews a key that would end sooner). Account-key SAS have no such bound."""
+        if self.settings.account_key is not None and self._credential is None:
+            return None
+        return int(time.time()) + self.settings.user_delegation_key_seconds
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
         expiry = datetime.fromtimestamp(request.expires_at_s, UTC)

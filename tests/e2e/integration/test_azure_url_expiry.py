@@ -1,0 +1,68 @@
+"""Azure file URLs signed with a user-delegation key (managed identity, service principal) cannot outlive the key:
+when `preSignedUrlTimeoutSeconds` is longer than `userDelegationKeySeconds`, the SAS is cut to the key's expiry,
+and the answer's `expirationTimestamp` must say so (clients plan their URL refreshes by it). Against Azurite,
+which issues the key and verifies the SAS."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.e2e.integration.azure_identity import FakeManagedIdentity
+from tests.e2e.integration.conftest import HOST
+from tests.e2e.server import start_server
+from tests.services.azurite import AzuriteService
+
+pytestmark = pytest.mark.azurite
+KEY_SECONDS = 900  # the shortest key Azure issues (lakegate's lower bound too)
+URL_SECONDS = 86400
+
+
+def test_urls_signed_with_a_delegation_key_promise_no_more_than_the_key(
+    azurite: AzuriteService, azure_tables: dict, az_identity: FakeManagedIdentity, tmp_path: Path
+) -> None:
+    table = {"name": "t1", "location": f"wasbs://dir-sales@{HOST}"}
+    azure = {"endpoint": azurite.blob_endpoint, "managedIdentity": True, "caBundle": str(azurite.cert_path)}
+    server = start_server(
+        tmp_path,
+        {
+            "shares": [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}],
+            "storage": [
+                {"location": "wasbs://", "azure": {**azure, "userDelegationKeySeconds": KEY_SECONDS}}
+            ],
+            "preSignedUrlTimeoutSeconds": URL_SECONDS,
+        },
+        env=az_identity.env,
+    )
+    try:
+        asked = time.time()
+        answer = httpx.post(
+            f"{server.endpoint}/shares/s/schemas/d/tables/t1/query",
+            json={},
+            headers=server.headers(),
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        files = [json.loads(line)["file"] for line in answer.text.splitlines()[2:]]
+        assert files
+        for file in files:
+            query = parse_qs(urlsplit(file["url"]).query)
+            ends = datetime.fromisoformat(query["se"][0]).timestamp()
+            key_ends = datetime.fromisoformat(query["ske"][0]).timestamp()
+            assert ends <= key_ends <= asked + KEY_SECONDS + 60  # Azure's rule, kept by the signer
+            assert file["expirationTimestamp"] / 1000 == ends, (file["expirationTimestamp"], ends)
+            assert (
+                httpx.get(
+                    file["url"], verify=ssl.create_default_context(cafile=str(azurite.cert_path)), timeout=30
+                ).status_code
+                == 200
+            )
+    finally:
+        server.stop()
