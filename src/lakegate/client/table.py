@@ -187,19 +187,25 @@ def load_as_pandas(
 
 def first_rows(table: Any, limit: int) -> Any:
     """The first `limit` rows of a deltalake.DeltaTable as a pyarrow.Table, read one file after the other until
-    there are enough. Each file is read to its end: a scan stopped midway (`Dataset.head`) leaves reader threads
-    inside deltalake's object store, which crash the interpreter at exit."""
+    there are enough. Each file is read to its end, on this thread, without pre-buffering: a scan stopped
+    midway (`Dataset.head`) leaves reader threads inside deltalake's object store, and a read on Arrow's thread
+    pools frees the Python buffers of deltalake's files on a pool thread after it returns; either crashes the
+    interpreter at exit ("terminate called without an active exception", apache/arrow#33975)."""
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
     try:
         dataset = table.to_pyarrow_dataset()
     except Exception:  # noqa: BLE001  - reader features pyarrow's dataset cannot apply (deletion vectors…)
         return table.to_pyarrow_table().slice(0, limit)
     parts, rows = [], 0
+    on_this_thread = ds.ParquetFragmentScanOptions(pre_buffer=False)  # pre-buffering reads on the I/O pool
     for fragment in dataset.get_fragments():
         if rows >= limit:
             break
-        part = fragment.to_table(schema=dataset.schema)
+        part = fragment.to_table(
+            schema=dataset.schema, use_threads=False, fragment_scan_options=on_this_thread
+        )
         parts.append(part)
         rows += part.num_rows
     return pa.concat_tables(parts).slice(0, limit) if parts else dataset.schema.empty_table()
