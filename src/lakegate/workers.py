@@ -7,7 +7,8 @@ socket. Then it forks the workers, which inherit all of that and accept connecti
 least-connections balancing (`BalancedServer`). The supervisor only watches: SIGTERM or SIGINT is passed on to
 every worker, which drains its requests in flight as a single server does, and the supervisor exits 0 once they
 all have; a worker that dies otherwise is replaced (at most once a second per worker, so a worker that cannot
-start does not spin); the port keeps answering meanwhile.
+start does not spin); the port keeps answering meanwhile. A stop signal counts from before the port opens: one
+arriving while the workers are forked or start up stops them as cleanly as a later one.
 
 What a worker holds in memory is its own: the credential cache, the catalog's one-second memory, the snapshot
 cache's bookkeeping. The snapshots' big parts (checkpoint add tables, file parts) are Arrow files in the snapshot
@@ -31,7 +32,7 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -45,6 +46,11 @@ log = logging.getLogger("lakegate")
 RESTART_INTERVAL_SECONDS = 1.0
 POLL_SECONDS = 0.2
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# How the supervisor passes a SIGINT on. Ctrl-C at a terminal signals the whole process group, the workers
+# included: a SIGINT from the supervisor as well would be a second Ctrl-C to them, which cuts the shutdown short
+# (uvicorn's force exit: no lifespan shutdown, the audit events still queued lost). This one stops a worker as a
+# first SIGINT does, and does nothing to a worker already stopping.
+INTERRUPT_FROM_SUPERVISOR = signal.SIGUSR1
 STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot bind
 
 
@@ -106,28 +112,31 @@ def _v1_quota(group: Path) -> float | None:
 class Supervisor:
     """Forks `count` workers running `serve(sock)` and keeps them running until a stop signal."""
 
-    def __init__(
-        self,
-        count: int,
-        sock: socket.socket,
-        serve: Callable[[int], None],
-        on_exit: Callable[[int], None] = lambda slot: None,
-    ) -> None:
+    def __init__(self, count: int, on_exit: Callable[[int], None] = lambda slot: None) -> None:
         self.count = count
-        self.sock = sock  # the reserved port, closed when all workers have stopped
-        self.serve = serve
         self.on_exit = on_exit  # a worker's slot is free (its process ended)
         self.workers: dict[int, int] = {}  # pid -> slot
         self.started: dict[int, float] = {}  # slot -> when its current worker started
         self.stop_signal: int | None = None
 
-    def run(self) -> int:
-        """Serve until stopped; the exit code (0 when every worker stopped cleanly)."""
+    def catch_stop_signals(self) -> None:
+        """From now on SIGTERM and SIGINT stop the workers (or keep them from being started) and end in exit 0:
+        called before the port opens, so a stop signal never meets Python's defaults (killed by SIGTERM, a
+        KeyboardInterrupt traceback for SIGINT) once the port answers."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._on_stop)
+
+    def run(self, sock: socket.socket, serve: Callable[[int], None]) -> int:
+        """Serve until stopped; the exit code (0 when every worker stopped cleanly). `sock` is the reserved
+        port, closed when all workers have stopped; `serve(slot)` runs in each worker, and must unblock the
+        stop signals once it handles them (they are blocked in a new worker: `_fork`)."""
+        self.sock = sock
+        self.serve = serve
         for first in range(self.count):
-            self._fork(first)
-        log.info("serving with %d worker processes", self.count)
+            if self.stop_signal is None:
+                self._fork(first)
+        if self.workers:
+            log.info("serving with %d worker processes", self.count)
         while True:
             if self.stop_signal is not None:
                 return self._stop_all()
@@ -145,7 +154,8 @@ class Supervisor:
             wait = self.started.get(slot, 0) + RESTART_INTERVAL_SECONDS - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            self._fork(slot)
+            if self.stop_signal is None:
+                self._fork(slot)
 
     def _on_stop(self, sig: int, frame: FrameType | None) -> None:
         if self.stop_signal is None:
@@ -154,19 +164,24 @@ class Supervisor:
             self._signal_workers(sig)
 
     def _fork(self, slot: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker
-            for sig in STOP_SIGNALS:
-                signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own handlers
-            code = 0
-            try:
-                self.serve(slot)
-            except BaseException:
-                log.exception("worker %d failed", slot)
-                code = 1
-            finally:
-                logging.shutdown()
-                os._exit(code)  # never return into the supervisor's code
+        # The worker starts with the stop signals blocked, and unblocks them once uvicorn handles them
+        # (BalancedServer.startup): one sent meanwhile waits for it. Unblocked, it would meet the supervisor's
+        # handler (inherited until replaced: it would pass the signal on to the other workers, and this worker
+        # would keep serving) or the default action (killed: "did not stop cleanly").
+        with _blocked(*STOP_SIGNALS, INTERRUPT_FROM_SUPERVISOR):
+            pid = os.fork()
+            if pid == 0:  # the worker
+                for sig in STOP_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own handlers
+                code = 0
+                try:
+                    self.serve(slot)
+                except BaseException:
+                    log.exception("worker %d failed", slot)
+                    code = 1
+                finally:
+                    logging.shutdown()
+                    os._exit(code)  # never return into the supervisor's code
         self.workers[pid] = slot
         self.started[slot] = time.monotonic()
 
@@ -177,7 +192,9 @@ class Supervisor:
 
     def _stop_all(self) -> int:
         assert self.stop_signal is not None
-        self._signal_workers(self.stop_signal)
+        self._signal_workers(
+            INTERRUPT_FROM_SUPERVISOR if self.stop_signal == signal.SIGINT else self.stop_signal
+        )
         codes = []
         for pid in list(self.workers):
             _, status = os.waitpid(pid, 0)
@@ -190,7 +207,10 @@ class Supervisor:
                 "%d worker(s) did not stop cleanly (%s)", len(unclean), ", ".join(_how(c) for c in unclean)
             )
             return 1
-        log.info("all %d workers stopped", len(codes))
+        if codes:
+            log.info("all %d workers stopped", len(codes))
+        else:
+            log.info("stopped before the workers started")
         return 0
 
 
@@ -198,10 +218,23 @@ def _how(code: int) -> str:
     return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
+@contextlib.contextmanager
+def _blocked(*signals: int) -> Iterator[None]:
+    """`signals` held pending (not delivered) on this thread meanwhile."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def serve_workers(config: uvicorn.Config, count: int) -> int:
     """Run `count` uvicorn servers of `config` in forked workers on one socket; the supervisor's exit code."""
     from lakegate.metrics import share_between_processes
 
+    load = Connections(count)
+    supervisor = Supervisor(count, on_exit=load.leave)
+    supervisor.catch_stop_signals()
     try:
         sock = listening_socket(config.host, config.port, backlog=config.backlog)
     except OSError as exc:
@@ -211,14 +244,13 @@ def serve_workers(config: uvicorn.Config, count: int) -> int:
     log.info("serving on %s://%s:%d", scheme, config.host, sock.getsockname()[1])
     metrics_dir = tempfile.mkdtemp(prefix="lakegate-metrics-")
     share_between_processes(metrics_dir)
-    load = Connections(count)
 
     def serve(slot: int) -> None:
         BalancedServer(config, sock, load, slot).run()
 
     load_before_forking(config)
     try:
-        return Supervisor(count, sock, serve, on_exit=load.leave).run()
+        return supervisor.run(sock, serve)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -281,9 +313,17 @@ class BalancedServer(Server):
         self._accepting: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn handles SIGINT and SIGTERM by now (Server.capture_signals): a stop signal held since the
+        # fork (Supervisor._fork) arrives here, and the server stops once started, through its shutdown.
+        signal.signal(INTERRUPT_FROM_SUPERVISOR, self._interrupt_from_supervisor)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (*STOP_SIGNALS, INTERRUPT_FROM_SUPERVISOR))
         await super().startup(sockets=[])  # the app started; no asyncio server: connections come from _accept
         if not self.should_exit:
             self._accepting = asyncio.create_task(self._accept())
+
+    def _interrupt_from_supervisor(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:  # else the operator's Ctrl-C reached this worker already
+            self.handle_exit(signal.SIGINT, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._load.leave(self._slot)

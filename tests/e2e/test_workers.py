@@ -1,6 +1,6 @@
 """`workers: 2` (`lakegate serve --workers 2`): two processes answer on one port, the supervisor prints the
-banner once, counts every worker's requests in /metrics, replaces a worker that dies, and a SIGTERM stops them
-all cleanly (exit 0)."""
+banner once, counts every worker's requests in /metrics, replaces a worker that dies, and a SIGTERM or a Ctrl-C
+stops them all cleanly (exit 0)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ import json
 import os
 import signal
 import socket
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from lakegate.cli.main import app
@@ -119,3 +124,58 @@ def test_connections_are_spread_evenly_over_the_workers(tmp_path: Path) -> None:
         for connection in held:
             connection.close()
         server.stop()
+
+
+def test_ctrl_c_at_a_terminal_stops_the_workers_through_their_shutdown(tmp_path: Path) -> None:
+    """Ctrl-C signals the terminal's whole process group: each worker gets that SIGINT, and the supervisor's
+    passing it on must not count as a second Ctrl-C (which skips the shutdown: queued audit events lost)."""
+    table = {"name": "t", "location": build_plain(tmp_path / "t")}
+    shares = [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}]
+    server = start_server(tmp_path / "server", {"shares": shares, "workers": 2})
+    # Holding the database's write lock stalls the audit writers: every event is still queued at the Ctrl-C.
+    lock = sqlite3.connect(server.workdir / "lakegate.db", timeout=30, isolation_level=None)
+    try:
+        wait_for(lambda: len(_workers(server)) == 2, "two workers")
+        lock.execute("BEGIN IMMEDIATE")
+        _answer_all(server)
+        os.killpg(server.daemon.proc.pid, signal.SIGINT)  # the daemon leads its own process group
+        time.sleep(1)
+        lock.execute("ROLLBACK")
+        assert server.daemon.proc.wait(30) == 0
+    finally:
+        lock.close()
+        server.stop()
+    log = server.log()
+    assert "SIGINT again" not in log, log
+    result = CliRunner().invoke(
+        app, ["audit", "-c", str(server.workdir / "lakegate.yaml"), "--output", "json", "--limit", "1000"]
+    )
+    assert len(json.loads(result.stdout)) == REQUESTS
+
+
+STOPPED_AT_START = """
+import os, signal, sys
+import uvicorn
+from lakegate.workers import serve_workers
+
+async def app(scope, receive, send):
+    raise RuntimeError("no worker may start")
+
+class SignalledConfig(uvicorn.Config):
+    def load(self):  # the supervisor's, after the port opened and before any worker is forked
+        super().load()
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+
+sys.exit(serve_workers(SignalledConfig(app, host="127.0.0.1", port=0, log_config=None), 2))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_once_the_port_is_open_stops_cleanly(sig: str) -> None:
+    """An orchestrator's SIGTERM (or a Ctrl-C) as soon as the port answers, before the workers run: exit 0,
+    no worker started (was: killed by SIGTERM, a KeyboardInterrupt traceback for SIGINT)."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_AT_START, sig], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "no worker may start" not in done.stderr, done.stderr
