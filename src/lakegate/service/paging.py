@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -20,6 +23,7 @@ import orjson
 from lakegate._lru import Lru
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError, LakegateError, public_message
+from lakegate.inline import must_not_block
 from lakegate.keys import KeyRing
 from lakegate.protocol import lines, tokens
 from lakegate.protocol.capabilities import Capabilities
@@ -53,6 +57,8 @@ class Page:
     end_stream: bool
     next_page_token: str | None = None
     refresh_token: str | None = None
+    after: Callable[[], None] | None = None  # called once the last line is made (not after a failure)
+    failed: bool = False  # the body ended in an error (reported in its EndStreamAction)
 
     def answer(self, signers: Signers, stats: dict[str, int]) -> NdjsonAnswer:
         return NdjsonAnswer(self.headers, self._lines(signers), stats)
@@ -67,6 +73,7 @@ class Page:
             if not self.end_stream:
                 raise
             log.error("error after streaming began: %s", exc, exc_info=exc)
+            self.failed = True
             status = exc.status if isinstance(exc, LakegateError) else 500
             yield lines.end_stream_line(error_message=public_message(exc), http_status=status)
             return
@@ -76,6 +83,8 @@ class Page:
                 refresh_token=self.refresh_token,
                 min_url_expiration=signers.expires_ms if self.files else None,
             )
+        if self.after is not None:
+            self.after()
 
 
 # -- tokens -----------------------------------------------------------------------------------------------------
@@ -161,3 +170,98 @@ class Selections(Generic[Selected]):
                 lru = self._by_snapshot[snapshot] = Lru(self._per_snapshot)
             lru.put(key, selected)
         return selected
+
+
+# -- pages rendered ahead: the next page of a walk is made while the client reads this one ----------------------
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A page rendered before it was asked for, and the table it was rendered for."""
+
+    table: ResolvedTable
+    headers: dict[str, str]
+    body: bytes
+    stats: dict[str, int]
+    signed_at: float  # the second its URLs were signed in
+    then: Callable[[], None] | None = field(default=None, compare=False)  # renders the page after it
+
+
+class PagesAhead:
+    """The next pages of walks, rendered in a thread of their own while the client reads the page before. A walk
+    asks for its pages one after the other, so without this the server and the client take turns, each idle
+    while the other works, where a full answer streams and both work at once. Bounded: at most `max_pages`
+    pages (the least recently rendered are dropped), each of at most `max_files` files, handed out at most
+    `max_age_s` after their URLs were signed; a page asked for before its render started is rendered by the
+    request itself, and one whose render failed too (its error is the request's to report)."""
+
+    def __init__(self, max_pages: int = 8, max_files: int = 10_000, keep_s: float = 30.0) -> None:
+        self.max_files = max_files
+        self._keep_s = keep_s  # pages never asked for (walks given up) are dropped after this
+        self._lock = threading.Lock()
+        self._pages: Lru[Hashable, Future[Ahead | None]] = Lru(max_pages)
+        self._started: dict[Future[Ahead | None], float] = {}
+
+    def render(self, key: Hashable, render: Callable[[], Ahead | None]) -> None:
+        """Starts rendering the page asked for by `key` (None from `render`: nothing to hand out)."""
+        future: Future[Ahead | None] = Future()
+        now = time.monotonic()
+        with self._lock:
+            if self._pages.get(key) is not None:
+                return
+            for old_key, old in self._pages.items():
+                if old.done() and now - self._started.get(old, now) > self._keep_s:
+                    self._pages.pop(old_key)
+            self._pages.put(key, future)
+            kept = {f: self._started.get(f, now) for f in self._pages.values()}
+            kept[future] = now
+            self._started = kept
+        _executor().submit(_run, future, render)
+
+    def get(self, key: Hashable, max_age_s: float) -> Ahead | None:
+        """The page rendered ahead for `key` if it is recent enough (waiting for a render under way, in a worker
+        thread). One whose render has not started is cancelled: rendering it here is sooner than waiting behind
+        other walks' pages."""
+        with self._lock:
+            future = self._pages.get(key)
+        if future is None:
+            return None
+        if not future.done():
+            must_not_block()  # on the event loop: waited for (or rendered) in a worker thread
+            if future.cancel():
+                self._forget(key, future)
+                return None
+        ahead = future.result()
+        self._forget(key, future)
+        if ahead is None or time.time() - ahead.signed_at > max_age_s:
+            return None
+        return ahead
+
+    def _forget(self, key: Hashable, future: Future[Ahead | None]) -> None:
+        with self._lock:
+            if self._pages.get(key) is future:
+                self._pages.pop(key)
+
+
+def _run(future: Future[Ahead | None], render: Callable[[], Ahead | None]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return  # asked for before it started: the request renders it
+    try:
+        future.set_result(render())
+    except Exception as exc:  # noqa: BLE001  - the request renders the page itself and reports the error
+        log.debug("rendering a page ahead failed: %s", exc)
+        future.set_result(None)
+
+
+_EXECUTOR: tuple[int, ThreadPoolExecutor] | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One thread per process renders pages ahead (made in the process that uses it: a forked worker makes its
+    own, threads do not survive a fork)."""
+    global _EXECUTOR  # noqa: PLW0603  - one per process
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None or _EXECUTOR[0] != os.getpid():
+            _EXECUTOR = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="lakegate-page-ahead"))
+        return _EXECUTOR[1]

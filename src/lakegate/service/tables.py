@@ -7,6 +7,7 @@ negotiation — happens before an answer is returned; the body generator only si
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -21,8 +22,8 @@ from lakegate.catalog.base import Principal
 from lakegate.delta.predicates import FileFilter
 from lakegate.delta.predicates.columns import record_counts, select_columns
 from lakegate.delta.snapshot import Snapshot
-from lakegate.exceptions import InvalidParameterError
-from lakegate.inline import MAX_INLINE_FILES, must_not_block
+from lakegate.exceptions import InvalidParameterError, LakegateError
+from lakegate.inline import MAX_INLINE_FILES, active, must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
@@ -34,7 +35,9 @@ from lakegate.service.paging import (
     MISMATCH,
     QUERY_PAGE,
     REFRESH,
+    Ahead,
     Page,
+    PagesAhead,
     Selections,
     decode_token,
     encode_token,
@@ -67,6 +70,7 @@ class _Plan:
 
     table: ResolvedTable
     request: QueryRequest
+    caps: Capabilities
     snapshot: Snapshot
     fmt: str
     id_scheme: str
@@ -125,6 +129,7 @@ class TableService:
         self._answers: dict[tuple[Any, ...], _Kept] = {}
         self._answers_second = 0
         self._selections: Selections[FileParts] = Selections()
+        self._ahead = PagesAhead()  # the next pages of walks, rendered while the client reads the page before
         async_queries.builders[SNAPSHOT] = self._async_result
 
     # -- /version --------------------------------------------------------------------------------------------
@@ -215,6 +220,12 @@ class TableService:
         resolved = self.context.resolve(principal, share, schema, table)
         if _repeatable(request, caps):
             return self._repeated(resolved, request, caps, file_id_hash, base_url)
+        if request.page_token:
+            ahead = self._rendered_ahead(resolved, request, caps, file_id_hash, base_url)
+            if ahead is not None:
+                return ahead
+        if active():
+            self._big_in_a_thread(resolved)
         check_query(resolved, request, caps)
         position = self._position(resolved, request)
         if len(position.snapshot.files) > MAX_INLINE_FILES:
@@ -262,6 +273,17 @@ class TableService:
         self._answers[key] = _Kept(table, snapshot, answer.headers, body, answer.stats)
         return NdjsonAnswer(dict(answer.headers), (Lines(body, answer.stats["files"]),), dict(answer.stats))
 
+    def _big_in_a_thread(self, table: ResolvedTable) -> None:
+        """On the event loop: a query of a big table goes to a worker thread before its tokens are verified and
+        its plan is made (all of which the thread would do again: ~0.2 ms of a page request's event loop time).
+        Errors are left for the thread to report, in their usual order."""
+        try:
+            files = len(self.context.snapshots.latest(table.root).files)
+        except LakegateError:
+            files = MAX_INLINE_FILES + 1
+        if files > MAX_INLINE_FILES:
+            must_not_block()
+
     def _position(self, table: ResolvedTable, request: QueryRequest) -> _Position:
         """The snapshot to read: as the page or refresh token pins it, else as asked."""
         keys = self.context.keys
@@ -294,6 +316,7 @@ class TableService:
         return _Plan(
             table,
             request,
+            caps,
             snapshot,
             fmt,
             file_id_hash or fmt,
@@ -410,6 +433,19 @@ class TableService:
         base_url: str,
         now: int | None = None,
     ) -> NdjsonAnswer:
+        page, signers, stats = self._page_of(plan, position, file_id_hash, base_url, now)
+        return page.answer(signers, stats)
+
+    def _page_of(
+        self,
+        plan: _Plan,
+        position: _Position,
+        file_id_hash: str | None,
+        base_url: str,
+        now: int | None = None,
+    ) -> tuple[Page, Signers, dict[str, int]]:
+        """The page, its signers and its audit figures; when it has a next page, `page.after` renders that one
+        ahead (`PagesAhead`)."""
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
         request, version = plan.request, plan.snapshot.version
@@ -435,13 +471,75 @@ class TableService:
             next_token,
             plan.refresh_token,
         )
-        return page.answer(
-            self.context.signers(plan.table, base_url, now),
-            {
-                "version": version,
-                "files": len(selected),
-                "bytes": selected.total_size(),
-            },
+        if next_token is not None and limit is not None and limit <= self._ahead.max_files:
+            following = dataclasses.replace(request, page_token=next_token)
+            page.after = lambda: self._render_ahead(
+                dataclasses.replace(plan, request=following),
+                dataclasses.replace(position, page=None, first=first + limit),
+                file_id_hash,
+                base_url,
+            )
+        stats = {"version": version, "files": len(selected), "bytes": selected.total_size()}
+        return page, self.context.signers(plan.table, base_url, now), stats
+
+    # -- pages rendered ahead ---------------------------------------------------------------------------------
+
+    def _ahead_key(
+        self,
+        table: ResolvedTable,
+        request: QueryRequest,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> tuple[Any, ...]:
+        # The table by what it is (the catalog hands out a new object when it reads the table again).
+        return (table.info, request, caps, file_id_hash, base_url)
+
+    def _max_ahead_seconds(self) -> float:
+        """How long after its URLs were signed a page rendered ahead may be handed out: a few seconds at most,
+        and a tenth of the URLs' lifetime (so they keep at least 90% of it)."""
+        return min(5.0, self.context.config.pre_signed_url_timeout_seconds / 10)
+
+    def _render_ahead(
+        self, plan: _Plan, position: _Position, file_id_hash: str | None, base_url: str
+    ) -> None:
+        """Starts rendering the page `plan.request` (the request of the page just made, with its next token)
+        asks for, in `PagesAhead`'s thread."""
+
+        def render() -> Ahead | None:
+            now = int(time.time())
+            page, signers, stats = self._page_of(plan, position, file_id_hash, base_url, now)
+            then, page.after = page.after, None
+            answer = page.answer(signers, stats)
+            body = b"".join(answer.chunks())
+            if page.failed:
+                return None  # the request tries again, and reports the error if it happens again
+            return Ahead(plan.table, answer.headers, body, answer.stats, float(now), then)
+
+        key = self._ahead_key(plan.table, plan.request, plan.caps, file_id_hash, base_url)
+        self._ahead.render(key, render)
+
+    def _rendered_ahead(
+        self,
+        table: ResolvedTable,
+        request: QueryRequest,
+        caps: Capabilities,
+        file_id_hash: str | None,
+        base_url: str,
+    ) -> NdjsonAnswer | None:
+        """The page rendered ahead for this request, if there is one (and the next one starts rendering)."""
+        key = self._ahead_key(table, request, caps, file_id_hash, base_url)
+        ahead = self._ahead.get(key, self._max_ahead_seconds())
+        if ahead is None or ahead.table != table:
+            return None
+        # The checks the request passes otherwise (the page was made for the same request and table): the token
+        # may have expired since.
+        check_query(table, request, caps)
+        decode_token(self.context.keys, QUERY_PAGE, request.page_token or "", table, "page token")
+        if ahead.then is not None:
+            ahead.then()
+        return NdjsonAnswer(
+            dict(ahead.headers), (Lines(ahead.body, ahead.stats["files"]),), dict(ahead.stats)
         )
 
     def _next_page_token(self, plan: _Plan, first: int) -> str:

@@ -1,0 +1,175 @@
+"""Pages rendered ahead: while a client reads a page, the next one is rendered in the server's own thread
+(`lakegate.service.paging.PagesAhead`). What the client gets must be what it would have got otherwise (the same
+files in the same pages, the token checks of the request), and a page made ahead is handed out only while its URLs
+keep nearly all of their lifetime (at most a tenth of `preSignedUrlTimeoutSeconds`, and 5 s, after signing)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakegate.service.paging import Ahead, PagesAhead
+from tests.inprocess import AppClient, file_lines, ndjson, served_path, start_app
+from tests.tables import build_plain
+
+QUERY = "/shares/s/schemas/d/tables/t/query"
+CAPS = {"delta-sharing-capabilities": "responseformat=parquet;includeendstreamaction=true"}
+
+
+def _app(tmp_path: Path, timeout_s: int, **config: Any) -> AppClient:
+    root = build_plain(tmp_path / "t", batches=6)
+    tables = [{"name": "t", "location": root}]
+    return start_app(
+        tmp_path / "server",
+        {
+            "preSignedUrlTimeoutSeconds": timeout_s,
+            "shares": [{"name": "s", "schemas": [{"name": "d", "tables": tables}]}],
+            **config,
+        },
+    )
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[AppClient]:
+    client = _app(tmp_path, 100)  # pages made ahead are handed out up to 5 s after signing
+    yield client
+    client.close()
+
+
+def _page(app: AppClient, body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    lines = ndjson(app.post(QUERY, json=body, headers=CAPS))
+    return file_lines(lines), lines[-1]["endStreamAction"]
+
+
+def _expiry_s(files: list[dict[str, Any]]) -> int:
+    (expiry,) = {f["expirationTimestamp"] for f in files}
+    return int(expiry) // 1000
+
+
+def test_a_walk_is_the_whole_answer_page_by_page(app: AppClient) -> None:
+    whole = sorted(served_path(f["url"]) for f in file_lines(ndjson(app.post(QUERY, json={}, headers=CAPS))))
+    assert len(whole) == 6
+    for size in (1, 2, 4):
+        seen: list[str] = []
+        body: dict[str, Any] = {"maxFiles": size}
+        while True:
+            files, end = _page(app, body)
+            assert 0 < len(files) <= size
+            seen += [served_path(f["url"]) for f in files]
+            if "nextPageToken" not in end:
+                break
+            body = {"maxFiles": size, "pageToken": end["nextPageToken"]}
+        assert seen == whole  # each file once, in the order of the unpaged answer
+
+
+def test_the_next_page_is_signed_before_it_is_asked_for(app: AppClient) -> None:
+    files, end = _page(app, {"maxFiles": 2})
+    first = _expiry_s(files)
+    time.sleep(1.2)  # a second later: a page rendered now would expire a second later too
+    asked = int(time.time())
+    files, _ = _page(app, {"maxFiles": 2, "pageToken": end["nextPageToken"]})
+    assert _expiry_s(files) < asked + 100  # signed before it was asked for
+    assert _expiry_s(files) - first <= 1  # right after the page before it
+    assert _expiry_s(files) >= asked + 100 - 5  # within the 5 s a page made ahead may wait
+
+
+def test_a_page_made_ahead_is_not_handed_out_past_its_time(tmp_path: Path) -> None:
+    app = _app(tmp_path, 10)  # a tenth of the URLs' lifetime: 1 s
+    try:
+        _, end = _page(app, {"maxFiles": 2})
+        time.sleep(1.6)
+        asked = int(time.time())
+        files, _ = _page(app, {"maxFiles": 2, "pageToken": end["nextPageToken"]})
+        assert _expiry_s(files) >= asked + 10  # signed when asked for, with the URLs' whole lifetime
+    finally:
+        app.close()
+
+
+def test_a_page_made_ahead_is_only_for_the_same_query_and_token(app: AppClient) -> None:
+    _, end = _page(app, {"maxFiles": 2})
+    token = end["nextPageToken"]
+    time.sleep(0.2)  # the next page is made meanwhile
+    changed = app.post(QUERY, json={"maxFiles": 2, "pageToken": token, "limitHint": 1}, headers=CAPS)
+    assert changed.status_code == 400 and "parameter mismatch" in changed.json()["message"]
+    forged = app.post(QUERY, json={"maxFiles": 2, "pageToken": token[:-2] + "xx"}, headers=CAPS)
+    assert forged.status_code == 400 and "page token" in forged.json()["message"]
+    files, _ = _page(app, {"maxFiles": 2, "pageToken": token})
+    assert len(files) == 2
+
+
+def test_a_page_made_ahead_is_refused_once_its_token_expired(tmp_path: Path) -> None:
+    app = _app(tmp_path, 100, queryTablePageTokenTtlMs=300)
+    try:
+        _, end = _page(app, {"maxFiles": 2})
+        time.sleep(0.6)  # the next page was made well before the token expired
+        expired = app.post(QUERY, json={"maxFiles": 2, "pageToken": end["nextPageToken"]}, headers=CAPS)
+        assert expired.status_code == 400 and "has expired" in expired.json()["message"]
+    finally:
+        app.close()
+
+
+def _rendered(pages: PagesAhead, key: str) -> None:
+    """Waits until the page for `key` has been rendered (or failed)."""
+    future = pages._pages.get(key)
+    assert future is not None
+    future.exception(timeout=10)
+
+
+def _ahead(signed_at: float) -> Ahead:
+    return Ahead(table=object(), headers={}, body=b"x", stats={"files": 0}, signed_at=signed_at)  # type: ignore[arg-type]
+
+
+def test_pages_ahead_hand_out_a_page_once_while_it_is_recent() -> None:
+    pages = PagesAhead()
+    pages.render("k", lambda: _ahead(time.time()))
+    _rendered(pages, "k")
+    found = pages.get("k", max_age_s=5)
+    assert found is not None and found.body == b"x"
+    assert pages.get("k", max_age_s=5) is None  # handed out once
+    pages.render("old", lambda: _ahead(time.time() - 10))
+    _rendered(pages, "old")
+    assert pages.get("old", max_age_s=5) is None
+
+
+def test_pages_ahead_leave_a_failed_or_waiting_render_to_the_request() -> None:
+    pages = PagesAhead()
+
+    def failing() -> Ahead:
+        raise RuntimeError("signing failed")
+
+    pages.render("failed", failing)
+    _rendered(pages, "failed")
+    assert pages.get("failed", max_age_s=5) is None
+    # A page whose render has not started (the thread is busy with another) is not waited for.
+    started: Future[None] = Future()
+    release: Future[None] = Future()
+
+    def slow() -> Ahead:
+        started.set_result(None)
+        release.result(timeout=10)
+        return _ahead(time.time())
+
+    pages.render("slow", slow)
+    started.result(timeout=10)
+    ran: list[str] = []
+    pages.render("queued", lambda: ran.append("queued") or _ahead(time.time()))  # type: ignore[func-returns-value]
+    assert pages.get("queued", max_age_s=5) is None
+    release.set_result(None)
+    assert pages.get("slow", max_age_s=5) is not None  # under way: waited for
+    assert ran == []
+
+
+def test_pages_ahead_are_bounded_and_forgotten_when_never_asked_for() -> None:
+    pages = PagesAhead(max_pages=2, keep_s=0.2)
+    for key in ("a", "b", "c"):
+        pages.render(key, lambda: _ahead(time.time()))
+        _rendered(pages, key)
+    assert pages.get("a", max_age_s=5) is None  # the least recently rendered of three, past the bound
+    time.sleep(0.3)
+    pages.render("d", lambda: _ahead(time.time()))
+    assert [key for key, _ in pages._pages.items()] == ["d"]  # b and c were never asked for in time
