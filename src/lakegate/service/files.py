@@ -36,7 +36,7 @@ from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
 from lakegate.service.parts import FileParts, Growing, SmallRow, StreamedParts
 from lakegate.service.responses import Lines
-from lakegate.sharedcache import SharedCache, name_of
+from lakegate.sharedcache import SharedCache, name_of, write_later_soon
 
 log = logging.getLogger("lakegate")
 
@@ -354,6 +354,7 @@ def parts_lines(
             yield Lines(_data(joined), len(batch))
         if failure is not None:
             raise failure
+    write_later_soon()  # the shared cache files of tables read for this answer: written after its last line
     if len(selected) > _RELEASE_AFTER:
         release_unused()  # the render's batches: a worker that only answers keeps ~0.1 KB per file less
 
