@@ -121,8 +121,8 @@ class SharedCache:
     def table(self, key: tuple[Any, ...], build: Callable[[], pa.Table], *, later: bool = False) -> pa.Table:
         """The table of `key`: mapped from its file, else built (once across processes), written and mapped.
 
-        `later`: a table built here is handed back at once, and its file written after the answer that needed
-        it (`write_later`; at the latest `WRITE_LATER_SECONDS` after), not before its first byte. The build lock
+        `later`: a table built here is handed back at once, and its file written once what needed it is done
+        (`write_later`; at the latest `WRITE_LATER_SECONDS` after), not before an answer's first byte. The build lock
         is held until then (other processes wait for the file rather than build the table too), and whoever
         keeps the table swaps it for the mapped file then (`when_mapped`)."""
         text = repr((FORMAT, self._version, key))
@@ -281,7 +281,7 @@ def name_of(table: pa.Table) -> str | None:
     return value.decode() if value is not None else None
 
 
-# -- files written after the answer -------------------------------------------------------------------------------
+# -- files written later -----------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -328,8 +328,8 @@ def _held(table: pa.Table, path: Path) -> pa.Table:
 
 def write_later(path: bytes | None = None) -> None:
     """Write the files of the tables handed back before them (`SharedCache.table(..., later=True)`; or only
-    the one of `path`), and hand the mapped tables to their holders (`when_mapped`): when an answer ends
-    (`write_later_soon`), and by a timer. One caller at a time: a second one returns once the first has written
+    the one of `path`), and hand the mapped tables to their holders (`when_mapped`): when the file parts built
+    from them are, and by a timer. One caller at a time: a second one returns once the first has written
     what was waiting."""
     with _WRITING:
         with _LATER_LOCK:
@@ -350,13 +350,11 @@ def write_later(path: bytes | None = None) -> None:
                 swap(mapped)
 
 
-def write_later_soon() -> None:
-    """`write_later` in a thread of its own, if a file waits: an answer ending does not keep its last bytes
-    waiting for it."""
-    with _LATER_LOCK:
-        if not any(later.table is not None for later in _LATER.values()):
-            return
-    threading.Thread(target=write_later, name="lakegate-cache-write", daemon=True).start()
+def write_now(table: pa.Table) -> None:
+    """Write the file of `table` now if it was handed back before it (`SharedCache.table(..., later=True)`)."""
+    path = (table.schema.metadata or {}).get(LATER_FIELD)
+    if path is not None:
+        write_later(path)
 
 
 def when_mapped(table: pa.Table, swap: Callable[[pa.Table], None]) -> None:

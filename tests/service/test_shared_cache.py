@@ -61,9 +61,7 @@ class Worker:
         )
         parts = self.lines.parts(snapshot, root, (), fmt, PARQUET)
         pieces = parts_lines(parts, fmt, Signers(self.stores, REQUEST), root, ())  # type: ignore[arg-type]
-        answer = b"".join(piece.data for piece in pieces)
-        write_later()  # what the answer's end starts in a thread (`write_later_soon`), waited for
-        return answer
+        return b"".join(piece.data for piece in pieces)
 
 
 def _table(path: Path, files: int = 6) -> Location:
@@ -150,9 +148,12 @@ def _wait_for(condition, seconds: float = 5.0) -> bool:
     return True
 
 
-def test_a_checkpoint_is_written_after_the_answer_and_its_snapshot_then_maps_it(tmp_path: Path) -> None:
+def test_a_checkpoint_is_written_once_its_parts_are_built_and_its_snapshot_then_maps_it(
+    tmp_path: Path,
+) -> None:
     """The checkpoint's add table is handed to the cold query at once and written to the directory once the
-    answer has ended (not before its first byte); the snapshot then reads the mapped file, not its own copy."""
+    file parts are built from it (not before: an answer following the build has its first lines by then); the
+    snapshot then reads the mapped file, not its own copy."""
     root = _table(tmp_path / "t")
     directory = tmp_path / "cache"
     directory.mkdir()
@@ -160,19 +161,16 @@ def test_a_checkpoint_is_written_after_the_answer_and_its_snapshot_then_maps_it(
     snapshot = worker.snapshots.latest(root)
     assert _cache_files(directory) == []  # read, not written yet
     name = name_of(snapshot.files.base)
+    assert (snapshot.files.base.schema.metadata or {}).get(LATER_FIELD) is not None
     parts = worker.lines.parts(snapshot, root, (), PARQUET, PARQUET)
-    pieces = list(parts_lines(parts, PARQUET, Signers(worker.stores, REQUEST), root, ()))  # type: ignore[arg-type]
-    assert _wait_for(lambda: str(directory / f"{name}.arrow") in _mapped(directory))
-    assert _wait_for(
-        lambda: (
-            name_of(snapshot.files.base) == name
-            and snapshot.files.base.schema.metadata.get(LATER_FIELD) is None
-        )
-    )
+    assert str(directory / f"{name}.arrow") in _mapped(directory)
+    assert name_of(snapshot.files.base) == name
+    assert (snapshot.files.base.schema.metadata or {}).get(LATER_FIELD) is None  # the mapped file's table
+    pieces = parts_lines(parts, PARQUET, Signers(worker.stores, REQUEST), root, ())  # type: ignore[arg-type]
     assert b"".join(p.data for p in pieces) == Worker(None).answer(root)
 
 
-def test_a_table_not_followed_by_an_answer_is_written_within_seconds(tmp_path: Path) -> None:
+def test_a_table_not_followed_by_a_build_is_written_within_seconds(tmp_path: Path) -> None:
     held = SharedCache(tmp_path).table(("k",), lambda: pa.table({"x": [1, 2]}), later=True)
     assert _cache_files(tmp_path) == []
     assert _wait_for(lambda: len(_cache_files(tmp_path)) == 1, WRITE_LATER_SECONDS + 3)
