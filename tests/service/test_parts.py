@@ -28,7 +28,7 @@ from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA, PARQUET
 from lakegate.service import files as files_module
 from lakegate.service import parts
-from lakegate.service.files import LineCache, Signers, file_lines, make_entry, parts_lines
+from lakegate.service.files import SMALL_ANSWER_FILES, LineCache, Signers, file_lines, make_entry, parts_lines
 from lakegate.service.responses import Lines
 from tests.delta.test_checkpoint_rows import ADD, add, text
 
@@ -290,3 +290,21 @@ def test_escaping_counts_the_escapes_of_each_row() -> None:
     escaped, bad = parts._escaped(pa.array(values, pa.string()))
     assert escaped.to_pylist() == [None if v is None else orjson.dumps(v).decode()[1:-1] for v in values]
     assert not bad.any()
+
+
+@pytest.mark.parametrize("base", ["http://h/delta-sharing", 'http://h/"odd\\base'])
+def test_local_urls_are_json_escaped_unless_sure_to_need_none(base: str) -> None:
+    """Local URLs are the base URL, quoted paths and base64url signatures: the answer skips looking for
+    characters to escape only when the base URL holds none (checked, not assumed); the lines are JSON either way."""
+    rows = [{**ADD_ROW, "path": f"p=a b/f{i}.parquet", "size": i} for i in range(SMALL_ANSWER_FILES + 2)]
+    table = add_table(pa.chunked_array([pa.array(rows, type=ADD)]))
+    files = AddFiles.from_table(table)
+    built = parts.FileParts(parts.build_base(files, ROOT, (), PARQUET, PARQUET), files)
+    now = int(time.time())
+    signers = Signers(_Stores(), SignRequest(now + 600, now, base, "s/sc/t", ROOT))  # type: ignore[arg-type]
+    assert signers.json_safe_below(ROOT) == ('"' not in base)
+    urls = [
+        orjson.loads(line)["file"]["url"]
+        for line in _joined(parts_lines(built, PARQUET, signers, ROOT, ())).splitlines()
+    ]
+    assert len(urls) == len(rows) and all(u.startswith(base + "/files/s/sc/t/p%3Da%20b/f") for u in urls)

@@ -75,6 +75,11 @@ class ObjectStore(ABC):
         cloud, bucket, account = root.cloud, root.bucket, root.account
         return lambda relative: sign(Location(cloud, bucket, prefix + relative, account))
 
+    def batch_urls_json_safe(self, request: SignRequest) -> bool:
+        """Whether every URL `relative_batch_signer` makes for `request` is sure to hold no character a JSON
+        string escapes (the answer then need not look for one in each URL)."""
+        return False
+
     def relative_batch_signer(self, request: SignRequest, root: Location) -> Callable[[pa.Array], pa.Array]:
         """`relative_signer` for a string column of paths, giving a string column of URLs (stores that can share
         work across URLs override it)."""

@@ -30,6 +30,7 @@ from lakegate.keys import KeyRing
 PURPOSE = "local-file-url"
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/=-]*")
 _URL_UNSAFE = r"[^A-Za-z0-9_.~/=-]"  # the same, column-wise
+_JSON_SPECIAL = re.compile(r'["\\\x00-\x1f]')  # characters a JSON string escapes
 _NO_SEPARATOR = pa.scalar("", pa.string())  # binary_join_element_wise's last argument
 _URL_UNSAFE_BYTES = byte_set(
     set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~/=-")
@@ -132,6 +133,12 @@ class LocalStore(ObjectStore):
             return f"{prefix}{path}?Expires={expires}&X-Amz-Signature={signature}"
 
         return sign
+
+    def batch_urls_json_safe(self, request: SignRequest) -> bool:
+        """The URLs are the prefix and query below, paths quoted to `_URL_SAFE`'s characters and base64url
+        signatures: safe when the prefix (the base URL) is."""
+        base = f"{(request.base_url or '').rstrip('/')}/files/{quote(request.table_path or '')}/"
+        return not _JSON_SPECIAL.search(base)
 
     def relative_batch_signer(self, request: SignRequest, root: Location) -> Callable[[pa.Array], pa.Array]:
         """What url_signer's sign does, for a column of paths below the root, column-wise: per file only the

@@ -260,6 +260,10 @@ class Signers:
             found = self._one[root] = self._stores.store_for(root).relative_signer(self._request, root)
         return found
 
+    def json_safe_below(self, root: Location) -> bool:
+        """Whether the URLs of `below(root)` are sure to need no JSON escaping."""
+        return self._stores.store_for(root).batch_urls_json_safe(self._request)
+
     def below(self, root: Location) -> Callable[[pa.Array], pa.Array]:
         """A signer of string columns of paths relative to `root` (one per root and response)."""
         found = self._relative.get(root)
@@ -333,6 +337,7 @@ def parts_lines(
                 raise failure
             return
     sign_below = signers.below(root)
+    json_safe = signers.json_safe_below(root)
     # What follows the id (delta) or the tail (parquet): the same for every line of the answer.
     middle = pa.scalar(
         '"' + more + ',"deltaSingleAction":{"add":{"path":"' if fmt == DELTA else more + "}}\n", pa.string()
@@ -340,7 +345,7 @@ def parts_lines(
     for rows in _batches(selected):
         urls, failure = _sign(rows, selected.files, signers, sign_below)
         batch = rows if failure is None else rows.slice(0, len(urls))
-        escaped = _json_escaped(urls)
+        escaped = urls if json_safe else _json_escaped(urls)
         ids, tail = batch.column("id"), batch.column("tail")
         if fmt == DELTA:
             dv = batch.column("dv").combine_chunks()
