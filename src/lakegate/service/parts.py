@@ -274,6 +274,7 @@ def empty(files: AddFiles) -> FileParts:
 
 
 BLOCK = 16384  # rows built at a time (a multiple of the render's 2048 lines): bounded temporaries
+FIRST_BLOCK = 2048  # an answer following the build has its first lines after this many rows, not BLOCK
 STREAM_MIN_ROWS = 2 * BLOCK  # smaller builds are over before following their blocks would pay
 
 
@@ -300,11 +301,13 @@ def build_base(
     dvid = dv_ids(table)
     order = _order(table.column("path"), dvid)
     blocks = []
-    for start in range(0, len(order), block):
-        rows = order.slice(start, block)
+    start, size = 0, min(block, FIRST_BLOCK) if on_block is not None else block
+    while start < len(order):
+        rows = order.slice(start, size)
         blocks.append(_block(table.take(rows), dvid.take(rows), rows, root, allowed, fmt, id_scheme))
         if on_block is not None:
             on_block(blocks[-1])
+        start, size = start + size, block
     return pa.Table.from_batches(blocks, schema=SCHEMA)
 
 
