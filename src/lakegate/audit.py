@@ -23,7 +23,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -430,7 +430,11 @@ class _Insert:
         self._head = f"INSERT INTO {quote.format_table(table)} ({columns}) VALUES "  # noqa: S608
         self._statements: dict[int, str] = {}
         at: Callable[[Any], Any] | None = table.c.at.type.dialect_impl(dialect).bind_processor(dialect)
-        self._at: Callable[[Any], Any] = at or (lambda value: value)
+        self._sqlalchemy_at: Callable[[Any], Any] = at or (lambda value: value)
+        # SQLite keeps times as text, which SQLAlchemy's processor formats in Python (~5 µs, more than storing the
+        # row); datetime's own isoformat makes the same text ~10x faster, used when it does (checked here).
+        sample = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+        self._text_at = _iso_text(sample) == self._sqlalchemy_at(sample)
 
     def run(self, conn: sa.Connection, events: list[Access]) -> None:
         for start in range(0, len(events), ROWS_PER_INSERT):
@@ -456,7 +460,14 @@ class _Insert:
                     **{key: _fit_column(key, v) for key, v in zip(_Columns._fields, access, strict=True)}
                 )
                 break
-        return (self._at(access.at), *access[1:])
+        at = access.at
+        stored = _iso_text(at) if self._text_at and at.tzinfo is UTC else self._sqlalchemy_at(at)
+        return (stored, *access[1:])
+
+
+def _iso_text(at: datetime) -> str:
+    """`2026-01-02 03:04:05.000006` of an aware UTC datetime."""
+    return at.isoformat(" ", "microseconds")[:26]
 
 
 _LENGTHS = {c.name: getattr(c.type, "length", None) for c in AuditEvent.__table__.c}

@@ -88,7 +88,7 @@ class _Headers:
         return default
 
 
-_NO_QUERY = QueryParams()
+_NO_QUERY: Mapping[str, str] = {}  # (a QueryParams' `get` of a missing name raises and catches a KeyError)
 
 
 class Call:

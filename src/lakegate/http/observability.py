@@ -114,6 +114,10 @@ class SentFiles:
         return answer.files_within(self._bytes) if answer is not None else 0
 
 
+# (route label, method label, path to log, audited (operation, mode, share, schema, table) or None)
+_PathInfo = tuple[str, str, str, tuple[str, str, str, str, str] | None]
+
+
 class Observer:
     """Metrics, the access line and the audit event of each request, from its first to its last byte: used by
     the middleware for every request Starlette answers and by the lean front of the hot routes
@@ -122,10 +126,8 @@ class Observer:
     def __init__(self, audit: AuditLog, prefix: str) -> None:
         self.audit = audit
         self.labels: set[str] | None = None  # from the app's routes, at the first request
-        # Per request these were most of the middleware's time: a path's route label, and the labelled series.
-        self._routes: dict[
-            str, str
-        ] = {}  # path -> route label (short paths, bounded: paths are the callers')
+        # Per request these were most of the observer's time: what a path means, and the labelled series.
+        self._paths: dict[tuple[str, str], _PathInfo] = {}  # (method, path) -> _path_info
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # bounded: labels x methods x statuses
         self.table_path = re.compile(
             re.escape(prefix) + r"/shares/([^/]+)/schemas/([^/]+)/tables/([^/]+)/([^/]+)(?:/[^/]+)?$"
@@ -183,10 +185,10 @@ class Observer:
         short."""
         elapsed = time.perf_counter() - start
         method = scope["method"]
-        if self.labels is None:
-            self.labels = route_labels(scope["app"].routes)
-        route = self._route(scope["path"], self.labels)
-        method_label = method if method in _METHODS else "OTHER"
+        known = self._paths.get((method, scope["path"]))
+        if known is None:
+            known = self._path_info(method, scope["path"], scope["app"])
+        route, method_label, path, audited = known
         series = self._series.get((route, method_label, status))
         if series is None:
             series = (REQUESTS.labels(route, method_label, str(status)), LATENCY.labels(route, method_label))
@@ -196,15 +198,13 @@ class Observer:
         if status == 401:
             UNAUTHENTICATED.inc()
         client = scope["client"][0] if scope.get("client") else None
-        # A path carrying a one-time activation code is logged as its route: the code is a secret.
-        path = route if "/activate/" in scope["path"] else scope["path"]
+        recipient = record.recipient
         # With other requests waiting, this one's log lines wait for the end of the event loop's turn and go out
         # with theirs (one write); a lone request's lines are written before its answer ends.
         soon = requests_answering() > 1 and not blocking
         info_line(
             log,
-            f"{method} {path} {status} {elapsed * 1000:.1f}ms client {client or '-'} "
-            f"recipient {record.recipient or '-'}",
+            f"{method} {path} {status} {elapsed * 1000:.1f}ms client {client or '-'} recipient {recipient or '-'}",
             "http",
             {
                 "method": method,
@@ -213,71 +213,78 @@ class Observer:
                 "status": status,
                 "durationMs": round(elapsed * 1000, 2),
                 "client": client,
-                "recipient": record.recipient,
+                "recipient": recipient,
             },
             soon,
         )
-        audited = self._audited(scope)
         if audited is None:
             return
-        match, operation, mode = audited
+        operation, mode, share, schema_name, table_name = audited
         outcome = outcome or ("ok" if status < 400 else (record.error_code or f"HTTP_{status}"))
-        files = (
-            record.stats.get("files")
-            if files_sent is None or record.stats.get("files") is None
-            else files_sent
-        )
+        stats = record.stats
+        listed = stats.get("files")
+        files = listed if files_sent is None or listed is None else files_sent
         if outcome == "ok" and mode == "url" and files:
             FILES_SIGNED.inc(files)
-        if outcome == "ok" and (operation == "temporary-credentials" or record.stats.get("credentials")):
+        if outcome == "ok" and (operation == "temporary-credentials" or stats.get("credentials")):
             CREDENTIALS_VENDED.inc()
         # The last User-Agent header, as a dict of the headers keeps it.
-        agent = next((v for k, v in reversed(scope["headers"]) if k == b"user-agent"), b"")
-        user_agent = agent.decode("latin-1") or None
+        agent = b""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                agent = value
         access = Access(
-            recipient=record.recipient,
-            operation=operation,
-            share=match.group(1),
-            schema_name=match.group(2),
-            table_name=match.group(3),
-            mode=mode,
-            status=status,
-            outcome=outcome,
-            version=record.stats.get("version"),
-            files=files,
+            recipient,
+            operation,
+            share,
+            schema_name,
+            table_name,
+            mode,
+            status,
+            outcome,
+            stats.get("version"),
+            files,
+            client,
+            agent.decode("latin-1") or None,
             # Cut short, the answer listed fewer files than it meant to: their sizes are then unknown.
-            data_bytes=record.stats.get("bytes") if files == record.stats.get("files") else None,
-            client=client,
-            user_agent=user_agent,
+            data_bytes=stats.get("bytes") if files == listed else None,
         )
         # Queued for the audit writer; written here (in a thread) only when its queue is full, or (blocking: the
         # request is being cancelled) at once, without awaiting anything.
         if not self.audit.record(access, wait=blocking, soon=soon):
             await run_in_threadpool(self.audit.store, [access])
 
-    def _route(self, path: str, labels: set[str]) -> str:
-        """The path's route label. Label values are chosen by strangers: only route templates, or one
-        catch-all."""
-        route = self._routes.get(path)
-        if route is None:
-            route = route_label(path)
-            route = route if route in labels else "unmatched"
-            if len(path) <= _REMEMBERED_PATH_CHARS:
-                if len(self._routes) >= _REMEMBERED_PATHS:
-                    self._routes.clear()
-                self._routes[path] = route
-        return route
+    def _path_info(self, method: str, path: str, app: Any) -> _PathInfo:
+        """What the end of a request needs of its method and path, remembered (paths are the callers': short ones,
+        bounded): the route label and method label (label values are chosen by strangers: only route templates,
+        or one catch-all), the path to log (one carrying a one-time activation code is logged as its route: the
+        code is a secret), and (operation, mode, share, schema, table) of an audited table request."""
+        if self.labels is None:
+            self.labels = route_labels(app.routes)
+        route = route_label(path)
+        route = route if route in self.labels else "unmatched"
+        info = (
+            route,
+            method if method in _METHODS else "OTHER",
+            route if "/activate/" in path else path,
+            self._audited(method, path),
+        )
+        if len(path) <= _REMEMBERED_PATH_CHARS:
+            if len(self._paths) >= _REMEMBERED_PATHS:
+                self._paths.clear()
+            self._paths[(method, path)] = info
+        return info
 
-    def _audited(self, scope: Scope) -> tuple[re.Match[str], str, str] | None:
-        """(the path's share/schema/table match, operation, mode) of an audited table request, else None."""
-        match = self.table_path.match(scope["path"])
+    def _audited(self, method: str, path: str) -> tuple[str, str, str, str, str] | None:
+        """(operation, mode, share, schema, table) of an audited table request, else None."""
+        match = self.table_path.match(path)
         if match is not None and match.group(4) in AUDITED:
-            return match, *AUDITED[match.group(4)]
-        match = self.iceberg_table_path.match(scope["path"])
+            return (*AUDITED[match.group(4)], match.group(1), match.group(2), match.group(3))
+        match = self.iceberg_table_path.match(path)
         # Reads only: HEAD (does it exist?) reads nothing, POST and DELETE of a table are refused writes.
-        read = scope["method"] == "GET" or (scope["method"] == "POST" and match and match.group(4))
+        read = method == "GET" or (method == "POST" and match and match.group(4))
         if match is not None and match.group(4) in ICEBERG_AUDITED and read:
-            return match, ICEBERG_AUDITED[match.group(4)], "dir"
+            return ICEBERG_AUDITED[match.group(4)], "dir", match.group(1), match.group(2), match.group(3)
         return None
 
 
