@@ -9,6 +9,7 @@ import asyncio
 from starlette.requests import Request
 
 from lakegate.exceptions import MalformedRequestError, RequestTimeoutError, RequestTooLargeError
+from lakegate.http.connection import REQUEST_CYCLE
 from lakegate.http.hot import Call
 
 
@@ -21,6 +22,11 @@ async def read_body(request: Request | Call, max_bytes: int, timeout_s: float | 
             raise MalformedRequestError("the Content-Length header is not a number")
         if len(declared) > len(str(max_bytes)) or int(declared) > max_bytes:
             raise RequestTooLargeError(_too_large(max_bytes))
+    cycle = request.scope.get(REQUEST_CYCLE)
+    if cycle is not None and cycle.more_body is False:
+        # Arrived whole with the headers (most small bodies): nothing to wait for, no deadline to arm (a timer per
+        # body was ~8 % of a small /query's time in-process).
+        return await _read(request, max_bytes)
     try:
         # A deadline on this task, not `wait_for` (a task of its own per body: ~15 % of a small /query's time).
         async with asyncio.timeout(timeout_s or None):

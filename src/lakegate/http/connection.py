@@ -28,6 +28,9 @@ from lakegate.http.errors import iceberg_type
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}  # by status
 # Requests of this process whose headers were read and whose answer has not ended, over all connections.
 _ANSWERING = [0]
+# The scope key of a guarded request's uvicorn cycle: `lakegate.http.body` reads a body that has arrived whole with
+# its headers (the cycle's `more_body` is False: reading it cannot wait) without arming a deadline.
+REQUEST_CYCLE = "lakegate.cycle"
 
 
 def requests_answering() -> int:
@@ -100,6 +103,9 @@ def guarded_protocol(
             self._answering += 1
             _ANSWERING[0] += 1
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None:
+                cycle.scope[REQUEST_CYCLE] = cycle  # type: ignore[literal-required]  # an extension key
 
         def on_response_complete(self) -> None:
             if self._answering:
