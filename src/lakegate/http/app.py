@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -134,7 +135,7 @@ def _json_whole(data: dict[str, Any]) -> Whole:
 _JSON_RENDERER = JSONResponse(None)
 
 
-def _ndjson(answer: NdjsonAnswer) -> Whole | StreamingResponse:
+def _ndjson(answer: NdjsonAnswer) -> Answer:
     """An answer of one chunk (most answers) goes out whole, with no further hop to the thread pool; a longer
     one streams, chunk by chunk, from its generator."""
     observe_answer(answer)
@@ -142,11 +143,22 @@ def _ndjson(answer: NdjsonAnswer) -> Whole | StreamingResponse:
     first = next(chunks, b"")
     second = next(chunks, None)
     media_type = answer.headers["Content-Type"]
+    after = None if answer.after_sent is None else BackgroundTask(_on_the_loop, answer.after_sent)
     if second is None:
+        if after is not None:  # a walk's page: its next page starts rendering once this one was sent
+            return Response(first, headers=answer.headers, media_type=media_type, background=after)
         return whole(first, answer.headers, media_type)
     return StreamingResponse(
-        itertools.chain((first, second), chunks), headers=answer.headers, media_type=media_type
+        itertools.chain((first, second), chunks),
+        headers=answer.headers,
+        media_type=media_type,
+        background=after,
     )
+
+
+async def _on_the_loop(call: Callable[[], None]) -> None:
+    """A quick call as a Starlette background task, on the event loop (a sync one would hop to a thread)."""
+    call()
 
 
 def _params(request: Request | Call) -> tuple[str, str, str]:

@@ -57,11 +57,17 @@ class Page:
     end_stream: bool
     next_page_token: str | None = None
     refresh_token: str | None = None
-    after: Callable[[], None] | None = None  # called once the last line is made (not after a failure)
+    after: Callable[[], None] | None = None  # called once the answer was sent, unless its body failed
     failed: bool = False  # the body ended in an error (reported in its EndStreamAction)
 
     def answer(self, signers: Signers, stats: dict[str, int]) -> NdjsonAnswer:
-        return NdjsonAnswer(self.headers, self._lines(signers), stats)
+        after = self.after
+        return NdjsonAnswer(
+            self.headers,
+            self._lines(signers),
+            stats,
+            None if after is None else lambda: None if self.failed else after(),
+        )
 
     def _lines(self, signers: Signers) -> Iterator[Piece]:
         yield from self.head
@@ -83,8 +89,6 @@ class Page:
                 refresh_token=self.refresh_token,
                 min_url_expiration=signers.expires_ms if self.files else None,
             )
-        if self.after is not None:
-            self.after()
 
 
 # -- tokens -----------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -37,6 +37,9 @@ class NdjsonAnswer:
     pieces: Iterable[Piece]  # whole lines, one or more per piece (file lines come in batches)
     # What the answer holds (version, files), known before the first byte: for the audit and metrics.
     stats: dict[str, int] = field(default_factory=dict)
+    # Called on the event loop once the answer's last byte went to the server (a walk's next page starts
+    # rendering then, not while this one is being sent); answers used outside HTTP never call it.
+    after_sent: Callable[[], None] | None = None
     # (bytes, file lines) made up to the end of each chunk `chunks` has yielded: an answer cut short is audited
     # with the file lines of the chunks that went out (`files_within`). One entry per ~1 MiB.
     _ends: list[tuple[int, int]] = field(default_factory=list, init=False, repr=False)

@@ -444,8 +444,8 @@ class TableService:
         base_url: str,
         now: int | None = None,
     ) -> tuple[Page, Signers, dict[str, int]]:
-        """The page, its signers and its audit figures; when it has a next page, `page.after` renders that one
-        ahead (`PagesAhead`)."""
+        """The page, its signers and its audit figures; when it has a next page, `page.after` (called once the
+        page was sent) renders that one ahead (`PagesAhead`)."""
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
         request, version = plan.request, plan.snapshot.version
@@ -536,10 +536,8 @@ class TableService:
         # may have expired since.
         check_query(table, request, caps)
         decode_token(self.context.keys, QUERY_PAGE, request.page_token or "", table, "page token")
-        if ahead.then is not None:
-            ahead.then()
         return NdjsonAnswer(
-            dict(ahead.headers), (Lines(ahead.body, ahead.stats["files"]),), dict(ahead.stats)
+            dict(ahead.headers), (Lines(ahead.body, ahead.stats["files"]),), dict(ahead.stats), ahead.then
         )
 
     def _next_page_token(self, plan: _Plan, first: int) -> str:
