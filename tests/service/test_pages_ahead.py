@@ -173,3 +173,15 @@ def test_pages_ahead_are_bounded_and_forgotten_when_never_asked_for() -> None:
     time.sleep(0.3)
     pages.render("d", lambda: _ahead(time.time()))
     assert [key for key, _ in pages._pages.items()] == ["d"]  # b and c were never asked for in time
+
+
+def test_pages_ahead_render_nothing_once_their_thread_cannot_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Closed:
+        def submit(self, *args: Any) -> None:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr("lakegate.service.paging._executor", Closed)
+    pages = PagesAhead()
+    pages.render("k", lambda: _ahead(time.time()))
+    assert pages.get("k", max_age_s=5) is None  # nothing waits for a render that never starts
+    assert not pages._pages.items()

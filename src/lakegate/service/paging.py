@@ -220,7 +220,11 @@ class PagesAhead:
             kept = {f: self._started.get(f, now) for f in self._pages.values()}
             kept[future] = now
             self._started = kept
-        _executor().submit(_run, future, render)
+        try:
+            _executor().submit(_run, future, render)
+        except RuntimeError:  # the interpreter is shutting down: nothing is rendered ahead any more
+            future.cancel()
+            self._forget(key, future)
 
     def get(self, key: Hashable, max_age_s: float) -> Ahead | None:
         """The page rendered ahead for `key` if it is recent enough (waiting for a render under way, in a worker
