@@ -185,3 +185,26 @@ def test_pages_ahead_render_nothing_once_their_thread_cannot_start(monkeypatch: 
     pages.render("k", lambda: _ahead(time.time()))
     assert pages.get("k", max_age_s=5) is None  # nothing waits for a render that never starts
     assert not pages._pages.items()
+
+
+def _waiting(app: AppClient) -> int:
+    """Pages rendered ahead and not handed out, once the renders under way are done."""
+    pages = app.app.state.services.tables._ahead
+    futures = [future for _, future in pages._pages.items()]
+    return sum(1 for future in futures if future.result(timeout=10) is not None)
+
+
+def test_a_walk_keeps_two_pages_rendered_ahead(app: AppClient) -> None:
+    _, end = _page(app, {"maxFiles": 1})
+    time.sleep(0.3)
+    assert _waiting(app) == 2  # pages 2 and 3, not 4 to 6
+    files, end = _page(app, {"maxFiles": 1, "pageToken": end["nextPageToken"]})
+    time.sleep(0.3)
+    assert _waiting(app) == 2  # pages 3 and 4
+    seen = [served_path(f["url"]) for f in files]
+    while "nextPageToken" in end:
+        files, end = _page(app, {"maxFiles": 1, "pageToken": end["nextPageToken"]})
+        seen += [served_path(f["url"]) for f in files]
+    assert len(seen) == len(set(seen)) == 5  # pages 2 to 6, each once
+    time.sleep(0.3)
+    assert _waiting(app) == 0  # nothing past the last page

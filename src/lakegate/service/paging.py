@@ -188,7 +188,43 @@ class Ahead:
     body: bytes
     stats: dict[str, int]
     signed_at: float  # the second its URLs were signed in
-    then: Callable[[], None] | None = field(default=None, compare=False)  # renders the page after it
+    then: Callable[[], None] | None = field(default=None, compare=False)  # called once it was handed out
+
+
+AHEAD_PAGES = 2  # pages of one walk rendered ahead and not handed out yet, at most
+
+
+class Walk:
+    """The pages of one walk rendered ahead: the next render starts when one was rendered or handed out, while
+    fewer than `AHEAD_PAGES` wait. Two, so that the page asked for is usually done (served from memory, on the
+    event loop) while the one after it renders."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = 0  # pages rendering or rendered, not handed out
+        self._next: Callable[[], bool] | None = None  # starts rendering the page after the last one started
+
+    def rendered(self, start_next: Callable[[], bool] | None) -> None:
+        """A page was rendered (or, at the start, handed out by its request); `start_next` starts rendering the
+        page after it (None: the walk ends there, or its render failed)."""
+        with self._lock:
+            self._next = start_next
+        self._start()
+
+    def handed_out(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+        self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._next is None or self._waiting >= AHEAD_PAGES:
+                return
+            start, self._next = self._next, None
+            self._waiting += 1
+        if not start():  # rendered already (another walk asked for the same page): this one ends here
+            with self._lock:
+                self._waiting -= 1
 
 
 class PagesAhead:
@@ -199,20 +235,21 @@ class PagesAhead:
     `max_age_s` after their URLs were signed; a page asked for before its render started is rendered by the
     request itself, and one whose render failed too (its error is the request's to report)."""
 
-    def __init__(self, max_pages: int = 8, max_files: int = 10_000, keep_s: float = 30.0) -> None:
+    def __init__(self, max_pages: int = 16, max_files: int = 10_000, keep_s: float = 30.0) -> None:
         self.max_files = max_files
         self._keep_s = keep_s  # pages never asked for (walks given up) are dropped after this
         self._lock = threading.Lock()
         self._pages: Lru[Hashable, Future[Ahead | None]] = Lru(max_pages)
         self._started: dict[Future[Ahead | None], float] = {}
 
-    def render(self, key: Hashable, render: Callable[[], Ahead | None]) -> None:
-        """Starts rendering the page asked for by `key` (None from `render`: nothing to hand out)."""
+    def render(self, key: Hashable, render: Callable[[], Ahead | None]) -> bool:
+        """Starts rendering the page asked for by `key` (None from `render`: nothing to hand out); False when it
+        is rendered already (or cannot be)."""
         future: Future[Ahead | None] = Future()
         now = time.monotonic()
         with self._lock:
             if self._pages.get(key) is not None:
-                return
+                return False
             for old_key, old in self._pages.items():
                 if old.done() and now - self._started.get(old, now) > self._keep_s:
                     self._pages.pop(old_key)
@@ -225,6 +262,8 @@ class PagesAhead:
         except RuntimeError:  # the interpreter is shutting down: nothing is rendered ahead any more
             future.cancel()
             self._forget(key, future)
+            return False
+        return True
 
     def get(self, key: Hashable, max_age_s: float) -> Ahead | None:
         """The page rendered ahead for `key` if it is recent enough (waiting for a render under way, in a worker

@@ -39,6 +39,7 @@ from lakegate.service.paging import (
     Page,
     PagesAhead,
     Selections,
+    Walk,
     decode_token,
     encode_token,
     query_checksum,
@@ -433,7 +434,10 @@ class TableService:
         base_url: str,
         now: int | None = None,
     ) -> NdjsonAnswer:
-        page, signers, stats = self._page_of(plan, position, file_id_hash, base_url, now)
+        page, signers, stats, follow = self._page_of(plan, position, file_id_hash, base_url, now)
+        if follow is not None:  # once sent, a walk starts here: the next pages render ahead
+            walk = Walk()
+            page.after = lambda: walk.rendered(lambda: follow(walk))
         return page.answer(signers, stats)
 
     def _page_of(
@@ -443,9 +447,9 @@ class TableService:
         file_id_hash: str | None,
         base_url: str,
         now: int | None = None,
-    ) -> tuple[Page, Signers, dict[str, int]]:
-        """The page, its signers and its audit figures; when it has a next page, `page.after` (called once the
-        page was sent) renders that one ahead (`PagesAhead`)."""
+    ) -> tuple[Page, Signers, dict[str, int], Callable[[Walk], bool] | None]:
+        """The page, its signers, its audit figures, and when it has a next page, what starts rendering that one
+        ahead (`PagesAhead`) in a walk."""
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
         request, version = plan.request, plan.snapshot.version
@@ -471,16 +475,21 @@ class TableService:
             next_token,
             plan.refresh_token,
         )
+        follow = None
         if next_token is not None and limit is not None and limit <= self._ahead.max_files:
             following = dataclasses.replace(request, page_token=next_token)
-            page.after = lambda: self._render_ahead(
-                dataclasses.replace(plan, request=following),
-                dataclasses.replace(position, page=None, first=first + limit),
-                file_id_hash,
-                base_url,
-            )
+
+            def follow(walk: Walk) -> bool:
+                return self._render_ahead(
+                    dataclasses.replace(plan, request=following),
+                    dataclasses.replace(position, page=None, first=first + limit),
+                    file_id_hash,
+                    base_url,
+                    walk,
+                )
+
         stats = {"version": version, "files": len(selected), "bytes": selected.total_size()}
-        return page, self.context.signers(plan.table, base_url, now), stats
+        return page, self.context.signers(plan.table, base_url, now), stats, follow
 
     # -- pages rendered ahead ---------------------------------------------------------------------------------
 
@@ -501,23 +510,24 @@ class TableService:
         return min(5.0, self.context.config.pre_signed_url_timeout_seconds / 10)
 
     def _render_ahead(
-        self, plan: _Plan, position: _Position, file_id_hash: str | None, base_url: str
-    ) -> None:
-        """Starts rendering the page `plan.request` (the request of the page just made, with its next token)
-        asks for, in `PagesAhead`'s thread."""
+        self, plan: _Plan, position: _Position, file_id_hash: str | None, base_url: str, walk: Walk
+    ) -> bool:
+        """Starts rendering the page `plan.request` (the request of the page before, with its next token)
+        asks for, in `PagesAhead`'s thread; False if it is rendered already."""
 
         def render() -> Ahead | None:
             now = int(time.time())
-            page, signers, stats = self._page_of(plan, position, file_id_hash, base_url, now)
-            then, page.after = page.after, None
+            page, signers, stats, follow = self._page_of(plan, position, file_id_hash, base_url, now)
             answer = page.answer(signers, stats)
             body = b"".join(answer.chunks())
             if page.failed:
+                walk.rendered(None)
                 return None  # the request tries again, and reports the error if it happens again
-            return Ahead(plan.table, answer.headers, body, answer.stats, float(now), then)
+            walk.rendered(None if follow is None else lambda: follow(walk))
+            return Ahead(plan.table, answer.headers, body, answer.stats, float(now), walk.handed_out)
 
         key = self._ahead_key(plan.table, plan.request, plan.caps, file_id_hash, base_url)
-        self._ahead.render(key, render)
+        return self._ahead.render(key, render)
 
     def _rendered_ahead(
         self,
