@@ -310,8 +310,7 @@ class CachedLog(DeltaLog):
                 {**(table.schema.metadata or {}), _ACTIONS: orjson.dumps(extra)}
             )
 
-        # Its file is written once the file parts are built from it (`sharedcache.write_now`), not before.
-        table = self._shared.table(("checkpoint", self.root.uri, files), build, later=True)
+        table = self._shared.table(("checkpoint", self.root.uri, files), build)
         extra = orjson.loads((table.schema.metadata or {})[_ACTIONS])
         return CheckpointActions(extra["protocol"], extra["metadata"], extra["adds"], [table])
 
