@@ -57,8 +57,10 @@ def serve(tmp_path: Path, root: str) -> AppClient:
 
 def served(app: AppClient, hint: dict[str, Any], headers: dict[str, str] | None = None) -> set[str]:
     lines = ndjson(app.post(QUERY, json={"jsonPredicateHints": json.dumps(hint)}, headers=headers or {}))
-    if headers:  # delta format: the add action's path (relative to the table)
-        return {line["file"]["deltaSingleAction"]["add"]["path"] for line in lines if "file" in line}
+    if headers:  # delta format: the add action's path, the file's signed URL
+        return {
+            served_path(line["file"]["deltaSingleAction"]["add"]["path"]) for line in lines if "file" in line
+        }
     return {served_path(f["url"]) for f in file_lines(lines)}
 
 
