@@ -198,6 +198,7 @@ def main() -> None:
         if server is not None:
             server.stop()
         rgw.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the tables, database, logs and RGW's data of this run
 
 
 def _spread(values: list[float], fmt: str) -> str:
