@@ -144,7 +144,9 @@ def guarded_protocol(
             """Answer `error` (unless a response is already going out on this connection) and close."""
             if self.transport.is_closing():
                 return
-            if self.cycle is None or self.cycle.response_complete:
+            # No answer begun on this connection (none in flight, or one still reading its body, e.g. a malformed
+            # chunk): the client gets this one, as uvicorn's own 400 would be sent.
+            if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
                 # The URL read so far (uvicorn collects it in on_url): enough to tell the Iceberg catalog's.
                 path = bytes(getattr(self, "url", b"")).split(b"?")[0].decode("latin-1") + "/"
                 iceberg = iceberg_path is not None and path.startswith(iceberg_path + "/")

@@ -172,6 +172,17 @@ def test_a_request_the_parser_refuses_is_a_json_400(strict: RunningServer) -> No
     assert status == 400 and body["errorCode"] == "MALFORMED_REQUEST"
 
 
+def test_a_malformed_chunked_body_is_a_json_400(strict: RunningServer) -> None:
+    """The request's handler is already waiting for its body when the parser refuses a chunk."""
+    with _connect(strict) as sock:
+        head = _post_head(strict, 0, strict.token).replace(
+            b"Content-Length: 0", b"Transfer-Encoding: chunked"
+        )
+        sock.sendall(head + b"zz\r\n{}\r\n0\r\n\r\n")
+        status, body, _ = _answer(sock)
+    assert status == 400 and body["errorCode"] == "MALFORMED_REQUEST"
+
+
 def test_a_websocket_upgrade_is_a_plain_request(strict: RunningServer) -> None:
     """lakegate serves no WebSocket: an upgrade request gets an ordinary answer, no protocol switch."""
     with _connect(strict) as sock:
