@@ -135,6 +135,23 @@ def test_delegation_key_is_reused_until_it_cannot_cover_the_sas() -> None:
     assert len(keys.calls) == 2
 
 
+def test_a_key_shorter_than_the_sas_asked_is_reused_while_it_has_half_its_life() -> None:
+    """URLs asked to live longer than a key does (preSignedUrlTimeoutSeconds > userDelegationKeySeconds): no key
+    can cover them, so the cached one serves until half its lifetime is gone, the SAS cut to its expiry (was a
+    key fetched for every answer)."""
+    keys = KeyService()
+    clock = [NOW.timestamp()]
+    signer = SasSigner("acct", fetch_key=keys, key_lifetime_s=900, clock=lambda: clock[0])
+    for seconds in (0, 1, 60, 450):
+        clock[0] = NOW.timestamp() + seconds
+        _, expiry = signer.blob_signer(NOW + timedelta(seconds=seconds + 86400))
+        assert expiry == NOW + timedelta(seconds=900)  # the key's expiry: never beyond it
+    assert len(keys.calls) == 1
+    clock[0] = NOW.timestamp() + 451  # less than half of the key's life left: a new key
+    _, expiry = signer.blob_signer(NOW + timedelta(seconds=451 + 86400))
+    assert len(keys.calls) == 2 and expiry == NOW + timedelta(seconds=451 + 900)
+
+
 BLOB_NAMES = [
     "tables/t1/part-0.parquet",
     "with space/file name.parquet",

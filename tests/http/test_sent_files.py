@@ -4,12 +4,14 @@ piece holds (no byte scanning): checked here against the bytes the transport rea
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from lakegate.audit import Access
+from lakegate.exceptions import StorageUnavailableError
 from lakegate.http.app import _ndjson
 from lakegate.http.hot import as_response
 from lakegate.http.observability import ObservabilityMiddleware
@@ -31,9 +33,9 @@ def _file_lines(n: int, start: int) -> bytes:
     return b"".join(b'{"file":{"id":"%d","url":"%s"}}\n' % (start + i, b"u" * 600) for i in range(n))
 
 
-def _answer() -> NdjsonAnswer:
+def _answer(fail_after: int | None = None) -> NdjsonAnswer:
     """Head lines, batches of file lines that say how many they are, and single history-style lines that do not
-    (counted by their starts), of several ~1 MiB chunks."""
+    (counted by their starts), of several ~1 MiB chunks; `fail_after`: the store fails after that many pieces."""
     pieces: list[bytes | Lines] = [b'{"protocol":{"minReaderVersion":1}}\n', b'{"metaData":{"id":"m"}}\n']
     at = 0
     for size in (1500, 700, 2100, 900, 1300, 2500):
@@ -41,18 +43,28 @@ def _answer() -> NdjsonAnswer:
         at += size
         pieces.append(b'{"add":{"path":"p%d"}}\n' % at)
         pieces.append(b'{"metaData":{"id":"n"}}\n')
-    return NdjsonAnswer({"Content-Type": "application/x-ndjson"}, pieces, {"version": 1, "files": at + 6})
+    stats = {"version": 1, "files": at + 6}
+    if fail_after is None:
+        return NdjsonAnswer({"Content-Type": "application/x-ndjson"}, pieces, stats)
+
+    def failing() -> Iterator[bytes | Lines]:
+        yield from pieces[:fail_after]
+        raise StorageUnavailableError("reading s3://bucket/t/_delta_log/00000000000000000007.json failed")
+
+    return NdjsonAnswer({"Content-Type": "application/x-ndjson"}, failing(), stats)
 
 
-async def _serve(body_messages: int | None) -> tuple[bytes, list[Access]]:
+async def _serve(
+    body_messages: int | None, fail_after: int | None = None, received: list[bytes] | None = None
+) -> tuple[bytes, list[Access]]:
     """The answer through the middleware to a client that stops reading after `body_messages` body messages
-    and leaves (None: reads it all); the bytes the transport took, and the audit events."""
+    and leaves (None: reads it all); the bytes the transport took (also in `received`), and the audit events."""
     audit = _Audit()
     gone = asyncio.Event()
-    received: list[bytes] = []
+    received = [] if received is None else received
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await as_response(_ndjson(_answer()))(scope, receive, send)
+        await as_response(_ndjson(_answer(fail_after)))(scope, receive, send)
 
     async def receive() -> dict[str, Any]:
         await gone.wait()
@@ -74,8 +86,14 @@ async def _serve(body_messages: int | None) -> tuple[bytes, list[Access]]:
         "client": ("127.0.0.1", 1),
         "app": SimpleNamespace(routes=[]),
     }
-    await ObservabilityMiddleware(app, audit, PREFIX)(scope, receive, send)  # type: ignore[arg-type]
+    try:
+        await ObservabilityMiddleware(app, audit, PREFIX)(scope, receive, send)  # type: ignore[arg-type]
+    finally:
+        _EVENTS[:] = audit.events
     return b"".join(received), audit.events
+
+
+_EVENTS: list[Access] = []  # the audit events of the last `_serve`, also when the answer failed
 
 
 def _files_in(data: bytes) -> int:
@@ -95,3 +113,17 @@ def test_a_whole_answer_is_audited_with_every_file() -> None:
     sent, events = asyncio.run(_serve(None))
     (event,) = events
     assert (event.outcome, event.files) == ("ok", _files_in(sent)) == ("ok", 9006)
+
+
+@pytest.mark.parametrize("fail_after", [10, 16])
+def test_an_answer_that_fails_after_its_status_is_audited_with_what_was_sent(fail_after: int) -> None:
+    """The store fails mid-answer: the client got a 200 and some file lines, then a cut connection. The audit
+    says so: status 200, the file lines sent whole, and that the answer failed (not a 500 that never went out,
+    nor the files the answer was going to hold)."""
+    received: list[bytes] = []
+    with pytest.raises(StorageUnavailableError):  # on to the server, which closes the connection
+        asyncio.run(_serve(None, fail_after, received))
+    (event,) = _EVENTS
+    assert (event.status, event.outcome) == (200, "FAILED_MID_ANSWER")
+    assert event.files == _files_in(b"".join(received)) > 0
+    assert event.files < 9006 and event.data_bytes is None

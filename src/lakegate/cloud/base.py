@@ -38,6 +38,7 @@ class SignRequest:
     base_url: str = ""
     table_path: str = ""  # "share/schema/table", for lakegate's own file URLs
     root: Location | None = None
+    auxiliary: tuple[Location, ...] = ()  # the table's other storage roots (files signed by their own stores)
 
 
 UrlSigner = Callable[[Location], str]
@@ -62,9 +63,10 @@ class ObjectStore(ABC):
         """Create or replace one object. lakegate writes only files it generates itself (Iceberg metadata,
         under the configured `iceberg.metadataLocation`), never a table's own files."""
 
-    def signing_deadline(self) -> int | None:
-        """The second (epoch) at which URLs this store signs now stop working, whatever expiry they name: the
-        expiry of its signing credentials when they are temporary; None when they do not expire."""
+    def signing_deadline(self, location: Location, wanted_s: int) -> int | None:
+        """The second (epoch) at which URLs this store signs now for `location`, asked to last until `wanted_s`,
+        stop working whatever expiry they name: the expiry of its signing credentials when they are temporary;
+        None when they do not expire."""
         return None
 
     def relative_signer(self, request: SignRequest, root: Location) -> Callable[[str], str]:

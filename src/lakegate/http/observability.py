@@ -140,13 +140,13 @@ class Observer:
         """`app`'s answer to an HTTP request, observed."""
         record, token = start_record()
         start = time.perf_counter()
-        status, done = 500, False
+        status, started, done = 500, False, False
         sent = SentFiles(record)
 
         async def send_observed(message: Message) -> None:
-            nonlocal status, done
+            nonlocal status, started, done
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, started = int(message["status"]), True
             elif message["type"] == "http.response.body" and not done and not message.get("more_body", False):
                 done = True
                 await self._finish(scope, record, status, start, "")
@@ -157,7 +157,11 @@ class Observer:
         try:
             await app(scope, receive, send_observed)
         except Exception:
-            if not done:
+            if started and not done:
+                # Failed after its status went out (a store gone mid-answer): the client got that status and the
+                # file lines sent whole, then a cut connection.
+                await self._finish(scope, record, status, start, "FAILED_MID_ANSWER", sent.complete)
+            elif not done:
                 await self._finish(scope, record, 500, start, "INTERNAL_ERROR")
             raise
         except BaseException:  # cancelled: the server is shutting down with this answer unfinished

@@ -215,6 +215,7 @@ class TableContext:
                 base_url=self.config.public_url or base_url,
                 table_path=table.info.path,
                 root=table.root,
+                auxiliary=table.auxiliary,
             ),
         )
 

@@ -228,12 +228,18 @@ class Signers:
 
     def __init__(self, stores: StoreRegistry, request: SignRequest) -> None:
         self._stores = stores
-        root = request.root
-        if root is not None and root.cloud != "file":  # local files: lakegate's own URLs, no credentials
-            # URLs signed with temporary credentials stop working when those expire: sign and promise no more.
-            deadline = stores.store_for(root).signing_deadline()
-            if deadline is not None and deadline < request.expires_at_s:
-                request = replace(request, expires_at_s=max(request.now_s + 1, deadline))
+        # URLs signed with temporary credentials stop working when those expire: sign and promise no more, for
+        # files in the root and in the auxiliary locations alike (one expiry for the whole answer). Local files
+        # are lakegate's own URLs, signed with no credentials.
+        wanted = request.expires_at_s
+        deadlines = [
+            stores.store_for(location).signing_deadline(location, wanted)
+            for location in (request.root, *request.auxiliary)
+            if location is not None and location.cloud != "file"
+        ]
+        deadline = min((d for d in deadlines if d is not None), default=None)
+        if deadline is not None and deadline < wanted:
+            request = replace(request, expires_at_s=max(request.now_s + 1, deadline))
         self._request = request
         self._by_store: dict[int, UrlSigner] = {}
         self._relative: dict[Location, Callable[[pa.Array], pa.Array]] = {}

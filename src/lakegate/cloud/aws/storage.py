@@ -95,7 +95,7 @@ class S3Store(ObjectStore):
         except Exception as exc:
             raise store_error(f"writing {location.uri}", exc) from exc
 
-    def signing_deadline(self) -> int | None:
+    def signing_deadline(self, location: Location, wanted_s: int) -> int | None:
         """Temporary credentials (instance role, IRSA, SSO, credential_process, AssumeRole profiles): a URL
         signed with them stops working when they expire, even if it names a later expiry (S3's rule)."""
         creds = self._session.get_credentials()

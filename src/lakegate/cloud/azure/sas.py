@@ -59,15 +59,17 @@ class SasSigner:
         if self._account_key is not None:
             return {"account_key": self._account_key}, expiry
         key = self.delegation_key(expiry)
-        key_expiry = _parse_time(key.signed_expiry)
-        return {"user_delegation_key": key}, min(expiry, key_expiry)
+        return {"user_delegation_key": key}, min(expiry, key_expiry(key))
 
     def delegation_key(self, needed_until: datetime) -> Any:
-        """The cached user-delegation key, renewed when it would expire before `needed_until`."""
+        """The cached user-delegation key, renewed when it would expire before `needed_until`, or before half
+        its lifetime from now when more is asked: a SAS asked to last longer than a key lives (or nearly as
+        long) would otherwise fetch a key for every answer; it is cut to the key's expiry instead."""
         assert self._fetch_key is not None
         with self._lock:
-            if self._key is None or _parse_time(self._key.signed_expiry) < needed_until:
-                now = self._now()
+            now = self._now()
+            needed_until = min(needed_until, now + self._key_lifetime / 2)
+            if self._key is None or key_expiry(self._key) < needed_until:
                 self._key = self._fetch_key(now - _KEY_START_SKEW, now + self._key_lifetime)
             return self._key
 
@@ -130,6 +132,11 @@ class SasSigner:
             return f"{query}&sig={quote(signature)}"  # as the SDK: '/' stays
 
         return sign, expiry
+
+
+def key_expiry(key: Any) -> datetime:
+    """When a user-delegation key (the SDK's `UserDelegationKey`) expires."""
+    return _parse_time(key.signed_expiry)
 
 
 def _parse_time(value: str | datetime) -> datetime:

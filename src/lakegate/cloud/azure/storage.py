@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from lakegate.cloud.azure.sas import SasSigner
+from lakegate.cloud.azure.sas import SasSigner, key_expiry
 from lakegate.cloud.base import ObjectInfo, ObjectStore, SignRequest, UrlSigner
 from lakegate.cloud.locations import Location
 from lakegate.config import AzureStorageConfig
@@ -147,13 +146,17 @@ class AzureStore(ObjectStore):
         except Exception as exc:
             raise store_error(f"writing {location.uri}", exc) from exc
 
-    def signing_deadline(self) -> int | None:
-        """A SAS signed with a user-delegation key cannot outlive the key, which lives
-        `userDelegationKeySeconds` from its fetch: URLs asked for longer end with a key fetched now (the signer
-        renews a key that would end sooner). Account-key SAS have no such bound."""
+    def signing_deadline(self, location: Location, wanted_s: int) -> int | None:
+        """A SAS signed with a user-delegation key cannot outlive the key: URLs asked for longer than the key
+        the signer will sign them with end with that key. Account-key SAS have no such bound."""
         if self.settings.account_key is not None and self._credential is None:
             return None
-        return int(time.time()) + self.settings.user_delegation_key_seconds
+        account = self.account(location)
+        try:
+            key = account.signer.delegation_key(datetime.fromtimestamp(wanted_s, UTC))
+        except Exception as exc:
+            raise _signing_error(account, exc) from exc
+        return int(key_expiry(key).timestamp())
 
     def url_signer(self, request: SignRequest) -> UrlSigner:
         expiry = datetime.fromtimestamp(request.expires_at_s, UTC)
@@ -166,15 +169,17 @@ class AzureStore(ObjectStore):
                 try:
                     blob_sign, _ = account.signer.blob_signer(expiry)
                 except Exception as exc:
-                    raise StorageError(
-                        f"cannot sign URLs for Azure account {account.name}: {describe_error(exc)}"
-                    ) from exc
+                    raise _signing_error(account, exc) from exc
                 entry = signers[location.account] = (account.endpoint, blob_sign)
             endpoint, blob_sign = entry
             token = blob_sign(location.bucket, location.path)
             return f"{endpoint}/{location.bucket}/{quote(location.path, safe='/~')}?{token}"
 
         return sign
+
+
+def _signing_error(account: AzureAccount, exc: Exception) -> StorageError:
+    return StorageError(f"cannot sign URLs for Azure account {account.name}: {describe_error(exc)}")
 
 
 def _key_fetcher(client: Any, account: str) -> Any:
