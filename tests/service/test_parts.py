@@ -268,6 +268,23 @@ def test_paths_needing_decoding_or_checks_are_found_among_plain_ones(odd: str) -
     assert rel.to_pylist()[1] is not None or uri.to_pylist()[1] is not None  # sent through data_location
 
 
+@pytest.mark.parametrize(
+    "odd", ["d=1/.f.parquet", "a%20b.parquet", "d=\u00e9/f.parquet", "file:///srv/aux/f.parquet"]
+)
+@pytest.mark.parametrize("shift", [-2, -1, 0, 1])
+def test_the_byte_pre_test_sees_odd_paths_anywhere_in_a_long_column(odd: str, shift: int) -> None:
+    """The pre-test reads the column's bytes a slice at a time: an odd byte (or a "/." split by two slices)
+    at, just before or just after a slice boundary, or at the column's very end, is still seen."""
+    plain = [f"d=1/part-{i:07d}.parquet" for i in range(2 * parts._SCAN // 20)]
+    assert not parts._maybe_special(pa.array(plain))
+    bad = next(i for i, c in enumerate(odd) if not (c.isascii() and c.isalnum()) and c not in "=-_")
+    offset = parts._SCAN - bad - 1 + shift  # the odd character at the slice's last byte, give or take
+    head = "".join(plain)[:offset]
+    for paths in ([head, odd, *plain], [*plain, odd]):
+        assert parts._maybe_special(pa.array(paths)), paths[:2]
+        assert parts._relative_paths(pa.array(paths), ROOT, (AUX,)) != parts._plain_paths(len(paths))
+
+
 @pytest.mark.parametrize("fmt", [PARQUET, DELTA])
 def test_urls_needing_json_escapes_are_escaped(fmt: str) -> None:
     """No signer makes a URL with a quote or a backslash in it, but a base URL from configuration could: the

@@ -25,15 +25,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, NamedTuple, cast
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakegate._arrow import (  # noqa: F401  - strings: callers know it
-    byte_set,
     fixed_width,
-    has_any,
     string_buffers,
     string_codes,
     strings,
@@ -262,11 +261,23 @@ def streamable(files: AddFiles) -> bool:
     checkpoint's rows as built (all live, no commit after it), enough of them, and no path that the build could
     refuse (`_relative_paths`), so a build error cannot come after the answer's first bytes."""
     return (
-        files.all_base_live
-        and not files.added
-        and len(files.base) >= STREAM_MIN_ROWS
-        and not any(_maybe_special(chunk) for chunk in files.base.column("path").chunks)
+        files.all_base_live and not files.added and len(files.base) >= STREAM_MIN_ROWS and _plain_base(files)
     )
+
+
+# Checkpoint table (`AddFiles.base_id`) -> whether all its paths are plain (`_plain_base`).
+_PLAIN: WeakKeyDictionary[object, bool] = WeakKeyDictionary()
+
+
+def _plain_base(files: AddFiles) -> bool:
+    """Whether no path of the checkpoint's rows may need decoding or checks (`_maybe_special`): looked for once
+    per checkpoint table (the streamed answer asks before its build, the build for every block)."""
+    found = _PLAIN.get(files.base_id)
+    if found is None:
+        found = _PLAIN[files.base_id] = not any(
+            _maybe_special(chunk) for chunk in files.base.column("path").chunks
+        )
+    return found
 
 
 def empty(files: AddFiles) -> FileParts:
@@ -298,13 +309,14 @@ def build_base(
         return SCHEMA.empty_table()
     needed = table.column_names if fmt == DELTA else [c for c in _PARQUET_COLUMNS if c in table.column_names]
     table = table.select(needed)
+    plain = _plain_base(files)
     dvid = dv_ids(table)
     order = _order(table.column("path"), dvid)
     blocks = []
     start, size = 0, min(block, FIRST_BLOCK) if on_block is not None else block
     while start < len(order):
         rows = order.slice(start, size)
-        blocks.append(_block(table.take(rows), dvid.take(rows), rows, root, allowed, fmt, id_scheme))
+        blocks.append(_block(table.take(rows), dvid.take(rows), rows, root, allowed, fmt, id_scheme, plain))
         if on_block is not None:
             on_block(blocks[-1])
         start, size = start + size, block
@@ -331,9 +343,10 @@ def _block(
     allowed: tuple[Location, ...],
     fmt: str,
     id_scheme: str,
+    plain: bool,
 ) -> pa.RecordBatch:
     path = table.column("path").combine_chunks()
-    rel, uri = _relative_paths(path, root, allowed)
+    rel, uri = _plain_paths(len(path)) if plain else _relative_paths(path, root, allowed)
     dv = (
         table.column("deletionVector").combine_chunks().is_valid()
         if "deletionVector" in table.column_names
@@ -436,14 +449,14 @@ def _relative_paths(
     it is (`rel` null: no copy); the others go through `data_location`, which decodes, checks and refuses
     files outside the table."""
     if not _maybe_special(path):
-        return pa.nulls(len(path), pa.string()), pa.nulls(len(path), pa.string())
+        return _plain_paths(len(path))
     special = pc.or_(
         pc.match_substring_regex(path, r"[^\x20-\x7e]|%|://|/\.|^[./]|^$"),
         pc.is_null(path),
     )
     slow = np.flatnonzero(special.to_numpy(zero_copy_only=False))
     if not len(slow):
-        return pa.nulls(len(path), pa.string()), pa.nulls(len(path), pa.string())
+        return _plain_paths(len(path))
     rels, uris = zip(
         *(_relative_path(p, root, allowed) for p in path.take(pa.array(slow)).to_pylist()), strict=True
     )
@@ -453,23 +466,34 @@ def _relative_paths(
     return rel, uri
 
 
-_ODD_PATH_BYTES = byte_set([*range(0x20), *range(0x7F, 0x100), ord("%"), ord(":")])
+def _plain_paths(n: int) -> tuple[pa.Array, pa.Array]:
+    """`rel` and `uri` of `n` paths signed as they are."""
+    return pa.nulls(n, pa.string()), pa.nulls(n, pa.string())
+
+
+_SCAN = 1 << 16  # bytes of path data tested at a time: temporaries below malloc's mmap threshold, reused
 
 
 def _maybe_special(path: pa.Array) -> bool:
-    """Whether any path may match `_relative_paths`' pattern: a byte test with numpy first (the regex over a
-    1M-file column costs ~0.2 s; false positives only send the column on to the exact test)."""
+    """Whether any path may match `_relative_paths`' pattern: byte tests with numpy first (the regex over a
+    1M-file column costs ~0.2 s; false positives only send the column on to the exact test). The data is tested
+    a slice at a time: masks as large as the data are fresh, page-faulted memory in a fresh process (~3k pages
+    per 100k paths, which cost more than the tests)."""
     if path.null_count:
         return True
-    _, offsets, data = string_buffers(path)
-    codes = np.frombuffer(data, dtype=np.uint8)
-    starts = codes[offsets[:-1][np.diff(offsets) > 0]]
-    return bool(
-        has_any(data, _ODD_PATH_BYTES)
-        or not np.diff(offsets).all()
-        or ((starts == 0x2E) | (starts == 0x2F)).any()
-        or ((codes[:-1] == 0x2F) & (codes[1:] == 0x2E)).any()
-    )
+    _, offsets, codes = string_codes(path)
+    if not np.diff(offsets).all():
+        return True
+    starts = codes[offsets[:-1]]
+    if ((starts == 0x2E) | (starts == 0x2F)).any():
+        return True
+    for at in range(0, len(codes), _SCAN):
+        piece = codes[at : at + _SCAN + 1]  # one byte more: a "/." across two slices is seen
+        if piece.max() >= 0x7F or piece.min() < 0x20 or ((piece == 0x25) | (piece == 0x3A)).any():
+            return True  # not printable ASCII, a "%" (to decode) or a ":" (a URI)
+        if ((piece[:-1] == 0x2F) & (piece[1:] == 0x2E)).any():
+            return True
+    return False
 
 
 def _escaped(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
