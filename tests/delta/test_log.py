@@ -18,6 +18,7 @@ from lakegate.cloud.locations import Location
 from lakegate.delta.actions import data_location
 from lakegate.delta.log import DeltaLog
 from lakegate.delta.snapshot import Snapshot, load_snapshot
+from lakegate.exceptions import TableStateError
 from lakegate.keys import KeyRing
 from tests.checkpoints import classic_checkpoint, drop_commits_through, make_multipart, make_v2
 from tests.tables import build_partitioned, rows
@@ -194,3 +195,34 @@ def test_non_ascii_and_percent_encoded_paths(tmp_path: Path, checkpoint: bool) -
     location = Location.parse(root)
     for add in snapshot.files.values():
         assert Path(data_location(location, add["path"], ()).local_path).is_file(), add["path"]
+
+
+class _WholeObjects(LocalStore):
+    """A store that reads whole objects only (as the object stores do)."""
+
+    def reader(self, location: Location) -> None:
+        return None
+
+
+def test_a_checkpoint_read_a_buffer_at_a_time_is_the_one_read_whole(table: Built) -> None:
+    """A local checkpoint is decoded from the open file, a buffer at a time; what it gives is what decoding
+    the whole file read into memory gives. Missing, or a directory in its place: FileNotFoundError (the caller
+    falls back to an older checkpoint); cut short: a corrupt checkpoint."""
+    root, _, _ = table
+    name = classic_checkpoint(root, CHECKPOINT).name
+    keys = KeyRing.random()
+    buffered = DeltaLog(LocalStore(keys), Location.parse(root)).read_checkpoint([name])
+    whole = DeltaLog(_WholeObjects(keys), Location.parse(root)).read_checkpoint([name])
+    assert buffered.add_table().equals(whole.add_table())
+    assert (buffered.protocol, buffered.metadata) == (whole.protocol, whole.metadata)
+    assert len(buffered.add_table()) == len(_deltalake_paths(root, CHECKPOINT))
+    log = DeltaLog(LocalStore(keys), Location.parse(root))
+    with pytest.raises(FileNotFoundError):
+        log.read_checkpoint([f"{0:020d}.checkpoint.parquet"])
+    (Path(root) / "_delta_log" / f"{1:020d}.checkpoint.parquet").mkdir()
+    with pytest.raises(FileNotFoundError):
+        log.read_checkpoint([f"{1:020d}.checkpoint.parquet"])
+    path = Path(root) / "_delta_log" / name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(TableStateError, match="corrupt or truncated"):
+        log.read_checkpoint([name])

@@ -63,6 +63,12 @@ class ObjectStore(ABC):
         """Create or replace one object. lakegate writes only files it generates itself (Iceberg metadata,
         under the configured `iceberg.metadataLocation`), never a table's own files."""
 
+    def reader(self, location: Location) -> pa.NativeFile | None:
+        """A seekable reader of the object, for decoders that read parts of it (a parquet checkpoint's column
+        chunks, a buffer at a time, instead of the whole file in memory first); None where the store reads
+        whole objects only (`read`). Raises FileNotFoundError if the object does not exist."""
+        return None
+
     def signing_deadline(self, location: Location, wanted_s: int) -> int | None:
         """The second (epoch) at which URLs this store signs now for `location`, asked to last until `wanted_s`,
         stop working whatever expiry they name: the expiry of its signing credentials when they are temporary;

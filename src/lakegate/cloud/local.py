@@ -81,6 +81,24 @@ class LocalStore(ObjectStore):
         except OSError as exc:  # permission denied, I/O error: the provider's disk, not the request
             raise StorageError(f"reading {location.local_path} failed: {exc}") from exc
 
+    def reader(self, location: Location) -> pa.NativeFile:
+        """The file opened for positioned reads (a checkpoint's column chunks are read a buffer at a time: no
+        copy of the whole file in memory). Read, not memory-mapped: a writer truncating the file in place makes
+        a read fail (a corrupt checkpoint), where touching a mapped page past the new end would kill the
+        process (SIGBUS)."""
+        if inline.active():  # as `read`: only a missing file is answered on the event loop
+            if not os.path.lexists(location.local_path):
+                raise FileNotFoundError(location.uri)
+            inline.must_not_block()
+        try:
+            return pa.OSFile(location.local_path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(location.uri) from None
+        except OSError as exc:
+            if os.path.isdir(location.local_path):
+                raise FileNotFoundError(location.uri) from None
+            raise StorageError(f"reading {location.local_path} failed: {exc}") from exc
+
     def write(self, location: Location, data: bytes) -> None:
         inline.must_not_block()
         # Written beside and renamed into place: a reader (another worker) sees the whole file or none.

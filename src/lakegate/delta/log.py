@@ -25,6 +25,7 @@ from lakegate.cloud.base import ObjectInfo, ObjectStore
 from lakegate.cloud.locations import Location
 from lakegate.exceptions import MalformedRequestError, TableStateError
 
+_READ_BUFFER = 1 << 20  # bytes a checkpoint is read at a time, where the store reads parts of files
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CLASSIC_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
 _MULTIPART_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.(\d{10})\.(\d{10})\.parquet$")
@@ -149,18 +150,24 @@ class DeltaLog:
         return result
 
     def _read_parquet(self, location: Location) -> pa.Table:
-        data = self.store.read(location)
+        # A store that can read parts of a file is read a buffer at a time (a 100k-file checkpoint: 25 MB
+        # less, and ~6k fewer fresh pages for a new process to fault in); others read the whole object.
+        source = self.store.reader(location)
+        buffered = source is not None
+        if source is None:
+            source = pa.BufferReader(self.store.read(location))
         try:
-            parquet = pq.ParquetFile(pa.BufferReader(data))
-            wanted = [
-                c for c in ("add", "metaData", "protocol", "sidecar") if c in parquet.schema_arrow.names
-            ]
-            # Decoded on this thread: with pyarrow's thread pool, a pool thread frees the reader (and the
-            # PyBuffer over `data`, which takes the GIL) after read() returns; at interpreter exit that thread
-            # is killed inside a destructor and the process aborts ("terminate called without an active
-            # exception", apache/arrow#33975). The `add` column is nearly all the work, and Arrow spreads a
-            # read over top-level columns only: no slower.
-            return parquet.read(columns=wanted, use_threads=False)
+            with source:
+                parquet = pq.ParquetFile(source, buffer_size=_READ_BUFFER if buffered else 0)
+                wanted = [
+                    c for c in ("add", "metaData", "protocol", "sidecar") if c in parquet.schema_arrow.names
+                ]
+                # Decoded on this thread: with pyarrow's thread pool, a pool thread frees the reader (and the
+                # PyBuffer over the bytes read, which takes the GIL) after read() returns; at interpreter exit
+                # that thread is killed inside a destructor and the process aborts ("terminate called without
+                # an active exception", apache/arrow#33975). The `add` column is nearly all the work, and Arrow
+                # spreads a read over top-level columns only: no slower.
+                return parquet.read(columns=wanted, use_threads=False)
         except (pa.ArrowException, OSError) as exc:  # ArrowInvalid and the like: not a (whole) parquet file
             raise self._corrupt("a checkpoint", location, str(exc)) from exc
 
