@@ -5,6 +5,8 @@ keep nearly all of their lifetime (at most a tenth of `preSignedUrlTimeoutSecond
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lakegate.inline import must_not_block
 from lakegate.service.paging import Ahead, PagesAhead
 from tests.inprocess import AppClient, file_lines, ndjson, served_path, start_app
 from tests.tables import build_plain
@@ -115,13 +118,20 @@ def test_a_page_made_ahead_is_refused_once_its_token_expired(tmp_path: Path) -> 
 
 def _rendered(pages: PagesAhead, key: str) -> None:
     """Waits until the page for `key` has been rendered (or failed)."""
-    future = pages._pages.get(key)
-    assert future is not None
-    future.exception(timeout=10)
+    slot = pages._pages.get(key)
+    assert slot is not None
+    slot.future.exception(timeout=10)
 
 
 def _ahead(signed_at: float) -> Ahead:
-    return Ahead(table=object(), headers={}, body=b"x", stats={"files": 0}, signed_at=signed_at)  # type: ignore[arg-type]
+    return Ahead(
+        table=object(),  # type: ignore[arg-type]
+        headers={},
+        body=b"x",
+        stats={"files": 0},
+        signed_at=signed_at,
+        token_expires_ms=int(signed_at * 1000) + 60_000,
+    )
 
 
 def test_pages_ahead_hand_out_a_page_once_while_it_is_recent() -> None:
@@ -190,7 +200,7 @@ def test_pages_ahead_render_nothing_once_their_thread_cannot_start(monkeypatch: 
 def _waiting(app: AppClient) -> int:
     """Pages rendered ahead and not handed out, once the renders under way are done."""
     pages = app.app.state.services.tables._ahead
-    futures = [future for _, future in pages._pages.items()]
+    futures = [slot.future for _, slot in pages._pages.items()]
     return sum(1 for future in futures if future.result(timeout=10) is not None)
 
 
@@ -208,3 +218,43 @@ def test_a_walk_keeps_two_pages_rendered_ahead(app: AppClient) -> None:
     assert len(seen) == len(set(seen)) == 5  # pages 2 to 6, each once
     time.sleep(0.3)
     assert _waiting(app) == 0  # nothing past the last page
+
+
+def test_a_walk_rendered_ahead_in_the_thread_is_the_same(
+    app: AppClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages above `ON_LOOP_FILES` render in the thread: the same pages, kept two ahead as well."""
+    whole = [served_path(f["url"]) for f in file_lines(ndjson(app.post(QUERY, json={}, headers=CAPS)))]
+    monkeypatch.setattr("lakegate.service.tables.ON_LOOP_FILES", 0)
+    _, end = _page(app, {"maxFiles": 1})
+    time.sleep(0.3)
+    assert _waiting(app) == 2
+    seen = [served_path(f["url"]) for f in _page(app, {"maxFiles": 1})[0]]
+    while "nextPageToken" in end:
+        files, end = _page(app, {"maxFiles": 1, "pageToken": end["nextPageToken"]})
+        seen += [served_path(f["url"]) for f in files]
+    assert seen == whole
+
+
+def test_a_render_on_the_loop_that_would_block_goes_to_the_thread() -> None:
+    pages = PagesAhead()
+    threads: list[str] = []
+
+    def render() -> Ahead:
+        threads.append(threading.current_thread().name)
+        must_not_block()  # as a build of the table's parts would
+        return _ahead(time.time())
+
+    async def on_the_loop() -> None:
+        assert pages.render("blocks", render, on_loop=True)
+        assert pages.render("small", lambda: threads.append("loop") or _ahead(time.time()), on_loop=True)  # type: ignore[func-returns-value]
+
+    asyncio.run(on_the_loop())
+    _rendered(pages, "blocks")
+    assert pages.get("blocks", max_age_s=5) is not None
+    assert pages.get("small", max_age_s=5) is not None
+    assert threads[0] == threading.current_thread().name  # tried on the loop first
+    assert sorted(threads[1:]) == [
+        "lakegate-page-ahead_0",
+        "loop",
+    ]  # then in the thread; the small one on the loop

@@ -7,6 +7,7 @@ continue, and expire.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -23,7 +24,7 @@ import orjson
 from lakegate._lru import Lru
 from lakegate.delta.snapshot import Snapshot
 from lakegate.exceptions import InvalidParameterError, LakegateError, public_message
-from lakegate.inline import must_not_block
+from lakegate.inline import MAX_INLINE_FILES, must_not_block, run_inline
 from lakegate.keys import KeyRing
 from lakegate.protocol import lines, tokens
 from lakegate.protocol.capabilities import Capabilities
@@ -98,7 +99,14 @@ def encode_token(
     keys: KeyRing, purpose: str, table: ResolvedTable, ttl_ms: int, fields: dict[str, Any]
 ) -> str:
     """A token bound to `table`, expiring in `ttl_ms`, carrying `fields`."""
-    return tokens.encode(keys, purpose, {"t": table.token_id, "e": tokens.now_ms() + ttl_ms, **fields})
+    return encode_token_until(keys, purpose, table, tokens.now_ms() + ttl_ms, fields)
+
+
+def encode_token_until(
+    keys: KeyRing, purpose: str, table: ResolvedTable, expires_ms: int, fields: dict[str, Any]
+) -> str:
+    """`encode_token` with its expiry (epoch milliseconds) given."""
+    return tokens.encode(keys, purpose, {"t": table.token_id, "e": expires_ms, **fields})
 
 
 def decode_token(keys: KeyRing, purpose: str, token: str, table: ResolvedTable, what: str) -> dict[str, Any]:
@@ -109,9 +117,13 @@ def decode_token(keys: KeyRing, purpose: str, token: str, table: ResolvedTable, 
         raise InvalidParameterError(
             f"The table specified in the {what} does not match the table being queried."
         )
-    if int(payload.get("e", 0)) < tokens.now_ms():
-        raise InvalidParameterError(f"The {what} has expired. Please restart the query.")
+    check_unexpired(int(payload.get("e", 0)), what)
     return payload
+
+
+def check_unexpired(expires_ms: int, what: str) -> None:
+    if expires_ms < tokens.now_ms():
+        raise InvalidParameterError(f"The {what} has expired. Please restart the query.")
 
 
 # -- checksums: what a page token continues ---------------------------------------------------------------------
@@ -188,10 +200,17 @@ class Ahead:
     body: bytes
     stats: dict[str, int]
     signed_at: float  # the second its URLs were signed in
+    token_expires_ms: int  # when the page token that asks for it expires (made with it: no need to decode it)
     then: Callable[[], None] | None = field(default=None, compare=False)  # called once it was handed out
 
 
 AHEAD_PAGES = 2  # pages of one walk rendered ahead and not handed out yet, at most
+# Pages of at most this many files are rendered ahead on the event loop, right after the page before was sent
+# (~1.5-2 ms of signing and encoding; a longer one in the thread). In a thread the render, Python work under the
+# GIL nearly all of it, would keep the loop waiting just as long (up to the interpreter's 5 ms switch interval at
+# a time), and the GIL handed back and forth between the two cost ~20-40 % more CPU per page than the render
+# itself (issue 12 goal 8: measured per thread on the server).
+ON_LOOP_FILES = 2 * MAX_INLINE_FILES
 
 
 class Walk:
@@ -227,36 +246,41 @@ class Walk:
                 self._waiting -= 1
 
 
+class _Slot(NamedTuple):
+    future: Future[Ahead | None]
+    started: float  # time.monotonic() when its render was asked for
+
+
 class PagesAhead:
-    """The next pages of walks, rendered in a thread of their own while the client reads the page before. A walk
-    asks for its pages one after the other, so without this the server and the client take turns, each idle
-    while the other works, where a full answer streams and both work at once. Bounded: at most `max_pages`
-    pages (the least recently rendered are dropped), each of at most `max_files` files, handed out at most
-    `max_age_s` after their URLs were signed; a page asked for before its render started is rendered by the
-    request itself, and one whose render failed too (its error is the request's to report)."""
+    """The next pages of walks, rendered while the client reads the page before: a small page on the event loop
+    right after the page before was sent (`ON_LOOP_FILES`), a larger one in a thread of its own. A walk asks for
+    its pages one after the other, so without this the server and the client take turns, each idle while the
+    other works, where a full answer streams and both work at once. Bounded: at most `max_pages` pages (the
+    least recently rendered are dropped), each of at most `max_files` files, handed out at most `max_age_s`
+    after their URLs were signed; a page asked for before its render started is rendered by the request
+    itself, and one whose render failed too (its error is the request's to report)."""
 
     def __init__(self, max_pages: int = 16, max_files: int = 10_000, keep_s: float = 30.0) -> None:
         self.max_files = max_files
         self._keep_s = keep_s  # pages never asked for (walks given up) are dropped after this
         self._lock = threading.Lock()
-        self._pages: Lru[Hashable, Future[Ahead | None]] = Lru(max_pages)
-        self._started: dict[Future[Ahead | None], float] = {}
+        self._pages: Lru[Hashable, _Slot] = Lru(max_pages)
 
-    def render(self, key: Hashable, render: Callable[[], Ahead | None]) -> bool:
+    def render(self, key: Hashable, render: Callable[[], Ahead | None], on_loop: bool = False) -> bool:
         """Starts rendering the page asked for by `key` (None from `render`: nothing to hand out); False when it
-        is rendered already (or cannot be)."""
+        is rendered already (or cannot be). `on_loop`: a page small enough to render on the event loop, when
+        called there, unless it would block (then in the thread, as any other)."""
         future: Future[Ahead | None] = Future()
         now = time.monotonic()
         with self._lock:
             if self._pages.get(key) is not None:
                 return False
             for old_key, old in self._pages.items():
-                if old.done() and now - self._started.get(old, now) > self._keep_s:
+                if old.future.done() and now - old.started > self._keep_s:
                     self._pages.pop(old_key)
-            self._pages.put(key, future)
-            kept = {f: self._started.get(f, now) for f in self._pages.values()}
-            kept[future] = now
-            self._started = kept
+            self._pages.put(key, _Slot(future, now))
+        if on_loop and _on_the_event_loop() and _run_inline(future, render):
+            return True
         try:
             _executor().submit(_run, future, render)
         except RuntimeError:  # the interpreter is shutting down: nothing is rendered ahead any more
@@ -270,24 +294,53 @@ class PagesAhead:
         thread). One whose render has not started is cancelled: rendering it here is sooner than waiting behind
         other walks' pages."""
         with self._lock:
-            future = self._pages.get(key)
-        if future is None:
+            slot = self._pages.get(key)
+            if slot is not None and slot.future.done():
+                self._pages.pop(key)  # handed out once
+        if slot is None:
             return None
+        future = slot.future
         if not future.done():
             must_not_block()  # on the event loop: waited for (or rendered) in a worker thread
             if future.cancel():
                 self._forget(key, future)
                 return None
-        ahead = future.result()
-        self._forget(key, future)
+            ahead = future.result()
+            self._forget(key, future)
+        else:
+            ahead = future.result()
         if ahead is None or time.time() - ahead.signed_at > max_age_s:
             return None
         return ahead
 
     def _forget(self, key: Hashable, future: Future[Ahead | None]) -> None:
         with self._lock:
-            if self._pages.get(key) is future:
+            slot = self._pages.get(key)
+            if slot is not None and slot.future is future:
                 self._pages.pop(key)
+
+
+def _on_the_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _run_inline(future: Future[Ahead | None], render: Callable[[], Ahead | None]) -> bool:
+    """Renders on the event loop (`lakegate.inline`: what would block raises there); False when it would block
+    (the future is left pending, for the thread)."""
+    try:
+        done = run_inline(render)
+    except Exception as exc:  # noqa: BLE001  - the request renders the page itself and reports the error
+        log.debug("rendering a page ahead failed: %s", exc)
+        done = (None,)
+    if done is None:
+        return False
+    future.set_running_or_notify_cancel()
+    future.set_result(done[0])
+    return True
 
 
 def _run(future: Future[Ahead | None], render: Callable[[], Ahead | None]) -> None:

@@ -27,12 +27,14 @@ from lakegate.inline import MAX_INLINE_FILES, active, must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import Capabilities
 from lakegate.protocol.requests import QueryRequest, parse_timestamp
+from lakegate.protocol.tokens import now_ms
 from lakegate.service.async_queries import AsyncQueries, Prepared, describe_request, request_of
 from lakegate.service.context import ResolvedTable, TableContext, check_query
 from lakegate.service.files import SMALL_ANSWER_FILES, Signers, parts_lines
 from lakegate.service.formats import check_readable, choose_format, response_protocol
 from lakegate.service.paging import (
     MISMATCH,
+    ON_LOOP_FILES,
     QUERY_PAGE,
     REFRESH,
     Ahead,
@@ -40,8 +42,10 @@ from lakegate.service.paging import (
     PagesAhead,
     Selections,
     Walk,
+    check_unexpired,
     decode_token,
     encode_token,
+    encode_token_until,
     query_checksum,
 )
 from lakegate.service.parts import FileParts, StreamedParts
@@ -455,7 +459,7 @@ class TableService:
         request, version = plan.request, plan.snapshot.version
         first = position.first
         limit = self.context.page_limit(request.max_files) if request.max_files else None
-        next_token = None
+        next_token, token_expires_ms = None, 0
         selected: FileParts | StreamedParts
         if limit is None and not first:  # every file: a cold build's blocks are sent as they are made
             selected = self._select(plan, whole=True)
@@ -464,7 +468,7 @@ class TableService:
         else:
             selected = self._select(plan)
             if first + limit < len(selected):
-                next_token = self._next_page_token(plan, first + limit)
+                next_token, token_expires_ms = self._next_page_token(plan, first + limit)
             selected = selected[first : first + limit]
         page = Page(
             self.context.headers(version, plan.fmt, plan.end_stream_asked, file_id_hash),
@@ -486,6 +490,8 @@ class TableService:
                     file_id_hash,
                     base_url,
                     walk,
+                    token_expires_ms,
+                    limit <= ON_LOOP_FILES,
                 )
 
         stats = {"version": version, "files": len(selected), "bytes": selected.total_size()}
@@ -510,10 +516,18 @@ class TableService:
         return min(5.0, self.context.config.pre_signed_url_timeout_seconds / 10)
 
     def _render_ahead(
-        self, plan: _Plan, position: _Position, file_id_hash: str | None, base_url: str, walk: Walk
+        self,
+        plan: _Plan,
+        position: _Position,
+        file_id_hash: str | None,
+        base_url: str,
+        walk: Walk,
+        token_expires_ms: int,
+        on_loop: bool,
     ) -> bool:
         """Starts rendering the page `plan.request` (the request of the page before, with its next token)
-        asks for, in `PagesAhead`'s thread; False if it is rendered already."""
+        asks for, in `PagesAhead`'s thread (`on_loop`: a small page on the event loop, when called there); False
+        if it is rendered already."""
 
         def render() -> Ahead | None:
             now = int(time.time())
@@ -524,10 +538,12 @@ class TableService:
                 walk.rendered(None)
                 return None  # the request tries again, and reports the error if it happens again
             walk.rendered(None if follow is None else lambda: follow(walk))
-            return Ahead(plan.table, answer.headers, body, answer.stats, float(now), walk.handed_out)
+            return Ahead(
+                plan.table, answer.headers, body, answer.stats, float(now), token_expires_ms, walk.handed_out
+            )
 
         key = self._ahead_key(plan.table, plan.request, plan.caps, file_id_hash, base_url)
-        return self._ahead.render(key, render)
+        return self._ahead.render(key, render, on_loop)
 
     def _rendered_ahead(
         self,
@@ -542,18 +558,19 @@ class TableService:
         ahead = self._ahead.get(key, self._max_ahead_seconds())
         if ahead is None or ahead.table != table:
             return None
-        # The checks the request passes otherwise (the page was made for the same request and table): the token
-        # may have expired since.
+        # The checks the request passes otherwise (the page was made for the same request, whose token this
+        # server made for this table, so its signature and table are known good): the token may have expired.
         check_query(table, request, caps)
-        decode_token(self.context.keys, QUERY_PAGE, request.page_token or "", table, "page token")
+        check_unexpired(ahead.token_expires_ms, "page token")
         return NdjsonAnswer(
             dict(ahead.headers), (Lines(ahead.body, ahead.stats["files"]),), dict(ahead.stats), ahead.then
         )
 
-    def _next_page_token(self, plan: _Plan, first: int) -> str:
-        ttl = self.context.config.query_table_page_token_ttl_ms
+    def _next_page_token(self, plan: _Plan, first: int) -> tuple[str, int]:
+        """The token of the page from `first`, and when it expires."""
+        expires_ms = now_ms() + self.context.config.query_table_page_token_ttl_ms
         fields = {"v": plan.snapshot.version, "i": first, "q": plan.checksum}
-        return encode_token(self.context.keys, QUERY_PAGE, plan.table, ttl, fields)
+        return encode_token_until(self.context.keys, QUERY_PAGE, plan.table, expires_ms, fields), expires_ms
 
     # -- choosing the files ----------------------------------------------------------------------------------
 
@@ -573,12 +590,17 @@ class TableService:
             return lines_.streamed(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
         all_parts = lines_.parts(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
         if keep is not None:
-            return self._selections.get(
-                snapshot,
-                (table.root, table.auxiliary, plan.fmt, plan.id_scheme, plan.checksum),
-                lambda: _filtered(all_parts, keep),
-            )
+
+            def select() -> FileParts:
+                if len(all_parts) > MAX_INLINE_FILES:
+                    must_not_block()  # every file's partition values and stats: not on the event loop
+                return _filtered(all_parts, keep)
+
+            key = (table.root, table.auxiliary, plan.fmt, plan.id_scheme, plan.checksum)
+            return self._selections.get(snapshot, key, select)
         if request.limit_hint is not None:
+            if len(all_parts) > MAX_INLINE_FILES:
+                must_not_block()  # stats read until the limit is reached: not on the event loop
             return _enough_rows(all_parts, request.limit_hint)
         return all_parts
 
