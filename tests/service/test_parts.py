@@ -325,3 +325,17 @@ def test_local_urls_are_json_escaped_unless_sure_to_need_none(base: str) -> None
         for line in _joined(parts_lines(built, PARQUET, signers, ROOT, ())).splitlines()
     ]
     assert len(urls) == len(rows) and all(u.startswith(base + "/files/s/sc/t/p%3Da%20b/f") for u in urls)
+
+
+def test_a_range_of_rows_sums_the_sizes_its_slice_does() -> None:
+    """`size_between` (a page's byte total, from cumulative sizes summed once) against the slice's own sum, with
+    files added after the checkpoint (the overlay) and a file without a size among them."""
+    base = _snapshot(300)
+    later = [{"path": f"late/f{i}.parquet", "partitionValues": {}, "size": 1000 + i} for i in range(40)]
+    later.append({"path": "late/nosize.parquet", "partitionValues": {}})
+    files = AddFiles.from_table(base.files.base, later)
+    snapshot = Snapshot(2, base.protocol, base.metadata, files, 0)
+    whole = LineCache().parts(snapshot, ROOT, (), PARQUET, PARQUET)
+    assert len(whole) == 341 and whole.total_size() == sum(range(300)) + sum(range(1000, 1040))
+    for start, stop in [(0, 341), (0, 0), (5, 6), (290, 341), (100, 200), (330, 400), (341, 341), (200, 100)]:
+        assert whole.size_between(start, stop) == whole[start:stop].total_size(), (start, stop)

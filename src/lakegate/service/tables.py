@@ -463,13 +463,17 @@ class TableService:
         selected: FileParts | StreamedParts
         if limit is None and not first:  # every file: a cold build's blocks are sent as they are made
             selected = self._select(plan, whole=True)
-        elif limit is None:
-            selected = self._select(plan)[first:]
+            size = selected.total_size()
         else:
-            selected = self._select(plan)
-            if first + limit < len(selected):
-                next_token, token_expires_ms = self._next_page_token(plan, first + limit)
-            selected = selected[first : first + limit]
+            every = self._select(plan)
+            stop = len(every) if limit is None else first + limit
+            if stop < len(every):
+                next_token, token_expires_ms = self._next_page_token(plan, stop)
+            selected = every[first:stop]
+            # Kept parts or selections sum their sizes once for every page; a limit hint's files are new each time.
+            size = (
+                selected.total_size() if request.limit_hint is not None else every.size_between(first, stop)
+            )
         page = Page(
             self.context.headers(version, plan.fmt, plan.end_stream_asked, file_id_hash),
             plan.head,
@@ -494,7 +498,7 @@ class TableService:
                     limit <= ON_LOOP_FILES,
                 )
 
-        stats = {"version": version, "files": len(selected), "bytes": selected.total_size()}
+        stats = {"version": version, "files": len(selected), "bytes": size}
         return page, self.context.signers(plan.table, base_url, now), stats, follow
 
     # -- pages rendered ahead ---------------------------------------------------------------------------------
