@@ -22,7 +22,8 @@ async def read_body(request: Request | Call, max_bytes: int, timeout_s: float | 
             raise MalformedRequestError("the Content-Length header is not a number")
         if len(declared) > len(str(max_bytes)) or int(declared) > max_bytes:
             raise RequestTooLargeError(_too_large(max_bytes))
-    cycle = request.scope.get(REQUEST_CYCLE)
+    cycle_ref = request.scope.get(REQUEST_CYCLE)  # a weak reference (lakegate.http.connection)
+    cycle = cycle_ref() if cycle_ref is not None else None
     if cycle is not None and cycle.more_body is False:
         # Arrived whole with the headers (most small bodies): nothing to wait for, no deadline to arm (a timer per
         # body was ~8 % of a small /query's time in-process).
