@@ -67,6 +67,7 @@ def guarded_protocol(
             self._headers_due: float | None = None
             self._timer: asyncio.TimerHandle | None = None
             self._arm()  # the first request must begin and end its headers in time
+            self._writes = HeadWithBody(transport, self.loop)
 
         def connection_lost(self, exc: Exception | None) -> None:
             _ANSWERING[0] -= self._answering
@@ -109,6 +110,8 @@ def guarded_protocol(
             cycle = self.cycle
             if cycle is not None:
                 cycle.scope[REQUEST_CYCLE] = weakref.ref(cycle)  # type: ignore[literal-required]  # an extension key
+                cycle.transport = self._writes  # type: ignore[assignment]  # writes and closes, as the cycle uses it
+                self._writes.hold_next()
 
         def on_response_complete(self) -> None:
             if self._answering:
@@ -147,6 +150,7 @@ def guarded_protocol(
             """Answer `error` (unless a response is already going out on this connection) and close."""
             if self.transport.is_closing():
                 return
+            self._writes.flush()  # a response's head waiting for its body goes first
             # No answer begun on this connection (none in flight, or one still reading its body, e.g. a malformed
             # chunk): the client gets this one, as uvicorn's own 400 would be sent.
             if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
@@ -157,6 +161,53 @@ def guarded_protocol(
             self.transport.close()
 
     return GuardedHttpToolsProtocol
+
+
+class HeadWithBody:
+    """The transport a guarded connection's request cycles write to: a response's first write (its status line and
+    headers) waits for the next (its body, or its first chunk) and both go out in one system call. uvicorn writes
+    them separately, two sends and two TCP segments per small answer on a `TCP_NODELAY` socket: under load each send
+    to a local client was ~10 us of the server's CPU, as much as all of lakegate's own work for a small answer. A
+    head whose body does not follow before the event loop's next turn (a streamed answer waiting for its first chunk,
+    a HEAD answer, which has no body) is written then on its own."""
+
+    __slots__ = ("_held", "_hold", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._hold = False
+        self._held: bytes | None = None
+
+    def hold_next(self) -> None:
+        """The next write (a new request's response head) waits for the one after it."""
+        self._hold = True
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+        elif self._hold:
+            self._hold = False
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
 
 
 class _Refused(Exception):  # noqa: N818  - a signal to the parser, never seen outside this module
