@@ -121,3 +121,30 @@ def test_parsing_a_location_imports_no_cloud_sdk() -> None:
         "abfss://c@acct.dfs.core.windows.net/t",
         "[]",
     ]
+
+
+def test_locations_derived_from_a_table_use_its_storage_entry_however_it_is_spelled() -> None:
+    """Children of a table root (its log, deletion vectors, generated Iceberg metadata) carry only the canonical
+    URI (`s3://`, `abfss://…dfs…`); an entry written `s3a://bucket/` or `wasbs://` still names their store, the
+    most specific one first."""
+    config = parse_config(
+        {
+            "version": 1,
+            "storage": [
+                {"location": "s3a://", "aws": {"region": "eu-west-1"}},
+                {"location": "s3a://data/", "aws": {"region": "us-east-2"}},
+                {"location": "wasbs://", "azure": {"accountKey": "a2V5"}},
+            ],
+        }
+    )
+    stores = StoreRegistry(config, KeyRing.random())
+
+    def region(uri: str, child: str) -> str | None:
+        settings = stores.settings_for(Location.parse(uri).child(child))
+        return settings.aws.region if settings and settings.aws else None
+
+    assert region("s3a://data/tables/t", "_delta_log") == "us-east-2"
+    assert region("s3a://other/t", "deletion_vector_x.bin") == "eu-west-1"
+    azure = stores.settings_for(Location.parse("wasbs://c@acct.blob.core.windows.net/t").child("_x"))
+    assert azure is not None and azure.azure is not None
+    assert stores.settings_for(Location.parse("gs://data/t").child("_delta_log")) is None

@@ -201,3 +201,22 @@ def test_official_client_reads_azure_tables_by_url(
     got = sorted(json.loads(done.stdout), key=lambda r: r["id"])
     assert [r["id"] for r in got] == [r["id"] for r in azure_tables[table]]
     assert [r["note"] for r in got] == [r["note"] for r in azure_tables[table]]
+
+
+def test_iceberg_metadata_is_written_with_the_tables_storage_entry(
+    azurite: AzuriteService, az_server: RunningServer
+) -> None:
+    """The storage entry is written `wasbs://`; the generated Iceberg metadata lives in the table's container,
+    whose canonical URI is `abfss://…dfs…`: it is written with the same entry (was a store made without the
+    entry's endpoint and identity, which could not reach the account: a 503 after retries)."""
+    answer = httpx.get(
+        f"{az_server.endpoint}/iceberg/v1/azshare/namespaces/default/tables/t1",
+        headers=az_server.headers(),
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    metadata = answer.json()["metadata-location"]
+    assert metadata.startswith(f"abfss://dir-sales@{HOST.replace('.blob.', '.dfs.')}/_lakegate_iceberg/")
+    blob = metadata.split(".windows.net/", 1)[1]
+    written = azurite.blob_service_client().get_blob_client("dir-sales", blob).download_blob().readall()
+    assert json.loads(written)["location"] == answer.json()["metadata"]["location"]
