@@ -48,4 +48,9 @@ def test_pending_async_queries_are_bounded_per_recipient(tmp_path: Path) -> None
 
     while time.monotonic() < deadline and "pending" in {status(q.id) for q in (first, second)}:
         time.sleep(0.05)
-    registry.submit(("alice", "s.d.t"), "k4", "c4", {}, _blocked(release))  # finished ones do not count
+    # finished ones do not count
+    last = registry.submit(("alice", "s.d.t"), "k4", "c4", {}, _blocked(release))
+    # Its failure is logged from the pool's thread: let it finish before the test's log capture closes.
+    while time.monotonic() < deadline and status(last.id) == "pending":
+        time.sleep(0.05)
+    assert status(last.id) == "failed"
