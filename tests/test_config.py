@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -183,6 +184,24 @@ def test_cli_reports_one_line_and_exit_code_2(tmp_path: Path, content: str, frag
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and fragment in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"version: 1\n\x88\xff\x00 binary", "not UTF-8 text (byte 11)"),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+    ],
+)
+def test_a_file_that_is_not_a_configuration_is_one_error(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    """A binary file, or YAML nested beyond the parser's recursion, given as --config: a ConfigError (the CLI's
+    one `error:` line and exit code 2), not a traceback."""
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_config(path)
 
 
 def test_cli_missing_file(tmp_path: Path) -> None:

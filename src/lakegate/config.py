@@ -428,15 +428,21 @@ def parse_config(data: Any, source: str = "config") -> ServerConfig:
 def load_config(path: str | Path) -> ServerConfig:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}): is it the configuration file?"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
+    except RecursionError:  # PyYAML's composer recurses once per level of nesting
+        raise ConfigError(f"{path}: nested too deeply to be a configuration") from None
     base_dir = path.resolve().parent
     config = apply_environment(parse_config(_resolve_table_paths(data, base_dir), str(path)))
     config._base_dir = base_dir
