@@ -49,6 +49,7 @@ from lakegate.service.oauth import TokenEndpoint
 from lakegate.service.tables import TableService
 from lakegate.service.warmup import create_stores, start_warm_up
 from lakegate.sharedcache import SharedCache
+from lakegate.workers import default_workers
 
 log = logging.getLogger("lakegate")
 
@@ -102,7 +103,11 @@ def build_services(config: ServerConfig, db: Database | None = None) -> Services
 
 def shared_cache(config: ServerConfig) -> SharedCache | None:
     """The directory the workers share snapshots through: configured, or private to this run; None (each
-    worker keeps its own, in memory) when no temporary directory can be made, e.g. a read-only filesystem."""
+    worker keeps its own, in memory) when no temporary directory can be made, e.g. a read-only filesystem, and
+    when one process serves and no directory is configured: a private directory would have no other reader,
+    and writing a cold table's checkpoint and parts there costs its first answer ~30-50 ms per 100k files."""
+    if not config.snapshot_cache_directory and _one_process(config):
+        return None
     if config.snapshot_cache_directory:
         try:
             return SharedCache.at(
@@ -121,6 +126,10 @@ def shared_cache(config: ServerConfig) -> SharedCache | None:
             exc.strerror,
         )
         return None
+
+
+def _one_process(config: ServerConfig) -> bool:
+    return (default_workers() if config.workers == "auto" else config.workers) == 1
 
 
 def federation(db: Database, config: ServerConfig) -> FederatedAuthenticator:

@@ -240,8 +240,26 @@ def test_without_a_writable_temporary_directory_the_server_keeps_snapshots_in_me
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))  # where mkdtemp makes directories
     with caplog.at_level(logging.WARNING, "lakegate"):
-        assert shared_cache(ServerConfig.model_validate({"version": 1})) is None
+        assert shared_cache(ServerConfig.model_validate({"version": 1, "workers": 2})) is None
     assert "each worker keeps its own snapshots in memory" in caplog.text
+
+
+def test_one_process_shares_through_a_configured_directory_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private directory would have no other reader when one process serves: none is made (a cold table's
+    first answer does not write its checkpoint and parts there); a configured one is still used (kept for the
+    next start)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert shared_cache(ServerConfig.model_validate({"version": 1, "workers": 1})) is None
+    assert not list(tmp_path.iterdir())
+    two = shared_cache(ServerConfig.model_validate({"version": 1, "workers": 2}))
+    assert two is not None and two.directory.parent == tmp_path
+    two.close()
+    wanted = tmp_path / "configured"
+    configured = {"version": 1, "workers": 1, "snapshotCacheDirectory": str(wanted)}
+    one = shared_cache(ServerConfig.model_validate(configured))
+    assert one is not None and one.directory == wanted
 
 
 def test_a_killed_run_s_directory_is_removed_by_the_next_start_and_a_live_one_is_kept(
