@@ -204,6 +204,18 @@ def test_a_file_that_is_not_a_configuration_is_one_error(
         load_config(path)
 
 
+@pytest.mark.parametrize("name", ["sales/2024", "tab\tle"])
+@pytest.mark.parametrize("level", ["share", "schema", "table"])
+def test_names_no_url_can_address_are_refused(name: str, level: str) -> None:
+    """A share, schema or table named with '/' (or a control character) could never be reached by a recipient:
+    the server would start and list it, and answer 404 to every request for it."""
+    table = {"name": name if level == "table" else "t", "location": "/data/t"}
+    schema = {"name": name if level == "schema" else "d", "tables": [table]}
+    share = {"name": name if level == "share" else "s", "schemas": [schema]}
+    with pytest.raises(ConfigError, match="must not contain '/' or control characters"):
+        parse_config({"version": 1, "shares": [share]})
+
+
 def test_cli_missing_file(tmp_path: Path) -> None:
     result = _serve(["--config", str(tmp_path / "nope.yaml")])
     assert result.returncode == 2 and "cannot read the configuration file" in result.stderr

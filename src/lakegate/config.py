@@ -380,6 +380,10 @@ NOT_USED = {
 def _check_unique(where: str, names: list[str]) -> None:
     seen: set[str] = set()
     for name in names:
+        # A '/' splits the name across the path's segments: recipients could never reach it (the admin API and
+        # CLI refuse such names too).
+        if "/" in name or not name.isprintable():
+            raise ValueError(f"{where}: name {name!r} must not contain '/' or control characters")
         if name.lower() in seen:
             raise ValueError(f"{where}: duplicate name '{name}' (names are case-insensitive)")
         seen.add(name.lower())
