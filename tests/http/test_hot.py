@@ -113,7 +113,7 @@ def test_whole_answers_carry_the_headers_of_a_starlette_response(
     body: bytes, headers: dict[str, str] | None, media_type: str | None
 ) -> None:
     expected = Response(body, 200, headers, media_type)
-    assert whole(body, headers, media_type) == (200, expected.raw_headers, expected.body)
+    assert whole(body, headers, media_type) == (200, expected.raw_headers, expected.body, None)
 
 
 def test_other_paths_and_methods_go_through_starlette(served: AppClient, tmp_path: Path) -> None:

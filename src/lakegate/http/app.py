@@ -40,7 +40,7 @@ from lakegate.exceptions import (
 from lakegate.http.auth import credential
 from lakegate.http.body import read_body
 from lakegate.http.errors import HANDLERS
-from lakegate.http.hot import Answer, Call, HotRoute, LakegateApp, Whole, as_response, whole
+from lakegate.http.hot import Answer, Call, HotRoute, LakegateApp, Whole, as_response, on_the_loop, whole
 from lakegate.http.iceberg import PATH as ICEBERG_PATH
 from lakegate.http.iceberg import iceberg_routes
 from lakegate.http.oauth import oauth_routes, well_known_route
@@ -143,22 +143,14 @@ def _ndjson(answer: NdjsonAnswer) -> Answer:
     first = next(chunks, b"")
     second = next(chunks, None)
     media_type = answer.headers["Content-Type"]
-    after = None if answer.after_sent is None else BackgroundTask(_on_the_loop, answer.after_sent)
-    if second is None:
-        if after is not None:  # a walk's page: its next page starts rendering once this one was sent
-            return Response(first, headers=answer.headers, media_type=media_type, background=after)
-        return whole(first, answer.headers, media_type)
+    if second is None:  # (a walk's page: its next page starts rendering once this one was sent)
+        return whole(first, answer.headers, media_type, answer.after_sent)
     return StreamingResponse(
         itertools.chain((first, second), chunks),
         headers=answer.headers,
         media_type=media_type,
-        background=after,
+        background=None if answer.after_sent is None else BackgroundTask(on_the_loop, answer.after_sent),
     )
-
-
-async def _on_the_loop(call: Callable[[], None]) -> None:
-    """A quick call as a Starlette background task, on the event loop (a sync one would hop to a thread)."""
-    call()
 
 
 def _params(request: Request | Call) -> tuple[str, str, str]:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, overload
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.datastructures import QueryParams
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
@@ -36,12 +37,20 @@ class Whole(NamedTuple):
     status: int
     headers: list[tuple[bytes, bytes]]  # as `Response.raw_headers` would hold them, in the same order
     body: bytes
+    # Called on the event loop once the body was sent, as a Starlette background task would be (a walk's next
+    # page starts rendering then).
+    after: Callable[[], None] | None = None
 
 
 Answer = Whole | Response  # a `Response` (streamed answers, errors) is sent as Starlette sends it
 
 
-def whole(body: bytes, headers: Mapping[str, str] | None = None, media_type: str | None = None) -> Whole:
+def whole(
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    media_type: str | None = None,
+    after: Callable[[], None] | None = None,
+) -> Whole:
     """`Response(body, 200, headers, media_type)` as Starlette would send it: the given headers (lower-case
     names), then `content-length` and `content-type` unless given (Response.init_headers; tests compare)."""
     raw = (
@@ -56,16 +65,22 @@ def whole(body: bytes, headers: Mapping[str, str] | None = None, media_type: str
         if media_type.startswith("text/") and "charset=" not in media_type.lower():
             media_type += "; charset=utf-8"
         raw.append((b"content-type", media_type.encode("latin-1")))
-    return Whole(200, raw, body)
+    return Whole(200, raw, body, after)
 
 
 def as_response(answer: Answer) -> Response:
     """A hot answer as a Starlette `Response`, for an endpoint Starlette calls."""
     if isinstance(answer, Whole):
-        response = Response(answer.body, answer.status)
+        after = None if answer.after is None else BackgroundTask(on_the_loop, answer.after)
+        response = Response(answer.body, answer.status, background=after)
         response.raw_headers = answer.headers
         return response
     return answer
+
+
+async def on_the_loop(call: Callable[[], None]) -> None:
+    """A quick call as a Starlette background task, on the event loop (a sync one would hop to a thread)."""
+    call()
 
 
 class _Headers:
@@ -132,6 +147,8 @@ class HotRoute:
         if answer.__class__ is Whole:
             await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
             await send({"type": "http.response.body", "body": answer.body})
+            if answer.after is not None:
+                answer.after()
         else:
             await answer(scope, receive, send)  # type: ignore[operator]  # a Response
 
