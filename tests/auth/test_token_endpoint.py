@@ -142,6 +142,17 @@ def test_wrong_unknown_or_missing_client_credentials_are_invalid_client_with_a_c
     assert "malformed HTTP Basic client credentials" in malformed.json()["error_description"]
 
 
+def test_a_client_id_other_than_the_basic_client_is_refused(app: AppClient, recipients: Recipients) -> None:
+    """Basic authenticates one client while the form names another: which one the token is for would be a
+    guess (was a token for the Basic client, the form's client_id ignored)."""
+    name = _name()
+    secret = recipients.create(name, ["s"], auth="oauth").token
+    grant = {"grant_type": "client_credentials"}
+    refused = exchange(app, auth=(name, secret), data={**grant, "client_id": _name()})
+    assert "another client" in oauth_error(refused, 400, "invalid_request")
+    access_token(exchange(app, auth=(name, secret), data={**grant, "client_id": name}))  # the same one: fine
+
+
 @pytest.mark.parametrize(
     ("request_kwargs", "status", "error"),
     [

@@ -157,6 +157,8 @@ class TokenEndpoint:
             if "client_secret" in form:
                 raise invalid_request("use one client authentication method: HTTP Basic or client_secret")
             client_id, secret = basic
+            if form.get("client_id", client_id) not in (client_id, unquote_plus(client_id)):
+                raise invalid_request("client_id names another client than the HTTP Basic credentials")
         elif "client_id" in form and "client_secret" in form:
             client_id, secret = form["client_id"], form["client_secret"]
         else:
