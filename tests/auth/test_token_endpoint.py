@@ -211,6 +211,10 @@ def test_an_assertion_signed_with_the_registered_key_obtains_an_access_token(
         "client_assertion": assertion(pair, name, ISSUER, "k1"),
     }
     assert shares(app, access_token(exchange(app, data=client_assertion))) == ["s"]
+    # a client_id beside the assertion must name its issuer (was ignored: a token for the issuer)
+    client_assertion["client_assertion"] = assertion(pair, name, ISSUER, "k1")
+    refused = exchange(app, data={**client_assertion, "client_id": _name()})
+    assert "another client" in oauth_error(refused, 400, "invalid_request")
 
 
 def _unsigned(header: dict[str, Any], claims: dict[str, Any], sign: Any = None) -> str:

@@ -133,6 +133,8 @@ class TokenEndpoint:
                     "client authentication"
                 )
             client, via = self._by_assertion(form["client_assertion"], address, audiences), "key"
+            if form.get("client_id", client.name).lower() != client.name.lower():
+                raise invalid_request("client_id names another client than the client_assertion's issuer")
         elif grant_type == CLIENT_CREDENTIALS:
             client, via = self._by_secret(form, basic, address), "secret"
         elif grant_type == JWT_BEARER:
@@ -157,7 +159,10 @@ class TokenEndpoint:
             if "client_secret" in form:
                 raise invalid_request("use one client authentication method: HTTP Basic or client_secret")
             client_id, secret = basic
-            if form.get("client_id", client_id) not in (client_id, unquote_plus(client_id)):
+            if form.get("client_id", client_id).lower() not in (
+                client_id.lower(),
+                unquote_plus(client_id).lower(),
+            ):
                 raise invalid_request("client_id names another client than the HTTP Basic credentials")
         elif "client_id" in form and "client_secret" in form:
             client_id, secret = form["client_id"], form["client_secret"]
