@@ -35,7 +35,9 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,8 @@ log = logging.getLogger("lakegate")
 FORMAT = 1  # bump when what a key's file holds changes meaning
 KEY_FIELD = b"lakegate.cache.key"
 NAME_FIELD = b"lakegate.cache.name"  # the file's name, carried by the table read from it (see `name_of`)
+LATER_FIELD = b"lakegate.cache.later"  # a table handed back before its file is written: the file's path
+WRITE_LATER_SECONDS = 1.0  # a file handed back before written is written at the latest this long after
 SUFFIX = ".arrow"
 PRIVATE_PREFIX = "lakegate-snapshots-"
 OWNER = ".owner"  # a private directory's lock file, held while its server runs
@@ -114,16 +118,23 @@ class SharedCache:
 
     # -- tables ----------------------------------------------------------------------------------------------------
 
-    def table(self, key: tuple[Any, ...], build: Callable[[], pa.Table]) -> pa.Table:
-        """The table of `key`: mapped from its file, else built (once across processes), written and mapped."""
+    def table(self, key: tuple[Any, ...], build: Callable[[], pa.Table], *, later: bool = False) -> pa.Table:
+        """The table of `key`: mapped from its file, else built (once across processes), written and mapped.
+
+        `later`: a table built here is handed back at once, and its file written once what needed it is done
+        (`write_later`; at the latest `WRITE_LATER_SECONDS` after), not before an answer's first byte. The build lock
+        is held until then (other processes wait for the file rather than build the table too), and whoever
+        keeps the table swaps it for the mapped file then (`when_mapped`)."""
         text = repr((FORMAT, self._version, key))
         name = hashlib.sha256(text.encode()).hexdigest()[:40]
         path = self.directory / (name + SUFFIX)
-        found = self._open(path, text)
+        found = self._open(path, text) or _pending(path)
         if found is not None:
             return found
-        with self._exclusive(name):
-            found = self._open(path, text)  # written by the process that held the lock before
+        fd = self._lock_exclusive(name)
+        try:
+            # Written by the process that held the lock before, or built by this one and not written yet.
+            found = self._open(path, text) or _pending(path)
             if found is not None:
                 return found
             table = build()
@@ -133,11 +144,30 @@ class SharedCache:
             labelled = table.replace_schema_metadata(
                 {**(table.schema.metadata or {}), KEY_FIELD: text.encode(), NAME_FIELD: name.encode()}
             )
+            if later:
+                _defer(_Later(self, path, text, labelled, fd))
+                fd = None  # released once the file is written
+                return _held(labelled, path)
             if not self._write(path, labelled):
                 return labelled
+        finally:
+            if fd is not None:
+                os.close(fd)  # releases the lock
         self._trim(keep=path)
         mapped = self._open(path, text)
         return mapped if mapped is not None else labelled
+
+    def _write_later(self, later: _Later) -> pa.Table | None:
+        """Write a table handed back before its file (`table(..., later=True)`), release its build lock, and
+        give the mapped table (None when it could not be written: its holders keep their copy)."""
+        try:
+            if not self._write(later.path, later.table):
+                return None
+            self._trim(keep=later.path)
+            return self._open(later.path, later.text)
+        finally:
+            if later.fd is not None:
+                os.close(later.fd)
 
     def _open(self, path: Path, text: str) -> pa.Table | None:
         try:
@@ -176,18 +206,19 @@ class SharedCache:
             return False
         return True
 
-    @contextlib.contextmanager
-    def _exclusive(self, name: str) -> Iterator[None]:
+    def _lock_exclusive(self, name: str) -> int | None:
+        """The key's lock file, locked exclusively (closing it releases the lock); None when there is no
+        directory to lock in: build without the cross-process guard."""
         try:
             fd = os.open(self.directory / (name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:  # no directory to lock in: build without the cross-process guard
-            yield
-            return
+        except OSError:
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _trim(self, keep: Path) -> None:
         """Remove the least recently used files until the directory fits `max_bytes`."""
@@ -248,3 +279,97 @@ def name_of(table: pa.Table) -> str | None:
     caches key tables derived from it by."""
     value = (table.schema.metadata or {}).get(NAME_FIELD)
     return value.decode() if value is not None else None
+
+
+# -- files written later -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Later:
+    cache: SharedCache
+    path: Path
+    text: str
+    table: pa.Table | None  # until written
+    fd: int | None  # the build lock, held until written
+    swaps: list[Callable[[pa.Table], None]] = field(default_factory=list)
+    mapped: weakref.ref[pa.Table] | None = None  # once written
+
+
+_LATER: dict[
+    bytes, _Later
+] = {}  # by path (`LATER_FIELD`): waiting, then written (their mapped tables weakly)
+_LATER_LOCK = threading.Lock()
+_WRITING = threading.Lock()
+
+
+def _defer(later: _Later) -> None:
+    with _LATER_LOCK:
+        for path, done in list(_LATER.items()):  # forget those written whose mapped table is gone
+            if done.mapped is not None and done.mapped() is None:
+                del _LATER[path]
+        _LATER[bytes(later.path)] = later
+    timer = threading.Timer(WRITE_LATER_SECONDS, write_later, args=(bytes(later.path),))
+    timer.daemon = True
+    timer.start()
+
+
+def _pending(path: Path) -> pa.Table | None:
+    """The table of a file this process is still to write (`SharedCache.table(..., later=True)`)."""
+    with _LATER_LOCK:
+        later = _LATER.get(bytes(path))
+        table = later.table if later is not None else None
+    return _held(table, path) if table is not None else None
+
+
+def _held(table: pa.Table, path: Path) -> pa.Table:
+    """The table as handed back before its file is written: marked with the file's path (`when_mapped`)."""
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), LATER_FIELD: bytes(path)})
+
+
+def write_later(path: bytes | None = None) -> None:
+    """Write the files of the tables handed back before them (`SharedCache.table(..., later=True)`; or only
+    the one of `path`), and hand the mapped tables to their holders (`when_mapped`): when the file parts built
+    from them are, and by a timer. One caller at a time: a second one returns once the first has written
+    what was waiting."""
+    with _WRITING:
+        with _LATER_LOCK:
+            waiting = [
+                later
+                for key, later in _LATER.items()
+                if later.table is not None and (path is None or key == path)
+            ]
+        for later in waiting:
+            mapped = later.cache._write_later(later)
+            with _LATER_LOCK:
+                swaps, later.swaps, later.table = later.swaps, [], None
+                if mapped is None:  # not written: its holders keep their copy
+                    del _LATER[bytes(later.path)]
+                    continue
+                later.mapped = weakref.ref(mapped)
+            for swap in swaps:
+                swap(mapped)
+
+
+def write_now(table: pa.Table) -> None:
+    """Write the file of `table` now if it was handed back before it (`SharedCache.table(..., later=True)`)."""
+    path = (table.schema.metadata or {}).get(LATER_FIELD)
+    if path is not None:
+        write_later(path)
+
+
+def when_mapped(table: pa.Table, swap: Callable[[pa.Table], None]) -> None:
+    """Have `swap` called with the mapped table once the file of `table` (handed back before it was written)
+    is written: the holder then drops its copy in memory. At once if it has been; never for other tables."""
+    path = (table.schema.metadata or {}).get(LATER_FIELD)
+    if path is None:
+        return
+    with _LATER_LOCK:
+        later = _LATER.get(path)
+        if later is None:
+            return
+        if later.table is not None:
+            later.swaps.append(swap)
+            return
+        mapped = later.mapped() if later.mapped is not None else None
+    if mapped is not None:
+        swap(mapped)

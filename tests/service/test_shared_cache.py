@@ -13,6 +13,8 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from lakegate import sharedcache
 from lakegate.cloud.base import SignRequest
 from lakegate.cloud.local import LocalStore
 from lakegate.cloud.locations import Location
@@ -31,7 +34,7 @@ from lakegate.keys import KeyRing
 from lakegate.protocol.capabilities import DELTA, PARQUET
 from lakegate.server import shared_cache
 from lakegate.service.files import LineCache, Signers, parts_lines
-from lakegate.sharedcache import SharedCache, name_of
+from lakegate.sharedcache import LATER_FIELD, WRITE_LATER_SECONDS, SharedCache, name_of, write_later
 from tests.tables import rows
 
 NOW = int(time.time())
@@ -134,6 +137,66 @@ def test_two_processes_cold_at_once_build_once(tmp_path: Path) -> None:
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
     assert codes == [0, 0, 0]
     assert len(log.read_text().split()) == 1
+
+
+def _wait_for(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_checkpoint_is_written_once_its_parts_are_built_and_its_snapshot_then_maps_it(
+    tmp_path: Path,
+) -> None:
+    """The checkpoint's add table is handed to the cold query at once and written to the directory once the
+    file parts are built from it (not before: an answer following the build has its first lines by then); the
+    snapshot then reads the mapped file, not its own copy."""
+    root = _table(tmp_path / "t")
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    worker = Worker(SharedCache(directory))
+    snapshot = worker.snapshots.latest(root)
+    assert _cache_files(directory) == []  # read, not written yet
+    name = name_of(snapshot.files.base)
+    assert (snapshot.files.base.schema.metadata or {}).get(LATER_FIELD) is not None
+    parts = worker.lines.parts(snapshot, root, (), PARQUET, PARQUET)
+    assert str(directory / f"{name}.arrow") in _mapped(directory)
+    assert name_of(snapshot.files.base) == name
+    assert (snapshot.files.base.schema.metadata or {}).get(LATER_FIELD) is None  # the mapped file's table
+    pieces = parts_lines(parts, PARQUET, Signers(worker.stores, REQUEST), root, ())  # type: ignore[arg-type]
+    assert b"".join(p.data for p in pieces) == Worker(None).answer(root)
+
+
+def test_a_table_not_followed_by_a_build_is_written_within_seconds(tmp_path: Path) -> None:
+    held = SharedCache(tmp_path).table(("k",), lambda: pa.table({"x": [1, 2]}), later=True)
+    assert _cache_files(tmp_path) == []
+    assert _wait_for(lambda: len(_cache_files(tmp_path)) == 1, WRITE_LATER_SECONDS + 3)
+    assert held.column("x").to_pylist() == [1, 2]
+
+
+def test_another_process_waits_for_a_file_written_later_and_builds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sharedcache, "WRITE_LATER_SECONDS", 60)  # written when this test says (`write_later`)
+    held = SharedCache(tmp_path).table(("k",), lambda: pa.table({"x": [1, 2]}), later=True)
+    # A fresh process (not a fork: it must not see this one's tables waiting to be written).
+    code = (
+        "import sys, pyarrow as pa; from pathlib import Path; from lakegate.sharedcache import SharedCache; "
+        "(Path(sys.argv[1]) / 'asking').touch(); "
+        "t = SharedCache(Path(sys.argv[1])).table(('k',), lambda: pa.table({'x': [9]})); "
+        "print(t.column('x').to_pylist())"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert _wait_for((tmp_path / "asking").exists, 30)
+    time.sleep(0.3)
+    assert child.poll() is None  # waiting for the build lock
+    write_later()
+    out, _ = child.communicate(timeout=30)
+    assert out.strip() == "[1, 2]"  # the file this process wrote, not a build of its own
+    assert held.column("x").to_pylist() == [1, 2]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ replace are masked out. Dicts of checkpoint rows are made only on demand (`files
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakegate._arrow import empty_strings
+from lakegate.sharedcache import when_mapped
 
 FileKey = tuple[str, str]  # (path, deletion vector id): the Delta protocol's file identity
 
@@ -62,6 +64,9 @@ class _Base:
     def __init__(self, table: pa.Table) -> None:
         self.table = table
         self._index: dict[FileKey, int] | None = None
+        # A checkpoint table read before its shared cache file was written: the mapped file replaces it once
+        # written (the pages then exist once for every worker).
+        when_mapped(table, _swapper(self))
 
     def index(self) -> dict[FileKey, int]:
         """Key -> row; made on the first lookup by key (history's remove completion), not on the query path."""
@@ -87,6 +92,17 @@ class _Base:
         subset = self.table.take(pa.array(candidates))
         found = zip(subset.column("path").to_pylist(), dv_ids(subset).to_pylist(), strict=True)
         return candidates[[key in keys for key in found]]
+
+
+def _swapper(base: _Base) -> Callable[[pa.Table], None]:
+    held = weakref.ref(base)
+
+    def swap(mapped: pa.Table) -> None:
+        found = held()
+        if found is not None:
+            found.table = mapped
+
+    return swap
 
 
 def rows_as_dicts(table: pa.Table) -> list[dict[str, Any]]:

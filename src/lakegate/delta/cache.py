@@ -310,7 +310,8 @@ class CachedLog(DeltaLog):
                 {**(table.schema.metadata or {}), _ACTIONS: orjson.dumps(extra)}
             )
 
-        table = self._shared.table(("checkpoint", self.root.uri, files), build)
+        # Its file is written once the file parts are built from it (`sharedcache.write_now`), not before.
+        table = self._shared.table(("checkpoint", self.root.uri, files), build, later=True)
         extra = orjson.loads((table.schema.metadata or {})[_ACTIONS])
         return CheckpointActions(extra["protocol"], extra["metadata"], extra["adds"], [table])
 

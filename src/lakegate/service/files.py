@@ -36,7 +36,7 @@ from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
 from lakegate.service.parts import FileParts, Growing, SmallRow, StreamedParts
 from lakegate.service.responses import Lines
-from lakegate.sharedcache import SharedCache, name_of
+from lakegate.sharedcache import SharedCache, name_of, write_now
 
 log = logging.getLogger("lakegate")
 
@@ -202,6 +202,9 @@ class LineCache:
         with self._lock:
             self.builds += 1
             found = self._by_snapshot.setdefault(snapshot, {}).setdefault(key, built)
+        # The checkpoint's shared cache file, written after the build (an answer following it has its first
+        # lines by now) rather than before it; the snapshot then maps it and frees its copy.
+        write_now(files.base)
         # The allocators keep the build's temporaries mapped; handing them back keeps the resident size near
         # what the cache holds (~0.8 KB per file instead of ~1.1 KB).
         release_unused()
