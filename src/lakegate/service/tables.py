@@ -588,7 +588,8 @@ class TableService:
         predicate hints, or cut short by the limit hint. `whole`: the answer sends all of them in order, so
         parts still being built may be followed (`LineCache.streamed`)."""
         snapshot, table, request = plan.snapshot, plan.table, plan.request
-        keep = self.context.file_filter(request, snapshot)
+        hinted = request.predicate_hints or request.json_predicate_hints  # (every page of a walk asks)
+        keep = self.context.file_filter(request, snapshot) if hinted else None
         lines_ = self.context.lines
         if whole and keep is None and request.limit_hint is None:
             return lines_.streamed(snapshot, table.root, table.auxiliary, plan.fmt, plan.id_scheme)
