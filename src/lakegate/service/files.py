@@ -30,6 +30,7 @@ from lakegate.cloud.registry import StoreRegistry
 from lakegate.delta.actions import data_location, deletion_vector_location
 from lakegate.delta.addfiles import AddFiles
 from lakegate.delta.snapshot import Snapshot
+from lakegate.exceptions import StorageError
 from lakegate.inline import must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
@@ -235,11 +236,14 @@ class Signers:
         # files in the root and in the auxiliary locations alike (one expiry for the whole answer). Local files
         # are lakegate's own URLs, signed with no credentials.
         wanted = request.expires_at_s
-        deadlines = [
-            stores.store_for(location).signing_deadline(location, wanted)
-            for location in (request.root, *request.auxiliary)
-            if location is not None and location.cloud != "file"
-        ]
+        deadlines = [_deadline(stores, request.root, wanted)] if request.root is not None else []
+        for auxiliary in request.auxiliary:
+            try:
+                deadlines.append(_deadline(stores, auxiliary, wanted))
+            except (
+                StorageError
+            ):  # a store this answer may not use (an account down): its signer fails if it does
+                continue
         deadline = min((d for d in deadlines if d is not None), default=None)
         if deadline is not None and deadline < wanted:
             request = replace(request, expires_at_s=max(request.now_s + 1, deadline))
@@ -277,6 +281,12 @@ class Signers:
             store = self._stores.store_for(root)
             found = self._relative[root] = store.relative_batch_signer(self._request, root)
         return found
+
+
+def _deadline(stores: StoreRegistry, location: Location, wanted_s: int) -> int | None:
+    return (
+        None if location.cloud == "file" else stores.store_for(location).signing_deadline(location, wanted_s)
+    )
 
 
 def file_lines(

@@ -19,6 +19,7 @@ import pytest
 from tests.e2e.integration.azure_identity import FakeManagedIdentity
 from tests.e2e.integration.conftest import HOST
 from tests.e2e.server import start_server
+from tests.services._proc import free_port
 from tests.services.azurite import AzuriteService
 
 pytestmark = pytest.mark.azurite
@@ -75,5 +76,40 @@ def test_urls_signed_with_a_delegation_key_promise_no_more_than_the_key(
         # The key lives 15 min, URLs are asked for a day: no key covers them, so one key serves while it has
         # half its life left (was a key fetched for every answer).
         assert len(keys) == 1, keys
+    finally:
+        server.stop()
+
+
+def test_an_unreachable_auxiliary_account_does_not_fail_answers_that_do_not_use_it(
+    azurite: AzuriteService, azure_tables: dict, az_identity: FakeManagedIdentity, tmp_path: Path
+) -> None:
+    """The answer's expiry is capped by every store that may sign it, the auxiliary locations' too; finding an
+    auxiliary account's deadline needs its delegation key. An account that cannot be reached then must not fail
+    an answer holding none of its files (was a 500 for every query of the table)."""
+    far = "wasbs://gone@far.blob.core.windows.net"
+    table = {"name": "t1", "location": f"wasbs://dir-sales@{HOST}", "auxiliaryLocations": [f"{far}/t1"]}
+    azure = {"endpoint": azurite.blob_endpoint, "managedIdentity": True, "caBundle": str(azurite.cert_path)}
+    unreachable = {**azure, "endpoint": f"https://127.0.0.1:{free_port()}/far"}
+    server = start_server(
+        tmp_path,
+        {
+            "shares": [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}],
+            "storage": [
+                {"location": f"wasbs://dir-sales@{HOST}", "azure": azure},
+                {"location": far, "azure": unreachable},
+            ],
+        },
+        env=az_identity.env,
+    )
+    try:
+        answer = httpx.post(
+            f"{server.endpoint}/shares/s/schemas/d/tables/t1/query",
+            json={},
+            headers=server.headers(),
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        files = [json.loads(line)["file"] for line in answer.text.splitlines()[2:]]
+        assert len(files) == 2 and all(f["url"].startswith(azurite.blob_endpoint) for f in files)
     finally:
         server.stop()

@@ -98,10 +98,13 @@ class S3Store(ObjectStore):
     def signing_deadline(self, location: Location, wanted_s: int) -> int | None:
         """Temporary credentials (instance role, IRSA, SSO, credential_process, AssumeRole profiles): a URL
         signed with them stops working when they expire, even if it names a later expiry (S3's rule)."""
-        creds = self._session.get_credentials()
-        if creds is None:
-            return None
-        creds.get_frozen_credentials()  # refreshed first if due: the deadline of the credentials that sign
+        try:
+            creds = self._session.get_credentials()
+            if creds is None:
+                return None
+            creds.get_frozen_credentials()  # refreshed first if due: the deadline of the credentials that sign
+        except Exception as exc:  # a credential_process, SSO or the instance role failing
+            raise store_error("getting AWS credentials to sign URLs", exc) from exc
         expiry = getattr(
             creds, "_expiry_time", None
         )  # botocore's RefreshableCredentials (no public accessor)
