@@ -152,3 +152,16 @@ async def _a_request_leaves_nothing_for_the_garbage_collector() -> None:
         assert first() is None
     finally:
         gc.enable()
+
+
+def test_a_head_answered_before_its_request_body_is_sent_before_the_close() -> None:
+    asyncio.run(_a_head_answered_before_its_request_body_is_sent_before_the_close())
+
+
+async def _a_head_answered_before_its_request_body_is_sent_before_the_close() -> None:
+    # The answer ends while the request's body is still coming: the connection is closed rather than read on.
+    protocol, transport = connect()
+    await answered(protocol, b"HEAD / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nabc")
+    await asyncio.sleep(0.01)
+    assert transport.closed
+    assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")

@@ -118,7 +118,9 @@ def guarded_protocol(
                 self._answering -= 1
                 _ANSWERING[0] -= 1
             if self.cycle is not None and self.cycle.more_body:
-                self.transport.close()  # answered before its body was read (a 401, a 413): don't read it now
+                # Answered before its body was read (a 401, a 413): don't read it now. Closed through the cycles'
+                # transport, so a head still waiting for its body (a HEAD answer) goes out first.
+                self._writes.close()
             super().on_response_complete()
 
         def send_400_response(self, msg: str) -> None:
