@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote
 
@@ -16,11 +17,12 @@ from azure.storage.blob import UserDelegationKey, generate_blob_sas
 from lakegate.cloud.azure.sas import SasSigner
 from lakegate.cloud.azure.storage import AzureStore
 from lakegate.cloud.azure.vending import AzureVendor
+from lakegate.cloud.base import SignRequest
 from lakegate.cloud.locations import Location
 from lakegate.cloud.registry import StoreRegistry
 from lakegate.cloud.vending import VendorRegistry
 from lakegate.config import AzureStorageConfig, parse_config
-from lakegate.exceptions import VendingError
+from lakegate.exceptions import StorageUnavailableError, VendingError
 from lakegate.keys import KeyRing
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -246,3 +248,30 @@ def test_registry_says_when_azure_vending_is_possible(
     registry = VendorRegistry(config, StoreRegistry(config, KeyRing.random()))
     found = registry.problem(Location.parse(location))
     assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_an_unreachable_account_fails_signing_as_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user-delegation key comes from the account itself: when the account cannot be reached, signing fails
+    like a read of it does, 503 (worth the client's retry), not a 500."""
+    from azure.core.credentials import AccessToken
+
+    from tests.e2e.integration.azure_identity import FakeManagedIdentity
+    from tests.services._proc import free_port
+
+    class AnyToken:  # the identity endpoint's issuer; the account never gets to check the token
+        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken("token", int(time.time()) + 3600)
+
+    identity = FakeManagedIdentity(AnyToken())
+    try:
+        for name, value in identity.env.items():
+            monkeypatch.setenv(name, value)
+        settings = {"managedIdentity": True, "endpoint": f"https://127.0.0.1:{free_port()}/acct"}
+        store = AzureStore(AzureStorageConfig.model_validate(settings))
+        location = Location.parse("wasbs://data@acct.blob.core.windows.net/t1/part-0.parquet")
+        now = int(time.time())
+        with pytest.raises(StorageUnavailableError, match="Azure account acct"):
+            store.url_signer(SignRequest(expires_at_s=now + 3600, now_s=now))(location)
+        assert identity.requests, "the delegation key was asked with the identity's token"
+    finally:
+        identity.stop()

@@ -179,7 +179,8 @@ class AzureStore(ObjectStore):
 
 
 def _signing_error(account: AzureAccount, exc: Exception) -> StorageError:
-    return StorageError(f"cannot sign URLs for Azure account {account.name}: {describe_error(exc)}")
+    # The user-delegation key comes from the account: unreachable is a 503 here as it is for a read.
+    return store_error(f"signing URLs for Azure account {account.name}", exc)
 
 
 def _key_fetcher(client: Any, account: str) -> Any:
