@@ -247,3 +247,22 @@ def test_absolute_location_reads_relative_paths_from_the_configuration_folder(tm
     assert config.absolute_location("../lake/t") == str(tmp_path / "lake" / "t")
     for as_is in ("/data/t", "s3://bucket/t", "abfss://c@a.dfs.core.windows.net/t", "file:///data/t"):
         assert config.absolute_location(as_is) == as_is
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [{"managedIdentity": True}, {"tenantId": "t", "clientId": "c", "clientSecret": "s"}, {}],
+)
+def test_an_azure_token_credential_over_plain_http_is_refused(identity: dict) -> None:
+    """The Azure SDK sends a token (managed identity, client secret, the default credential) only over https:
+    with an http:// endpoint every request of the table failed, so the configuration says it at start."""
+    storage = [
+        {
+            "location": "wasbs://c@acct.blob.core.windows.net",
+            "azure": {"endpoint": "http://127.0.0.1:10000/acct", **identity},
+        }
+    ]
+    with pytest.raises(ConfigError, match=re.escape("azure.endpoint over http:// needs accountKey")):
+        parse_config({"version": 1, "storage": storage})
+    key = {"endpoint": "http://127.0.0.1:10000/acct", "accountKey": "a2V5"}  # an emulator's account key: fine
+    parse_config({"version": 1, "storage": [{**storage[0], "azure": key}]})

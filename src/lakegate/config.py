@@ -148,6 +148,17 @@ class AzureStorageConfig(_Model):
     allow_container_sas: bool = Field(False, alias="allowContainerSas")
     user_delegation_key_seconds: int = Field(6 * 3600, alias="userDelegationKeySeconds", ge=900, le=7 * 86400)
 
+    @model_validator(mode="after")
+    def _tokens_need_https(self) -> AzureStorageConfig:
+        # The SDK refuses to send a token over plain http: every request of the table would fail.
+        token = self.client_secret is not None or self.managed_identity or self.account_key is None
+        if token and (self.endpoint or "").lower().startswith("http://"):
+            raise ValueError(
+                "azure.endpoint over http:// needs accountKey: the Azure SDK sends tokens (client secret, "
+                "managed identity, the default credential) only over https"
+            )
+        return self
+
 
 class GcpStorageConfig(_Model):
     """Google Cloud Storage. Identity: a service-account key file, else Application Default Credentials."""
