@@ -8,6 +8,7 @@ import logging
 from lakegate import __version__
 from lakegate.catalog.admins import AdminTokens
 from lakegate.catalog.db import Database
+from lakegate.catalog.recipients import Recipients
 from lakegate.catalog.shares import Shares, table_info
 from lakegate.config import ServerConfig
 from lakegate.service.context import TableContext
@@ -26,10 +27,16 @@ def log_banner(config: ServerConfig, db: Database, context: TableContext) -> Non
     listed = shares.all()
     if not listed:
         log.warning("no share is configured: recipients will see nothing")
+    # Recipients that read every share (the configuration's bearerToken is one) hold no grant of their own.
+    everywhere = [
+        f"{r['name']} (every share)"
+        for r in Recipients(db).all()
+        if r["allShares"] and r["status"] == "active"
+    ]
     for summary in listed:
         share = shares.show(summary["name"])
         origin = "from the configuration" if share["managedBy"] == "config" else "created live"
-        recipients = ", ".join(share["recipients"]) or "none granted"
+        recipients = ", ".join([*share["recipients"], *everywhere]) or "none granted"
         log.info("share '%s' (%s; recipients: %s)", share["name"], origin, recipients)
         for table in share["tables"]:
             info = table_info(share["name"], table)
