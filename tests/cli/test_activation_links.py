@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from lakegate.cli.main import app
@@ -14,6 +15,7 @@ from lakegate.config import load_config
 from lakegate.server import build_app
 from tests.cli.test_databases import _write
 from tests.inprocess import AppClient
+from tests.services.postgres import PostgresService
 
 runner = CliRunner()
 
@@ -84,3 +86,33 @@ def test_a_private_key_jwt_recipient_gets_no_link(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "holds its own key" in result.output
     listed = _cli("recipients", "list", "-c", str(config))
     assert [r["name"] for r in listed] == []  # refused before anything was made
+
+
+@pytest.mark.postgres
+def test_a_recipient_opening_a_link_while_the_database_is_down_gets_a_page(
+    postgres: PostgresService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The activation page is a browser's: with the database stopped it answers 503 as an HTML page saying to
+    retry (it was the protocol's JSON error), and works again once the database is back. The error logged names
+    the route, not the link's code (a secret: whoever has it can download the credential)."""
+    config = _write(tmp_path / "a.yaml", ["share_a"], database=postgres.create_database("activation_down"))
+    link = _cli(
+        "recipients", "create", "partner", "--share", "share_a", "--activation-link", "-c", str(config)
+    )["activationLink"]
+    client = AppClient(build_app(load_config(config)), None)
+    try:
+        assert client.raw("GET", link).status_code == 200
+        postgres.stop()
+        try:
+            for method in ("GET", "POST"):
+                page = client.raw(method, link, data={"csrf": "x"} if method == "POST" else None)
+                assert page.status_code == 503, page.text
+                assert page.headers["content-type"].startswith("text/html"), page.text
+                assert "try again" in page.text and "errorCode" not in page.text
+        finally:
+            postgres.start_again()
+        assert "database unavailable on GET /delta-sharing/activate/{code}" in caplog.text
+        assert link.rsplit("/", 1)[1] not in caplog.text
+        assert _download(client, link)["bearerToken"]
+    finally:
+        client.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qsl
@@ -26,6 +27,7 @@ from lakegate.catalog.activations import ActivationLinks, LinkState
 from lakegate.config import ServerConfig
 from lakegate.http import html
 from lakegate.http.body import read_body
+from lakegate.http.errors import DATABASE_DOWN, log_database_down
 from lakegate.keys import KeyRing
 
 log = logging.getLogger("lakegate.activation")
@@ -44,11 +46,15 @@ class Activation:
     def csrf(self, code: str) -> str:
         return self.keys.sign(PURPOSE, code.encode())
 
-    def page(self, code: str, state: LinkState | None, status: int = 200) -> Response:
+    def page(
+        self, code: str, state: LinkState | None, status: int = 200, unavailable: bool = False
+    ) -> Response:
         settings = self.config.activation_links
         return html.render(
             "activate.html",
-            status=status if state is not None else 404,
+            status=503 if unavailable else status if state is not None else 404,
+            headers={"Retry-After": "60"} if unavailable else None,
+            unavailable=unavailable,
             link=state,
             provider=settings.provider_name or "your data provider",
             contact=settings.contact,
@@ -110,10 +116,28 @@ def _pairs(body: bytes) -> list[tuple[str, str]]:
         return []
 
 
+def _page_when_database_down(
+    handler: Callable[[Activation, Request], Awaitable[Response]],
+) -> Callable[[Activation, Request], Awaitable[Response]]:
+    """A recipient opens these pages in a browser: with the database down they answer a 503 page saying to come
+    back, not the protocol's JSON error."""
+
+    async def answer(activation: Activation, request: Request) -> Response:
+        try:
+            return await handler(activation, request)
+        except DATABASE_DOWN as exc:
+            log_database_down(request, exc)
+            return activation.page(_code(request), None, unavailable=True)
+
+    return answer
+
+
 def activation_routes(activation: Activation) -> list[BaseRoute]:
     """Below the sharing endpoint; HTML, so not in the OpenAPI document."""
+    pages = partial(_page_when_database_down(show), activation)
+    downloads = partial(_page_when_database_down(download), activation)
     return [
         Route("/activate/" + html.STYLESHEET, html.stylesheet, include_in_schema=False),
-        Route("/activate/{code}", partial(show, activation), include_in_schema=False),
-        Route("/activate/{code}", partial(download, activation), methods=["POST"], include_in_schema=False),
+        Route("/activate/{code}", pages, include_in_schema=False),
+        Route("/activate/{code}", downloads, methods=["POST"], include_in_schema=False),
     ]

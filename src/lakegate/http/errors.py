@@ -99,11 +99,11 @@ async def lakegate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LakegateError)
     if isinstance(exc, TableStateError):
         # The request path names the share, schema and table; the detail names the file at fault.
-        log.error("table problem on %s %s: %s", request.method, request.url.path, exc.detail)
+        log.error("table problem on %s %s: %s", request.method, logged_path(request), exc.detail)
     if not exc.public:
         # A store failure is an operational event whose message says it all; anything else is a bug.
         trace = None if isinstance(exc, StorageError) else exc
-        log.error("internal error on %s %s: %s", request.method, request.url.path, exc, exc_info=trace)
+        log.error("internal error on %s %s: %s", request.method, logged_path(request), exc, exc_info=trace)
     return error_response(exc, request.method == "HEAD", _iceberg_path(request))
 
 
@@ -121,25 +121,38 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(error, request.method == "HEAD", _iceberg_path(request))
 
 
+def logged_path(request: Request) -> str:
+    """The request's path as a log line may carry it: a one-time activation code is a secret (whoever has it can
+    download a credential), logged as `{code}`, as the access line does."""
+    head, activate, _ = request.url.path.partition("/activate/")
+    return head + activate + "{code}" if activate else request.url.path
+
+
+# Connection-level database failures: the database is down or unreachable, not a bug.
+DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def log_database_down(request: Request, exc: Exception) -> None:
+    log.error("database unavailable on %s %s: %s", request.method, logged_path(request), type(exc).__name__)
+
+
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     """Connection-level database failures (see DatabaseUnavailableError); other SQL errors are bugs (500)."""
-    log.error("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    log_database_down(request, exc)
     return error_response(
         DatabaseUnavailableError(type(exc).__name__), request.method == "HEAD", _iceberg_path(request)
     )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unexpected error on %s %s", request.method, logged_path(request), exc_info=exc)
     return error_response(LakegateError(INTERNAL_MESSAGE), request.method == "HEAD", _iceberg_path(request))
 
 
 HANDLERS = {
     LakegateError: lakegate_error,
     HTTPException: http_error,
-    sa.exc.OperationalError: database_unavailable,
-    sa.exc.InterfaceError: database_unavailable,
-    sa.exc.TimeoutError: database_unavailable,
+    **dict.fromkeys(DATABASE_DOWN, database_unavailable),
     Exception: unexpected_error,
 }
 
