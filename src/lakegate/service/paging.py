@@ -222,6 +222,9 @@ class Walk:
         self._lock = threading.Lock()
         self._waiting = 0  # pages rendering or rendered, not handed out
         self._next: Callable[[], bool] | None = None  # starts rendering the page after the last one started
+        # The second the walk's last render signed at and its signers: a render in the same second signs with
+        # them (the same URLs, without a signer and its Arrow scalars made per page).
+        self.signers: tuple[int, Signers] | None = None
 
     def rendered(self, start_next: Callable[[], bool] | None) -> None:
         """A page was rendered (or, at the start, handed out by its request); `start_next` starts rendering the

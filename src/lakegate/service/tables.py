@@ -451,9 +451,10 @@ class TableService:
         file_id_hash: str | None,
         base_url: str,
         now: int | None = None,
+        signers: Signers | None = None,
     ) -> tuple[Page, Signers, dict[str, int], Callable[[Walk], bool] | None]:
-        """The page, its signers, its audit figures, and when it has a next page, what starts rendering that one
-        ahead (`PagesAhead`) in a walk."""
+        """The page, its signers (`signers`: ones made for `now` already), its audit figures, and when it has a
+        next page, what starts rendering that one ahead (`PagesAhead`) in a walk."""
         # Pages index into the files sorted by path: the order of a snapshot's files depends on how it was
         # rebuilt (checkpoint or incremental), and each page may be served from a different rebuild.
         request, version = plan.request, plan.snapshot.version
@@ -499,7 +500,7 @@ class TableService:
                 )
 
         stats = {"version": version, "files": len(selected), "bytes": size}
-        return page, self.context.signers(plan.table, base_url, now), stats, follow
+        return page, signers or self.context.signers(plan.table, base_url, now), stats, follow
 
     # -- pages rendered ahead ---------------------------------------------------------------------------------
 
@@ -535,7 +536,11 @@ class TableService:
 
         def render() -> Ahead | None:
             now = int(time.time())
-            page, signers, stats, follow = self._page_of(plan, position, file_id_hash, base_url, now)
+            same_second = walk.signers if walk.signers is not None and walk.signers[0] == now else None
+            page, signers, stats, follow = self._page_of(
+                plan, position, file_id_hash, base_url, now, None if same_second is None else same_second[1]
+            )
+            walk.signers = (now, signers)
             answer = page.answer(signers, stats)
             body = b"".join(answer.chunks())
             if page.failed:
