@@ -197,11 +197,12 @@ def measure(work: Path) -> None:
     )
     print(f"| peak RSS of the cold query | {min(peaks):.0f} MB |")
     print(f"| peak RSS while streaming warm answers / RSS after them | {min(streaming):.2f}× |")
-    print(f"| 1 cold query: wall / peak RSS | {one_cold:.2f} s / {one_peak:.0f} MB |")
-    print(
-        f"| 8 concurrent cold queries: wall / peak RSS | {eight_cold:.2f} s / {eight_peak:.0f} MB "
-        f"({eight_peak / one_peak:.2f}× one) |"
-    )
+    if concurrency:  # BENCH_CONCURRENCY=0 skips these runs: no rows of zeros
+        print(f"| 1 cold query: wall / peak RSS | {one_cold:.2f} s / {one_peak:.0f} MB |")
+        print(
+            f"| 8 concurrent cold queries: wall / peak RSS | {eight_cold:.2f} s / {eight_peak:.0f} MB "
+            f"({eight_peak / one_peak:.2f}× one) |"
+        )
     print(
         f"\nAnswer: {count:,} lines, {size / 1e6:.0f} MB. Load average (1 min) at start / end of the run: "
         f"{load_at_start:.1f} / {os.getloadavg()[0]:.1f}."
