@@ -23,6 +23,7 @@ from lakegate.catalog.recipients import Recipients
 from lakegate.catalog.shares import Shares
 from tests.auth.keys import ec_pair
 from tests.inprocess import AppClient, start_app
+from tests.services.postgres import PostgresService
 from tests.tables import build_plain
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -503,3 +504,33 @@ def test_policy_forms_refuse_bad_input_and_missing_csrf(console) -> None:
         assert 'class="flash error"' in page and message in page
     # A token recipient has no profile to download here (its secret is handed out by activation link).
     assert browser.post_form(url + "/profile", url, auth="oidc").status_code == 400
+
+
+@pytest.mark.postgres
+def test_console_pages_while_the_database_is_down_are_pages(
+    postgres: PostgresService, tmp_path: Path
+) -> None:
+    """A provider's browser gets the console's 503 page saying to try again (it was the protocol's JSON error),
+    signed in or signing in, and the console works again once the database is back."""
+    client = start_app(
+        tmp_path, {"database": postgres.create_database("console_down"), "console": {"enabled": True}}
+    )
+    try:
+        _, admin = AdminTokens(client.app.state.services.catalog.db).create("ops")
+        browser, stranger = Browser(client), Browser(client)
+        assert browser.sign_in(admin).status_code == 303
+        form = stranger.csrf("/console/sign-in")  # the sign-in page needs no database
+        postgres.stop()
+        try:
+            for answer in (
+                browser.go("GET", "/console/shares"),
+                stranger.go("POST", "/console/sign-in", data={"csrf": form, "token": admin}),
+            ):
+                assert answer.status_code == 503, answer.text
+                assert answer.headers["content-type"].startswith("text/html"), answer.text
+                assert "try again" in answer.text and "errorCode" not in answer.text
+        finally:
+            postgres.start_again()
+        assert browser.go("GET", "/console/shares").status_code == 200
+    finally:
+        client.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qsl
@@ -27,7 +26,6 @@ from lakegate.catalog.activations import ActivationLinks, LinkState
 from lakegate.config import ServerConfig
 from lakegate.http import html
 from lakegate.http.body import read_body
-from lakegate.http.errors import DATABASE_DOWN, log_database_down
 from lakegate.keys import KeyRing
 
 log = logging.getLogger("lakegate.activation")
@@ -116,26 +114,14 @@ def _pairs(body: bytes) -> list[tuple[str, str]]:
         return []
 
 
-def _page_when_database_down(
-    handler: Callable[[Activation, Request], Awaitable[Response]],
-) -> Callable[[Activation, Request], Awaitable[Response]]:
-    """A recipient opens these pages in a browser: with the database down they answer a 503 page saying to come
-    back, not the protocol's JSON error."""
-
-    async def answer(activation: Activation, request: Request) -> Response:
-        try:
-            return await handler(activation, request)
-        except DATABASE_DOWN as exc:
-            log_database_down(request, exc)
-            return activation.page(_code(request), None, unavailable=True)
-
-    return answer
-
-
 def activation_routes(activation: Activation) -> list[BaseRoute]:
     """Below the sharing endpoint; HTML, so not in the OpenAPI document."""
-    pages = partial(_page_when_database_down(show), activation)
-    downloads = partial(_page_when_database_down(download), activation)
+
+    def unavailable(request: Request) -> Response:
+        return activation.page(_code(request), None, unavailable=True)
+
+    pages = html.page_when_database_down(partial(show, activation), unavailable)
+    downloads = html.page_when_database_down(partial(download, activation), unavailable)
     return [
         Route("/activate/" + html.STYLESHEET, html.stylesheet, include_in_schema=False),
         Route("/activate/{code}", pages, include_in_schema=False),

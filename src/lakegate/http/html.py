@@ -7,6 +7,7 @@ no script and no inline style, so the Content-Security-Policy allows neither, an
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
@@ -15,6 +16,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+
+from lakegate.http.errors import DATABASE_DOWN, log_database_down
 
 # No script at all; styles from this origin's stylesheet only; forms post only here; never in a frame.
 CSP = (
@@ -72,6 +75,22 @@ def render(
 ) -> HTMLResponse:
     body = _environment().get_template(template).render(**context)
     return HTMLResponse(body, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def page_when_database_down(
+    endpoint: Callable[[Request], Awaitable[Response]], unavailable: Callable[[Request], Response]
+) -> Callable[[Request], Awaitable[Response]]:
+    """An HTML route's endpoint that answers `unavailable(request)` (a 503 page saying to come back) when the
+    database cannot be reached: people read these pages in a browser, not the protocol's JSON error."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except DATABASE_DOWN as exc:
+            log_database_down(request, exc)
+            return unavailable(request)
+
+    return answer
 
 
 def secure(response: Response) -> Response:

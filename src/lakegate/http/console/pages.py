@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -665,11 +665,26 @@ def _remove_policy(page: Page, name: str) -> Any:
     return page.console.api.recipients.remove_policy(name, int(policy))
 
 
+def _unavailable(request: Request) -> Response:
+    message = "The console's database cannot be reached right now. Please try again in a minute."
+    return html.render(
+        "error.html", 503, {"Retry-After": "60"}, admin=None, csrf="", flash=None, section="", message=message
+    )
+
+
+def _when_down(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    return html.page_when_database_down(endpoint, _unavailable)
+
+
 def console_routes(console: Console) -> list[BaseRoute]:
     """The /console routes (HTML, so not in the OpenAPI document: include_in_schema=False)."""
 
     def page(path: str, view: View, method: str = "GET") -> Route:
-        return Route(path, partial(_page, console, view), methods=[method], include_in_schema=False)
+        return Route(
+            path, _when_down(partial(_page, console, view)), methods=[method], include_in_schema=False
+        )
 
     revoke = _recipient_change(
         "recipient-revoke",
@@ -682,8 +697,8 @@ def console_routes(console: Console) -> list[BaseRoute]:
     return [
         Route("/", home, include_in_schema=False),
         Route("/" + html.STYLESHEET, html.stylesheet, include_in_schema=False),
-        Route("/sign-in", partial(sign_in_page, console), include_in_schema=False),
-        Route("/sign-in", partial(sign_in, console), methods=["POST"], include_in_schema=False),
+        Route("/sign-in", _when_down(partial(sign_in_page, console)), include_in_schema=False),
+        Route("/sign-in", _when_down(partial(sign_in, console)), methods=["POST"], include_in_schema=False),
         Route("/sign-out", partial(sign_out, console), methods=["POST"], include_in_schema=False),
         page("/shares", shares_page),
         page("/shares", create_share, "POST"),
