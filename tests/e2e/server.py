@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from tests.services._proc import Daemon, free_port
@@ -40,6 +41,18 @@ class RunningServer:
 
     def headers(self, token: str | None = None, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}", **extra}
+
+    def query_files(self, table: str) -> list[dict[str, Any]]:
+        """The `file` actions of a 200 answer to an empty POST …/query of `table` ("share.schema.table")."""
+        share, schema, name = table.split(".")
+        answer = httpx.post(
+            f"{self.endpoint}/shares/{share}/schemas/{schema}/tables/{name}/query",
+            json={},
+            headers=self.headers(),
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        return [json.loads(line)["file"] for line in answer.text.splitlines()[2:]]
 
     def log(self) -> str:
         return self.daemon.log_tail(200)
