@@ -295,9 +295,8 @@ class _Later:
     mapped: weakref.ref[pa.Table] | None = None  # once written
 
 
-_LATER: dict[
-    bytes, _Later
-] = {}  # by path (`LATER_FIELD`): waiting, then written (their mapped tables weakly)
+# By path (`LATER_FIELD`): waiting, then written (their mapped tables weakly).
+_LATER: dict[bytes, _Later] = {}
 _LATER_LOCK = threading.Lock()
 _WRITING = threading.Lock()
 

@@ -238,11 +238,10 @@ class Signers:
         wanted = request.expires_at_s
         deadlines = [_deadline(stores, request.root, wanted)] if request.root is not None else []
         for auxiliary in request.auxiliary:
+            # A store this answer may not use (an account down) is skipped: its signer fails if it is used.
             try:
                 deadlines.append(_deadline(stores, auxiliary, wanted))
-            except (
-                StorageError
-            ):  # a store this answer may not use (an account down): its signer fails if it does
+            except StorageError:
                 continue
         deadline = min((d for d in deadlines if d is not None), default=None)
         if deadline is not None and deadline < wanted:
