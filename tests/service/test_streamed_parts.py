@@ -16,14 +16,15 @@ import pytest
 from deltalake import DeltaTable
 
 from benchmarks.bigtable import commit_lines
+from lakegate import sharedcache
 from lakegate.cloud.locations import Location
 from lakegate.protocol.capabilities import DELTA, PARQUET
-from lakegate.service import parts
+from lakegate.service import files, parts
 from lakegate.service.files import LineCache, parts_lines
 from lakegate.service.responses import Lines
-from lakegate.sharedcache import SharedCache
+from lakegate.sharedcache import LATER_FIELD, SharedCache, name_of
 from tests.service.test_parts import ROOT, _joined, _signers, _snapshot
-from tests.service.test_shared_cache import Worker
+from tests.service.test_shared_cache import Worker, _mapped, _wait_for
 
 FILES = parts.STREAM_MIN_ROWS + 7000  # three blocks
 
@@ -139,13 +140,17 @@ def test_small_tables_and_paths_the_build_may_refuse_are_not_followed() -> None:
     )
 
 
-def test_two_workers_cold_at_once_build_once_through_the_shared_directory(tmp_path: Path) -> None:
-    table = tmp_path / "t"
+def _checkpointed(table: Path) -> Location:
+    """A table of FILES files whose log is one checkpoint (its rows all live: a build answers follow)."""
     (table / "_delta_log").mkdir(parents=True)
     (table / "_delta_log" / "00000000000000000000.json").write_bytes(commit_lines(FILES))
     DeltaTable(str(table)).create_checkpoint()
     (table / "_delta_log" / "00000000000000000000.json").unlink()
-    root = Location.parse(str(table))
+    return Location.parse(str(table))
+
+
+def test_two_workers_cold_at_once_build_once_through_the_shared_directory(tmp_path: Path) -> None:
+    root = _checkpointed(tmp_path / "t")
     directory = tmp_path / "cache"
     directory.mkdir()
     workers = [Worker(SharedCache(directory)), Worker(SharedCache(directory))]
@@ -171,3 +176,37 @@ def test_two_workers_cold_at_once_build_once_through_the_shared_directory(tmp_pa
     assert sum(built) == 2  # the checkpoint table and the parts, once each across both workers
     assert parts.StreamedParts in kinds
     assert len(list(directory.glob("*.arrow"))) == 2
+
+
+def test_a_followed_build_writes_its_shared_files_after_its_answer_then_keeps_them_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written while an answer renders its last blocks, the shared files slowed its end: they are written once
+    no answer follows the build any more, and the kept parts and checkpoint are then the mapped files'."""
+    for module in (sharedcache, files):  # no timer writes them in this test
+        monkeypatch.setattr(module, "WRITE_LATER_SECONDS", 60)
+    root = _checkpointed(tmp_path / "t")
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    worker = Worker(SharedCache(directory))
+    snapshot = worker.snapshots.latest(root)
+    selected = worker.lines.streamed(snapshot, root, (), PARQUET, PARQUET)
+    assert isinstance(selected, parts.StreamedParts)
+    blocks = selected.blocks()
+    rows = next(blocks).num_rows  # an answer following the build, not at its end
+    assert _wait_for(
+        lambda: isinstance(worker.lines.streamed(snapshot, root, (), PARQUET, PARQUET), parts.FileParts)
+    )
+    time.sleep(0.3)
+    assert list(directory.glob("*.arrow")) == []  # the build ended; its files wait for the answer
+    rows += sum(block.num_rows for block in blocks)
+    assert rows == FILES
+    assert _wait_for(lambda: len(list(directory.glob("*.arrow"))) == 2)  # the checkpoint's and the parts'
+    kept = worker.lines.parts(snapshot, root, (), PARQUET, PARQUET)
+    assert str(directory / f"{name_of(kept.table)}.arrow") in _mapped(directory)
+    assert (kept.table.schema.metadata or {}).get(LATER_FIELD) is None  # the mapped file's, not the copy
+    assert (snapshot.files.base.schema.metadata or {}).get(LATER_FIELD) is None
+    signers, alone = _signers(), Worker(None)  # one expiry for both answers
+    reference = alone.lines.parts(alone.snapshots.latest(root), root, (), PARQUET, PARQUET)
+    got = _answer(kept, PARQUET, signers)
+    assert got == _answer(reference, PARQUET, signers) and got.count(b"\n") == FILES

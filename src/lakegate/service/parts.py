@@ -197,6 +197,7 @@ class Growing:
         self._blocks: list[pa.RecordBatch] = []
         self._done: pa.Table | None = None
         self._error: BaseException | None = None
+        self._following = 0  # answers following the blocks now
 
     def add(self, block: pa.RecordBatch) -> None:
         with self._changed:
@@ -217,21 +218,35 @@ class Growing:
         """The rows in order, a block at a time as the build makes them (the rest at once, if the parts were
         finished another way: mapped from the shared directory); the build's error if it fails first."""
         seen = taken = 0  # rows yielded; blocks taken from the list
-        while seen < self.rows:
+        with self._changed:
+            self._following += 1
+        try:
+            while seen < self.rows:
+                with self._changed:
+                    while taken == len(self._blocks) and self._done is None and self._error is None:
+                        self._changed.wait()
+                    if self._error is not None:
+                        raise self._error
+                    if self._done is not None:
+                        rest = self._done.slice(seen)
+                    else:
+                        rest = pa.Table.from_batches([self._blocks[taken]])
+                        taken += 1
+                if (
+                    not rest.num_rows
+                ):  # finished short of the rows promised: never cut an answer short silently
+                    raise RuntimeError(f"the file parts hold {seen} rows, not {self.rows}")
+                seen += rest.num_rows
+                yield rest
+        finally:  # the last block rendered, or the answer ended early
             with self._changed:
-                while taken == len(self._blocks) and self._done is None and self._error is None:
-                    self._changed.wait()
-                if self._error is not None:
-                    raise self._error
-                if self._done is not None:
-                    rest = self._done.slice(seen)
-                else:
-                    rest = pa.Table.from_batches([self._blocks[taken]])
-                    taken += 1
-            if not rest.num_rows:  # finished short of the rows promised: never cut an answer short silently
-                raise RuntimeError(f"the file parts hold {seen} rows, not {self.rows}")
-            seen += rest.num_rows
-            yield rest
+                self._following -= 1
+                self._changed.notify_all()
+
+    def wait_unfollowed(self, timeout: float) -> bool:
+        """Wait until no answer follows the blocks (at most `timeout` seconds); whether none does."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._following, timeout)
 
 
 @dataclass(frozen=True)
