@@ -206,6 +206,9 @@ def test_a_followed_build_writes_its_shared_files_after_its_answer_then_keeps_th
     assert str(directory / f"{name_of(kept.table)}.arrow") in _mapped(directory)
     assert (kept.table.schema.metadata or {}).get(LATER_FIELD) is None  # the mapped file's, not the copy
     assert (snapshot.files.base.schema.metadata or {}).get(LATER_FIELD) is None
+    # An answer object outliving its response holds the mapped file too, not the build's copy.
+    late = next(selected.blocks())
+    assert (late.schema.metadata or {}).get(LATER_FIELD) is None and name_of(late) == name_of(kept.table)
     signers, alone = _signers(), Worker(None)  # one expiry for both answers
     reference = alone.lines.parts(alone.snapshots.latest(root), root, (), PARQUET, PARQUET)
     got = _answer(kept, PARQUET, signers)
