@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
@@ -18,6 +19,7 @@ from deltalake import DeltaTable
 from benchmarks.bigtable import commit_lines
 from lakegate import sharedcache
 from lakegate.cloud.locations import Location
+from lakegate.exceptions import UnsupportedOperationError
 from lakegate.protocol.capabilities import DELTA, PARQUET
 from lakegate.service import files, parts
 from lakegate.service.files import LineCache, parts_lines
@@ -213,3 +215,87 @@ def test_a_followed_build_writes_its_shared_files_after_its_answer_then_keeps_th
     reference = alone.lines.parts(alone.snapshots.latest(root), root, (), PARQUET, PARQUET)
     got = _answer(kept, PARQUET, signers)
     assert got == _answer(reference, PARQUET, signers) and got.count(b"\n") == FILES
+
+
+def _with_tail(table: Path) -> Location:
+    """`_checkpointed`, then two commits after the checkpoint: a live table's log. They remove every 13th
+    checkpoint file, add files whose paths sort among the checkpoint's, remove some of those again and add one
+    removed path back (the parts then hold it as an added file)."""
+    root = _checkpointed(table)
+    adds = [
+        orjson.loads(line)["add"] for line in commit_lines(FILES).splitlines() if line.startswith(b'{"add"')
+    ]
+    base_paths = DeltaTable(str(table)).file_uris()
+    base = [Path(uri).relative_to(table).as_posix() for uri in base_paths]
+    removed = base[::13]
+    added = adds[:2500]
+    first = [{"remove": {"path": p, "deletionTimestamp": 1, "dataChange": True}} for p in removed]
+    first += [{"add": add} for add in added]
+    second = [{"remove": {"path": a["path"], "deletionTimestamp": 2, "dataChange": True}} for a in added[::7]]
+    second += [{"add": add} for add in adds[2500:3000]]
+    second.append({"add": {**adds[3000], "path": removed[5]}})
+    for version, actions in ((1, first), (2, second)):
+        lines = [{"commitInfo": {"timestamp": 1700000000000 + version}}, *actions]
+        (table / "_delta_log" / f"{version:020d}.json").write_bytes(
+            b"\n".join(map(orjson.dumps, lines)) + b"\n"
+        )
+    return root
+
+
+@pytest.mark.parametrize("fmt", [PARQUET, DELTA])
+@pytest.mark.parametrize("shared", [False, True], ids=["one process", "shared directory"])
+def test_a_live_table_s_cold_answer_follows_its_build_and_equals_the_combined_parts(
+    tmp_path: Path, fmt: str, shared: bool
+) -> None:
+    """Commits after the checkpoint (removes, adds, a path added back): the followed build merges them into
+    each block, so the cold answer streams and holds the same lines, in the same order, as the parts combined
+    whole; with a shared directory the kept parts are then the mapped files'."""
+    root = _with_tail(tmp_path / "t")
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    worker = Worker(SharedCache(directory) if shared else None)
+    snapshot = worker.snapshots.latest(root)
+    assert snapshot.files.added and not snapshot.files.all_base_live
+    signers = _signers()
+    followed = worker.lines.streamed(snapshot, root, (), fmt, fmt)
+    assert isinstance(followed, parts.StreamedParts)
+    got = _joined(parts_lines(followed, fmt, signers, root, ()))
+    alone = Worker(None)
+    whole = alone.lines.parts(alone.snapshots.latest(root), root, (), fmt, fmt)
+    expected = _joined(parts_lines(whole, fmt, signers, root, ()))
+    assert got == expected and got.count(b"\n") == len(snapshot.files)
+    kept = worker.lines.parts(snapshot, root, (), fmt, fmt)
+    if shared:  # the checkpoint's, its parts' and the snapshot's parts' files, the last one kept mapped
+        assert _wait_for(lambda: len(list(directory.glob("*.arrow"))) == 3)
+        assert _wait_for(
+            lambda: (
+                (worker.lines.parts(snapshot, root, (), fmt, fmt).table.schema.metadata or {}).get(
+                    LATER_FIELD
+                )
+                is None
+            )
+        )
+        kept = worker.lines.parts(snapshot, root, (), fmt, fmt)
+        assert str(directory / f"{name_of(kept.table)}.arrow") in _mapped(directory)
+    assert _joined(parts_lines(kept, fmt, signers, root, ())) == expected
+
+
+def test_a_commit_after_the_checkpoint_with_a_refused_path_fails_a_followed_answer_before_its_first_line(
+    tmp_path: Path,
+) -> None:
+    table = tmp_path / "t"
+    root = _checkpointed(table)
+    outside = {
+        "path": "/etc/passwd",
+        "partitionValues": {},
+        "size": 1,
+        "modificationTime": 1,
+        "dataChange": True,
+    }
+    lines = [{"commitInfo": {"timestamp": 1}}, {"add": outside}]
+    (table / "_delta_log" / f"{1:020d}.json").write_bytes(b"\n".join(map(orjson.dumps, lines)) + b"\n")
+    worker = Worker(None)
+    followed = worker.lines.streamed(worker.snapshots.latest(root), root, (), PARQUET, PARQUET)
+    assert isinstance(followed, parts.StreamedParts)
+    sent, error = _until_failure(parts_lines(followed, PARQUET, _signers(), root, ()))
+    assert sent == 0 and isinstance(error, UnsupportedOperationError)

@@ -35,7 +35,7 @@ from lakegate.inline import must_not_block
 from lakegate.protocol import lines
 from lakegate.protocol.capabilities import DELTA
 from lakegate.service import parts
-from lakegate.service.parts import FileParts, Growing, SmallRow, StreamedParts
+from lakegate.service.parts import FileParts, Growing, SmallRow, StreamedParts, TailMerge
 from lakegate.service.responses import Lines
 from lakegate.sharedcache import WRITE_LATER_SECONDS, SharedCache, name_of, when_mapped, write_now
 
@@ -164,8 +164,15 @@ class LineCache:
         # WRITE_LATER_SECONDS after): written while they rendered it, they slowed the end of a cold answer by
         # 20-60 ms on 2 cores. The mapped files then replace the copies in memory (`_swap_when_mapped`).
         growing.wait_unfollowed(WRITE_LATER_SECONDS)
-        write_now(built.table)
-        write_now(snapshot.files.base)
+        with self._lock:
+            base = self._by_base.get(snapshot.files.base_id, {}).get(key)
+        for table in (
+            built.table,
+            base,
+            snapshot.files.base,
+        ):  # snapshot's parts, checkpoint's parts, checkpoint
+            if table is not None:
+                write_now(table)
         with self._lock:
             kept = self._by_snapshot.get(snapshot, {}).get(key)
         if kept is not None:
@@ -173,7 +180,7 @@ class LineCache:
             # last job until its next one): from now on it holds the mapped parts, not the copy, and the copy's
             # memory goes back to the system (~250 MB for 1M files, resident until the worker's next answer).
             growing.finish(kept.table)
-            del built, kept
+            del built, base, kept
             release_unused()
 
     def _build(
@@ -186,6 +193,13 @@ class LineCache:
         root, allowed, fmt, id_scheme = key
         files = snapshot.files
         followed = on_block is not None  # answers follow the build: its files are written after them
+        whole = files.all_base_live and not files.added  # the checkpoint rows' parts are the snapshot's
+        merge = None
+        if (
+            on_block is not None and not whole
+        ):  # made before the first block: a bad path fails the answer here
+            merge = TailMerge(files, self._overlay(files, root, allowed, fmt, id_scheme), on_block)
+            on_block = merge.add
         with self._lock:
             base = self._by_base.get(files.base_id, {}).get(key)
         # What the rows are numbered against: the checkpoint table's shared file; "empty" for a snapshot replayed
@@ -204,7 +218,7 @@ class LineCache:
                     self._by_base.setdefault(files.base_id, {})[key] = base
                 if followed:
                     self._swap_when_mapped(snapshot, key, base)
-            if files.all_base_live and not files.added:
+            if whole:
                 table = base
             else:
                 table = self._kept(
@@ -217,9 +231,12 @@ class LineCache:
                         len(files),
                         *where,
                     ),
-                    lambda: parts.combine(base, files, self._overlay(files, root, allowed, fmt, id_scheme)),
+                    lambda: self._combined(base, files, key, merge),
                     shared=origin is not None,
+                    later=followed,
                 )
+                if followed:
+                    self._swap_when_mapped(snapshot, key, table)
             built = FileParts(table, files)
         with self._lock:
             self.builds += 1
@@ -233,6 +250,15 @@ class LineCache:
         release_unused()
         self.on_built(snapshot)
         return found
+
+    def _combined(self, base: pa.Table, files: AddFiles, key: _Key, merge: TailMerge | None) -> pa.Table:
+        """The snapshot's parts: those the merge made block by block, else its base's live rows and its overlay's
+        (`parts.combine`)."""
+        made = merge.finish() if merge is not None else None
+        if made is not None:
+            return made
+        overlay = merge.overlay if merge is not None else self._overlay(files, *key)
+        return parts.combine(base, files, overlay)
 
     def _kept(
         self, key: tuple[object, ...], build: Callable[[], pa.Table], *, shared: bool, later: bool = False
