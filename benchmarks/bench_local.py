@@ -5,7 +5,9 @@ checkpoint's add columns + one HMAC signature per file + writing the answer's by
 
     .venv/bin/python benchmarks/bench_local.py [N_FILES]      (BENCH_TABLE=<dir>: reuse a table of N_FILES;
                                                               BENCH_CONCURRENCY=0: skip the concurrent runs;
-                                                              BENCH_WORKERS=auto|N: workers, 1 if unset)
+                                                              BENCH_WORKERS=auto|N: workers, 1 if unset;
+                                                              BENCH_TAIL=K: a live table's log, the last
+                                                              K x 1,000 files in K commits after the checkpoint)
 
 Prints a Markdown table; the figures in docs/performance.md come from it. Server runs: 3 (1 for 1M); the floor
 is measured 3 times at any size.
@@ -33,13 +35,20 @@ from lakegate.workers import default_workers
 from tests.e2e.server import RunningServer, start_server
 
 
-def make_table(root: Path, n_files: int) -> None:
+def make_table(root: Path, n_files: int, tail: int = 0) -> None:
+    """A checkpoint of `n_files` files (what big tables read), less `tail` x 1,000 files added by as many commits
+    after it (a live table's log: the floor below reads only the checkpoint)."""
     from deltalake import DeltaTable
 
     (root / "_delta_log").mkdir(parents=True)
-    (root / "_delta_log" / "00000000000000000000.json").write_bytes(commit_lines(n_files))
+    (root / "_delta_log" / "00000000000000000000.json").write_bytes(commit_lines(n_files - 1000 * tail))
     DeltaTable(str(root)).create_checkpoint()
-    (root / "_delta_log" / "00000000000000000000.json").unlink()  # the checkpoint alone: what big tables read
+    (root / "_delta_log" / "00000000000000000000.json").unlink()
+    for version in range(1, tail + 1):
+        adds = [
+            line for line in commit_lines(1000).splitlines() if line.startswith((b'{"add"', b'{"commitInfo"'))
+        ]
+        (root / "_delta_log" / f"{version:020d}.json").write_bytes(b"\n".join(adds) + b"\n")
 
 
 def floor_seconds(root: Path, answer_bytes: int) -> float:
@@ -153,7 +162,7 @@ def measure(work: Path) -> None:
     if os.environ.get("BENCH_TABLE"):  # a table made by an earlier run (the 1M-file one takes minutes)
         root = Path(os.environ["BENCH_TABLE"])
     else:
-        make_table(root, n_files)
+        make_table(root, n_files, int(os.environ.get("BENCH_TAIL", "0")))
     colds, warms, floors, resident, peaks, streaming = [], [], [], [], [], []
     size = count = 0
     for run in range(runs):
@@ -180,9 +189,11 @@ def measure(work: Path) -> None:
     eight_cold, eight_peak = concurrent_cold(work, root, 8) if concurrency else (0.0, 1.0)
     floor = min(floors)
     cold, warm = min(colds), min(warms)
+    commits = int(os.environ.get("BENCH_TAIL", "0"))
+    tail = f"; {commits} commits of 1,000 files after the checkpoint" if commits else ""
     print(
         f"\n### /query of a {n_files:,}-file local table, fresh server, warm-up off ({os.cpu_count()} cores, "
-        f"workers: {WORKERS})\n"
+        f"workers: {WORKERS}{tail})\n"
     )
     print("| measure | value |\n|---|---|")
     print(f"| in-process floor (pyarrow add columns + 1 HMAC per file + bytes), min | {floor:.2f} s |")
