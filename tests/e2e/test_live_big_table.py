@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -46,7 +47,7 @@ def _answered(content: bytes) -> tuple[int, str]:
     return len(files), _joined(sorted(f["id"] for f in files))
 
 
-def _adds(count: int) -> list[dict]:
+def _adds(count: int) -> list[dict[str, Any]]:
     return [
         orjson.loads(line)["add"] for line in commit_lines(count).splitlines() if line.startswith(b'{"add"')
     ]
@@ -70,9 +71,9 @@ class Writer(threading.Thread):
             for version in range(1, COMMITS + 1):
                 added = _adds(ADDS)
                 gone = self.live[::7][:REMOVES]
-                kept = set(gone)
-                self.live = [p for p in self.live if p not in kept] + [a["path"] for a in added]
-                actions = [{"commitInfo": {"timestamp": 1700000000000 + version}}]
+                dropped = set(gone)
+                self.live = [p for p in self.live if p not in dropped] + [a["path"] for a in added]
+                actions: list[dict[str, Any]] = [{"commitInfo": {"timestamp": 1700000000000 + version}}]
                 actions += [
                     {"remove": {"path": p, "deletionTimestamp": version, "dataChange": True}} for p in gone
                 ]
