@@ -5,12 +5,14 @@ build error could come after the first bytes."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
@@ -19,12 +21,15 @@ from deltalake import DeltaTable
 from benchmarks.bigtable import commit_lines
 from lakegate import sharedcache
 from lakegate.cloud.locations import Location
+from lakegate.delta.addfiles import AddFiles, _Base, file_key
+from lakegate.delta.log import add_table
 from lakegate.exceptions import UnsupportedOperationError
 from lakegate.protocol.capabilities import DELTA, PARQUET
 from lakegate.service import files, parts
 from lakegate.service.files import LineCache, parts_lines
 from lakegate.service.responses import Lines
 from lakegate.sharedcache import LATER_FIELD, SharedCache, name_of
+from tests.delta.test_checkpoint_rows import ADD
 from tests.service.test_parts import ROOT, _joined, _signers, _snapshot
 from tests.service.test_shared_cache import Worker, _mapped, _wait_for
 
@@ -299,3 +304,60 @@ def test_a_commit_after_the_checkpoint_with_a_refused_path_fails_a_followed_answ
     assert isinstance(followed, parts.StreamedParts)
     sent, error = _until_failure(parts_lines(followed, PARQUET, _signers(), root, ()))
     assert sent == 0 and isinstance(error, UnsupportedOperationError)
+
+
+def _dv(tag: str) -> dict[str, Any]:
+    return {
+        "storageType": "u",
+        "pathOrInlineDv": tag.ljust(22, "0"),
+        "offset": 1,
+        "sizeInBytes": 3,
+        "cardinality": 2,
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("fmt", [PARQUET, DELTA])
+def test_a_tail_merged_block_by_block_equals_the_combined_parts(seed: int, fmt: str) -> None:
+    """Small blocks, deletion vectors (keys of a path and a vector id), dead checkpoint rows, added files sorting
+    before, among and after them, a dead path added back with another vector: the merged blocks, in order, are
+    the table `combine` makes."""
+    rng = random.Random(seed)
+    base_rows = []
+    for i in range(200):
+        path = f"p{i:04d}.parquet"
+        dv = _dv(f"b{i}") if rng.random() < 0.3 else None
+        base_rows.append(
+            {"path": path, "partitionValues": [], "size": i, "stats": None, "deletionVector": dv}
+        )
+    table = add_table(pa.chunked_array([pa.array(base_rows, type=ADD)]))
+    live = np.array([rng.random() < 0.7 for _ in base_rows])
+    added: dict[Any, dict[str, Any]] = {}
+    for i in range(60):
+        kind = rng.choice(["first", "among", "last", "again"])
+        named = {
+            "first": f"a{i}.parquet",
+            "among": f"p{rng.randrange(200):04d}x{i}.parquet",
+            "last": f"z{i}.parquet",
+        }
+        if kind == "again":
+            dead = [r for r, alive in zip(base_rows, live, strict=True) if not alive]
+            add: dict[str, Any] = {
+                "path": rng.choice(dead)["path"],
+                "size": 7,
+                "partitionValues": {},
+                "deletionVector": _dv(f"n{i}"),
+            }
+        else:
+            add = {"path": named[kind], "size": i, "partitionValues": {}}
+        added[file_key(add)] = add
+    files = AddFiles(_Base(table), live, added)
+    overlay = LineCache._overlay(files, ROOT, (), fmt, fmt)
+    blocks: list[pa.RecordBatch] = []
+    merge = parts.TailMerge(files, overlay, blocks.append)
+    base = parts.build_base(files, ROOT, (), fmt, fmt, block=16, on_block=merge.add)
+    merged = merge.finish()
+    expected = parts.combine(base, files, overlay)
+    assert merged is not None and merged.equals(expected)
+    assert pa.Table.from_batches(blocks).equals(expected) and all(b.num_rows for b in blocks)
+    assert len(expected) == len(files)
