@@ -166,11 +166,8 @@ class LineCache:
         growing.wait_unfollowed(WRITE_LATER_SECONDS)
         with self._lock:
             base = self._by_base.get(snapshot.files.base_id, {}).get(key)
-        for table in (
-            built.table,
-            base,
-            snapshot.files.base,
-        ):  # snapshot's parts, checkpoint's parts, checkpoint
+        # The snapshot's parts, the checkpoint's parts (the same table when no commit follows it), the checkpoint.
+        for table in (built.table, base, snapshot.files.base):
             if table is not None:
                 write_now(table)
         with self._lock:
@@ -195,9 +192,8 @@ class LineCache:
         followed = on_block is not None  # answers follow the build: its files are written after them
         whole = files.all_base_live and not files.added  # the checkpoint rows' parts are the snapshot's
         merge = None
-        if (
-            on_block is not None and not whole
-        ):  # made before the first block: a bad path fails the answer here
+        if on_block is not None and not whole:
+            # The commits' files are made into parts before the first block: a bad path fails the answer here.
             merge = TailMerge(files, self._overlay(files, root, allowed, fmt, id_scheme), on_block)
             on_block = merge.add
         with self._lock:

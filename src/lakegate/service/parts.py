@@ -233,9 +233,8 @@ class Growing:
                     else:
                         rest = pa.Table.from_batches([self._blocks[taken]])
                         taken += 1
-                if (
-                    not rest.num_rows
-                ):  # finished short of the rows promised: never cut an answer short silently
+                # Finished short of the rows promised: never cut an answer short silently.
+                if not rest.num_rows:
                     raise RuntimeError(f"the file parts hold {seen} rows, not {self.rows}")
                 seen += rest.num_rows
                 yield rest
