@@ -159,6 +159,11 @@ def second_worker(work: Path, table: str) -> tuple[float, float, float]:
             raise SystemExit("200 small queries in a row went to one worker")
         before = {pid: mapped_files(pid) for pid in workers_of(server)}
         cold = one_query(server)
+        # The worker that answered maps the files once written: after its answer (sharedcache.write_now).
+        wait_for(
+            lambda: any(mapped_files(pid) != before[pid] for pid in workers_of(server)),
+            "the cache files mapped",
+        )
         (first,) = [pid for pid in workers_of(server) if mapped_files(pid) != before[pid]]
         (other,) = [pid for pid in workers_of(server) if pid != first]
         warm: list[float] = []
