@@ -68,6 +68,7 @@ def guarded_protocol(
             self._timer: asyncio.TimerHandle | None = None
             self._arm()  # the first request must begin and end its headers in time
             self._writes = HeadWithBody(transport, self.loop)
+            self._keep_alive = True  # what the request being read asked for (see on_headers_complete)
 
         def connection_lost(self, exc: Exception | None) -> None:
             _ANSWERING[0] -= self._answering
@@ -112,6 +113,18 @@ def guarded_protocol(
                 cycle.scope[REQUEST_CYCLE] = weakref.ref(cycle)  # type: ignore[literal-required]  # an extension key
                 cycle.transport = self._writes  # type: ignore[assignment]  # writes and closes, as the cycle uses it
                 self._writes.hold_next()
+                # Until the request's body has arrived, an answer ends the connection (on_response_complete) and
+                # must say so in its head (uvicorn then writes `connection: close`): a client told nothing
+                # reuses the connection for its next request, which then meets the close ("connection reset by
+                # peer"). httpx sends a body in a write of its own, so a 401 can come before it.
+                self._keep_alive = cycle.keep_alive
+                cycle.keep_alive = False
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_started:  # the body came first: kept alive as asked
+                cycle.keep_alive = self._keep_alive
 
         def on_response_complete(self) -> None:
             if self._answering:

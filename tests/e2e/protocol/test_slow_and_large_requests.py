@@ -192,3 +192,39 @@ def test_a_websocket_upgrade_is_a_plain_request(strict: RunningServer) -> None:
         )
         status, body, _ = _answer(sock)
     assert status == 200 and body == {"status": "ok"}
+
+
+def _raw_answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """(head, body) of one answer read from the socket."""
+    data = b""
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length and (chunk := sock.recv(65536)):
+        body += chunk
+    return head.lower(), body
+
+
+def test_an_answer_before_the_body_says_it_closes_the_connection(strict: RunningServer) -> None:
+    """A client whose token was revoked sends its headers and its body in two writes (httpx does): the 401 can go
+    out between them, and the connection then ends (the body is not read). The answer says so: a client told
+    nothing would send its next request on the closed connection and meet a reset."""
+    with _connect(strict) as sock:
+        sock.sendall(_post_head(strict, 2, "revoked-token"))
+        head, body = _raw_answer(sock)
+        assert head.startswith(b"http/1.1 401") and b"connection: close" in head.split(b"\r\n")
+        assert json.loads(body)["errorCode"] == "UNAUTHENTICATED"
+        sock.sendall(b"{}")  # too late: the server is closing
+        sock.settimeout(TIMEOUT_S)
+        assert sock.recv(65536) == b""
+
+
+def test_an_answer_after_the_whole_request_keeps_the_connection(strict: RunningServer) -> None:
+    """Headers and body in one write: the refusal does not end the connection, the next request is answered."""
+    with _connect(strict) as sock:
+        for _ in range(2):
+            sock.sendall(_post_head(strict, 2, "revoked-token") + b"{}")
+            head, body = _raw_answer(sock)
+            assert head.startswith(b"http/1.1 401") and b"connection: close" not in head
+            assert json.loads(body)["errorCode"] == "UNAUTHENTICATED"
