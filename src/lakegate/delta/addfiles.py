@@ -116,7 +116,7 @@ def rows_as_dicts(table: pa.Table) -> list[dict[str, Any]]:
 class AddFiles(Mapping[FileKey, dict[str, Any]]):
     """Immutable: a commit makes a new one (`Changes`)."""
 
-    __slots__ = ("_added", "_base", "_live", "_live_rows", "_overlay")
+    __slots__ = ("_added", "_base", "_live", "_live_rows", "_overlay", "_overlay_paths")
 
     def __init__(
         self,
@@ -129,6 +129,7 @@ class AddFiles(Mapping[FileKey, dict[str, Any]]):
         self._added: dict[FileKey, dict[str, Any]] = added or {}
         self._live_rows: np.ndarray | None = None
         self._overlay: list[dict[str, Any]] | None = None
+        self._overlay_paths: pa.Array | None = None
 
     @classmethod
     def from_table(cls, table: pa.Table, adds: Iterable[dict[str, Any]] = ()) -> AddFiles:
@@ -177,6 +178,13 @@ class AddFiles(Mapping[FileKey, dict[str, Any]]):
         if self._overlay is None:
             self._overlay = list(self._added.values())
         return self._overlay[row - len(self.base)]
+
+    def overlay_paths(self) -> pa.Array:
+        """The log paths of the overlay adds, in row order (made once: a render looks them up by row number for
+        every answer, and a table replayed from JSON commits has all its files there)."""
+        if self._overlay_paths is None:
+            self._overlay_paths = pa.array([add["path"] for add in self._added.values()], pa.string())
+        return self._overlay_paths
 
     def total_size(self) -> int:
         column = self.base.column("size") if "size" in self.base.column_names else None

@@ -275,11 +275,11 @@ def paths_of(rows: pa.Array | pa.ChunkedArray, files: AddFiles) -> pa.Array:
     overlay = pc.greater_equal(rows, len(base))
     if not overlay.true_count:
         return base.take(rows).combine_chunks()
-    paths = [files.add_of_row(r)["path"] for r in rows.filter(overlay).to_pylist()]
+    paths = files.overlay_paths().take(pc.subtract(rows.filter(overlay), len(base)))
     if not len(base):
-        return pa.array(paths, pa.string())
+        return paths
     found = base.take(pc.if_else(overlay, 0, rows)).combine_chunks()
-    return pc.replace_with_mask(found, overlay, pa.array(paths, pa.string()))
+    return pc.replace_with_mask(found, overlay, paths)
 
 
 def streamable(files: AddFiles) -> bool:
