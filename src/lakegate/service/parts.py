@@ -300,13 +300,10 @@ class TailMerge:
     ) -> None:
         self.files = files
         self.on_block = on_block
-        self.live: np.ndarray | None = None
-        if not files.all_base_live:
-            self.live = np.zeros(len(files.base), dtype=bool)
-            self.live[files.live_rows()] = True
+        self.live = None if files.all_base_live else _live_mask(files)
         self.overlay = _sorted(overlay, files) if len(overlay) else overlay
-        self.paths = paths_of(self.overlay.column("row"), files)
-        self.keys = list(zip(self.paths.to_pylist(), self.overlay.column("dvid").to_pylist(), strict=True))
+        paths = paths_of(self.overlay.column("row"), files).to_pylist()
+        self.keys = list(zip(paths, self.overlay.column("dvid").to_pylist(), strict=True))
         self.merged = 0  # overlay rows merged so far
         self.blocks: list[pa.RecordBatch] = []
         self.seen = False  # a checkpoint block arrived (the checkpoint's parts were built here, not found)
@@ -318,19 +315,11 @@ class TailMerge:
         last = (paths_of(rows.slice(len(rows) - 1), self.files)[0].as_py(), block.column(0)[-1].as_py())
         stop = bisect_right(self.keys, last, lo=self.merged)
         table = pa.Table.from_batches([block])
-        live = pa.array(self.live[rows.to_numpy()]) if self.live is not None else None
-        if live is not None:
-            table = table.filter(live)
+        if self.live is not None:
+            table = table.filter(pa.array(self.live[rows.to_numpy()]))
         if stop > self.merged:
-            # Both sides are sorted: the merged order is found from their keys alone, the block's paths taken
-            # column-wise (`_sorted` looks the overlay's up one by one: ~5 ms a block).
-            count = stop - self.merged
-            paths = self.files.base.column("path").take(rows).combine_chunks()
-            paths = pa.concat_arrays(
-                [paths.filter(live) if live is not None else paths, self.paths[self.merged : stop]]
-            )
-            table = pa.concat_tables([table, self.overlay.slice(self.merged, count)])
-            table = table.take(_order(paths, table.column("dvid").combine_chunks()))
+            overlay = self.overlay.slice(self.merged, stop - self.merged)
+            table = _sorted(pa.concat_tables([table, overlay]), self.files)
             self.merged = stop
         self._hand(table)
 
@@ -475,6 +464,13 @@ def _dv_id(descriptor: dict[str, Any] | None) -> str:
     return dv_id(descriptor)
 
 
+def _live_mask(files: AddFiles) -> np.ndarray:
+    """Whether each base (checkpoint) row is still live."""
+    live = np.zeros(len(files.base), dtype=bool)
+    live[files.live_rows()] = True
+    return live
+
+
 def _sorted(parts: pa.Table, files: AddFiles) -> pa.Table:
     keys = pa.table({"path": paths_of(parts.column("row"), files), "dvid": parts.column("dvid")})
     return parts.take(pc.sort_indices(keys, sort_keys=[("path", "ascending"), ("dvid", "ascending")]))
@@ -483,9 +479,7 @@ def _sorted(parts: pa.Table, files: AddFiles) -> pa.Table:
 def combine(base: pa.Table, files: AddFiles, overlay: pa.Table) -> pa.Table:
     """The snapshot's parts: the live rows of the (sorted) base parts, plus the overlay's, sorted by key."""
     if not files.all_base_live:
-        live = np.zeros(len(files.base), dtype=bool)
-        live[files.live_rows()] = True
-        base = base.filter(pa.array(live[base.column("row").to_numpy()]))
+        base = base.filter(pa.array(_live_mask(files)[base.column("row").to_numpy()]))
     if not len(overlay):
         return base
     return _sorted(pa.concat_tables([base, overlay]), files)
