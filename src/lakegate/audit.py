@@ -254,6 +254,11 @@ class AuditLog:
         self.store([access])
         return True
 
+    def has_room(self) -> bool:
+        """Whether `record(…, wait=False)` will queue an event rather than ask its caller to store it (only the
+        event loop's thread queues events; the writer only takes them)."""
+        return self._pending is not None and len(self._pending) < MAX_PENDING
+
     def store(self, events: list[Access]) -> None:
         """Write events in one transaction (a failure is logged and counted, never raised)."""
         try:

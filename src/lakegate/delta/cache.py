@@ -38,6 +38,7 @@ from lakegate.delta.log import CheckpointActions, DeltaLog, Listing
 from lakegate.delta.snapshot import Snapshot, checkpoint_replaced, load_snapshot
 from lakegate.inline import holding, must_not_block
 from lakegate.sharedcache import SharedCache
+from lakegate.validity import depends_on, not_reusable
 
 _MAX_LOGS = 1024  # DeltaLog objects kept (one per table root)
 log_ = logging.getLogger(__name__)
@@ -100,6 +101,24 @@ class SnapshotCache:
             return self._locks.setdefault(key, threading.Lock())
 
     def latest(self, root: Location) -> Snapshot:
+        snapshot = self._latest_of(root)
+        depends_on(self.still_latest, root, snapshot)  # (an answer kept by the fast lane: lakegate.validity)
+        return snapshot
+
+    def still_latest(self, root: Location, snapshot: Snapshot) -> bool:
+        """Whether `latest(root)` would answer `snapshot` as it is (looked at as `latest` looks: one stat of a
+        local table's next commit at most; a table on object storage is not looked at from the event loop)."""
+        key, log_dir = self._root(root)
+        with self._guard:
+            if self._latest.get(key) is not snapshot:
+                return False
+        if self._staleness_acceptable:
+            return True
+        if log_dir is None:
+            return False
+        return not (self._next_commit(root, log_dir, snapshot) or self._replaced_soon(key, root, snapshot))
+
+    def _latest_of(self, root: Location) -> Snapshot:
         key, log_dir = self._root(root)
         with self._guard:
             cached = self._latest.get(key)
@@ -220,6 +239,7 @@ class SnapshotCache:
         return bool(cached.commit_mtime_ms) and own.mtime_ms != cached.commit_mtime_ms
 
     def at_version(self, root: Location, version: int) -> Snapshot:
+        not_reusable()  # (a time-travel answer is made again each time: lakegate.validity)
         key = root.uri
         with self._guard:
             latest = self._latest.get(key)

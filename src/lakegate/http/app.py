@@ -38,9 +38,19 @@ from lakegate.exceptions import (
     RangeNotSatisfiableError,
 )
 from lakegate.http.auth import credential
-from lakegate.http.body import read_body
+from lakegate.http.body import check_body_size, read_body
 from lakegate.http.errors import HANDLERS
-from lakegate.http.hot import Answer, Call, HotRoute, LakegateApp, Whole, as_response, on_the_loop, whole
+from lakegate.http.hot import (
+    Answer,
+    Call,
+    HotRoute,
+    KeptAnswers,
+    LakegateApp,
+    Whole,
+    as_response,
+    on_the_loop,
+    whole,
+)
 from lakegate.http.iceberg import PATH as ICEBERG_PATH
 from lakegate.http.iceberg import iceberg_routes
 from lakegate.http.oauth import oauth_routes, well_known_route
@@ -102,16 +112,6 @@ def _inline_first(handler: Callable[[Request], Response]) -> Callable[[Request],
     return endpoint
 
 
-def _hot(work: Callable[[Call], Answer]) -> Callable[[Call], Awaitable[Answer]]:
-    """A hot route's handler (`lakegate.http.hot`) that answers on the event loop when nothing blocks."""
-
-    @functools.wraps(work)
-    async def handler(call: Call) -> Answer:
-        return await inline_first(lambda: work(call))
-
-    return handler
-
-
 def _svc(request: Request | Call) -> Services:
     services: Services = request.services if isinstance(request, Call) else request.app.state.services
     return services
@@ -135,14 +135,17 @@ def _json_whole(data: dict[str, Any]) -> Whole:
 _JSON_RENDERER = JSONResponse(None)
 
 
-def _ndjson(answer: NdjsonAnswer) -> Answer:
+def _ndjson(answer: NdjsonAnswer, one_piece: bool = False) -> Answer:
     """An answer of one chunk (most answers) goes out whole, with no further hop to the thread pool; a longer
-    one streams, chunk by chunk, from its generator."""
+    one streams, chunk by chunk, from its generator, unless `one_piece` (an answer made on the event loop, of at
+    most `lakegate.inline.MAX_INLINE_FILES` files, for the connection's fast lane)."""
     observe_answer(answer)
     chunks = answer.chunks()
     first = next(chunks, b"")
     second = next(chunks, None)
     media_type = answer.headers["Content-Type"]
+    if second is not None and one_piece:
+        first, second = b"".join((first, second, *chunks)), None
     if second is None:  # (a walk's page: its next page starts rendering once this one was sent)
         return whole(first, answer.headers, media_type, answer.after_sent)
     return StreamingResponse(
@@ -196,7 +199,6 @@ def _base_url(request: Request | Call) -> str:
 # -- discovery --------------------------------------------------------------------------------------------------
 
 
-@_hot
 def list_shares(call: Call) -> Answer:
     q = call.query_params
     return _json_whole(
@@ -242,7 +244,6 @@ def list_all_tables(request: Request) -> Response:
 # -- tables -----------------------------------------------------------------------------------------------------
 
 
-@_hot
 def table_version(call: Call) -> Answer:
     version = _svc(call).tables.table_version(
         _principal(call), *_params(call), call.query_params.get("startingTimestamp")
@@ -250,7 +251,6 @@ def table_version(call: Call) -> Answer:
     return whole(b"", {"Delta-Table-Version": str(version)})
 
 
-@_hot
 def table_metadata(call: Call) -> Answer:
     q = call.query_params
     principal = _principal(call)
@@ -277,41 +277,62 @@ async def _caller_and_body(request: Request | Call) -> tuple[Principal, bytes]:
     return principal, await read_body(request, config.max_request_body_bytes, config.request_timeout_seconds)
 
 
+def _remembered_caller(call: Call, body: bytes) -> Principal:
+    """`_caller_and_body`'s caller for a body that has arrived whole, from memory alone (in inline mode a caller
+    only the database knows hands the request over, `lakegate.inline`), and the body within its bounds."""
+    principal = _svc(call).catalog.remembered(credential(call))
+    if principal is None:
+        must_not_block()
+        principal = _principal(call)
+    else:
+        observe_principal(principal)
+    check_body_size(call, len(body), _svc(call).config.max_request_body_bytes)
+    return principal
+
+
 async def query_table(call: Call) -> Answer:
     principal, body = await _caller_and_body(call)
-    request = call
+    return await inline_first(lambda: _query(call, principal, body))
 
-    def run() -> NdjsonAnswer:
-        query = _query_request(body)
-        # A query from a starting version reads the table's history (in a worker thread); any other reads one
-        # snapshot.
-        if query.starting_version is not None:
-            must_not_block()
-        use_case = (
-            _svc(request).tables.query
-            if query.starting_version is None
-            else _svc(request).history.stream_query
-        )
-        return use_case(
-            principal,
-            *_params(request),
-            query,
-            _capabilities(request),
-            parse_file_id_hash(request.headers.get("fileidhash")),
-            _base_url(request) + _prefix(request),
-        )
 
-    return await inline_first(lambda: _ndjson(run()))
+def _query(call: Call, principal: Principal, body: bytes) -> Answer:
+    query = _query_request(body)
+    # A query from a starting version reads the table's history (in a worker thread); any other reads one
+    # snapshot.
+    if query.starting_version is not None:
+        must_not_block()
+    use_case = _svc(call).tables.query if query.starting_version is None else _svc(call).history.stream_query
+    answer = use_case(
+        principal,
+        *_params(call),
+        query,
+        _capabilities(call),
+        parse_file_id_hash(call.headers.get("fileidhash")),
+        _base_url(call) + _prefix(call),
+    )
+    return _ndjson(answer, call.whole)
+
+
+def query_now(call: Call, body: bytes) -> Answer:
+    """`query_table`'s answer at once (`HotRoute.now`)."""
+    return _query(call, _remembered_caller(call, body), body)
+
+
+NO_STORE = {"Cache-Control": "no-store"}  # a credential must not be kept by proxies or HTTP caches
 
 
 async def table_credentials(call: Call) -> Answer:
     principal, body = await _caller_and_body(call)
+    return whole(await inline_first(lambda: _credentials(call, principal, body)), NO_STORE, JSON_UTF8)
 
-    def run() -> bytes:
-        return _svc(call).credentials.temporary_credentials(principal, *_params(call), body)
 
-    # no-store: a credential must not be kept by proxies or HTTP caches.
-    return whole(await inline_first(run), {"Cache-Control": "no-store"}, JSON_UTF8)
+def _credentials(call: Call, principal: Principal, body: bytes) -> bytes:
+    return _svc(call).credentials.temporary_credentials(principal, *_params(call), body)
+
+
+def credentials_now(call: Call, body: bytes) -> Answer:
+    """`table_credentials`' answer at once (`HotRoute.now`)."""
+    return whole(_credentials(call, _remembered_caller(call, body), body), NO_STORE, JSON_UTF8)
 
 
 def table_changes(request: Request) -> Response:
@@ -422,6 +443,7 @@ async def bench_hello(request: Request) -> Response:
     return Response(b"hello", media_type="text/plain")
 
 
+KEPT_ANSWER_SECONDS = 1.0  # (lakegate.http.hot.KeptAnswers)
 # The hello-world route exists only for the benchmark, which sets this variable for the server it starts.
 BENCH_HELLO = "LAKEGATE_BENCH_HELLO"
 
@@ -437,8 +459,13 @@ def create_app(
     and /console mounts; `pages`: HTML routes below the endpoint (recipients' activation pages)."""
     tables = "/shares/{share}/schemas/{schema}/tables/{table}"
 
-    def hot(handler: Callable[[Call], Awaitable[Answer]]) -> HotRoute:
-        return HotRoute(handler, services)
+    def hot(work: Callable[[Call], Answer]) -> HotRoute:
+        """The hot route of a GET whose `work` answers on the event loop when nothing blocks."""
+
+        async def handler(call: Call) -> Answer:
+            return await inline_first(lambda: work(call))
+
+        return HotRoute(handler, services, lambda call, body: work(call))
 
     version = hot(table_version)
     protocol_routes = [
@@ -450,10 +477,14 @@ def create_app(
         Route(tables, version, methods=["HEAD"]),
         Route(tables + "/version", version, methods=["GET"]),
         Route(tables + "/metadata", hot(table_metadata), methods=["GET"]),
-        Route(tables + "/query", hot(query_table), methods=["POST"]),
+        Route(tables + "/query", HotRoute(query_table, services, query_now), methods=["POST"]),
         Route(tables + "/changes", table_changes),
         Route(tables + "/queries/{query_id}", query_info, methods=["POST"]),
-        Route(tables + "/temporary-table-credentials", hot(table_credentials), methods=["POST"]),
+        Route(
+            tables + "/temporary-table-credentials",
+            HotRoute(table_credentials, services, credentials_now),
+            methods=["POST"],
+        ),
         Route("/files/{share}/{schema}/{table}/{path:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi),  # public: it describes the API (http/openapi.py), never data
         *oauth_routes(),  # the token endpoint and its metadata (http/oauth.py)
@@ -462,8 +493,15 @@ def create_app(
         *pages,
     ]
     bench = [Route("/bench/hello", bench_hello)] if os.environ.get(BENCH_HELLO) == "1" else []
+    # Answers of repeated small requests, given again for at most a second (never longer than the catalog is
+    # remembered: `catalogCacheSeconds` 0 remembers nothing, so keeps nothing).
+    kept = KeptAnswers(
+        lambda call: services.catalog.remembered(credential(call)),
+        min(KEPT_ANSWER_SECONDS, services.config.catalog_cache_seconds),
+    )
     app = LakegateApp(
         observer,
+        kept,
         routes=[
             Route("/healthz", health),
             *bench,

@@ -16,12 +16,7 @@ from lakegate.http.hot import Call
 async def read_body(request: Request | Call, max_bytes: int, timeout_s: float | None) -> bytes:
     """The whole body, or RequestTooLargeError (413) past `max_bytes`, RequestTimeoutError (408) past
     `timeout_s` (None or 0: no time limit)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
-            raise MalformedRequestError("the Content-Length header is not a number")
-        if len(declared) > len(str(max_bytes)) or int(declared) > max_bytes:
-            raise RequestTooLargeError(_too_large(max_bytes))
+    _check_declared(request, max_bytes)
     cycle_ref = request.scope.get(REQUEST_CYCLE)  # a weak reference (lakegate.http.connection)
     cycle = cycle_ref() if cycle_ref is not None else None
     if cycle is not None and cycle.more_body is False:
@@ -34,6 +29,22 @@ async def read_body(request: Request | Call, max_bytes: int, timeout_s: float | 
             return await _read(request, max_bytes)
     except TimeoutError:
         raise RequestTimeoutError(f"the request body did not arrive within {timeout_s:g} seconds") from None
+
+
+def check_body_size(request: Request | Call, size: int, max_bytes: int) -> None:
+    """`read_body`'s checks of a body that has arrived whole (`size` bytes)."""
+    _check_declared(request, max_bytes)
+    if size > max_bytes:
+        raise RequestTooLargeError(_too_large(max_bytes))
+
+
+def _check_declared(request: Request | Call, max_bytes: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise MalformedRequestError("the Content-Length header is not a number")
+        if len(declared) > len(str(max_bytes)) or int(declared) > max_bytes:
+            raise RequestTooLargeError(_too_large(max_bytes))
 
 
 async def _read(request: Request | Call, max_bytes: int) -> bytes:

@@ -13,7 +13,8 @@ run one implementation and give byte-identical answers (tests/http/test_hot.py).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, NamedTuple, overload
 
 from starlette.applications import Starlette
@@ -21,12 +22,15 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import QueryParams
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Match, Mount
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from lakegate.http.errors import HANDLERS, handler_for
 from lakegate.http.observability import Observer
+from lakegate.http.record import RequestRecord, end_record, start_record
+from lakegate.inline import run_inline
+from lakegate.validity import Dependencies, stop, tracking
 
 MAX_REMEMBERED = 1024  # paths carry callers' names: bounded, forgotten all at once when full
 
@@ -108,14 +112,16 @@ _NO_QUERY: Mapping[str, str] = {}  # (a QueryParams' `get` of a missing name rai
 
 class Call:
     """What a hot handler reads of a request, cheaper than Starlette's `Request` (its headers and query string
-    are parsed into objects on first use: ~8 µs per small request); it reads the body through a `Request`."""
+    are parsed into objects on first use: ~8 µs per small request); it reads the body through a `Request`.
+    `whole`: the answer must be one piece (a `Whole`), never streamed (the connection's fast lane)."""
 
-    __slots__ = ("headers", "path_params", "query_params", "receive", "scope", "services")
+    __slots__ = ("headers", "path_params", "query_params", "receive", "scope", "services", "whole")
 
-    def __init__(self, scope: Scope, receive: Receive, services: Any) -> None:
+    def __init__(self, scope: Scope, receive: Receive, services: Any, whole: bool = False) -> None:
         self.scope = scope
         self.receive = receive
         self.services = services  # the app's Services (lakegate.http.app, which builds on this module)
+        self.whole = whole
         self.path_params: dict[str, Any] = scope["path_params"]
         self.headers = _Headers(scope["headers"])
         query = scope.get("query_string")
@@ -130,11 +136,19 @@ class Call:
 class HotRoute:
     """The ASGI endpoint of a frequent route: `handler(call)`'s answer, or the answer of the app's handler of
     the error it raised (Starlette's ExceptionMiddleware would pick the same one); an error no handler takes is
-    raised, for the unexpected-error handling around it."""
+    raised, for the unexpected-error handling around it. `now(call, body)`: the same answer computed at once
+    on the event loop, for a request whose body has arrived (`LakegateApp.answer_now`); it may raise
+    `WouldBlock` (`lakegate.inline`) where the handler would wait."""
 
-    def __init__(self, handler: Callable[[Call], Awaitable[Answer]], services: Any) -> None:
+    def __init__(
+        self,
+        handler: Callable[[Call], Awaitable[Answer]],
+        services: Any,
+        now: Callable[[Call, bytes], Answer] | None = None,
+    ) -> None:
         self.handler = handler
         self.services = services
+        self.now = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -153,13 +167,80 @@ class HotRoute:
             await answer(scope, receive, send)  # type: ignore[operator]  # a Response
 
 
+class _Kept(NamedTuple):
+    answer: Whole
+    caller: object  # who asked, as remembered then (by identity)
+    recipient: str | None  # the request's record, for the audit event of each answer given again
+    stats: dict[str, Any]
+    dependencies: Dependencies
+    until: float  # time.monotonic()
+
+
+class KeptAnswers:
+    """Answers of the fast lane given again to the same request (method, path, query, every header, body) for at
+    most `seconds`, while the caller is still remembered as the same principal (`caller(call)`: from memory,
+    without the database; a revocation, an expiry or any catalog change makes it another or none) and what the
+    answer depends on still holds (`lakegate.validity`: the table's latest snapshot, the second a query's URLs
+    were signed in, a vended credential's renewal time). Only successful whole answers of at most
+    `MAX_BYTES`; bounded, forgotten all at once when full. A repeated `/metadata` cost ~30 µs of handler work
+    per request (authentication, the table's lookup, the snapshot check, the answer's headers); given again, a
+    few µs."""
+
+    MAX_ENTRIES = 512
+    MAX_BYTES = 16 * 1024
+
+    def __init__(self, caller: Callable[[Call], object | None], seconds: float) -> None:
+        self.caller = caller if seconds > 0 else lambda call: None
+        self.seconds = seconds
+        self._entries: dict[tuple[Any, ...], _Kept] = {}
+
+    def again(self, call: Call, body: bytes, record: RequestRecord) -> Whole | None:
+        """The answer kept for this request if it still holds (then `record` is as the first request's left it)."""
+        if not self._entries:
+            return None
+        kept = self._entries.get(_request_key(call.scope, body))
+        if kept is None or time.monotonic() >= kept.until:
+            return None
+        held = run_inline(lambda: self.caller(call) is kept.caller and kept.dependencies.hold())
+        if held is None or not held[0]:
+            return None
+        record.recipient, record.stats = kept.recipient, kept.stats
+        return kept.answer
+
+    def keep(
+        self,
+        call: Call,
+        body: bytes,
+        answer: Whole,
+        caller: object,
+        record: RequestRecord,
+        dependencies: Dependencies,
+    ) -> None:
+        """Keep `answer`, made for `caller` (as remembered before it was made) under `dependencies`."""
+        if answer.status != 200 or answer.after is not None or len(answer.body) > self.MAX_BYTES:
+            return
+        if self.caller(call) is not caller:  # the caller's catalog entry changed while the answer was made
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        until = time.monotonic() + self.seconds
+        self._entries[_request_key(call.scope, body)] = _Kept(
+            answer, caller, record.recipient, record.stats, dependencies, until
+        )
+
+
+def _request_key(scope: Scope, body: bytes) -> tuple[Any, ...]:
+    return scope["method"], scope["path"], scope["query_string"], tuple(scope["headers"]), body
+
+
 class LakegateApp(Starlette):
     """Starlette with the lean front described above; `observer`: metrics, access log and audit (also the
     middleware's, for every other request)."""
 
-    def __init__(self, observer: Observer, **kwargs: Any) -> None:
+    def __init__(self, observer: Observer, kept: KeptAnswers | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.observer = observer
+        self.kept = kept or KeptAnswers(lambda call: None, 0)
         self._hot: dict[tuple[str, str], tuple[HotRoute, dict[str, Any]] | None] = {}
         self._observed = ServerErrorMiddleware(self._serve_hot, handler=HANDLERS[Exception])
 
@@ -181,6 +262,68 @@ class LakegateApp(Starlette):
     async def _serve_hot(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.observer.serve(scope["endpoint"], scope, receive, send)
 
+    def answer_now(self, scope: Scope, body: bytes) -> Whole | None:
+        """The answer to a request whose headers and body have arrived, computed at once when it is a hot route's
+        and everything it needs is in memory (observed: metrics, access line, audit event), for the connection
+        to write (`lakegate.http.connection`'s fast lane: no ASGI task, no layers, no messages); None when the
+        request must be served the usual way (nothing of it is then recorded)."""
+        key = (scope["method"], scope["path"])
+        try:
+            hot = self._hot[key]
+        except KeyError:
+            hot = self._remember(key, scope)
+        # With the audit queue full the event is stored by a thread the usual way (back-pressure).
+        if hot is None or not self.observer.audit.has_room():
+            return None
+        route, params = hot
+        now = route.now
+        if now is None:
+            return None
+        scope["app"] = self
+        scope["endpoint"] = route
+        scope["path_params"] = dict(params)
+        record, token = start_record()
+        try:
+            start = time.perf_counter()
+            call = Call(scope, _nothing_to_receive, route.services, whole=True)
+            answer = self.kept.again(call, body, record)
+            if answer is None:
+                answer = self._made_now(now, call, body, record)
+                if answer is None:
+                    return None
+            # Blocking only if the audit queue filled up meanwhile, which it cannot (only this thread queues).
+            self.observer.finish(scope, record, answer.status, start, blocking=True, soon=True)
+            return answer
+        finally:
+            end_record(token)
+
+    def _made_now(
+        self, now: Callable[[Call, bytes], Answer], call: Call, body: bytes, record: RequestRecord
+    ) -> Whole | None:
+        """`now`'s answer, or its error's, in inline mode (kept for the same request when it may be); None when it
+        would block or failed unexpectedly (the usual way runs it again from the start, with its own handling)."""
+        caller = self.kept.caller(call)
+        dependencies, tracked = tracking()
+        try:
+            done = run_inline(lambda: now(call, body))
+            if done is None:
+                return None
+            answer = done[0]
+        except Exception as exc:  # noqa: BLE001  - given to the handler Starlette would pick, or declined
+            on_error = handler_for(exc)
+            if on_error is None:
+                return None
+            answer = _at_once(on_error(Request(call.scope, _nothing_to_receive), exc))
+        finally:
+            stop(tracked)
+        if not isinstance(answer, Whole):
+            if isinstance(answer, StreamingResponse):
+                return None  # (only when not asked for one piece)
+            return Whole(answer.status_code, answer.raw_headers, bytes(answer.body))  # an error's answer
+        if caller is not None and dependencies.reusable:
+            self.kept.keep(call, body, answer, caller, record, dependencies)
+        return answer
+
     def _remember(self, key: tuple[str, str], scope: Scope) -> tuple[HotRoute, dict[str, Any]] | None:
         found = _endpoint(self.routes, scope)
         hot = found if found is not None and isinstance(found[0], HotRoute) else None
@@ -189,6 +332,21 @@ class LakegateApp(Starlette):
                 self._hot.clear()
             self._hot[key] = hot
         return hot
+
+
+async def _nothing_to_receive() -> Message:
+    return {"type": "http.disconnect"}  # (a fast-lane request's body is handed over whole, never received)
+
+
+def _at_once(answer: Awaitable[Response]) -> Response:
+    """The result of an error handler's coroutine, which never waits (they render an error answer)."""
+    assert isinstance(answer, Coroutine)
+    try:
+        answer.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    answer.close()
+    raise RuntimeError("an error handler waited")
 
 
 def _endpoint(routes: Sequence[BaseRoute], scope: Scope) -> tuple[Any, dict[str, Any]] | None:

@@ -187,6 +187,24 @@ class Observer:
     ) -> None:
         """Metrics, the access line and (table endpoints) the audit event; `files_sent` for an answer cut
         short."""
+        unqueued = self.finish(scope, record, status, start, outcome, files_sent, blocking)
+        if unqueued is not None:
+            await run_in_threadpool(self.audit.store, [unqueued])
+
+    def finish(
+        self,
+        scope: Scope,
+        record: RequestRecord,
+        status: int,
+        start: float,
+        outcome: str = "",
+        files_sent: int | None = None,
+        blocking: bool = False,
+        soon: bool | None = None,
+    ) -> Access | None:
+        """`_finish` without waiting for anything: the audit event it could not queue (the writer's queue is
+        full), which the caller must store, else None. `soon`: whether the log lines may wait for the end of the
+        event loop's turn (by default when other requests wait behind this one)."""
         elapsed = time.perf_counter() - start
         method = scope["method"]
         known = self._paths.get((method, scope["path"]))
@@ -205,7 +223,8 @@ class Observer:
         recipient = record.recipient
         # With other requests waiting, this one's log lines wait for the end of the event loop's turn and go out
         # with theirs (one write); a lone request's lines are written before its answer ends.
-        soon = requests_answering() > 1 and not blocking
+        if soon is None:
+            soon = requests_answering() > 1 and not blocking
         info_line(
             log,
             f"{method} {path} {status} {elapsed * 1000:.1f}ms client {client or '-'} recipient {recipient or '-'}",
@@ -222,7 +241,7 @@ class Observer:
             soon,
         )
         if audited is None:
-            return
+            return None
         operation, mode, share, schema_name, table_name = audited
         outcome = outcome or ("ok" if status < 400 else (record.error_code or f"HTTP_{status}"))
         stats = record.stats
@@ -253,10 +272,9 @@ class Observer:
             # Cut short, the answer listed fewer files than it meant to: their sizes are then unknown.
             data_bytes=stats.get("bytes") if files == listed else None,
         )
-        # Queued for the audit writer; written here (in a thread) only when its queue is full, or (blocking: the
-        # request is being cancelled) at once, without awaiting anything.
-        if not self.audit.record(access, wait=blocking, soon=soon):
-            await run_in_threadpool(self.audit.store, [access])
+        # Queued for the audit writer; written by the caller (in a thread) only when its queue is full, or here
+        # (blocking: the request is being cancelled) at once, without awaiting anything.
+        return None if self.audit.record(access, wait=blocking, soon=soon) else access
 
     def _path_info(self, method: str, path: str, app: Any) -> _PathInfo:
         """What the end of a request needs of its method and path, remembered (paths are the callers': short ones,

@@ -17,6 +17,7 @@ from lakegate.exceptions import UnsupportedOperationError
 from lakegate.metrics import CREDENTIAL_CACHE_HITS
 from lakegate.protocol.requests import json_object
 from lakegate.service.context import ResolvedTable, TableContext
+from lakegate.validity import depends_on, not_reusable
 
 _MAX_ANSWERS = 4096  # encoded answers kept (cleared whole past it)
 _MAX_KEPT_BODY = 1024  # bodies longer than this are not keys (clients send `{}` or a location)
@@ -59,10 +60,9 @@ class CredentialService:
     ) -> bytes:
         """The JSON answer (`{"credentials": …}`), encoded."""
         resolved = self.context.resolve(principal, share, schema, table)  # ungranted ≡ nonexistent (404)
-        cache = self.access.vendors.cache
         known = self._answers.get((id(resolved), body))
-        if known is not None and known[0] is resolved and cache.now() < known[1]:
-            CREDENTIAL_CACHE_HITS.inc()
+        if known is not None and known[0] is resolved and self._given_again(known):
+            depends_on(self._given_again, known)  # (lakegate.validity: an answer the fast lane keeps)
             return known[2]
         problem = self.access.problem(resolved)
         if problem is not None:
@@ -77,8 +77,18 @@ class CredentialService:
         if len(body) <= _MAX_KEPT_BODY:
             if len(self._answers) >= _MAX_ANSWERS:
                 self._answers.clear()
-            self._answers[(id(resolved), body)] = (resolved, until, answer)
+            self._answers[(id(resolved), body)] = kept = (resolved, until, answer)
+            depends_on(self._given_again, kept)
+        else:
+            not_reusable()
         return answer
+
+    def _given_again(self, kept: tuple[ResolvedTable, float, bytes]) -> bool:
+        """Whether a kept answer may be given again (its credential is not due for renewal), counted if so."""
+        if self.access.vendors.cache.now() < kept[1]:
+            CREDENTIAL_CACHE_HITS.inc()
+            return True
+        return False
 
 
 def _requested_location(body: bytes) -> object:

@@ -50,6 +50,7 @@ from lakegate.service.paging import (
 )
 from lakegate.service.parts import FileParts, StreamedParts
 from lakegate.service.responses import Lines, NdjsonAnswer
+from lakegate.validity import depends_on, not_reusable
 
 Render = Callable[[FileParts | StreamedParts, Signers], Iterator[Lines]]
 SNAPSHOT = "snapshot"  # the kind of async query this module builds
@@ -99,6 +100,10 @@ class _Kept:
 
 
 MAX_KEPT_ANSWERS = 256  # small answers kept for the current second (each at most ~64 file lines)
+
+
+def _in_second(second: int) -> bool:
+    return int(time.time()) == second
 
 
 def _repeatable(request: QueryRequest, caps: Capabilities) -> bool:
@@ -225,6 +230,7 @@ class TableService:
         resolved = self.context.resolve(principal, share, schema, table)
         if _repeatable(request, caps):
             return self._repeated(resolved, request, caps, file_id_hash, base_url)
+        not_reusable()  # pages, versions, async queries: made again each time (lakegate.validity)
         if request.page_token:
             ahead = self._rendered_ahead(resolved, request, caps, file_id_hash, base_url)
             if ahead is not None:
@@ -258,6 +264,7 @@ class TableService:
         so a second render in it would make the same bytes (`SignRequest.now_s` is whole seconds)."""
         snapshot = self.context.snapshots.latest(table.root)
         second = int(time.time())
+        depends_on(_in_second, second)  # what this method itself keeps for (lakegate.validity)
         key = (id(table), id(snapshot), request, caps, file_id_hash, base_url)
         kept = self._answers.get(key) if self._answers_second == second else None
         if kept is not None and kept.table is table and kept.snapshot is snapshot:
