@@ -6,10 +6,12 @@ protocol with a transport that records its writes, on the in-process app."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import uvicorn
 from sqlalchemy import text
@@ -18,6 +20,7 @@ from uvicorn.server import ServerState
 from lakegate.audit import AuditLog
 from lakegate.http.connection import guarded_protocol
 from lakegate.http.hot import LakegateApp
+from lakegate.service import responses
 from lakegate.shutdown import CutOffQuietly
 from tests.http.test_connection_writes import Recorder
 from tests.inprocess import ENDPOINT, AppClient, start_app
@@ -271,3 +274,44 @@ def _count(metrics: str, route_end: str) -> float:
         ):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_an_answer_of_several_chunks_goes_out_whole(
+    served: AppClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(responses, "CHUNK_BYTES", 1)  # a chunk per line: the usual way would stream them
+    raw = request("POST", f"{TABLE}/query", served.token, b'{"maxFiles": 5}')
+    streamed = usual(served, raw)
+    assert b"\r\ntransfer-encoding: chunked\r\n" in streamed
+    answer = fast(served, raw)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert f"\r\ncontent-length: {len(body)}\r\n".encode() in head + b"\r\n"
+    assert _actions(body) == _actions(_dechunked(streamed.partition(b"\r\n\r\n")[2]))
+
+
+def _actions(body: bytes) -> list[tuple[str, Any]]:
+    """Each line's action and what identifies it (a file's id; URLs are signed anew each second)."""
+    lines = [orjson.loads(line) for line in body.splitlines()]
+    return [(k, v.get("id") if k == "file" else v) for line in lines for k, v in line.items()]
+
+
+def _dechunked(body: bytes) -> bytes:
+    out = b""
+    while True:
+        size, _, rest = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return out
+        out, body = out + rest[:n], rest[n + 2 :]
+
+
+@pytest.mark.parametrize("authorization", ["Basic !!!", "Basic " + "YTpi" * 3, "Bearer", "Negotiate x"])
+def test_a_malformed_credential_is_refused_as_the_usual_way_refuses_it(
+    served: AppClient, authorization: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    for method, path, body in [("GET", f"{TABLE}/metadata", b""), ("POST", f"{TABLE}/query", b"{}")]:
+        raw = request(method, path, None, body, f"Authorization: {authorization}")
+        answer = fast(served, raw) or usual(served, raw)
+        assert answer.startswith(b"HTTP/1.1 401 Unauthorized\r\n"), answer
+        assert _DATE.sub(b"", answer) == _DATE.sub(b"", usual(served, raw))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -37,7 +37,7 @@ from lakegate.exceptions import (
     PermissionDeniedError,
     RangeNotSatisfiableError,
 )
-from lakegate.http.auth import credential
+from lakegate.http.auth import credential, quiet_credential
 from lakegate.http.body import check_body_size, read_body
 from lakegate.http.errors import HANDLERS
 from lakegate.http.hot import (
@@ -280,7 +280,7 @@ async def _caller_and_body(request: Request | Call) -> tuple[Principal, bytes]:
 def _remembered_caller(call: Call, body: bytes) -> Principal:
     """`_caller_and_body`'s caller for a body that has arrived whole, from memory alone (in inline mode a caller
     only the database knows hands the request over, `lakegate.inline`), and the body within its bounds."""
-    principal = _svc(call).catalog.remembered(credential(call))
+    principal = _svc(call).catalog.remembered(quiet_credential(call))
     if principal is None:
         must_not_block()
         principal = _principal(call)
@@ -496,7 +496,7 @@ def create_app(
     # Answers of repeated small requests, given again for at most a second (never longer than the catalog is
     # remembered: `catalogCacheSeconds` 0 remembers nothing, so keeps nothing).
     kept = KeptAnswers(
-        lambda call: services.catalog.remembered(credential(call)),
+        lambda call: services.catalog.remembered(quiet_credential(call)),
         min(KEPT_ANSWER_SECONDS, services.config.catalog_cache_seconds),
     )
     app = LakegateApp(

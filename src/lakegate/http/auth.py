@@ -30,15 +30,30 @@ def basic_credentials(request: Request | Call) -> tuple[str, str] | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return None
+    pair = _basic_pair(value)
+    if pair is None:
+        log.info("refused (401): malformed Basic credentials (expected base64 of user:password)")
+        raise UnauthenticatedError(UNAUTHENTICATED)
+    return pair
+
+
+def _basic_pair(value: str) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        decoded = ""
+        return None
     user, colon, password = decoded.partition(":")
-    if not colon or not user or not password:
-        log.info("refused (401): malformed Basic credentials (expected base64 of user:password)")
-        raise UnauthenticatedError(UNAUTHENTICATED)
-    return user, password
+    return (user, password) if colon and user and password else None
+
+
+def quiet_credential(request: Request | Call) -> Credential:
+    """`credential`, except that malformed Basic credentials are None, refused by no one and logged nowhere
+    (for looking the caller up in memory: `credential`'s caller refuses them)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return credential(request)
+    pair = _basic_pair(value)
+    return None if pair is None else BasicCredentials(*pair)
 
 
 def credential(request: Request | Call) -> Credential:
