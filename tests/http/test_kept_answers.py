@@ -5,7 +5,9 @@ protocol on the in-process app (tests/http/test_fast_lane.py)."""
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from deltalake import write_deltalake
 
 from lakegate.catalog.recipients import Recipients
+from lakegate.cloud.locations import Location
 from tests.http.test_fast_lane import audit_of, fast, request, usual
 from tests.inprocess import ENDPOINT, AppClient, start_app
 from tests.tables import build_plain, rows
@@ -164,3 +167,17 @@ def _audited(app: AppClient) -> int:
         return int(
             conn.exec_driver_sql("SELECT count(*) FROM audit_events WHERE recipient = 'alice'").scalar_one()
         )
+
+
+def test_a_kept_answer_keeps_no_snapshot_alive(served: tuple[AppClient, str, str]) -> None:
+    app, token, root = served
+    assert b"delta-table-version: 0\r\n" in kept(app, request("GET", f"{TABLE}/version", token))
+    snapshots = app.app.state.services.tables.context.snapshots
+    old = weakref.ref(snapshots.latest(Location.parse(root)))
+    write_deltalake(root, rows([7]), mode="append")
+    time.sleep(0.01)
+    assert b"delta-table-version: 1\r\n" in answer(
+        app, request("GET", f"{TABLE}/version", token, b"", "X-Other: 1")
+    )
+    gc.collect()
+    assert old() is None  # the cache moved on; the answer kept for version 0 does not hold its snapshot

@@ -23,6 +23,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 import orjson
@@ -102,15 +103,17 @@ class SnapshotCache:
 
     def latest(self, root: Location) -> Snapshot:
         snapshot = self._latest_of(root)
-        depends_on(self.still_latest, root, snapshot)  # (an answer kept by the fast lane: lakegate.validity)
+        # (An answer kept by the fast lane, lakegate.validity; a weak reference: it keeps no snapshot alive.)
+        depends_on(self.still_latest, root, weakref.ref(snapshot))
         return snapshot
 
-    def still_latest(self, root: Location, snapshot: Snapshot) -> bool:
-        """Whether `latest(root)` would answer `snapshot` as it is (looked at as `latest` looks: one stat of a
+    def still_latest(self, root: Location, snapshot_ref: weakref.ref[Snapshot]) -> bool:
+        """Whether `latest(root)` would answer the snapshot as it is (looked at as `latest` looks: one stat of a
         local table's next commit at most; a table on object storage is not looked at from the event loop)."""
         key, log_dir = self._root(root)
+        snapshot = snapshot_ref()
         with self._guard:
-            if self._latest.get(key) is not snapshot:
+            if snapshot is None or self._latest.get(key) is not snapshot:
                 return False
         if self._staleness_acceptable:
             return True

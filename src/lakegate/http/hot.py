@@ -193,6 +193,7 @@ class KeptAnswers:
         self.caller = caller if seconds > 0 else lambda call: None
         self.seconds = seconds
         self._entries: dict[tuple[Any, ...], _Kept] = {}
+        self._sweep_at = 0.0
 
     def again(self, call: Call, body: bytes, record: RequestRecord) -> Whole | None:
         """The answer kept for this request if it still holds (then `record` is as the first request's left it)."""
@@ -221,9 +222,13 @@ class KeptAnswers:
             return
         if self.caller(call) is not caller:  # the caller's catalog entry changed while the answer was made
             return
+        now = time.monotonic()
+        if now >= self._sweep_at:  # what has run out goes (its bytes, its caller), at most once per `seconds`
+            self._entries = {key: kept for key, kept in self._entries.items() if kept.until > now}
+            self._sweep_at = now + self.seconds
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
-        until = time.monotonic() + self.seconds
+        until = now + self.seconds
         self._entries[_request_key(call.scope, body)] = _Kept(
             answer, caller, record.recipient, record.stats, dependencies, until
         )
