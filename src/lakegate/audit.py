@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import socket
+import sqlite3
 import threading
 import weakref
 from collections import deque
@@ -41,10 +42,15 @@ HOST = socket.gethostname()
 MAX_LIMIT = 10_000
 UNAUTHENTICATED_STATUS = 401
 ADMIN_MODE = "admin"  # the mode of admin changes (data accesses are "url" or "dir")
-MAX_PENDING = 10_000  # events queued for the writer (a few MB); past it requests write their own
-MAX_BATCH = 500  # events per transaction
-ROWS_PER_INSERT = 60  # rows per INSERT statement: 960 parameters, within any SQLite's limit of 999
-WRITE_INTERVAL_SECONDS = 0.05  # how often the writer looks for events
+MAX_PENDING = 50_000  # events queued for the writer (~15 MB); past it requests write their own
+MAX_BATCH = 5_000  # events per transaction
+# Rows per INSERT statement: 500 (8,000 parameters) where SQLite allows 32,766 (3.32 and later) and on
+# PostgreSQL, else 60 (960 of the older limit of 999).
+ROWS_PER_INSERT = 500 if sqlite3.sqlite_version_info >= (3, 32) else 60
+# How often the writer looks for events. Each batch written costs the event loop's thread GIL hand-overs with the
+# writer whatever its size: at 0.25 s rather than 0.05 s (and 500 rows per statement rather than 60) a served
+# audited request cost ~10 us less CPU (~75 -> ~65 us under 16 keep-alive connections; docs/performance.md).
+WRITE_INTERVAL_SECONDS = 0.25
 CLOSE_TIMEOUT_SECONDS = 30  # a clean shutdown waits this long for the queue to be written
 _BACKGROUND: weakref.WeakSet[AuditLog] = weakref.WeakSet()  # this process's writers, waited for by reads
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -465,7 +471,9 @@ class _Insert:
         statement = self._statements.get(rows)
         if statement is None:
             one = f"({', '.join([self._mark] * len(_Columns._fields))})"
-            statement = self._statements[rows] = self._head + ", ".join([one] * rows)
+            statement = self._head + ", ".join([one] * rows)
+            if rows == ROWS_PER_INSERT:  # the others (a batch's last statement) are made when needed
+                self._statements[rows] = statement
         return statement
 
     def _row(self, access: Access) -> tuple[Any, ...]:

@@ -193,3 +193,12 @@ def test_the_writer_stores_rows_as_sqlalchemy_would(db: Database) -> None:
 
 def test_an_event_has_every_column_of_the_audit_table() -> None:
     assert list(Access._fields) == [c.name for c in AuditEvent.__table__.c if c.name != "id"]
+
+
+def test_a_batch_of_several_statements_stores_every_event_in_order(db: Database) -> None:
+    prepared(db)
+    events = [_access(f"r{i}", i) for i in range(2 * audit_module.ROWS_PER_INSERT + 7)]  # two full and a rest
+    AuditLog(db).store(events)
+    with db.read() as conn:
+        stored = conn.exec_driver_sql("SELECT recipient, version FROM audit_events ORDER BY id").all()
+    assert [tuple(row) for row in stored] == [(e.recipient, e.version) for e in events]
