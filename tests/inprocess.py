@@ -93,6 +93,15 @@ def start_app(workdir: Path, config: dict[str, Any], token: str | None = "auto")
     return AppClient(build_app(parse_config(config)), token)
 
 
+def start_one_table_app(work: Path, table: dict[str, Any] | None = None, **settings: Any) -> AppClient:
+    """The app of a plain table written at `work / "t"` and shared as `s.d.t` (`table`: more of the table's
+    settings; `settings`: the server's)."""
+    shared = {"name": "t", "location": build_plain(work / "t"), **(table or {})}
+    return start_app(
+        work, {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [shared]}]}], **settings}
+    )
+
+
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/x-ndjson")

@@ -23,8 +23,7 @@ from lakegate.http.hot import LakegateApp
 from lakegate.service import responses
 from lakegate.shutdown import CutOffQuietly
 from tests.http.test_connection_writes import Recorder
-from tests.inprocess import ENDPOINT, AppClient, start_app
-from tests.tables import build_plain
+from tests.inprocess import ENDPOINT, AppClient, start_one_table_app
 
 TABLE = f"{ENDPOINT}/shares/s/schemas/d/tables/t"
 _DATE = re.compile(rb"\r\ndate: [^\r]*")
@@ -33,16 +32,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
-    work = tmp_path_factory.mktemp("fast-lane")
-    config = {
-        "shares": [
-            {
-                "name": "s",
-                "schemas": [{"name": "d", "tables": [{"name": "t", "location": build_plain(work / "t")}]}],
-            }
-        ]
-    }
-    app = start_app(work, config)
+    app = start_one_table_app(tmp_path_factory.mktemp("fast-lane"))
     app.get("/shares")  # the token is remembered: a body's request is answered at once from then on
     yield app
     app.close()

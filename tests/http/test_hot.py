@@ -12,24 +12,14 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 
 from lakegate.http.hot import LakegateApp, whole
-from tests.inprocess import ENDPOINT, AppClient, start_app
-from tests.tables import build_plain
+from tests.inprocess import ENDPOINT, AppClient, start_one_table_app
 
 TABLE = f"{ENDPOINT}/shares/s/schemas/d/tables/t"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
-    work = tmp_path_factory.mktemp("hot")
-    config = {
-        "shares": [
-            {
-                "name": "s",
-                "schemas": [{"name": "d", "tables": [{"name": "t", "location": build_plain(work / "t")}]}],
-            }
-        ]
-    }
-    app = start_app(work, config)
+    app = start_one_table_app(tmp_path_factory.mktemp("hot"))
     yield app
     app.close()
 

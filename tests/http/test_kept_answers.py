@@ -19,8 +19,8 @@ from deltalake import write_deltalake
 from lakegate.catalog.recipients import Recipients
 from lakegate.cloud.locations import Location
 from tests.http.test_fast_lane import audit_of, fast, request, usual
-from tests.inprocess import ENDPOINT, AppClient, start_app
-from tests.tables import build_plain, rows
+from tests.inprocess import ENDPOINT, AppClient, start_one_table_app
+from tests.tables import rows
 
 TABLE = f"{ENDPOINT}/shares/s/schemas/d/tables/t"
 
@@ -28,10 +28,8 @@ TABLE = f"{ENDPOINT}/shares/s/schemas/d/tables/t"
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[AppClient, str, str]]:
     """The app, a recipient's token (granted the share) and the table's root (written to by tests)."""
-    root = build_plain(tmp_path / "t")
-    table = {"name": "t", "location": root, "historyShared": True}
-    config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}]}
-    app = start_app(tmp_path, config)
+    app = start_one_table_app(tmp_path, {"historyShared": True})
+    root = str(tmp_path / "t")
     token = Recipients(app.app.state.services.catalog.db).create("alice", ["s"]).token
     app.get("/shares", token=token)  # remembered from now on
     yield app, token, root
@@ -136,13 +134,7 @@ def test_time_travel_and_pages_are_made_afresh(
 def test_nothing_is_kept_when_the_catalog_is_not_remembered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = build_plain(tmp_path / "t")
-    table = {"name": "t", "location": root}
-    config = {
-        "catalogCacheSeconds": 0,
-        "shares": [{"name": "s", "schemas": [{"name": "d", "tables": [table]}]}],
-    }
-    app = start_app(tmp_path, config)
+    app = start_one_table_app(tmp_path, catalogCacheSeconds=0)
     try:
         raw = request("GET", f"{TABLE}/version", app.token)
         assert answer(app, raw).startswith(b"HTTP/1.1 200 OK\r\n")
