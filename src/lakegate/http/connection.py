@@ -145,10 +145,8 @@ def guarded_protocol(
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             if self._may_defer and app is self.app and cycle is self.cycle:
-                self._deferred = (
-                    cycle,
-                    app,
-                )  # until its body has arrived (on_message_complete), or this chunk ends
+                # Until its body has arrived (on_message_complete) or this chunk ends (data_received).
+                self._deferred = cycle, app
                 return
             super()._start_asgi_task(cycle, app)
 
