@@ -3,6 +3,7 @@ stranger's body is never read (issue 8, item 4). Raw sockets, because HTTP clien
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -217,7 +218,10 @@ def test_an_answer_before_the_body_says_it_closes_the_connection(strict: Running
         assert json.loads(body)["errorCode"] == "UNAUTHENTICATED"
         sock.sendall(b"{}")  # too late: the server is closing
         sock.settimeout(TIMEOUT_S)
-        assert sock.recv(65536) == b""
+        # Closed: an end of stream, or a reset when the body reached the server before its close (a socket closed
+        # with unread data resets the connection).
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(65536) == b""
 
 
 def test_an_answer_after_the_whole_request_keeps_the_connection(strict: RunningServer) -> None:
