@@ -184,6 +184,11 @@ def test_object_store_outage_mid_query(
             during = _query(s3_server, "s3")
             _assert_clean_error(during, 503, UNAVAILABLE)
             assert time.monotonic() - stopped < 30  # refused connections are retried briefly, not for minutes
+            # The outage lasts until the load met it too (its requests may have waited behind one that began
+            # before the stop).
+            _wait_for(
+                lambda: any(a[1] != 200 for a in load.answers), 30, "a loaded request to meet the outage"
+            )
         finally:
             rgw.start_gateway()
         started = time.monotonic()
