@@ -144,7 +144,7 @@ class HotRoute:
         self,
         handler: Callable[[Call], Awaitable[Answer]],
         services: Any,
-        now: Callable[[Call, bytes], Answer] | None = None,
+        now: Callable[[Call, bytes], Answer],
     ) -> None:
         self.handler = handler
         self.services = services
@@ -281,9 +281,6 @@ class LakegateApp(Starlette):
         if hot is None or not self.observer.audit.has_room():
             return None
         route, params = hot
-        now = route.now
-        if now is None:
-            return None
         scope["app"] = self
         scope["endpoint"] = route
         scope["path_params"] = dict(params)
@@ -293,7 +290,7 @@ class LakegateApp(Starlette):
             call = Call(scope, _nothing_to_receive, route.services, whole=True)
             answer = self.kept.again(call, body, record)
             if answer is None:
-                answer = self._made_now(now, call, body, record)
+                answer = self._made_now(route.now, call, body, record)
                 if answer is None:
                     return None
             # Blocking only if the audit queue filled up meanwhile, which it cannot (only this thread queues).
