@@ -35,9 +35,13 @@ from lakegate.catalog.models import AuditEvent
 from lakegate.exceptions import InvalidParameterError
 from lakegate.logs import info_line
 from lakegate.metrics import AUDIT_FAILURES
+from lakegate.recordwriter import ACCESS as ACCESS_ENTRY
+from lakegate.recordwriter import AUDIT as AUDIT_ENTRY
+from lakegate.recordwriter import RecordWriter, access_line
 from lakegate.timestamps import iso
 
 log = logging.getLogger("lakegate.audit")
+ACCESS_LOG = logging.getLogger("lakegate.access")
 HOST = socket.gethostname()
 MAX_LIMIT = 10_000
 UNAUTHENTICATED_STATUS = 401
@@ -200,12 +204,31 @@ def event_json(row: Any) -> dict[str, Any]:
     }
 
 
+def audit_line(access: Access) -> tuple[str, dict[str, Any]]:
+    """The audit log line's message and fields, wherever it is written."""
+    event = event_json(access)
+    who = f"{access.actor} on {access.recipient or '-'}" if access.actor else access.recipient
+    message = (
+        f"{who or '(unauthenticated)'} {access.operation} {event['table']}: {access.outcome} "
+        f"(client {access.client or '-'})"
+    )
+    return message, event
+
+
 class AuditLog:
     """`background`: events are stored by a writer thread (a server); else each in its own transaction (the
-    CLI). `close()` ends the writer after it has stored everything queued."""
+    CLI). `writer_process` (a server, with a database other processes can open): events and the log lines of busy
+    moments are written by `lakegate.recordwriter`'s child process, the writer thread standing in while it is
+    gone. `close()` ends the writers after they have stored everything queued."""
 
-    def __init__(self, db: Database, *, background: bool = False) -> None:
+    def __init__(self, db: Database, *, background: bool = False, writer_process: bool = False) -> None:
         self.db = db
+        shared = db.backend != "sqlite" or db.sqlite_path is not None  # (not an in-memory SQLite)
+        self.records = (
+            RecordWriter(db.url.render_as_string(hide_password=False), self._write_here)
+            if background and writer_process and shared
+            else None
+        )
         # A deque, not a queue.Queue: appending wakes no thread (a wake-up per event cost more GIL time than the
         # request it described); the writer looks every WRITE_INTERVAL_SECONDS.
         self._pending: deque[Access] | None = deque() if background else None
@@ -229,24 +252,25 @@ class AuditLog:
                 self._writer.start()
                 self._writer_pid = os.getpid()
 
-    def record(self, access: Access, *, wait: bool = True, soon: bool = False) -> bool:
+    def record(
+        self, access: Access, *, wait: bool = True, soon: bool = False, lines_there: bool = False
+    ) -> bool:
         """Log the event, and store it unless nobody was authenticated: a stranger's request costs no database
         write (strangers can send many), only this log line, the access log's and a metric.
 
         False only with `wait=False` when the writer's queue is full: the caller must `store` the event (from a
         thread that may wait for the database). `soon`: the log line may wait for the end of the event loop's
-        turn (`lakegate.logs.info_line`)."""
-        event = event_json(access)
-        who = f"{access.actor} on {access.recipient or '-'}" if access.actor else access.recipient
-        info_line(
-            log,
-            f"{who or '(unauthenticated)'} {access.operation} {event['table']}: {access.outcome} "
-            f"(client {access.client or '-'})",
-            "audit",
-            event,
-            soon,
-        )
-        if access.status == UNAUTHENTICATED_STATUS:
+        turn (`lakegate.logs.info_line`); `lines_there`: the record writer process may write it (`takes_lines`)."""
+        store = access.status != UNAUTHENTICATED_STATUS
+        records = self.records
+        if records is not None:
+            line_there = soon and lines_there
+            if (line_there or store) and records.add((AUDIT_ENTRY, line_there, store, tuple(access))):
+                if not line_there:
+                    self._log(access, soon)
+                return True
+        self._log(access, soon)
+        if not store:
             return True
         pending = self._pending
         if pending is not None:
@@ -260,13 +284,33 @@ class AuditLog:
         self.store([access])
         return True
 
+    def _log(self, access: Access, soon: bool = False) -> None:
+        message, event = audit_line(access)
+        info_line(log, message, "audit", event, soon)
+
+    def _write_here(self, entries: list[tuple[Any, ...]]) -> None:
+        """The record writer process's entries, written by this process (it is gone)."""
+        events = []
+        for entry in entries:
+            if entry[0] == ACCESS_ENTRY:
+                message, fields = access_line(*entry[2:])
+                info_line(ACCESS_LOG, message, "http", fields, created=entry[1])
+            else:
+                access = Access._make(entry[3])
+                if entry[1]:
+                    self._log(access)
+                if entry[2]:
+                    events.append(access)
+        if events:
+            self.store(events)
+
     def has_room(self) -> bool:
         """Whether `record(…, wait=False)` will queue an event rather than ask its caller to store it (only the
         event loop's thread queues events; the writer only takes them)."""
         return self._pending is not None and len(self._pending) < MAX_PENDING
 
-    def store(self, events: list[Access]) -> None:
-        """Write events in one transaction (a failure is logged and counted, never raised)."""
+    def store(self, events: list[Access]) -> bool:
+        """Write events in one transaction; False when they could not be (logged and counted, never raised)."""
         try:
             with self.db.write(catalog_change=False) as conn:
                 insert = self._insert
@@ -278,6 +322,8 @@ class AuditLog:
             log.error(
                 "could not write %d audit event(s) to the database: %s", len(events), exc.__class__.__name__
             )
+            return False
+        return True
 
     def _write_queued(self) -> None:
         pending = self._pending
@@ -299,6 +345,8 @@ class AuditLog:
 
     def flush(self) -> None:
         """Wait until every event queued so far in this process is written."""
+        if self.records is not None:
+            self.records.flush()
         if self._pending is None or self._writer_pid != os.getpid():
             return
         self._wake.set()
@@ -307,7 +355,9 @@ class AuditLog:
                 self._idle.wait(WRITE_INTERVAL_SECONDS)
 
     def close(self) -> None:
-        """Write what is queued, then stop the writer (a clean shutdown: no event is lost)."""
+        """Write what is queued, then stop the writers (a clean shutdown: no event is lost)."""
+        if self.records is not None:
+            self.records.close()
         pending = self._pending
         if pending is None or self._writer is None or self._writer_pid != os.getpid():
             return

@@ -133,23 +133,35 @@ _JSON_HANDLER: list[JsonLines | None] = [None]
 
 
 def info_line(
-    logger: logging.Logger, message: str, key: str, fields: dict[str, Any], soon: bool = False
+    logger: logging.Logger,
+    message: str,
+    key: str,
+    fields: dict[str, Any],
+    soon: bool = False,
+    created: float | None = None,
 ) -> None:
     """`logger.info(message, extra={key: fields})`: written as the JSON formatter writes it, without logging's
     per-record machinery, when configure_logging's JSON handler is the only one that would see the record.
-    `soon` (only from the event loop's thread): the line may wait for the end of the loop's turn."""
+    `soon` (only from the event loop's thread): the line may wait for the end of the loop's turn. `created`: the
+    line's time when not now (a record written late)."""
     handler = _JSON_HANDLER[0]
     if handler is None or not _only_to(handler, logger):
         logger.info("%s", message, extra={key: fields})
         return
-    line = {
-        "time": _iso(time.time()),
-        "level": "info",
-        "logger": logger.name,
-        "message": message,
-        key: fields,
-    }
-    handler.write_line(orjson.dumps(line, default=str).decode() + "\n", soon)
+    handler.write_line(json_line(logger.name, message, key, fields, created or time.time()), soon)
+
+
+def json_line(logger: str, message: str, key: str, fields: dict[str, Any], created: float) -> str:
+    """The line `info_line` writes: what JsonFormatter makes of such a record."""
+    line = {"time": _iso(created), "level": "info", "logger": logger, "message": message, key: fields}
+    return orjson.dumps(line, default=str).decode() + "\n"
+
+
+def json_only(logger: logging.Logger) -> bool:
+    """Whether an INFO line of `logger` goes to configure_logging's JSON handler alone (so it may be written by
+    anything that writes the same bytes to the same stream, `lakegate.recordwriter`)."""
+    handler = _JSON_HANDLER[0]
+    return handler is not None and _only_to(handler, logger)
 
 
 def _only_to(handler: logging.Handler, logger: logging.Logger) -> bool:

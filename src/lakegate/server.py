@@ -158,7 +158,8 @@ def _warn_about_access(db: Database, anonymous: bool) -> None:
         )
 
 
-def build_app(config: ServerConfig) -> Starlette:
+def build_app(config: ServerConfig, writer_process: bool = False) -> Starlette:
+    """`writer_process`: records written by a child process (`lakegate.recordwriter`; `lakegate serve`'s)."""
     db = open_database(config)
     try:
         check_locations(catalog_locations(db))  # tables added with the admin API since the last start
@@ -169,7 +170,7 @@ def build_app(config: ServerConfig) -> Starlette:
         log.warning(config.public_endpoint_warning())
     services = build_services(config, db)
     log_banner(config, db, services.context)
-    audit = AuditLog(db, background=True)
+    audit = AuditLog(db, background=True, writer_process=writer_process)
     admin = AdminApi(
         AdminTokens(db),
         Recipients(db),
@@ -194,6 +195,8 @@ def build_app(config: ServerConfig) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         create_stores(services.context)
+        if audit.records is not None:
+            audit.records.start()
         if config.warm_up:
             start_warm_up(services.context, config.delta_table_cache_size)
         yield

@@ -92,7 +92,7 @@ def serve(
             settings = settings.model_copy(update=overrides)
         if log_format is None:
             configure_logging(settings.log_format, log_level)
-        application = build_app(settings)
+        application = build_app(settings, writer_process=True)
     except ConfigError as exc:
         _fail(str(exc))
         return

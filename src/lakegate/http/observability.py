@@ -36,6 +36,8 @@ from lakegate.metrics import (
     UNAUTHENTICATED,
     Metrics,
 )
+from lakegate.recordwriter import ACCESS as ACCESS_ENTRY
+from lakegate.recordwriter import access_line
 
 log = logging.getLogger("lakegate.access")
 # The last path segment of an audited table endpoint -> (operation, access mode).
@@ -225,21 +227,18 @@ class Observer:
         # with theirs (one write); a lone request's lines are written before its answer ends.
         if soon is None:
             soon = requests_answering() > 1 and not blocking
-        info_line(
-            log,
-            f"{method} {path} {status} {elapsed * 1000:.1f}ms client {client or '-'} recipient {recipient or '-'}",
-            "http",
-            {
-                "method": method,
-                "path": path,
-                "route": route,
-                "status": status,
-                "durationMs": round(elapsed * 1000, 2),
-                "client": client,
-                "recipient": recipient,
-            },
-            soon,
-        )
+        # A busy process's lines are written by its record writer process (`lakegate.recordwriter`).
+        records = self.audit.records
+        lines_there = soon and records is not None and records.takes_lines()
+        if not (
+            lines_there
+            and records is not None
+            and records.add(
+                (ACCESS_ENTRY, time.time(), method, path, route, status, elapsed, client, recipient)
+            )
+        ):
+            message, fields = access_line(method, path, route, status, elapsed, client, recipient)
+            info_line(log, message, "http", fields, soon)
         if audited is None:
             return None
         operation, mode, share, schema_name, table_name = audited
@@ -274,7 +273,9 @@ class Observer:
         )
         # Queued for the audit writer; written by the caller (in a thread) only when its queue is full, or here
         # (blocking: the request is being cancelled) at once, without awaiting anything.
-        return None if self.audit.record(access, wait=blocking, soon=soon) else access
+        return (
+            None if self.audit.record(access, wait=blocking, soon=soon, lines_there=lines_there) else access
+        )
 
     def _path_info(self, method: str, path: str, app: Any) -> _PathInfo:
         """What the end of a request needs of its method and path, remembered (paths are the callers': short ones,

@@ -1,0 +1,415 @@
+"""The record writer: a child process of each serving process that writes the access and audit log lines of
+its busy moments and stores its audit events in the database.
+
+Why a process: measured under 16 keep-alive clients (docs/performance.md), an audited request spent about half of
+its CPU on its records: ~17-20 µs for the database row (the writer thread's time and the event loop's waits for the
+GIL it held), ~10 µs for the access line, ~5 µs for the audit line. Handed over as tuples, pickled a batch at a
+time, they cost the serving process ~1 µs; the child formats the lines as the serving process would
+(`lakegate.logs.json_line`), writes them to the same standard error and stores the events as `AuditLog.store`
+does, one transaction per batch.
+
+How: the serving process queues entries (`add`); a thread of it sends what has queued every
+`SEND_INTERVAL_SECONDS` (or at once for `flush`) over a pipe, each batch numbered; the child answers each number
+once it has written and stored the batch. The child is `python -m lakegate.recordwriter`, started with the first
+entry of each serving process (a forked worker starts its own), in a session of its own: a Ctrl-C at a terminal or
+a stop signal does not end it, the end of its pipe does.
+
+Nothing is lost when the serving process stops cleanly (`close` sends what is queued and waits until the child has
+written it) or is killed (the child still writes what it received). When the child is gone (it failed to start,
+crashed or was killed), the serving process writes itself what the child had not acknowledged (a batch stored but
+not yet acknowledged is then written twice) and everything after: `add` answers False and callers write their
+records themselves, as without the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from lakegate.logs import json_only
+from lakegate.metrics import AUDIT_FAILURES
+
+log = logging.getLogger("lakegate.audit")
+_ACCESS_LOG = logging.getLogger("lakegate.access")
+SEND_INTERVAL_SECONDS = 0.25  # how late a busy moment's log lines may be (and a row, before it is stored)
+# Log lines go to the child only while this process answers more requests than this per second: one request at a
+# time (a person, a test) finds its lines in the log when its answer has come, as without the child.
+BUSY_REQUESTS_PER_SECOND = 200
+MAX_PENDING = 50_000  # entries queued; past it `add` answers False (the caller writes its record itself)
+CLOSE_TIMEOUT_SECONDS = 30  # a clean shutdown waits this long for the child to write what it was sent
+START_TIMEOUT_SECONDS = (
+    30  # the child's first acknowledgement (its imports and database) must come within this
+)
+PIPE_BYTES = (
+    1 << 20
+)  # the pipe's buffer (Linux's default 64 KB is a few milliseconds of a busy server's entries)
+# Entry kinds. ACCESS: (ACCESS, unix time, method, path, route, status, seconds, client, recipient).
+# AUDIT: (AUDIT, write its line, store its row, the Access's values).
+ACCESS = 0
+AUDIT = 1
+_HEAD = struct.Struct("!I")  # a batch's length, before its pickle
+_ACK = struct.Struct("!QQ")  # (batch number, audit events it could not store)
+_WRITERS: weakref.WeakSet[RecordWriter] = weakref.WeakSet()
+
+Entry = tuple[Any, ...]
+
+
+def access_line(
+    method: str, path: str, route: str, status: int, seconds: float, client: Any, recipient: Any
+) -> tuple[str, dict[str, Any]]:
+    """The access log line's message and fields (`lakegate.access`), wherever it is written."""
+    return (
+        f"{method} {path} {status} {seconds * 1000:.1f}ms client {client or '-'} recipient {recipient or '-'}",
+        {
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "durationMs": round(seconds * 1000, 2),
+            "client": client,
+            "recipient": recipient,
+        },
+    )
+
+
+class RecordWriter:
+    """The child process of this serving process and the thread that feeds it. `fallback(entries)` writes in this
+    process what the child will not: called from the feeding thread once the child is gone."""
+
+    def __init__(self, database_url: str, fallback: Callable[[list[Entry]], None]) -> None:
+        self._url = database_url
+        self._fallback = fallback
+        self._pending: deque[Entry] = deque()
+        self._pid = 0  # the process whose child and thread these are
+        self._starting = threading.Lock()
+        self._gone = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._data = self._acks = self._wake_read = self._wake_write = -1
+        # Under `_lock`: the batches sent and not acknowledged, and how many entries are written (acknowledged or
+        # handed to the fallback); entries are written in the order they were added.
+        self._lock = threading.Condition()
+        self._sent = 0  # the last batch number
+        self._unacknowledged: deque[tuple[int, list[Entry]]] = deque()
+        self._in_flight = 0  # entries in `_unacknowledged`
+        self._written = 0
+        self._second = self._count = self._last_count = 0  # requests counted per second (`takes_lines`)
+        _WRITERS.add(self)
+
+    def takes_lines(self) -> bool:
+        """Whether this request's log lines may be written by the child: this process is busy (counted here, once
+        per request) and the lines would go to the JSON handler alone (`lakegate.logs.json_only`)."""
+        second = int(time.monotonic())
+        if second != self._second:
+            self._last_count = self._count if second == self._second + 1 else 0
+            self._second, self._count = second, 0
+        self._count += 1
+        return (
+            self._count > BUSY_REQUESTS_PER_SECOND or self._last_count > BUSY_REQUESTS_PER_SECOND
+        ) and json_only(_ACCESS_LOG)
+
+    def start(self) -> None:
+        """Start the child of this process now rather than with its first entry (a server's worker, as it
+        starts: its first requests' events are stored without waiting for the child's imports)."""
+        if self._pid != _PID[0]:
+            self._start()
+
+    def add(self, entry: Entry) -> bool:
+        """Queue an entry for the child; False when it will not take it (gone, or the queue full): the caller then
+        writes its record itself."""
+        if self._pid != _PID[0]:
+            self._start()
+        if self._gone or len(self._pending) >= MAX_PENDING:
+            return False
+        self._pending.append(entry)
+        return True
+
+    def flush(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """Wait until every entry queued so far in this process is written (by the child or by the fallback)."""
+        if self._pid != _PID[0] or self._thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            target = self._written + self._in_flight + len(self._pending)
+            self._wake()
+            while self._written < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._lock.wait(left)
+
+    def close(self) -> None:
+        """Send what is queued and wait (at most CLOSE_TIMEOUT_SECONDS) until the child has written it and ended."""
+        thread = self._thread
+        if self._pid != _PID[0] or thread is None:
+            return
+        self._stopping = True
+        self._wake()
+        thread.join(CLOSE_TIMEOUT_SECONDS + 1)
+        self._gone = True  # from now on callers write their own records
+        self._hand_over_pending()
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._pid == _PID[0]:
+                return
+            for fd in (self._data, self._acks, self._wake_read, self._wake_write):  # a forked worker's copies
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._data = self._acks = -1
+            self._gone = self._stopping = False
+            self._pending.clear()  # (a forked worker's copy of its parent's queue: the parent writes those)
+            self._unacknowledged.clear()
+            self._in_flight = self._written = 0
+            self._wake_read, self._wake_write = os.pipe()
+            self._pid = _PID[0]
+            self._thread = threading.Thread(target=self._feed, name="lakegate-records", daemon=True)
+            self._thread.start()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"!")
+
+    def _launch(self) -> bool:
+        """Start the child and send it what it needs to know; False when it cannot be started."""
+        data_read, data_write = os.pipe()
+        acks_read, acks_write = os.pipe()
+        with contextlib.suppress(OSError, ImportError):  # a larger buffer where the system allows it (Linux)
+            import fcntl
+
+            fcntl.fcntl(data_write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        try:
+            self._child = subprocess.Popen(  # noqa: S603  - this Python, this module
+                [sys.executable, "-m", "lakegate.recordwriter", str(data_read), str(acks_write)],
+                pass_fds=(data_read, acks_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            for fd in (data_read, data_write, acks_read, acks_write):
+                os.close(fd)
+            return False
+        os.close(data_read)
+        os.close(acks_write)
+        self._data, self._acks = data_write, acks_read
+        setup = {"database": self._url, "logLevel": logging.getLogger().getEffectiveLevel()}
+        return self._write(pickle.dumps(setup))
+
+    def _feed(self) -> None:
+        """The feeding thread: sends a batch every SEND_INTERVAL_SECONDS (at once when woken), reads the child's
+        acknowledgements, and hands everything to the fallback once the child is gone."""
+        if not self._launch():
+            self._give_up("could not be started")
+        started = time.monotonic()
+        next_send = started + SEND_INTERVAL_SECONDS
+        while True:
+            if self._gone:
+                self._hand_over_pending()
+                if self._stopping:
+                    return
+                with contextlib.suppress(OSError):
+                    select.select([self._wake_read], [], [], SEND_INTERVAL_SECONDS)
+                    os.read(self._wake_read, 4096)
+                continue
+            ready, _, _ = select.select(
+                [self._acks, self._wake_read], [], [], max(0.0, next_send - time.monotonic())
+            )
+            if self._wake_read in ready:
+                os.read(self._wake_read, 4096)
+                next_send = 0  # woken: send now
+            if self._acks in ready and not self._read_acks():
+                self._give_up("ended")
+            elif time.monotonic() >= next_send:
+                next_send = time.monotonic() + SEND_INTERVAL_SECONDS
+                if self._pending and not self._send():
+                    self._give_up("stopped reading")
+                elif self._stopping:
+                    self._finish()
+                    return
+                elif (
+                    self._unacknowledged
+                    and self._unacknowledged[0][0] == 1
+                    and time.monotonic() - started > START_TIMEOUT_SECONDS
+                ):
+                    self._give_up("did not start")
+
+    def _send(self) -> bool:
+        with self._lock:
+            batch = [self._pending.popleft() for _ in range(len(self._pending))]
+            self._sent += 1
+            self._unacknowledged.append((self._sent, batch))
+            self._in_flight += len(batch)
+        return self._write(pickle.dumps((self._sent, batch), pickle.HIGHEST_PROTOCOL))
+
+    def _write(self, payload: bytes) -> bool:
+        """One message to the child (blocks while its pipe is full: the child is behind, and entries queue up
+        meanwhile); False when the child is gone."""
+        view = memoryview(_HEAD.pack(len(payload)) + payload)
+        try:
+            while view:
+                view = view[os.write(self._data, view) :]
+        except OSError:  # EPIPE: the child ended
+            return False
+        return True
+
+    def _read_acks(self) -> bool:
+        """Take the acknowledgements that have arrived; False at the end of the pipe (the child ended)."""
+        try:
+            data = os.read(self._acks, 64 * _ACK.size)
+        except OSError:
+            return False
+        if not data:
+            return False
+        # Acknowledgements are 16 bytes each, written whole (below PIPE_BUF): a read never splits one.
+        with self._lock:
+            for number, failed in _ACK.iter_unpack(data):
+                if failed:
+                    AUDIT_FAILURES.inc(failed)
+                while self._unacknowledged and self._unacknowledged[0][0] <= number:
+                    written = len(self._unacknowledged.popleft()[1])
+                    self._in_flight -= written
+                    self._written += written
+            self._lock.notify_all()
+        return True
+
+    def _finish(self) -> None:
+        """A clean shutdown: close the pipe (the child writes what it has and ends) and wait for it."""
+        os.close(self._data)
+        deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
+        while self._unacknowledged and time.monotonic() < deadline:
+            ready, _, _ = select.select([self._acks], [], [], max(0.0, deadline - time.monotonic()))
+            if ready and not self._read_acks():
+                break
+        child = self._child
+        if child is not None:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if self._unacknowledged:
+            self._give_up("did not finish in time")
+        self._hand_over_pending()
+        os.close(self._acks)
+
+    def _give_up(self, why: str) -> None:
+        """The child is gone: what it had not acknowledged is written here, then everything queued after."""
+        child = self._child
+        if child is not None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                child.kill()
+                child.wait(1)
+        log.error(
+            "the record writer process %s (exit code %s): this process writes its own log lines and audit events "
+            "from now on",
+            why,
+            None if child is None else child.returncode,
+        )
+        self._gone = True
+        with self._lock:
+            entries = [entry for _, batch in self._unacknowledged for entry in batch]
+            self._unacknowledged.clear()
+            self._in_flight = 0
+            self._write_here(entries)
+
+    def _hand_over_pending(self) -> None:
+        with self._lock:
+            self._write_here([self._pending.popleft() for _ in range(len(self._pending))])
+
+    def _write_here(self, entries: list[Entry]) -> None:
+        """(under `_lock`) entries written by this process, counted as written."""
+        if entries:
+            try:
+                self._fallback(entries)
+            except Exception:
+                log.exception("could not write %d records", len(entries))
+        self._written += len(entries)
+        self._lock.notify_all()
+
+
+def flush_all() -> None:
+    for writer in list(_WRITERS):
+        writer.flush()
+
+
+# This process's id, made once and again in a forked worker (os.getpid() is a system call: not one per entry).
+_PID = [os.getpid()]
+
+
+def _forked() -> None:
+    _PID[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _read_exactly(stream: Any, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def main(data_fd: int, acks_fd: int) -> int:
+    """The child: reads batches until the pipe ends, writes each one's lines, stores its events, acknowledges it."""
+    # Ended by the end of its pipe only: a stop signal to the whole group (systemd's) must not lose what is queued.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from lakegate.audit import Access, AuditLog, audit_line
+    from lakegate.catalog.db import Database
+    from lakegate.logs import configure_logging, json_line
+
+    stream = os.fdopen(data_fd, "rb")
+    head = _read_exactly(stream, _HEAD.size)
+    if head is None:
+        return 0
+    setup = pickle.loads(_read_exactly(stream, _HEAD.unpack(head)[0]) or b"")  # noqa: S301  - our parent's
+    configure_logging("json", logging.getLevelName(setup["logLevel"]))
+    audit = AuditLog(Database(setup["database"]))
+    access_log = logging.getLogger("lakegate.access")
+    out = sys.stderr
+    while (head := _read_exactly(stream, _HEAD.size)) is not None:
+        message = _read_exactly(stream, _HEAD.unpack(head)[0])
+        if message is None:
+            break
+        number, batch = pickle.loads(message)  # noqa: S301  - our parent's
+        lines: list[str] = []
+        events = []
+        for entry in batch:
+            if entry[0] == ACCESS:
+                text, fields = access_line(*entry[2:])
+                lines.append(json_line(access_log.name, text, "http", fields, entry[1]))
+            else:
+                access = Access._make(entry[3])
+                if entry[1]:
+                    text, event = audit_line(access)
+                    lines.append(json_line(log.name, text, "audit", event, time.time()))
+                if entry[2]:
+                    events.append(access)
+        if lines:
+            with contextlib.suppress(OSError, ValueError):
+                out.write("".join(lines))
+                out.flush()
+        failed = 0
+        if events:
+            failed = 0 if audit.store(events) else len(events)
+        os.write(acks_fd, _ACK.pack(number, failed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
