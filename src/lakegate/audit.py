@@ -4,8 +4,9 @@ and written as one structured log line, whatever its outcome.
 Writing an event never fails the request it describes: a failed write is logged and counted
 (`lakegate_audit_write_failures_total`), and the log line is still written.
 
-A server stores its events off the request path: a background thread writes what has queued up, every 50 ms,
-in one transaction per batch. The queue is bounded
+A server stores its events off the request path: its record writer process (`lakegate.recordwriter`) is handed
+them in batches every 250 ms and stores each batch in one transaction. Without that process (it is gone, or the
+database is an in-memory one) a background thread of the server writes them the same way. Either queue is bounded
 (`MAX_PENDING`); when it is full the request's own thread writes its event, so the trail slows down to the
 database's pace rather than losing events. A clean shutdown writes every queued event before the database is
 closed, and reading the trail in the server's process waits for its queue first.
@@ -33,7 +34,7 @@ import sqlalchemy as sa
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import AuditEvent
 from lakegate.exceptions import InvalidParameterError
-from lakegate.logs import info_line
+from lakegate.logs import info_line, json_only
 from lakegate.metrics import AUDIT_FAILURES
 from lakegate.recordwriter import ACCESS as ACCESS_ENTRY
 from lakegate.recordwriter import AUDIT as AUDIT_ENTRY
@@ -264,7 +265,7 @@ class AuditLog:
         store = access.status != UNAUTHENTICATED_STATUS
         records = self.records
         if records is not None:
-            line_there = soon and lines_there
+            line_there = soon and lines_there and json_only(log)  # (a handler of its own: not there)
             if (line_there or store) and records.add((AUDIT_ENTRY, line_there, store, tuple(access))):
                 if not line_there:
                     self._log(access, soon)

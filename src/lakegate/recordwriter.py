@@ -10,7 +10,7 @@ does, one transaction per batch.
 
 How: the serving process queues entries (`add`); a thread of it sends what has queued every
 `SEND_INTERVAL_SECONDS` (or at once for `flush`) over a pipe, each batch numbered; the child answers each number
-once it has written and stored the batch. The child is `python -m lakegate.recordwriter`, started with the first
+once it has written and stored the batch. The child is `python -m lakegate.recordchild`, started with the first
 entry of each serving process (a forked worker starts its own), in a session of its own: a Ctrl-C at a terminal or
 a stop signal does not end it, the end of its pipe does.
 
@@ -28,13 +28,11 @@ import logging
 import os
 import pickle
 import select
-import signal
 import struct
 import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -60,9 +58,8 @@ PIPE_BYTES = (
 # AUDIT: (AUDIT, write its line, store its row, the Access's values).
 ACCESS = 0
 AUDIT = 1
-_HEAD = struct.Struct("!I")  # a batch's length, before its pickle
-_ACK = struct.Struct("!QQ")  # (batch number, audit events it could not store)
-_WRITERS: weakref.WeakSet[RecordWriter] = weakref.WeakSet()
+HEAD = struct.Struct("!I")  # a batch's length, before its pickle
+ACK = struct.Struct("!QQ")  # (batch number, audit events it could not store)
 
 Entry = tuple[Any, ...]
 
@@ -108,7 +105,6 @@ class RecordWriter:
         self._in_flight = 0  # entries in `_unacknowledged`
         self._written = 0
         self._second = self._count = self._last_count = 0  # requests counted per second (`takes_lines`)
-        _WRITERS.add(self)
 
     def takes_lines(self) -> bool:
         """Whether this request's log lines may be written by the child: this process is busy (counted here, once
@@ -195,7 +191,7 @@ class RecordWriter:
             fcntl.fcntl(data_write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         try:
             self._child = subprocess.Popen(  # noqa: S603  - this Python, this module
-                [sys.executable, "-m", "lakegate.recordwriter", str(data_read), str(acks_write)],
+                [sys.executable, "-m", "lakegate.recordchild", str(data_read), str(acks_write)],
                 pass_fds=(data_read, acks_write),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -260,7 +256,7 @@ class RecordWriter:
     def _write(self, payload: bytes) -> bool:
         """One message to the child (blocks while its pipe is full: the child is behind, and entries queue up
         meanwhile); False when the child is gone."""
-        view = memoryview(_HEAD.pack(len(payload)) + payload)
+        view = memoryview(HEAD.pack(len(payload)) + payload)
         try:
             while view:
                 view = view[os.write(self._data, view) :]
@@ -271,14 +267,14 @@ class RecordWriter:
     def _read_acks(self) -> bool:
         """Take the acknowledgements that have arrived; False at the end of the pipe (the child ended)."""
         try:
-            data = os.read(self._acks, 64 * _ACK.size)
+            data = os.read(self._acks, 64 * ACK.size)
         except OSError:
             return False
         if not data:
             return False
         # Acknowledgements are 16 bytes each, written whole (below PIPE_BUF): a read never splits one.
         with self._lock:
-            for number, failed in _ACK.iter_unpack(data):
+            for number, failed in ACK.iter_unpack(data):
                 if failed:
                     AUDIT_FAILURES.inc(failed)
                 while self._unacknowledged and self._unacknowledged[0][0] <= number:
@@ -343,11 +339,6 @@ class RecordWriter:
         self._lock.notify_all()
 
 
-def flush_all() -> None:
-    for writer in list(_WRITERS):
-        writer.flush()
-
-
 # This process's id, made once and again in a forked worker (os.getpid() is a system call: not one per entry).
 _PID = [os.getpid()]
 
@@ -357,59 +348,3 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
-
-
-def _read_exactly(stream: Any, size: int) -> bytes | None:
-    data = stream.read(size)
-    return data if data is not None and len(data) == size else None
-
-
-def main(data_fd: int, acks_fd: int) -> int:
-    """The child: reads batches until the pipe ends, writes each one's lines, stores its events, acknowledges it."""
-    # Ended by the end of its pipe only: a stop signal to the whole group (systemd's) must not lose what is queued.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from lakegate.audit import Access, AuditLog, audit_line
-    from lakegate.catalog.db import Database
-    from lakegate.logs import configure_logging, json_line
-
-    stream = os.fdopen(data_fd, "rb")
-    head = _read_exactly(stream, _HEAD.size)
-    if head is None:
-        return 0
-    setup = pickle.loads(_read_exactly(stream, _HEAD.unpack(head)[0]) or b"")  # noqa: S301  - our parent's
-    configure_logging("json", logging.getLevelName(setup["logLevel"]))
-    audit = AuditLog(Database(setup["database"]))
-    access_log = logging.getLogger("lakegate.access")
-    out = sys.stderr
-    while (head := _read_exactly(stream, _HEAD.size)) is not None:
-        message = _read_exactly(stream, _HEAD.unpack(head)[0])
-        if message is None:
-            break
-        number, batch = pickle.loads(message)  # noqa: S301  - our parent's
-        lines: list[str] = []
-        events = []
-        for entry in batch:
-            if entry[0] == ACCESS:
-                text, fields = access_line(*entry[2:])
-                lines.append(json_line(access_log.name, text, "http", fields, entry[1]))
-            else:
-                access = Access._make(entry[3])
-                if entry[1]:
-                    text, event = audit_line(access)
-                    lines.append(json_line(log.name, text, "audit", event, time.time()))
-                if entry[2]:
-                    events.append(access)
-        if lines:
-            with contextlib.suppress(OSError, ValueError):
-                out.write("".join(lines))
-                out.flush()
-        failed = 0
-        if events:
-            failed = 0 if audit.store(events) else len(events)
-        os.write(acks_fd, _ACK.pack(number, failed))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))

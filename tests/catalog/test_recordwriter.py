@@ -92,6 +92,9 @@ def test_the_child_stores_events_and_writes_both_lines(
         "recipient": "r1",
     }
     assert access[0]["message"] == "GET /p/1 200 2.5ms client 10.0.0.1 recipient r1"
+    assert {line["time"] for line in lines if line["logger"] == "lakegate.audit"} == {
+        "2026-07-01T12:00:00.000+00:00"
+    }
     audited = [line["audit"] for line in lines if line["logger"] == "lakegate.audit"]
     assert [(a["recipient"], a["status"], a["files"], a["time"]) for a in audited] == [
         ("r1", 200, 1, "2026-07-01T12:00:00.000Z"),

@@ -21,10 +21,14 @@ PREFIX = "/delta-sharing"
 
 
 class _Audit:
+    records = None  # no record writer process
+
     def __init__(self) -> None:
         self.events: list[Access] = []
 
-    def record(self, access: Access, wait: bool = False, soon: bool = False) -> bool:
+    def record(
+        self, access: Access, wait: bool = False, soon: bool = False, lines_there: bool = False
+    ) -> bool:
         self.events.append(access)
         return True
 

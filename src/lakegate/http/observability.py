@@ -3,7 +3,8 @@
 One ASGI middleware sees every request from its first to its last byte. Handlers report who the caller is and
 what a table answer held, and the error renderer which error it was, into the request's record
 (`lakegate.http.record`). When a data endpoint's answer ends, its audit event is queued before the last
-byte goes out; the audit writer stores it milliseconds later, off the request path (`lakegate.audit`).
+byte goes out; the record writer process stores it within ~250 ms, off the request path (`lakegate.audit`,
+`lakegate.recordwriter`).
 """
 
 from __future__ import annotations

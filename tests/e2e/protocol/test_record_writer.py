@@ -31,7 +31,7 @@ def _writers_of(pid: int) -> list[int]:
                 parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError):
                 continue
-            if b"lakegate.recordwriter" in cmdline and parent == pid:
+            if b"lakegate.recordchild" in cmdline and parent == pid:
                 found.append(int(entry.name))
     return found
 

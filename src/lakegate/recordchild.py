@@ -1,0 +1,72 @@
+"""The record writer's child process (`lakegate.recordwriter` starts it): `python -m lakegate.recordchild DATA ACKS`
+reads batches from the pipe DATA until it ends, writes each batch's log lines to its standard error (its serving
+process's), stores its audit events in one transaction, and acknowledges the batch's number on the pipe ACKS."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import sys
+from typing import Any
+
+from lakegate.audit import Access, AuditLog, audit_line
+from lakegate.catalog.db import Database
+from lakegate.logs import configure_logging, json_line
+from lakegate.recordwriter import ACCESS, ACK, HEAD, access_line
+
+log = logging.getLogger("lakegate.audit")
+
+
+def _read_exactly(stream: Any, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def main(data_fd: int, acks_fd: int) -> int:
+    """The child: reads batches until the pipe ends, writes each one's lines, stores its events, acknowledges it."""
+    # Ended by the end of its pipe only: a stop signal to the whole group (systemd's) must not lose what is queued.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    stream = os.fdopen(data_fd, "rb")
+    head = _read_exactly(stream, HEAD.size)
+    if head is None:
+        return 0
+    setup = pickle.loads(_read_exactly(stream, HEAD.unpack(head)[0]) or b"")  # noqa: S301  - our parent's
+    configure_logging("json", logging.getLevelName(setup["logLevel"]))
+    audit = AuditLog(Database(setup["database"]))
+    access_log = logging.getLogger("lakegate.access")
+    out = sys.stderr
+    while (head := _read_exactly(stream, HEAD.size)) is not None:
+        message = _read_exactly(stream, HEAD.unpack(head)[0])
+        if message is None:
+            break
+        number, batch = pickle.loads(message)  # noqa: S301  - our parent's
+        lines: list[str] = []
+        events = []
+        for entry in batch:
+            if entry[0] == ACCESS:
+                text, fields = access_line(*entry[2:])
+                lines.append(json_line(access_log.name, text, "http", fields, entry[1]))
+            else:
+                access = Access._make(entry[3])
+                if entry[1]:
+                    text, event = audit_line(access)
+                    lines.append(json_line(log.name, text, "audit", event, access.at.timestamp()))
+                if entry[2]:
+                    events.append(access)
+        if lines:
+            with contextlib.suppress(OSError, ValueError):
+                out.write("".join(lines))
+                out.flush()
+        failed = 0
+        if events:
+            failed = 0 if audit.store(events) else len(events)
+        os.write(acks_fd, ACK.pack(number, failed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
