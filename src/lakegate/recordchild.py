@@ -30,12 +30,21 @@ def main(data_fd: int, acks_fd: int) -> int:
     # Ended by the end of its pipe only: a stop signal to the whole group (systemd's) must not lose what is queued.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    stream = os.fdopen(data_fd, "rb")
+    configure_logging("json")  # its own errors too are JSON lines in the server's log
+    try:
+        _serve(os.fdopen(data_fd, "rb"), acks_fd)
+    except Exception:
+        log.exception("the record writer process failed")
+        return 1
+    return 0
+
+
+def _serve(stream: Any, acks_fd: int) -> None:
     head = _read_exactly(stream, HEAD.size)
     if head is None:
-        return 0
+        return
     setup = pickle.loads(_read_exactly(stream, HEAD.unpack(head)[0]) or b"")  # noqa: S301  - our parent's
-    configure_logging("json", logging.getLevelName(setup["logLevel"]))
+    logging.getLogger().setLevel(setup["logLevel"])
     audit = AuditLog(Database(setup["database"]))
     access_log = logging.getLogger("lakegate.access")
     out = sys.stderr
@@ -65,7 +74,6 @@ def main(data_fd: int, acks_fd: int) -> int:
         if events:
             failed = 0 if audit.store(events) else len(events)
         os.write(acks_fd, ACK.pack(number, failed))
-    return 0
 
 
 if __name__ == "__main__":

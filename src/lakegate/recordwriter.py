@@ -10,9 +10,9 @@ does, one transaction per batch.
 
 How: the serving process queues entries (`add`); a thread of it sends what has queued every
 `SEND_INTERVAL_SECONDS` (or at once for `flush`) over a pipe, each batch numbered; the child answers each number
-once it has written and stored the batch. The child is `python -m lakegate.recordchild`, started with the first
-entry of each serving process (a forked worker starts its own), in a session of its own: a Ctrl-C at a terminal or
-a stop signal does not end it, the end of its pipe does.
+once it has written and stored the batch. The child is `python -m lakegate.recordchild`, started as a worker starts
+(or with the first entry; each worker has its own), in a session of its own: a Ctrl-C at a terminal or a stop
+signal does not end it, the end of its pipe does.
 
 Nothing is lost when the serving process stops cleanly (`close` sends what is queued and waits until the child has
 written it) or is killed (the child still writes what it received). When the child is gone (it failed to start,
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lakegate.logs import json_only
-from lakegate.metrics import AUDIT_FAILURES
+from lakegate.metrics import AUDIT_FAILURES, MULTIPROCESS_DIR
 
 log = logging.getLogger("lakegate.audit")
 _ACCESS_LOG = logging.getLogger("lakegate.access")
@@ -48,12 +48,10 @@ SEND_INTERVAL_SECONDS = 0.25  # how late a busy moment's log lines may be (and a
 BUSY_REQUESTS_PER_SECOND = 200
 MAX_PENDING = 50_000  # entries queued; past it `add` answers False (the caller writes its record itself)
 CLOSE_TIMEOUT_SECONDS = 30  # a clean shutdown waits this long for the child to write what it was sent
-START_TIMEOUT_SECONDS = (
-    30  # the child's first acknowledgement (its imports and database) must come within this
-)
-PIPE_BYTES = (
-    1 << 20
-)  # the pipe's buffer (Linux's default 64 KB is a few milliseconds of a busy server's entries)
+# The child's first acknowledgement (its imports and database) must come within this.
+START_TIMEOUT_SECONDS = 30
+# The pipe's buffer (Linux's default 64 KB is a few milliseconds of a busy server's entries).
+PIPE_BYTES = 1 << 20
 # Entry kinds. ACCESS: (ACCESS, unix time, method, path, route, status, seconds, client, recipient).
 # AUDIT: (AUDIT, write its line, store its row, the Access's values).
 ACCESS = 0
@@ -196,6 +194,9 @@ class RecordWriter:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
+                # Its metrics are not scraped: the failures it reports are counted here (no double count in
+                # the workers' shared metric files).
+                env={k: v for k, v in os.environ.items() if k != MULTIPROCESS_DIR},
             )
         except OSError:
             for fd in (data_read, data_write, acks_read, acks_write):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from lakegate.audit import Access, AuditLog
 from lakegate.catalog.db import Database
 from lakegate.catalog.models import AuditEvent
+from lakegate.metrics import AUDIT_FAILURES
 from lakegate.recordwriter import ACCESS, AUDIT, RecordWriter
 from tests.catalog.support import prepared
 
@@ -170,3 +171,23 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def test_no_child_for_an_in_memory_database() -> None:
     assert AuditLog(Database("sqlite://"), background=True, writer_process=True).records is None
+
+
+def test_events_the_child_could_not_store_are_counted_here(
+    file_db: Database, capfd: pytest.CaptureFixture
+) -> None:
+    with file_db.write() as conn:
+        conn.exec_driver_sql("DROP TABLE audit_events")  # every INSERT of the child fails
+    before = AUDIT_FAILURES._value.get()
+    audit, records = _writer(file_db)
+    try:
+        for number in range(7):
+            records.add((AUDIT, False, True, _event(number)))
+        records.flush()
+    finally:
+        audit.close()
+    assert AUDIT_FAILURES._value.get() - before == 7
+    errors = [json.loads(line) for line in capfd.readouterr().err.splitlines() if '"level":"error"' in line]
+    assert [e["message"] for e in errors] == [
+        "could not write 7 audit event(s) to the database: OperationalError"
+    ]
