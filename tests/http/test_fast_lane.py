@@ -305,3 +305,36 @@ def test_a_malformed_credential_is_refused_as_the_usual_way_refuses_it(
         assert answer.startswith(b"HTTP/1.1 401 Unauthorized\r\n"), answer
         assert _DATE.sub(b"", answer) == _DATE.sub(b"", usual(served, raw))
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_an_idle_connection_is_closed_at_its_keep_alive_deadline_and_a_busy_one_is_not(
+    served: AppClient,
+) -> None:
+    """One timer per connection watches the keep-alive deadline each answer sets (not a timer per answer)."""
+    timeout = 0.3
+
+    async def run() -> list[bool]:
+        config = uvicorn.Config(
+            CutOffQuietly(served.app),
+            http=guarded_protocol(10, 8192),
+            log_config=None,
+            lifespan="off",
+            timeout_keep_alive=timeout,  # type: ignore[arg-type]  # uvicorn takes seconds as a number
+        )
+        config.load()
+        protocol_class: Any = config.http_protocol_class
+        protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+        transport = Recorder()
+        protocol.connection_made(transport)
+        seen = []
+        for _ in range(6):  # a request every 0.1 s: busy across two deadlines, never idle for 0.3 s
+            protocol.data_received(request("GET", f"{TABLE}/version", served.token))
+            await asyncio.sleep(0.1)
+            seen.append(transport.closed)
+        await asyncio.sleep(timeout - 0.15)  # idle for 0.25 s since the last answer
+        seen.append(transport.closed)
+        await asyncio.sleep(0.2)  # 0.45 s
+        seen.append(transport.closed)
+        return seen
+
+    assert served.run(run()) == [False] * 7 + [True]

@@ -68,6 +68,8 @@ def guarded_protocol(
             # timer is armed again only when it fires early (a timer per request cost more than the request).
             self._headers_due: float | None = None
             self._timer: asyncio.TimerHandle | None = None
+            self._idle_due: float | None = None  # the same for the keep-alive deadline, between requests
+            self._idle_timer: asyncio.TimerHandle | None = None
             self._arm()  # the first request must begin and end its headers in time
             self._writes = HeadWithBody(transport, self.loop)
             self._keep_alive = True  # what the request being read asked for (see on_headers_complete)
@@ -80,9 +82,10 @@ def guarded_protocol(
             _ANSWERING[0] -= self._answering
             self._answering = 0
             self._headers_due = None
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            for timer in (self._timer, self._idle_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._timer = self._idle_timer = None
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -205,7 +208,33 @@ def guarded_protocol(
                 # Answered before its body was read (a 401, a 413): don't read it now. Closed through the cycles'
                 # transport, so a head still waiting for its body (a HEAD answer) goes out first.
                 self._writes.close()
-            super().on_response_complete()
+            # uvicorn's own, but for its keep-alive timer (see _unset_keepalive_if_required).
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self.flow.resume_reading()
+            if self.pipeline:
+                self._start_asgi_task(*self.pipeline.pop())
+                return
+            self._idle_due = self.loop.time() + self.timeout_keep_alive
+            if self._idle_timer is None:
+                self._idle_timer = self.loop.call_at(self._idle_due, self._on_idle_timer)
+
+        def _unset_keepalive_if_required(self) -> None:
+            # uvicorn cancels a keep-alive timer at every chunk received and makes another after every answer
+            # (~2 µs per request); here the idle deadline is a number and one timer per connection looks at it,
+            # armed again only when it fires early, as the header deadline's.
+            self._idle_due = None
+
+        def _on_idle_timer(self) -> None:
+            self._idle_timer = None
+            due = self._idle_due
+            if due is None:  # busy since: the next answer arms the timer again
+                return
+            if self.loop.time() < due:
+                self._idle_timer = self.loop.call_at(due, self._on_idle_timer)
+                return
+            self.timeout_keep_alive_handler()
 
         def send_400_response(self, msg: str) -> None:
             self._refuse(MalformedRequestError(msg))
