@@ -8,9 +8,12 @@ copied on every request.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -113,6 +116,63 @@ class _SnapshotCacheCollector:
 
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+FOLD_SECONDS = 0.25  # how late a request may be counted in REQUESTS and LATENCY (see RequestTally)
+
+
+class RequestTally:
+    """Each request's count and duration, folded into REQUESTS and LATENCY a batch at a time: prometheus_client's
+    labelled `inc` and `observe` (a lock each and a walk of the buckets; with several workers, writes to their
+    shared files) cost ~2.5 µs per request, a tenth of a small request's CPU. A batch is folded FOLD_SECONDS after
+    its first request (a timer on the event loop), before this process answers /metrics and when it stops
+    cleanly: a scrape sees every request of the process that answers it, another worker's up to FOLD_SECONDS
+    late; a worker killed outright loses its last FOLD_SECONDS of counts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # (a scrape folds from a thread)
+        self._pending: dict[tuple[Any, Any], list[float]] = {}
+
+    def add(self, series: tuple[Any, Any], seconds: float) -> None:
+        """Count a request of `series` (REQUESTS' and LATENCY's labelled children) that took `seconds`."""
+        with self._lock:
+            first = not self._pending
+            times = self._pending.get(series)
+            if times is None:
+                times = self._pending[series] = []
+            times.append(seconds)
+        if first:
+            try:
+                asyncio.get_running_loop().call_later(FOLD_SECONDS, self.fold)
+            except RuntimeError:  # not on an event loop: at once
+                self.fold()
+
+    def fold(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (requests, latency), times in pending.items():
+            requests.inc(len(times))
+            _observe_all(latency, times)
+
+
+def _observe_all(histogram: Any, times: list[float]) -> None:
+    """`histogram.observe(t)` for each of `times`: each bucket and the sum added to once (prometheus_client's own
+    attributes, as its `observe` uses them; one by one where they are not there)."""
+    bounds, buckets, total = (
+        getattr(histogram, name, None) for name in ("_upper_bounds", "_buckets", "_sum")
+    )
+    if bounds is None or buckets is None or total is None:
+        for seconds in times:
+            histogram.observe(seconds)
+        return
+    counts = [0] * len(bounds)
+    for seconds in times:
+        counts[bisect_left(bounds, seconds)] += 1  # the first bound >= seconds, as `observe` looks for it
+    total.inc(sum(times))
+    for bucket, count in zip(buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+
+
+TALLY = RequestTally()
 
 
 def share_between_processes(directory: str) -> None:
@@ -140,6 +200,7 @@ class Metrics:
         self._local.register(_SnapshotCacheCollector(snapshots))
 
     def exposition(self) -> bytes:
+        TALLY.fold()
         if MULTIPROCESS_DIR not in os.environ:
             return generate_latest(REGISTRY) + generate_latest(self._local)
         workers = CollectorRegistry()

@@ -36,7 +36,7 @@ from lakegate.http.console.pages import Console, console_routes
 from lakegate.http.observability import Observer, operational_routes
 from lakegate.iceberg import IcebergTables
 from lakegate.keys import KeyRing
-from lakegate.metrics import Metrics
+from lakegate.metrics import TALLY, Metrics
 from lakegate.preflight import catalog_locations, check_locations
 from lakegate.service.async_queries import AsyncQueries
 from lakegate.service.browse import BrowseService
@@ -200,7 +200,9 @@ def build_app(config: ServerConfig, writer_process: bool = False) -> Starlette:
         if config.warm_up:
             start_warm_up(services.context, config.delta_table_cache_size)
         yield
-        # After uvicorn has drained in-flight requests: their audit events are written, then the database closed.
+        # After uvicorn has drained in-flight requests: their counts and audit events are written, then the
+        # database closed.
+        TALLY.fold()
         audit.close()
         db.close()
 

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lakegate.cli.main import app
+from lakegate.metrics import FOLD_SECONDS
 from tests.e2e.server import RunningServer, start_server, wait_for
 from tests.tables import build_plain
 
@@ -57,13 +58,20 @@ def test_two_workers_serve_count_restart_and_stop_on_sigterm(tmp_path: Path) -> 
         wait_for(lambda: len(_workers(server)) == 2, "two workers")
         first = _workers(server)
         _answer_all(server)
-        # Every worker's requests are counted, whichever worker answers the scrape.
-        assert _requests_counted(server) == REQUESTS
+        # Every worker's requests are counted, whichever worker answers the scrape (another worker's within
+        # FOLD_SECONDS: each folds its counts into the shared files in batches).
+        wait_for(
+            lambda: _requests_counted(server) == REQUESTS, "every request counted", timeout=FOLD_SECONDS * 8
+        )
+        time.sleep(FOLD_SECONDS * 2)
+        assert _requests_counted(server) == REQUESTS  # and none twice
         # A worker that dies is replaced; the port keeps answering meanwhile.
         os.kill(min(first), signal.SIGKILL)
         wait_for(lambda: len(_workers(server)) == 2 and _workers(server) != first, "a replacement worker")
         _answer_all(server)
-        assert _requests_counted(server) == 2 * REQUESTS  # the dead worker's counts are kept
+        wait_for(
+            lambda: _requests_counted(server) == 2 * REQUESTS, "the dead worker's counts kept", timeout=5
+        )
         workers = _workers(server)
         server.daemon.proc.send_signal(signal.SIGTERM)
         assert server.daemon.proc.wait(30) == 0

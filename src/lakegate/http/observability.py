@@ -34,6 +34,7 @@ from lakegate.metrics import (
     FILES_SIGNED,
     LATENCY,
     REQUESTS,
+    TALLY,
     UNAUTHENTICATED,
     Metrics,
 )
@@ -218,8 +219,7 @@ class Observer:
         if series is None:
             series = (REQUESTS.labels(route, method_label, str(status)), LATENCY.labels(route, method_label))
             self._series[(route, method_label, status)] = series
-        series[0].inc()
-        series[1].observe(elapsed)
+        TALLY.add(series, elapsed)
         if status == 401:
             UNAUTHENTICATED.inc()
         client = scope["client"][0] if scope.get("client") else None
