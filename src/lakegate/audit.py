@@ -205,6 +205,17 @@ def event_json(row: Any) -> dict[str, Any]:
     }
 
 
+def audit_entry(access: Access, line: bool, store: bool) -> tuple[Any, ...]:
+    """The record writer's entry of an event (`lakegate.recordwriter`): its time as a number (a datetime costs the
+    batch's pickling ~6x more: 0.8 µs of the serving process per event), its other values as they are."""
+    return (AUDIT_ENTRY, line, store, access.at.timestamp(), access[1:])
+
+
+def from_entry(entry: tuple[Any, ...]) -> Access:
+    """The event of an entry (its time back to the microsecond: a float holds today's to a quarter of one)."""
+    return Access._make((datetime.fromtimestamp(entry[3], UTC), *entry[4]))
+
+
 def audit_line(access: Access) -> tuple[str, dict[str, Any]]:
     """The audit log line's message and fields, wherever it is written."""
     event = event_json(access)
@@ -266,7 +277,7 @@ class AuditLog:
         records = self.records
         if records is not None:
             line_there = soon and lines_there and json_only(log)  # (a handler of its own: not there)
-            if (line_there or store) and records.add((AUDIT_ENTRY, line_there, store, tuple(access))):
+            if (line_there or store) and records.add(audit_entry(access, line_there, store)):
                 if not line_there:
                     self._log(access, soon)
                 return True
@@ -297,7 +308,7 @@ class AuditLog:
                 message, fields = access_line(*entry[2:])
                 info_line(ACCESS_LOG, message, "http", fields, created=entry[1])
             else:
-                access = Access._make(entry[3])
+                access = from_entry(entry)
                 if entry[1]:
                     self._log(access)
                 if entry[2]:

@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from lakegate.audit import Access, AuditLog, audit_line
+from lakegate.audit import AuditLog, audit_line, from_entry
 from lakegate.catalog.db import Database
 from lakegate.logs import configure_logging, json_line
 from lakegate.recordwriter import ACCESS, ACK, HEAD, access_line
@@ -60,7 +60,7 @@ def _serve(stream: Any, acks_fd: int) -> None:
                 text, fields = access_line(*entry[2:])
                 lines.append(json_line(access_log.name, text, "http", fields, entry[1]))
             else:
-                access = Access._make(entry[3])
+                access = from_entry(entry)
                 if entry[1]:
                     text, event = audit_line(access)
                     lines.append(json_line(log.name, text, "audit", event, access.at.timestamp()))

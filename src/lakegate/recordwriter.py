@@ -53,7 +53,7 @@ START_TIMEOUT_SECONDS = 30
 # The pipe's buffer (Linux's default 64 KB is a few milliseconds of a busy server's entries).
 PIPE_BYTES = 1 << 20
 # Entry kinds. ACCESS: (ACCESS, unix time, method, path, route, status, seconds, client, recipient).
-# AUDIT: (AUDIT, write its line, store its row, the Access's values).
+# AUDIT: (AUDIT, write its line, store its row, unix time, the Access's other values): `lakegate.audit.audit_entry`.
 ACCESS = 0
 AUDIT = 1
 HEAD = struct.Struct("!I")  # a batch's length, before its pickle

@@ -16,20 +16,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from lakegate.audit import Access, AuditLog
+from lakegate.audit import Access, AuditLog, audit_entry
 from lakegate.catalog.db import Database
 from lakegate.catalog.models import AuditEvent
 from lakegate.metrics import AUDIT_FAILURES
-from lakegate.recordwriter import ACCESS, AUDIT, RecordWriter
+from lakegate.recordwriter import ACCESS, RecordWriter
 from tests.catalog.support import prepared
 
-AT = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+AT = datetime(2026, 7, 1, 12, 0, 0, 123457, tzinfo=UTC)  # handed over as a float: back to the microsecond
 
 
-def _event(number: int, status: int = 200) -> tuple[object, ...]:
-    return tuple(
-        Access(f"r{number}", "query", "s", "d", "t", "url", status, "ok", version=3, files=number, at=AT)
-    )
+def _event(number: int, status: int = 200) -> Access:
+    return Access(f"r{number}", "query", "s", "d", "t", "url", status, "ok", version=3, files=number, at=AT)
 
 
 def _access_entry(number: int) -> tuple[object, ...]:
@@ -69,11 +67,13 @@ def test_the_child_stores_events_and_writes_both_lines(
     audit, records = _writer(file_db)
     try:
         assert records.add(_access_entry(1))
-        assert records.add((AUDIT, True, True, _event(1)))
-        assert records.add((AUDIT, False, True, _event(2)))  # its line written by the caller
-        assert records.add((AUDIT, True, False, _event(3, status=401)))  # a stranger's: a line, no row
+        assert records.add(audit_entry(_event(1), True, True))
+        assert records.add(audit_entry(_event(2), False, True))  # its line written by the caller
+        assert records.add(audit_entry(_event(3, status=401), True, False))  # a stranger's: a line, no row
         records.flush()
         assert _stored(file_db) == [1, 2]
+        with file_db.read() as conn:
+            assert set(conn.execute(sa.select(AuditEvent.at)).scalars()) == {AT}
         child = _child(records)
         assert child.poll() is None  # the same child stays for later batches
     finally:
@@ -94,35 +94,35 @@ def test_the_child_stores_events_and_writes_both_lines(
     }
     assert access[0]["message"] == "GET /p/1 200 2.5ms client 10.0.0.1 recipient r1"
     assert {line["time"] for line in lines if line["logger"] == "lakegate.audit"} == {
-        "2026-07-01T12:00:00.000+00:00"
+        "2026-07-01T12:00:00.123+00:00"
     }
     audited = [line["audit"] for line in lines if line["logger"] == "lakegate.audit"]
     assert [(a["recipient"], a["status"], a["files"], a["time"]) for a in audited] == [
-        ("r1", 200, 1, "2026-07-01T12:00:00.000Z"),
-        ("r3", 401, 3, "2026-07-01T12:00:00.000Z"),
+        ("r1", 200, 1, "2026-07-01T12:00:00.123Z"),
+        ("r3", 401, 3, "2026-07-01T12:00:00.123Z"),
     ]
 
 
 def test_a_clean_close_stores_everything_queued(file_db: Database) -> None:
     audit, records = _writer(file_db)
     for number in range(2000):
-        assert records.add((AUDIT, False, True, _event(number)))
+        assert records.add(audit_entry(_event(number), False, True))
     audit.close()  # no flush before: close sends and waits
     assert _stored(file_db) == list(range(2000))
-    assert not records.add((AUDIT, False, True, _event(1)))  # after close the caller writes its own
+    assert not records.add(audit_entry(_event(1), False, True))  # after close the caller writes its own
 
 
 def test_a_killed_child_leaves_nothing_unwritten(file_db: Database, caplog: pytest.LogCaptureFixture) -> None:
     audit, records = _writer(file_db)
     try:
         for number in range(100):
-            records.add((AUDIT, False, True, _event(number)))
+            records.add(audit_entry(_event(number), False, True))
         records.flush()
         child = _child(records)
         # Stopped, it takes the next batch into its pipe without acknowledging it; then it is killed.
         os.kill(child.pid, signal.SIGSTOP)
         for number in range(100, 300):
-            records.add((AUDIT, False, True, _event(number)))
+            records.add(audit_entry(_event(number), False, True))
         records._wake()
         time.sleep(0.5)
         os.kill(child.pid, signal.SIGKILL)
@@ -130,8 +130,8 @@ def test_a_killed_child_leaves_nothing_unwritten(file_db: Database, caplog: pyte
         assert _stored(file_db) == list(range(300))  # the unacknowledged batch written by this process
         assert "the record writer process ended" in caplog.text
         # From now on the caller writes its own records (AuditLog.record stores them with its writer thread).
-        assert not records.add((AUDIT, False, True, _event(300)))
-        audit.record(Access._make(_event(300)))
+        assert not records.add(audit_entry(_event(300), False, True))
+        audit.record(_event(300))
         audit.flush()
         assert _stored(file_db)[-1] == 300
     finally:
@@ -145,12 +145,11 @@ def test_the_child_outlives_a_killed_server_to_store_what_it_received(
     script = """
 import os, signal, sys, time
 from datetime import UTC, datetime
-from lakegate.audit import Access, AuditLog
+from lakegate.audit import Access, AuditLog, audit_entry
 from lakegate.catalog.db import Database
-from lakegate.recordwriter import AUDIT
 audit = AuditLog(Database(sys.argv[1]), background=True, writer_process=True)
 for n in range(500):
-    audit.records.add((AUDIT, False, True, tuple(Access("x", "query", "s", "d", "t", "url", 200, "ok", files=n))))
+    audit.records.add(audit_entry(Access("x", "query", "s", "d", "t", "url", 200, "ok", files=n), False, True))
 audit.records._wake()
 deadline = time.monotonic() + 30
 while audit.records._sent == 0 and time.monotonic() < deadline:
@@ -182,7 +181,7 @@ def test_events_the_child_could_not_store_are_counted_here(
     audit, records = _writer(file_db)
     try:
         for number in range(7):
-            records.add((AUDIT, False, True, _event(number)))
+            records.add(audit_entry(_event(number), False, True))
         records.flush()
     finally:
         audit.close()
