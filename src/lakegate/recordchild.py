@@ -12,12 +12,11 @@ import signal
 import sys
 from typing import Any
 
-from lakegate.audit import AuditLog, audit_line, from_entry
-from lakegate.catalog.db import Database
 from lakegate.logs import configure_logging, json_line
 from lakegate.recordwriter import ACCESS, ACK, HEAD, access_line
 
 log = logging.getLogger("lakegate.audit")
+CHILD_NICENESS = 10
 
 
 def _read_exactly(stream: Any, size: int) -> bytes | None:
@@ -30,6 +29,9 @@ def main(data_fd: int, acks_fd: int) -> int:
     # Ended by the end of its pipe only: a stop signal to the whole group (systemd's) must not lose what is queued.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Second to its serving process for the CPU (from before its imports, ~0.5 s of it); behind under overload,
+    # the serving process's queue bound applies.
+    os.nice(CHILD_NICENESS)
     configure_logging("json")  # its own errors too are JSON lines in the server's log
     try:
         _serve(os.fdopen(data_fd, "rb"), acks_fd)
@@ -40,6 +42,9 @@ def main(data_fd: int, acks_fd: int) -> int:
 
 
 def _serve(stream: Any, acks_fd: int) -> None:
+    from lakegate.audit import AuditLog, audit_line, from_entry  # (after os.nice: see main)
+    from lakegate.catalog.db import Database
+
     head = _read_exactly(stream, HEAD.size)
     if head is None:
         return

@@ -10,8 +10,9 @@ does, one transaction per batch.
 
 How: the serving process queues entries (`add`); a thread of it sends what has queued every
 `SEND_INTERVAL_SECONDS` (or at once for `flush`) over a pipe, each batch numbered; the child answers each number
-once it has written and stored the batch. The child is `python -m lakegate.recordchild`, started as a worker starts
-(or with the first entry; each worker has its own), in a session of its own: a Ctrl-C at a terminal or a stop
+once it has written and stored the batch. The child is `python -m lakegate.recordchild`, started with the first entry
+of each serving process (each worker has its own; not as the worker starts: its imports then slowed a fresh
+worker's first, cold answer by ~10 % on two cores), in a session of its own: a Ctrl-C at a terminal or a stop
 signal does not end it, the end of its pipe does.
 
 Nothing is lost when the serving process stops cleanly (`close` sends what is queued and waits until the child has
@@ -115,12 +116,6 @@ class RecordWriter:
         return (
             self._count > BUSY_REQUESTS_PER_SECOND or self._last_count > BUSY_REQUESTS_PER_SECOND
         ) and json_only(_ACCESS_LOG)
-
-    def start(self) -> None:
-        """Start the child of this process now rather than with its first entry (a server's worker, as it
-        starts: its first requests' events are stored without waiting for the child's imports)."""
-        if self._pid != _PID[0]:
-            self._start()
 
     def add(self, entry: Entry) -> bool:
         """Queue an entry for the child; False when it will not take it (gone, or the queue full): the caller then

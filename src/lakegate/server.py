@@ -195,8 +195,6 @@ def build_app(config: ServerConfig, writer_process: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         create_stores(services.context)
-        if audit.records is not None:
-            audit.records.start()
         if config.warm_up:
             start_warm_up(services.context, config.delta_table_cache_size)
         yield
