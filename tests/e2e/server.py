@@ -8,6 +8,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,15 @@ class RunningServer:
         )
         assert answer.status_code == 200, answer.text
         return [json.loads(line)["file"] for line in answer.text.splitlines()[2:]]
+
+    def statuses_of(self, url: str, requests: int, clients: int) -> list[int]:
+        """The statuses of `requests` GETs of `url`, sent by `clients` threads over keep-alive connections."""
+        limits = httpx.Limits(max_connections=clients)
+        with (
+            httpx.Client(headers=self.headers(), timeout=30, limits=limits) as http,
+            ThreadPoolExecutor(clients) as pool,
+        ):
+            return list(pool.map(lambda _: http.get(url).status_code, range(requests)))
 
     def log(self) -> str:
         return self.daemon.log_tail(200)

@@ -7,10 +7,8 @@ import json
 import signal
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 from typer.testing import CliRunner
 
 from lakegate.cli.main import app
@@ -31,13 +29,7 @@ def test_every_answered_request_is_in_the_trail_after_sigterm(tmp_path: Path) ->
     lock = sqlite3.connect(server.workdir / "lakegate.db", timeout=30, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
     try:
-        with (
-            httpx.Client(
-                headers=server.headers(), timeout=30, limits=httpx.Limits(max_connections=CLIENTS)
-            ) as http,
-            ThreadPoolExecutor(CLIENTS) as pool,
-        ):
-            statuses = list(pool.map(lambda _: http.get(url).status_code, range(REQUESTS)))
+        statuses = server.statuses_of(url, REQUESTS, CLIENTS)
         server.daemon.proc.send_signal(signal.SIGTERM)
         time.sleep(1)
     finally:

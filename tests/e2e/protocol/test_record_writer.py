@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -43,18 +42,14 @@ def test_a_busy_servers_records_are_all_written(tmp_path: Path) -> None:
     )
     path = "/shares/s/schemas/d/tables/t/metadata"
     try:
-        with (
-            httpx.Client(
-                headers=server.headers(), timeout=30, limits=httpx.Limits(max_connections=CLIENTS)
-            ) as http,
-            ThreadPoolExecutor(CLIENTS) as pool,
-        ):
-            statuses = list(pool.map(lambda _: http.get(server.endpoint + path).status_code, range(REQUESTS)))
-            writers = _writers_of(server.daemon.proc.pid)
-            # Quiet for two seconds, the server is no longer busy: a lone request's line is written at once.
-            time.sleep(2.2)
-            lone = http.get(f"{server.endpoint}/shares/s/schemas/d/tables/t/version?lone")
-            lone_line_at_once = "/version" in server.daemon.log_path.read_text().splitlines()[-1]
+        statuses = server.statuses_of(server.endpoint + path, REQUESTS, CLIENTS)
+        writers = _writers_of(server.daemon.proc.pid)
+        # Quiet for two seconds, the server is no longer busy: a lone request's line is written at once.
+        time.sleep(2.2)
+        lone = httpx.get(
+            f"{server.endpoint}/shares/s/schemas/d/tables/t/version?lone", headers=server.headers()
+        )
+        lone_line_at_once = "/version" in server.daemon.log_path.read_text().splitlines()[-1]
         server.daemon.proc.send_signal(signal.SIGTERM)
         assert server.daemon.proc.wait(30) == 0
     finally:
