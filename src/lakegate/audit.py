@@ -296,9 +296,9 @@ class AuditLog:
         self.store([access])
         return True
 
-    def _log(self, access: Access, soon: bool = False) -> None:
+    def _log(self, access: Access, soon: bool = False, created: float | None = None) -> None:
         message, event = audit_line(access)
-        info_line(log, message, "audit", event, soon)
+        info_line(log, message, "audit", event, soon, created)
 
     def _write_here(self, entries: list[tuple[Any, ...]]) -> None:
         """The record writer process's entries, written by this process (it is gone)."""
@@ -310,7 +310,7 @@ class AuditLog:
             else:
                 access = from_entry(entry)
                 if entry[1]:
-                    self._log(access)
+                    self._log(access, created=entry[3])  # the line's time is the event's, not now
                 if entry[2]:
                     events.append(access)
         if events:

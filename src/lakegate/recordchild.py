@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import pickle
+import select
 import signal
 import sys
 from typing import Any
@@ -17,6 +18,31 @@ from lakegate.recordwriter import ACCESS, ACK, HEAD, access_line
 
 log = logging.getLogger("lakegate.audit")
 CHILD_NICENESS = 10
+
+
+def write_lines(lines: list[str], fd: int = 2) -> None:
+    """`lines` on standard error in writes of whole lines of at most PIPE_BUF bytes each: a pipe (a container's or
+    systemd's log) keeps such a write whole, so no line its serving process writes meanwhile lands inside one of
+    these (a line longer than that goes alone)."""
+    sys.stderr.flush()  # (its own log lines, if any, first)
+    chunk: list[bytes] = []
+    size = 0
+    for line in lines:
+        data = line.encode()
+        if chunk and size + len(data) > select.PIPE_BUF:
+            _write_all(fd, b"".join(chunk))
+            chunk, size = [], 0
+        chunk.append(data)
+        size += len(data)
+    if chunk:
+        _write_all(fd, b"".join(chunk))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    with contextlib.suppress(OSError):  # standard error closed: like logging, never fail for it
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _read_exactly(stream: Any, size: int) -> bytes | None:
@@ -52,7 +78,6 @@ def _serve(stream: Any, acks_fd: int) -> None:
     logging.getLogger().setLevel(setup["logLevel"])
     audit = AuditLog(Database(setup["database"]))
     access_log = logging.getLogger("lakegate.access")
-    out = sys.stderr
     while (head := _read_exactly(stream, HEAD.size)) is not None:
         message = _read_exactly(stream, HEAD.unpack(head)[0])
         if message is None:
@@ -72,9 +97,7 @@ def _serve(stream: Any, acks_fd: int) -> None:
                 if entry[2]:
                     events.append(access)
         if lines:
-            with contextlib.suppress(OSError, ValueError):
-                out.write("".join(lines))
-                out.flush()
+            write_lines(lines)
         failed = 0
         if events:
             failed = 0 if audit.store(events) else len(events)

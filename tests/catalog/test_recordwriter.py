@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from lakegate import recordchild
 from lakegate.audit import Access, AuditLog, audit_entry
 from lakegate.catalog.db import Database
 from lakegate.catalog.models import AuditEvent
@@ -190,3 +192,23 @@ def test_events_the_child_could_not_store_are_counted_here(
     assert [e["message"] for e in errors] == [
         "could not write 7 audit event(s) to the database: OperationalError"
     ]
+
+
+def test_the_childs_lines_go_out_in_whole_lines_of_at_most_pipe_buf_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pipe keeps a write of at most PIPE_BUF bytes whole: no line of the serving process lands inside one."""
+    writes: list[bytes] = []
+
+    def write(fd: int, data: bytes) -> int:
+        writes.append(bytes(data))
+        return len(data)
+
+    monkeypatch.setattr(os, "write", write)
+    lines = [json.dumps({"n": n, "pad": "x" * (n % 7 * 150)}) + "\n" for n in range(200)]
+    lines.insert(50, json.dumps({"long": "y" * (select.PIPE_BUF * 2)}) + "\n")  # longer than PIPE_BUF: alone
+    recordchild.write_lines(lines, fd=99)
+    assert b"".join(writes).decode() == "".join(lines)
+    assert all(w.endswith(b"\n") for w in writes)
+    assert [len(w) for w in writes if len(w) > select.PIPE_BUF] == [len(lines[50])]
+    assert len(writes) < len(lines) / 5  # several lines per write
