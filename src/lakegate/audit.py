@@ -38,7 +38,7 @@ from lakegate.logs import info_line, json_only
 from lakegate.metrics import AUDIT_FAILURES
 from lakegate.recordwriter import ACCESS as ACCESS_ENTRY
 from lakegate.recordwriter import AUDIT as AUDIT_ENTRY
-from lakegate.recordwriter import RecordWriter, access_line
+from lakegate.recordwriter import PROCESS_ID, RecordWriter, access_line
 from lakegate.timestamps import iso
 
 log = logging.getLogger("lakegate.audit")
@@ -62,15 +62,12 @@ _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-# This process's id and "host:pid", made once and again in a forked worker (os.getpid() is a system call: not one
-# per event).
-_PID = [os.getpid()]
-_REPLICA = [f"{HOST}:{_PID[0]}"]
+# This process's "host:pid", made once and again in a forked worker (its id: `lakegate.recordwriter.PROCESS_ID`).
+_REPLICA = [f"{HOST}:{os.getpid()}"]
 
 
 def _forked() -> None:
-    _PID[0] = os.getpid()
-    _REPLICA[0] = f"{HOST}:{_PID[0]}"
+    _REPLICA[0] = f"{HOST}:{os.getpid()}"
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -286,7 +283,7 @@ class AuditLog:
             return True
         pending = self._pending
         if pending is not None:
-            if self._writer_pid != _PID[0]:
+            if self._writer_pid != PROCESS_ID[0]:
                 self._start_writer()
             if len(pending) < MAX_PENDING:
                 pending.append(access)

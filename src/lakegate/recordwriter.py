@@ -120,7 +120,7 @@ class RecordWriter:
     def add(self, entry: Entry) -> bool:
         """Queue an entry for the child; False when it will not take it (gone, or the queue full): the caller then
         writes its record itself."""
-        if self._pid != _PID[0]:
+        if self._pid != PROCESS_ID[0]:
             self._start()
         if self._gone or len(self._pending) >= MAX_PENDING:
             return False
@@ -129,7 +129,7 @@ class RecordWriter:
 
     def flush(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
         """Wait until every entry queued so far in this process is written (by the child or by the fallback)."""
-        if self._pid != _PID[0] or self._thread is None:
+        if self._pid != PROCESS_ID[0] or self._thread is None:
             return
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -144,7 +144,7 @@ class RecordWriter:
     def close(self) -> None:
         """Send what is queued and wait (at most CLOSE_TIMEOUT_SECONDS) until the child has written it and ended."""
         thread = self._thread
-        if self._pid != _PID[0] or thread is None:
+        if self._pid != PROCESS_ID[0] or thread is None:
             return
         self._stopping = True
         self._wake()
@@ -154,7 +154,7 @@ class RecordWriter:
 
     def _start(self) -> None:
         with self._starting:
-            if self._pid == _PID[0]:
+            if self._pid == PROCESS_ID[0]:
                 return
             for fd in (self._data, self._acks, self._wake_read, self._wake_write):  # a forked worker's copies
                 if fd >= 0:
@@ -166,7 +166,7 @@ class RecordWriter:
             self._unacknowledged.clear()
             self._in_flight = self._written = 0
             self._wake_read, self._wake_write = os.pipe()
-            self._pid = _PID[0]
+            self._pid = PROCESS_ID[0]
             self._thread = threading.Thread(target=self._feed, name="lakegate-records", daemon=True)
             self._thread.start()
 
@@ -335,12 +335,13 @@ class RecordWriter:
         self._lock.notify_all()
 
 
-# This process's id, made once and again in a forked worker (os.getpid() is a system call: not one per entry).
-_PID = [os.getpid()]
+# This process's id, made once and again in a forked worker (os.getpid() is a system call: not one per entry or
+# event; `lakegate.audit` reads it too).
+PROCESS_ID = [os.getpid()]
 
 
 def _forked() -> None:
-    _PID[0] = os.getpid()
+    PROCESS_ID[0] = os.getpid()
 
 
 os.register_at_fork(after_in_child=_forked)
