@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -39,7 +39,7 @@ from lakegate.metrics import AUDIT_FAILURES
 from lakegate.recordwriter import ACCESS as ACCESS_ENTRY
 from lakegate.recordwriter import AUDIT as AUDIT_ENTRY
 from lakegate.recordwriter import PROCESS_ID, RecordWriter, access_line
-from lakegate.timestamps import iso
+from lakegate.timestamps import epoch_parts, iso, second_text
 
 log = logging.getLogger("lakegate.audit")
 ACCESS_LOG = logging.getLogger("lakegate.access")
@@ -318,8 +318,9 @@ class AuditLog:
         event loop's thread queues events; the writer only takes them)."""
         return self._pending is not None and len(self._pending) < MAX_PENDING
 
-    def store(self, events: list[Access]) -> bool:
-        """Write events in one transaction; False when they could not be (logged and counted, never raised)."""
+    def store(self, events: Sequence[Access | tuple[Any, ...]]) -> bool:
+        """Write events in one transaction; False when they could not be (logged and counted, never raised). An
+        event may be a tuple of an Access's values with its time as a Unix time (the record writer process's)."""
         try:
             with self.db.write(catalog_change=False) as conn:
                 insert = self._insert
@@ -507,12 +508,12 @@ class _Insert:
         sample = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
         self._text_at = _iso_text(sample) == self._sqlalchemy_at(sample)
 
-    def run(self, conn: sa.Connection, events: list[Access]) -> None:
+    def run(self, conn: sa.Connection, events: Sequence[Access | tuple[Any, ...]]) -> None:
         for start in range(0, len(events), ROWS_PER_INSERT):
             rows = self._rows(events[start : start + ROWS_PER_INSERT])
             conn.exec_driver_sql(self._statement(len(rows)), tuple(chain.from_iterable(rows)))
 
-    def _rows(self, events: list[Access]) -> list[tuple[Any, ...]]:
+    def _rows(self, events: Sequence[Access | tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The events' values, column by column (C loops, not Python's per event: the writer's time is GIL
         time); only text too long for its column or holding a NUL is changed."""
         columns = list(zip(*events, strict=True))
@@ -520,11 +521,22 @@ class _Insert:
             texts = [value for value in columns[index] if value.__class__ is str]
             if texts and (max(map(len, texts)) > length or "\x00" in "".join(texts)):
                 return [self._row(access) for access in events]
-        if self._text_at and all(at.tzinfo is UTC for at in columns[0]):
+        if all(at.__class__ is float for at in columns[0]):  # the record writer process's events
+            columns[0] = tuple(map(self._stored_time, columns[0]))
+        elif self._text_at and all(at.tzinfo is UTC for at in columns[0]):
             columns[0] = tuple(map(_iso_text, columns[0]))
         else:
             columns[0] = tuple(map(self._sqlalchemy_at, columns[0]))
         return list(zip(*columns, strict=True))
+
+    def _stored_time(self, unix_time: float) -> Any:
+        """The `at` column's value of a Unix time: that of `datetime.fromtimestamp(unix_time, UTC)`, as text made
+        without the datetime where SQLite keeps text."""
+        if not self._text_at:
+            return self._sqlalchemy_at(datetime.fromtimestamp(unix_time, UTC))
+        second, micro = epoch_parts(unix_time)
+        text = second_text(second)
+        return f"{text[:10]} {text[11:]}.{micro:06d}"
 
     def _statement(self, rows: int) -> str:
         statement = self._statements.get(rows)
@@ -535,8 +547,10 @@ class _Insert:
                 self._statements[rows] = statement
         return statement
 
-    def _row(self, access: Access) -> tuple[Any, ...]:
+    def _row(self, event: Access | tuple[Any, ...]) -> tuple[Any, ...]:
         """The event's values; only text too long for its column or holding a NUL is changed."""
+        at = event[0]
+        access = Access._make((datetime.fromtimestamp(at, UTC) if at.__class__ is float else at, *event[1:]))
         for index, length in _TEXT_LENGTHS:
             value = access[index]
             if value.__class__ is str and (len(value) > length or "\x00" in value):

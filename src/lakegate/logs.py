@@ -16,10 +16,11 @@ import asyncio
 import logging
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from lakegate.timestamps import second_text
 
 FORMATS = ("json", "text")
 # LogRecord's own attributes, and uvicorn's terminal-coloured copy of its message: not extra fields.
@@ -34,7 +35,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": _iso(record.created),
+            "time": line_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -72,16 +73,10 @@ def escape_controls(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-_SECOND: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, and its text
-
-
-def _iso(created: float) -> str:
-    """`2026-11-30T20:21:10.123+00:00` (UTC, milliseconds): the date and time formatted once per second."""
+def line_time(created: float) -> str:
+    """A line's time: `2026-11-30T20:21:10.123+00:00` (UTC, milliseconds)."""
     second = int(created)
-    known = _SECOND[0]
-    if known[0] != second:
-        known = _SECOND[0] = (second, datetime.fromtimestamp(second, UTC).isoformat()[:19])
-    return f"{known[1]}.{int((created - second) * 1000):03d}+00:00"
+    return f"{second_text(second)}.{int((created - second) * 1000):03d}+00:00"
 
 
 class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]  # of a text stream
@@ -148,12 +143,12 @@ def info_line(
     if handler is None or not _only_to(handler, logger):
         logger.info("%s", message, extra={key: fields})
         return
-    handler.write_line(json_line(logger.name, message, key, fields, created or time.time()), soon)
+    handler.write_line(json_line(logger.name, message, key, fields, line_time(created or time.time())), soon)
 
 
-def json_line(logger: str, message: str, key: str, fields: dict[str, Any], created: float) -> str:
-    """The line `info_line` writes: what JsonFormatter makes of such a record."""
-    line = {"time": _iso(created), "level": "info", "logger": logger, "message": message, key: fields}
+def json_line(logger: str, message: str, key: str, fields: dict[str, Any], time_text: str) -> str:
+    """The line `info_line` writes: what JsonFormatter makes of such a record (`time_text`: its `line_time`)."""
+    line = {"time": time_text, "level": "info", "logger": logger, "message": message, key: fields}
     return orjson.dumps(line, default=str).decode() + "\n"
 
 
