@@ -8,12 +8,12 @@ import io
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
-from lakegate.logs import JsonFormatter, TextFormatter, configure_logging, info_line
+from lakegate.logs import JsonFormatter, TextFormatter, configure_logging, info_line, line_time
 
 
 def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
@@ -151,3 +151,12 @@ def test_lines_waiting_when_the_loop_stops_are_written_at_shutdown(
         handler.flush()  # what logging.shutdown() does at exit, and in a worker before it ends
     loop.close()
     assert task.done() and waiting == "" and orjson.loads(stream.getvalue())["message"] == "last"
+
+
+def test_a_lines_time_is_its_millisecond_in_utc() -> None:
+    """Formatted once per millisecond (many lines share one): each time still gets its own millisecond."""
+    base = 1_782_907_199  # 2026-07-01T11:59:59Z
+    for offset in (0.0004, 0.1234, 0.9996, 1.0004, 1.0014, 1.0004, 61.5):
+        second, rest = divmod(round((base + offset) * 10_000) // 10, 1000)
+        expected = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:03d}+00:00"
+        assert line_time(base + offset) == expected

@@ -73,10 +73,18 @@ def escape_controls(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+_LAST_MILLISECOND: list[tuple[int, str]] = [(-1, "")]  # the last millisecond formatted, and its text
+
+
 def line_time(created: float) -> str:
-    """A line's time: `2026-11-30T20:21:10.123+00:00` (UTC, milliseconds)."""
-    second = int(created)
-    return f"{second_text(second)}.{int((created - second) * 1000):03d}+00:00"
+    """A line's time: `2026-11-30T20:21:10.123+00:00` (UTC, milliseconds), formatted once per millisecond (a busy
+    server writes dozens of lines in one)."""
+    millisecond = int(created * 1000)
+    known = _LAST_MILLISECOND[0]
+    if known[0] != millisecond:
+        second, rest = divmod(millisecond, 1000)
+        known = _LAST_MILLISECOND[0] = (millisecond, f"{second_text(second)}.{rest:03d}+00:00")
+    return known[1]
 
 
 class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]  # of a text stream
