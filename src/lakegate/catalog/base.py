@@ -7,6 +7,7 @@ or table fails exactly as a lookup of a name that does not exist.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from lakegate.exceptions import InvalidParameterError, NotFoundError
@@ -108,6 +109,11 @@ class Catalog(ABC):
         """The principal `authenticate` would answer without waiting for anything (a database, a network), or
         None: the event loop calls this, and `authenticate` in a worker thread when it gets None."""
         return None
+
+    def change_mark(self) -> Hashable:
+        """What changes, without waiting for anything, when the catalog may have changed (as `remembered` sees
+        it): a constant when it cannot tell."""
+        return 0
 
     @abstractmethod
     def list_shares(self, principal: Principal) -> list[ShareInfo]: ...

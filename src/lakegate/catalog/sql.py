@@ -10,7 +10,7 @@ checked on every request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -120,6 +120,9 @@ class SqlCatalog(Catalog):
         if found is None or (found.expires_at is not None and found.expires_at <= self._clock()):
             return None
         return found.principal
+
+    def change_mark(self) -> Hashable:
+        return self.db.change_mark()
 
     def _may_be_federated(self, credential: str | BasicCredentials) -> bool:
         """Whether `credential` may be a federated JWT (then federation is asked first)."""

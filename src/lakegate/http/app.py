@@ -498,6 +498,7 @@ def create_app(
     kept = KeptAnswers(
         lambda call: services.catalog.remembered(quiet_credential(call)),
         min(KEPT_ANSWER_SECONDS, services.config.catalog_cache_seconds),
+        services.catalog.change_mark,
     )
     app = LakegateApp(
         observer,

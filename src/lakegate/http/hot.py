@@ -14,7 +14,7 @@ run one implementation and give byte-identical answers (tests/http/test_hot.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, overload
 
 from starlette.applications import Starlette
@@ -174,6 +174,9 @@ class _Kept(NamedTuple):
     stats: dict[str, Any]
     dependencies: Dependencies
     until: float  # time.monotonic()
+    checked: list[
+        Any
+    ]  # [the millisecond (Unix time) its checks last held in, the catalog's change mark then]
 
 
 class KeptAnswers:
@@ -184,14 +187,23 @@ class KeptAnswers:
     were signed in, a vended credential's renewal time). Only successful whole answers of at most
     `MAX_BYTES`; bounded, forgotten all at once when full. A repeated `/metadata` cost ~30 µs of handler work
     per request (authentication, the table's lookup, the snapshot check, the answer's headers); given again, a
-    few µs."""
+    few µs. Those checks (~4 µs: the caller's token hashed and looked up, the snapshot's) are made once per
+    millisecond per kept answer while the catalog's change mark stays (`changes`: a change made in this process
+    counts at once): the same bound a table's next commit and another process's catalog change are looked for
+    with, within the same second (a query's URLs are signed for their second)."""
 
     MAX_ENTRIES = 512
     MAX_BYTES = 16 * 1024
 
-    def __init__(self, caller: Callable[[Call], object | None], seconds: float) -> None:
+    def __init__(
+        self,
+        caller: Callable[[Call], object | None],
+        seconds: float,
+        changes: Callable[[], Hashable] = lambda: 0,
+    ) -> None:
         self.caller = caller if seconds > 0 else lambda call: None
         self.seconds = seconds
+        self.changes = changes
         self._entries: dict[tuple[Any, ...], _Kept] = {}
         self._sweep_at = 0.0
 
@@ -202,9 +214,12 @@ class KeptAnswers:
         kept = self._entries.get(_request_key(call.scope, body))
         if kept is None or time.monotonic() >= kept.until:
             return None
-        held = run_inline(lambda: self.caller(call) is kept.caller and kept.dependencies.hold())
-        if held is None or not held[0]:
-            return None
+        checked = [int(time.time() * 1000), self.changes()]
+        if kept.checked != checked:
+            held = run_inline(lambda: self.caller(call) is kept.caller and kept.dependencies.hold())
+            if held is None or not held[0]:
+                return None
+            kept.checked[:] = checked
         record.recipient, record.stats = kept.recipient, kept.stats
         return kept.answer
 
@@ -230,7 +245,7 @@ class KeptAnswers:
             self._entries.clear()
         until = now + self.seconds
         self._entries[_request_key(call.scope, body)] = _Kept(
-            answer, caller, record.recipient, record.stats, dependencies, until
+            answer, caller, record.recipient, record.stats, dependencies, until, [-1, None]
         )
 
 
