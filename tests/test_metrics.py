@@ -56,3 +56,23 @@ def test_on_an_event_loop_a_batch_is_folded_after_fold_seconds() -> None:
         return seen
 
     assert asyncio.run(run()) == [0.0, 0.0, len(TIMES), len(TIMES) + 1]
+
+
+def test_counters_are_folded_with_the_batch() -> None:
+    registry = CollectorRegistry()
+    files = Counter("files", "files signed", registry=registry)
+    tally = RequestTally()
+
+    async def run() -> list[float | None]:
+        seen = []
+        tally.count(files, 3)
+        tally.count(files)
+        seen.append(registry.get_sample_value("files_total"))
+        await asyncio.sleep(FOLD_SECONDS * 1.5)
+        seen.append(registry.get_sample_value("files_total"))
+        tally.count(files, 2)  # a new batch, folded on demand (a scrape)
+        tally.fold()
+        seen.append(registry.get_sample_value("files_total"))
+        return seen
+
+    assert asyncio.run(run()) == [0.0, 4.0, 6.0]

@@ -120,37 +120,53 @@ FOLD_SECONDS = 0.25  # how late a request may be counted in REQUESTS and LATENCY
 
 
 class RequestTally:
-    """Each request's count and duration, folded into REQUESTS and LATENCY a batch at a time: prometheus_client's
-    labelled `inc` and `observe` (a lock each and a walk of the buckets; with several workers, writes to their
-    shared files) cost ~2.5 µs per request, a tenth of a small request's CPU. A batch is folded FOLD_SECONDS after
-    its first request (a timer on the event loop), before this process answers /metrics and when it stops
-    cleanly: a scrape sees every request of the process that answers it, another worker's up to FOLD_SECONDS
-    late; a worker killed outright loses its last FOLD_SECONDS of counts."""
+    """Each request's count and duration, folded into REQUESTS and LATENCY a batch at a time, and the counters a
+    request adds to (files signed, credentials vended, unauthenticated requests): prometheus_client's labelled
+    `inc` and `observe` (a lock each and a walk of the buckets; with several workers, writes to their shared
+    files) cost ~2.5 µs per request, a tenth of a small request's CPU. A batch is folded FOLD_SECONDS after its
+    first request (a timer on the event loop), before this process answers /metrics and when it stops cleanly: a
+    scrape sees every request of the process that answers it, another worker's up to FOLD_SECONDS late; a worker
+    killed outright loses its last FOLD_SECONDS of counts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # (a scrape folds from a thread)
         self._pending: dict[tuple[Any, Any], list[float]] = {}
+        self._counts: dict[Any, float] = {}
 
     def add(self, series: tuple[Any, Any], seconds: float) -> None:
         """Count a request of `series` (REQUESTS' and LATENCY's labelled children) that took `seconds`."""
         with self._lock:
-            first = not self._pending
+            first = not self._pending and not self._counts
             times = self._pending.get(series)
             if times is None:
                 times = self._pending[series] = []
             times.append(seconds)
         if first:
-            try:
-                asyncio.get_running_loop().call_later(FOLD_SECONDS, self.fold)
-            except RuntimeError:  # not on an event loop: at once
-                self.fold()
+            self._fold_soon()
+
+    def count(self, counter: Any, amount: float = 1) -> None:
+        """`counter.inc(amount)`, folded with the batch."""
+        with self._lock:
+            first = not self._pending and not self._counts
+            self._counts[counter] = self._counts.get(counter, 0) + amount
+        if first:
+            self._fold_soon()
+
+    def _fold_soon(self) -> None:
+        try:
+            asyncio.get_running_loop().call_later(FOLD_SECONDS, self.fold)
+        except RuntimeError:  # not on an event loop: at once
+            self.fold()
 
     def fold(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
+            counts, self._counts = self._counts, {}
         for (requests, latency), times in pending.items():
             requests.inc(len(times))
             _observe_all(latency, times)
+        for counter, amount in counts.items():
+            counter.inc(amount)
 
 
 def _observe_all(histogram: Any, times: list[float]) -> None:

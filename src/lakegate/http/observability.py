@@ -221,7 +221,7 @@ class Observer:
             self._series[(route, method_label, status)] = series
         TALLY.add(series, elapsed)
         if status == 401:
-            UNAUTHENTICATED.inc()
+            TALLY.count(UNAUTHENTICATED)
         client = scope["client"][0] if scope.get("client") else None
         recipient = record.recipient
         # With other requests waiting, this one's log lines wait for the end of the event loop's turn and go out
@@ -248,9 +248,9 @@ class Observer:
         listed = stats.get("files")
         files = listed if files_sent is None or listed is None else files_sent
         if outcome == "ok" and mode == "url" and files:
-            FILES_SIGNED.inc(files)
+            TALLY.count(FILES_SIGNED, files)
         if outcome == "ok" and (operation == "temporary-credentials" or stats.get("credentials")):
-            CREDENTIALS_VENDED.inc()
+            TALLY.count(CREDENTIALS_VENDED)
         # The last User-Agent header, as a dict of the headers keeps it.
         agent = b""
         for name, value in scope["headers"]:
