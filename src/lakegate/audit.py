@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from lakegate.catalog.db import Database, utcnow
 from lakegate.catalog.models import AuditEvent
 from lakegate.exceptions import InvalidParameterError
-from lakegate.logs import info_line, json_only
+from lakegate.logs import info_line
 from lakegate.metrics import AUDIT_FAILURES
 from lakegate.recordwriter import ACCESS as ACCESS_ENTRY
 from lakegate.recordwriter import AUDIT as AUDIT_ENTRY
@@ -273,7 +273,7 @@ class AuditLog:
         store = access.status != UNAUTHENTICATED_STATUS
         records = self.records
         if records is not None:
-            line_there = soon and lines_there and json_only(log)  # (a handler of its own: not there)
+            line_there = soon and lines_there
             if (line_there or store) and records.add(audit_entry(access, line_there, store)):
                 if not line_there:
                     self._log(access, soon)

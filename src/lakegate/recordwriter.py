@@ -129,18 +129,21 @@ class RecordWriter:
         self._in_flight = 0  # entries in `_unacknowledged`
         self._written = 0
         self._second = self._count = self._last_count = 0  # requests counted per second (`takes_lines`)
+        self._lines_alone = False
 
     def takes_lines(self) -> bool:
-        """Whether this request's log lines may be written by the child: this process is busy (counted here, once
-        per request) and the lines would go to the JSON handler alone (`lakegate.logs.json_only`)."""
+        """Whether this request's log lines (its access line, its audit line) may be written by the child: this
+        process is busy (counted here, once per request) and the lines would go to the JSON handler alone
+        (`lakegate.logs.json_only`, looked at once a second: a server's handlers are set before it serves)."""
         second = int(time.monotonic())
         if second != self._second:
             self._last_count = self._count if second == self._second + 1 else 0
             self._second, self._count = second, 0
+            self._lines_alone = json_only(_ACCESS_LOG) and json_only(log)
         self._count += 1
         return (
             self._count > BUSY_REQUESTS_PER_SECOND or self._last_count > BUSY_REQUESTS_PER_SECOND
-        ) and json_only(_ACCESS_LOG)
+        ) and self._lines_alone
 
     def add(self, entry: Entry) -> bool:
         """Queue an entry for the child; False when it will not take it (gone, or the queue full): the caller then
